@@ -1,0 +1,55 @@
+//! The app's routes. Every handler that takes [`SignedInUser`] is gated:
+//! it cannot run for an anonymous request.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::HttpResponse;
+use askama::Template;
+use shared::SignedInUser;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    name: Option<&'a str>,
+    email: &'a str,
+    subject: &'a str,
+    expires_at: u64,
+}
+
+pub async fn home(user: SignedInUser) -> HttpResponse {
+    let page = HomePage {
+        name: user.name(),
+        email: user.email(),
+        subject: user.subject(),
+        expires_at: user.expires_at(),
+    };
+    match page.render() {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError().body("Something went wrong.")
+        }
+    }
+}
+
+/// Who is signed in, for API clients.
+pub async fn me(user: SignedInUser) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(serde_json::json!({
+            "sub": user.subject(),
+            "email": user.email(),
+            "name": user.name(),
+            "session_expires_at": user.expires_at(),
+        }))
+}
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
+}

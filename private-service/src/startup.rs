@@ -1,0 +1,67 @@
+//! Building and running the private app.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use shared::extractor::HandoffGate;
+use shared::verifier::{HandoffVerifier, KeySource};
+
+use crate::routes;
+use crate::settings::{KeySettings, Settings};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// `listener`: an already-bound socket (tests bind port 0 first).
+    pub async fn build_with(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind((settings.bind_address.as_str(), settings.port))?,
+        };
+        let port = listener.local_addr()?.port();
+        let gate = web::Data::new(gate(&settings));
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(shared::telemetry::security_headers())
+                .wrap(from_fn(shared::telemetry::log_request))
+                .app_data(gate.clone())
+                .route("/", web::get().to(routes::home))
+                .route("/api/me", web::get().to(routes::me))
+                .route("/healthz", web::get().to(routes::healthz))
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(9)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn gate(settings: &Settings) -> HandoffGate {
+    let (issuer, audience) = (settings.issuer(), settings.audience());
+    let verifier = match &settings.keys {
+        KeySettings::Remote { jwks_url, options } => {
+            HandoffVerifier::remote(&issuer, &audience, jwks_url.clone(), options.clone())
+        }
+        KeySettings::Static(keys) => HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone())),
+    };
+    HandoffGate::new(verifier, settings.login_url(), settings.app_url.clone())
+}

@@ -1,0 +1,234 @@
+//! The apps this service signs people into, and `return_to` URLs that can
+//! only point at them.
+//!
+//! A [`ReturnTo`] can only be built by [`AppRegistry::return_to`], which
+//! accepts an absolute URL whose origin (scheme, host, port) is exactly one
+//! registered app's. Anything odd is refused rather than repaired: control
+//! characters, backslashes, credentials, other schemes, relative URLs.
+
+use url::{Origin, Url};
+
+/// `return_to` values longer than this are refused: they travel inside the
+/// login-transaction cookie, which must stay small.
+pub const MAX_RETURN_TO_LEN: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct App {
+    origin: Origin,
+    audience: String,
+}
+
+impl App {
+    /// The handoff token's `aud` for this app: its origin, e.g. `https://app.example.com`.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub fn origin_url(&self) -> Url {
+        Url::parse(&self.audience).expect("an origin serialises to a valid URL")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRegistry {
+    apps: Vec<App>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReturnToError {
+    #[error("return_to is too long")]
+    TooLong,
+    #[error("return_to contains characters that are not allowed")]
+    BadCharacters,
+    #[error("return_to is not an absolute URL")]
+    NotAbsolute,
+    #[error("return_to must not carry credentials")]
+    Credentials,
+    #[error("return_to does not point at a registered app")]
+    UnknownOrigin,
+}
+
+/// A checked destination after sign-in: a URL on a registered app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnTo {
+    url: Url,
+    audience: String,
+}
+
+impl ReturnTo {
+    pub fn as_str(&self) -> &str {
+        self.url.as_str()
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+}
+
+impl AppRegistry {
+    /// Parses configured app origins. In shared-parent-domain mode every app
+    /// must live under the cookie's domain (or on this service's host when the
+    /// cookie is host-only), or the browser would never send it the cookie.
+    pub fn parse(origins: &[String], cookie_domain: Option<&str>, public_url: &Url) -> Result<Self, String> {
+        if origins.is_empty() {
+            return Err("is required: the comma-separated origins of the apps to sign people into".into());
+        }
+        let apps = origins
+            .iter()
+            .map(|raw| parse_app(raw, cookie_domain, public_url))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { apps })
+    }
+
+    pub fn default_app(&self) -> &App {
+        &self.apps[0]
+    }
+
+    pub fn apps(&self) -> &[App] {
+        &self.apps
+    }
+
+    pub fn return_to(&self, raw: &str) -> Result<ReturnTo, ReturnToError> {
+        if raw.len() > MAX_RETURN_TO_LEN {
+            return Err(ReturnToError::TooLong);
+        }
+        // The URL parser would silently drop tabs and newlines and read `\` as
+        // `/`; a value that needs such repair is not one we issued.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+            return Err(ReturnToError::BadCharacters);
+        }
+        let url = Url::parse(raw).map_err(|_| ReturnToError::NotAbsolute)?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(ReturnToError::UnknownOrigin);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ReturnToError::Credentials);
+        }
+        let origin = url.origin();
+        let app = self
+            .apps
+            .iter()
+            .find(|app| app.origin == origin)
+            .ok_or(ReturnToError::UnknownOrigin)?;
+        Ok(ReturnTo {
+            audience: app.audience.clone(),
+            url,
+        })
+    }
+
+    /// The root page of the default app.
+    pub fn default_return_to(&self) -> ReturnTo {
+        let app = self.default_app();
+        ReturnTo {
+            url: app.origin_url(),
+            audience: app.audience.clone(),
+        }
+    }
+}
+
+fn parse_app(raw: &str, cookie_domain: Option<&str>, public_url: &Url) -> Result<App, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{raw:?} must be an http(s) origin"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!("{raw:?} must be an origin only (scheme, host and port), without a path"));
+    }
+    let host = url.host_str().unwrap_or_default();
+    match cookie_domain {
+        Some(domain) if !domain_covers(domain, host) => {
+            return Err(format!("{raw:?} is not under HANDOFF_COOKIE_DOMAIN {domain:?}, so it would never receive the handoff cookie"));
+        }
+        None if public_url.host_str() != Some(host) => {
+            return Err(format!(
+                "{raw:?} is on another host than PUBLIC_URL; set HANDOFF_COOKIE_DOMAIN to their shared parent domain"
+            ));
+        }
+        _ => {}
+    }
+    let origin = url.origin();
+    Ok(App {
+        audience: origin.ascii_serialization(),
+        origin,
+    })
+}
+
+fn domain_covers(domain: &str, host: &str) -> bool {
+    let domain = domain.trim_start_matches('.');
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> AppRegistry {
+        AppRegistry::parse(
+            &["https://app.example.com".into(), "https://other.example.com:8443".into()],
+            Some("example.com"),
+            &Url::parse("https://auth.example.com").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_url_on_a_registered_app_is_accepted_and_normalised() {
+        let r = registry().return_to("HTTPS://APP.example.com/page?x=1").unwrap();
+        assert_eq!(r.as_str(), "https://app.example.com/page?x=1");
+        assert_eq!(r.audience(), "https://app.example.com");
+    }
+
+    #[test]
+    fn disguised_foreign_destinations_are_refused() {
+        let reg = registry();
+        for raw in [
+            "https://evil.example.net/",
+            "//evil.example.net/",
+            "/relative/path",
+            "https://app.example.com@evil.example.net/",
+            "https://evil.example.net@app.example.com/",
+            "https://app.example.com\\@evil.example.net/",
+            "https:/\\evil.example.net",
+            "https%3A%2F%2Fevil.example.net",
+            "https://app.example.com.evil.example.net/",
+            "https://app.example.com%2eevil.example.net/",
+            "http://app.example.com/",
+            "https://app.example.com:444/",
+            "javascript:alert(1)//https://app.example.com/",
+            "data:text/html,https://app.example.com/",
+            "https://app.exa\tmple.com/",
+            "https://app.example.com/\r\nSet-Cookie: x=y",
+            "",
+        ] {
+            assert!(reg.return_to(raw).is_err(), "accepted {raw:?}");
+        }
+        assert_eq!(reg.return_to(&format!("https://app.example.com/{}", "a".repeat(600))), Err(ReturnToError::TooLong));
+    }
+
+    #[test]
+    fn an_app_outside_the_cookie_domain_is_a_configuration_error() {
+        let err = AppRegistry::parse(
+            &["https://app.elsewhere.org".into()],
+            Some("example.com"),
+            &Url::parse("https://auth.example.com").unwrap(),
+        );
+        assert!(err.is_err());
+        let err = AppRegistry::parse(
+            &["https://notexample.com".into()],
+            Some("example.com"),
+            &Url::parse("https://auth.example.com").unwrap(),
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn an_app_origin_with_a_path_is_a_configuration_error() {
+        let err = AppRegistry::parse(
+            &["https://app.example.com/app".into()],
+            Some("example.com"),
+            &Url::parse("https://auth.example.com").unwrap(),
+        );
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Issuing the handoff token for one app and the cookie that carries it.
+
+use std::time::Duration;
+
+use actix_web::cookie::Cookie;
+use shared::clock::SharedClock;
+use shared::signer::{HandoffSigner, SignError};
+use shared::HandoffClaims;
+
+use crate::policy::Identity;
+
+pub struct HandoffIssuer {
+    signer: HandoffSigner,
+    issuer: String,
+    ttl: Duration,
+    cookie_domain: Option<String>,
+    clock: SharedClock,
+}
+
+impl HandoffIssuer {
+    pub fn new(
+        signer: HandoffSigner,
+        issuer: String,
+        ttl: Duration,
+        cookie_domain: Option<String>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            signer,
+            issuer,
+            ttl,
+            cookie_domain,
+            clock,
+        }
+    }
+
+    /// A token for `audience` (the app's origin) under session `sid`.
+    pub fn issue(&self, identity: &Identity, email: &str, audience: &str, sid: &str) -> Result<String, SignError> {
+        let now = self.clock.unix_seconds();
+        let claims = HandoffClaims {
+            iss: self.issuer.clone(),
+            aud: audience.to_owned(),
+            sub: identity.subject.clone(),
+            email: email.to_owned(),
+            name: identity.name.clone(),
+            sid: sid.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl.as_secs(),
+            jti: shared::random::url_safe_token(16),
+        };
+        self.signer.sign(&claims)
+    }
+
+    pub fn cookie(&self, token: String) -> Cookie<'static> {
+        shared::cookie::handoff_cookie(token, self.ttl, self.cookie_domain.as_deref())
+    }
+
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        shared::cookie::removal_cookie(self.cookie_domain.as_deref())
+    }
+
+    pub fn signer(&self) -> &HandoffSigner {
+        &self.signer
+    }
+}

@@ -1,0 +1,29 @@
+//! The public login service.
+//!
+//! It runs the OpenID Connect authorization-code flow against the provider
+//! (Google, or the mock in tests) and hands the signed-in user to a
+//! registered app with a short-lived ES256 handoff token.
+//!
+//! A guided tour, in the order a sign-in touches them:
+//! - [`settings`]: typed settings from environment variables.
+//! - [`startup`]: [`startup::Application`] wires routes, state and server.
+//! - [`routes::login`]: checks `return_to` against [`apps`], seals a
+//!   [`login_transaction`] into a cookie, redirects to the provider.
+//! - [`oidc`]: discovery, the authorization URL, the code exchange and
+//!   id_token validation with `openidconnect`.
+//! - [`routes::callback`]: checks `state`, exchanges the code, applies the
+//!   access [`policy`], and issues the handoff token through [`handoff`].
+//! - [`routes::jwks`]: the keys apps verify handoff tokens with.
+//! - [`pages`]: the start page and the error page (askama templates).
+#![forbid(unsafe_code)]
+
+pub mod apps;
+pub mod handoff;
+pub mod login_transaction;
+pub mod oidc;
+pub mod pages;
+pub mod policy;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,393 @@
+//! The OpenID Connect relying party: discovery, the authorization URL, the
+//! code exchange and id_token validation, all through `openidconnect`.
+//!
+//! Discovery happens at start when the provider answers, otherwise on first
+//! use (a provider outage at boot must not crash-loop the service). The
+//! provider's JWKS is cached with the metadata and re-fetched when an
+//! id_token names a `kid` we do not know, at most once per interval.
+//!
+//! What `openidconnect` 4.0 leaves to the caller is done here: only RS256
+//! is accepted whatever the discovery document claims, `iat` must not lie
+//! in the future, `azp` must be our client id when present (and present when
+//! there are several audiences), and `at_hash` must match when present.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType, CoreTokenResponse,
+};
+use openidconnect::{
+    AccessTokenHash, AdditionalProviderMetadata, AuthType, AuthorizationCode, ClaimsVerificationError,
+    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use shared::clock::SharedClock;
+use url::Url;
+
+use crate::policy::Identity;
+use crate::settings::{ClientAuthMethod, ProviderSettings};
+
+/// Tolerated clock skew for `iat` in the future.
+const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Discovery fields `CoreProviderMetadata` does not parse but sign-out needs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct LogoutMetadata {
+    pub revocation_endpoint: Option<Url>,
+    pub end_session_endpoint: Option<Url>,
+}
+impl AdditionalProviderMetadata for LogoutMetadata {}
+
+pub type Metadata = ProviderMetadata<
+    LogoutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+type DiscoveredClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    #[error("provider discovery failed: {0}")]
+    Discovery(String),
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the provider refused the authorization code: {0}")]
+    CodeRejected(String),
+    #[error("the provider answered something unexpected: {0}")]
+    BadResponse(String),
+    #[error("the id_token is invalid: {0}")]
+    InvalidIdToken(String),
+}
+
+/// Everything the login route needs to send the browser to the provider.
+pub struct AuthorizationRequest {
+    pub url: Url,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+pub struct OidcClient {
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect_url: RedirectUrl,
+    auth_method: ClientAuthMethod,
+    scopes: Vec<String>,
+    http: reqwest::Client,
+    metadata: RwLock<Option<Arc<Metadata>>>,
+    // Single flight for discovery and JWKS fetches; holds the last JWKS fetch time.
+    refresh: tokio::sync::Mutex<Option<Instant>>,
+    jwks_refetch_interval: Duration,
+    clock: SharedClock,
+}
+
+impl OidcClient {
+    pub fn new(settings: &ProviderSettings, redirect_url: &Url, clock: SharedClock) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            // Following redirects on a back-channel call opens the door to SSRF.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .build()?;
+        Ok(Self {
+            issuer: IssuerUrl::from_url(settings.issuer_url.clone()),
+            client_id: ClientId::new(settings.client_id.clone()),
+            client_secret: ClientSecret::new(settings.client_secret.expose_secret().to_owned()),
+            redirect_url: RedirectUrl::from_url(redirect_url.clone()),
+            auth_method: settings.auth_method,
+            scopes: settings.scopes.clone(),
+            http,
+            metadata: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(None),
+            jwks_refetch_interval: settings.jwks_refetch_interval,
+            clock,
+        })
+    }
+
+    pub fn is_discovered(&self) -> bool {
+        self.cached_metadata().is_some()
+    }
+
+    /// The provider metadata, discovering it first if needed.
+    pub async fn metadata(&self) -> Result<Arc<Metadata>, ProviderError> {
+        if let Some(metadata) = self.cached_metadata() {
+            return Ok(metadata);
+        }
+        let mut last_jwks_fetch = self.refresh.lock().await;
+        if let Some(metadata) = self.cached_metadata() {
+            return Ok(metadata);
+        }
+        let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| ProviderError::Discovery(describe_discovery_error(&e)))?;
+        let metadata = Arc::new(metadata);
+        *self.write_metadata() = Some(metadata.clone());
+        *last_jwks_fetch = Some(Instant::now());
+        tracing::info!(issuer = %self.issuer.as_str(), keys = metadata.jwks().keys().len(), "provider discovered");
+        Ok(metadata)
+    }
+
+    pub async fn authorization_request(&self) -> Result<AuthorizationRequest, ProviderError> {
+        let client = self.client(&*self.metadata().await?);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let state = CsrfToken::new(shared::random::url_safe_token(32));
+        let nonce = Nonce::new(shared::random::url_safe_token(32));
+        let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || state_for_url,
+                move || nonce_for_url,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in self.scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, _, _) = request.url();
+        Ok(AuthorizationRequest {
+            url,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code and returns the identity from the validated id_token.
+    pub async fn exchange(&self, code: String, pkce_verifier: String, nonce: &str) -> Result<Identity, ProviderError> {
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| ProviderError::BadResponse(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(classify_token_error)?;
+        let nonce = Nonce::new(nonce.to_owned());
+        match self.validate(&client, &response, &nonce) {
+            Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
+                // The provider may have rotated its keys: look again, once.
+                if !self.refresh_jwks().await {
+                    return Err(ProviderError::InvalidIdToken(reason));
+                }
+                let client = self.client(&*self.metadata().await?);
+                self.validate(&client, &response, &nonce)
+            }
+            other => other,
+        }
+    }
+
+    fn validate(
+        &self,
+        client: &DiscoveredClient,
+        response: &CoreTokenResponse,
+        nonce: &Nonce,
+    ) -> Result<Identity, ProviderError> {
+        let invalid = |reason: String| ProviderError::InvalidIdToken(reason);
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| invalid("the token response has no id_token".into()))?;
+        let verifier = self.id_token_verifier(client);
+        let claims = id_token
+            .claims(&verifier, nonce)
+            .map_err(|e| invalid(describe_claims_error(&e)))?;
+        self.check_authorized_party(claims).map_err(invalid)?;
+        check_access_token_hash(id_token, &verifier, claims, response).map_err(invalid)?;
+        Ok(Identity {
+            subject: claims.subject().as_str().to_owned(),
+            email: claims.email().map(|e| e.as_str().to_owned()),
+            email_verified: claims.email_verified().unwrap_or(false),
+            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+            hosted_domain: hosted_domain(id_token),
+        })
+    }
+
+    fn id_token_verifier<'a>(&self, client: &'a DiscoveredClient) -> CoreIdTokenVerifier<'a> {
+        let now: DateTime<Utc> = self.clock.now().into();
+        client
+            .id_token_verifier()
+            // Never take the accepted algorithms from the discovery document.
+            .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+            .set_time_fn(move || now)
+            .set_issue_time_verifier_fn(move |iat| {
+                let latest = now + chrono::Duration::seconds(IAT_FUTURE_LEEWAY.as_secs() as i64);
+                if iat > latest {
+                    Err(format!("issued in the future ({iat})"))
+                } else {
+                    Ok(())
+                }
+            })
+    }
+
+    fn check_authorized_party(&self, claims: &CoreIdTokenClaims) -> Result<(), String> {
+        match claims.authorized_party() {
+            Some(azp) if azp.as_str() != self.client_id.as_str() => Err("azp is another client".into()),
+            None if claims.audiences().len() > 1 => Err("several audiences and no azp".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Re-fetches the JWKS unless that happened within the interval.
+    async fn refresh_jwks(&self) -> bool {
+        let mut last_fetch = self.refresh.lock().await;
+        if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
+            return false;
+        }
+        *last_fetch = Some(Instant::now());
+        let Some(metadata) = self.cached_metadata() else {
+            return false;
+        };
+        match CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http).await {
+            Ok(jwks) => {
+                tracing::info!(keys = jwks.keys().len(), "provider JWKS re-fetched after an unknown kid");
+                let updated = Metadata::clone(&metadata).set_jwks(jwks);
+                *self.write_metadata() = Some(Arc::new(updated));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(reason = %describe_discovery_error(&e), "provider JWKS re-fetch failed");
+                false
+            }
+        }
+    }
+
+    fn client(&self, metadata: &Metadata) -> DiscoveredClient {
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+        )
+        .set_redirect_uri(self.redirect_url.clone());
+        match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic => client.set_auth_type(AuthType::BasicAuth),
+            ClientAuthMethod::ClientSecretPost => client.set_auth_type(AuthType::RequestBody),
+        }
+    }
+
+    fn cached_metadata(&self) -> Option<Arc<Metadata>> {
+        self.metadata
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn write_metadata(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<Metadata>>> {
+        self.metadata.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+const NO_MATCHING_KEY: &str = "no published key matches the token";
+
+fn check_access_token_hash(
+    id_token: &CoreIdToken,
+    verifier: &CoreIdTokenVerifier<'_>,
+    claims: &CoreIdTokenClaims,
+    response: &CoreTokenResponse,
+) -> Result<(), String> {
+    let Some(expected) = claims.access_token_hash() else {
+        return Ok(());
+    };
+    let alg = id_token.signing_alg().map_err(|_| "no signing algorithm".to_owned())?;
+    let key = id_token.signing_key(verifier).map_err(|_| "no signing key".to_owned())?;
+    let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
+        .map_err(|_| "at_hash cannot be computed".to_owned())?;
+    if actual != *expected {
+        return Err("at_hash does not match the access token".into());
+    }
+    Ok(())
+}
+
+/// Google's `hd` claim, read from the payload of an id_token whose
+/// signature and claims were already verified.
+fn hosted_domain(id_token: &CoreIdToken) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Hd {
+        hd: Option<String>,
+    }
+    let jwt = id_token.to_string();
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Hd>(&bytes).ok()?.hd
+}
+
+fn describe_claims_error(e: &ClaimsVerificationError) -> String {
+    match e {
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            NO_MATCHING_KEY.to_owned()
+        }
+        ClaimsVerificationError::SignatureVerification(inner) => format!("signature: {inner}"),
+        ClaimsVerificationError::Expired(_) => "expired or issued at a bad time".into(),
+        ClaimsVerificationError::InvalidAudience(_) => "wrong audience".into(),
+        ClaimsVerificationError::InvalidIssuer(_) => "wrong issuer".into(),
+        ClaimsVerificationError::InvalidNonce(_) => "wrong nonce".into(),
+        ClaimsVerificationError::InvalidSubject(_) => "bad subject".into(),
+        other => format!("claims: {other}"),
+    }
+}
+
+type TokenError = RequestTokenError<
+    openidconnect::HttpClientError<reqwest::Error>,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+>;
+
+fn classify_token_error(e: TokenError) -> ProviderError {
+    use openidconnect::core::CoreErrorResponseType as Kind;
+    match e {
+        RequestTokenError::ServerResponse(response) => match response.error() {
+            Kind::InvalidGrant => ProviderError::CodeRejected("invalid_grant".into()),
+            Kind::InvalidClient | Kind::UnauthorizedClient => {
+                ProviderError::BadResponse("the provider refused our client credentials".into())
+            }
+            Kind::Extension(code) if code == "temporarily_unavailable" || code == "server_error" => {
+                ProviderError::Unreachable(format!("provider error {code}"))
+            }
+            other => ProviderError::BadResponse(format!("provider error {}", other.as_ref())),
+        },
+        RequestTokenError::Request(inner) => ProviderError::Unreachable(describe_http_error(&inner)),
+        // The body of an unparsable response is never logged: it may hold tokens.
+        RequestTokenError::Parse(_, _) => ProviderError::BadResponse("unparsable token response".into()),
+        RequestTokenError::Other(_) => ProviderError::BadResponse("unexpected token response".into()),
+    }
+}
+
+fn describe_http_error(e: &openidconnect::HttpClientError<reqwest::Error>) -> String {
+    match e {
+        openidconnect::HttpClientError::Reqwest(inner) if inner.is_timeout() => "timed out".into(),
+        openidconnect::HttpClientError::Reqwest(inner) if inner.is_connect() => "connection failed".into(),
+        _ => "request failed".into(),
+    }
+}
+
+fn describe_discovery_error(e: &openidconnect::DiscoveryError<openidconnect::HttpClientError<reqwest::Error>>) -> String {
+    match e {
+        openidconnect::DiscoveryError::Request(inner) => describe_http_error(inner),
+        openidconnect::DiscoveryError::Response(status, _, _) => format!("status {status}"),
+        openidconnect::DiscoveryError::Parse(_) => "unparsable document".into(),
+        openidconnect::DiscoveryError::Validation(reason) => format!("invalid document: {reason}"),
+        _ => "failed".into(),
+    }
+}

@@ -1,0 +1,54 @@
+//! HTML pages: the start page and the one error page every browser-facing
+//! failure renders. Pages never show internal error text; the reference on
+//! the error page is the request's log correlation id.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "start.html")]
+pub struct StartPage<'a> {
+    pub provider_name: &'a str,
+    pub app_name: &'a str,
+    pub login_url: &'a str,
+    pub dev_mode: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub retry_url: Option<&'a str>,
+    pub reference: &'a str,
+}
+
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError().body("Something went wrong.")
+        }
+    }
+}
+
+/// An error page with a fresh reference that the caller also logs.
+pub fn error_page(status: StatusCode, title: &str, message: &str, retry_url: Option<&str>) -> HttpResponse {
+    let reference = shared::random::url_safe_token(6);
+    tracing::info!(%reference, status = status.as_u16(), title, "error page shown");
+    render(
+        status,
+        &ErrorPage {
+            title,
+            message,
+            retry_url,
+            reference: &reference,
+        },
+    )
+}

@@ -1,0 +1,157 @@
+//! `GET /callback`: finish a sign-in.
+//!
+//! The order matters: the login transaction is found and its `state`
+//! checked before anything else, so a forged or replayed callback is
+//! refused before the provider is contacted. The transaction cookie is
+//! dropped whatever the outcome: a state is good for one callback.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+
+use crate::login_transaction::{LoginTransaction, TransactionError};
+use crate::oidc::ProviderError;
+use crate::pages::error_page;
+use crate::policy::Denial;
+use crate::routes::{query_param, QueryError};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("bad query: {0}")]
+    BadQuery(#[from] QueryError),
+    #[error("no state in the callback")]
+    MissingState,
+    #[error("login transaction: {0}")]
+    Transaction(#[from] TransactionError),
+    #[error("the user declined at the provider")]
+    Declined,
+    #[error("the provider reported an error")]
+    ProviderReported,
+    #[error("no code in the callback")]
+    MissingCode,
+    #[error("provider: {0}")]
+    Provider(#[from] ProviderError),
+    #[error("access denied: {0}")]
+    Denied(#[from] Denial),
+    #[error("the stored return_to is no longer a registered app")]
+    StaleReturnTo,
+    #[error("signing the handoff token failed")]
+    Signing(#[from] shared::signer::SignError),
+}
+
+impl ResponseError for CallbackError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode | Self::StaleReturnTo => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Declined | Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::Provider(ProviderError::CodeRejected(_)) => StatusCode::BAD_REQUEST,
+            Self::Provider(ProviderError::Discovery(_) | ProviderError::Unreachable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::ProviderReported | Self::Provider(_) => StatusCode::BAD_GATEWAY,
+            Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::warn!(reason = %self, "sign-in failed");
+        let again = Some("/login");
+        let (title, message, retry) = match self {
+            Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode | Self::StaleReturnTo => (
+                "This sign-in has expired",
+                "The sign-in was already completed, took too long, or was started in another browser.",
+                again,
+            ),
+            Self::Declined => (
+                "Sign-in cancelled",
+                "You chose not to sign in. You can start again whenever you like.",
+                again,
+            ),
+            Self::Denied(Denial::EmailNotVerified) => (
+                "Access denied",
+                "Your e-mail address is not verified with your account provider.",
+                None,
+            ),
+            Self::Denied(_) => (
+                "Access denied",
+                "The account you signed in with is not allowed to use this service. Nothing was saved.",
+                None,
+            ),
+            Self::Provider(ProviderError::CodeRejected(_)) => (
+                "Sign-in could not be completed",
+                "The sign-in provider did not accept this sign-in. Please start again.",
+                again,
+            ),
+            Self::Provider(ProviderError::Discovery(_) | ProviderError::Unreachable(_)) => (
+                "Sign-in provider unavailable",
+                "The sign-in provider is not responding. Please try again in a moment.",
+                again,
+            ),
+            Self::ProviderReported | Self::Provider(_) => (
+                "Sign-in could not be verified",
+                "The answer from the sign-in provider could not be verified. Please try again.",
+                again,
+            ),
+            Self::Signing(_) => ("Something went wrong", "Please try again in a moment.", again),
+        };
+        error_page(self.status_code(), title, message, retry)
+    }
+}
+
+pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut response = match complete(&req, &state).await {
+        Ok(response) => response,
+        Err(e) => e.error_response(),
+    };
+    if let Ok(Some(state_param)) = query_param(&req, "state") {
+        let _ = response.add_cookie(&LoginTransaction::removal_cookie(&state_param));
+    }
+    response
+}
+
+async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, CallbackError> {
+    let state_param = query_param(req, "state")?.ok_or(CallbackError::MissingState)?;
+    let transaction = LoginTransaction::from_request(
+        req,
+        &state_param,
+        &state.cookie_key,
+        state.clock.unix_seconds(),
+        state.login_timeout,
+    )?;
+
+    if let Some(error) = query_param(req, "error")? {
+        if error == "access_denied" {
+            return Err(CallbackError::Declined);
+        }
+        // The value comes from the query string: log only a bounded, plain form.
+        let code: String = error.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+        tracing::warn!(provider_error = %code, "provider returned an error");
+        return Err(CallbackError::ProviderReported);
+    }
+    let code = query_param(req, "code")?.ok_or(CallbackError::MissingCode)?;
+
+    let identity = state
+        .oidc
+        .exchange(code, transaction.pkce_verifier, &transaction.nonce)
+        .await?;
+    state.policy.check(&identity)?;
+    let email = identity.email.clone().unwrap_or_default();
+    let return_to = state
+        .apps
+        .return_to(&transaction.return_to)
+        .map_err(|_| CallbackError::StaleReturnTo)?;
+
+    let session_id = shared::random::url_safe_token(32);
+    let token = state
+        .handoff
+        .issue(&identity, &email, return_to.audience(), &session_id)?;
+    tracing::info!(subject = %identity.subject, app = return_to.audience(), "sign-in completed");
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, return_to.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(state.handoff.cookie(token))
+        .finish())
+}

@@ -1,0 +1,11 @@
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+use crate::state::AppState;
+
+/// The public keys of the handoff token. Short caching keeps rotation quick.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.handoff.signer().jwks())
+}

@@ -1,0 +1,227 @@
+//! Settings from environment variables, Cloud Run style.
+//!
+//! Every reader returns a [`ConfigError`] naming the variable, so a service
+//! stops at start with one line such as
+//! `configuration error: PUBLIC_URL: not a URL (relative URL without a base)`.
+//! Secrets may come from `NAME` or from a file named by `NAME_FILE` (a mounted
+//! Secret Manager volume); never from both.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &str, problem: impl Display) -> Self {
+        Self {
+            name: name.to_owned(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Where settings are read from: the process environment, or a map in tests.
+pub struct Env {
+    lookup: Lookup,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    pub fn from_map<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let map: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Self {
+            lookup: Box::new(move |name| map.get(name).cloned()),
+        }
+    }
+
+    /// The trimmed value, `None` when unset or blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.optional(name)
+            .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("cannot parse {raw:?}: {e}"))),
+        }
+    }
+
+    pub fn seconds_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(&raw).map_err(|e| ConfigError::new(name, e)),
+        }
+    }
+
+    pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(ConfigError::new(
+                name,
+                format!("expected true or false, got {v:?}"),
+            )),
+        }
+    }
+
+    /// An absolute `http(s)` URL.
+    pub fn url(&self, name: &str) -> Result<Url, ConfigError> {
+        parse_http_url(name, &self.required(name)?)
+    }
+
+    pub fn optional_url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
+        self.optional(name)
+            .map(|raw| parse_http_url(name, &raw))
+            .transpose()
+    }
+
+    /// A comma-separated list; blank entries are dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.optional(name)
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A secret from `NAME`, or from the file named by `NAME_FILE`.
+    pub fn secret(&self, name: &str) -> Result<Option<SecretString>, ConfigError> {
+        let file_var = format!("{name}_FILE");
+        match (self.optional(name), self.optional(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                name,
+                format!("set either {name} or {file_var}, not both"),
+            )),
+            (Some(value), None) => Ok(Some(SecretString::from(value))),
+            (None, Some(path)) => {
+                let contents = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(&file_var, format!("cannot read {path:?}: {e}"))
+                })?;
+                let trimmed = contents.trim();
+                if trimmed.is_empty() {
+                    return Err(ConfigError::new(&file_var, format!("{path:?} is empty")));
+                }
+                Ok(Some(SecretString::from(trimmed.to_owned())))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    pub fn required_secret(&self, name: &str) -> Result<SecretString, ConfigError> {
+        self.secret(name)?.ok_or_else(|| {
+            ConfigError::new(name, format!("is required but neither {name} nor {name}_FILE is set"))
+        })
+    }
+}
+
+fn parse_http_url(name: &str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError::new(name, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(name, "must be an http(s) URL with a host"));
+    }
+    Ok(url)
+}
+
+/// `90`, `90s`, `15m`, `12h` or `7d`.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a duration such as 90s, 15m or 12h, got {raw:?}"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("expected a duration such as 90s, 15m or 12h, got {raw:?}"))?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10y").is_err());
+    }
+
+    #[test]
+    fn an_error_names_the_setting() {
+        let env = Env::from_map([("PUBLIC_URL", "not a url")]);
+        let err = env.url("PUBLIC_URL").unwrap_err();
+        assert_eq!(err.name, "PUBLIC_URL");
+        assert!(err.to_string().starts_with("PUBLIC_URL: not a URL"));
+    }
+
+    #[test]
+    fn a_secret_comes_from_a_file_and_not_from_both() {
+        let dir = std::env::temp_dir().join(format!("cfg-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, "s3cr3t\n").unwrap();
+        let path = path.to_string_lossy().into_owned();
+
+        let env = Env::from_map([("KEY_FILE", path.as_str())]);
+        assert_eq!(env.secret("KEY").unwrap().unwrap().expose_secret(), "s3cr3t");
+
+        let env = Env::from_map([("KEY_FILE", path.as_str()), ("KEY", "x")]);
+        assert!(env.secret("KEY").is_err());
+    }
+
+    #[test]
+    fn flags_refuse_anything_but_a_boolean() {
+        let env = Env::from_map([("DEV_MODE", "maybe")]);
+        assert_eq!(env.flag_or("DEV_MODE", false).unwrap_err().name, "DEV_MODE");
+    }
+}

@@ -1,0 +1,71 @@
+//! The handoff-token contract shared by the public login service and every
+//! app it protects.
+//!
+//! The public service signs a short-lived ES256 JWT (the *handoff token*) and
+//! publishes its verification keys as a JWKS; an app verifies it with no
+//! secret of its own, so a compromised app cannot mint sessions.
+//!
+//! A guided tour:
+//! - [`claims`]: the claims both sides agree on ([`HandoffClaims`]).
+//! - [`keys`]: ES256 signing keys from PEM (or ephemeral in dev mode), their
+//!   public JWK and RFC 7638 key id.
+//! - [`signer`]: [`HandoffSigner`] mints tokens with the active key and
+//!   serves the JWKS of every published key.
+//! - [`verifier`] and [`jwks`]: [`HandoffVerifier`] checks signature,
+//!   algorithm, `iss`, `aud`, `exp`, `nbf`; keys come from a static JWKS or
+//!   from the public service's JWKS endpoint, cached and re-fetched on an
+//!   unknown `kid` at most once per interval.
+//! - [`cookie`]: the cookie names and attributes of the handoff cookie.
+//! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
+//!   takes it cannot run for an anonymous request.
+//! - [`config`]: reading settings from the environment with one clear error
+//!   line per bad setting; secrets from `NAME` or `NAME_FILE`.
+//! - [`clock`] and [`random`]: injectable time and URL-safe random values.
+//! - [`telemetry`]: log set-up, the request log line (no query strings) and
+//!   the security headers every response carries.
+//!
+//! Protecting a service takes a few lines:
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use shared::{extractor::HandoffGate, verifier::HandoffVerifier, SignedInUser};
+//!
+//! async fn me(user: SignedInUser) -> String {
+//!     format!("hello {}", user.email())
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let verifier = HandoffVerifier::remote(
+//!     "https://auth.example.com",          // issuer
+//!     "https://app.example.com",           // this app's audience
+//!     "https://auth.example.com/.well-known/jwks.json".parse().unwrap(),
+//!     Default::default(),
+//! );
+//! let gate = web::Data::new(HandoffGate::new(
+//!     verifier,
+//!     "https://auth.example.com/login".parse().unwrap(),
+//!     "https://app.example.com".parse().unwrap(),
+//! ));
+//! HttpServer::new(move || App::new().app_data(gate.clone()).route("/me", web::get().to(me)))
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod cookie;
+pub mod extractor;
+pub mod jwks;
+pub mod keys;
+pub mod random;
+pub mod signer;
+pub mod telemetry;
+pub mod verifier;
+
+pub use claims::HandoffClaims;
+pub use extractor::SignedInUser;
+pub use signer::HandoffSigner;
+pub use verifier::HandoffVerifier;

@@ -1,0 +1,210 @@
+//! Verifying handoff tokens: ES256 only, the right issuer and audience,
+//! within `nbf`..`exp`, signed by a published key.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use url::Url;
+
+use crate::claims::HandoffClaims;
+use crate::jwks::{JwksError, KeySet, RemoteJwks, RemoteJwksOptions};
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// Clock skew tolerated between the public service and the app.
+pub const LEEWAY: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token is not signed with ES256")]
+    WrongAlgorithm,
+    #[error("the token header has no kid")]
+    MissingKeyId,
+    #[error("the token was signed by a key that is not published")]
+    UnknownKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by someone else")]
+    WrongIssuer,
+    #[error("the token is meant for another audience")]
+    WrongAudience,
+    #[error("the token lacks a required claim or has a malformed one")]
+    BadClaims,
+    #[error("verification keys are unavailable: {0}")]
+    KeysUnavailable(#[from] JwksError),
+}
+
+pub enum KeySource {
+    Static(KeySet),
+    Remote(Box<RemoteJwks>),
+}
+
+pub struct HandoffVerifier {
+    keys: KeySource,
+    validation: Validation,
+}
+
+impl HandoffVerifier {
+    pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.algorithms = vec![Algorithm::ES256];
+        validation.leeway = LEEWAY.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf", "iat"]);
+        Self { keys, validation }
+    }
+
+    /// Keys from the public service's JWKS endpoint.
+    pub fn remote(issuer: &str, audience: &str, jwks_url: Url, options: RemoteJwksOptions) -> Self {
+        Self::new(
+            issuer,
+            audience,
+            KeySource::Remote(Box::new(RemoteJwks::new(jwks_url, options))),
+        )
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<HandoffClaims, VerifyError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::Malformed);
+        }
+        // `decode_header` refuses `alg: none` and unknown algorithms outright.
+        let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != Algorithm::ES256 {
+            return Err(VerifyError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(VerifyError::MissingKeyId)?;
+        let key = match &self.keys {
+            KeySource::Static(set) => set.get(&kid),
+            KeySource::Remote(remote) => remote.key(&kid).await?,
+        }
+        .ok_or(VerifyError::UnknownKey)?;
+        let data = decode::<HandoffClaims>(token, &key, &self.validation).map_err(classify)?;
+        Ok(data.claims)
+    }
+
+    /// Warms the remote key cache (readiness, tests). A static source is always warm.
+    pub async fn prefetch(&self) -> Result<(), VerifyError> {
+        match &self.keys {
+            KeySource::Static(_) => Ok(()),
+            KeySource::Remote(remote) => Ok(remote.refresh().await?),
+        }
+    }
+}
+
+fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {
+    match e.kind() {
+        ErrorKind::InvalidSignature => VerifyError::BadSignature,
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+        ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
+        ErrorKind::InvalidAudience => VerifyError::WrongAudience,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::WrongAlgorithm,
+        ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
+            VerifyError::BadClaims
+        }
+        _ => VerifyError::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningKey;
+    use crate::signer::HandoffSigner;
+
+    const ISS: &str = "https://auth.example.com";
+    const AUD: &str = "https://app.example.com";
+
+    fn claims(now: u64) -> HandoffClaims {
+        HandoffClaims {
+            iss: ISS.into(),
+            aud: AUD.into(),
+            sub: "1234".into(),
+            email: "alice@example.com".into(),
+            name: None,
+            sid: "sid".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            jti: "jti".into(),
+        }
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn verifier_for(signer: &HandoffSigner) -> HandoffVerifier {
+        HandoffVerifier::new(ISS, AUD, KeySource::Static(KeySet::from_jwks(signer.jwks())))
+    }
+
+    #[tokio::test]
+    async fn a_token_from_the_signer_verifies() {
+        let signer = HandoffSigner::new(SigningKey::generate(), vec![]);
+        let token = signer.sign(&claims(now())).unwrap();
+        let got = verifier_for(&signer).verify(&token).await.unwrap();
+        assert_eq!(got.email, "alice@example.com");
+    }
+
+    #[tokio::test]
+    async fn each_broken_property_has_its_own_reason() {
+        let signer = HandoffSigner::new(SigningKey::generate(), vec![]);
+        let verifier = verifier_for(&signer);
+        let t = now();
+
+        let mut c = claims(t);
+        c.exp = t - 120;
+        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::Expired));
+
+        let mut c = claims(t);
+        c.nbf = t + 600;
+        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::NotYetValid));
+
+        let mut c = claims(t);
+        c.aud = "https://other.example.com".into();
+        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::WrongAudience));
+
+        let mut c = claims(t);
+        c.iss = "https://evil.example.com".into();
+        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::WrongIssuer));
+
+        let stranger = HandoffSigner::new(SigningKey::generate(), vec![]);
+        let token = stranger.sign(&claims(t)).unwrap();
+        assert_eq!(verifier.verify(&token).await, Err(VerifyError::UnknownKey));
+
+        assert_eq!(verifier.verify("not.a.jwt").await, Err(VerifyError::Malformed));
+        assert_eq!(verifier.verify(&"a".repeat(MAX_TOKEN_LEN + 1)).await, Err(VerifyError::Malformed));
+    }
+
+    #[tokio::test]
+    async fn a_previous_key_verifies_while_published_and_not_after() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let pem = p256::SecretKey::random(&mut rand::rngs::OsRng)
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string();
+        let old = || SigningKey::from_pem(&secrecy::SecretString::from(pem.clone())).unwrap();
+        let token = HandoffSigner::new(old(), vec![]).sign(&claims(now())).unwrap();
+
+        let overlap = HandoffSigner::new(SigningKey::generate(), vec![old()]);
+        assert!(verifier_for(&overlap).verify(&token).await.is_ok());
+
+        let retired = HandoffSigner::new(SigningKey::generate(), vec![]);
+        assert_eq!(verifier_for(&retired).verify(&token).await, Err(VerifyError::UnknownKey));
+    }
+}
