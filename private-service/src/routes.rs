@@ -24,7 +24,10 @@ pub async fn home(user: SignedInUser) -> HttpResponse {
     };
     match page.render() {
         Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .body(body),
         Err(e) => {

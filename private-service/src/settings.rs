@@ -1,6 +1,5 @@
 //! Typed settings of the private app, read once from the environment.
 
-
 use shared::config::{ConfigError, Env};
 use shared::jwks::{KeySet, RemoteJwksOptions};
 use url::Url;
@@ -18,7 +17,10 @@ pub struct Settings {
 
 pub enum KeySettings {
     /// Fetched from the public service, cached, re-fetched on unknown `kid`.
-    Remote { jwks_url: Url, options: RemoteJwksOptions },
+    Remote {
+        jwks_url: Url,
+        options: RemoteJwksOptions,
+    },
     /// A JWKS file shipped with the deployment.
     Static(KeySet),
 }
@@ -28,7 +30,9 @@ impl Settings {
         let app_url = origin_only("APP_URL", env.url("APP_URL")?)?;
         let auth_url = env.url("AUTH_URL")?;
         Ok(Self {
-            bind_address: env.optional("BIND_ADDRESS").unwrap_or_else(|| "0.0.0.0".into()),
+            bind_address: env
+                .optional("BIND_ADDRESS")
+                .unwrap_or_else(|| "0.0.0.0".into()),
             port: env.parse_or("PORT", 8080)?,
             keys: key_settings(env, &auth_url)?,
             app_url,
@@ -56,18 +60,26 @@ impl Settings {
 
 fn origin_only(name: &str, url: Url) -> Result<Url, ConfigError> {
     if url.path() != "/" || url.query().is_some() {
-        return Err(ConfigError::new(name, "must be an origin (scheme, host, port) without a path"));
+        return Err(ConfigError::new(
+            name,
+            "must be an origin (scheme, host, port) without a path",
+        ));
     }
     Ok(url)
 }
 
 fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
     if let Some(path) = env.optional("HANDOFF_JWKS_FILE") {
-        let json = std::fs::read_to_string(&path)
-            .map_err(|e| ConfigError::new("HANDOFF_JWKS_FILE", format!("cannot read {path:?}: {e}")))?;
-        let keys = KeySet::from_json(&json).map_err(|e| ConfigError::new("HANDOFF_JWKS_FILE", e))?;
+        let json = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::new("HANDOFF_JWKS_FILE", format!("cannot read {path:?}: {e}"))
+        })?;
+        let keys =
+            KeySet::from_json(&json).map_err(|e| ConfigError::new("HANDOFF_JWKS_FILE", e))?;
         if keys.is_empty() {
-            return Err(ConfigError::new("HANDOFF_JWKS_FILE", "holds no ES256 (P-256) key with a kid"));
+            return Err(ConfigError::new(
+                "HANDOFF_JWKS_FILE",
+                "holds no ES256 (P-256) key with a kid",
+            ));
         }
         return Ok(KeySettings::Static(keys));
     }
@@ -81,7 +93,8 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
     Ok(KeySettings::Remote {
         jwks_url,
         options: RemoteJwksOptions {
-            min_refetch_interval: env.seconds_or("JWKS_REFETCH_INTERVAL", defaults.min_refetch_interval)?,
+            min_refetch_interval: env
+                .seconds_or("JWKS_REFETCH_INTERVAL", defaults.min_refetch_interval)?,
             max_age: env.seconds_or("JWKS_MAX_AGE", defaults.max_age)?,
             timeout: env.seconds_or("JWKS_TIMEOUT", defaults.timeout)?,
         },
@@ -89,5 +102,7 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

@@ -22,7 +22,10 @@ impl Application {
     }
 
     /// `listener`: an already-bound socket (tests bind port 0 first).
-    pub async fn build_with(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
+    pub async fn build_with(
+        settings: Settings,
+        listener: Option<TcpListener>,
+    ) -> anyhow::Result<Self> {
         let listener = match listener {
             Some(listener) => listener,
             None => TcpListener::bind((settings.bind_address.as_str(), settings.port))?,
@@ -61,7 +64,9 @@ fn gate(settings: &Settings) -> HandoffGate {
         KeySettings::Remote { jwks_url, options } => {
             HandoffVerifier::remote(&issuer, &audience, jwks_url.clone(), options.clone())
         }
-        KeySettings::Static(keys) => HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone())),
+        KeySettings::Static(keys) => {
+            HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone()))
+        }
     };
     HandoffGate::new(verifier, settings.login_url(), settings.app_url.clone())
 }

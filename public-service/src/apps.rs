@@ -70,9 +70,15 @@ impl AppRegistry {
     /// Parses configured app origins. In shared-parent-domain mode every app
     /// must live under the cookie's domain (or on this service's host when the
     /// cookie is host-only), or the browser would never send it the cookie.
-    pub fn parse(origins: &[String], cookie_domain: Option<&str>, public_url: &Url) -> Result<Self, String> {
+    pub fn parse(
+        origins: &[String],
+        cookie_domain: Option<&str>,
+        public_url: &Url,
+    ) -> Result<Self, String> {
         if origins.is_empty() {
-            return Err("is required: the comma-separated origins of the apps to sign people into".into());
+            return Err(
+                "is required: the comma-separated origins of the apps to sign people into".into(),
+            );
         }
         let apps = origins
             .iter()
@@ -95,7 +101,10 @@ impl AppRegistry {
         }
         // The URL parser would silently drop tabs and newlines and read `\` as
         // `/`; a value that needs such repair is not one we issued.
-        if raw.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        if raw
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        {
             return Err(ReturnToError::BadCharacters);
         }
         let url = Url::parse(raw).map_err(|_| ReturnToError::NotAbsolute)?;
@@ -132,8 +141,14 @@ fn parse_app(raw: &str, cookie_domain: Option<&str>, public_url: &Url) -> Result
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
     }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!("{raw:?} must be an origin only (scheme, host and port), without a path"));
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "{raw:?} must be an origin only (scheme, host and port), without a path"
+        ));
     }
     let host = url.host_str().unwrap_or_default();
     match cookie_domain {
@@ -165,7 +180,10 @@ mod tests {
 
     fn registry() -> AppRegistry {
         AppRegistry::parse(
-            &["https://app.example.com".into(), "https://other.example.com:8443".into()],
+            &[
+                "https://app.example.com".into(),
+                "https://other.example.com:8443".into(),
+            ],
             Some("example.com"),
             &Url::parse("https://auth.example.com").unwrap(),
         )
@@ -174,7 +192,9 @@ mod tests {
 
     #[test]
     fn a_url_on_a_registered_app_is_accepted_and_normalised() {
-        let r = registry().return_to("HTTPS://APP.example.com/page?x=1").unwrap();
+        let r = registry()
+            .return_to("HTTPS://APP.example.com/page?x=1")
+            .unwrap();
         assert_eq!(r.as_str(), "https://app.example.com/page?x=1");
         assert_eq!(r.audience(), "https://app.example.com");
     }
@@ -203,7 +223,10 @@ mod tests {
         ] {
             assert!(reg.return_to(raw).is_err(), "accepted {raw:?}");
         }
-        assert_eq!(reg.return_to(&format!("https://app.example.com/{}", "a".repeat(600))), Err(ReturnToError::TooLong));
+        assert_eq!(
+            reg.return_to(&format!("https://app.example.com/{}", "a".repeat(600))),
+            Err(ReturnToError::TooLong)
+        );
     }
 
     #[test]

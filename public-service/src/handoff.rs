@@ -35,7 +35,13 @@ impl HandoffIssuer {
     }
 
     /// A token for `audience` (the app's origin) under session `sid`.
-    pub fn issue(&self, identity: &Identity, email: &str, audience: &str, sid: &str) -> Result<String, SignError> {
+    pub fn issue(
+        &self,
+        identity: &Identity,
+        email: &str,
+        audience: &str,
+        sid: &str,
+    ) -> Result<String, SignError> {
         let now = self.clock.unix_seconds();
         let claims = HandoffClaims {
             iss: self.issuer.clone(),

@@ -55,11 +55,17 @@ impl LoginTransaction {
             .secure(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .max_age(time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(600)))
+            .max_age(time::Duration::seconds(
+                i64::try_from(lifetime.as_secs()).unwrap_or(600),
+            ))
             .finish();
         let mut jar = CookieJar::new();
         jar.private_mut(key).add(cookie);
-        jar.delta().next().cloned().expect("the cookie just added").into_owned()
+        jar.delta()
+            .next()
+            .cloned()
+            .expect("the cookie just added")
+            .into_owned()
     }
 
     /// Finds, decrypts and checks the transaction for `state`.
@@ -120,10 +126,18 @@ mod tests {
     fn a_sealed_transaction_opens_with_the_same_key_and_state() {
         let key = Key::generate();
         let cookie = tx("state-1", 1000).to_cookie(&key, Duration::from_secs(600));
-        assert!(cookie.value().len() + cookie.name().len() < 1024, "cookie too large");
-        assert!(!cookie.value().contains("state-1"), "cookie is not encrypted");
+        assert!(
+            cookie.value().len() + cookie.name().len() < 1024,
+            "cookie too large"
+        );
+        assert!(
+            !cookie.value().contains("state-1"),
+            "cookie is not encrypted"
+        );
         let req = TestRequest::default().cookie(cookie).to_http_request();
-        let got = LoginTransaction::from_request(&req, "state-1", &key, 1010, Duration::from_secs(600)).unwrap();
+        let got =
+            LoginTransaction::from_request(&req, "state-1", &key, 1010, Duration::from_secs(600))
+                .unwrap();
         assert_eq!(got.nonce, "n".repeat(43));
     }
 
@@ -131,7 +145,9 @@ mod tests {
     fn another_key_another_state_or_an_old_cookie_is_refused() {
         let key = Key::generate();
         let cookie = tx("state-1", 1000).to_cookie(&key, Duration::from_secs(600));
-        let req = TestRequest::default().cookie(cookie.clone()).to_http_request();
+        let req = TestRequest::default()
+            .cookie(cookie.clone())
+            .to_http_request();
         let ttl = Duration::from_secs(600);
         assert_eq!(
             LoginTransaction::from_request(&req, "state-1", &Key::generate(), 1010, ttl).err(),
@@ -151,10 +167,14 @@ mod tests {
     fn a_cookie_renamed_to_another_state_does_not_open() {
         let key = Key::generate();
         let sealed = tx("state-1", 1000).to_cookie(&key, Duration::from_secs(600));
-        let renamed = Cookie::new(LoginTransaction::cookie_name("state-2"), sealed.value().to_owned());
+        let renamed = Cookie::new(
+            LoginTransaction::cookie_name("state-2"),
+            sealed.value().to_owned(),
+        );
         let req = TestRequest::default().cookie(renamed).to_http_request();
         assert_eq!(
-            LoginTransaction::from_request(&req, "state-2", &key, 1010, Duration::from_secs(600)).err(),
+            LoginTransaction::from_request(&req, "state-2", &key, 1010, Duration::from_secs(600))
+                .err(),
             Some(TransactionError::Undecryptable)
         );
     }

@@ -25,10 +25,11 @@ use openidconnect::core::{
     CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalProviderMetadata, AuthType, AuthorizationCode, ClaimsVerificationError,
-    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    AccessTokenHash, AdditionalProviderMetadata, AuthType, AuthorizationCode,
+    ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -64,8 +65,14 @@ pub type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-type DiscoveredClient =
-    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type DiscoveredClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -99,14 +106,20 @@ pub struct OidcClient {
     scopes: Vec<String>,
     http: reqwest::Client,
     metadata: RwLock<Option<Arc<Metadata>>>,
-    // Single flight for discovery and JWKS fetches; holds the last JWKS fetch time.
+    // Single flight for discovery and JWKS fetches; holds the time of the
+    // last re-fetch caused by an unknown `kid` (discovery does not count, so
+    // a rotation right after start is picked up at once).
     refresh: tokio::sync::Mutex<Option<Instant>>,
     jwks_refetch_interval: Duration,
     clock: SharedClock,
 }
 
 impl OidcClient {
-    pub fn new(settings: &ProviderSettings, redirect_url: &Url, clock: SharedClock) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &ProviderSettings,
+        redirect_url: &Url,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             // Following redirects on a back-channel call opens the door to SSRF.
             .redirect(reqwest::redirect::Policy::none())
@@ -114,7 +127,15 @@ impl OidcClient {
             .connect_timeout(settings.connect_timeout)
             .build()?;
         Ok(Self {
-            issuer: IssuerUrl::from_url(settings.issuer_url.clone()),
+            // Issuers are compared as strings: Google's has no trailing slash,
+            // which `Url` would add.
+            issuer: IssuerUrl::new(
+                settings
+                    .issuer_url
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+            )?,
             client_id: ClientId::new(settings.client_id.clone()),
             client_secret: ClientSecret::new(settings.client_secret.expose_secret().to_owned()),
             redirect_url: RedirectUrl::from_url(redirect_url.clone()),
@@ -137,7 +158,7 @@ impl OidcClient {
         if let Some(metadata) = self.cached_metadata() {
             return Ok(metadata);
         }
-        let mut last_jwks_fetch = self.refresh.lock().await;
+        let _single_flight = self.refresh.lock().await;
         if let Some(metadata) = self.cached_metadata() {
             return Ok(metadata);
         }
@@ -146,7 +167,6 @@ impl OidcClient {
             .map_err(|e| ProviderError::Discovery(describe_discovery_error(&e)))?;
         let metadata = Arc::new(metadata);
         *self.write_metadata() = Some(metadata.clone());
-        *last_jwks_fetch = Some(Instant::now());
         tracing::info!(issuer = %self.issuer.as_str(), keys = metadata.jwks().keys().len(), "provider discovered");
         Ok(metadata)
     }
@@ -177,7 +197,12 @@ impl OidcClient {
     }
 
     /// Exchanges the code and returns the identity from the validated id_token.
-    pub async fn exchange(&self, code: String, pkce_verifier: String, nonce: &str) -> Result<Identity, ProviderError> {
+    pub async fn exchange(
+        &self,
+        code: String,
+        pkce_verifier: String,
+        nonce: &str,
+    ) -> Result<Identity, ProviderError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata);
         let response = client
@@ -221,7 +246,10 @@ impl OidcClient {
             subject: claims.subject().as_str().to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified().unwrap_or(false),
-            name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_owned()),
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned()),
             hosted_domain: hosted_domain(id_token),
         })
     }
@@ -245,7 +273,9 @@ impl OidcClient {
 
     fn check_authorized_party(&self, claims: &CoreIdTokenClaims) -> Result<(), String> {
         match claims.authorized_party() {
-            Some(azp) if azp.as_str() != self.client_id.as_str() => Err("azp is another client".into()),
+            Some(azp) if azp.as_str() != self.client_id.as_str() => {
+                Err("azp is another client".into())
+            }
             None if claims.audiences().len() > 1 => Err("several audiences and no azp".into()),
             _ => Ok(()),
         }
@@ -263,7 +293,10 @@ impl OidcClient {
         };
         match CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http).await {
             Ok(jwks) => {
-                tracing::info!(keys = jwks.keys().len(), "provider JWKS re-fetched after an unknown kid");
+                tracing::info!(
+                    keys = jwks.keys().len(),
+                    "provider JWKS re-fetched after an unknown kid"
+                );
                 let updated = Metadata::clone(&metadata).set_jwks(jwks);
                 *self.write_metadata() = Some(Arc::new(updated));
                 true
@@ -296,7 +329,9 @@ impl OidcClient {
     }
 
     fn write_metadata(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<Metadata>>> {
-        self.metadata.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.metadata
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -311,8 +346,12 @@ fn check_access_token_hash(
     let Some(expected) = claims.access_token_hash() else {
         return Ok(());
     };
-    let alg = id_token.signing_alg().map_err(|_| "no signing algorithm".to_owned())?;
-    let key = id_token.signing_key(verifier).map_err(|_| "no signing key".to_owned())?;
+    let alg = id_token
+        .signing_alg()
+        .map_err(|_| "no signing algorithm".to_owned())?;
+    let key = id_token
+        .signing_key(verifier)
+        .map_err(|_| "no signing key".to_owned())?;
     let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
         .map_err(|_| "at_hash cannot be computed".to_owned())?;
     if actual != *expected {
@@ -336,9 +375,9 @@ fn hosted_domain(id_token: &CoreIdToken) -> Option<String> {
 
 fn describe_claims_error(e: &ClaimsVerificationError) -> String {
     match e {
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            NO_MATCHING_KEY.to_owned()
-        }
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        ) => NO_MATCHING_KEY.to_owned(),
         ClaimsVerificationError::SignatureVerification(inner) => format!("signature: {inner}"),
         ClaimsVerificationError::Expired(_) => "expired or issued at a bad time".into(),
         ClaimsVerificationError::InvalidAudience(_) => "wrong audience".into(),
@@ -362,27 +401,39 @@ fn classify_token_error(e: TokenError) -> ProviderError {
             Kind::InvalidClient | Kind::UnauthorizedClient => {
                 ProviderError::BadResponse("the provider refused our client credentials".into())
             }
-            Kind::Extension(code) if code == "temporarily_unavailable" || code == "server_error" => {
+            Kind::Extension(code)
+                if code == "temporarily_unavailable" || code == "server_error" =>
+            {
                 ProviderError::Unreachable(format!("provider error {code}"))
             }
             other => ProviderError::BadResponse(format!("provider error {}", other.as_ref())),
         },
-        RequestTokenError::Request(inner) => ProviderError::Unreachable(describe_http_error(&inner)),
+        RequestTokenError::Request(inner) => {
+            ProviderError::Unreachable(describe_http_error(&inner))
+        }
         // The body of an unparsable response is never logged: it may hold tokens.
-        RequestTokenError::Parse(_, _) => ProviderError::BadResponse("unparsable token response".into()),
-        RequestTokenError::Other(_) => ProviderError::BadResponse("unexpected token response".into()),
+        RequestTokenError::Parse(_, _) => {
+            ProviderError::BadResponse("unparsable token response".into())
+        }
+        RequestTokenError::Other(_) => {
+            ProviderError::BadResponse("unexpected token response".into())
+        }
     }
 }
 
 fn describe_http_error(e: &openidconnect::HttpClientError<reqwest::Error>) -> String {
     match e {
         openidconnect::HttpClientError::Reqwest(inner) if inner.is_timeout() => "timed out".into(),
-        openidconnect::HttpClientError::Reqwest(inner) if inner.is_connect() => "connection failed".into(),
+        openidconnect::HttpClientError::Reqwest(inner) if inner.is_connect() => {
+            "connection failed".into()
+        }
         _ => "request failed".into(),
     }
 }
 
-fn describe_discovery_error(e: &openidconnect::DiscoveryError<openidconnect::HttpClientError<reqwest::Error>>) -> String {
+fn describe_discovery_error(
+    e: &openidconnect::DiscoveryError<openidconnect::HttpClientError<reqwest::Error>>,
+) -> String {
     match e {
         openidconnect::DiscoveryError::Request(inner) => describe_http_error(inner),
         openidconnect::DiscoveryError::Response(status, _, _) => format!("status {status}"),

@@ -28,7 +28,10 @@ pub struct ErrorPage<'a> {
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .body(body),
         Err(e) => {
@@ -39,7 +42,12 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 }
 
 /// An error page with a fresh reference that the caller also logs.
-pub fn error_page(status: StatusCode, title: &str, message: &str, retry_url: Option<&str>) -> HttpResponse {
+pub fn error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    retry_url: Option<&str>,
+) -> HttpResponse {
     let reference = shared::random::url_safe_token(6);
     tracing::info!(%reference, status = status.as_u16(), title, "error page shown");
     render(

@@ -61,7 +61,9 @@ impl AccessPolicy {
             env.list("ALLOWED_HOSTED_DOMAINS"),
             env.flag_or("ALLOW_ANY_VERIFIED_EMAIL", false)?,
         );
-        let empty = policy.emails.is_empty() && policy.domains.is_empty() && policy.hosted_domains.is_empty();
+        let empty = policy.emails.is_empty()
+            && policy.domains.is_empty()
+            && policy.hosted_domains.is_empty();
         if empty && !policy.allow_any_verified {
             return Err(ConfigError::new(
                 "ALLOWED_EMAILS",
@@ -81,7 +83,10 @@ impl AccessPolicy {
         }
         let email = email.to_ascii_lowercase();
         let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-        let hosted = identity.hosted_domain.as_deref().map(str::to_ascii_lowercase);
+        let hosted = identity
+            .hosted_domain
+            .as_deref()
+            .map(str::to_ascii_lowercase);
         let allowed = self.emails.contains(&email)
             || self.domains.contains(domain)
             || hosted.is_some_and(|hd| self.hosted_domains.contains(&hd));
@@ -137,7 +142,11 @@ mod tests {
             "bob@\u{0441}orp.example", // Cyrillic es
             "nobody",
         ] {
-            assert_eq!(policy().check(&person(email)), Err(Denial::NotAllowed), "{email}");
+            assert_eq!(
+                policy().check(&person(email)),
+                Err(Denial::NotAllowed),
+                "{email}"
+            );
         }
     }
 

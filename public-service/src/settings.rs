@@ -66,12 +66,20 @@ impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let dev_mode = env.flag_or("DEV_MODE", false)?;
         let public_url = env.url("PUBLIC_URL")?;
-        let cookie_domain = env.optional("HANDOFF_COOKIE_DOMAIN").map(|d| d.to_ascii_lowercase());
-        let apps = AppRegistry::parse(&env.list("APP_ORIGINS"), cookie_domain.as_deref(), &public_url)
-            .map_err(|e| ConfigError::new("APP_ORIGINS", e))?;
+        let cookie_domain = env
+            .optional("HANDOFF_COOKIE_DOMAIN")
+            .map(|d| d.to_ascii_lowercase());
+        let apps = AppRegistry::parse(
+            &env.list("APP_ORIGINS"),
+            cookie_domain.as_deref(),
+            &public_url,
+        )
+        .map_err(|e| ConfigError::new("APP_ORIGINS", e))?;
         let policy = AccessPolicy::from_env(env)?;
         Ok(Self {
-            bind_address: env.optional("BIND_ADDRESS").unwrap_or_else(|| "0.0.0.0".into()),
+            bind_address: env
+                .optional("BIND_ADDRESS")
+                .unwrap_or_else(|| "0.0.0.0".into()),
             port: env.parse_or("PORT", 8080)?,
             provider: provider_from_env(env)?,
             apps,
@@ -118,7 +126,11 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
             ))
         }
     };
-    let mut scopes = vec!["openid".to_owned(), "email".to_owned(), "profile".to_owned()];
+    let mut scopes = vec![
+        "openid".to_owned(),
+        "email".to_owned(),
+        "profile".to_owned(),
+    ];
     for extra in env.list("OIDC_SCOPES") {
         if !scopes.contains(&extra) {
             scopes.push(extra);
@@ -140,14 +152,18 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
         scopes,
         timeout: env.seconds_or("PROVIDER_TIMEOUT", Duration::from_secs(10))?,
         connect_timeout: env.seconds_or("PROVIDER_CONNECT_TIMEOUT", Duration::from_secs(3))?,
-        jwks_refetch_interval: env.seconds_or("PROVIDER_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
+        jwks_refetch_interval: env
+            .seconds_or("PROVIDER_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
     })
 }
 
 fn handoff_ttl(env: &Env) -> Result<Duration, ConfigError> {
     let ttl = env.seconds_or("HANDOFF_TTL", Duration::from_secs(600))?;
     if ttl < Duration::from_secs(30) || ttl > Duration::from_secs(3600) {
-        return Err(ConfigError::new("HANDOFF_TTL", "must be between 30s and 60m: handoff tokens are short-lived"));
+        return Err(ConfigError::new(
+            "HANDOFF_TTL",
+            "must be between 30s and 60m: handoff tokens are short-lived",
+        ));
     }
     Ok(ttl)
 }
@@ -203,11 +219,16 @@ fn cookie_key_from_env(env: &Env, dev_mode: bool) -> Result<Key, ConfigError> {
         .decode(secret.expose_secret().as_bytes())
         .map_err(|_| ConfigError::new("COOKIE_SECRET", "is not valid base64"))?;
     if bytes.len() < 32 {
-        return Err(ConfigError::new("COOKIE_SECRET", "must decode to at least 32 bytes"));
+        return Err(ConfigError::new(
+            "COOKIE_SECRET",
+            "must decode to at least 32 bytes",
+        ));
     }
     Ok(Key::derive_from(&bytes))
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

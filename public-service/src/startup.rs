@@ -40,7 +40,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         if settings.dev_mode {
-            tracing::warn!("DEV_MODE: ephemeral signing and cookie keys; never use this in production");
+            tracing::warn!(
+                "DEV_MODE: ephemeral signing and cookie keys; never use this in production"
+            );
         }
         let state = web::Data::new(build_state(settings, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.

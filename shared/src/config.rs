@@ -149,7 +149,10 @@ impl Env {
 
     pub fn required_secret(&self, name: &str) -> Result<SecretString, ConfigError> {
         self.secret(name)?.ok_or_else(|| {
-            ConfigError::new(name, format!("is required but neither {name} nor {name}_FILE is set"))
+            ConfigError::new(
+                name,
+                format!("is required but neither {name} nor {name}_FILE is set"),
+            )
         })
     }
 }
@@ -213,7 +216,10 @@ mod tests {
         let path = path.to_string_lossy().into_owned();
 
         let env = Env::from_map([("KEY_FILE", path.as_str())]);
-        assert_eq!(env.secret("KEY").unwrap().unwrap().expose_secret(), "s3cr3t");
+        assert_eq!(
+            env.secret("KEY").unwrap().unwrap().expose_secret(),
+            "s3cr3t"
+        );
 
         let env = Env::from_map([("KEY_FILE", path.as_str()), ("KEY", "x")]);
         assert!(env.secret("KEY").is_err());

@@ -210,11 +210,15 @@ impl RemoteJwks {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Cached> {
-        self.cached.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cached
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cached> {
-        self.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cached
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

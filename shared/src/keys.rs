@@ -84,8 +84,14 @@ impl SigningKey {
 fn public_coordinates(secret: &SecretKey) -> (String, String) {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     let point = secret.public_key().to_encoded_point(false);
-    let x = point.x().map(|x| URL_SAFE_NO_PAD.encode(x)).unwrap_or_default();
-    let y = point.y().map(|y| URL_SAFE_NO_PAD.encode(y)).unwrap_or_default();
+    let x = point
+        .x()
+        .map(|x| URL_SAFE_NO_PAD.encode(x))
+        .unwrap_or_default();
+    let y = point
+        .y()
+        .map(|y| URL_SAFE_NO_PAD.encode(y))
+        .unwrap_or_default();
     (x, y)
 }
 
@@ -119,7 +125,9 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_key() {
-        let err = SigningKey::from_pem(&SecretString::from("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----".to_owned()));
+        let err = SigningKey::from_pem(&SecretString::from(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----".to_owned(),
+        ));
         assert!(err.is_err());
     }
 }

@@ -13,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber once; later calls are no-ops, so tests
 /// that install a capturing subscriber first keep it.
 pub fn init(default_filter: &str) {
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
@@ -30,8 +31,12 @@ pub async fn log_request(
     let result = next.call(req).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
-        Ok(res) => tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request"),
-        Err(e) => tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed"),
+        Ok(res) => {
+            tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request")
+        }
+        Err(e) => {
+            tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")
+        }
     }
     result
 }

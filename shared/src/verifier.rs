@@ -110,10 +110,12 @@ fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {
         ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
         ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
         ErrorKind::InvalidAudience => VerifyError::WrongAudience,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => VerifyError::WrongAlgorithm,
-        ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
-            VerifyError::BadClaims
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            VerifyError::WrongAlgorithm
         }
+        ErrorKind::MissingRequiredClaim(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::InvalidClaimFormat(_) => VerifyError::BadClaims,
         _ => VerifyError::Malformed,
     }
 }
@@ -150,7 +152,11 @@ mod tests {
     }
 
     fn verifier_for(signer: &HandoffSigner) -> HandoffVerifier {
-        HandoffVerifier::new(ISS, AUD, KeySource::Static(KeySet::from_jwks(signer.jwks())))
+        HandoffVerifier::new(
+            ISS,
+            AUD,
+            KeySource::Static(KeySet::from_jwks(signer.jwks())),
+        )
     }
 
     #[tokio::test]
@@ -169,26 +175,44 @@ mod tests {
 
         let mut c = claims(t);
         c.exp = t - 120;
-        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::Expired));
+        assert_eq!(
+            verifier.verify(&signer.sign(&c).unwrap()).await,
+            Err(VerifyError::Expired)
+        );
 
         let mut c = claims(t);
         c.nbf = t + 600;
-        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::NotYetValid));
+        assert_eq!(
+            verifier.verify(&signer.sign(&c).unwrap()).await,
+            Err(VerifyError::NotYetValid)
+        );
 
         let mut c = claims(t);
         c.aud = "https://other.example.com".into();
-        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::WrongAudience));
+        assert_eq!(
+            verifier.verify(&signer.sign(&c).unwrap()).await,
+            Err(VerifyError::WrongAudience)
+        );
 
         let mut c = claims(t);
         c.iss = "https://evil.example.com".into();
-        assert_eq!(verifier.verify(&signer.sign(&c).unwrap()).await, Err(VerifyError::WrongIssuer));
+        assert_eq!(
+            verifier.verify(&signer.sign(&c).unwrap()).await,
+            Err(VerifyError::WrongIssuer)
+        );
 
         let stranger = HandoffSigner::new(SigningKey::generate(), vec![]);
         let token = stranger.sign(&claims(t)).unwrap();
         assert_eq!(verifier.verify(&token).await, Err(VerifyError::UnknownKey));
 
-        assert_eq!(verifier.verify("not.a.jwt").await, Err(VerifyError::Malformed));
-        assert_eq!(verifier.verify(&"a".repeat(MAX_TOKEN_LEN + 1)).await, Err(VerifyError::Malformed));
+        assert_eq!(
+            verifier.verify("not.a.jwt").await,
+            Err(VerifyError::Malformed)
+        );
+        assert_eq!(
+            verifier.verify(&"a".repeat(MAX_TOKEN_LEN + 1)).await,
+            Err(VerifyError::Malformed)
+        );
     }
 
     #[tokio::test]
@@ -199,12 +223,17 @@ mod tests {
             .unwrap()
             .to_string();
         let old = || SigningKey::from_pem(&secrecy::SecretString::from(pem.clone())).unwrap();
-        let token = HandoffSigner::new(old(), vec![]).sign(&claims(now())).unwrap();
+        let token = HandoffSigner::new(old(), vec![])
+            .sign(&claims(now()))
+            .unwrap();
 
         let overlap = HandoffSigner::new(SigningKey::generate(), vec![old()]);
         assert!(verifier_for(&overlap).verify(&token).await.is_ok());
 
         let retired = HandoffSigner::new(SigningKey::generate(), vec![]);
-        assert_eq!(verifier_for(&retired).verify(&token).await, Err(VerifyError::UnknownKey));
+        assert_eq!(
+            verifier_for(&retired).verify(&token).await,
+            Err(VerifyError::UnknownKey)
+        );
     }
 }

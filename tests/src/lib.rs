@@ -1,1 +1,12 @@
+//! Test support: [`app::TestApp`] starts the mock provider and both
+//! services on random loopback ports; [`browser::Browser`] walks every hop
+//! with a browser-like cookie jar; [`tokens`] makes hostile tokens;
+//! [`logs`] proves no secret reached a log line.
 
+pub mod app;
+pub mod browser;
+pub mod logs;
+pub mod tokens;
+
+pub use app::{TestApp, TestOptions};
+pub use browser::{Browser, Page};

@@ -43,9 +43,11 @@ pub enum CallbackError {
 impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode | Self::StaleReturnTo => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadQuery(_)
+            | Self::MissingState
+            | Self::Transaction(_)
+            | Self::MissingCode
+            | Self::StaleReturnTo => StatusCode::BAD_REQUEST,
             Self::Declined | Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::Provider(ProviderError::CodeRejected(_)) => StatusCode::BAD_REQUEST,
             Self::Provider(ProviderError::Discovery(_) | ProviderError::Unreachable(_)) => {
@@ -127,7 +129,11 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
             return Err(CallbackError::Declined);
         }
         // The value comes from the query string: log only a bounded, plain form.
-        let code: String = error.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+        let code: String = error
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect();
         tracing::warn!(provider_error = %code, "provider returned an error");
         return Err(CallbackError::ProviderReported);
     }

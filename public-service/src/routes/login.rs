@@ -51,7 +51,10 @@ impl ResponseError for LoginError {
     }
 }
 
-pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, LoginError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, LoginError> {
     let return_to = match query_param(&req, "return_to")? {
         Some(raw) => state.apps.return_to(&raw)?,
         None => state.apps.default_return_to(),

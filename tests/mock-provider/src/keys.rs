@@ -1,0 +1,71 @@
+//! RSA signing keys: test-only fixtures first, generated ones after.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::EncodingKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+
+const FIXTURES: [&str; 3] = [
+    include_str!("../keys/test-only-rsa-1.pem"),
+    include_str!("../keys/test-only-rsa-2.pem"),
+    include_str!("../keys/test-only-rsa-3.pem"),
+];
+const ROGUE: &str = include_str!("../keys/test-only-rsa-rogue.pem");
+
+#[derive(Clone)]
+pub struct RsaKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    pub public_pem: String,
+    n: String,
+    e: String,
+}
+
+impl RsaKey {
+    fn from_private(kid: String, private: &RsaPrivateKey) -> Self {
+        let pem = private
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("an RSA key encodes as PKCS#8");
+        let public_pem = private
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("an RSA public key encodes");
+        Self {
+            kid,
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes())
+                .expect("jsonwebtoken reads the PEM"),
+            public_pem,
+            n: URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+            e: URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        }
+    }
+
+    /// The `n`-th signing key: a committed fixture while they last.
+    pub fn nth(index: usize) -> Self {
+        let kid = format!("mock-key-{}", index + 1);
+        let private = match FIXTURES.get(index) {
+            Some(pem) => RsaPrivateKey::from_pkcs8_pem(pem).expect("fixture keys parse"),
+            None => RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).expect("RSA key generation"),
+        };
+        Self::from_private(kid, &private)
+    }
+
+    /// A key that is never published.
+    pub fn rogue() -> Self {
+        let private = RsaPrivateKey::from_pkcs8_pem(ROGUE).expect("the rogue fixture parses");
+        Self::from_private("never-published".into(), &private)
+    }
+
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": self.kid,
+            "n": self.n,
+            "e": self.e,
+        })
+    }
+}

@@ -1,0 +1,231 @@
+//! The handle tests hold, and the builder that starts the server.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+
+use crate::routes;
+use crate::state::{Client, Decision, Misbehaviour, MockUser, State};
+use crate::tokens::{id_token, IdTokenRequest};
+
+/// What route handlers share.
+pub struct Shared {
+    pub issuer: String,
+    pub interactive: bool,
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub struct MockProviderBuilder {
+    clients: Vec<(String, String, Vec<String>)>,
+    interactive: bool,
+    listener: Option<TcpListener>,
+    issuer: Option<String>,
+}
+
+pub struct MockProvider {
+    shared: Arc<Shared>,
+    port: u16,
+    handle: ServerHandle,
+}
+
+impl MockProvider {
+    pub fn builder() -> MockProviderBuilder {
+        MockProviderBuilder {
+            clients: Vec::new(),
+            interactive: false,
+            listener: None,
+            issuer: None,
+        }
+    }
+
+    pub fn issuer(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_user(&self, user: MockUser) {
+        self.shared.lock().user = user;
+    }
+
+    pub fn set_decision(&self, decision: Decision) {
+        self.shared.lock().decision = decision;
+    }
+
+    pub fn misbehave(&self, m: Misbehaviour) {
+        self.shared.lock().misbehaviours.push(m);
+    }
+
+    pub fn behave(&self) {
+        self.shared.lock().misbehaviours.clear();
+    }
+
+    pub fn token_endpoint_calls(&self) -> usize {
+        self.shared.lock().token_calls
+    }
+
+    pub fn trap_hits(&self) -> usize {
+        self.shared.lock().trap_hits
+    }
+
+    pub fn consent_prompts(&self) -> usize {
+        self.shared.lock().consent_prompts
+    }
+
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.shared.lock().revoked.clone()
+    }
+
+    pub fn rotate_keys(&self) {
+        self.shared.lock().rotate_keys();
+    }
+
+    pub fn retire_old_keys(&self) {
+        let mut state = self.shared.lock();
+        let current = state.signing_key().clone();
+        state.keys = vec![current];
+    }
+
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.lock().clock_offset += by;
+    }
+
+    pub fn refresh_token_rotation(&self, on: bool) {
+        self.shared.lock().rotation = on;
+    }
+
+    /// Simulates the user removing the app's access in their account.
+    pub fn revoke_all_grants_of(&self, email: &str) {
+        let mut state = self.shared.lock();
+        state
+            .refresh_tokens
+            .retain(|_, grant| grant.user.email != email);
+        state
+            .access_tokens
+            .retain(|_, grant| grant.user.email != email);
+        state
+            .consents
+            .retain(|(sub, _), _| *sub != MockUser::new(email).sub);
+    }
+
+    /// A valid ID token for `user` with audience `audience`, as Google
+    /// issues to a Chrome extension (`aud` = the extension's client id).
+    pub fn mint_id_token(&self, user: &MockUser, audience: &str) -> String {
+        let state = self.shared.lock();
+        id_token(
+            &state,
+            &IdTokenRequest {
+                issuer: &self.shared.issuer,
+                audience,
+                user,
+                nonce: None,
+                access_token: None,
+            },
+        )
+    }
+
+    /// An ID token like the one a Google service account presents to
+    /// Cloud Run (`aud` = the target URL, `sub` and `azp` its numeric id).
+    pub fn mint_service_account_token(&self, email: &str, audience: &str) -> String {
+        let account = MockUser {
+            name: None,
+            ..MockUser::new(email)
+        };
+        let state = self.shared.lock();
+        id_token(
+            &state,
+            &IdTokenRequest {
+                issuer: &self.shared.issuer,
+                audience,
+                user: &account,
+                nonce: None,
+                access_token: None,
+            },
+        )
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+impl MockProviderBuilder {
+    pub fn client(mut self, client_id: &str, client_secret: &str, redirect_uris: &[&str]) -> Self {
+        self.clients.push((
+            client_id.to_owned(),
+            client_secret.to_owned(),
+            redirect_uris.iter().map(|u| (*u).to_owned()).collect(),
+        ));
+        self
+    }
+
+    pub fn interactive(mut self, on: bool) -> Self {
+        self.interactive = on;
+        self
+    }
+
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.trim_end_matches('/').to_owned());
+        self
+    }
+
+    pub async fn start(self) -> anyhow::Result<MockProvider> {
+        let listener = match self.listener {
+            Some(listener) => listener,
+            None => TcpListener::bind("127.0.0.1:0")?,
+        };
+        let port = listener.local_addr()?.port();
+        let mut state = State::new();
+        for (id, secret, redirect_uris) in self.clients {
+            state.clients.insert(
+                id,
+                Client {
+                    secret,
+                    redirect_uris,
+                },
+            );
+        }
+        let shared = Arc::new(Shared {
+            issuer: self
+                .issuer
+                .unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
+            interactive: self.interactive,
+            state: Mutex::new(state),
+        });
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(routes::configure)
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(MockProvider {
+            shared,
+            port,
+            handle,
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! Userinfo, revocation, end-session, and the redirect trap.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use url::Url;
+
+use super::{oauth_error, params, status_misbehaviour};
+use crate::provider::Shared;
+use crate::state::Misbehaviour;
+
+pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let state = shared.lock();
+    if let Some(r) = status_misbehaviour(&state, |m| match m {
+        Misbehaviour::UserinfoStatus(s) => Some(*s),
+        _ => None,
+    }) {
+        return r;
+    }
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| state.access_tokens.get(t)) {
+        Some(grant) if grant.expires_at > state.now() => {
+            let u = &grant.user;
+            HttpResponse::Ok().json(json!({
+                "sub": u.sub, "email": u.email, "email_verified": u.email_verified, "name": u.name, "hd": u.hd,
+            }))
+        }
+        _ => HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#))
+            .json(json!({ "error": "invalid_token" })),
+    }
+}
+
+pub(super) async fn revoke(shared: web::Data<Shared>, body: String) -> HttpResponse {
+    let p = params(&body);
+    let Some(token) = p.get("token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let mut state = shared.lock();
+    let known =
+        state.refresh_tokens.remove(token).is_some() | state.access_tokens.remove(token).is_some();
+    if !known {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_token");
+    }
+    state.revoked.push(token.clone());
+    HttpResponse::Ok().finish()
+}
+
+pub(super) async fn logout(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let p = params(req.query_string());
+    let Some(target) = p.get("post_logout_redirect_uri") else {
+        return HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><title>Signed out</title><h1>You are signed out of the mock provider.</h1>");
+    };
+    let allowed = Url::parse(target).ok().is_some_and(|target| {
+        shared
+            .lock()
+            .clients
+            .values()
+            .flat_map(|c| c.redirect_uris.iter())
+            .any(|registered| Url::parse(registered).is_ok_and(|r| r.origin() == target.origin()))
+    });
+    if !allowed {
+        return HttpResponse::BadRequest().body("post_logout_redirect_uri is not registered");
+    }
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, target.as_str()))
+        .finish()
+}
+
+pub(super) async fn trap(shared: web::Data<Shared>) -> HttpResponse {
+    shared.lock().trap_hits += 1;
+    HttpResponse::Ok().json(json!({
+        "access_token": "followed-a-redirect",
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "id_token": "followed.a.redirect",
+    }))
+}

@@ -1,0 +1,173 @@
+//! The authorization endpoint: the sign-in form or the automatic mode, and
+//! the consent decision that makes a refresh token due.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use url::Url;
+
+use super::{params, redirect_with, scopes, Params};
+use crate::provider::Shared;
+use crate::state::{random_token, CodeGrant, Decision, MockUser, State};
+
+const CODE_LIFETIME: u64 = 60;
+
+pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let p = params(req.query_string());
+    let redirect = match checked_redirect_uri(&shared.lock(), &p) {
+        Ok(redirect) => redirect,
+        Err(mismatch) => return mismatch.page(),
+    };
+    if p.get("response_type").map(String::as_str) != Some("code") {
+        return redirect_with(&redirect, &[("error", "unsupported_response_type")], &p);
+    }
+    if !scopes(&p).iter().any(|s| s == "openid") {
+        return redirect_with(&redirect, &[("error", "invalid_scope")], &p);
+    }
+    if shared.interactive {
+        return sign_in_form(&p);
+    }
+    let (decision, user) = {
+        let state = shared.lock();
+        (state.decision, state.user.clone())
+    };
+    match decision {
+        Decision::Deny => redirect_with(&redirect, &[("error", "access_denied")], &p),
+        Decision::Approve => approve(&shared, &redirect, &p, user),
+    }
+}
+
+/// The sign-in form posts here: approve or deny as the typed address.
+pub(super) async fn decide(shared: web::Data<Shared>, body: String) -> HttpResponse {
+    let p = params(&body);
+    let redirect = match checked_redirect_uri(&shared.lock(), &p) {
+        Ok(redirect) => redirect,
+        Err(mismatch) => return mismatch.page(),
+    };
+    if p.get("action").map(String::as_str) != Some("approve") {
+        return redirect_with(&redirect, &[("error", "access_denied")], &p);
+    }
+    let email = p.get("email").map(|e| e.trim()).unwrap_or_default();
+    if !email.contains('@') {
+        return sign_in_form(&p);
+    }
+    approve(&shared, &redirect, &p, MockUser::new(email))
+}
+
+/// An unknown client or unregistered redirect URI: shown, never redirected to.
+struct RedirectUriMismatch;
+
+impl RedirectUriMismatch {
+    fn page(self) -> HttpResponse {
+        HttpResponse::BadRequest()
+            .content_type("text/html; charset=utf-8")
+            .body(
+                "<!doctype html><title>Error 400</title><h1>Error 400: redirect_uri_mismatch</h1>",
+            )
+    }
+}
+
+fn checked_redirect_uri(state: &State, p: &Params) -> Result<Url, RedirectUriMismatch> {
+    let client_id = p.get("client_id").map(String::as_str).unwrap_or_default();
+    let redirect_uri = p
+        .get("redirect_uri")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let known = state
+        .client(client_id)
+        .is_some_and(|c| c.redirect_uris.iter().any(|u| u == redirect_uri));
+    match (known, Url::parse(redirect_uri)) {
+        (true, Ok(url)) => Ok(url),
+        _ => Err(RedirectUriMismatch),
+    }
+}
+
+/// Issues a code, deciding like Google whether a consent screen was shown
+/// and so whether a refresh token is due.
+fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpResponse {
+    let client_id = p.get("client_id").cloned().unwrap_or_default();
+    let requested = scopes(p);
+    let offline = p.get("access_type").map(String::as_str) == Some("offline");
+    let forced = p
+        .get("prompt")
+        .is_some_and(|prompt| prompt.split(' ').any(|v| v == "consent"));
+    let include_granted = p.get("include_granted_scopes").map(String::as_str) == Some("true");
+    let code = random_token();
+    {
+        let mut state = shared.lock();
+        let key = (user.sub.clone(), client_id.clone());
+        let granted = state.consents.get(&key).cloned().unwrap_or_default();
+        let consent_shown =
+            forced || granted.is_empty() || !requested.iter().all(|s| granted.contains(s));
+        if consent_shown {
+            state.consent_prompts += 1;
+        }
+        let all = state.consents.entry(key).or_default();
+        all.extend(requested.iter().cloned());
+        let mut token_scopes: Vec<String> = if include_granted {
+            all.iter().cloned().collect()
+        } else {
+            requested
+        };
+        token_scopes.sort();
+        let expires_at = state.now() + CODE_LIFETIME;
+        let challenge = p.get("code_challenge").map(|c| {
+            let method = p
+                .get("code_challenge_method")
+                .cloned()
+                .unwrap_or_else(|| "plain".into());
+            (c.clone(), method)
+        });
+        state.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id,
+                redirect_uri: redirect.to_string(),
+                code_challenge: challenge,
+                nonce: p.get("nonce").cloned(),
+                user,
+                scopes: token_scopes,
+                refresh_due: offline && consent_shown,
+                expires_at,
+            },
+        );
+    }
+    redirect_with(redirect, &[("code", &code)], p)
+}
+
+fn sign_in_form(p: &Params) -> HttpResponse {
+    let hidden: String = p
+        .iter()
+        .filter(|(k, _)| k.as_str() != "email" && k.as_str() != "action")
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let hint = p.get("login_hint").map(|h| escape(h)).unwrap_or_default();
+    let body = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Mock provider: sign in</title>
+<style>body{{font-family:system-ui,sans-serif;background:#eef1f5;margin:0}}main{{max-width:24rem;margin:14vh auto;background:#fff;padding:2rem;border-radius:10px;box-shadow:0 4px 18px rgba(0,0,0,.08)}}
+h1{{font-size:1.3rem}}input[type=email]{{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;margin:.4rem 0 1rem}}
+button{{padding:.6rem 1.1rem;font-size:1rem;border-radius:6px;border:0;cursor:pointer;margin-right:.5rem}}.approve{{background:#1a73e8;color:#fff}}.deny{{background:#e8eaed}}
+p.note{{color:#666;font-size:.85rem}}</style></head><body><main>
+<h1>Mock provider</h1><p>Sign in to continue. This test provider accepts any address.</p>
+<form method="post" action="/o/oauth2/v2/auth">{hidden}
+<label for="email">E-mail</label><input id="email" type="email" name="email" value="{hint}" required autofocus>
+<button class="approve" id="approve" name="action" value="approve">Approve</button>
+<button class="deny" id="deny" name="action" value="deny" formnovalidate>Deny</button></form>
+<p class="note">Test-only. Never a real account.</p></main></body></html>"#
+    );
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

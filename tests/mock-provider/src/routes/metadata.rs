@@ -1,0 +1,61 @@
+//! Discovery and the JWKS.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::status_misbehaviour;
+use crate::provider::Shared;
+use crate::state::Misbehaviour;
+
+pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
+    if let Some(r) = status_misbehaviour(&shared.lock(), |m| match m {
+        Misbehaviour::DiscoveryStatus(s) => Some(*s),
+        _ => None,
+    }) {
+        return r;
+    }
+    let i = &shared.issuer;
+    HttpResponse::Ok().json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/o/oauth2/v2/auth"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/v1/userinfo"),
+        "jwks_uri": format!("{i}/oauth2/v3/certs"),
+        "revocation_endpoint": format!("{i}/revoke"),
+        "end_session_endpoint": format!("{i}/logout"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "email", "profile"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "claims_supported": ["aud", "email", "email_verified", "exp", "hd", "iat", "iss", "name", "sub"],
+        "code_challenge_methods_supported": ["plain", "S256"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+    }))
+}
+
+pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
+    let (failure, delay, keys) = {
+        let state = shared.lock();
+        let failure = status_misbehaviour(&state, |m| match m {
+            Misbehaviour::JwksStatus(s) => Some(*s),
+            _ => None,
+        });
+        let delay = state.misbehaviours.iter().find_map(|m| match m {
+            Misbehaviour::JwksDelay(d) => Some(*d),
+            _ => None,
+        });
+        let keys: Vec<_> = state.keys.iter().map(|k| k.jwk()).collect();
+        (failure, delay, keys)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(failure) = failure {
+        return failure;
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .json(json!({ "keys": keys }))
+}

@@ -1,0 +1,74 @@
+//! The provider's HTTP endpoints, at Google's paths.
+
+mod account;
+mod authorize;
+mod metadata;
+mod token;
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use url::Url;
+
+use crate::state::{Misbehaviour, State};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(metadata::discovery),
+    )
+    .route("/oauth2/v3/certs", web::get().to(metadata::jwks))
+    .route("/o/oauth2/v2/auth", web::get().to(authorize::authorize))
+    .route("/o/oauth2/v2/auth", web::post().to(authorize::decide))
+    .route("/token", web::post().to(token::token))
+    .route("/v1/userinfo", web::get().to(account::userinfo))
+    .route("/revoke", web::post().to(account::revoke))
+    .route("/logout", web::get().to(account::logout))
+    .route("/trap", web::to(account::trap));
+}
+
+pub(crate) type Params = HashMap<String, String>;
+
+pub(crate) fn params(raw: &str) -> Params {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub(crate) fn oauth_error(status: StatusCode, error: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": error }))
+}
+
+pub(crate) fn status_misbehaviour(
+    state: &State,
+    pick: impl Fn(&Misbehaviour) -> Option<u16>,
+) -> Option<HttpResponse> {
+    let status = state.misbehaviours.iter().find_map(pick)?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(oauth_error(status, "server_error"))
+}
+
+pub(crate) fn scopes(p: &Params) -> Vec<String> {
+    p.get("scope")
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], p: &Params) -> HttpResponse {
+    let mut url = redirect.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = p.get("state") {
+            query.append_pair("state", state);
+        }
+    }
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.as_str()))
+        .finish()
+}

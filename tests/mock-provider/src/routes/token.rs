@@ -1,0 +1,230 @@
+//! The token endpoint: client authentication, the code exchange with PKCE,
+//! and the refresh-token grant with optional rotation.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{oauth_error, params, Params};
+use crate::provider::Shared;
+use crate::state::{random_token, AccessGrant, CodeGrant, Misbehaviour, RefreshGrant, State};
+use crate::tokens::{id_token, IdTokenRequest};
+
+const ACCESS_TOKEN_LIFETIME: u64 = 3599;
+
+pub(super) async fn token(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: String,
+) -> HttpResponse {
+    let (delay, early) = {
+        let mut state = shared.lock();
+        state.token_calls += 1;
+        let delay = state.misbehaviours.iter().find_map(|m| match m {
+            Misbehaviour::TokenEndpointDelay(d) => Some(*d),
+            _ => None,
+        });
+        let early = transport_misbehaviour(&state, &shared.issuer);
+        (delay, early)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(response) = early {
+        return response;
+    }
+    let p = params(&body);
+    let client_id = match authenticate_client(&req, &p, &shared.lock()) {
+        Some(client_id) => client_id,
+        None => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
+    };
+    match p.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => exchange_code(&shared, &client_id, &p),
+        Some("refresh_token") => refresh(&shared, &client_id, &p),
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+}
+
+fn transport_misbehaviour(state: &State, issuer: &str) -> Option<HttpResponse> {
+    state.misbehaviours.iter().find_map(|m| match m {
+        Misbehaviour::TokenEndpointStatus(s) => Some(oauth_error(
+            StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "server_error",
+        )),
+        Misbehaviour::TokenEndpointGarbage => Some(
+            HttpResponse::Ok()
+                .content_type("text/html")
+                .body("<html>surprise</html>"),
+        ),
+        Misbehaviour::TokenEndpointRedirect => Some(
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, format!("{issuer}/trap")))
+                .finish(),
+        ),
+        _ => None,
+    })
+}
+
+/// `client_secret_basic` or `client_secret_post`, exactly one of them.
+fn authenticate_client(req: &HttpRequest, p: &Params, state: &State) -> Option<String> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|encoded| {
+            let decoded = STANDARD.decode(encoded.trim()).ok()?;
+            let decoded = String::from_utf8(decoded).ok()?;
+            let (id, secret) = decoded.split_once(':')?;
+            let unescape = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((unescape(id)?, unescape(secret)?))
+        });
+    let post = p.get("client_secret").map(|secret| {
+        (
+            p.get("client_id").cloned().unwrap_or_default(),
+            secret.clone(),
+        )
+    });
+    let (id, secret) = match (basic, post) {
+        (Some(Some(basic)), None) => basic,
+        (None, Some(post)) => post,
+        _ => return None,
+    };
+    let client = state.client(&id)?;
+    if !bool::from(client.secret.as_bytes().ct_eq(secret.as_bytes())) {
+        return None;
+    }
+    Some(id)
+}
+
+fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
+    let invalid_grant = || oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    let mut state = shared.lock();
+    let Some(grant) = p.get("code").and_then(|c| state.codes.remove(c)) else {
+        return invalid_grant();
+    };
+    if grant.expires_at < state.now()
+        || grant.client_id != client_id
+        || p.get("redirect_uri") != Some(&grant.redirect_uri)
+        || !pkce_ok(&grant, p.get("code_verifier"))
+    {
+        return invalid_grant();
+    }
+    let access_token = random_token();
+    let expires_at = state.now() + ACCESS_TOKEN_LIFETIME;
+    state.access_tokens.insert(
+        access_token.clone(),
+        AccessGrant {
+            user: grant.user.clone(),
+            expires_at,
+        },
+    );
+    let id_token = id_token(
+        &state,
+        &IdTokenRequest {
+            issuer: &shared.issuer,
+            audience: client_id,
+            user: &grant.user,
+            nonce: grant.nonce.as_deref(),
+            access_token: Some(&access_token),
+        },
+    );
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": grant.scopes.join(" "),
+        "id_token": id_token,
+    });
+    if grant.refresh_due {
+        let refresh_token = format!("1//{}", random_token());
+        state.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                user: grant.user,
+                client_id: client_id.to_owned(),
+                scopes: grant.scopes,
+            },
+        );
+        body["refresh_token"] = json!(refresh_token);
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+fn pkce_ok(grant: &CodeGrant, verifier: Option<&String>) -> bool {
+    match (&grant.code_challenge, verifier) {
+        (None, None) => true,
+        (Some((challenge, method)), Some(verifier)) => {
+            let computed = match method.as_str() {
+                "S256" => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+                "plain" => verifier.clone(),
+                _ => return false,
+            };
+            bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
+    let mut state = shared.lock();
+    let Some(presented) = p.get("refresh_token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let valid = state
+        .refresh_tokens
+        .get(presented)
+        .is_some_and(|grant| grant.client_id == client_id);
+    if !valid {
+        return HttpResponse::BadRequest().json(json!({
+            "error": "invalid_grant",
+            "error_description": "Token has been expired or revoked.",
+        }));
+    }
+    let (user, scopes) = {
+        let grant = &state.refresh_tokens[presented];
+        (grant.user.clone(), grant.scopes.clone())
+    };
+    let access_token = random_token();
+    let expires_at = state.now() + ACCESS_TOKEN_LIFETIME;
+    state.access_tokens.insert(
+        access_token.clone(),
+        AccessGrant {
+            user: user.clone(),
+            expires_at,
+        },
+    );
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": scopes.join(" "),
+    });
+    if state.rotation {
+        let rotated = format!("1//{}", random_token());
+        state.refresh_tokens.remove(presented);
+        state.refresh_tokens.insert(
+            rotated.clone(),
+            RefreshGrant {
+                user,
+                client_id: client_id.to_owned(),
+                scopes,
+            },
+        );
+        body["refresh_token"] = json!(rotated);
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}

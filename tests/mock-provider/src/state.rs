@@ -1,0 +1,189 @@
+//! What the mock provider remembers. One mutex, never held across `.await`.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::keys::RsaKey;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MockUser {
+    pub sub: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub hd: Option<String>,
+}
+
+impl MockUser {
+    /// A verified user whose `sub` is derived from the address, like a
+    /// stable Google account id.
+    pub fn new(email: &str) -> Self {
+        let digest = Sha256::digest(email.to_ascii_lowercase().as_bytes());
+        let sub: String = digest[..10]
+            .iter()
+            .map(|b| format!("{:02}", b % 100))
+            .collect();
+        let local = email.split('@').next().unwrap_or(email);
+        let mut name = local.to_owned();
+        if let Some(first) = name.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        Self {
+            sub: format!("1{sub}"),
+            email: email.to_owned(),
+            email_verified: true,
+            name: Some(name),
+            hd: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    WrongNonce,
+    WrongAudience,
+    WrongIssuer,
+    /// Signed by an unpublished key, with the published `kid`.
+    BadSignature,
+    Expired,
+    IssuedInFuture,
+    AlgNone,
+    /// HS256 keyed with the published RSA public key PEM.
+    HsWithPublicKey,
+    MultipleAudiencesWithoutAzp,
+    AzpMismatch,
+    MissingSub,
+    NoKid,
+    /// Signed by an unpublished key with a `kid` never published.
+    UnknownKid,
+    WrongAtHash,
+    UnverifiedEmail,
+    TokenEndpointStatus(u16),
+    TokenEndpointDelay(Duration),
+    TokenEndpointGarbage,
+    TokenEndpointRedirect,
+    DiscoveryStatus(u16),
+    JwksStatus(u16),
+    JwksDelay(Duration),
+    UserinfoStatus(u16),
+}
+
+pub struct Client {
+    pub secret: String,
+    pub redirect_uris: Vec<String>,
+}
+
+pub struct CodeGrant {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<(String, String)>,
+    pub nonce: Option<String>,
+    pub user: MockUser,
+    pub scopes: Vec<String>,
+    pub refresh_due: bool,
+    pub expires_at: u64,
+}
+
+pub struct AccessGrant {
+    pub user: MockUser,
+    pub expires_at: u64,
+}
+
+pub struct RefreshGrant {
+    pub user: MockUser,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+}
+
+pub struct State {
+    pub clients: HashMap<String, Client>,
+    pub user: MockUser,
+    pub decision: Decision,
+    pub misbehaviours: Vec<Misbehaviour>,
+    pub codes: HashMap<String, CodeGrant>,
+    pub access_tokens: HashMap<String, AccessGrant>,
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Scopes each user has granted each client: (sub, client_id).
+    pub consents: HashMap<(String, String), HashSet<String>>,
+    pub token_calls: usize,
+    pub trap_hits: usize,
+    pub consent_prompts: usize,
+    pub revoked: Vec<String>,
+    pub clock_offset: Duration,
+    pub keys: Vec<RsaKey>,
+    pub keys_made: usize,
+    pub rogue: RsaKey,
+    pub rotation: bool,
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self {
+            clients: HashMap::new(),
+            user: MockUser::new("alice@example.com"),
+            decision: Decision::Approve,
+            misbehaviours: Vec::new(),
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            consents: HashMap::new(),
+            token_calls: 0,
+            trap_hits: 0,
+            consent_prompts: 0,
+            revoked: Vec::new(),
+            clock_offset: Duration::ZERO,
+            keys: vec![RsaKey::nth(0)],
+            keys_made: 1,
+            rogue: RsaKey::rogue(),
+            rotation: false,
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        (SystemTime::now() + self.clock_offset)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    pub fn misbehaves(&self, m: &Misbehaviour) -> bool {
+        self.misbehaviours.contains(m)
+    }
+
+    pub fn signing_key(&self) -> &RsaKey {
+        self.keys.last().expect("at least one key is published")
+    }
+
+    pub fn rotate_keys(&mut self) {
+        let key = RsaKey::nth(self.keys_made);
+        self.keys_made += 1;
+        self.keys.push(key);
+    }
+
+    pub fn client(&self, client_id: &str) -> Option<&Client> {
+        self.clients.get(client_id)
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn random_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

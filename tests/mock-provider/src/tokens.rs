@@ -1,0 +1,115 @@
+//! Minting id_tokens, correct or broken on request.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::state::{Misbehaviour, MockUser, State};
+
+/// `at_hash`: the left half of SHA-256 of the access token, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+pub struct IdTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub user: &'a MockUser,
+    pub nonce: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+}
+
+/// An id_token as the provider would issue it, with every active
+/// misbehaviour applied.
+pub fn id_token(state: &State, request: &IdTokenRequest<'_>) -> String {
+    let claims = claims(state, request);
+    sign(state, &claims)
+}
+
+fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
+    let now = state.now();
+    let mut claims = json!({
+        "iss": r.issuer,
+        "aud": r.audience,
+        "azp": r.audience,
+        "sub": r.user.sub,
+        "email": r.user.email,
+        "email_verified": r.user.email_verified,
+        "iat": now,
+        "exp": now + 3600,
+    });
+    if let Some(name) = &r.user.name {
+        claims["name"] = json!(name);
+    }
+    if let Some(hd) = &r.user.hd {
+        claims["hd"] = json!(hd);
+    }
+    if let Some(nonce) = r.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    if let Some(access_token) = r.access_token {
+        claims["at_hash"] = json!(at_hash(access_token));
+    }
+    for m in &state.misbehaviours {
+        match m {
+            Misbehaviour::WrongNonce => claims["nonce"] = json!("not-the-nonce-you-sent"),
+            Misbehaviour::WrongAudience => claims["aud"] = json!("another-client.apps.example"),
+            Misbehaviour::WrongIssuer => claims["iss"] = json!("https://issuer.evil.example"),
+            Misbehaviour::Expired => {
+                claims["iat"] = json!(now - 7200);
+                claims["exp"] = json!(now - 3600);
+            }
+            Misbehaviour::IssuedInFuture => {
+                claims["iat"] = json!(now + 3600);
+                claims["exp"] = json!(now + 7200);
+            }
+            Misbehaviour::MultipleAudiencesWithoutAzp => {
+                claims["aud"] = json!([r.audience, "another-client.apps.example"]);
+                claims.as_object_mut().map(|c| c.remove("azp"));
+            }
+            Misbehaviour::AzpMismatch => claims["azp"] = json!("another-client.apps.example"),
+            Misbehaviour::MissingSub => {
+                claims.as_object_mut().map(|c| c.remove("sub"));
+            }
+            Misbehaviour::WrongAtHash => {
+                claims["at_hash"] = json!(at_hash("some other access token"))
+            }
+            Misbehaviour::UnverifiedEmail => claims["email_verified"] = json!(false),
+            _ => {}
+        }
+    }
+    claims
+}
+
+fn sign(state: &State, claims: &Value) -> String {
+    let key = state.signing_key();
+    if state.misbehaves(&Misbehaviour::AlgNone) {
+        let header = json!({ "alg": "none", "typ": "JWT", "kid": key.kid });
+        return format!("{}.{}.", b64(&header), b64(claims));
+    }
+    if state.misbehaves(&Misbehaviour::HsWithPublicKey) {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        let secret = EncodingKey::from_secret(key.public_pem.as_bytes());
+        return encode(&header, claims, &secret).expect("HS256 signing");
+    }
+    let (signing, kid) = if state.misbehaves(&Misbehaviour::BadSignature) {
+        (&state.rogue.encoding, Some(key.kid.clone()))
+    } else if state.misbehaves(&Misbehaviour::UnknownKid) {
+        (&state.rogue.encoding, Some(state.rogue.kid.clone()))
+    } else if state.misbehaves(&Misbehaviour::NoKid) {
+        (&key.encoding, None)
+    } else {
+        (&key.encoding, Some(key.kid.clone()))
+    };
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid;
+    encode(&header, claims, signing).expect("RS256 signing")
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("JSON encodes"))
+}

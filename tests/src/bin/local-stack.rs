@@ -1,0 +1,144 @@
+//! One command for the whole stack on localhost: the mock provider with its
+//! sign-in page, the public service and the private app, with ephemeral
+//! dev-only keys. With `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET` set (and
+//! `http://localhost:8000/callback` registered as a redirect URI), the
+//! public service talks to Google (or `OIDC_ISSUER_URL`) instead.
+//!
+//! Both services share the host `localhost` (cookies ignore ports), so this
+//! is the shared-site delivery with a host-only `__Host-handoff` cookie.
+
+use std::process::ExitCode;
+
+use mock_provider::MockProvider;
+use shared::config::Env;
+
+const MOCK_CLIENT_ID: &str = "local-dev-client";
+const MOCK_CLIENT_SECRET: &str = "local-dev-secret-not-for-production";
+
+fn port(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init("info");
+    let (mock_port, auth_port, app_port) = (
+        port("MOCK_PORT", 9000),
+        port("AUTH_PORT", 8000),
+        port("APP_PORT", 8001),
+    );
+    let auth_url = format!("http://localhost:{auth_port}");
+    let app_url = format!("http://localhost:{app_port}");
+    let real_provider = std::env::var("OIDC_CLIENT_ID").is_ok();
+
+    let mut public_env = vec![
+        ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+        ("PORT", auth_port.to_string()),
+        ("PUBLIC_URL", auth_url.clone()),
+        ("APP_ORIGINS", app_url.clone()),
+        ("DEV_MODE", "true".to_owned()),
+    ];
+    let _mock = if real_provider {
+        for name in [
+            "OIDC_ISSUER_URL",
+            "OIDC_CLIENT_ID",
+            "OIDC_CLIENT_SECRET",
+            "ALLOWED_EMAILS",
+            "ALLOWED_DOMAINS",
+            "ALLOWED_HOSTED_DOMAINS",
+            "ALLOW_ANY_VERIFIED_EMAIL",
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                public_env.push((name, value));
+            }
+        }
+        None
+    } else {
+        let issuer = format!("http://localhost:{mock_port}");
+        let listener = match std::net::TcpListener::bind(("127.0.0.1", mock_port)) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!(
+                    "cannot listen on port {mock_port} for the mock provider: {e} (set MOCK_PORT)"
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let mock = MockProvider::builder()
+            .client(
+                MOCK_CLIENT_ID,
+                MOCK_CLIENT_SECRET,
+                &[&format!("{auth_url}/callback")],
+            )
+            .interactive(true)
+            .issuer(&issuer)
+            .listener(listener)
+            .start()
+            .await;
+        let mock = match mock {
+            Ok(mock) => mock,
+            Err(e) => {
+                eprintln!("the mock provider did not start: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        public_env.extend([
+            ("OIDC_ISSUER_URL", issuer),
+            ("OIDC_CLIENT_ID", MOCK_CLIENT_ID.to_owned()),
+            ("OIDC_CLIENT_SECRET", MOCK_CLIENT_SECRET.to_owned()),
+            ("ALLOW_ANY_VERIFIED_EMAIL", "true".to_owned()),
+            ("PROVIDER_NAME", "the mock provider".to_owned()),
+        ]);
+        Some(mock)
+    };
+
+    let public = public_service::settings::Settings::from_env(&Env::from_map(public_env))
+        .map_err(|e| format!("public service: {e}"));
+    let private = private_service::settings::Settings::from_env(&Env::from_map([
+        ("BIND_ADDRESS", "127.0.0.1".to_owned()),
+        ("PORT", app_port.to_string()),
+        ("APP_URL", app_url.clone()),
+        ("AUTH_URL", auth_url.clone()),
+    ]))
+    .map_err(|e| format!("private app: {e}"));
+    let (public, private) = match (public, private) {
+        (Ok(public), Ok(private)) => (public, private),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let public = match public_service::startup::Application::build(public).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("the public service did not start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let private = match private_service::startup::Application::build(private).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("the private app did not start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::warn!("local stack: DEV_MODE keys are ephemeral and for development only");
+    println!();
+    println!("  Open {app_url}/ in a browser and sign in.");
+    if !real_provider {
+        println!("  The mock provider's sign-in page accepts any e-mail address.");
+    }
+    println!("  Public login service: {auth_url}   (Ctrl-C stops everything)");
+    println!();
+    let result = tokio::try_join!(public.run_until_stopped(), private.run_until_stopped());
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
