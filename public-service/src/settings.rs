@@ -232,3 +232,98 @@ fn default_workers() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    fn pem() -> String {
+        p256::SecretKey::random(&mut rand::rngs::OsRng)
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string()
+    }
+
+    fn base() -> Vec<(&'static str, String)> {
+        vec![
+            ("PUBLIC_URL", "https://auth.example.com".into()),
+            ("OIDC_CLIENT_ID", "id".into()),
+            ("OIDC_CLIENT_SECRET", "secret".into()),
+            ("APP_ORIGINS", "https://app.example.com".into()),
+            ("HANDOFF_COOKIE_DOMAIN", "example.com".into()),
+            ("ALLOWED_DOMAINS", "example.com".into()),
+            ("SIGNING_KEY", pem()),
+            ("COOKIE_SECRET", STANDARD.encode([7u8; 32])),
+        ]
+    }
+
+    fn error_for(overrides: &[(&'static str, &str)]) -> ConfigError {
+        let mut vars = base();
+        vars.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+        vars.extend(
+            overrides
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (*k, v.to_string())),
+        );
+        match Settings::from_env(&Env::from_map(vars)) {
+            Ok(_) => panic!("{overrides:?} was accepted"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_complete_environment_parses_with_google_defaults() {
+        let settings = Settings::from_env(&Env::from_map(base())).unwrap();
+        assert_eq!(settings.port, 8080);
+        assert_eq!(settings.issuer(), "https://auth.example.com");
+        assert_eq!(
+            settings.redirect_url().as_str(),
+            "https://auth.example.com/callback"
+        );
+        assert_eq!(settings.provider.display_name, "Google");
+        assert_eq!(settings.handoff.ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        assert_eq!(error_for(&[("PUBLIC_URL", "")]).name, "PUBLIC_URL");
+        assert_eq!(error_for(&[("PORT", "eighty")]).name, "PORT");
+        assert_eq!(
+            error_for(&[("APP_ORIGINS", "https://app.elsewhere.org")]).name,
+            "APP_ORIGINS"
+        );
+        assert_eq!(error_for(&[("ALLOWED_DOMAINS", "")]).name, "ALLOWED_EMAILS");
+        assert_eq!(
+            error_for(&[("SIGNING_KEY", "not a pem")]).name,
+            "SIGNING_KEY"
+        );
+        assert_eq!(
+            error_for(&[("COOKIE_SECRET", "c2hvcnQ=")]).name,
+            "COOKIE_SECRET"
+        );
+        assert_eq!(error_for(&[("HANDOFF_TTL", "1d")]).name, "HANDOFF_TTL");
+        assert_eq!(
+            error_for(&[("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt")]).name,
+            "OIDC_CLIENT_AUTH_METHOD"
+        );
+    }
+
+    #[test]
+    fn dev_mode_makes_keys_optional() {
+        let mut vars = base();
+        vars.retain(|(k, _)| *k != "SIGNING_KEY" && *k != "COOKIE_SECRET");
+        assert!(Settings::from_env(&Env::from_map(vars.clone())).is_err());
+        vars.push(("DEV_MODE", "true".into()));
+        assert!(Settings::from_env(&Env::from_map(vars)).unwrap().dev_mode);
+    }
+
+    #[test]
+    fn previous_signing_keys_are_read_from_concatenated_pems() {
+        let mut vars = base();
+        vars.push(("PREVIOUS_SIGNING_KEYS", format!("{}\n{}", pem(), pem())));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert_eq!(settings.handoff.previous_keys.len(), 2);
+    }
+}

@@ -1,0 +1,140 @@
+//! The remote JWKS cache against a real HTTP server that counts fetches.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use jsonwebtoken::jwk::JwkSet;
+use shared::jwks::{RemoteJwks, RemoteJwksOptions};
+use shared::keys::SigningKey;
+
+struct JwksServer {
+    url: url::Url,
+    fetches: Arc<AtomicUsize>,
+    keys: Arc<Mutex<JwkSet>>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn serve(initial: &SigningKey) -> JwksServer {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let keys = Arc::new(Mutex::new(JwkSet {
+        keys: vec![initial.public_jwk().clone()],
+    }));
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = url::Url::parse(&format!(
+        "http://{}/jwks.json",
+        listener.local_addr().unwrap()
+    ))
+    .unwrap();
+    let (f, k, u) = (fetches.clone(), keys.clone(), up.clone());
+    let server = HttpServer::new(move || {
+        let (f, k, u) = (f.clone(), k.clone(), u.clone());
+        App::new().route(
+            "/jwks.json",
+            web::get().to(move || {
+                let (f, k, u) = (f.clone(), k.clone(), u.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    // A slow answer makes concurrent misses overlap.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if !u.load(Ordering::SeqCst) {
+                        return HttpResponse::ServiceUnavailable().finish();
+                    }
+                    let body = k.lock().unwrap().clone();
+                    HttpResponse::Ok().json(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    JwksServer {
+        url,
+        fetches,
+        keys,
+        up,
+    }
+}
+
+fn options(min_refetch: Duration) -> RemoteJwksOptions {
+    RemoteJwksOptions {
+        min_refetch_interval: min_refetch,
+        max_age: Duration::from_secs(300),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn unknown_kids_cause_at_most_one_fetch_per_interval() {
+    let key = SigningKey::generate();
+    let server = serve(&key).await;
+    let jwks = RemoteJwks::new(server.url.clone(), options(Duration::from_secs(60)));
+
+    assert!(jwks.key(key.kid()).await.unwrap().is_some());
+    for i in 0..20 {
+        assert!(jwks.key(&format!("made-up-{i}")).await.unwrap().is_none());
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn concurrent_misses_on_a_cold_cache_share_one_fetch() {
+    let key = SigningKey::generate();
+    let server = serve(&key).await;
+    let jwks = Arc::new(RemoteJwks::new(server.url.clone(), options(Duration::ZERO)));
+    let lookups = (0..20).map(|_| {
+        let jwks = jwks.clone();
+        let kid = key.kid().to_owned();
+        tokio::spawn(async move { jwks.key(&kid).await })
+    });
+    for lookup in lookups {
+        assert!(lookup.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_found_with_one_more_fetch() {
+    let old = SigningKey::generate();
+    let server = serve(&old).await;
+    let jwks = RemoteJwks::new(server.url.clone(), options(Duration::ZERO));
+    assert!(jwks.key(old.kid()).await.unwrap().is_some());
+
+    let new = SigningKey::generate();
+    server
+        .keys
+        .lock()
+        .unwrap()
+        .keys
+        .push(new.public_jwk().clone());
+    assert!(jwks.key(new.kid()).await.unwrap().is_some());
+    assert!(jwks.key(old.kid()).await.unwrap().is_some());
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn cached_keys_outlive_an_outage_of_the_jwks_endpoint() {
+    let key = SigningKey::generate();
+    let server = serve(&key).await;
+    let mut opts = options(Duration::ZERO);
+    opts.max_age = Duration::ZERO; // every lookup wants a refresh
+    let jwks = RemoteJwks::new(server.url.clone(), opts);
+    assert!(jwks.key(key.kid()).await.unwrap().is_some());
+
+    server.up.store(false, Ordering::SeqCst);
+    assert!(
+        jwks.key(key.kid()).await.unwrap().is_some(),
+        "a stale key beats no key"
+    );
+    assert!(
+        jwks.key("unknown").await.is_err(),
+        "an unknown kid during an outage is an error"
+    );
+}
