@@ -3,30 +3,16 @@ use std::process::ExitCode;
 use private_service::settings::Settings;
 use private_service::startup::Application;
 use shared::config::Env;
+use shared::service::{run, Stop};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::telemetry::init("info");
-    let settings = match Settings::from_env(&Env::from_process()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let application = match Application::build(settings).await {
-        Ok(application) => application,
-        Err(e) => {
-            eprintln!("start-up failed: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(port = application.port(), "private app listening");
-    match application.run_until_stopped().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("server error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run(async {
+        let settings = Settings::from_env(&Env::from_process()).map_err(Stop::Config)?;
+        let application = Application::build(settings).await.map_err(Stop::Start)?;
+        tracing::info!(port = application.port(), "private app listening");
+        application.run_until_stopped().await.map_err(Stop::Serve)
+    })
+    .await
 }

@@ -2,6 +2,7 @@
 //! it cannot run for an anonymous request.
 
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use askama::Template;
 use shared::SignedInUser;
@@ -22,19 +23,7 @@ pub async fn home(user: SignedInUser) -> HttpResponse {
         subject: user.subject(),
         expires_at: user.expires_at(),
     };
-    match page.render() {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            HttpResponse::InternalServerError().body("Something went wrong.")
-        }
-    }
+    shared::service::html(StatusCode::OK, page.render())
 }
 
 /// Who is signed in, for API clients.

@@ -2,7 +2,6 @@
 //! failure renders. Pages never show internal error text; the reference on
 //! the error page is the request's log correlation id.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use askama::Template;
@@ -26,19 +25,7 @@ pub struct ErrorPage<'a> {
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
-    match page.render() {
-        Ok(body) => HttpResponse::build(status)
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            HttpResponse::InternalServerError().body("Something went wrong.")
-        }
-    }
+    shared::service::html(status, page.render())
 }
 
 /// An error page with a fresh reference that the caller also logs.

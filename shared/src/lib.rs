@@ -21,6 +21,7 @@
 //! - [`config`]: reading settings from the environment with one clear error
 //!   line per bad setting; secrets from `NAME` or `NAME_FILE`.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
+//! - [`service`]: what both `main`s share (exit codes, HTML responses).
 //! - [`telemetry`]: log set-up, the request log line (no query strings) and
 //!   the security headers every response carries.
 //!
@@ -61,6 +62,7 @@ pub mod extractor;
 pub mod jwks;
 pub mod keys;
 pub mod random;
+pub mod service;
 pub mod signer;
 pub mod telemetry;
 pub mod verifier;

@@ -144,17 +144,7 @@ impl MockProvider {
             name: None,
             ..MockUser::new(email)
         };
-        let state = self.shared.lock();
-        id_token(
-            &state,
-            &IdTokenRequest {
-                issuer: &self.shared.issuer,
-                audience,
-                user: &account,
-                nonce: None,
-                access_token: None,
-            },
-        )
+        self.mint_id_token(&account, audience)
     }
 
     pub async fn stop(self) {

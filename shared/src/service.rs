@@ -1,0 +1,57 @@
+//! What both services' `main` functions share: one line per failure on
+//! stderr and a non-zero exit code, never a panic or a stack trace.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::process::ExitCode;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+
+/// Why a service stopped.
+#[derive(Debug)]
+pub enum Stop {
+    Config(crate::config::ConfigError),
+    Start(anyhow::Error),
+    Serve(std::io::Error),
+}
+
+impl Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Config(e) => write!(f, "configuration error: {e}"),
+            Stop::Start(e) => write!(f, "start-up failed: {e:#}"),
+            Stop::Serve(e) => write!(f, "server error: {e}"),
+        }
+    }
+}
+
+/// Runs a service to completion and turns the outcome into an exit code.
+pub async fn run(service: impl Future<Output = Result<(), Stop>>) -> ExitCode {
+    match service.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(stop) => {
+            eprintln!("{stop}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A rendered HTML page, never cached; a rendering failure becomes a
+/// generic 500 with the cause in the log.
+pub fn html(status: StatusCode, rendered: Result<String, impl Display>) -> HttpResponse {
+    match rendered {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError().body("Something went wrong.")
+        }
+    }
+}
