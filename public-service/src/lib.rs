@@ -27,3 +27,5 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod store;
+pub mod token_cipher;

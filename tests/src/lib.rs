@@ -1,10 +1,12 @@
 //! Test support: [`app::TestApp`] starts the mock provider and both
 //! services on random loopback ports; [`browser::Browser`] walks every hop
 //! with a browser-like cookie jar; [`tokens`] makes hostile tokens;
-//! [`logs`] proves no secret reached a log line.
+//! [`logs`] proves no secret reached a log line; [`db`] gives each test a
+//! database of its own, SQLite or PostgreSQL.
 
 pub mod app;
 pub mod browser;
+pub mod db;
 pub mod logs;
 pub mod tokens;
 

@@ -1,0 +1,117 @@
+//! Browser sessions of the public service: who signed in, when, until when,
+//! and whether they signed out. The session id is public (it is the
+//! handoff token's `sid`); the cookie's secret is stored only as a hash.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{from_db, to_db, Store, StoreError};
+
+const COLUMNS: &str =
+    "id, secret_hash, subject, email, name, created_at, last_seen_at, expires_at, revoked_at";
+
+pub struct NewSession {
+    pub id: String,
+    pub secret_hash: Vec<u8>,
+    pub subject: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub secret_hash: Vec<u8>,
+    pub subject: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub created_at: u64,
+    pub last_seen_at: u64,
+    /// The absolute end of the session, whatever its activity.
+    pub expires_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+impl Store {
+    pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, secret_hash, subject, email, name, created_at, last_seen_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, NULL)",
+        )
+        .bind(&session.id)
+        .bind(session.secret_hash.clone())
+        .bind(&session.subject)
+        .bind(&session.email)
+        .bind(session.name.clone())
+        .bind(to_db(session.created_at))
+        .bind(to_db(session.expires_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Records activity (a renewal or a new sign-in) on a live session.
+    pub async fn touch_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(to_db(now))
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Returns whether this call revoked it (false if unknown or already revoked).
+    pub async fn revoke_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(to_db(now))
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Ids of sessions revoked at or after `since`, oldest first.
+    pub async fn sessions_revoked_since(
+        &self,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id LIMIT $2",
+        )
+        .bind(to_db(since))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, from_db(row.try_get("revoked_at")?))))
+            .collect()
+    }
+}
+
+fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        secret_hash: row.try_get("secret_hash")?,
+        subject: row.try_get("subject")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        created_at: from_db(row.try_get("created_at")?),
+        last_seen_at: from_db(row.try_get("last_seen_at")?),
+        expires_at: from_db(row.try_get("expires_at")?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_db),
+    })
+}

@@ -1,0 +1,343 @@
+//! The storage interface's behaviour, the same on SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use integration_tests::db::{Backend, TestDatabase};
+use integration_tests::on_both_backends;
+use public_service::store::{FreshTokens, NewSession, SignInGrant, Store, StoreOptions};
+use public_service::token_cipher::{Sealed, TokenCipher};
+use secrecy::ExposeSecret;
+
+const NOW: u64 = 1_900_000_000;
+
+async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> {
+    let db = TestDatabase::create(backend).await?;
+    let store = Store::connect(&db.url, StoreOptions::default())
+        .await
+        .expect("the store connects and migrates");
+    Some((store, db))
+}
+
+fn sign_in(
+    cipher: &TokenCipher,
+    subject: &str,
+    refresh: Option<&str>,
+    scopes: &str,
+) -> SignInGrant {
+    SignInGrant {
+        subject: subject.into(),
+        email: format!("{subject}@example.com"),
+        scopes: scopes.split(' ').map(str::to_owned).collect(),
+        refresh_token: refresh.map(|r| cipher.seal(r, &format!("refresh_token:{subject}"))),
+        access_token: Some((
+            cipher.seal("at-1", &format!("access_token:{subject}")),
+            NOW + 3600,
+        )),
+    }
+}
+
+fn open_refresh(cipher: &TokenCipher, subject: &str, sealed: &Option<Sealed>) -> String {
+    cipher
+        .open(
+            sealed.as_ref().expect("a stored refresh token"),
+            &format!("refresh_token:{subject}"),
+        )
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+fn fresh(cipher: &TokenCipher, subject: &str, rotated: Option<&str>) -> FreshTokens {
+    FreshTokens {
+        access_token: cipher.seal("at-2", &format!("access_token:{subject}")),
+        expires_at: NOW + 7200,
+        scopes: vec!["openid".into(), "email".into()],
+        refresh_token: rotated.map(|r| cipher.seal(r, &format!("refresh_token:{subject}"))),
+    }
+}
+
+async fn a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(
+            &sign_in(&cipher, "alice", Some("rt-1"), "openid email"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let first = store.grant("alice").await.unwrap().unwrap();
+    assert!(first.is_usable());
+
+    store
+        .record_sign_in(
+            &sign_in(&cipher, "alice", None, "openid email drive"),
+            NOW + 10,
+        )
+        .await
+        .unwrap();
+    let second = store.grant("alice").await.unwrap().unwrap();
+    assert_eq!(
+        open_refresh(&cipher, "alice", &second.refresh_token),
+        "rt-1"
+    );
+    assert_eq!(
+        second.version, first.version,
+        "the refresh token did not change"
+    );
+    assert_eq!(second.scopes, ["openid", "email", "drive"]);
+    assert_eq!(second.created_at, NOW);
+    assert_eq!(second.updated_at, NOW + 10);
+}
+
+async fn a_new_refresh_token_replaces_the_old_and_lifts_a_revocation(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(&sign_in(&cipher, "bob", Some("rt-1"), "openid"), NOW)
+        .await
+        .unwrap();
+    assert!(store.revoke_grant("bob", None, NOW + 1).await.unwrap());
+    let revoked = store.grant("bob").await.unwrap().unwrap();
+    assert!(!revoked.is_usable());
+    assert!(
+        revoked.refresh_token.is_none(),
+        "a revoked grant forgets its token"
+    );
+    assert!(
+        !store.revoke_grant("bob", None, NOW + 2).await.unwrap(),
+        "already revoked"
+    );
+
+    // A sign-in without a refresh token cannot revive it.
+    store
+        .record_sign_in(&sign_in(&cipher, "bob", None, "openid"), NOW + 3)
+        .await
+        .unwrap();
+    assert!(!store.grant("bob").await.unwrap().unwrap().is_usable());
+
+    store
+        .record_sign_in(&sign_in(&cipher, "bob", Some("rt-2"), "openid"), NOW + 4)
+        .await
+        .unwrap();
+    let revived = store.grant("bob").await.unwrap().unwrap();
+    assert!(revived.is_usable());
+    assert_eq!(open_refresh(&cipher, "bob", &revived.refresh_token), "rt-2");
+}
+
+async fn twenty_concurrent_lease_requests_give_exactly_one_lease(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(&sign_in(&cipher, "carol", Some("rt"), "openid"), NOW)
+        .await
+        .unwrap();
+    let attempts = (0..20).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .take_refresh_lease("carol", &format!("lease-{i}"), NOW, NOW + 30)
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let granted = results
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(granted, 1);
+
+    // Held until it ends; then another caller may take it.
+    assert!(store
+        .take_refresh_lease("carol", "late", NOW + 29, NOW + 60)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .take_refresh_lease("carol", "late", NOW + 30, NOW + 60)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(&sign_in(&cipher, "dave", Some("rt-1"), "openid"), NOW)
+        .await
+        .unwrap();
+
+    let leased = store
+        .take_refresh_lease("dave", "l1", NOW, NOW + 30)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .finish_refresh(
+            "dave",
+            "l1",
+            leased.version,
+            &fresh(&cipher, "dave", Some("rt-2")),
+            NOW + 1
+        )
+        .await
+        .unwrap());
+    let after = store.grant("dave").await.unwrap().unwrap();
+    assert_eq!(open_refresh(&cipher, "dave", &after.refresh_token), "rt-2");
+    assert_eq!(after.version, leased.version + 1);
+    assert_eq!(after.lease_until, None, "finishing releases the lease");
+    let (access, expires_at) = after.access_token.unwrap();
+    assert_eq!(
+        cipher
+            .open(&access, "access_token:dave")
+            .unwrap()
+            .expose_secret(),
+        "at-2"
+    );
+    assert_eq!(expires_at, NOW + 7200);
+
+    // A sign-in stores rt-3 while a refresh (which read rt-2) is in flight:
+    // the refresh's rotated token must not overwrite the newer one.
+    let leased = store
+        .take_refresh_lease("dave", "l2", NOW + 2, NOW + 30)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_sign_in(&sign_in(&cipher, "dave", Some("rt-3"), "openid"), NOW + 3)
+        .await
+        .unwrap();
+    assert!(store
+        .finish_refresh(
+            "dave",
+            "l2",
+            leased.version,
+            &fresh(&cipher, "dave", Some("rt-2b")),
+            NOW + 4
+        )
+        .await
+        .unwrap());
+    let after = store.grant("dave").await.unwrap().unwrap();
+    assert_eq!(open_refresh(&cipher, "dave", &after.refresh_token), "rt-3");
+
+    // An invalid_grant for a token that was replaced revokes nothing.
+    assert!(!store
+        .revoke_grant("dave", Some(leased.version), NOW + 5)
+        .await
+        .unwrap());
+    assert!(store.grant("dave").await.unwrap().unwrap().is_usable());
+
+    // A lease that is no longer ours stores nothing.
+    assert!(!store
+        .finish_refresh(
+            "dave",
+            "not-mine",
+            after.version,
+            &fresh(&cipher, "dave", None),
+            NOW + 6
+        )
+        .await
+        .unwrap());
+}
+
+async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let new = |id: &str, created: u64| NewSession {
+        id: id.into(),
+        secret_hash: vec![7; 32],
+        subject: "alice".into(),
+        email: "alice@example.com".into(),
+        name: Some("Alice".into()),
+        created_at: created,
+        expires_at: created + 1000,
+    };
+    store.create_session(&new("s1", NOW)).await.unwrap();
+    store.create_session(&new("s2", NOW)).await.unwrap();
+    assert!(
+        store.create_session(&new("s1", NOW)).await.is_err(),
+        "ids are unique"
+    );
+
+    assert!(store.touch_session("s1", NOW + 50).await.unwrap());
+    let s1 = store.session("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (s1.created_at, s1.last_seen_at, s1.expires_at),
+        (NOW, NOW + 50, NOW + 1000)
+    );
+    assert_eq!(s1.secret_hash, vec![7; 32]);
+    assert_eq!(s1.name.as_deref(), Some("Alice"));
+
+    assert!(store.revoke_session("s1", NOW + 60).await.unwrap());
+    assert!(!store.revoke_session("s1", NOW + 61).await.unwrap());
+    assert!(
+        !store.touch_session("s1", NOW + 62).await.unwrap(),
+        "a revoked session stays revoked"
+    );
+    assert_eq!(
+        store.session("s1").await.unwrap().unwrap().revoked_at,
+        Some(NOW + 60)
+    );
+    assert_eq!(
+        store.sessions_revoked_since(NOW + 60, 100).await.unwrap(),
+        vec![("s1".to_owned(), NOW + 60)]
+    );
+    assert!(store
+        .sessions_revoked_since(NOW + 61, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.session("nope").await.unwrap().is_none());
+
+    // s2 expires at NOW+1000; s1 was revoked at NOW+60.
+    let purged = store
+        .purge(NOW + 500, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        purged, 0,
+        "revoked sessions are kept while apps may poll them"
+    );
+    let purged = store
+        .purge(NOW + 1001, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+}
+
+async fn a_reconnected_store_keeps_its_data(backend: Backend) {
+    let Some((store, db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(&sign_in(&cipher, "erin", Some("rt"), "openid"), NOW)
+        .await
+        .unwrap();
+    drop(store);
+    let again = Store::connect(&db.url, StoreOptions::default())
+        .await
+        .unwrap();
+    let grant = again.grant("erin").await.unwrap().unwrap();
+    assert_eq!(open_refresh(&cipher, "erin", &grant.refresh_token), "rt");
+}
+
+on_both_backends!(
+    a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one,
+    a_new_refresh_token_replaces_the_old_and_lifts_a_revocation,
+    twenty_concurrent_lease_requests_give_exactly_one_lease,
+    a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived,
+    sessions_are_created_touched_revoked_and_purged,
+    a_reconnected_store_keeps_its_data,
+);
