@@ -1,18 +1,23 @@
-//! Where verification keys come from: a static JWKS, or the public service's
-//! JWKS endpoint behind a cache.
+//! Where verification keys come from: a static JWKS, or a JWKS endpoint
+//! (the public service's, or the provider's) behind a cache.
+//!
+//! A key set holds the keys of one algorithm only (ES256 for handoff tokens,
+//! RS256 for Google ID tokens), so a key can never be used with an algorithm
+//! it was not published for.
 //!
 //! The remote cache answers from memory on the hot path. It fetches when it
-//! has no keys yet, when its copy is older than `max_age` (so retired keys
-//! drop out), and on a `kid` it does not know, but never more often than
-//! once per `min_refetch_interval`: a stream of tokens with made-up `kid`s
-//! cannot turn into a stream of requests to the public service.
+//! has no keys yet, when its copy is older than the endpoint's
+//! `Cache-Control: max-age` (or `max_age` when there is none, so retired
+//! keys drop out), and on a `kid` it does not know, but never more often
+//! than once per `min_refetch_interval`: a stream of tokens with made-up
+//! `kid`s cannot turn into a stream of requests to the key server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use url::Url;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -24,30 +29,67 @@ pub enum JwksError {
     Malformed,
 }
 
-/// Keys by `kid`. Only P-256 signature keys are kept.
-#[derive(Clone, Default)]
+/// Signature keys of one algorithm, by `kid`.
+#[derive(Clone)]
 pub struct KeySet {
+    algorithm: Algorithm,
     keys: HashMap<String, Arc<DecodingKey>>,
 }
 
+impl Default for KeySet {
+    fn default() -> Self {
+        Self::empty(Algorithm::ES256)
+    }
+}
+
 impl KeySet {
+    pub fn empty(algorithm: Algorithm) -> Self {
+        Self {
+            algorithm,
+            keys: HashMap::new(),
+        }
+    }
+
+    /// The P-256 (ES256) keys of `set`: handoff-token keys.
     pub fn from_jwks(set: &JwkSet) -> Self {
+        Self::from_jwks_for(set, Algorithm::ES256)
+    }
+
+    /// The keys of `set` usable with `algorithm` (ES256 or RS256; any
+    /// other algorithm yields an empty set).
+    pub fn from_jwks_for(set: &JwkSet, algorithm: Algorithm) -> Self {
         let keys = set
             .keys
             .iter()
-            .filter(|jwk| is_es256_signing_key(jwk))
+            .filter(|jwk| is_signing_key_for(jwk, algorithm))
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
                 let key = DecodingKey::from_jwk(jwk).ok()?;
                 Some((kid, Arc::new(key)))
             })
             .collect();
-        Self { keys }
+        Self { algorithm, keys }
     }
 
     pub fn from_json(json: &str) -> Result<Self, JwksError> {
+        Self::from_json_for(json, Algorithm::ES256)
+    }
+
+    pub fn from_json_for(json: &str, algorithm: Algorithm) -> Result<Self, JwksError> {
         let set: JwkSet = serde_json::from_str(json).map_err(|_| JwksError::Malformed)?;
-        Ok(Self::from_jwks(&set))
+        Ok(Self::from_jwks_for(&set, algorithm))
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The only key, for tokens without `kid` when exactly one key is published.
+    pub fn sole_key(&self) -> Option<Arc<DecodingKey>> {
+        match self.keys.len() {
+            1 => self.keys.values().next().cloned(),
+            _ => None,
+        }
     }
 
     pub fn get(&self, kid: &str) -> Option<Arc<DecodingKey>> {
@@ -63,28 +105,40 @@ impl KeySet {
     }
 }
 
-fn is_es256_signing_key(jwk: &Jwk) -> bool {
-    let curve_ok = matches!(
-        &jwk.algorithm,
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256
-    );
-    let alg_ok = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::ES256));
+fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
+    let (shape_ok, alg_ok) = match algorithm {
+        Algorithm::ES256 => (
+            matches!(
+                &jwk.algorithm,
+                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256
+            ),
+            matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::ES256)),
+        ),
+        Algorithm::RS256 => (
+            matches!(&jwk.algorithm, AlgorithmParameters::RSA(_)),
+            matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256)),
+        ),
+        _ => (false, false),
+    };
     let use_ok = !matches!(
         jwk.common.public_key_use,
         Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
     );
-    curve_ok && alg_ok && use_ok
+    shape_ok && alg_ok && use_ok
 }
 
 #[derive(Debug, Clone)]
 pub struct RemoteJwksOptions {
     /// The least time between two fetches triggered by unknown `kid`s.
     pub min_refetch_interval: Duration,
-    /// Keys older than this are re-fetched before use (stale keys are still
-    /// used if the fetch fails, so an outage of the public service does not
+    /// Keys older than this are re-fetched before use, unless the endpoint
+    /// says otherwise with `Cache-Control: max-age` (stale keys are still
+    /// used if the fetch fails, so an outage of the key server does not
     /// sign everyone out).
     pub max_age: Duration,
     pub timeout: Duration,
+    /// The algorithm of the keys kept (ES256 or RS256).
+    pub algorithm: Algorithm,
 }
 
 impl Default for RemoteJwksOptions {
@@ -93,6 +147,7 @@ impl Default for RemoteJwksOptions {
             min_refetch_interval: Duration::from_secs(30),
             max_age: Duration::from_secs(300),
             timeout: Duration::from_secs(5),
+            algorithm: Algorithm::ES256,
         }
     }
 }
@@ -100,6 +155,7 @@ impl Default for RemoteJwksOptions {
 struct Cached {
     keys: KeySet,
     fetched_at: Option<Instant>,
+    fresh_for: Duration,
     last_attempt: Option<Instant>,
 }
 
@@ -114,6 +170,7 @@ pub struct RemoteJwks {
 
 impl RemoteJwks {
     pub fn new(url: Url, options: RemoteJwksOptions) -> Self {
+        let (algorithm, fresh_for) = (options.algorithm, options.max_age);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(options.timeout)
@@ -125,8 +182,9 @@ impl RemoteJwks {
             http,
             options,
             cached: RwLock::new(Cached {
-                keys: KeySet::default(),
+                keys: KeySet::empty(algorithm),
                 fetched_at: None,
+                fresh_for,
                 last_attempt: None,
             }),
             fetch_lock: tokio::sync::Mutex::new(()),
@@ -134,7 +192,8 @@ impl RemoteJwks {
     }
 
     /// The key for `kid`, fetching the JWKS if the cache says it should.
-    pub async fn key(&self, kid: &str) -> Result<Option<Arc<DecodingKey>>, JwksError> {
+    /// `kid` `None`: the only key, when exactly one is published.
+    pub async fn key(&self, kid: Option<&str>) -> Result<Option<Arc<DecodingKey>>, JwksError> {
         let (hit, fresh) = self.lookup(kid);
         if hit.is_some() && fresh {
             return Ok(hit);
@@ -149,9 +208,10 @@ impl RemoteJwks {
             return Ok(hit);
         }
         match self.fetch().await {
-            Ok(keys) => {
+            Ok((keys, fresh_for)) => {
                 let mut cached = self.write();
                 cached.keys = keys;
+                cached.fresh_for = fresh_for.unwrap_or(self.options.max_age);
                 cached.fetched_at = Some(Instant::now());
                 cached.last_attempt = cached.fetched_at;
                 drop(cached);
@@ -170,19 +230,27 @@ impl RemoteJwks {
 
     /// Fetches now unless a fetch happened within the refetch interval.
     pub async fn refresh(&self) -> Result<(), JwksError> {
-        self.key("").await.map(|_| ())
+        self.key(Some("")).await.map(|_| ())
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.options.algorithm
     }
 
     pub fn cached_key_count(&self) -> usize {
         self.read().keys.len()
     }
 
-    fn lookup(&self, kid: &str) -> (Option<Arc<DecodingKey>>, bool) {
+    fn lookup(&self, kid: Option<&str>) -> (Option<Arc<DecodingKey>>, bool) {
         let cached = self.read();
         let fresh = cached
             .fetched_at
-            .is_some_and(|t| t.elapsed() < self.options.max_age);
-        (cached.keys.get(kid), fresh)
+            .is_some_and(|t| t.elapsed() < cached.fresh_for);
+        let key = match kid {
+            Some(kid) => cached.keys.get(kid),
+            None => cached.keys.sole_key(),
+        };
+        (key, fresh)
     }
 
     fn may_fetch(&self) -> bool {
@@ -191,7 +259,7 @@ impl RemoteJwks {
             .is_none_or(|t| t.elapsed() >= self.options.min_refetch_interval)
     }
 
-    async fn fetch(&self) -> Result<KeySet, JwksError> {
+    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
         let response = self
             .http
             .get(self.url.clone())
@@ -202,11 +270,19 @@ impl RemoteJwks {
         if !response.status().is_success() {
             return Err(JwksError::Fetch(format!("status {}", response.status())));
         }
+        let fresh_for = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age);
         let body = response
             .text()
             .await
             .map_err(|e| JwksError::Fetch(describe(&e)))?;
-        KeySet::from_json(&body)
+        Ok((
+            KeySet::from_json_for(&body, self.options.algorithm)?,
+            fresh_for,
+        ))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Cached> {
@@ -222,6 +298,23 @@ impl RemoteJwks {
     }
 }
 
+/// `max-age` of a `Cache-Control` value, capped at a day; `no-cache` and
+/// `no-store` mean "fetch again next time" (still at most once per
+/// refetch interval).
+fn max_age(cache_control: &str) -> Option<Duration> {
+    let mut age = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-cache" || lower == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(value) = lower.strip_prefix("max-age=") {
+            age = value.trim_matches('"').parse::<u64>().ok();
+        }
+    }
+    age.map(|secs| Duration::from_secs(secs.min(86_400)))
+}
+
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
@@ -231,5 +324,40 @@ fn describe(e: &reqwest::Error) -> String {
         "bad response body".into()
     } else {
         "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_max_age_is_read_and_capped() {
+        assert_eq!(
+            max_age("public, max-age=19800, must-revalidate, no-transform"),
+            Some(Duration::from_secs(19800))
+        );
+        assert_eq!(
+            max_age("max-age=999999999"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+    }
+
+    #[test]
+    fn a_key_set_keeps_only_keys_of_its_algorithm() {
+        let rsa = r#"{"kty":"RSA","kid":"r1","use":"sig","alg":"RS256","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"}"#;
+        let ec = r#"{"kty":"EC","kid":"e1","use":"sig","alg":"ES256","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let json = format!(r#"{{"keys":[{rsa},{ec}]}}"#);
+        let rs = KeySet::from_json_for(&json, Algorithm::RS256).unwrap();
+        let es = KeySet::from_json_for(&json, Algorithm::ES256).unwrap();
+        assert!(rs.get("r1").is_some() && rs.get("e1").is_none());
+        assert!(es.get("e1").is_some() && es.get("r1").is_none());
+        assert!(rs.sole_key().is_some());
+        assert!(KeySet::from_json_for(&json, Algorithm::HS256)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -15,6 +15,9 @@
 //!   algorithm, `iss`, `aud`, `exp`, `nbf`; keys come from a static JWKS or
 //!   from the public service's JWKS endpoint, cached and re-fetched on an
 //!   unknown `kid` at most once per interval.
+//! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
+//!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
+//!   admits service accounts on an allowlist with them.
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
@@ -54,11 +57,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod callers;
 pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod cookie;
 pub mod extractor;
+pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod random;

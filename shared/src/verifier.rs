@@ -1,10 +1,11 @@
 //! Verifying handoff tokens: ES256 only, the right issuer and audience,
 //! within `nbf`..`exp`, signed by a published key.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use url::Url;
 
 use crate::claims::HandoffClaims;
@@ -48,6 +49,28 @@ pub enum KeySource {
     Remote(Box<RemoteJwks>),
 }
 
+impl KeySource {
+    /// The key named `kid` (or the sole key when `kid` is `None`).
+    pub async fn key(&self, kid: Option<&str>) -> Result<Arc<DecodingKey>, VerifyError> {
+        match self {
+            KeySource::Static(set) => match kid {
+                Some(kid) => set.get(kid),
+                None => set.sole_key(),
+            },
+            KeySource::Remote(remote) => remote.key(kid).await?,
+        }
+        .ok_or(VerifyError::UnknownKey)
+    }
+
+    /// Warms a remote cache (readiness, tests); a static source is always warm.
+    pub async fn prefetch(&self) -> Result<(), VerifyError> {
+        match self {
+            KeySource::Static(_) => Ok(()),
+            KeySource::Remote(remote) => Ok(remote.refresh().await?),
+        }
+    }
+}
+
 pub struct HandoffVerifier {
     keys: KeySource,
     validation: Validation,
@@ -85,25 +108,18 @@ impl HandoffVerifier {
             return Err(VerifyError::WrongAlgorithm);
         }
         let kid = header.kid.ok_or(VerifyError::MissingKeyId)?;
-        let key = match &self.keys {
-            KeySource::Static(set) => set.get(&kid),
-            KeySource::Remote(remote) => remote.key(&kid).await?,
-        }
-        .ok_or(VerifyError::UnknownKey)?;
+        let key = self.keys.key(Some(&kid)).await?;
         let data = decode::<HandoffClaims>(token, &key, &self.validation).map_err(classify)?;
         Ok(data.claims)
     }
 
     /// Warms the remote key cache (readiness, tests). A static source is always warm.
     pub async fn prefetch(&self) -> Result<(), VerifyError> {
-        match &self.keys {
-            KeySource::Static(_) => Ok(()),
-            KeySource::Remote(remote) => Ok(remote.refresh().await?),
-        }
+        self.keys.prefetch().await
     }
 }
 
-fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {
+pub(crate) fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {
     match e.kind() {
         ErrorKind::InvalidSignature => VerifyError::BadSignature,
         ErrorKind::ExpiredSignature => VerifyError::Expired,

@@ -68,6 +68,7 @@ fn options(min_refetch: Duration) -> RemoteJwksOptions {
         min_refetch_interval: min_refetch,
         max_age: Duration::from_secs(300),
         timeout: Duration::from_secs(2),
+        ..RemoteJwksOptions::default()
     }
 }
 
@@ -77,9 +78,13 @@ async fn unknown_kids_cause_at_most_one_fetch_per_interval() {
     let server = serve(&key).await;
     let jwks = RemoteJwks::new(server.url.clone(), options(Duration::from_secs(60)));
 
-    assert!(jwks.key(key.kid()).await.unwrap().is_some());
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
     for i in 0..20 {
-        assert!(jwks.key(&format!("made-up-{i}")).await.unwrap().is_none());
+        assert!(jwks
+            .key(Some(&format!("made-up-{i}")))
+            .await
+            .unwrap()
+            .is_none());
     }
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
 }
@@ -92,7 +97,7 @@ async fn concurrent_misses_on_a_cold_cache_share_one_fetch() {
     let lookups = (0..20).map(|_| {
         let jwks = jwks.clone();
         let kid = key.kid().to_owned();
-        tokio::spawn(async move { jwks.key(&kid).await })
+        tokio::spawn(async move { jwks.key(Some(&kid)).await })
     });
     for lookup in lookups {
         assert!(lookup.await.unwrap().unwrap().is_some());
@@ -105,7 +110,7 @@ async fn a_rotated_key_is_found_with_one_more_fetch() {
     let old = SigningKey::generate();
     let server = serve(&old).await;
     let jwks = RemoteJwks::new(server.url.clone(), options(Duration::ZERO));
-    assert!(jwks.key(old.kid()).await.unwrap().is_some());
+    assert!(jwks.key(Some(old.kid())).await.unwrap().is_some());
 
     let new = SigningKey::generate();
     server
@@ -114,8 +119,8 @@ async fn a_rotated_key_is_found_with_one_more_fetch() {
         .unwrap()
         .keys
         .push(new.public_jwk().clone());
-    assert!(jwks.key(new.kid()).await.unwrap().is_some());
-    assert!(jwks.key(old.kid()).await.unwrap().is_some());
+    assert!(jwks.key(Some(new.kid())).await.unwrap().is_some());
+    assert!(jwks.key(Some(old.kid())).await.unwrap().is_some());
     assert_eq!(server.fetches.load(Ordering::SeqCst), 2);
 }
 
@@ -126,15 +131,15 @@ async fn cached_keys_outlive_an_outage_of_the_jwks_endpoint() {
     let mut opts = options(Duration::ZERO);
     opts.max_age = Duration::ZERO; // every lookup wants a refresh
     let jwks = RemoteJwks::new(server.url.clone(), opts);
-    assert!(jwks.key(key.kid()).await.unwrap().is_some());
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
 
     server.up.store(false, Ordering::SeqCst);
     assert!(
-        jwks.key(key.kid()).await.unwrap().is_some(),
+        jwks.key(Some(key.kid())).await.unwrap().is_some(),
         "a stale key beats no key"
     );
     assert!(
-        jwks.key("unknown").await.is_err(),
+        jwks.key(Some("unknown")).await.is_err(),
         "an unknown kid during an outage is an error"
     );
 }

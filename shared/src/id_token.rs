@@ -1,0 +1,160 @@
+//! Verifying provider-signed ID tokens presented as Bearer tokens: Google
+//! ID tokens of people (a Chrome extension) and of service accounts (Cloud
+//! Tasks, Cloud Scheduler, another Cloud Run service, a trusted backend).
+//!
+//! RS256 only, with keys from the provider's JWKS (cached, re-fetched on an
+//! unknown `kid`); `iss` one of the configured issuers (Google uses both
+//! `accounts.google.com` and `https://accounts.google.com`); `aud` one of
+//! the configured audiences; `exp` and `iat` checked. What the token says
+//! about the holder ([`IdTokenClaims`]) is for the caller's policy.
+
+use std::time::Duration;
+
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::{Deserialize, Deserializer};
+use url::Url;
+
+use crate::jwks::{RemoteJwks, RemoteJwksOptions};
+use crate::verifier::{classify, KeySource, VerifyError, MAX_TOKEN_LEN};
+
+/// Google's issuers, in both spellings it uses.
+pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
+
+/// Tolerated clock skew for `exp` and `iat`.
+pub const LEEWAY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    #[serde(default)]
+    pub azp: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub hd: Option<String>,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+impl IdTokenClaims {
+    /// The e-mail address, only if the provider verified it.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
+    }
+}
+
+/// Google sends `email_verified` as a boolean, some providers as a string.
+fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrString {
+        Bool(bool),
+        String(String),
+    }
+    Ok(match Option::<BoolOrString>::deserialize(d)? {
+        Some(BoolOrString::Bool(b)) => b,
+        Some(BoolOrString::String(s)) => s == "true",
+        None => false,
+    })
+}
+
+pub struct IdTokenVerifier {
+    keys: KeySource,
+    validation: Validation,
+}
+
+impl IdTokenVerifier {
+    /// `keys` must hold RS256 keys (see [`crate::jwks::KeySet::from_jwks_for`]).
+    pub fn new(issuers: &[String], audiences: &[String], keys: KeySource) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.leeway = LEEWAY.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(issuers);
+        validation.set_audience(audiences);
+        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "iat"]);
+        Self { keys, validation }
+    }
+
+    /// Keys from a JWKS URL (Google's, or the mock provider's in tests).
+    pub fn remote(
+        issuers: &[String],
+        audiences: &[String],
+        jwks_url: Url,
+        options: RemoteJwksOptions,
+    ) -> Self {
+        let options = RemoteJwksOptions {
+            algorithm: Algorithm::RS256,
+            ..options
+        };
+        Self::new(
+            issuers,
+            audiences,
+            KeySource::Remote(Box::new(RemoteJwks::new(jwks_url, options))),
+        )
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<IdTokenClaims, VerifyError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::Malformed);
+        }
+        let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(VerifyError::WrongAlgorithm);
+        }
+        // Without `kid` only a provider publishing a single key is trusted:
+        // with several, picking one would be guessing.
+        let key = self.keys.key(header.kid.as_deref()).await?;
+        let data = decode::<IdTokenClaims>(token, &key, &self.validation).map_err(classify)?;
+        Ok(data.claims)
+    }
+
+    pub async fn prefetch(&self) -> Result<(), VerifyError> {
+        self.keys.prefetch().await
+    }
+}
+
+/// Reads the token of an `Authorization: Bearer <token>` header value.
+pub fn bearer_token(header_value: &str) -> Option<&str> {
+    let (scheme, token) = header_value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        assert_eq!(bearer_token("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer a b"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn email_verified_may_be_a_string() {
+        let claims: IdTokenClaims = serde_json::from_str(
+            r#"{"iss":"i","sub":"s","email":"a@b.c","email_verified":"true","exp":1,"iat":1}"#,
+        )
+        .unwrap();
+        assert_eq!(claims.verified_email(), Some("a@b.c"));
+        let claims: IdTokenClaims =
+            serde_json::from_str(r#"{"iss":"i","sub":"s","email":"a@b.c","exp":1,"iat":1}"#)
+                .unwrap();
+        assert_eq!(claims.verified_email(), None);
+    }
+}
