@@ -3,9 +3,15 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use shared::SignedInUser;
+
+/// Links to the public service that pages show.
+pub struct Links {
+    pub logout_url: String,
+    pub app_url: String,
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -14,14 +20,18 @@ struct HomePage<'a> {
     email: &'a str,
     subject: &'a str,
     expires_at: u64,
+    logout_url: &'a str,
+    app_url: &'a str,
 }
 
-pub async fn home(user: SignedInUser) -> HttpResponse {
+pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
     let page = HomePage {
         name: user.name(),
         email: user.email(),
         subject: user.subject(),
         expires_at: user.expires_at(),
+        logout_url: &links.logout_url,
+        app_url: &links.app_url,
     };
     shared::service::html(StatusCode::OK, page.render())
 }

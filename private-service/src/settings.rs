@@ -51,8 +51,21 @@ impl Settings {
     }
 
     pub fn login_url(&self) -> Url {
+        self.auth_route("/login")
+    }
+
+    /// Where a browser whose handoff token expired gets a new one.
+    pub fn renew_url(&self) -> Url {
+        self.auth_route("/renew")
+    }
+
+    pub fn logout_url(&self) -> Url {
+        self.auth_route("/logout")
+    }
+
+    fn auth_route(&self, path: &str) -> Url {
         let mut url = self.auth_url.clone();
-        url.set_path("/login");
+        url.set_path(path);
         url.set_query(None);
         url
     }
@@ -97,6 +110,7 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
                 .seconds_or("JWKS_REFETCH_INTERVAL", defaults.min_refetch_interval)?,
             max_age: env.seconds_or("JWKS_MAX_AGE", defaults.max_age)?,
             timeout: env.seconds_or("JWKS_TIMEOUT", defaults.timeout)?,
+            ..defaults
         },
     })
 }

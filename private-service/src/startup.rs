@@ -32,11 +32,16 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let gate = web::Data::new(gate(&settings));
+        let links = web::Data::new(routes::Links {
+            logout_url: settings.logout_url().to_string(),
+            app_url: settings.app_url.to_string(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(shared::telemetry::security_headers())
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(gate.clone())
+                .app_data(links.clone())
                 .route("/", web::get().to(routes::home))
                 .route("/api/me", web::get().to(routes::me))
                 .route("/healthz", web::get().to(routes::healthz))
@@ -69,4 +74,5 @@ fn gate(settings: &Settings) -> HandoffGate {
         }
     };
     HandoffGate::new(verifier, settings.login_url(), settings.app_url.clone())
+        .renewing_at(settings.renew_url())
 }

@@ -38,10 +38,10 @@ impl HandoffIssuer {
     pub fn issue(
         &self,
         identity: &Identity,
-        email: &str,
         audience: &str,
         sid: &str,
     ) -> Result<String, SignError> {
+        let email = identity.email.as_deref().unwrap_or_default();
         let now = self.clock.unix_seconds();
         let claims = HandoffClaims {
             iss: self.issuer.clone(),

@@ -26,6 +26,13 @@ pub struct LoginTransaction {
     pub pkce_verifier: String,
     pub return_to: String,
     pub created_at: u64,
+    /// Scopes this sign-in asked for beyond the configured ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_scopes: Vec<String>,
+    /// The provider was asked for the consent screen, so a second pass
+    /// for a refresh token is never attempted.
+    #[serde(default)]
+    pub consent_forced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +126,8 @@ mod tests {
             pkce_verifier: "v".repeat(43),
             return_to: format!("https://app.example.com/{}", "p".repeat(480)),
             created_at: now,
+            extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
+            consent_forced: true,
         }
     }
 

@@ -1,18 +1,4 @@
-use std::process::ExitCode;
-
-use public_service::settings::Settings;
-use public_service::startup::Application;
-use shared::config::Env;
-use shared::service::{run, Stop};
-
 #[tokio::main]
-async fn main() -> ExitCode {
-    shared::telemetry::init("info");
-    run(async {
-        let settings = Settings::from_env(&Env::from_process()).map_err(Stop::Config)?;
-        let application = Application::build(settings).await.map_err(Stop::Start)?;
-        tracing::info!(port = application.port(), "public service listening");
-        application.run_until_stopped().await.map_err(Stop::Serve)
-    })
-    .await
+async fn main() -> std::process::ExitCode {
+    public_service::startup::serve_from_env().await
 }

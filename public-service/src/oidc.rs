@@ -18,26 +18,26 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier,
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims,
+    CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType, CoreTokenResponse,
+    CoreRevocableToken, CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
     AccessTokenHash, AdditionalProviderMetadata, AuthType, AuthorizationCode,
     ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse,
+    EndpointSet, IssuerUrl, LoginHint, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocationUrl, Scope, SignatureVerificationError, TokenResponse,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use shared::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
-use crate::settings::{ClientAuthMethod, ProviderSettings};
+use crate::settings::{ClientAuthMethod, OfflineAccess, ProviderSettings};
 
 /// Tolerated clock skew for `iat` in the future.
 const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
@@ -89,6 +89,44 @@ pub enum ProviderError {
     InvalidIdToken(String),
 }
 
+/// What a refresh at the provider can end in, besides new tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The grant is gone: revoked by the user, expired, or rotated away.
+    #[error("the provider answered invalid_grant")]
+    InvalidGrant,
+    #[error("{0}")]
+    Provider(#[from] ProviderError),
+}
+
+/// How one sign-in should ask the provider.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizationOptions {
+    /// Scopes beyond the configured ones (incremental authorization).
+    pub extra_scopes: Vec<String>,
+    /// Ask for the consent screen: the only way to get a new refresh token
+    /// from Google for a user who already consented.
+    pub force_consent: bool,
+    pub login_hint: Option<String>,
+}
+
+/// Tokens from the token endpoint; secrets stay wrapped.
+pub struct ProviderTokens {
+    pub access_token: SecretString,
+    /// Seconds; `None` when the provider did not say.
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<SecretString>,
+    /// The scopes granted, as the provider reported them (or as requested
+    /// when it did not).
+    pub scopes: Vec<String>,
+}
+
+/// A completed code exchange.
+pub struct SignIn {
+    pub identity: Identity,
+    pub tokens: ProviderTokens,
+}
+
 /// Everything the login route needs to send the browser to the provider.
 pub struct AuthorizationRequest {
     pub url: Url,
@@ -104,6 +142,8 @@ pub struct OidcClient {
     redirect_url: RedirectUrl,
     auth_method: ClientAuthMethod,
     scopes: Vec<String>,
+    offline: OfflineAccess,
+    extra_auth_params: Vec<(String, String)>,
     http: reqwest::Client,
     metadata: RwLock<Option<Arc<Metadata>>>,
     // Single flight for discovery and JWKS fetches; holds the time of the
@@ -141,6 +181,8 @@ impl OidcClient {
             redirect_url: RedirectUrl::from_url(redirect_url.clone()),
             auth_method: settings.auth_method,
             scopes: settings.scopes.clone(),
+            offline: settings.offline,
+            extra_auth_params: settings.extra_auth_params.clone(),
             http,
             metadata: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(None),
@@ -171,7 +213,14 @@ impl OidcClient {
         Ok(metadata)
     }
 
-    pub async fn authorization_request(&self) -> Result<AuthorizationRequest, ProviderError> {
+    pub fn offline_access(&self) -> OfflineAccess {
+        self.offline
+    }
+
+    pub async fn authorization_request(
+        &self,
+        options: &AuthorizationOptions,
+    ) -> Result<AuthorizationRequest, ProviderError> {
         let client = self.client(&*self.metadata().await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = CsrfToken::new(shared::random::url_safe_token(32));
@@ -184,8 +233,30 @@ impl OidcClient {
                 move || nonce_for_url,
             )
             .set_pkce_challenge(challenge);
-        for scope in self.scopes.iter().filter(|s| s.as_str() != "openid") {
-            request = request.add_scope(Scope::new(scope.clone()));
+        for scope in self.requested_scopes(&options.extra_scopes) {
+            if scope != "openid" {
+                request = request.add_scope(Scope::new(scope));
+            }
+        }
+        match self.offline {
+            OfflineAccess::Google => {
+                request = request
+                    .add_extra_param("access_type", "offline")
+                    .add_extra_param("include_granted_scopes", "true");
+            }
+            OfflineAccess::OfflineAccessScope => {
+                request = request.add_scope(Scope::new("offline_access".into()));
+            }
+            OfflineAccess::Off => {}
+        }
+        for (name, value) in &self.extra_auth_params {
+            request = request.add_extra_param(name.as_str(), value.as_str());
+        }
+        if options.force_consent {
+            request = request.add_prompt(CoreAuthPrompt::Consent);
+        }
+        if let Some(hint) = &options.login_hint {
+            request = request.set_login_hint(LoginHint::new(hint.clone()));
         }
         let (url, _, _) = request.url();
         Ok(AuthorizationRequest {
@@ -196,13 +267,26 @@ impl OidcClient {
         })
     }
 
-    /// Exchanges the code and returns the identity from the validated id_token.
+    /// The configured scopes followed by `extra` ones not already among them.
+    pub fn requested_scopes(&self, extra: &[String]) -> Vec<String> {
+        let mut scopes = self.scopes.clone();
+        for scope in extra {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        scopes
+    }
+
+    /// Exchanges the code and returns the identity from the validated
+    /// id_token with the tokens that came with it.
     pub async fn exchange(
         &self,
         code: String,
         pkce_verifier: String,
         nonce: &str,
-    ) -> Result<Identity, ProviderError> {
+        requested_scopes: &[String],
+    ) -> Result<SignIn, ProviderError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata);
         let response = client
@@ -213,17 +297,87 @@ impl OidcClient {
             .await
             .map_err(classify_token_error)?;
         let nonce = Nonce::new(nonce.to_owned());
-        match self.validate(&client, &response, &nonce) {
+        let identity = match self.validate(&client, &response, &nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
                 if !self.refresh_jwks().await {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
                 let client = self.client(&*self.metadata().await?);
-                self.validate(&client, &response, &nonce)
+                self.validate(&client, &response, &nonce)?
             }
-            other => other,
-        }
+            other => other?,
+        };
+        Ok(SignIn {
+            identity,
+            tokens: tokens_of(&response, requested_scopes),
+        })
+    }
+
+    /// A new access token from a refresh token.
+    pub async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        granted_scopes: &[String],
+    ) -> Result<ProviderTokens, RefreshError> {
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata);
+        let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let response = client
+            .exchange_refresh_token(&refresh_token)
+            .map_err(|e| ProviderError::BadResponse(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match classify_token_error(e) {
+                ProviderError::CodeRejected(_) => RefreshError::InvalidGrant,
+                other => RefreshError::Provider(other),
+            })?;
+        Ok(tokens_of(&response, granted_scopes))
+    }
+
+    /// Revokes a token at the provider's revocation endpoint (RFC 7009),
+    /// when discovery named one. Returns whether a revocation was sent.
+    pub async fn revoke_refresh_token(
+        &self,
+        refresh_token: &SecretString,
+    ) -> Result<bool, ProviderError> {
+        let metadata = self.metadata().await?;
+        let Some(endpoint) = metadata.additional_metadata().revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let token = CoreRevocableToken::RefreshToken(RefreshToken::new(
+            refresh_token.expose_secret().to_owned(),
+        ));
+        self.client(&metadata)
+            .set_revocation_url(RevocationUrl::from_url(endpoint))
+            .revoke_token(token)
+            .map_err(|e| ProviderError::BadResponse(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::Request(inner) => {
+                    ProviderError::Unreachable(describe_http_error(&inner))
+                }
+                RequestTokenError::ServerResponse(response) => {
+                    ProviderError::BadResponse(format!("revocation refused: {}", response.error()))
+                }
+                _ => ProviderError::BadResponse("unexpected revocation response".into()),
+            })?;
+        Ok(true)
+    }
+
+    /// The provider's end-session URL sending the browser back to
+    /// `post_logout_redirect`, when discovery named an end-session endpoint.
+    pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
+        let metadata = self.metadata().await.ok()?;
+        let mut url = metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", self.client_id.as_str())
+            .append_pair("post_logout_redirect_uri", post_logout_redirect.as_str());
+        Some(url)
     }
 
     fn validate(
@@ -336,6 +490,21 @@ impl OidcClient {
 }
 
 const NO_MATCHING_KEY: &str = "no published key matches the token";
+
+fn tokens_of(response: &CoreTokenResponse, requested_scopes: &[String]) -> ProviderTokens {
+    let scopes = match response.scopes() {
+        Some(granted) => granted.iter().map(|s| s.as_str().to_owned()).collect(),
+        None => requested_scopes.to_vec(),
+    };
+    ProviderTokens {
+        access_token: SecretString::from(response.access_token().secret().clone()),
+        expires_in: response.expires_in().map(|d| d.as_secs()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone())),
+        scopes,
+    }
+}
 
 fn check_access_token_hash(
     id_token: &CoreIdToken,

@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::apps::AppRegistry;
 use crate::policy::AccessPolicy;
+use crate::token_cipher::TokenCipher;
 
 pub struct Settings {
     pub bind_address: String,
@@ -28,8 +29,49 @@ pub struct Settings {
     /// Encrypts the login-transaction cookie (AES-256-GCM, derived key).
     pub cookie_key: Key,
     pub login_timeout: Duration,
+    pub database: DatabaseSettings,
+    /// Seals provider tokens at rest.
+    pub token_cipher: TokenCipher,
+    pub sessions: SessionSettings,
+    pub sign_out: SignOutSettings,
+    pub broker: BrokerSettings,
     pub dev_mode: bool,
     pub workers: usize,
+}
+
+pub struct DatabaseSettings {
+    /// `sqlite:…` or `postgres://…`; may hold a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session unused (no sign-in, no renewal) this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub max_lifetime: Duration,
+    /// Renewal also refreshes the provider grant, so a user who removed
+    /// the app's access at the provider is signed out at the next renewal.
+    pub renewal_checks_grant: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SignOutSettings {
+    /// Revoke the refresh token at the provider and forget the grant.
+    pub revoke_grant: bool,
+    /// Send the browser through the provider's end-session endpoint.
+    pub end_provider_session: bool,
+}
+
+pub struct BrokerSettings {
+    /// Service-account e-mails allowed to call the token broker; empty
+    /// disables it.
+    pub allowed_callers: Vec<String>,
+    pub caller_issuers: Vec<String>,
+    pub caller_jwks_url: Url,
+    /// The audience callers' ID tokens must name: this service's URL.
+    pub caller_audience: String,
 }
 
 pub struct ProviderSettings {
@@ -40,11 +82,29 @@ pub struct ProviderSettings {
     pub client_secret: SecretString,
     pub auth_method: ClientAuthMethod,
     pub scopes: Vec<String>,
+    /// Scopes a sign-in may add with `/login?scope=…` (incremental
+    /// authorization); anything else is refused.
+    pub optional_scopes: Vec<String>,
+    pub offline: OfflineAccess,
+    /// Extra authorization-request parameters for providers that need them.
+    pub extra_auth_params: Vec<(String, String)>,
     /// Whole-request timeout of every back-channel call to the provider.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     /// The least time between two JWKS fetches caused by an unknown `kid`.
     pub jwks_refetch_interval: Duration,
+}
+
+/// How offline access (a refresh token) is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineAccess {
+    /// `access_type=offline` and `include_granted_scopes=true`; Google
+    /// sends a refresh token only with a consent screen.
+    Google,
+    /// The standard `offline_access` scope.
+    OfflineAccessScope,
+    /// Sign-in only.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +136,7 @@ impl Settings {
         )
         .map_err(|e| ConfigError::new("APP_ORIGINS", e))?;
         let policy = AccessPolicy::from_env(env)?;
+        let issuer = public_url.as_str().trim_end_matches('/').to_owned();
         Ok(Self {
             bind_address: env
                 .optional("BIND_ADDRESS")
@@ -92,6 +153,14 @@ impl Settings {
             },
             cookie_key: cookie_key_from_env(env, dev_mode)?,
             login_timeout: env.seconds_or("LOGIN_TIMEOUT", Duration::from_secs(600))?,
+            database: database_from_env(env, dev_mode)?,
+            token_cipher: token_cipher_from_env(env, dev_mode)?,
+            sessions: sessions_from_env(env)?,
+            sign_out: SignOutSettings {
+                revoke_grant: env.flag_or("SIGN_OUT_REVOKES_GRANT", false)?,
+                end_provider_session: env.flag_or("SIGN_OUT_AT_PROVIDER", false)?,
+            },
+            broker: broker_from_env(env, issuer)?,
             dev_mode,
             workers: env.parse_or("WORKERS", default_workers())?,
             public_url,
@@ -136,6 +205,20 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
             scopes.push(extra);
         }
     }
+    let is_google = issuer_url.host_str() == Some("accounts.google.com");
+    let offline = match env.optional("OFFLINE_ACCESS").as_deref() {
+        None if is_google => OfflineAccess::Google,
+        None => OfflineAccess::OfflineAccessScope,
+        Some("google") => OfflineAccess::Google,
+        Some("offline_access") => OfflineAccess::OfflineAccessScope,
+        Some("off") => OfflineAccess::Off,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "OFFLINE_ACCESS",
+                format!("expected google, offline_access or off, got {other:?}"),
+            ))
+        }
+    };
     let display_name = env.optional("PROVIDER_NAME").unwrap_or_else(|| {
         if issuer_url.host_str() == Some("accounts.google.com") {
             "Google".to_owned()
@@ -150,10 +233,129 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
         client_secret: env.required_secret("OIDC_CLIENT_SECRET")?,
         auth_method,
         scopes,
+        optional_scopes: env.list("OIDC_OPTIONAL_SCOPES"),
+        offline,
+        extra_auth_params: extra_auth_params(env)?,
         timeout: env.seconds_or("PROVIDER_TIMEOUT", Duration::from_secs(10))?,
         connect_timeout: env.seconds_or("PROVIDER_CONNECT_TIMEOUT", Duration::from_secs(3))?,
         jwks_refetch_interval: env
             .seconds_or("PROVIDER_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
+    })
+}
+
+/// Parameters the service sets itself may not be overridden.
+const RESERVED_AUTH_PARAMS: [&str; 10] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "request",
+];
+
+fn extra_auth_params(env: &Env) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(raw) = env.optional("OIDC_EXTRA_AUTH_PARAMS") else {
+        return Ok(Vec::new());
+    };
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(name, _)| name.is_empty() || RESERVED_AUTH_PARAMS.contains(&name.as_str()))
+    {
+        return Err(ConfigError::new(
+            "OIDC_EXTRA_AUTH_PARAMS",
+            format!("{name:?} is set by the service itself and cannot be overridden"),
+        ));
+    }
+    Ok(params)
+}
+
+fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, ConfigError> {
+    let url = match env.secret("DATABASE_URL")? {
+        Some(url) => url,
+        None if dev_mode => SecretString::from("sqlite::memory:"),
+        None => {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "is required (sqlite://<file> for one instance, postgres://… for several); DEV_MODE=true uses an in-memory database",
+            ))
+        }
+    };
+    let raw = url.expose_secret();
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if !known.iter().any(|prefix| raw.starts_with(prefix)) {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "must start with sqlite:, postgres:// or postgresql://",
+        ));
+    }
+    let max_connections = env.parse_or("DATABASE_MAX_CONNECTIONS", 5u32)?;
+    if max_connections == 0 {
+        return Err(ConfigError::new(
+            "DATABASE_MAX_CONNECTIONS",
+            "must be at least 1",
+        ));
+    }
+    Ok(DatabaseSettings {
+        url,
+        max_connections,
+    })
+}
+
+fn token_cipher_from_env(env: &Env, dev_mode: bool) -> Result<TokenCipher, ConfigError> {
+    match env.secret("TOKEN_ENCRYPTION_KEYS")? {
+        Some(ring) => TokenCipher::from_key_ring(&ring)
+            .map_err(|e| ConfigError::new("TOKEN_ENCRYPTION_KEYS", e)),
+        None if dev_mode => Ok(TokenCipher::ephemeral()),
+        None => Err(ConfigError::new(
+            "TOKEN_ENCRYPTION_KEYS",
+            "is required (<key id>:<base64 of 32 random bytes>, newest first; e.g. k1:$(openssl rand -base64 32))",
+        )),
+    }
+}
+
+fn sessions_from_env(env: &Env) -> Result<SessionSettings, ConfigError> {
+    let idle_timeout = env.seconds_or("SESSION_IDLE_TIMEOUT", Duration::from_secs(7 * 86_400))?;
+    let max_lifetime = env.seconds_or("SESSION_MAX_LIFETIME", Duration::from_secs(30 * 86_400))?;
+    if idle_timeout.is_zero() {
+        return Err(ConfigError::new("SESSION_IDLE_TIMEOUT", "must be positive"));
+    }
+    if max_lifetime < idle_timeout {
+        return Err(ConfigError::new(
+            "SESSION_MAX_LIFETIME",
+            "must be at least SESSION_IDLE_TIMEOUT",
+        ));
+    }
+    Ok(SessionSettings {
+        idle_timeout,
+        max_lifetime,
+        renewal_checks_grant: env.flag_or("RENEWAL_CHECKS_GRANT", false)?,
+    })
+}
+
+fn broker_from_env(env: &Env, issuer: String) -> Result<BrokerSettings, ConfigError> {
+    let mut caller_issuers = env.list("CALLER_TOKEN_ISSUERS");
+    if caller_issuers.is_empty() {
+        caller_issuers = shared::id_token::GOOGLE_ISSUERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    }
+    let caller_jwks_url = match env.optional_url("CALLER_TOKEN_JWKS_URL")? {
+        Some(url) => url,
+        None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+    };
+    Ok(BrokerSettings {
+        allowed_callers: env.list("BROKER_ALLOWED_CALLERS"),
+        caller_issuers,
+        caller_jwks_url,
+        caller_audience: env.optional("CALLER_TOKEN_AUDIENCE").unwrap_or(issuer),
     })
 }
 
@@ -255,6 +457,11 @@ mod tests {
             ("ALLOWED_DOMAINS", "example.com".into()),
             ("SIGNING_KEY", pem()),
             ("COOKIE_SECRET", STANDARD.encode([7u8; 32])),
+            ("DATABASE_URL", "postgres://auth@db/auth".into()),
+            (
+                "TOKEN_ENCRYPTION_KEYS",
+                format!("k1:{}", STANDARD.encode([9u8; 32])),
+            ),
         ]
     }
 
@@ -284,6 +491,33 @@ mod tests {
         );
         assert_eq!(settings.provider.display_name, "Google");
         assert_eq!(settings.handoff.ttl, Duration::from_secs(600));
+        assert_eq!(settings.provider.offline, OfflineAccess::Google);
+        assert_eq!(settings.broker.caller_audience, "https://auth.example.com");
+        assert_eq!(settings.broker.caller_issuers.len(), 2);
+        assert!(settings.broker.allowed_callers.is_empty());
+        assert_eq!(settings.token_cipher.sealing_key_id(), "k1");
+    }
+
+    #[test]
+    fn another_provider_gets_the_offline_access_scope_and_extra_parameters() {
+        let mut vars = base();
+        vars.push((
+            "OIDC_ISSUER_URL",
+            "https://login.example.org/realms/x".into(),
+        ));
+        vars.push((
+            "OIDC_EXTRA_AUTH_PARAMS",
+            "prompt=consent&audience=api".into(),
+        ));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert_eq!(settings.provider.offline, OfflineAccess::OfflineAccessScope);
+        assert_eq!(
+            settings.provider.extra_auth_params,
+            [
+                ("prompt".into(), "consent".into()),
+                ("audience".into(), "api".into())
+            ]
+        );
     }
 
     #[test]
@@ -308,12 +542,57 @@ mod tests {
             error_for(&[("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt")]).name,
             "OIDC_CLIENT_AUTH_METHOD"
         );
+        assert_eq!(error_for(&[("DATABASE_URL", "")]).name, "DATABASE_URL");
+        assert_eq!(
+            error_for(&[("DATABASE_URL", "mysql://x/y")]).name,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            error_for(&[("TOKEN_ENCRYPTION_KEYS", "k1:c2hvcnQ=")]).name,
+            "TOKEN_ENCRYPTION_KEYS"
+        );
+        assert_eq!(
+            error_for(&[
+                ("SESSION_MAX_LIFETIME", "1h"),
+                ("SESSION_IDLE_TIMEOUT", "2h")
+            ])
+            .name,
+            "SESSION_MAX_LIFETIME"
+        );
+        assert_eq!(
+            error_for(&[(
+                "OIDC_EXTRA_AUTH_PARAMS",
+                "redirect_uri=https://evil.example"
+            )])
+            .name,
+            "OIDC_EXTRA_AUTH_PARAMS"
+        );
+        assert_eq!(
+            error_for(&[("OFFLINE_ACCESS", "sometimes")]).name,
+            "OFFLINE_ACCESS"
+        );
+    }
+
+    #[test]
+    fn a_configuration_error_never_quotes_a_secret() {
+        let e = error_for(&[("TOKEN_ENCRYPTION_KEYS", "k1:c2VjcmV0LXZhbHVlLXNob3J0")]);
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+        let e = error_for(&[("DATABASE_URL", "mysql://user:hunter2@db/x")]);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
     fn dev_mode_makes_keys_optional() {
         let mut vars = base();
-        vars.retain(|(k, _)| *k != "SIGNING_KEY" && *k != "COOKIE_SECRET");
+        vars.retain(|(k, _)| {
+            ![
+                "SIGNING_KEY",
+                "COOKIE_SECRET",
+                "DATABASE_URL",
+                "TOKEN_ENCRYPTION_KEYS",
+            ]
+            .contains(k)
+        });
         assert!(Settings::from_env(&Env::from_map(vars.clone())).is_err());
         vars.push(("DEV_MODE", "true".into()));
         assert!(Settings::from_env(&Env::from_map(vars)).unwrap().dev_mode);

@@ -2,19 +2,34 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
+use shared::callers::ServiceCallers;
 use shared::clock::{SharedClock, SystemClock};
+use shared::id_token::IdTokenVerifier;
+use shared::jwks::RemoteJwksOptions;
 use shared::signer::HandoffSigner;
 
 use crate::handoff::HandoffIssuer;
 use crate::oidc::OidcClient;
 use crate::pages::error_page;
 use crate::routes;
+use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::store::{Store, StoreOptions};
+use crate::token_broker::TokenBroker;
+
+/// How often expired sessions are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Revoked sessions are kept this long, for apps polling revocations.
+const KEEP_REVOKED: Duration = Duration::from_secs(86_400);
+/// Largest request body any route reads (sign-out forms, broker requests).
+const MAX_BODY: usize = 16 * 1024;
 
 pub struct Application {
     port: u16,
@@ -44,7 +59,18 @@ impl Application {
                 "DEV_MODE: ephemeral signing and cookie keys; never use this in production"
             );
         }
-        let state = web::Data::new(build_state(settings, clock)?);
+        let store = Store::connect(
+            settings.database.url.expose_secret(),
+            StoreOptions {
+                max_connections: settings.database.max_connections,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
+        tracing::info!(backend = ?store.backend(), "storage ready");
+        spawn_purge(store.clone(), clock.clone());
+        let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
             tracing::warn!(reason = %e, "provider discovery failed at start; will retry on first use");
@@ -54,9 +80,18 @@ impl Application {
                 .wrap(shared::telemetry::security_headers())
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/", web::get().to(routes::start::start))
                 .route("/login", web::get().to(routes::login::login))
                 .route("/callback", web::get().to(routes::callback::callback))
+                .route("/renew", web::get().to(routes::renew::renew))
+                .route("/logout", web::get().to(routes::logout::confirm))
+                .route("/logout", web::post().to(routes::logout::logout))
+                .route("/signed-out", web::get().to(routes::logout::signed_out))
+                .route(
+                    "/broker/token",
+                    web::post().to(routes::broker::access_token),
+                )
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .default_service(web::to(not_found))
@@ -72,15 +107,52 @@ impl Application {
         self.port
     }
 
+    /// Stops the server from outside (tests restarting the service).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
 }
 
-fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
+/// The service as configured by the process environment: what `main` runs.
+pub async fn serve_from_env() -> std::process::ExitCode {
+    use shared::service::{run, Stop};
+    shared::telemetry::init("info");
+    run(async {
+        let settings =
+            Settings::from_env(&shared::config::Env::from_process()).map_err(Stop::Config)?;
+        let application = Application::build(settings).await.map_err(Stop::Start)?;
+        tracing::info!(port = application.port(), "public service listening");
+        application.run_until_stopped().await.map_err(Stop::Serve)
+    })
+    .await
+}
+
+fn spawn_purge(store: Store, clock: SharedClock) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            interval.tick().await;
+            match store.purge(clock.unix_seconds(), KEEP_REVOKED).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "expired sessions purged"),
+                Err(e) => tracing::warn!(reason = %e, "session purge failed"),
+            }
+        }
+    });
+}
+
+fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::Result<AppState> {
     let issuer = settings.issuer();
     let redirect_url = settings.redirect_url();
-    let oidc = OidcClient::new(&settings.provider, &redirect_url, clock.clone())?;
+    let oidc = Arc::new(OidcClient::new(
+        &settings.provider,
+        &redirect_url,
+        clock.clone(),
+    )?);
     let provider_name = settings.provider.display_name.clone();
     let signer = HandoffSigner::new(settings.handoff.signing_key, settings.handoff.previous_keys);
     tracing::info!(kid = signer.active_kid(), "handoff signing key loaded");
@@ -91,13 +163,40 @@ fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppStat
         settings.handoff.cookie_domain,
         clock.clone(),
     );
+    let callers = (!settings.broker.allowed_callers.is_empty()).then(|| {
+        let verifier = IdTokenVerifier::remote(
+            &settings.broker.caller_issuers,
+            std::slice::from_ref(&settings.broker.caller_audience),
+            settings.broker.caller_jwks_url.clone(),
+            RemoteJwksOptions {
+                min_refetch_interval: settings.provider.jwks_refetch_interval,
+                timeout: settings.provider.timeout,
+                ..RemoteJwksOptions::default()
+            },
+        );
+        ServiceCallers::new(verifier, &settings.broker.allowed_callers)
+    });
+    let broker = TokenBroker::new(
+        store.clone(),
+        oidc.clone(),
+        settings.token_cipher,
+        clock.clone(),
+        settings.provider.timeout,
+    );
     Ok(AppState {
         oidc,
         apps: settings.apps,
         policy: settings.policy,
         handoff,
+        sessions: Sessions::new(store.clone(), settings.sessions, clock.clone()),
+        store,
+        broker,
+        callers,
         cookie_key: settings.cookie_key,
         login_timeout: settings.login_timeout,
+        optional_scopes: settings.provider.optional_scopes,
+        sign_out: settings.sign_out,
+        public_url: settings.public_url,
         clock,
         provider_name,
         dev_mode: settings.dev_mode,

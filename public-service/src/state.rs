@@ -1,23 +1,49 @@
 //! What every request handler shares, built once at start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::cookie::Key;
+use shared::callers::ServiceCallers;
 use shared::clock::SharedClock;
+use url::Url;
 
 use crate::apps::AppRegistry;
 use crate::handoff::HandoffIssuer;
 use crate::oidc::OidcClient;
 use crate::policy::AccessPolicy;
+use crate::sessions::Sessions;
+use crate::settings::SignOutSettings;
+use crate::store::Store;
+use crate::token_broker::TokenBroker;
 
 pub struct AppState {
-    pub oidc: OidcClient,
+    pub oidc: Arc<OidcClient>,
     pub apps: AppRegistry,
     pub policy: AccessPolicy,
     pub handoff: HandoffIssuer,
+    pub store: Store,
+    pub sessions: Sessions,
+    pub broker: TokenBroker,
+    /// Who may call the back-channel routes; `None` disables them.
+    pub callers: Option<ServiceCallers>,
     pub cookie_key: Key,
     pub login_timeout: Duration,
+    pub optional_scopes: Vec<String>,
+    pub sign_out: SignOutSettings,
+    /// This service's external URL.
+    pub public_url: Url,
     pub clock: SharedClock,
     pub provider_name: String,
     pub dev_mode: bool,
+}
+
+impl AppState {
+    /// An absolute URL on this service.
+    pub fn url(&self, path: &str) -> Url {
+        let mut url = self.public_url.clone();
+        url.set_path(path);
+        url.set_query(None);
+        url
+    }
 }

@@ -92,7 +92,7 @@ impl ServiceCallers {
             .verified_email()
             .ok_or(CallerError::NoVerifiedEmail)?
             .to_ascii_lowercase();
-        if !self.allowed.iter().any(|allowed| *allowed == email) {
+        if !self.allowed.contains(&email) {
             return Err(CallerError::NotAllowed);
         }
         Ok(ServiceCaller {

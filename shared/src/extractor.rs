@@ -2,10 +2,12 @@
 //!
 //! The app registers a [`HandoffGate`] as `web::Data`; a handler that takes
 //! `SignedInUser` only runs for a request with a valid handoff token. Anything
-//! else is answered here: a browser page request is redirected to the sign-in
-//! URL with `return_to` pointing back at the page; any other request gets
-//! `401` with `WWW-Authenticate` and a JSON body naming the sign-in URL. The
-//! precise reason is logged at debug level and never sent to the client.
+//! else is answered here: a browser page request is redirected to the public
+//! service's renewal route (a new handoff token without a provider round
+//! trip while the session lives, a sign-in otherwise) with `return_to`
+//! pointing back at the page; any other request gets `401` with
+//! `WWW-Authenticate` and a JSON body naming the login URL. The precise
+//! reason is logged at debug level and never sent to the client.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,34 +24,48 @@ use crate::verifier::HandoffVerifier;
 /// What an app needs to check handoff tokens and send strangers to sign in.
 pub struct HandoffGate {
     verifier: HandoffVerifier,
-    sign_in_url: Url,
+    login_url: Url,
+    renew_url: Url,
     app_url: Url,
 }
 
 impl HandoffGate {
-    /// `sign_in_url`: the public service route a browser is sent to
-    /// (`/login`, or `/renew` once sessions exist); `app_url`: this app's
-    /// external origin, used to build `return_to`.
-    pub fn new(verifier: HandoffVerifier, sign_in_url: Url, app_url: Url) -> Self {
+    /// `login_url`: the public service's `/login`, named to API clients;
+    /// `app_url`: this app's external origin, used to build `return_to`.
+    /// Browsers are sent to `login_url` too unless [`Self::renewing_at`].
+    pub fn new(verifier: HandoffVerifier, login_url: Url, app_url: Url) -> Self {
         Self {
             verifier,
-            sign_in_url,
+            renew_url: login_url.clone(),
+            login_url,
             app_url,
         }
+    }
+
+    /// Sends browsers to the public service's `/renew` instead of `/login`.
+    pub fn renewing_at(mut self, renew_url: Url) -> Self {
+        self.renew_url = renew_url;
+        self
     }
 
     pub fn verifier(&self) -> &HandoffVerifier {
         &self.verifier
     }
 
-    /// The sign-in URL with `return_to` set to this request's page on this app.
+    /// The sign-in URL with `return_to` set to this request's page on this
+    /// app: the renewal route for browsers, the login route for API clients.
     pub fn sign_in_url_for(&self, req: &HttpRequest) -> String {
+        let base = if wants_html(req) {
+            &self.renew_url
+        } else {
+            &self.login_url
+        };
         let mut return_to = self.app_url.clone();
         // set_path keeps the host fixed whatever the request path looks like
         // (a path of `//evil.example` must not become a host).
         return_to.set_path(req.path());
         return_to.set_query(Some(req.query_string()).filter(|q| !q.is_empty()));
-        let mut url = self.sign_in_url.clone();
+        let mut url = base.clone();
         url.query_pairs_mut()
             .append_pair("return_to", return_to.as_str());
         url.into()

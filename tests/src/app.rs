@@ -1,34 +1,46 @@
 //! [`TestApp`]: the mock provider, the public service and the private app,
 //! each on a random loopback port, wired together like a deployment that
 //! shares the parent domain `example.test`.
+//!
+//! The public service is configured through the same environment variables
+//! an operator sets (read by `Settings::from_env`), so a test can also run
+//! it as a separate process on the same database ([`TestApp::restart_public_service`]).
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::cookie::Key;
+use actix_web::dev::ServerHandle;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::KeySettings;
-use public_service::apps::AppRegistry;
-use public_service::policy::AccessPolicy;
-use public_service::settings::{ClientAuthMethod, HandoffSettings, ProviderSettings};
+use public_service::settings::ClientAuthMethod;
 use secrecy::SecretString;
 use shared::clock::OffsetClock;
+use shared::config::Env;
 use shared::jwks::RemoteJwksOptions;
 use shared::keys::SigningKey;
 use shared::HandoffClaims;
 use url::Url;
 
 use crate::browser::{Browser, Page};
+use crate::db::{Backend, TestDatabase};
 use crate::{logs, tokens};
 
 pub const PARENT_DOMAIN: &str = "example.test";
 pub const AUTH_HOST: &str = "auth.example.test";
 pub const APP_HOST: &str = "app.example.test";
 pub const CLIENT_ID: &str = "test-client.apps.example";
+/// The service account allowed to call the token broker.
+pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
+/// An extra scope sign-ins may ask for (incremental authorization).
+pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive.readonly";
 
 /// What a test may change about the deployment.
 pub struct TestOptions {
+    pub backend: Backend,
     pub allowed_emails: Vec<String>,
     pub allowed_domains: Vec<String>,
     pub handoff_ttl: Duration,
@@ -36,18 +48,39 @@ pub struct TestOptions {
     pub auth_method: ClientAuthMethod,
     /// The provider answers discovery with 500 until told to behave.
     pub discovery_fails_at_start: bool,
+    pub session_idle_timeout: Duration,
+    pub session_max_lifetime: Duration,
+    pub renewal_checks_grant: bool,
+    pub sign_out_revokes_grant: bool,
+    pub sign_out_at_provider: bool,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
         Self {
+            backend: Backend::Sqlite,
             allowed_emails: vec!["alice@example.com".into()],
             allowed_domains: vec!["corp.example".into()],
             handoff_ttl: Duration::from_secs(600),
             provider_timeout: Duration::from_secs(5),
             auth_method: ClientAuthMethod::ClientSecretBasic,
             discovery_fails_at_start: false,
+            session_idle_timeout: Duration::from_secs(7 * 86_400),
+            session_max_lifetime: Duration::from_secs(30 * 86_400),
+            renewal_checks_grant: false,
+            sign_out_revokes_grant: false,
+            sign_out_at_provider: false,
         }
+    }
+}
+
+/// The public service running as a child process; killed when dropped.
+struct ChildService(Child);
+
+impl Drop for ChildService {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -58,23 +91,56 @@ pub struct TestApp {
     pub auth_addr: SocketAddr,
     pub app_addr: SocketAddr,
     pub client_secret: String,
-    /// The public service's clock, to age transactions without sleeping.
+    /// The public service's clock, to age transactions and sessions
+    /// without sleeping (in-process instance only).
     pub public_clock: OffsetClock,
+    pub db: TestDatabase,
+    /// Every secret this deployment was configured with, for leak checks.
+    pub configured_secrets: Vec<String>,
     signing_pem: String,
     kid: String,
+    public_env: Vec<(&'static str, String)>,
+    public_handle: ServerHandle,
+    child: Mutex<Option<ChildService>>,
 }
 
 fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("a free loopback port")
 }
 
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
 impl TestApp {
+    /// The whole stack on SQLite.
     pub async fn spawn() -> Self {
         Self::spawn_with(TestOptions::default()).await
     }
 
+    /// The whole stack on SQLite with `options` (`options.backend` ignored).
     pub async fn spawn_with(options: TestOptions) -> Self {
+        Self::try_spawn_with(TestOptions {
+            backend: Backend::Sqlite,
+            ..options
+        })
+        .await
+        .expect("SQLite is always available")
+    }
+
+    /// The whole stack on `backend`, or `None` (reason printed) when that
+    /// backend is not available here.
+    pub async fn try_spawn_on(backend: Backend) -> Option<Self> {
+        Self::try_spawn_with(TestOptions {
+            backend,
+            ..TestOptions::default()
+        })
+        .await
+    }
+
+    pub async fn try_spawn_with(options: TestOptions) -> Option<Self> {
         logs::install();
+        let db = TestDatabase::create(options.backend).await?;
         let (provider_listener, auth_listener, app_listener) = (bind(), bind(), bind());
         let auth_addr = auth_listener.local_addr().unwrap();
         let app_addr = app_listener.local_addr().unwrap();
@@ -94,43 +160,75 @@ impl TestApp {
         }
 
         let signing_pem = tokens::new_p256_pem();
-        let signing_key = SigningKey::from_pem(&SecretString::from(signing_pem.clone())).unwrap();
-        let kid = signing_key.kid().to_owned();
+        let kid = SigningKey::from_pem(&SecretString::from(signing_pem.clone()))
+            .unwrap()
+            .kid()
+            .to_owned();
+        let cookie_secret = STANDARD.encode(rand::random::<[u8; 32]>());
+        let token_keys = format!("k1:{}", STANDARD.encode(rand::random::<[u8; 32]>()));
+        let public_env: Vec<(&'static str, String)> = vec![
+            ("BIND_ADDRESS", "127.0.0.1".into()),
+            ("PORT", auth_addr.port().to_string()),
+            ("WORKERS", "1".into()),
+            ("PUBLIC_URL", auth_url.to_string()),
+            ("OIDC_ISSUER_URL", provider.issuer()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+            ("OIDC_CLIENT_SECRET", client_secret.clone()),
+            (
+                "OIDC_CLIENT_AUTH_METHOD",
+                match options.auth_method {
+                    ClientAuthMethod::ClientSecretBasic => "client_secret_basic".into(),
+                    ClientAuthMethod::ClientSecretPost => "client_secret_post".into(),
+                },
+            ),
+            ("OIDC_OPTIONAL_SCOPES", DRIVE_SCOPE.into()),
+            ("OFFLINE_ACCESS", "google".into()),
+            ("PROVIDER_NAME", "Mock".into()),
+            ("PROVIDER_TIMEOUT", seconds(options.provider_timeout)),
+            ("PROVIDER_CONNECT_TIMEOUT", "2s".into()),
+            ("PROVIDER_JWKS_REFETCH_INTERVAL", "1s".into()),
+            ("APP_ORIGINS", app_url.origin().ascii_serialization()),
+            ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+            ("HANDOFF_TTL", seconds(options.handoff_ttl)),
+            ("SIGNING_KEY", signing_pem.clone()),
+            ("COOKIE_SECRET", cookie_secret.clone()),
+            ("LOGIN_TIMEOUT", "10m".into()),
+            ("ALLOWED_EMAILS", options.allowed_emails.join(",")),
+            ("ALLOWED_DOMAINS", options.allowed_domains.join(",")),
+            ("DATABASE_URL", db.url.clone()),
+            ("TOKEN_ENCRYPTION_KEYS", token_keys.clone()),
+            (
+                "SESSION_IDLE_TIMEOUT",
+                seconds(options.session_idle_timeout),
+            ),
+            (
+                "SESSION_MAX_LIFETIME",
+                seconds(options.session_max_lifetime),
+            ),
+            (
+                "RENEWAL_CHECKS_GRANT",
+                options.renewal_checks_grant.to_string(),
+            ),
+            (
+                "SIGN_OUT_REVOKES_GRANT",
+                options.sign_out_revokes_grant.to_string(),
+            ),
+            (
+                "SIGN_OUT_AT_PROVIDER",
+                options.sign_out_at_provider.to_string(),
+            ),
+            ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
+            ("CALLER_TOKEN_ISSUERS", provider.issuer()),
+            (
+                "CALLER_TOKEN_JWKS_URL",
+                format!("{}/oauth2/v3/certs", provider.issuer()),
+            ),
+        ];
         let public_clock = OffsetClock::default();
-
-        let public_settings = public_service::settings::Settings {
-            bind_address: "127.0.0.1".into(),
-            port: 0,
-            public_url: auth_url.clone(),
-            provider: ProviderSettings {
-                issuer_url: Url::parse(&provider.issuer()).unwrap(),
-                display_name: "Mock".into(),
-                client_id: CLIENT_ID.into(),
-                client_secret: SecretString::from(client_secret.clone()),
-                auth_method: options.auth_method,
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                timeout: options.provider_timeout,
-                connect_timeout: Duration::from_secs(2),
-                jwks_refetch_interval: Duration::from_secs(1),
-            },
-            apps: AppRegistry::parse(
-                &[app_url.origin().ascii_serialization()],
-                Some(PARENT_DOMAIN),
-                &auth_url,
-            )
-            .unwrap(),
-            policy: AccessPolicy::new(options.allowed_emails, options.allowed_domains, [], false),
-            handoff: HandoffSettings {
-                signing_key,
-                previous_keys: vec![],
-                ttl: options.handoff_ttl,
-                cookie_domain: Some(PARENT_DOMAIN.into()),
-            },
-            cookie_key: Key::generate(),
-            login_timeout: Duration::from_secs(600),
-            dev_mode: false,
-            workers: 1,
-        };
+        let public_settings = public_service::settings::Settings::from_env(&Env::from_map(
+            public_env.iter().cloned(),
+        ))
+        .expect("the test environment is a valid configuration");
         let public = public_service::startup::Application::build_with(
             public_settings,
             Some(auth_listener),
@@ -138,6 +236,7 @@ impl TestApp {
         )
         .await
         .expect("the public service starts");
+        let public_handle = public.handle();
         tokio::spawn(public.run_until_stopped());
 
         let private_settings = private_service::settings::Settings {
@@ -161,17 +260,58 @@ impl TestApp {
                 .expect("the private app starts");
         tokio::spawn(private.run_until_stopped());
 
-        Self {
+        Some(Self {
             provider,
             auth_url,
             app_url,
             auth_addr,
             app_addr,
+            configured_secrets: vec![
+                client_secret.clone(),
+                cookie_secret,
+                token_keys,
+                signing_pem.clone(),
+            ],
             client_secret,
             public_clock,
+            db,
             signing_pem,
             kid,
+            public_env,
+            public_handle,
+            child: Mutex::new(None),
+        })
+    }
+
+    /// Stops the public service and starts it again as a new process with
+    /// the same configuration and database, on the same port. Its log lines
+    /// join the captured logs. `binary`: the test's
+    /// `env!("CARGO_BIN_EXE_public-service-under-test")` (Cargo tells only
+    /// test targets where it is).
+    pub async fn restart_public_service(&self, binary: &str) {
+        self.public_handle.stop(true).await;
+        self.child.lock().unwrap().take();
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .envs(self.public_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the public service binary starts");
+        logs::capture_stream(child.stdout.take().unwrap());
+        logs::capture_stream(child.stderr.take().unwrap());
+        *self.child.lock().unwrap() = Some(ChildService(child));
+        let health = format!("http://{}/healthz", self.auth_addr);
+        for _ in 0..100 {
+            if let Ok(response) = reqwest::get(&health).await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!("the restarted public service did not become healthy");
     }
 
     /// A browser that finds the test hosts.
@@ -221,6 +361,37 @@ impl TestApp {
         authorize.location().unwrap().to_string()
     }
 
+    /// An ID token of `email`'s service account for the public service, as
+    /// Cloud Run's metadata server would mint it.
+    pub fn caller_token(&self, email: &str) -> String {
+        self.provider
+            .mint_service_account_token(email, &self.issuer())
+    }
+
+    /// Calls the token broker as `caller` (a Bearer token, or none).
+    pub async fn broker(&self, caller: Option<&str>, body: serde_json::Value) -> BrokerAnswer {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/broker/token", self.auth_addr))
+            .json(&body);
+        if let Some(token) = caller {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the broker answers");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(serde_json::Value::Null);
+        BrokerAnswer { status, json }
+    }
+
+    /// The broker's answer for `email`'s grant, asked by the allowed caller.
+    pub async fn broker_token_for(&self, email: &str, scopes: &[&str]) -> BrokerAnswer {
+        let token = self.caller_token(BROKER_CALLER);
+        self.broker(
+            Some(&token),
+            serde_json::json!({ "subject": MockUser::new(email).sub, "scopes": scopes }),
+        )
+        .await
+    }
+
     /// Claims a valid handoff token for this app would carry.
     pub fn claims_for(&self, email: &str) -> HandoffClaims {
         let now = std::time::SystemTime::now()
@@ -252,5 +423,23 @@ impl TestApp {
 
     pub fn signing_pem(&self) -> &str {
         &self.signing_pem
+    }
+}
+
+#[derive(Debug)]
+pub struct BrokerAnswer {
+    pub status: u16,
+    pub json: serde_json::Value,
+}
+
+impl BrokerAnswer {
+    pub fn access_token(&self) -> &str {
+        self.json["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access token in {} {}", self.status, self.json))
+    }
+
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or_default()
     }
 }

@@ -91,8 +91,41 @@ impl Browser {
     }
 
     pub async fn request(&self, url: &str, headers: &[(&str, &str)]) -> Page {
+        self.send(reqwest::Method::GET, url, headers, None).await
+    }
+
+    /// A form submission, as a browser sends it (the caller picks the
+    /// `Origin` header, to play a page of this site or of another one).
+    pub async fn post_form(
+        &self,
+        url: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut all = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "text/html,application/xhtml+xml"),
+        ];
+        all.extend_from_slice(headers);
+        self.send(reqwest::Method::POST, url, &all, Some(body))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Page {
         let url = Url::parse(url).unwrap_or_else(|e| panic!("bad URL {url:?}: {e}"));
-        let mut request = self.client.get(url.clone());
+        let mut request = self.client.request(method.clone(), url.clone());
+        if let Some(body) = body {
+            request = request.body(body);
+        }
         for (name, value) in headers {
             request = request.header(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -105,7 +138,7 @@ impl Browser {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {url} failed: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
         let page = self.read(url, response).await;
         self.history.lock().unwrap().push(page.clone());
         page

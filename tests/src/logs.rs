@@ -47,6 +47,23 @@ pub fn install() {
     });
 }
 
+/// Appends what a child process writes to `stream` to the captured logs.
+pub fn capture_stream(stream: impl std::io::Read + Send + 'static) {
+    let Some(buffer) = CAPTURED.get().cloned() else {
+        return;
+    };
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut sink = Sink(buffer);
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sink.write_all(format!("{line}\n").as_bytes());
+        }
+    });
+}
+
 /// Panics on server threads (actix workers, tokio runtime threads) are
 /// recorded; test threads panicking on a failed assertion are not.
 fn record_service_panics() {

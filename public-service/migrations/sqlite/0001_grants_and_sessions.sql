@@ -28,6 +28,7 @@ CREATE TABLE sessions (
     subject TEXT NOT NULL,
     email TEXT NOT NULL,
     name TEXT,
+    hosted_domain TEXT,
     created_at INTEGER NOT NULL,
     last_seen_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,

@@ -4,6 +4,13 @@
 //! checked before anything else, so a forged or replayed callback is
 //! refused before the provider is contacted. The transaction cookie is
 //! dropped whatever the outcome: a state is good for one callback.
+//!
+//! After the id_token and the access policy: if offline access is on, the
+//! provider sent no refresh token and none is stored for the user (a
+//! returning user whose grant was lost or revoked), the browser goes back
+//! to the provider once with `prompt=consent`. Then the grant is stored,
+//! the browser's session is kept (same user) or started, and the handoff
+//! token carries the session id.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
@@ -13,8 +20,11 @@ use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
 use crate::policy::Denial;
+use crate::routes::login::{start_sign_in, SignInRequest};
 use crate::routes::{query_param, QueryError};
+use crate::settings::OfflineAccess;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
@@ -38,6 +48,8 @@ pub enum CallbackError {
     StaleReturnTo,
     #[error("signing the handoff token failed")]
     Signing(#[from] shared::signer::SignError),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
 }
 
 impl ResponseError for CallbackError {
@@ -55,6 +67,7 @@ impl ResponseError for CallbackError {
             }
             Self::ProviderReported | Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -98,6 +111,11 @@ impl ResponseError for CallbackError {
                 again,
             ),
             Self::Signing(_) => ("Something went wrong", "Please try again in a moment.", again),
+            Self::Store(_) => (
+                "Sign-in is unavailable",
+                "Sign-in is temporarily unavailable. Please try again in a moment.",
+                again,
+            ),
         };
         error_page(self.status_code(), title, message, retry)
     }
@@ -139,23 +157,73 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
     }
     let code = query_param(req, "code")?.ok_or(CallbackError::MissingCode)?;
 
-    let identity = state
+    let requested_scopes = state.oidc.requested_scopes(&transaction.extra_scopes);
+    let sign_in = state
         .oidc
-        .exchange(code, transaction.pkce_verifier, &transaction.nonce)
+        .exchange(
+            code,
+            transaction.pkce_verifier,
+            &transaction.nonce,
+            &requested_scopes,
+        )
         .await?;
+    let identity = sign_in.identity;
     state.policy.check(&identity)?;
-    let email = identity.email.clone().unwrap_or_default();
     let return_to = state
         .apps
         .return_to(&transaction.return_to)
         .map_err(|_| CallbackError::StaleReturnTo)?;
 
-    let session_id = shared::random::url_safe_token(32);
+    let wants_offline = state.oidc.offline_access() != OfflineAccess::Off;
+    if wants_offline
+        && sign_in.tokens.refresh_token.is_none()
+        && !transaction.consent_forced
+        && !state.broker.has_usable_grant(&identity.subject).await?
+    {
+        tracing::info!("no refresh token sent or stored; asking once more, with consent");
+        return Ok(start_sign_in(
+            state,
+            SignInRequest {
+                return_to,
+                extra_scopes: transaction.extra_scopes,
+                force_consent: true,
+                login_hint: identity.email.clone(),
+            },
+        )
+        .await?);
+    }
+    let email = identity.email.clone().unwrap_or_default();
+    state
+        .broker
+        .record_sign_in(&identity, &email, &sign_in.tokens)
+        .await?;
+
+    let mut response = HttpResponse::Found();
+    let session = match state.sessions.current(req).await? {
+        Some(session) if session.subject == identity.subject => {
+            state.sessions.touch(&session).await?;
+            session
+        }
+        other => {
+            if let Some(someone_else) = other {
+                // Another account signs in in this browser: end the old session.
+                state.sessions.revoke(&someone_else).await?;
+            }
+            let (session, cookie) = state.sessions.start(&identity, &email).await?;
+            response.cookie(cookie);
+            session
+        }
+    };
     let token = state
         .handoff
-        .issue(&identity, &email, return_to.audience(), &session_id)?;
-    tracing::info!(subject = %identity.subject, app = return_to.audience(), "sign-in completed");
-    Ok(HttpResponse::Found()
+        .issue(&identity, return_to.audience(), &session.id)?;
+    tracing::info!(
+        subject = %identity.subject,
+        app = return_to.audience(),
+        refresh_token = sign_in.tokens.refresh_token.is_some(),
+        "sign-in completed"
+    );
+    Ok(response
         .insert_header((header::LOCATION, return_to.as_str()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(state.handoff.cookie(token))

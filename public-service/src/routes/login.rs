@@ -1,18 +1,26 @@
-//! `GET /login?return_to=…`: start a sign-in.
+//! `GET /login?return_to=…[&scope=…]`: start a sign-in.
 //!
-//! Checks `return_to` against the registered apps, seals a login
-//! transaction into a cookie of its own, and redirects to the provider.
+//! Checks `return_to` against the registered apps and any extra scopes
+//! against the configured allowlist, seals a login transaction into a
+//! cookie of its own, and redirects to the provider. The consent screen is
+//! forced only for a user known to this browser (by their session) whose
+//! refresh token is missing: Google sends a refresh token only with consent.
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::apps::ReturnToError;
+use crate::apps::{ReturnTo, ReturnToError};
 use crate::login_transaction::LoginTransaction;
-use crate::oidc::ProviderError;
+use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
+use crate::settings::OfflineAccess;
 use crate::state::AppState;
+use crate::store::StoreError;
+
+/// Most extra scopes one sign-in may ask for.
+const MAX_EXTRA_SCOPES: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -20,15 +28,24 @@ pub enum LoginError {
     BadQuery(#[from] QueryError),
     #[error("refused return_to: {0}")]
     BadReturnTo(#[from] ReturnToError),
+    #[error("a requested scope is not on the allowlist")]
+    ScopeNotAllowed,
     #[error("provider unavailable: {0}")]
     Provider(#[from] ProviderError),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing the handoff token failed")]
+    Signing(#[from] shared::signer::SignError),
 }
 
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadQuery(_) | Self::BadReturnTo(_) => StatusCode::BAD_REQUEST,
-            Self::Provider(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadQuery(_) | Self::BadReturnTo(_) | Self::ScopeNotAllowed => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Provider(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -41,35 +58,124 @@ impl ResponseError for LoginError {
                 "The page that sent you here asked to return to an address this service does not sign in to.",
                 None,
             ),
+            Self::ScopeNotAllowed => error_page(
+                self.status_code(),
+                "This sign-in link is not valid",
+                "The page that sent you here asked for a permission this service does not request.",
+                None,
+            ),
             Self::Provider(_) => error_page(
                 self.status_code(),
                 "Sign-in is unavailable",
                 "The sign-in provider cannot be reached right now. Please try again in a moment.",
                 None,
             ),
+            Self::Store(_) => error_page(
+                self.status_code(),
+                "Sign-in is unavailable",
+                "Sign-in is temporarily unavailable. Please try again in a moment.",
+                None,
+            ),
+            Self::Signing(_) => error_page(
+                self.status_code(),
+                "Something went wrong",
+                "Please try again in a moment.",
+                None,
+            ),
         }
     }
+}
+
+/// What to ask the provider for, and where to go afterwards.
+pub struct SignInRequest {
+    pub return_to: ReturnTo,
+    pub extra_scopes: Vec<String>,
+    pub force_consent: bool,
+    pub login_hint: Option<String>,
 }
 
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
-    let return_to = match query_param(&req, "return_to")? {
+    let return_to = return_to(&req, &state)?;
+    let extra_scopes = extra_scopes(&req, &state)?;
+    let (force_consent, login_hint) = match state.sessions.current(&req).await? {
+        Some(session) => {
+            let needs_refresh_token = state.oidc.offline_access() != OfflineAccess::Off
+                && !state.broker.has_usable_grant(&session.subject).await?;
+            (needs_refresh_token, Some(session.email))
+        }
+        None => (false, None),
+    };
+    Ok(start_sign_in(
+        &state,
+        SignInRequest {
+            return_to,
+            extra_scopes,
+            force_consent,
+            login_hint,
+        },
+    )
+    .await?)
+}
+
+/// The validated `return_to`, or the default app when there is none.
+pub fn return_to(req: &HttpRequest, state: &AppState) -> Result<ReturnTo, LoginError> {
+    Ok(match query_param(req, "return_to")? {
         Some(raw) => state.apps.return_to(&raw)?,
         None => state.apps.default_return_to(),
+    })
+}
+
+fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, LoginError> {
+    let Some(raw) = query_param(req, "scope")? else {
+        return Ok(Vec::new());
     };
-    let request = state.oidc.authorization_request().await?;
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in raw.split_whitespace() {
+        if !state.optional_scopes.iter().any(|allowed| allowed == scope) {
+            return Err(LoginError::ScopeNotAllowed);
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    if scopes.len() > MAX_EXTRA_SCOPES {
+        return Err(LoginError::ScopeNotAllowed);
+    }
+    Ok(scopes)
+}
+
+/// Seals a new login transaction and sends the browser to the provider.
+pub async fn start_sign_in(
+    state: &AppState,
+    request: SignInRequest,
+) -> Result<HttpResponse, ProviderError> {
+    let authorization = state
+        .oidc
+        .authorization_request(&AuthorizationOptions {
+            extra_scopes: request.extra_scopes.clone(),
+            force_consent: request.force_consent,
+            login_hint: request.login_hint,
+        })
+        .await?;
     let transaction = LoginTransaction {
-        state: request.state,
-        nonce: request.nonce,
-        pkce_verifier: request.pkce_verifier,
-        return_to: return_to.as_str().to_owned(),
+        state: authorization.state,
+        nonce: authorization.nonce,
+        pkce_verifier: authorization.pkce_verifier,
+        return_to: request.return_to.as_str().to_owned(),
         created_at: state.clock.unix_seconds(),
+        extra_scopes: request.extra_scopes,
+        consent_forced: request.force_consent,
     };
-    tracing::info!(app = return_to.audience(), "sign-in started");
+    tracing::info!(
+        app = request.return_to.audience(),
+        consent = request.force_consent,
+        "sign-in started"
+    );
     Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, request.url.as_str()))
+        .insert_header((header::LOCATION, authorization.url.as_str()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(transaction.to_cookie(&state.cookie_key, state.login_timeout))
         .finish())

@@ -1,9 +1,12 @@
 //! HTTP routes of the public service, one module per route.
 
+pub mod broker;
 pub mod callback;
 pub mod health;
 pub mod jwks;
 pub mod login;
+pub mod logout;
+pub mod renew;
 pub mod start;
 
 use actix_web::HttpRequest;

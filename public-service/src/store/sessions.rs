@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{from_db, to_db, Store, StoreError};
 
 const COLUMNS: &str =
-    "id, secret_hash, subject, email, name, created_at, last_seen_at, expires_at, revoked_at";
+    "id, secret_hash, subject, email, name, hosted_domain, created_at, last_seen_at, expires_at, revoked_at";
 
 pub struct NewSession {
     pub id: String,
@@ -16,6 +16,7 @@ pub struct NewSession {
     pub subject: String,
     pub email: String,
     pub name: Option<String>,
+    pub hosted_domain: Option<String>,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -27,6 +28,7 @@ pub struct SessionRecord {
     pub subject: String,
     pub email: String,
     pub name: Option<String>,
+    pub hosted_domain: Option<String>,
     pub created_at: u64,
     pub last_seen_at: u64,
     /// The absolute end of the session, whatever its activity.
@@ -37,14 +39,16 @@ pub struct SessionRecord {
 impl Store {
     pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (id, secret_hash, subject, email, name, created_at, last_seen_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, NULL)",
+            "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
+                created_at, last_seen_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL)",
         )
         .bind(&session.id)
         .bind(session.secret_hash.clone())
         .bind(&session.subject)
         .bind(&session.email)
         .bind(session.name.clone())
+        .bind(session.hosted_domain.clone())
         .bind(to_db(session.created_at))
         .bind(to_db(session.expires_at))
         .execute(self.pool())
@@ -109,6 +113,7 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         subject: row.try_get("subject")?,
         email: row.try_get("email")?,
         name: row.try_get("name")?,
+        hosted_domain: row.try_get("hosted_domain")?,
         created_at: from_db(row.try_get("created_at")?),
         last_seen_at: from_db(row.try_get("last_seen_at")?),
         expires_at: from_db(row.try_get("expires_at")?),

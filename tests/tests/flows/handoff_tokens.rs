@@ -26,7 +26,7 @@ async fn assert_refused(app: &TestApp, token: &str, what: &str) {
     assert_eq!(api.status, 401, "{what}: the API accepted it");
     let page = browser.get(&app.app("/")).await;
     assert_eq!(page.status, 302, "{what}: the page was served");
-    assert_eq!(page.location().unwrap().path(), "/login", "{what}");
+    assert_eq!(page.location().unwrap().path(), "/renew", "{what}");
 }
 
 async fn assert_accepted(app: &TestApp, token: &str) {

@@ -75,7 +75,7 @@ async fn a_provider_whose_discovery_fails_at_start_recovers_without_a_restart() 
     let browser = app.browser();
     let hops = app.sign_in(&browser, "alice@example.com").await;
     let last = hops.last().unwrap();
-    assert_eq!(last.url.path(), "/login");
+    assert_eq!(last.url.path(), "/renew");
     assert_eq!(last.status, 503, "{}", last.body);
     assert!(last.raw_set_cookies.is_empty());
 

@@ -260,6 +260,7 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
         subject: "alice".into(),
         email: "alice@example.com".into(),
         name: Some("Alice".into()),
+        hosted_domain: None,
         created_at: created,
         expires_at: created + 1000,
     };

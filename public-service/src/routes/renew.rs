@@ -1,0 +1,81 @@
+//! `GET /renew?return_to=…`: a fresh handoff token for a browser whose
+//! token expired, without a trip to the provider while its session lives.
+//!
+//! The session must be valid (not revoked, used within the idle timeout,
+//! within its absolute lifetime) and its user must still pass the access
+//! policy (an operator may have removed them); with
+//! `RENEWAL_CHECKS_GRANT`, the provider grant must also still refresh.
+//! Otherwise this is `/login`: a new sign-in starts.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::pages::error_page;
+use crate::routes::login::{return_to, start_sign_in, LoginError, SignInRequest};
+use crate::sessions::Sessions;
+use crate::state::AppState;
+use crate::token_broker::BrokerError;
+
+pub async fn renew(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, LoginError> {
+    let return_to = return_to(&req, &state)?;
+    let Some(session) = state.sessions.current(&req).await? else {
+        return Ok(start_sign_in(
+            &state,
+            SignInRequest {
+                return_to,
+                extra_scopes: Vec::new(),
+                force_consent: false,
+                login_hint: None,
+            },
+        )
+        .await?);
+    };
+    let identity = Sessions::identity(&session);
+    if let Err(denial) = state.policy.check(&identity) {
+        tracing::warn!(reason = %denial, "a session's user no longer passes the access policy");
+        state.sessions.revoke(&session).await?;
+        let mut response = error_page(
+            StatusCode::FORBIDDEN,
+            "Access denied",
+            "The account you signed in with is no longer allowed to use this service.",
+            None,
+        );
+        let _ = response.add_cookie(&Sessions::removal_cookie());
+        let _ = response.add_cookie(&state.handoff.removal_cookie());
+        return Ok(response);
+    }
+    if state.sessions.settings().renewal_checks_grant {
+        match state.broker.check_grant(&session.subject).await {
+            Ok(()) => {}
+            Err(BrokerError::ConsentRequired { .. }) => {
+                tracing::info!("the provider grant no longer refreshes; signing in again");
+                return Ok(start_sign_in(
+                    &state,
+                    SignInRequest {
+                        return_to,
+                        extra_scopes: Vec::new(),
+                        force_consent: true,
+                        login_hint: Some(session.email),
+                    },
+                )
+                .await?);
+            }
+            // An outage of the provider does not sign everyone out.
+            Err(e) => tracing::warn!(reason = %e, "grant check failed; renewing anyway"),
+        }
+    }
+    state.sessions.touch(&session).await?;
+    let token = state
+        .handoff
+        .issue(&identity, return_to.audience(), &session.id)?;
+    tracing::info!(app = return_to.audience(), "handoff renewed");
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, return_to.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(state.handoff.cookie(token))
+        .finish())
+}

@@ -1,0 +1,218 @@
+//! Server-side sessions of the public service and the cookie that names one.
+//!
+//! The `__Host-session` cookie holds `<id>.<secret>`. The id is public (it
+//! is the handoff token's `sid`, and apps may learn it); the secret is
+//! what proves the browser holds the session, and only its SHA-256 is
+//! stored, compared in constant time. A session is valid while it is not
+//! revoked, was used (signed in or renewed) within the idle timeout, and
+//! is younger than its absolute lifetime.
+
+use actix_web::cookie::{time, Cookie, SameSite};
+use actix_web::HttpRequest;
+use sha2::{Digest, Sha256};
+use shared::clock::SharedClock;
+use subtle::ConstantTimeEq;
+
+use crate::policy::Identity;
+use crate::settings::SessionSettings;
+use crate::store::{NewSession, SessionRecord, Store, StoreError};
+
+pub const COOKIE_NAME: &str = "__Host-session";
+
+/// Longest cookie value read; anything longer is not ours.
+const MAX_COOKIE_LEN: usize = 128;
+
+pub struct Sessions {
+    store: Store,
+    settings: SessionSettings,
+    clock: SharedClock,
+}
+
+/// Why a presented session does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Malformed,
+    Unknown,
+    WrongSecret,
+    Revoked,
+    Idle,
+    Expired,
+}
+
+impl Sessions {
+    pub fn new(store: Store, settings: SessionSettings, clock: SharedClock) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+        }
+    }
+
+    pub fn settings(&self) -> &SessionSettings {
+        &self.settings
+    }
+
+    /// Starts a session for a user who just signed in, and the cookie for it.
+    pub async fn start(
+        &self,
+        identity: &Identity,
+        email: &str,
+    ) -> Result<(SessionRecord, Cookie<'static>), StoreError> {
+        let now = self.clock.unix_seconds();
+        let id = shared::random::url_safe_token(16);
+        let secret = shared::random::url_safe_token(32);
+        let new = NewSession {
+            id: id.clone(),
+            secret_hash: hash(&secret),
+            subject: identity.subject.clone(),
+            email: email.to_owned(),
+            name: identity.name.clone(),
+            hosted_domain: identity.hosted_domain.clone(),
+            created_at: now,
+            expires_at: now + self.settings.max_lifetime.as_secs(),
+        };
+        self.store.create_session(&new).await?;
+        let cookie = self.cookie(format!("{id}.{secret}"), new.expires_at - now);
+        let record = SessionRecord {
+            id,
+            secret_hash: new.secret_hash,
+            subject: new.subject,
+            email: new.email,
+            name: new.name,
+            hosted_domain: new.hosted_domain,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: new.expires_at,
+            revoked_at: None,
+        };
+        Ok((record, cookie))
+    }
+
+    /// The valid session the request's cookie names, if any.
+    pub async fn current(&self, req: &HttpRequest) -> Result<Option<SessionRecord>, StoreError> {
+        match self.check(req).await? {
+            Ok(session) => Ok(Some(session)),
+            Err(reason) => {
+                if reason != Invalid::Malformed {
+                    tracing::info!(reason = ?reason, "session cookie not accepted");
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The session the request's cookie names, or why it does not count.
+    pub async fn check(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<Result<SessionRecord, Invalid>, StoreError> {
+        let Some((id, secret)) = req.cookie(COOKIE_NAME).as_ref().and_then(parse) else {
+            return Ok(Err(Invalid::Malformed));
+        };
+        let Some(session) = self.store.session(&id).await? else {
+            return Ok(Err(Invalid::Unknown));
+        };
+        if !bool::from(hash(&secret).ct_eq(&session.secret_hash)) {
+            return Ok(Err(Invalid::WrongSecret));
+        }
+        Ok(self.validity(&session).map(|()| session))
+    }
+
+    pub fn validity(&self, session: &SessionRecord) -> Result<(), Invalid> {
+        let now = self.clock.unix_seconds();
+        if session.revoked_at.is_some() {
+            Err(Invalid::Revoked)
+        } else if now >= session.expires_at {
+            Err(Invalid::Expired)
+        } else if now >= session.last_seen_at + self.settings.idle_timeout.as_secs() {
+            Err(Invalid::Idle)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records use of the session (a renewal, or a sign-in that kept it).
+    pub async fn touch(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.store
+            .touch_session(&session.id, self.clock.unix_seconds())
+            .await
+            .map(|_| ())
+    }
+
+    /// The identity the session was started with, for re-checking the
+    /// access policy and re-issuing handoff tokens.
+    pub fn identity(session: &SessionRecord) -> Identity {
+        Identity {
+            subject: session.subject.clone(),
+            email: Some(session.email.clone()),
+            // Only verified addresses ever start a session.
+            email_verified: true,
+            name: session.name.clone(),
+            hosted_domain: session.hosted_domain.clone(),
+        }
+    }
+
+    pub async fn revoke(&self, session: &SessionRecord) -> Result<bool, StoreError> {
+        self.store
+            .revoke_session(&session.id, self.clock.unix_seconds())
+            .await
+    }
+
+    fn cookie(&self, value: String, lifetime_seconds: u64) -> Cookie<'static> {
+        Cookie::build(COOKIE_NAME, value)
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(time::Duration::seconds(
+                i64::try_from(lifetime_seconds).unwrap_or(i64::MAX),
+            ))
+            .finish()
+    }
+
+    pub fn removal_cookie() -> Cookie<'static> {
+        let mut cookie = Cookie::build(COOKIE_NAME, "")
+            .http_only(true)
+            .secure(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .finish();
+        cookie.make_removal();
+        cookie
+    }
+}
+
+fn parse(cookie: &Cookie<'_>) -> Option<(String, String)> {
+    let value = cookie.value();
+    if value.len() > MAX_COOKIE_LEN {
+        return None;
+    }
+    let (id, secret) = value.split_once('.')?;
+    let url_safe = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (url_safe(id) && url_safe(secret)).then(|| (id.to_owned(), secret.to_owned()))
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_cookie_values_are_read() {
+        let read = |v: &str| parse(&Cookie::new(COOKIE_NAME, v.to_owned()));
+        assert_eq!(read("abc.def"), Some(("abc".into(), "def".into())));
+        assert_eq!(read("abc"), None);
+        assert_eq!(read(".def"), None);
+        assert_eq!(read("abc."), None);
+        assert_eq!(read("a'c.def"), None);
+        assert_eq!(read("abc.d.ef"), None);
+        assert_eq!(read(&format!("a.{}", "b".repeat(200))), None);
+    }
+}

@@ -1,0 +1,7 @@
+//! The public service's `main`, built by this package so its tests can run
+//! it as a separate process (restarts, signals) at a path Cargo provides.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    public_service::startup::serve_from_env().await
+}
