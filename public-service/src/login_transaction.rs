@@ -19,19 +19,26 @@ use subtle::ConstantTimeEq;
 
 const NAME_PREFIX: &str = "__Host-login-";
 
+// One-letter field names: the sealed cookie must stay well under 1 KB
+// with a long `return_to`.
 #[derive(Serialize, Deserialize)]
 pub struct LoginTransaction {
+    #[serde(rename = "s")]
     pub state: String,
+    #[serde(rename = "n")]
     pub nonce: String,
+    #[serde(rename = "v")]
     pub pkce_verifier: String,
+    #[serde(rename = "r")]
     pub return_to: String,
+    #[serde(rename = "t")]
     pub created_at: u64,
     /// Scopes this sign-in asked for beyond the configured ones.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
     pub extra_scopes: Vec<String>,
     /// The provider was asked for the consent screen, so a second pass
     /// for a refresh token is never attempted.
-    #[serde(default)]
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
     pub consent_forced: bool,
 }
 
