@@ -1,10 +1,12 @@
 //! Building and running the private app.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use shared::clock::{SharedClock, SystemClock};
 use shared::extractor::HandoffGate;
 use shared::verifier::{HandoffVerifier, KeySource};
 
@@ -18,20 +20,22 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, None).await
+        Self::build_with(settings, None, Arc::new(SystemClock)).await
     }
 
-    /// `listener`: an already-bound socket (tests bind port 0 first).
+    /// `listener`: an already-bound socket (tests bind port 0 first);
+    /// `clock`: the time tokens are checked against.
     pub async fn build_with(
         settings: Settings,
         listener: Option<TcpListener>,
+        clock: SharedClock,
     ) -> anyhow::Result<Self> {
         let listener = match listener {
             Some(listener) => listener,
             None => TcpListener::bind((settings.bind_address.as_str(), settings.port))?,
         };
         let port = listener.local_addr()?.port();
-        let gate = web::Data::new(gate(&settings));
+        let gate = web::Data::new(gate(&settings, clock));
         let links = web::Data::new(routes::Links {
             logout_url: settings.logout_url().to_string(),
             app_url: settings.app_url.to_string(),
@@ -63,7 +67,7 @@ impl Application {
     }
 }
 
-fn gate(settings: &Settings) -> HandoffGate {
+fn gate(settings: &Settings, clock: SharedClock) -> HandoffGate {
     let (issuer, audience) = (settings.issuer(), settings.audience());
     let verifier = match &settings.keys {
         KeySettings::Remote { jwks_url, options } => {
@@ -73,6 +77,10 @@ fn gate(settings: &Settings) -> HandoffGate {
             HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone()))
         }
     };
-    HandoffGate::new(verifier, settings.login_url(), settings.app_url.clone())
-        .renewing_at(settings.renew_url())
+    HandoffGate::new(
+        verifier.with_clock(clock),
+        settings.login_url(),
+        settings.app_url.clone(),
+    )
+    .renewing_at(settings.renew_url())
 }

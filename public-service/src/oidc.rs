@@ -22,14 +22,14 @@ use openidconnect::core::{
     CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims,
     CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreRevocableToken, CoreSubjectIdentifierType, CoreTokenResponse,
+    CoreSubjectIdentifierType, CoreTokenResponse,
 };
 use openidconnect::{
     AccessTokenHash, AdditionalProviderMetadata, AuthType, AuthorizationCode,
     ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IssuerUrl, LoginHint, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError,
-    RevocationUrl, Scope, SignatureVerificationError, TokenResponse,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -335,8 +335,10 @@ impl OidcClient {
         Ok(tokens_of(&response, granted_scopes))
     }
 
-    /// Revokes a token at the provider's revocation endpoint (RFC 7009),
-    /// when discovery named one. Returns whether a revocation was sent.
+    /// Revokes a refresh token at the provider's revocation endpoint
+    /// (RFC 7009), when discovery named one. Returns whether a revocation
+    /// was sent. The endpoint must be HTTPS, except on a loopback host
+    /// (local runs and tests).
     pub async fn revoke_refresh_token(
         &self,
         refresh_token: &SecretString,
@@ -345,25 +347,55 @@ impl OidcClient {
         let Some(endpoint) = metadata.additional_metadata().revocation_endpoint.clone() else {
             return Ok(false);
         };
-        let token = CoreRevocableToken::RefreshToken(RefreshToken::new(
-            refresh_token.expose_secret().to_owned(),
-        ));
-        self.client(&metadata)
-            .set_revocation_url(RevocationUrl::from_url(endpoint))
-            .revoke_token(token)
-            .map_err(|e| ProviderError::BadResponse(e.to_string()))?
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                RequestTokenError::Request(inner) => {
-                    ProviderError::Unreachable(describe_http_error(&inner))
-                }
-                RequestTokenError::ServerResponse(response) => {
-                    ProviderError::BadResponse(format!("revocation refused: {}", response.error()))
-                }
-                _ => ProviderError::BadResponse("unexpected revocation response".into()),
-            })?;
-        Ok(true)
+        let loopback = matches!(
+            endpoint.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]")
+        );
+        if endpoint.scheme() != "https" && !loopback {
+            return Err(ProviderError::BadResponse(
+                "the revocation endpoint is not HTTPS".into(),
+            ));
+        }
+        let mut form = vec![
+            ("token", refresh_token.expose_secret()),
+            ("token_type_hint", "refresh_token"),
+        ];
+        let mut request = self.http.post(endpoint);
+        match self.auth_method {
+            ClientAuthMethod::ClientSecretBasic => {
+                request = request.basic_auth(
+                    form_encode(self.client_id.as_str()),
+                    Some(form_encode(self.client_secret.secret())),
+                );
+            }
+            ClientAuthMethod::ClientSecretPost => {
+                form.push(("client_id", self.client_id.as_str()));
+                form.push(("client_secret", self.client_secret.secret()));
+            }
+        }
+        let response = request.form(&form).send().await.map_err(|e| {
+            ProviderError::Unreachable(if e.is_timeout() {
+                "timed out".into()
+            } else {
+                "request failed".into()
+            })
+        })?;
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            error: String,
+        }
+        match response.status().as_u16() {
+            200 => Ok(true),
+            // Some providers (Google among them) answer 400 `invalid_token`
+            // for a token that is already dead: the outcome we want.
+            400 => match response.json::<ErrorBody>().await {
+                Ok(body) if body.error == "invalid_token" => Ok(true),
+                _ => Err(ProviderError::BadResponse("revocation refused".into())),
+            },
+            status => Err(ProviderError::BadResponse(format!(
+                "revocation answered {status}"
+            ))),
+        }
     }
 
     /// The provider's end-session URL sending the browser back to
@@ -490,6 +522,11 @@ impl OidcClient {
 }
 
 const NO_MATCHING_KEY: &str = "no published key matches the token";
+
+/// `client_secret_basic` form-encodes id and secret before Base64 (RFC 6749 §2.3.1).
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
 
 fn tokens_of(response: &CoreTokenResponse, requested_scopes: &[String]) -> ProviderTokens {
     let scopes = match response.scopes() {

@@ -237,18 +237,28 @@ impl TokenBroker {
                 .take_refresh_lease(subject, &lease_id, now, until)
                 .await?
             {
-                Some(leased) => match self.refresh_under_lease(&leased, &lease_id).await {
-                    Err(Replaced) if !retried_after_replacement => {
-                        retried_after_replacement = true;
-                        continue;
+                Some(leased) => {
+                    if !*force {
+                        if let Some(token) = self.stored_access_token(&leased, now) {
+                            // Another instance finished a refresh between our
+                            // read and our lease: use its result.
+                            self.release(subject, &lease_id).await;
+                            return Ok(self.remember(subject, token));
+                        }
                     }
-                    Err(Replaced) => {
-                        return Err(BrokerError::Unavailable(
-                            "the grant changed twice during one refresh".into(),
-                        ))
+                    match self.refresh_under_lease(&leased, &lease_id).await {
+                        Err(Replaced) if !retried_after_replacement => {
+                            retried_after_replacement = true;
+                            continue;
+                        }
+                        Err(Replaced) => {
+                            return Err(BrokerError::Unavailable(
+                                "the grant changed twice during one refresh".into(),
+                            ))
+                        }
+                        Ok(result) => return result,
                     }
-                    Ok(result) => return result,
-                },
+                }
                 None => {
                     // Another instance holds the lease: wait for its result.
                     if Instant::now() >= give_up_at {

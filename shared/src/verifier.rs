@@ -9,6 +9,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use url::Url;
 
 use crate::claims::HandoffClaims;
+use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{JwksError, KeySet, RemoteJwks, RemoteJwksOptions};
 
 /// Tokens longer than this are refused before any parsing.
@@ -74,19 +75,30 @@ impl KeySource {
 pub struct HandoffVerifier {
     keys: KeySource,
     validation: Validation,
+    clock: SharedClock,
 }
 
 impl HandoffVerifier {
     pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.algorithms = vec![Algorithm::ES256];
-        validation.leeway = LEEWAY.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked below against the injectable clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf", "iat"]);
-        Self { keys, validation }
+        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
+        Self {
+            keys,
+            validation,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Checks `exp` and `nbf` against `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Keys from the public service's JWKS endpoint.
@@ -109,8 +121,17 @@ impl HandoffVerifier {
         }
         let kid = header.kid.ok_or(VerifyError::MissingKeyId)?;
         let key = self.keys.key(Some(&kid)).await?;
-        let data = decode::<HandoffClaims>(token, &key, &self.validation).map_err(classify)?;
-        Ok(data.claims)
+        let claims = decode::<HandoffClaims>(token, &key, &self.validation)
+            .map_err(classify)?
+            .claims;
+        let now = self.clock.unix_seconds();
+        if claims.exp.saturating_add(LEEWAY.as_secs()) <= now {
+            return Err(VerifyError::Expired);
+        }
+        if claims.nbf > now.saturating_add(LEEWAY.as_secs()) {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(claims)
     }
 
     /// Warms the remote key cache (readiness, tests). A static source is always warm.

@@ -17,6 +17,8 @@ use base64::Engine;
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::KeySettings;
 use public_service::settings::ClientAuthMethod;
+use public_service::store::{Store, StoreOptions};
+use public_service::token_cipher::TokenCipher;
 use secrecy::SecretString;
 use shared::clock::OffsetClock;
 use shared::config::Env;
@@ -91,8 +93,8 @@ pub struct TestApp {
     pub auth_addr: SocketAddr,
     pub app_addr: SocketAddr,
     pub client_secret: String,
-    /// The public service's clock, to age transactions and sessions
-    /// without sleeping (in-process instance only).
+    /// The clock of the public service and the app, to age transactions,
+    /// sessions and tokens without sleeping (in-process instances only).
     pub public_clock: OffsetClock,
     pub db: TestDatabase,
     /// Every secret this deployment was configured with, for leak checks.
@@ -254,10 +256,14 @@ impl TestApp {
             },
             workers: 1,
         };
-        let private =
-            private_service::startup::Application::build_with(private_settings, Some(app_listener))
-                .await
-                .expect("the private app starts");
+        let private = private_service::startup::Application::build_with(
+            private_settings,
+            Some(app_listener),
+            // The app's clock moves with the public service's.
+            Arc::new(public_clock.clone()),
+        )
+        .await
+        .expect("the private app starts");
         tokio::spawn(private.run_until_stopped());
 
         Some(Self {
@@ -312,6 +318,63 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the restarted public service did not become healthy");
+    }
+
+    /// Moves every clock of the deployment (provider, public service, app)
+    /// forward, as if `by` had passed.
+    pub fn advance_time(&self, by: Duration) {
+        self.public_clock.advance(by);
+        self.provider.advance_clock(by);
+    }
+
+    /// Another instance of the public service on the same database and
+    /// clock, as a second Cloud Run instance would be. Returns its address.
+    pub async fn spawn_second_public_instance(&self) -> SocketAddr {
+        let listener = bind();
+        let addr = listener.local_addr().unwrap();
+        let settings = public_service::settings::Settings::from_env(&Env::from_map(
+            self.public_env.iter().cloned(),
+        ))
+        .unwrap();
+        let second = public_service::startup::Application::build_with(
+            settings,
+            Some(listener),
+            Arc::new(self.public_clock.clone()),
+        )
+        .await
+        .expect("a second instance starts");
+        tokio::spawn(second.run_until_stopped());
+        addr
+    }
+
+    /// The public service's database, for inspecting what it stored.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.db.url, StoreOptions::default())
+            .await
+            .expect("the test database is reachable")
+    }
+
+    /// The cipher the public service seals tokens with.
+    pub fn token_cipher(&self) -> TokenCipher {
+        let ring = self
+            .public_env
+            .iter()
+            .find(|(k, _)| *k == "TOKEN_ENCRYPTION_KEYS")
+            .map(|(_, v)| SecretString::from(v.clone()))
+            .unwrap();
+        TokenCipher::from_key_ring(&ring).unwrap()
+    }
+
+    /// The refresh token stored for `email`, opened.
+    pub async fn stored_refresh_token(&self, email: &str) -> Option<String> {
+        let subject = MockUser::new(email).sub;
+        let grant = self.store().await.grant(&subject).await.unwrap()?;
+        let sealed = grant.refresh_token?;
+        let opened = self
+            .token_cipher()
+            .open(&sealed, &format!("refresh_token:{subject}"))
+            .expect("the stored refresh token opens");
+        Some(secrecy::ExposeSecret::expose_secret(&opened).to_owned())
     }
 
     /// A browser that finds the test hosts.
@@ -370,8 +433,18 @@ impl TestApp {
 
     /// Calls the token broker as `caller` (a Bearer token, or none).
     pub async fn broker(&self, caller: Option<&str>, body: serde_json::Value) -> BrokerAnswer {
+        self.broker_at(self.auth_addr, caller, body).await
+    }
+
+    /// Calls the token broker of the instance at `instance`.
+    pub async fn broker_at(
+        &self,
+        instance: SocketAddr,
+        caller: Option<&str>,
+        body: serde_json::Value,
+    ) -> BrokerAnswer {
         let mut request = reqwest::Client::new()
-            .post(format!("http://{}/broker/token", self.auth_addr))
+            .post(format!("http://{instance}/broker/token"))
             .json(&body);
         if let Some(token) = caller {
             request = request.bearer_auth(token);
@@ -410,6 +483,26 @@ impl TestApp {
             exp: now + 300,
             jti: shared::random::url_safe_token(16),
         }
+    }
+
+    /// The session id (`sid`) of a handoff token this deployment issued,
+    /// after checking its signature.
+    pub async fn verified_sid(&self, token: &str) -> String {
+        let key = SigningKey::from_pem(&SecretString::from(self.signing_pem.clone())).unwrap();
+        let keys = shared::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet {
+            keys: vec![key.public_jwk().clone()],
+        });
+        let verifier = shared::verifier::HandoffVerifier::new(
+            &self.issuer(),
+            &self.app_audience(),
+            shared::verifier::KeySource::Static(keys),
+        )
+        .with_clock(Arc::new(self.public_clock.clone()));
+        verifier
+            .verify(token)
+            .await
+            .expect("a handoff token of this deployment")
+            .sid
     }
 
     /// Signs with the public service's real key: what a leaked key could do.

@@ -89,6 +89,27 @@ impl MockProvider {
         self.shared.lock().revoked.clone()
     }
 
+    /// Every access and refresh token this provider has issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().issued.clone()
+    }
+
+    /// The refresh tokens of `email` that still work.
+    pub fn live_refresh_tokens_of(&self, email: &str) -> Vec<String> {
+        self.shared
+            .lock()
+            .refresh_tokens
+            .iter()
+            .filter(|(_, grant)| grant.user.email == email)
+            .map(|(token, _)| token.clone())
+            .collect()
+    }
+
+    /// The query parameters of every authorization request so far.
+    pub fn authorization_requests(&self) -> Vec<std::collections::HashMap<String, String>> {
+        self.shared.lock().authorization_requests.clone()
+    }
+
     pub fn rotate_keys(&self) {
         self.shared.lock().rotate_keys();
     }

@@ -118,6 +118,10 @@ pub struct State {
     pub trap_hits: usize,
     pub consent_prompts: usize,
     pub revoked: Vec<String>,
+    /// Every access and refresh token issued, for leak checks.
+    pub issued: Vec<String>,
+    /// The query of every authorization request, in order.
+    pub authorization_requests: Vec<HashMap<String, String>>,
     pub clock_offset: Duration,
     pub keys: Vec<RsaKey>,
     pub keys_made: usize,
@@ -140,6 +144,8 @@ impl State {
             trap_hits: 0,
             consent_prompts: 0,
             revoked: Vec::new(),
+            issued: Vec::new(),
+            authorization_requests: Vec::new(),
             clock_offset: Duration::ZERO,
             keys: vec![RsaKey::nth(0)],
             keys_made: 1,

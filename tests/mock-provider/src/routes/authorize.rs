@@ -12,6 +12,7 @@ const CODE_LIFETIME: u64 = 60;
 
 pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let p = params(req.query_string());
+    shared.lock().authorization_requests.push(p.clone());
     let redirect = match checked_redirect_uri(&shared.lock(), &p) {
         Ok(redirect) => redirect,
         Err(mismatch) => return mismatch.page(),

@@ -120,6 +120,7 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         return invalid_grant();
     }
     let access_token = random_token();
+    state.issued.push(access_token.clone());
     let expires_at = state.now() + ACCESS_TOKEN_LIFETIME;
     state.access_tokens.insert(
         access_token.clone(),
@@ -147,6 +148,7 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
     });
     if grant.refresh_due {
         let refresh_token = format!("1//{}", random_token());
+        state.issued.push(refresh_token.clone());
         state.refresh_tokens.insert(
             refresh_token.clone(),
             RefreshGrant {
@@ -197,6 +199,7 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         (grant.user.clone(), grant.scopes.clone())
     };
     let access_token = random_token();
+    state.issued.push(access_token.clone());
     let expires_at = state.now() + ACCESS_TOKEN_LIFETIME;
     state.access_tokens.insert(
         access_token.clone(),
@@ -213,6 +216,7 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
     });
     if state.rotation {
         let rotated = format!("1//{}", random_token());
+        state.issued.push(rotated.clone());
         state.refresh_tokens.remove(presented);
         state.refresh_tokens.insert(
             rotated.clone(),

@@ -1,0 +1,308 @@
+//! Server-side sessions: silent renewal while they live, a new sign-in
+//! after they end, and a sign-out that ends them for real.
+
+use std::time::Duration;
+
+use integration_tests::app::{TestOptions, PARENT_DOMAIN};
+use integration_tests::browser::Page;
+use integration_tests::db::Backend;
+use integration_tests::on_both_backends;
+use integration_tests::{Browser, TestApp};
+use mock_provider::MockUser;
+use shared::cookie::PARENT_DOMAIN_NAME;
+
+use crate::{assert_nothing_leaked, signed_in};
+
+const ALICE: &str = "alice@example.com";
+const SESSION: &str = "__Host-session";
+
+fn paths(hops: &[Page]) -> Vec<String> {
+    hops.iter()
+        .map(|p| format!("{}{}", p.url.host_str().unwrap_or_default(), p.url.path()))
+        .collect()
+}
+
+/// What the browser does when the handoff cookie's `Max-Age` runs out.
+fn expire_handoff_cookie(browser: &Browser) {
+    let jar: Vec<_> = browser.cookies();
+    browser.clear_cookies();
+    for cookie in jar.into_iter().filter(|c| c.name != PARENT_DOMAIN_NAME) {
+        browser.put_cookie(
+            &cookie.name,
+            &cookie.value,
+            &cookie.domain,
+            cookie.host_only,
+        );
+    }
+}
+
+fn went_to_provider(hops: &[Page]) -> bool {
+    hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth")
+}
+
+async fn renewal_after_the_handoff_expires_is_silent(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let old_handoff = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    let old_sid = app.verified_sid(&old_handoff).await;
+
+    // A day later (within the idle timeout) the handoff cookie is gone.
+    app.advance_time(Duration::from_secs(86_400));
+    expire_handoff_cookie(&browser);
+    let calls = app.provider.token_endpoint_calls();
+    let hops = browser.navigate(&app.app("/?tab=reports")).await;
+    assert_eq!(
+        paths(&hops),
+        [
+            "app.example.test/",
+            "auth.example.test/renew",
+            "app.example.test/"
+        ]
+    );
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200);
+    assert_eq!(last.url.query(), Some("tab=reports"));
+    assert_eq!(
+        app.provider.token_endpoint_calls(),
+        calls,
+        "no provider round trip"
+    );
+    assert_eq!(app.provider.authorization_requests().len(), 1);
+    let renewed = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    assert_ne!(renewed, old_handoff);
+    assert_eq!(app.verified_sid(&renewed).await, old_sid, "same session");
+
+    // An API call without a token gets 401 JSON naming the login URL.
+    expire_handoff_cookie(&browser);
+    let api = browser.get_json(&app.app("/api/me")).await;
+    assert_eq!(api.status, 401);
+    let body: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert!(body["login_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&app.auth("/login?")));
+    assert_nothing_leaked(&app, &[&browser], &[&old_handoff, &renewed]);
+}
+
+async fn after_the_absolute_lifetime_a_new_sign_in_starts(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        session_idle_timeout: Duration::from_secs(3600),
+        session_max_lifetime: Duration::from_secs(4 * 3600),
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let first_session = browser.cookie(SESSION).unwrap().value;
+
+    // Active use keeps it alive past the idle timeout...
+    for _ in 0..3 {
+        app.advance_time(Duration::from_secs(50 * 60));
+        expire_handoff_cookie(&browser);
+        let hops = browser.navigate(&app.app("/")).await;
+        assert!(!went_to_provider(&hops), "{:?}", paths(&hops));
+        assert_eq!(hops.last().unwrap().status, 200);
+    }
+    // ...but not past the absolute lifetime (4 h; 2.5 h used so far).
+    app.advance_time(Duration::from_secs(90 * 60 + 1));
+    expire_handoff_cookie(&browser);
+    let hops = browser.navigate(&app.app("/")).await;
+    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert_eq!(hops.last().unwrap().status, 200);
+    assert_ne!(
+        browser.cookie(SESSION).unwrap().value,
+        first_session,
+        "a new session"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[&first_session]);
+}
+
+async fn an_idle_session_ends(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        session_idle_timeout: Duration::from_secs(3600),
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    app.advance_time(Duration::from_secs(3601));
+    expire_handoff_cookie(&browser);
+    let hops = browser.navigate(&app.app("/")).await;
+    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+}
+
+async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    let page = signed_in(&app, &browser, ALICE).await.pop().unwrap();
+    assert!(
+        page.body
+            .contains(&format!("action=\"{}\"", app.auth("/logout"))),
+        "no sign-out button"
+    );
+    let session = browser.cookie(SESSION).unwrap().value;
+    let handoff = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    let sid = app.verified_sid(&handoff).await;
+
+    let out = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[("return_to", app.app_url.as_str())],
+            &[("origin", &app.app_audience())],
+        )
+        .await;
+    assert_eq!(out.status, 303, "{}", out.body);
+    for name in [SESSION, PARENT_DOMAIN_NAME] {
+        let removal = out
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} not cleared"));
+        assert_eq!(removal.value(), "");
+        assert_eq!(
+            removal.max_age(),
+            Some(actix_web::cookie::time::Duration::ZERO)
+        );
+    }
+    assert_eq!(
+        out.set_cookie(PARENT_DOMAIN_NAME).unwrap().domain(),
+        Some(PARENT_DOMAIN)
+    );
+    assert!(browser.cookie(SESSION).is_none() && browser.cookie(PARENT_DOMAIN_NAME).is_none());
+    let signed_out = browser.navigate(out.location().unwrap().as_str()).await;
+    assert!(signed_out
+        .last()
+        .unwrap()
+        .body
+        .contains("You are signed out"));
+    let record = app.store().await.session(&sid).await.unwrap().unwrap();
+    assert!(record.revoked_at.is_some());
+
+    // The old session cookie no longer renews: a sign-in starts instead.
+    let thief = app.browser();
+    thief.put_cookie(SESSION, &session, "auth.example.test", true);
+    let renew = thief
+        .get(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+        .await;
+    assert_eq!(renew.status, 302);
+    assert_eq!(renew.location().unwrap().path(), "/o/oauth2/v2/auth");
+    assert!(renew.set_cookie(PARENT_DOMAIN_NAME).is_none());
+
+    // The old handoff token, once expired at the browser, leads to renewal,
+    // which refuses it and starts a sign-in.
+    thief.put_cookie(PARENT_DOMAIN_NAME, &handoff, PARENT_DOMAIN, false);
+    let mut expired = app.claims_for(ALICE);
+    expired.sid = sid.clone();
+    expired.exp = expired.iat - 120;
+    thief.put_cookie(
+        PARENT_DOMAIN_NAME,
+        &app.sign(&expired),
+        PARENT_DOMAIN,
+        false,
+    );
+    let hops = thief.navigate(&app.app("/")).await;
+    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert_nothing_leaked(&app, &[&browser, &thief], &[&session, &handoff]);
+}
+
+async fn sign_out_refuses_cross_site_posts(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let sid = app
+        .verified_sid(&browser.cookie(PARENT_DOMAIN_NAME).unwrap().value)
+        .await;
+
+    for headers in [
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+        vec![("referer", "https://evil.example/page")],
+        vec![],
+    ] {
+        let page = browser.post_form(&app.auth("/logout"), &[], &headers).await;
+        assert_eq!(page.status, 403, "{headers:?}");
+        assert!(page.set_cookie(SESSION).is_none());
+    }
+    let record = app.store().await.session(&sid).await.unwrap().unwrap();
+    assert!(
+        record.revoked_at.is_none(),
+        "a forged sign-out ended the session"
+    );
+
+    // A plain link shows a confirmation form instead of signing out.
+    let confirm = browser.get(&app.auth("/logout")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("method=\"post\""));
+    let same_site = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[],
+            &[("origin", app.issuer().as_str())],
+        )
+        .await;
+    assert_eq!(same_site.status, 303);
+}
+
+async fn sign_out_can_revoke_the_grant_and_end_the_provider_session(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        sign_out_revokes_grant: true,
+        sign_out_at_provider: true,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let refresh_token = app.provider.live_refresh_tokens_of(ALICE).pop().unwrap();
+
+    let out = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[],
+            &[("origin", &app.app_audience())],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    let to_provider = out.location().unwrap();
+    assert_eq!(to_provider.path(), "/logout");
+    let hops = browser.navigate(to_provider.as_str()).await;
+    assert_eq!(hops.last().unwrap().url.path(), "/signed-out");
+    assert!(app.provider.revoked_tokens().contains(&refresh_token));
+    assert!(app.provider.live_refresh_tokens_of(ALICE).is_empty());
+    let answer = app.broker_token_for(ALICE, &[]).await;
+    assert_eq!(answer.error(), "consent_required");
+    let grant = app
+        .store()
+        .await
+        .grant(&MockUser::new(ALICE).sub)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(grant.revoked_at.is_some());
+    assert_nothing_leaked(&app, &[&browser], &[&refresh_token]);
+}
+
+on_both_backends!(
+    renewal_after_the_handoff_expires_is_silent,
+    after_the_absolute_lifetime_a_new_sign_in_starts,
+    an_idle_session_ends,
+    sign_out_ends_the_session_and_clears_the_cookies,
+    sign_out_refuses_cross_site_posts,
+    sign_out_can_revoke_the_grant_and_end_the_provider_session,
+);
