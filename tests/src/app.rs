@@ -55,6 +55,10 @@ pub struct TestOptions {
     pub renewal_checks_grant: bool,
     pub sign_out_revokes_grant: bool,
     pub sign_out_at_provider: bool,
+    /// `OFFLINE_ACCESS`: `google`, `offline_access` or `off`.
+    pub offline_access: &'static str,
+    /// `OIDC_EXTRA_AUTH_PARAMS`.
+    pub extra_auth_params: &'static str,
 }
 
 impl Default for TestOptions {
@@ -72,6 +76,8 @@ impl Default for TestOptions {
             renewal_checks_grant: false,
             sign_out_revokes_grant: false,
             sign_out_at_provider: false,
+            offline_access: "google",
+            extra_auth_params: "",
         }
     }
 }
@@ -184,7 +190,8 @@ impl TestApp {
                 },
             ),
             ("OIDC_OPTIONAL_SCOPES", DRIVE_SCOPE.into()),
-            ("OFFLINE_ACCESS", "google".into()),
+            ("OFFLINE_ACCESS", options.offline_access.into()),
+            ("OIDC_EXTRA_AUTH_PARAMS", options.extra_auth_params.into()),
             ("PROVIDER_NAME", "Mock".into()),
             ("PROVIDER_TIMEOUT", seconds(options.provider_timeout)),
             ("PROVIDER_CONNECT_TIMEOUT", "2s".into()),

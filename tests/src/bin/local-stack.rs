@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
     let _mock = if real_provider {
         for name in [
             "OIDC_ISSUER_URL",
+            "OIDC_OPTIONAL_SCOPES",
             "OIDC_CLIENT_ID",
             "OIDC_CLIENT_SECRET",
             "ALLOWED_EMAILS",
@@ -91,10 +92,25 @@ async fn main() -> ExitCode {
             ("OIDC_CLIENT_SECRET", MOCK_CLIENT_SECRET.to_owned()),
             ("ALLOW_ANY_VERIFIED_EMAIL", "true".to_owned()),
             ("PROVIDER_NAME", "the mock provider".to_owned()),
+            // The mock behaves like Google: a refresh token only with consent.
+            ("OFFLINE_ACCESS", "google".to_owned()),
         ]);
         Some(mock)
     };
 
+    // Storage is in memory unless a database (and the key that seals its
+    // tokens) is given; so are the broker's callers.
+    for name in [
+        "DATABASE_URL",
+        "TOKEN_ENCRYPTION_KEYS",
+        "BROKER_ALLOWED_CALLERS",
+        "SESSION_IDLE_TIMEOUT",
+        "SESSION_MAX_LIFETIME",
+    ] {
+        if let Ok(value) = std::env::var(name) {
+            public_env.push((name, value));
+        }
+    }
     let public = public_service::settings::Settings::from_env(&Env::from_map(public_env))
         .map_err(|e| format!("public service: {e}"));
     let private = private_service::settings::Settings::from_env(&Env::from_map([

@@ -4,7 +4,7 @@
 use integration_tests::app::DRIVE_SCOPE;
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
-use integration_tests::TestApp;
+use integration_tests::{TestApp, TestOptions};
 use mock_provider::MockUser;
 
 use crate::{assert_nothing_leaked, signed_in};
@@ -195,7 +195,57 @@ async fn an_extra_scope_is_added_incrementally_and_the_user_stays_signed_in(back
     );
 }
 
+async fn another_provider_is_asked_with_the_offline_access_scope_and_extra_parameters(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        offline_access: "offline_access",
+        extra_auth_params: "audience=https%3A%2F%2Fapi.example&max_age=3600",
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    let _ = app.sign_in(&browser, ALICE).await;
+    let request = &app.provider.authorization_requests()[0];
+    assert!(
+        request["scope"].split(' ').any(|s| s == "offline_access"),
+        "{request:?}"
+    );
+    assert_eq!(request.get("access_type"), None);
+    assert_eq!(request.get("include_granted_scopes"), None);
+    assert_eq!(
+        request.get("audience").map(String::as_str),
+        Some("https://api.example")
+    );
+    assert_eq!(request.get("max_age").map(String::as_str), Some("3600"));
+}
+
+async fn with_offline_access_off_nothing_is_asked_and_the_sign_in_still_works(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        offline_access: "off",
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let requests = app.provider.authorization_requests();
+    assert_eq!(requests.len(), 1, "no second pass for a refresh token");
+    assert_eq!(requests[0].get("access_type"), None);
+    assert!(!requests[0]["scope"].contains("offline_access"));
+    assert_eq!(app.stored_refresh_token(ALICE).await, None);
+}
+
 on_both_backends!(
+    another_provider_is_asked_with_the_offline_access_scope_and_extra_parameters,
+    with_offline_access_off_nothing_is_asked_and_the_sign_in_still_works,
     one_consent_gives_sign_in_and_a_stored_refresh_token_and_a_return_is_not_prompted,
     a_returning_user_without_a_stored_refresh_token_is_asked_for_consent_once,
     an_extra_scope_is_added_incrementally_and_the_user_stays_signed_in,

@@ -298,7 +298,45 @@ async fn sign_out_can_revoke_the_grant_and_end_the_provider_session(backend: Bac
     assert_nothing_leaked(&app, &[&browser], &[&refresh_token]);
 }
 
+async fn with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_consent(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        renewal_checks_grant: true,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+
+    // While the grant refreshes, renewal stays silent (one refresh each).
+    expire_handoff_cookie(&browser);
+    let calls = app.provider.token_endpoint_calls();
+    let hops = browser.navigate(&app.app("/")).await;
+    assert!(!went_to_provider(&hops), "{:?}", paths(&hops));
+    assert_eq!(app.provider.token_endpoint_calls(), calls + 1);
+
+    // The user removes the app's access at the provider.
+    app.provider.revoke_all_grants_of(ALICE);
+    expire_handoff_cookie(&browser);
+    let hops = browser.navigate(&app.app("/")).await;
+    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    let request = app.provider.authorization_requests().pop().unwrap();
+    assert_eq!(request.get("prompt").map(String::as_str), Some("consent"));
+    assert_eq!(hops.last().unwrap().status, 200);
+    assert!(
+        app.stored_refresh_token(ALICE).await.is_some(),
+        "consent gave a new grant"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[]);
+}
+
 on_both_backends!(
+    with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_consent,
     renewal_after_the_handoff_expires_is_silent,
     after_the_absolute_lifetime_a_new_sign_in_starts,
     an_idle_session_ends,
