@@ -1,5 +1,7 @@
 //! Typed settings of the private app, read once from the environment.
 
+use std::time::Duration;
+
 use shared::config::{ConfigError, Env};
 use shared::jwks::{KeySet, RemoteJwksOptions};
 use url::Url;
@@ -11,8 +13,19 @@ pub struct Settings {
     pub app_url: Url,
     /// The public login service's URL: the handoff token's issuer.
     pub auth_url: Url,
+    /// Where this app calls the public service server to server (its
+    /// public URL unless an internal address is given).
+    pub backchannel_url: Url,
     pub keys: KeySettings,
+    /// Polling the public service for revoked sessions; `None`: off.
+    pub revocation: Option<RevocationSettings>,
     pub workers: usize,
+}
+
+pub struct RevocationSettings {
+    pub interval: Duration,
+    /// Where this app's service-account ID tokens come from.
+    pub metadata_url: Url,
 }
 
 pub enum KeySettings {
@@ -29,12 +42,17 @@ impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let app_url = origin_only("APP_URL", env.url("APP_URL")?)?;
         let auth_url = env.url("AUTH_URL")?;
+        let backchannel_url = env
+            .optional_url("AUTH_BACKCHANNEL_URL")?
+            .unwrap_or_else(|| auth_url.clone());
         Ok(Self {
+            backchannel_url,
             bind_address: env
                 .optional("BIND_ADDRESS")
                 .unwrap_or_else(|| "0.0.0.0".into()),
             port: env.parse_or("PORT", 8080)?,
             keys: key_settings(env, &auth_url)?,
+            revocation: revocation_settings(env)?,
             app_url,
             auth_url,
             workers: env.parse_or("WORKERS", default_workers())?,
@@ -61,6 +79,13 @@ impl Settings {
 
     pub fn logout_url(&self) -> Url {
         self.auth_route("/logout")
+    }
+
+    pub fn revoked_sessions_url(&self) -> Url {
+        let mut url = self.backchannel_url.clone();
+        url.set_path("/sessions/revoked");
+        url.set_query(None);
+        url
     }
 
     fn auth_route(&self, path: &str) -> Url {
@@ -113,6 +138,27 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
             ..defaults
         },
     })
+}
+
+fn revocation_settings(env: &Env) -> Result<Option<RevocationSettings>, ConfigError> {
+    let interval = match env.optional("REVOCATION_POLL_INTERVAL").as_deref() {
+        Some("off") => return Ok(None),
+        _ => env.seconds_or("REVOCATION_POLL_INTERVAL", Duration::from_secs(15))?,
+    };
+    if interval.is_zero() {
+        return Err(ConfigError::new(
+            "REVOCATION_POLL_INTERVAL",
+            "must be positive, or off",
+        ));
+    }
+    let metadata_url = match env.optional_url("METADATA_URL")? {
+        Some(url) => url,
+        None => Url::parse(shared::metadata::GOOGLE_METADATA_URL).expect("a valid constant URL"),
+    };
+    Ok(Some(RevocationSettings {
+        interval,
+        metadata_url,
+    }))
 }
 
 fn default_workers() -> usize {

@@ -8,6 +8,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use shared::clock::{SharedClock, SystemClock};
 use shared::extractor::HandoffGate;
+use shared::metadata::IdTokenSource;
+use shared::revocation::{RevocationPoller, RevokedSessions};
 use shared::verifier::{HandoffVerifier, KeySource};
 
 use crate::routes;
@@ -35,7 +37,20 @@ impl Application {
             None => TcpListener::bind((settings.bind_address.as_str(), settings.port))?,
         };
         let port = listener.local_addr()?.port();
-        let gate = web::Data::new(gate(&settings, clock));
+        let mut gate = gate(&settings, clock.clone());
+        if let Some(revocation) = &settings.revocation {
+            let revoked = Arc::new(RevokedSessions::default());
+            RevocationPoller::new(
+                settings.revoked_sessions_url(),
+                IdTokenSource::new(&revocation.metadata_url, &settings.issuer()),
+                revocation.interval,
+                revoked.clone(),
+                clock,
+            )
+            .spawn();
+            gate = gate.refusing_revoked(revoked);
+        }
+        let gate = web::Data::new(gate);
         let links = web::Data::new(routes::Links {
             logout_url: settings.logout_url().to_string(),
             app_url: settings.app_url.to_string(),

@@ -68,6 +68,8 @@ pub struct BrokerSettings {
     /// Service-account e-mails allowed to call the token broker; empty
     /// disables it.
     pub allowed_callers: Vec<String>,
+    /// The apps' service accounts, allowed to poll revoked sessions.
+    pub app_service_accounts: Vec<String>,
     pub caller_issuers: Vec<String>,
     pub caller_jwks_url: Url,
     /// The audience callers' ID tokens must name: this service's URL.
@@ -353,6 +355,7 @@ fn broker_from_env(env: &Env, issuer: String) -> Result<BrokerSettings, ConfigEr
     };
     Ok(BrokerSettings {
         allowed_callers: env.list("BROKER_ALLOWED_CALLERS"),
+        app_service_accounts: env.list("APP_SERVICE_ACCOUNTS"),
         caller_issuers,
         caller_jwks_url,
         caller_audience: env.optional("CALLER_TOKEN_AUDIENCE").unwrap_or(issuer),

@@ -92,6 +92,10 @@ impl Application {
                     "/broker/token",
                     web::post().to(routes::broker::access_token),
                 )
+                .route(
+                    "/sessions/revoked",
+                    web::get().to(routes::revocations::revoked_sessions),
+                )
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .default_service(web::to(not_found))
@@ -163,19 +167,23 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         settings.handoff.cookie_domain,
         clock.clone(),
     );
-    let callers = (!settings.broker.allowed_callers.is_empty()).then(|| {
-        let verifier = IdTokenVerifier::remote(
-            &settings.broker.caller_issuers,
-            std::slice::from_ref(&settings.broker.caller_audience),
-            settings.broker.caller_jwks_url.clone(),
-            RemoteJwksOptions {
-                min_refetch_interval: settings.provider.jwks_refetch_interval,
-                timeout: settings.provider.timeout,
-                ..RemoteJwksOptions::default()
-            },
-        );
-        ServiceCallers::new(verifier, &settings.broker.allowed_callers)
-    });
+    let callers_from = |allowed: &[String]| {
+        (!allowed.is_empty()).then(|| {
+            let verifier = IdTokenVerifier::remote(
+                &settings.broker.caller_issuers,
+                std::slice::from_ref(&settings.broker.caller_audience),
+                settings.broker.caller_jwks_url.clone(),
+                RemoteJwksOptions {
+                    min_refetch_interval: settings.provider.jwks_refetch_interval,
+                    timeout: settings.provider.timeout,
+                    ..RemoteJwksOptions::default()
+                },
+            );
+            ServiceCallers::new(verifier, allowed)
+        })
+    };
+    let callers = callers_from(&settings.broker.allowed_callers);
+    let app_callers = callers_from(&settings.broker.app_service_accounts);
     let broker = TokenBroker::new(
         store.clone(),
         oidc.clone(),
@@ -192,6 +200,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         store,
         broker,
         callers,
+        app_callers,
         cookie_key: settings.cookie_key,
         login_timeout: settings.login_timeout,
         optional_scopes: settings.provider.optional_scopes,

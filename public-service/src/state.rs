@@ -25,8 +25,11 @@ pub struct AppState {
     pub store: Store,
     pub sessions: Sessions,
     pub broker: TokenBroker,
-    /// Who may call the back-channel routes; `None` disables them.
+    /// Who may call the token broker; `None` disables it.
     pub callers: Option<ServiceCallers>,
+    /// The apps' service accounts, for the apps' back-channel routes;
+    /// `None` disables those.
+    pub app_callers: Option<ServiceCallers>,
     pub cookie_key: Key,
     pub login_timeout: Duration,
     pub optional_scopes: Vec<String>,

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -19,6 +20,7 @@ use url::Url;
 
 use crate::claims::HandoffClaims;
 use crate::cookie::handoff_token;
+use crate::revocation::RevokedSessions;
 use crate::verifier::HandoffVerifier;
 
 /// What an app needs to check handoff tokens and send strangers to sign in.
@@ -27,6 +29,7 @@ pub struct HandoffGate {
     login_url: Url,
     renew_url: Url,
     app_url: Url,
+    revoked: Option<Arc<RevokedSessions>>,
 }
 
 impl HandoffGate {
@@ -39,7 +42,15 @@ impl HandoffGate {
             renew_url: login_url.clone(),
             login_url,
             app_url,
+            revoked: None,
         }
+    }
+
+    /// Refuses tokens whose session is in `revoked` (kept up to date by a
+    /// [`crate::revocation::RevocationPoller`]).
+    pub fn refusing_revoked(mut self, revoked: Arc<RevokedSessions>) -> Self {
+        self.revoked = Some(revoked);
+        self
     }
 
     /// Sends browsers to the public service's `/renew` instead of `/login`.
@@ -77,7 +88,15 @@ impl HandoffGate {
             Unauthenticated::new(req, self.sign_in_url_for(req))
         };
         let token = handoff_token(req).ok_or_else(|| reject(&"no handoff cookie"))?;
-        self.verifier.verify(&token).await.map_err(|e| reject(&e))
+        let claims = self.verifier.verify(&token).await.map_err(|e| reject(&e))?;
+        if self
+            .revoked
+            .as_ref()
+            .is_some_and(|revoked| revoked.is_revoked(&claims.sid))
+        {
+            return Err(reject(&"the session was revoked"));
+        }
+        Ok(claims)
     }
 }
 

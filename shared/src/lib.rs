@@ -18,6 +18,9 @@
 //! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
 //!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
 //!   admits service accounts on an allowlist with them.
+//! - [`revocation`]: apps poll the public service for revoked sessions, so
+//!   a copied handoff token dies within a bounded delay after sign-out;
+//!   [`metadata`] gets the app's own service-account ID token for that call.
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
@@ -66,7 +69,9 @@ pub mod extractor;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
+pub mod metadata;
 pub mod random;
+pub mod revocation;
 pub mod service;
 pub mod signer;
 pub mod telemetry;

@@ -37,6 +37,10 @@ pub const APP_HOST: &str = "app.example.test";
 pub const CLIENT_ID: &str = "test-client.apps.example";
 /// The service account allowed to call the token broker.
 pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
+/// The app's service account (its back-channel calls to the public service).
+pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
+/// How often the app asks for revoked sessions in tests.
+pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// An extra scope sign-ins may ask for (incremental authorization).
 pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive.readonly";
 
@@ -227,6 +231,7 @@ impl TestApp {
                 options.sign_out_at_provider.to_string(),
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
+            ("APP_SERVICE_ACCOUNTS", APP_ACCOUNT.into()),
             ("CALLER_TOKEN_ISSUERS", provider.issuer()),
             (
                 "CALLER_TOKEN_JWKS_URL",
@@ -253,6 +258,7 @@ impl TestApp {
             port: 0,
             app_url: app_url.clone(),
             auth_url: auth_url.clone(),
+            backchannel_url: Url::parse(&format!("http://{auth_addr}")).unwrap(),
             keys: KeySettings::Remote {
                 // The app reaches the public service on loopback directly.
                 jwks_url: Url::parse(&format!("http://{auth_addr}/.well-known/jwks.json")).unwrap(),
@@ -261,6 +267,10 @@ impl TestApp {
                     ..RemoteJwksOptions::default()
                 },
             },
+            revocation: Some(private_service::settings::RevocationSettings {
+                interval: REVOCATION_POLL_INTERVAL,
+                metadata_url: Url::parse(&provider.metadata_url()).unwrap(),
+            }),
             workers: 1,
         };
         let private = private_service::startup::Application::build_with(

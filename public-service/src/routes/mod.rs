@@ -7,6 +7,7 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod renew;
+pub mod revocations;
 pub mod start;
 
 use actix_web::HttpRequest;

@@ -168,6 +168,16 @@ impl MockProvider {
         self.mint_id_token(&account, audience)
     }
 
+    /// Where an app finds this provider's stand-in for the metadata server.
+    pub fn metadata_url(&self) -> String {
+        self.shared.issuer.clone()
+    }
+
+    /// The service account whose tokens the metadata endpoint mints.
+    pub fn set_metadata_account(&self, email: &str) {
+        self.shared.lock().metadata_account = email.to_owned();
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }

@@ -123,6 +123,8 @@ pub struct State {
     /// The query of every authorization request, in order.
     pub authorization_requests: Vec<HashMap<String, String>>,
     pub clock_offset: Duration,
+    /// The service account the metadata-server endpoint mints tokens for.
+    pub metadata_account: String,
     pub keys: Vec<RsaKey>,
     pub keys_made: usize,
     pub rogue: RsaKey,
@@ -147,6 +149,7 @@ impl State {
             issued: Vec::new(),
             authorization_requests: Vec::new(),
             clock_offset: Duration::ZERO,
+            metadata_account: "app@project.iam.gserviceaccount.com".into(),
             keys: vec![RsaKey::nth(0)],
             keys_made: 1,
             rogue: RsaKey::rogue(),

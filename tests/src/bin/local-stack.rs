@@ -14,6 +14,7 @@ use shared::config::Env;
 
 const MOCK_CLIENT_ID: &str = "local-dev-client";
 const MOCK_CLIENT_SECRET: &str = "local-dev-secret-not-for-production";
+const LOCAL_APP_ACCOUNT: &str = "app@local-stack.iam.gserviceaccount.com";
 
 fn port(name: &str, default: u16) -> u16 {
     std::env::var(name)
@@ -41,7 +42,7 @@ async fn main() -> ExitCode {
         ("APP_ORIGINS", app_url.clone()),
         ("DEV_MODE", "true".to_owned()),
     ];
-    let _mock = if real_provider {
+    let local_mock = if real_provider {
         for name in [
             "OIDC_ISSUER_URL",
             "OIDC_OPTIONAL_SCOPES",
@@ -87,14 +88,20 @@ async fn main() -> ExitCode {
             }
         };
         public_env.extend([
-            ("OIDC_ISSUER_URL", issuer),
+            ("OIDC_ISSUER_URL", issuer.clone()),
             ("OIDC_CLIENT_ID", MOCK_CLIENT_ID.to_owned()),
             ("OIDC_CLIENT_SECRET", MOCK_CLIENT_SECRET.to_owned()),
             ("ALLOW_ANY_VERIFIED_EMAIL", "true".to_owned()),
             ("PROVIDER_NAME", "the mock provider".to_owned()),
             // The mock behaves like Google: a refresh token only with consent.
             ("OFFLINE_ACCESS", "google".to_owned()),
+            // The mock also stands in for the metadata server that gives
+            // the app its service-account ID token.
+            ("APP_SERVICE_ACCOUNTS", LOCAL_APP_ACCOUNT.to_owned()),
+            ("CALLER_TOKEN_ISSUERS", issuer.clone()),
+            ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
         ]);
+        mock.set_metadata_account(LOCAL_APP_ACCOUNT);
         Some(mock)
     };
 
@@ -113,11 +120,17 @@ async fn main() -> ExitCode {
     }
     let public = public_service::settings::Settings::from_env(&Env::from_map(public_env))
         .map_err(|e| format!("public service: {e}"));
+    let revocation = match &local_mock {
+        // Against Google there is no metadata server on a laptop.
+        None => ("REVOCATION_POLL_INTERVAL", "off".to_owned()),
+        Some(mock) => ("METADATA_URL", mock.metadata_url()),
+    };
     let private = private_service::settings::Settings::from_env(&Env::from_map([
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ("PORT", app_port.to_string()),
         ("APP_URL", app_url.clone()),
         ("AUTH_URL", auth_url.clone()),
+        revocation,
     ]))
     .map_err(|e| format!("private app: {e}"));
     let (public, private) = match (public, private) {

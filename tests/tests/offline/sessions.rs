@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use integration_tests::app::{TestOptions, PARENT_DOMAIN};
+use integration_tests::app::{
+    TestOptions, APP_ACCOUNT, BROKER_CALLER, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
+};
 use integration_tests::browser::Page;
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
@@ -156,6 +158,9 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
     let session = browser.cookie(SESSION).unwrap().value;
     let handoff = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
     let sid = app.verified_sid(&handoff).await;
+    let copy = app.browser();
+    copy.put_cookie(PARENT_DOMAIN_NAME, &handoff, PARENT_DOMAIN, false);
+    assert_eq!(copy.get_json(&app.app("/api/me")).await.status, 200);
 
     let out = browser
         .post_form(
@@ -189,6 +194,23 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
     let record = app.store().await.session(&sid).await.unwrap().unwrap();
     assert!(record.revoked_at.is_some());
 
+    // A copy of the handoff token, still unexpired, stops working once the
+    // app has polled the revocation (every second here).
+    let mut refused = false;
+    for _ in 0..(3 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
+        if copy.get_json(&app.app("/api/me")).await.status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "a signed-out session's handoff token is still accepted"
+    );
+    let page = copy.get(&app.app("/")).await;
+    assert_eq!(page.location().unwrap().path(), "/renew");
+
     // The old session cookie no longer renews: a sign-in starts instead.
     let thief = app.browser();
     thief.put_cookie(SESSION, &session, "auth.example.test", true);
@@ -213,7 +235,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
     );
     let hops = thief.navigate(&app.app("/")).await;
     assert!(went_to_provider(&hops), "{:?}", paths(&hops));
-    assert_nothing_leaked(&app, &[&browser, &thief], &[&session, &handoff]);
+    assert_nothing_leaked(&app, &[&browser, &thief, &copy], &[&session, &handoff]);
 }
 
 async fn sign_out_refuses_cross_site_posts(backend: Backend) {
@@ -335,7 +357,37 @@ async fn with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_c
     assert_nothing_leaked(&app, &[&browser], &[]);
 }
 
+async fn only_the_apps_service_accounts_may_list_revoked_sessions(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let url = format!("http://{}/sessions/revoked?since=0", app.auth_addr);
+    let client = reqwest::Client::new();
+    let status = |token: Option<String>| {
+        let mut request = client.get(&url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(None).await, 401);
+    assert_eq!(status(Some(app.caller_token(BROKER_CALLER))).await, 403);
+    let wrong_audience = app
+        .provider
+        .mint_service_account_token(APP_ACCOUNT, &app.app_audience());
+    assert_eq!(status(Some(wrong_audience)).await, 401);
+    assert_eq!(status(Some(app.caller_token(APP_ACCOUNT))).await, 200);
+    let no_since = client
+        .get(format!("http://{}/sessions/revoked", app.auth_addr))
+        .bearer_auth(app.caller_token(APP_ACCOUNT))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_since.status(), 400);
+}
+
 on_both_backends!(
+    only_the_apps_service_accounts_may_list_revoked_sessions,
     with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_consent,
     renewal_after_the_handoff_expires_is_silent,
     after_the_absolute_lifetime_a_new_sign_in_starts,

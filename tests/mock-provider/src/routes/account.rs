@@ -8,7 +8,8 @@ use url::Url;
 
 use super::{oauth_error, params, status_misbehaviour};
 use crate::provider::Shared;
-use crate::state::Misbehaviour;
+use crate::state::{Misbehaviour, MockUser};
+use crate::tokens::{id_token, IdTokenRequest};
 
 pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let state = shared.lock();
@@ -72,6 +73,39 @@ pub(super) async fn logout(req: HttpRequest, shared: web::Data<Shared>) -> HttpR
     HttpResponse::Found()
         .insert_header((header::LOCATION, target.as_str()))
         .finish()
+}
+
+/// The metadata server's identity endpoint, as Cloud Run serves it to a
+/// service: an ID token of the configured service account for `audience`.
+pub(super) async fn metadata_identity(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    if req
+        .headers()
+        .get("Metadata-Flavor")
+        .and_then(|v| v.to_str().ok())
+        != Some("Google")
+    {
+        return HttpResponse::Forbidden().body("Missing Metadata-Flavor:Google header.");
+    }
+    let p = params(req.query_string());
+    let Some(audience) = p.get("audience").filter(|a| !a.is_empty()) else {
+        return HttpResponse::BadRequest().body("non-empty audience parameter required");
+    };
+    let state = shared.lock();
+    let account = MockUser {
+        name: None,
+        ..MockUser::new(&state.metadata_account)
+    };
+    let token = id_token(
+        &state,
+        &IdTokenRequest {
+            issuer: &shared.issuer,
+            audience,
+            user: &account,
+            nonce: None,
+            access_token: None,
+        },
+    );
+    HttpResponse::Ok().content_type("text/html").body(token)
 }
 
 pub(super) async fn trap(shared: web::Data<Shared>) -> HttpResponse {

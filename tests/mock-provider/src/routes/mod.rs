@@ -27,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/v1/userinfo", web::get().to(account::userinfo))
     .route("/revoke", web::post().to(account::revoke))
     .route("/logout", web::get().to(account::logout))
+    .route(
+        "/computeMetadata/v1/instance/service-accounts/default/identity",
+        web::get().to(account::metadata_identity),
+    )
     .route("/trap", web::to(account::trap));
 }
 
