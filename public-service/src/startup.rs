@@ -140,10 +140,14 @@ fn spawn_purge(store: Store, clock: SharedClock) {
         let mut interval = tokio::time::interval(PURGE_INTERVAL);
         loop {
             interval.tick().await;
-            match store.purge(clock.unix_seconds(), KEEP_REVOKED).await {
+            let now = clock.unix_seconds();
+            match store.purge(now, KEEP_REVOKED).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "expired sessions purged"),
                 Err(e) => tracing::warn!(reason = %e, "session purge failed"),
+            }
+            if let Err(e) = store.purge_handoff_codes(now).await {
+                tracing::warn!(reason = %e, "handoff code purge failed");
             }
         }
     });

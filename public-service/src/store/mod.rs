@@ -11,6 +11,7 @@
 //! `version`, so no interleaving of two instances can lose a rotated
 //! refresh token (see [`grants`]).
 
+mod codes;
 mod grants;
 mod sessions;
 
@@ -21,6 +22,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use sessions::{NewSession, SessionRecord};
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
-use public_service::store::{FreshTokens, NewSession, SignInGrant, Store, StoreOptions};
+use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store, StoreOptions};
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
 
@@ -334,7 +334,95 @@ async fn a_reconnected_store_keeps_its_data(backend: Backend) {
     assert_eq!(open_refresh(&cipher, "erin", &grant.refresh_token), "rt");
 }
 
+fn code(hash: u8, audience: &str) -> NewCode {
+    NewCode {
+        code_hash: vec![hash; 32],
+        audience: audience.into(),
+        session_id: "s1".into(),
+        return_to: "/reports?tab=2".into(),
+        created_at: NOW,
+        expires_at: NOW + 60,
+    }
+}
+
+async fn a_handoff_code_is_redeemed_once_by_its_app_before_it_expires(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let (app_a, app_b) = ("https://a.example", "https://b.example");
+    store.create_handoff_code(&code(1, app_a)).await.unwrap();
+    store.create_handoff_code(&code(2, app_a)).await.unwrap();
+
+    assert_eq!(
+        store
+            .redeem_handoff_code(&[1; 32], app_b, NOW + 1)
+            .await
+            .unwrap(),
+        None,
+        "another app"
+    );
+    let redeemed = store
+        .redeem_handoff_code(&[1; 32], app_a, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(redeemed.session_id, "s1");
+    assert_eq!(redeemed.return_to, "/reports?tab=2");
+    assert_eq!(
+        store
+            .redeem_handoff_code(&[1; 32], app_a, NOW + 2)
+            .await
+            .unwrap(),
+        None,
+        "replay"
+    );
+    assert_eq!(
+        store
+            .redeem_handoff_code(&[2; 32], app_a, NOW + 60)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .redeem_handoff_code(&[3; 32], app_a, NOW)
+            .await
+            .unwrap(),
+        None,
+        "unknown"
+    );
+    assert_eq!(store.purge_handoff_codes(NOW + 61).await.unwrap(), 2);
+}
+
+async fn twenty_concurrent_redemptions_of_one_code_give_one_success(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    store
+        .create_handoff_code(&code(9, "https://a.example"))
+        .await
+        .unwrap();
+    let attempts = (0..20).map(|_| {
+        let store = store.clone();
+        async move {
+            store
+                .redeem_handoff_code(&[9; 32], "https://a.example", NOW + 1)
+                .await
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let successes = results
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(successes, 1);
+}
+
 on_both_backends!(
+    a_handoff_code_is_redeemed_once_by_its_app_before_it_expires,
+    twenty_concurrent_redemptions_of_one_code_give_one_success,
     a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one,
     a_new_refresh_token_replaces_the_old_and_lifts_a_revocation,
     twenty_concurrent_lease_requests_give_exactly_one_lease,
