@@ -17,15 +17,22 @@ pub struct Settings {
     /// public URL unless an internal address is given).
     pub backchannel_url: Url,
     pub keys: KeySettings,
-    /// Polling the public service for revoked sessions; `None`: off.
-    pub revocation: Option<RevocationSettings>,
+    /// How often revoked sessions are fetched from the public service;
+    /// `None`: never.
+    pub revocation_poll_interval: Option<Duration>,
+    /// Where this app's service-account ID tokens come from.
+    pub metadata_url: Url,
+    pub delivery: AppDelivery,
     pub workers: usize,
 }
 
-pub struct RevocationSettings {
-    pub interval: Duration,
-    /// Where this app's service-account ID tokens come from.
-    pub metadata_url: Url,
+/// How handoff tokens reach this app (as configured at the public service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppDelivery {
+    /// The public service sets the cookie (shared parent domain or host).
+    Cookie,
+    /// One-time codes redeemed at `/auth/handoff`; this app sets its own cookie.
+    Code,
 }
 
 pub enum KeySettings {
@@ -52,7 +59,23 @@ impl Settings {
                 .unwrap_or_else(|| "0.0.0.0".into()),
             port: env.parse_or("PORT", 8080)?,
             keys: key_settings(env, &auth_url)?,
-            revocation: revocation_settings(env)?,
+            revocation_poll_interval: revocation_poll_interval(env)?,
+            metadata_url: match env.optional_url("METADATA_URL")? {
+                Some(url) => url,
+                None => {
+                    Url::parse(shared::metadata::GOOGLE_METADATA_URL).expect("a valid constant URL")
+                }
+            },
+            delivery: match env.optional("HANDOFF_DELIVERY").as_deref() {
+                None | Some("cookie") => AppDelivery::Cookie,
+                Some("code") => AppDelivery::Code,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "HANDOFF_DELIVERY",
+                        format!("expected cookie or code, got {other:?}"),
+                    ))
+                }
+            },
             app_url,
             auth_url,
             workers: env.parse_or("WORKERS", default_workers())?,
@@ -140,25 +163,18 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
     })
 }
 
-fn revocation_settings(env: &Env) -> Result<Option<RevocationSettings>, ConfigError> {
-    let interval = match env.optional("REVOCATION_POLL_INTERVAL").as_deref() {
-        Some("off") => return Ok(None),
-        _ => env.seconds_or("REVOCATION_POLL_INTERVAL", Duration::from_secs(15))?,
-    };
+fn revocation_poll_interval(env: &Env) -> Result<Option<Duration>, ConfigError> {
+    if env.optional("REVOCATION_POLL_INTERVAL").as_deref() == Some("off") {
+        return Ok(None);
+    }
+    let interval = env.seconds_or("REVOCATION_POLL_INTERVAL", Duration::from_secs(15))?;
     if interval.is_zero() {
         return Err(ConfigError::new(
             "REVOCATION_POLL_INTERVAL",
             "must be positive, or off",
         ));
     }
-    let metadata_url = match env.optional_url("METADATA_URL")? {
-        Some(url) => url,
-        None => Url::parse(shared::metadata::GOOGLE_METADATA_URL).expect("a valid constant URL"),
-    };
-    Ok(Some(RevocationSettings {
-        interval,
-        metadata_url,
-    }))
+    Ok(Some(interval))
 }
 
 fn default_workers() -> usize {

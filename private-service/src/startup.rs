@@ -8,12 +8,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use shared::clock::{SharedClock, SystemClock};
 use shared::extractor::HandoffGate;
+use shared::handoff_code::CodeRedemption;
 use shared::metadata::IdTokenSource;
 use shared::revocation::{RevocationPoller, RevokedSessions};
 use shared::verifier::{HandoffVerifier, KeySource};
 
 use crate::routes;
-use crate::settings::{KeySettings, Settings};
+use crate::settings::{AppDelivery, KeySettings, Settings};
 
 pub struct Application {
     port: u16,
@@ -38,12 +39,12 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let mut gate = gate(&settings, clock.clone());
-        if let Some(revocation) = &settings.revocation {
+        if let Some(interval) = settings.revocation_poll_interval {
             let revoked = Arc::new(RevokedSessions::default());
             RevocationPoller::new(
                 settings.revoked_sessions_url(),
-                IdTokenSource::new(&revocation.metadata_url, &settings.issuer()),
-                revocation.interval,
+                IdTokenSource::new(&settings.metadata_url, &settings.issuer()),
+                interval,
                 revoked.clone(),
                 clock,
             )
@@ -51,6 +52,14 @@ impl Application {
             gate = gate.refusing_revoked(revoked);
         }
         let gate = web::Data::new(gate);
+        let redemption = (settings.delivery == AppDelivery::Code).then(|| {
+            web::Data::new(CodeRedemption::new(
+                &settings.backchannel_url,
+                &settings.auth_url,
+                &settings.audience(),
+                &settings.metadata_url,
+            ))
+        });
         let links = web::Data::new(routes::Links {
             logout_url: settings.logout_url().to_string(),
             app_url: settings.app_url.to_string(),
@@ -61,6 +70,12 @@ impl Application {
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(gate.clone())
                 .app_data(links.clone())
+                .configure(|cfg| {
+                    if let Some(redemption) = &redemption {
+                        cfg.app_data(redemption.clone());
+                        shared::handoff_code::configure(cfg);
+                    }
+                })
                 .route("/", web::get().to(routes::home))
                 .route("/api/me", web::get().to(routes::me))
                 .route("/healthz", web::get().to(routes::healthz))

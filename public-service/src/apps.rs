@@ -16,9 +16,28 @@ pub const MAX_RETURN_TO_LEN: usize = 512;
 pub struct App {
     origin: Origin,
     audience: String,
+    /// The app's service account: who may redeem its codes and poll
+    /// revocations on its behalf.
+    service_account: Option<String>,
+}
+
+/// How handoff tokens reach the apps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A cookie set by this service: for `domain` (shared by the apps), or
+    /// host-only when the apps share this service's host.
+    Cookie { domain: Option<String> },
+    /// A one-time code in a redirect to the app, redeemed over the back
+    /// channel; the app sets its own host-only cookie (separate sites, such
+    /// as default `*.run.app` URLs).
+    Code,
 }
 
 impl App {
+    pub fn service_account(&self) -> Option<&str> {
+        self.service_account.as_deref()
+    }
+
     /// The handoff token's `aud` for this app: its origin, e.g. `https://app.example.com`.
     pub fn audience(&self) -> &str {
         &self.audience
@@ -64,15 +83,32 @@ impl ReturnTo {
     pub fn audience(&self) -> &str {
         &self.audience
     }
+
+    /// The path and query on the app, for the app to return to itself.
+    pub fn path_and_query(&self) -> String {
+        match self.url.query() {
+            Some(query) => format!("{}?{query}", self.url.path()),
+            None => self.url.path().to_owned(),
+        }
+    }
+
+    /// The app's origin as a URL.
+    pub fn app_url(&self) -> Url {
+        let mut url = self.url.clone();
+        url.set_path("/");
+        url.set_query(None);
+        url.set_fragment(None);
+        url
+    }
 }
 
 impl AppRegistry {
-    /// Parses configured app origins. In shared-parent-domain mode every app
-    /// must live under the cookie's domain (or on this service's host when the
+    /// Parses configured app origins. With cookie delivery every app must
+    /// live under the cookie's domain (or on this service's host when the
     /// cookie is host-only), or the browser would never send it the cookie.
     pub fn parse(
         origins: &[String],
-        cookie_domain: Option<&str>,
+        delivery: &Delivery,
         public_url: &Url,
     ) -> Result<Self, String> {
         if origins.is_empty() {
@@ -80,11 +116,58 @@ impl AppRegistry {
                 "is required: the comma-separated origins of the apps to sign people into".into(),
             );
         }
+        let cookie_domain = match delivery {
+            Delivery::Cookie { domain } => Some(domain.as_deref()),
+            Delivery::Code => None,
+        };
         let apps = origins
             .iter()
             .map(|raw| parse_app(raw, cookie_domain, public_url))
             .collect::<Result<Vec<_>, _>>()?;
+        for (i, app) in apps.iter().enumerate() {
+            if apps[..i].iter().any(|other| other.origin == app.origin) {
+                return Err(format!("{:?} is listed twice", app.audience));
+            }
+        }
         Ok(Self { apps })
+    }
+
+    /// Binds service accounts to apps, from `<app origin>=<e-mail>` entries.
+    pub fn with_service_accounts(mut self, entries: &[String]) -> Result<Self, String> {
+        for entry in entries {
+            let (origin, email) = entry
+                .rsplit_once('=')
+                .ok_or_else(|| format!("{entry:?} is not <app origin>=<service account e-mail>"))?;
+            let origin = Url::parse(origin)
+                .map_err(|_| format!("{origin:?} is not an app origin"))?
+                .origin();
+            if !email.contains('@') {
+                return Err(format!("{email:?} is not an e-mail address"));
+            }
+            let app = self
+                .apps
+                .iter_mut()
+                .find(|app| app.origin == origin)
+                .ok_or_else(|| format!("{entry:?} names an app that is not in APP_ORIGINS"))?;
+            app.service_account = Some(email.to_ascii_lowercase());
+        }
+        Ok(self)
+    }
+
+    /// Every app's service account.
+    pub fn service_accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = self
+            .apps
+            .iter()
+            .filter_map(|a| a.service_account.clone())
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
+
+    pub fn by_audience(&self, audience: &str) -> Option<&App> {
+        self.apps.iter().find(|app| app.audience == audience)
     }
 
     pub fn default_app(&self) -> &App {
@@ -136,7 +219,13 @@ impl AppRegistry {
     }
 }
 
-fn parse_app(raw: &str, cookie_domain: Option<&str>, public_url: &Url) -> Result<App, String> {
+/// `cookie_domain`: `None` for code delivery (apps may be anywhere),
+/// `Some(None)` for a host-only cookie, `Some(Some(domain))` for a parent domain.
+fn parse_app(
+    raw: &str,
+    cookie_domain: Option<Option<&str>>,
+    public_url: &Url,
+) -> Result<App, String> {
     let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
@@ -152,12 +241,12 @@ fn parse_app(raw: &str, cookie_domain: Option<&str>, public_url: &Url) -> Result
     }
     let host = url.host_str().unwrap_or_default();
     match cookie_domain {
-        Some(domain) if !domain_covers(domain, host) => {
+        Some(Some(domain)) if !domain_covers(domain, host) => {
             return Err(format!("{raw:?} is not under HANDOFF_COOKIE_DOMAIN {domain:?}, so it would never receive the handoff cookie"));
         }
-        None if public_url.host_str() != Some(host) => {
+        Some(None) if public_url.host_str() != Some(host) => {
             return Err(format!(
-                "{raw:?} is on another host than PUBLIC_URL; set HANDOFF_COOKIE_DOMAIN to their shared parent domain"
+                "{raw:?} is on another host than PUBLIC_URL; set HANDOFF_COOKIE_DOMAIN to their shared parent domain, or HANDOFF_DELIVERY=code"
             ));
         }
         _ => {}
@@ -166,6 +255,7 @@ fn parse_app(raw: &str, cookie_domain: Option<&str>, public_url: &Url) -> Result
     Ok(App {
         audience: origin.ascii_serialization(),
         origin,
+        service_account: None,
     })
 }
 
@@ -184,7 +274,9 @@ mod tests {
                 "https://app.example.com".into(),
                 "https://other.example.com:8443".into(),
             ],
-            Some("example.com"),
+            &Delivery::Cookie {
+                domain: Some("example.com".into()),
+            },
             &Url::parse("https://auth.example.com").unwrap(),
         )
         .unwrap()
@@ -233,13 +325,17 @@ mod tests {
     fn an_app_outside_the_cookie_domain_is_a_configuration_error() {
         let err = AppRegistry::parse(
             &["https://app.elsewhere.org".into()],
-            Some("example.com"),
+            &Delivery::Cookie {
+                domain: Some("example.com".into()),
+            },
             &Url::parse("https://auth.example.com").unwrap(),
         );
         assert!(err.is_err());
         let err = AppRegistry::parse(
             &["https://notexample.com".into()],
-            Some("example.com"),
+            &Delivery::Cookie {
+                domain: Some("example.com".into()),
+            },
             &Url::parse("https://auth.example.com").unwrap(),
         );
         assert!(err.is_err());
@@ -249,9 +345,47 @@ mod tests {
     fn an_app_origin_with_a_path_is_a_configuration_error() {
         let err = AppRegistry::parse(
             &["https://app.example.com/app".into()],
-            Some("example.com"),
+            &Delivery::Cookie {
+                domain: Some("example.com".into()),
+            },
             &Url::parse("https://auth.example.com").unwrap(),
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn with_code_delivery_apps_may_live_anywhere_and_are_bound_to_their_accounts() {
+        let registry = AppRegistry::parse(
+            &[
+                "https://app-abc.a.run.app".into(),
+                "https://reports-def.a.run.app".into(),
+            ],
+            &Delivery::Code,
+            &Url::parse("https://auth-xyz.a.run.app").unwrap(),
+        )
+        .unwrap()
+        .with_service_accounts(&[
+            "https://app-abc.a.run.app=App@p.iam.gserviceaccount.com".into(),
+            "https://reports-def.a.run.app=reports@p.iam.gserviceaccount.com".into(),
+        ])
+        .unwrap();
+        let app = registry.by_audience("https://app-abc.a.run.app").unwrap();
+        assert_eq!(app.service_account(), Some("app@p.iam.gserviceaccount.com"));
+        assert_eq!(registry.service_accounts().len(), 2);
+
+        let unknown = AppRegistry::parse(
+            &["https://app-abc.a.run.app".into()],
+            &Delivery::Code,
+            &Url::parse("https://auth-xyz.a.run.app").unwrap(),
+        )
+        .unwrap()
+        .with_service_accounts(&["https://other.a.run.app=x@p.iam.gserviceaccount.com".into()]);
+        assert!(unknown.is_err());
+        let twice = AppRegistry::parse(
+            &["https://a.run.app".into(), "https://A.run.app/".into()],
+            &Delivery::Code,
+            &Url::parse("https://auth.run.app").unwrap(),
+        );
+        assert!(twice.is_err());
     }
 }

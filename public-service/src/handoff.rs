@@ -7,13 +7,14 @@ use shared::clock::SharedClock;
 use shared::signer::{HandoffSigner, SignError};
 use shared::HandoffClaims;
 
+use crate::apps::Delivery;
 use crate::policy::Identity;
 
 pub struct HandoffIssuer {
     signer: HandoffSigner,
     issuer: String,
     ttl: Duration,
-    cookie_domain: Option<String>,
+    delivery: Delivery,
     clock: SharedClock,
 }
 
@@ -22,16 +23,24 @@ impl HandoffIssuer {
         signer: HandoffSigner,
         issuer: String,
         ttl: Duration,
-        cookie_domain: Option<String>,
+        delivery: Delivery,
         clock: SharedClock,
     ) -> Self {
         Self {
             signer,
             issuer,
             ttl,
-            cookie_domain,
+            delivery,
             clock,
         }
+    }
+
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// A token for `audience` (the app's origin) under session `sid`.
@@ -58,12 +67,22 @@ impl HandoffIssuer {
         self.signer.sign(&claims)
     }
 
+    /// The cookie carrying `token` (cookie delivery).
     pub fn cookie(&self, token: String) -> Cookie<'static> {
-        shared::cookie::handoff_cookie(token, self.ttl, self.cookie_domain.as_deref())
+        shared::cookie::handoff_cookie(token, self.ttl, self.cookie_domain())
     }
 
+    /// Clears the cookie this service sets (with code delivery there is
+    /// none, but clearing a host-only one costs nothing).
     pub fn removal_cookie(&self) -> Cookie<'static> {
-        shared::cookie::removal_cookie(self.cookie_domain.as_deref())
+        shared::cookie::removal_cookie(self.cookie_domain())
+    }
+
+    fn cookie_domain(&self) -> Option<&str> {
+        match &self.delivery {
+            Delivery::Cookie { domain } => domain.as_deref(),
+            Delivery::Code => None,
+        }
     }
 
     pub fn signer(&self) -> &HandoffSigner {

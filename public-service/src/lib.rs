@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod delivery;
 pub mod handoff;
 pub mod login_transaction;
 pub mod oidc;

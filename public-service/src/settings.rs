@@ -13,7 +13,7 @@ use shared::config::{ConfigError, Env};
 use shared::keys::SigningKey;
 use url::Url;
 
-use crate::apps::AppRegistry;
+use crate::apps::{AppRegistry, Delivery};
 use crate::policy::AccessPolicy;
 use crate::token_cipher::TokenCipher;
 
@@ -68,8 +68,6 @@ pub struct BrokerSettings {
     /// Service-account e-mails allowed to call the token broker; empty
     /// disables it.
     pub allowed_callers: Vec<String>,
-    /// The apps' service accounts, allowed to poll revoked sessions.
-    pub app_service_accounts: Vec<String>,
     pub caller_issuers: Vec<String>,
     pub caller_jwks_url: Url,
     /// The audience callers' ID tokens must name: this service's URL.
@@ -119,24 +117,31 @@ pub struct HandoffSettings {
     pub signing_key: SigningKey,
     pub previous_keys: Vec<SigningKey>,
     pub ttl: Duration,
-    /// `Some(parent)`: the cookie is set for the parent domain shared with
-    /// the apps; `None`: a host-only cookie (apps on the same host).
-    pub cookie_domain: Option<String>,
+    pub delivery: Delivery,
+    /// How long a one-time handoff code may wait for its redemption.
+    pub code_ttl: Duration,
 }
 
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let dev_mode = env.flag_or("DEV_MODE", false)?;
         let public_url = env.url("PUBLIC_URL")?;
-        let cookie_domain = env
-            .optional("HANDOFF_COOKIE_DOMAIN")
-            .map(|d| d.to_ascii_lowercase());
-        let apps = AppRegistry::parse(
-            &env.list("APP_ORIGINS"),
-            cookie_domain.as_deref(),
-            &public_url,
-        )
-        .map_err(|e| ConfigError::new("APP_ORIGINS", e))?;
+        let delivery = delivery_from_env(env)?;
+        let apps = AppRegistry::parse(&env.list("APP_ORIGINS"), &delivery, &public_url)
+            .map_err(|e| ConfigError::new("APP_ORIGINS", e))?
+            .with_service_accounts(&env.list("APP_SERVICE_ACCOUNTS"))
+            .map_err(|e| ConfigError::new("APP_SERVICE_ACCOUNTS", e))?;
+        if delivery == Delivery::Code {
+            if let Some(app) = apps.apps().iter().find(|a| a.service_account().is_none()) {
+                return Err(ConfigError::new(
+                    "APP_SERVICE_ACCOUNTS",
+                    format!(
+                        "{:?} has no service account; with HANDOFF_DELIVERY=code each app redeems its codes as <app origin>=<service account e-mail>",
+                        app.audience()
+                    ),
+                ));
+            }
+        }
         let policy = AccessPolicy::from_env(env)?;
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
         Ok(Self {
@@ -151,7 +156,8 @@ impl Settings {
                 signing_key: signing_key_from_env(env, dev_mode)?,
                 previous_keys: previous_keys_from_env(env)?,
                 ttl: handoff_ttl(env)?,
-                cookie_domain,
+                delivery,
+                code_ttl: crate::delivery::CODE_TTL,
             },
             cookie_key: cookie_key_from_env(env, dev_mode)?,
             login_timeout: env.seconds_or("LOGIN_TIMEOUT", Duration::from_secs(600))?,
@@ -355,11 +361,28 @@ fn broker_from_env(env: &Env, issuer: String) -> Result<BrokerSettings, ConfigEr
     };
     Ok(BrokerSettings {
         allowed_callers: env.list("BROKER_ALLOWED_CALLERS"),
-        app_service_accounts: env.list("APP_SERVICE_ACCOUNTS"),
         caller_issuers,
         caller_jwks_url,
         caller_audience: env.optional("CALLER_TOKEN_AUDIENCE").unwrap_or(issuer),
     })
+}
+
+fn delivery_from_env(env: &Env) -> Result<Delivery, ConfigError> {
+    let domain = env
+        .optional("HANDOFF_COOKIE_DOMAIN")
+        .map(|d| d.trim_start_matches('.').to_ascii_lowercase());
+    match env.optional("HANDOFF_DELIVERY").as_deref() {
+        None | Some("cookie") => Ok(Delivery::Cookie { domain }),
+        Some("code") if domain.is_some() => Err(ConfigError::new(
+            "HANDOFF_COOKIE_DOMAIN",
+            "is for HANDOFF_DELIVERY=cookie; with code delivery each app sets its own host-only cookie",
+        )),
+        Some("code") => Ok(Delivery::Code),
+        Some(other) => Err(ConfigError::new(
+            "HANDOFF_DELIVERY",
+            format!("expected cookie or code, got {other:?}"),
+        )),
+    }
 }
 
 fn handoff_ttl(env: &Env) -> Result<Duration, ConfigError> {

@@ -96,6 +96,7 @@ impl Application {
                     "/sessions/revoked",
                     web::get().to(routes::revocations::revoked_sessions),
                 )
+                .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .default_service(web::to(not_found))
@@ -168,7 +169,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         signer,
         issuer,
         settings.handoff.ttl,
-        settings.handoff.cookie_domain,
+        settings.handoff.delivery.clone(),
         clock.clone(),
     );
     let callers_from = |allowed: &[String]| {
@@ -187,7 +188,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         })
     };
     let callers = callers_from(&settings.broker.allowed_callers);
-    let app_callers = callers_from(&settings.broker.app_service_accounts);
+    let app_callers = callers_from(&settings.apps.service_accounts());
     let broker = TokenBroker::new(
         store.clone(),
         oidc.clone(),
@@ -207,6 +208,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         app_callers,
         cookie_key: settings.cookie_key,
         login_timeout: settings.login_timeout,
+        code_ttl: settings.handoff.code_ttl,
         optional_scopes: settings.provider.optional_scopes,
         sign_out: settings.sign_out,
         public_url: settings.public_url,

@@ -32,6 +32,7 @@ pub struct AppState {
     pub app_callers: Option<ServiceCallers>,
     pub cookie_key: Key,
     pub login_timeout: Duration,
+    pub code_ttl: Duration,
     pub optional_scopes: Vec<String>,
     pub sign_out: SignOutSettings,
     /// This service's external URL.

@@ -21,6 +21,8 @@
 //! - [`revocation`]: apps poll the public service for revoked sessions, so
 //!   a copied handoff token dies within a bounded delay after sign-out;
 //!   [`metadata`] gets the app's own service-account ID token for that call.
+//! - [`handoff_code`]: the app's routes of the separate-sites delivery
+//!   (redeem a one-time code, set its own cookie, forget it at sign-out).
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
@@ -66,6 +68,7 @@ pub mod clock;
 pub mod config;
 pub mod cookie;
 pub mod extractor;
+pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;

@@ -44,7 +44,11 @@ impl IdTokenSource {
     /// Tokens with audience `audience` from the metadata server at `base`.
     pub fn new(base: &Url, audience: &str) -> Self {
         let mut identity_url = base.clone();
-        identity_url.set_path("/computeMetadata/v1/instance/service-accounts/default/identity");
+        let base_path = base.path().trim_end_matches('/').to_owned();
+        identity_url.set_path(&format!(
+            "{base_path}/computeMetadata/v1/instance/service-accounts/default/identity"
+        ));
+        identity_url.set_query(None);
         identity_url
             .query_pairs_mut()
             .append_pair("audience", audience)

@@ -15,12 +15,12 @@ use actix_web::dev::ServerHandle;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mock_provider::{MockProvider, MockUser};
-use private_service::settings::KeySettings;
+use private_service::settings::{AppDelivery, KeySettings};
 use public_service::settings::ClientAuthMethod;
 use public_service::store::{Store, StoreOptions};
 use public_service::token_cipher::TokenCipher;
 use secrecy::SecretString;
-use shared::clock::OffsetClock;
+use shared::clock::{OffsetClock, SharedClock};
 use shared::config::Env;
 use shared::jwks::RemoteJwksOptions;
 use shared::keys::SigningKey;
@@ -34,6 +34,10 @@ use crate::{logs, tokens};
 pub const PARENT_DOMAIN: &str = "example.test";
 pub const AUTH_HOST: &str = "auth.example.test";
 pub const APP_HOST: &str = "app.example.test";
+/// A second registered app, when a test asks for one.
+pub const OTHER_APP_HOST: &str = "reports.example.test";
+/// The second app's service account.
+pub const OTHER_APP_ACCOUNT: &str = "reports@project.iam.gserviceaccount.com";
 pub const CLIENT_ID: &str = "test-client.apps.example";
 /// The service account allowed to call the token broker.
 pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
@@ -44,9 +48,26 @@ pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// An extra scope sign-ins may ask for (incremental authorization).
 pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive.readonly";
 
+/// How handoff tokens reach the apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDelivery {
+    /// Services under one parent domain: a `Domain=example.test` cookie.
+    SharedCookie,
+    /// Separate sites: one-time codes redeemed by each app.
+    Code,
+}
+
 /// What a test may change about the deployment.
 pub struct TestOptions {
     pub backend: Backend,
+    pub delivery: TestDelivery,
+    /// Also start a second registered app on [`OTHER_APP_HOST`].
+    pub second_app: bool,
+    /// Host names of the public service and the app (both must resolve to
+    /// loopback for a real browser: `localhost`, `127.0.0.1`).
+    pub hosts: (&'static str, &'static str),
+    /// The mock provider shows its sign-in form instead of approving.
+    pub interactive_provider: bool,
     pub allowed_emails: Vec<String>,
     pub allowed_domains: Vec<String>,
     pub handoff_ttl: Duration,
@@ -69,6 +90,10 @@ impl Default for TestOptions {
     fn default() -> Self {
         Self {
             backend: Backend::Sqlite,
+            delivery: TestDelivery::SharedCookie,
+            second_app: false,
+            hosts: (AUTH_HOST, APP_HOST),
+            interactive_provider: false,
             allowed_emails: vec!["alice@example.com".into()],
             allowed_domains: vec!["corp.example".into()],
             handoff_ttl: Duration::from_secs(600),
@@ -102,6 +127,10 @@ pub struct TestApp {
     pub app_url: Url,
     pub auth_addr: SocketAddr,
     pub app_addr: SocketAddr,
+    /// The second app, when asked for.
+    pub other_app: Option<(Url, SocketAddr)>,
+    pub delivery: TestDelivery,
+    hosts: (&'static str, &'static str),
     pub client_secret: String,
     /// The clock of the public service and the app, to age transactions,
     /// sessions and tokens without sleeping (in-process instances only).
@@ -114,6 +143,41 @@ pub struct TestApp {
     public_env: Vec<(&'static str, String)>,
     public_handle: ServerHandle,
     child: Mutex<Option<ChildService>>,
+}
+
+/// Starts one private app.
+async fn spawn_app(
+    listener: TcpListener,
+    app_url: &Url,
+    auth_url: &Url,
+    auth_addr: SocketAddr,
+    metadata_url: &str,
+    delivery: AppDelivery,
+    clock: SharedClock,
+) {
+    let settings = private_service::settings::Settings {
+        bind_address: "127.0.0.1".into(),
+        port: 0,
+        app_url: app_url.clone(),
+        auth_url: auth_url.clone(),
+        // The app reaches the public service on loopback directly.
+        backchannel_url: Url::parse(&format!("http://{auth_addr}")).unwrap(),
+        keys: KeySettings::Remote {
+            jwks_url: Url::parse(&format!("http://{auth_addr}/.well-known/jwks.json")).unwrap(),
+            options: RemoteJwksOptions {
+                min_refetch_interval: Duration::from_secs(1),
+                ..RemoteJwksOptions::default()
+            },
+        },
+        revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
+        metadata_url: Url::parse(metadata_url).unwrap(),
+        delivery,
+        workers: 1,
+    };
+    let app = private_service::startup::Application::build_with(settings, Some(listener), clock)
+        .await
+        .expect("the private app starts");
+    tokio::spawn(app.run_until_stopped());
 }
 
 fn bind() -> TcpListener {
@@ -156,13 +220,21 @@ impl TestApp {
         let (provider_listener, auth_listener, app_listener) = (bind(), bind(), bind());
         let auth_addr = auth_listener.local_addr().unwrap();
         let app_addr = app_listener.local_addr().unwrap();
-        let auth_url = Url::parse(&format!("http://{AUTH_HOST}:{}", auth_addr.port())).unwrap();
-        let app_url = Url::parse(&format!("http://{APP_HOST}:{}", app_addr.port())).unwrap();
+        let (auth_host, app_host) = options.hosts;
+        let auth_url = Url::parse(&format!("http://{auth_host}:{}", auth_addr.port())).unwrap();
+        let app_url = Url::parse(&format!("http://{app_host}:{}", app_addr.port())).unwrap();
+        let other_listener = options.second_app.then(bind);
+        let other_app = other_listener.as_ref().map(|l| {
+            let addr = l.local_addr().unwrap();
+            let url = Url::parse(&format!("http://{OTHER_APP_HOST}:{}", addr.port())).unwrap();
+            (url, addr)
+        });
         let client_secret = shared::random::url_safe_token(24);
         let redirect_uri = format!("{}callback", auth_url);
 
         let provider = MockProvider::builder()
             .client(CLIENT_ID, &client_secret, &[redirect_uri.as_str()])
+            .interactive(options.interactive_provider)
             .listener(provider_listener)
             .start()
             .await
@@ -170,6 +242,21 @@ impl TestApp {
         if options.discovery_fails_at_start {
             provider.misbehave(mock_provider::Misbehaviour::DiscoveryStatus(500));
         }
+
+        let mut app_origins = vec![app_url.origin().ascii_serialization()];
+        let mut app_accounts = vec![format!("{}={APP_ACCOUNT}", app_origins[0])];
+        if let Some((other_url, _)) = &other_app {
+            let origin = other_url.origin().ascii_serialization();
+            app_accounts.push(format!("{origin}={OTHER_APP_ACCOUNT}"));
+            app_origins.push(origin);
+        }
+        let delivery_env: Vec<(&'static str, String)> = match options.delivery {
+            TestDelivery::SharedCookie => vec![
+                ("HANDOFF_DELIVERY", "cookie".into()),
+                ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+            ],
+            TestDelivery::Code => vec![("HANDOFF_DELIVERY", "code".into())],
+        };
 
         let signing_pem = tokens::new_p256_pem();
         let kid = SigningKey::from_pem(&SecretString::from(signing_pem.clone()))
@@ -200,8 +287,7 @@ impl TestApp {
             ("PROVIDER_TIMEOUT", seconds(options.provider_timeout)),
             ("PROVIDER_CONNECT_TIMEOUT", "2s".into()),
             ("PROVIDER_JWKS_REFETCH_INTERVAL", "1s".into()),
-            ("APP_ORIGINS", app_url.origin().ascii_serialization()),
-            ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+            ("APP_ORIGINS", app_origins.join(",")),
             ("HANDOFF_TTL", seconds(options.handoff_ttl)),
             ("SIGNING_KEY", signing_pem.clone()),
             ("COOKIE_SECRET", cookie_secret.clone()),
@@ -231,13 +317,15 @@ impl TestApp {
                 options.sign_out_at_provider.to_string(),
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
-            ("APP_SERVICE_ACCOUNTS", APP_ACCOUNT.into()),
+            ("APP_SERVICE_ACCOUNTS", app_accounts.join(",")),
             ("CALLER_TOKEN_ISSUERS", provider.issuer()),
             (
                 "CALLER_TOKEN_JWKS_URL",
                 format!("{}/oauth2/v3/certs", provider.issuer()),
             ),
         ];
+        let public_env: Vec<(&'static str, String)> =
+            public_env.into_iter().chain(delivery_env).collect();
         let public_clock = OffsetClock::default();
         let public_settings = public_service::settings::Settings::from_env(&Env::from_map(
             public_env.iter().cloned(),
@@ -253,35 +341,33 @@ impl TestApp {
         let public_handle = public.handle();
         tokio::spawn(public.run_until_stopped());
 
-        let private_settings = private_service::settings::Settings {
-            bind_address: "127.0.0.1".into(),
-            port: 0,
-            app_url: app_url.clone(),
-            auth_url: auth_url.clone(),
-            backchannel_url: Url::parse(&format!("http://{auth_addr}")).unwrap(),
-            keys: KeySettings::Remote {
-                // The app reaches the public service on loopback directly.
-                jwks_url: Url::parse(&format!("http://{auth_addr}/.well-known/jwks.json")).unwrap(),
-                options: RemoteJwksOptions {
-                    min_refetch_interval: Duration::from_secs(1),
-                    ..RemoteJwksOptions::default()
-                },
-            },
-            revocation: Some(private_service::settings::RevocationSettings {
-                interval: REVOCATION_POLL_INTERVAL,
-                metadata_url: Url::parse(&provider.metadata_url()).unwrap(),
-            }),
-            workers: 1,
+        let app_delivery = match options.delivery {
+            TestDelivery::SharedCookie => AppDelivery::Cookie,
+            TestDelivery::Code => AppDelivery::Code,
         };
-        let private = private_service::startup::Application::build_with(
-            private_settings,
-            Some(app_listener),
-            // The app's clock moves with the public service's.
-            Arc::new(public_clock.clone()),
+        let clock: SharedClock = Arc::new(public_clock.clone());
+        spawn_app(
+            app_listener,
+            &app_url,
+            &auth_url,
+            auth_addr,
+            &provider.metadata_url(),
+            app_delivery,
+            clock.clone(),
         )
-        .await
-        .expect("the private app starts");
-        tokio::spawn(private.run_until_stopped());
+        .await;
+        if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
+            spawn_app(
+                listener,
+                other_url,
+                &auth_url,
+                auth_addr,
+                &provider.metadata_url_for(OTHER_APP_ACCOUNT),
+                app_delivery,
+                clock,
+            )
+            .await;
+        }
 
         Some(Self {
             provider,
@@ -289,6 +375,9 @@ impl TestApp {
             app_url,
             auth_addr,
             app_addr,
+            other_app,
+            delivery: options.delivery,
+            hosts: options.hosts,
             configured_secrets: vec![
                 client_secret.clone(),
                 cookie_secret,
@@ -396,18 +485,41 @@ impl TestApp {
 
     /// A browser that finds the test hosts.
     pub fn browser(&self) -> Browser {
-        Browser::new(&[(AUTH_HOST, self.auth_addr), (APP_HOST, self.app_addr)])
+        let mut hosts = vec![
+            (self.hosts.0, self.auth_addr),
+            (self.hosts.1, self.app_addr),
+        ];
+        if let Some((_, addr)) = &self.other_app {
+            hosts.push((OTHER_APP_HOST, *addr));
+        }
+        Browser::new(&hosts)
     }
 
     pub fn auth(&self, path_and_query: &str) -> String {
         format!(
-            "http://{AUTH_HOST}:{}{path_and_query}",
-            self.auth_addr.port()
+            "{}{}",
+            self.auth_url.as_str().trim_end_matches('/'),
+            path_and_query
         )
     }
 
     pub fn app(&self, path_and_query: &str) -> String {
-        format!("http://{APP_HOST}:{}{path_and_query}", self.app_addr.port())
+        format!(
+            "{}{}",
+            self.app_url.as_str().trim_end_matches('/'),
+            path_and_query
+        )
+    }
+
+    /// A URL on the second app.
+    pub fn other_app(&self, path_and_query: &str) -> String {
+        let (url, _) = self.other_app.as_ref().expect("a second app was asked for");
+        format!("{}{}", url.as_str().trim_end_matches('/'), path_and_query)
+    }
+
+    pub fn other_app_audience(&self) -> String {
+        let (url, _) = self.other_app.as_ref().expect("a second app was asked for");
+        url.origin().ascii_serialization()
     }
 
     pub fn app_audience(&self) -> String {

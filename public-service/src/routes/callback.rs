@@ -12,10 +12,10 @@
 //! the browser's session is kept (same user) or started, and the handoff
 //! token carries the session id.
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
+use crate::delivery::{hand_off, HandOffError};
 use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
@@ -50,6 +50,15 @@ pub enum CallbackError {
     Signing(#[from] shared::signer::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
+}
+
+impl From<HandOffError> for CallbackError {
+    fn from(e: HandOffError) -> Self {
+        match e {
+            HandOffError::Signing(e) => Self::Signing(e),
+            HandOffError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl ResponseError for CallbackError {
@@ -214,18 +223,11 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
             session
         }
     };
-    let token = state
-        .handoff
-        .issue(&identity, return_to.audience(), &session.id)?;
     tracing::info!(
         subject = %identity.subject,
         app = return_to.audience(),
         refresh_token = sign_in.tokens.refresh_token.is_some(),
         "sign-in completed"
     );
-    Ok(response
-        .insert_header((header::LOCATION, return_to.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(state.handoff.cookie(token))
-        .finish())
+    Ok(hand_off(state, &identity, &session.id, &return_to, response).await?)
 }

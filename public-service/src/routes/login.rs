@@ -38,6 +38,15 @@ pub enum LoginError {
     Signing(#[from] shared::signer::SignError),
 }
 
+impl From<crate::delivery::HandOffError> for LoginError {
+    fn from(e: crate::delivery::HandOffError) -> Self {
+        match e {
+            crate::delivery::HandOffError::Signing(e) => Self::Signing(e),
+            crate::delivery::HandOffError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {

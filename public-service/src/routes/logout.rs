@@ -15,7 +15,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use url::Url;
 
-use crate::apps::ReturnTo;
+use crate::apps::{Delivery, ReturnTo};
+use crate::delivery::APP_SIGNED_OUT_PATH;
 use crate::pages::{error_page, render};
 use crate::routes::query_param;
 use crate::sessions::Sessions;
@@ -91,6 +92,11 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
 
     let signed_out = signed_out_url(&state, &return_to);
     let mut destination = signed_out.clone();
+    if *state.handoff.delivery() == Delivery::Code {
+        // The app's cookie is its own: let the app forget it on the way.
+        destination = return_to.app_url();
+        destination.set_path(APP_SIGNED_OUT_PATH);
+    }
     if state.sign_out.end_provider_session {
         if let Some(end_session) = state.oidc.end_session_url(&signed_out).await {
             destination = end_session;

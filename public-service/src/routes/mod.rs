@@ -6,6 +6,7 @@ pub mod health;
 pub mod jwks;
 pub mod login;
 pub mod logout;
+pub mod redeem;
 pub mod renew;
 pub mod revocations;
 pub mod start;

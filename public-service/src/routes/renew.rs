@@ -7,10 +7,10 @@
 //! `RENEWAL_CHECKS_GRANT`, the provider grant must also still refresh.
 //! Otherwise this is `/login`: a new sign-in starts.
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::delivery::hand_off;
 use crate::pages::error_page;
 use crate::routes::login::{return_to, start_sign_in, LoginError, SignInRequest};
 use crate::sessions::Sessions;
@@ -69,13 +69,13 @@ pub async fn renew(
         }
     }
     state.sessions.touch(&session).await?;
-    let token = state
-        .handoff
-        .issue(&identity, return_to.audience(), &session.id)?;
     tracing::info!(app = return_to.audience(), "handoff renewed");
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, return_to.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(state.handoff.cookie(token))
-        .finish())
+    Ok(hand_off(
+        &state,
+        &identity,
+        &session.id,
+        &return_to,
+        HttpResponse::Found(),
+    )
+    .await?)
 }

@@ -168,9 +168,15 @@ impl MockProvider {
         self.mint_id_token(&account, audience)
     }
 
-    /// Where an app finds this provider's stand-in for the metadata server.
+    /// Where an app finds this provider's stand-in for the metadata server
+    /// (tokens of [`Self::set_metadata_account`]'s account).
     pub fn metadata_url(&self) -> String {
         self.shared.issuer.clone()
+    }
+
+    /// A metadata server of its own for `account`.
+    pub fn metadata_url_for(&self, account: &str) -> String {
+        format!("{}/metadata/{account}", self.shared.issuer)
     }
 
     /// The service account whose tokens the metadata endpoint mints.

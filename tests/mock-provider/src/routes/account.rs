@@ -78,6 +78,21 @@ pub(super) async fn logout(req: HttpRequest, shared: web::Data<Shared>) -> HttpR
 /// The metadata server's identity endpoint, as Cloud Run serves it to a
 /// service: an ID token of the configured service account for `audience`.
 pub(super) async fn metadata_identity(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let account = shared.lock().metadata_account.clone();
+    identity_for(&req, &shared, &account)
+}
+
+/// The same, for the service account named in the path: several apps in
+/// one test each get a metadata server of their own.
+pub(super) async fn metadata_identity_of(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    account: web::Path<String>,
+) -> HttpResponse {
+    identity_for(&req, &shared, &account)
+}
+
+fn identity_for(req: &HttpRequest, shared: &Shared, account: &str) -> HttpResponse {
     if req
         .headers()
         .get("Metadata-Flavor")
@@ -93,7 +108,7 @@ pub(super) async fn metadata_identity(req: HttpRequest, shared: web::Data<Shared
     let state = shared.lock();
     let account = MockUser {
         name: None,
-        ..MockUser::new(&state.metadata_account)
+        ..MockUser::new(account)
     };
     let token = id_token(
         &state,

@@ -31,6 +31,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/computeMetadata/v1/instance/service-accounts/default/identity",
         web::get().to(account::metadata_identity),
     )
+    .route(
+        "/metadata/{account}/computeMetadata/v1/instance/service-accounts/default/identity",
+        web::get().to(account::metadata_identity_of),
+    )
     .route("/trap", web::to(account::trap));
 }
 

@@ -1,0 +1,84 @@
+//! Handing a signed-in browser to an app, in the configured way.
+//!
+//! Cookie delivery sets the handoff token as a cookie (for the shared
+//! parent domain, or host-only) and redirects to `return_to`. Code
+//! delivery redirects to the app's `/auth/handoff?code=…` with a one-time
+//! code (256 random bits, stored only as its SHA-256, bound to the app,
+//! valid [`crate::settings::HandoffSettings::code_ttl`]); the app redeems
+//! it over the back channel for the token. The token never travels in a
+//! URL either way.
+
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use sha2::{Digest, Sha256};
+
+use crate::apps::{Delivery, ReturnTo};
+use crate::policy::Identity;
+use crate::state::AppState;
+use crate::store::{NewCode, StoreError};
+
+/// The app route that redeems codes (see `shared::handoff_code`).
+pub const APP_HANDOFF_PATH: &str = "/auth/handoff";
+/// The app route that forgets the app's own cookie after sign-out.
+pub const APP_SIGNED_OUT_PATH: &str = "/auth/signed-out";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandOffError {
+    #[error("signing the handoff token failed")]
+    Signing(#[from] shared::signer::SignError),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The response that takes the browser, signed in as `identity` under
+/// session `session_id`, to `return_to`.
+pub async fn hand_off(
+    state: &AppState,
+    identity: &Identity,
+    session_id: &str,
+    return_to: &ReturnTo,
+    mut response: actix_web::HttpResponseBuilder,
+) -> Result<HttpResponse, HandOffError> {
+    let location = match state.handoff.delivery() {
+        Delivery::Cookie { .. } => {
+            let token = state
+                .handoff
+                .issue(identity, return_to.audience(), session_id)?;
+            response.cookie(state.handoff.cookie(token));
+            return_to.as_str().to_owned()
+        }
+        Delivery::Code => {
+            let code = shared::random::url_safe_token(32);
+            let now = state.clock.unix_seconds();
+            state
+                .store
+                .create_handoff_code(&NewCode {
+                    code_hash: code_hash(&code),
+                    audience: return_to.audience().to_owned(),
+                    session_id: session_id.to_owned(),
+                    return_to: return_to.path_and_query(),
+                    created_at: now,
+                    expires_at: now + state.code_ttl.as_secs(),
+                })
+                .await?;
+            let mut url = return_to.app_url();
+            url.set_path(APP_HANDOFF_PATH);
+            url.query_pairs_mut().append_pair("code", &code);
+            url.into()
+        }
+    };
+    Ok(response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+pub fn code_hash(code: &str) -> Vec<u8> {
+    Sha256::digest(code.as_bytes()).to_vec()
+}
+
+/// Default lifetime of a code: long enough for a redirect and one
+/// back-channel call, short enough that a leaked one is useless.
+pub const CODE_TTL: Duration = Duration::from_secs(60);

@@ -1,0 +1,135 @@
+//! `POST /handoff/redeem`: an app exchanges a one-time code for a handoff
+//! token, server to server.
+//!
+//! The caller proves it is the app's service account with a
+//! provider-signed ID token for this service's URL; the code must have been
+//! issued for the audience the caller is registered for, unused and
+//! unexpired (one statement marks it used, so of concurrent redemptions
+//! exactly one succeeds), and its session must still be valid. Request:
+//! `{"code": "…", "audience": "<app origin>"}`. Answer: `200`
+//! `{"handoff_token", "expires_in", "return_to"}`; `400 invalid_grant` for
+//! any code that cannot be redeemed (unknown, used, expired, another
+//! app's, ended session), without saying which.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::delivery::code_hash;
+use crate::sessions::Sessions;
+use crate::state::AppState;
+
+const MAX_CODE_LEN: usize = 128;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemRequest {
+    code: String,
+    audience: String,
+}
+
+pub async fn redeem(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(callers) = &state.app_callers else {
+        return answer(StatusCode::NOT_FOUND, json!({ "error": "not_found" }));
+    };
+    let caller = match callers.authenticate(&req).await {
+        Ok(caller) => caller,
+        Err(e) => return e.error_response(),
+    };
+    let Ok(request) = serde_json::from_slice::<RedeemRequest>(&body) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\"} as JSON." }),
+        );
+    };
+    let registered = state
+        .apps
+        .by_audience(&request.audience)
+        .and_then(|app| app.service_account())
+        .is_some_and(|account| account == caller.email);
+    if !registered {
+        tracing::warn!(caller = %caller.email, audience = %request.audience, "redemption for an app the caller is not");
+        return answer(
+            StatusCode::FORBIDDEN,
+            json!({ "error": "caller_not_allowed", "message": "This service account is not registered for that app." }),
+        );
+    }
+    if request.code.is_empty() || request.code.len() > MAX_CODE_LEN {
+        return invalid_grant();
+    }
+    let now = state.clock.unix_seconds();
+    let redeemed = match state
+        .store
+        .redeem_handoff_code(&code_hash(&request.code), &request.audience, now)
+        .await
+    {
+        Ok(Some(redeemed)) => redeemed,
+        Ok(None) => {
+            tracing::warn!(app = %request.audience, "handoff code not redeemable (unknown, used, expired or another app's)");
+            return invalid_grant();
+        }
+        Err(e) => return unavailable(&e),
+    };
+    let session = match state.store.session(&redeemed.session_id).await {
+        Ok(Some(session)) if state.sessions.validity(&session).is_ok() => session,
+        Ok(_) => {
+            tracing::warn!("handoff code for a session that has ended");
+            return invalid_grant();
+        }
+        Err(e) => return unavailable(&e),
+    };
+    let identity = Sessions::identity(&session);
+    let token = match state
+        .handoff
+        .issue(&identity, &request.audience, &session.id)
+    {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(reason = %e, "signing a redeemed handoff token failed");
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": "server_error" }),
+            );
+        }
+    };
+    tracing::info!(app = %request.audience, "handoff code redeemed");
+    answer(
+        StatusCode::OK,
+        json!({
+            "handoff_token": token,
+            "expires_in": state.handoff.ttl().as_secs(),
+            "return_to": redeemed.return_to,
+        }),
+    )
+}
+
+fn invalid_grant() -> HttpResponse {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": "invalid_grant", "message": "The code is not valid (anymore)." }),
+    )
+}
+
+fn unavailable(e: &crate::store::StoreError) -> HttpResponse {
+    tracing::warn!(reason = %e, "handoff redemption failed on storage");
+    let mut response = answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "error": "temporarily_unavailable" }),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}

@@ -1,0 +1,225 @@
+//! The app's side of the separate-sites delivery: redeem a one-time code
+//! for a handoff token over the back channel, set the app's own host-only
+//! cookie, and forget it after sign-out.
+//!
+//! Mount with [`configure`] and register a [`CodeRedemption`] as app data:
+//! - `GET /auth/handoff?code=…`: the public service sends the browser here
+//!   after sign-in or renewal. The code is posted to the public service's
+//!   `/handoff/redeem` with this app's service-account ID token; the token
+//!   that comes back goes into `__Host-handoff` (never into a URL or a
+//!   page), and the browser continues to the path stored with the code.
+//! - `GET /auth/signed-out`: the public service sends the browser here after
+//!   sign-out; the cookie is cleared and the browser continues to the
+//!   public service's signed-out page.
+
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::cookie::{handoff_cookie, removal_cookie};
+use crate::metadata::IdTokenSource;
+
+pub const HANDOFF_PATH: &str = "/auth/handoff";
+pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
+
+const MAX_CODE_LEN: usize = 128;
+/// Longest handoff lifetime honoured for the cookie, whatever the answer says.
+const MAX_COOKIE_LIFETIME: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    #[error("this app's ID token is unavailable: {0}")]
+    Credentials(String),
+    #[error("the public service could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the public service refused the code ({0})")]
+    Refused(u16),
+    #[error("the public service answered something unexpected")]
+    Malformed,
+}
+
+pub struct Redeemed {
+    pub token: SecretString,
+    pub expires_in: Duration,
+    pub return_to: String,
+}
+
+pub struct CodeRedemption {
+    redeem_url: Url,
+    audience: String,
+    auth_url: Url,
+    tokens: IdTokenSource,
+    http: reqwest::Client,
+}
+
+impl CodeRedemption {
+    /// `backchannel_url`: where this app reaches the public service;
+    /// `auth_url`: its public URL (browsers, and the audience of this
+    /// app's ID tokens); `audience`: this app's origin.
+    pub fn new(backchannel_url: &Url, auth_url: &Url, audience: &str, metadata_url: &Url) -> Self {
+        let mut redeem_url = backchannel_url.clone();
+        redeem_url.set_path("/handoff/redeem");
+        redeem_url.set_query(None);
+        let issuer = auth_url.as_str().trim_end_matches('/');
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            redeem_url,
+            audience: audience.to_owned(),
+            auth_url: auth_url.clone(),
+            tokens: IdTokenSource::new(metadata_url, issuer),
+            http,
+        }
+    }
+
+    pub async fn redeem(&self, code: &str) -> Result<Redeemed, RedeemError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            handoff_token: String,
+            expires_in: u64,
+            return_to: String,
+        }
+        let bearer = self
+            .tokens
+            .bearer()
+            .await
+            .map_err(|e| RedeemError::Credentials(e.to_string()))?;
+        let response = self
+            .http
+            .post(self.redeem_url.clone())
+            .header(reqwest::header::AUTHORIZATION, bearer)
+            .json(&serde_json::json!({ "code": code, "audience": self.audience }))
+            .send()
+            .await
+            .map_err(|e| {
+                RedeemError::Unreachable(if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "request failed".into()
+                })
+            })?;
+        if !response.status().is_success() {
+            return Err(RedeemError::Refused(response.status().as_u16()));
+        }
+        let answer: Answer = response.json().await.map_err(|_| RedeemError::Malformed)?;
+        Ok(Redeemed {
+            token: SecretString::from(answer.handoff_token),
+            expires_in: Duration::from_secs(answer.expires_in).min(MAX_COOKIE_LIFETIME),
+            return_to: answer.return_to,
+        })
+    }
+
+    fn signed_out_page(&self) -> Url {
+        let mut url = self.auth_url.clone();
+        url.set_path("/signed-out");
+        url.query_pairs_mut()
+            .append_pair("return_to", &format!("{}/", self.audience));
+        url
+    }
+}
+
+/// Mounts `/auth/handoff` and `/auth/signed-out`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(HANDOFF_PATH, web::get().to(handoff))
+        .route(SIGNED_OUT_PATH, web::get().to(signed_out));
+}
+
+async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    let code = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CODE_LEN);
+    let Some(code) = code else {
+        return sign_in_again(StatusCode::BAD_REQUEST);
+    };
+    match redemption.redeem(&code).await {
+        Ok(redeemed) => {
+            tracing::info!("handoff code redeemed; signed in");
+            let cookie = handoff_cookie(
+                redeemed.token.expose_secret().to_owned(),
+                redeemed.expires_in,
+                None,
+            );
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, local_path(&redeemed.return_to)))
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .cookie(cookie)
+                .finish()
+        }
+        Err(e @ RedeemError::Refused(_)) => {
+            tracing::warn!(reason = %e, "handoff code not redeemed");
+            sign_in_again(StatusCode::BAD_REQUEST)
+        }
+        Err(e) => {
+            tracing::error!(reason = %e, "handoff code redemption failed");
+            sign_in_again(StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
+
+async fn signed_out(redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, redemption.signed_out_page().as_str()))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .cookie(removal_cookie(None))
+        .finish()
+}
+
+/// A path on this app, or `/`: the stored `return_to` comes from the public
+/// service, but a redirect target is checked wherever it comes from.
+fn local_path(return_to: &str) -> &str {
+    let safe = return_to.starts_with('/')
+        && !return_to.starts_with("//")
+        && !return_to.starts_with("/\\")
+        && !return_to.chars().any(|c| c.is_control() || c == '\\');
+    if safe {
+        return_to
+    } else {
+        "/"
+    }
+}
+
+fn sign_in_again(status: StatusCode) -> HttpResponse {
+    let (title, message) = if status == StatusCode::BAD_REQUEST {
+        (
+            "This sign-in link has expired",
+            "It was already used, took too long, or was meant for another app.",
+        )
+    } else {
+        (
+            "Sign-in is unavailable",
+            "The sign-in service could not be reached. Please try again in a moment.",
+        )
+    };
+    crate::service::html(
+        status,
+        Ok::<_, std::convert::Infallible>(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+             <body><main><h1 id=\"error-title\">{title}</h1><p>{message}</p>\
+             <p><a id=\"sign-in\" href=\"/\">Sign in again</a></p></main></body></html>"
+        )),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path("/reports?tab=2"), "/reports?tab=2");
+        assert_eq!(local_path("//evil.example/"), "/");
+        assert_eq!(local_path("/\\evil.example/"), "/");
+        assert_eq!(local_path("https://evil.example/"), "/");
+        assert_eq!(local_path("/a\r\nSet-Cookie: x"), "/");
+        assert_eq!(local_path(""), "/");
+    }
+}
