@@ -52,6 +52,7 @@ impl Application {
             gate = gate.refusing_revoked(revoked);
         }
         let gate = web::Data::new(gate);
+        let auth_origin = settings.auth_url.origin().ascii_serialization();
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
             web::Data::new(CodeRedemption::new(
                 &settings.backchannel_url,
@@ -61,12 +62,19 @@ impl Application {
             ))
         });
         let links = web::Data::new(routes::Links {
-            logout_url: settings.logout_url().to_string(),
+            // With separate sites the app ends the session itself (see
+            // shared::handoff_code); otherwise the public service's form does.
+            logout_url: match settings.delivery {
+                AppDelivery::Code => shared::handoff_code::LOGOUT_PATH.to_owned(),
+                AppDelivery::Cookie => settings.logout_url().to_string(),
+            },
             app_url: settings.app_url.to_string(),
         });
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(shared::telemetry::security_headers())
+                .wrap(shared::telemetry::security_headers_allowing_forms_to(
+                    std::slice::from_ref(&auth_origin),
+                ))
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(gate.clone())
                 .app_data(links.clone())

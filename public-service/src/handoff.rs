@@ -85,6 +85,25 @@ impl HandoffIssuer {
         }
     }
 
+    /// Checks a token this service issued for `audience` (expired ones
+    /// included, within the leeway: an app signing out may hold one that
+    /// just ran out).
+    pub async fn verify_for(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<shared::HandoffClaims, shared::verifier::VerifyError> {
+        let keys = shared::jwks::KeySet::from_jwks(self.signer.jwks());
+        shared::verifier::HandoffVerifier::new(
+            &self.issuer,
+            audience,
+            shared::verifier::KeySource::Static(keys),
+        )
+        .with_clock(self.clock.clone())
+        .verify(token)
+        .await
+    }
+
     pub fn signer(&self) -> &HandoffSigner {
         &self.signer
     }

@@ -97,6 +97,10 @@ impl Application {
                     web::get().to(routes::revocations::revoked_sessions),
                 )
                 .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
+                .route(
+                    "/sessions/end",
+                    web::post().to(routes::app_sign_out::end_session),
+                )
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .default_service(web::to(not_found))

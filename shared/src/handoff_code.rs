@@ -8,9 +8,15 @@
 //!   `/handoff/redeem` with this app's service-account ID token; the token
 //!   that comes back goes into `__Host-handoff` (never into a URL or a
 //!   page), and the browser continues to the path stored with the code.
+//! - `POST /auth/logout`: the app's sign-out button. Same-origin only (its
+//!   `Origin` must be this app). The public service's session cookie does
+//!   not travel with a request from another site, so the session is ended
+//!   server to server: this app posts the handoff token it holds to the
+//!   public service's `/sessions/end`, clears its cookie and sends the
+//!   browser to the signed-out page.
 //! - `GET /auth/signed-out`: the public service sends the browser here after
-//!   sign-out; the cookie is cleared and the browser continues to the
-//!   public service's signed-out page.
+//!   a sign-out started on its own pages; the cookie is cleared and the
+//!   browser continues to the public service's signed-out page.
 
 use std::time::Duration;
 
@@ -25,6 +31,7 @@ use crate::cookie::{handoff_cookie, removal_cookie};
 use crate::metadata::IdTokenSource;
 
 pub const HANDOFF_PATH: &str = "/auth/handoff";
+pub const LOGOUT_PATH: &str = "/auth/logout";
 pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
 
 const MAX_CODE_LEN: usize = 128;
@@ -51,6 +58,7 @@ pub struct Redeemed {
 
 pub struct CodeRedemption {
     redeem_url: Url,
+    end_session_url: Url,
     audience: String,
     auth_url: Url,
     tokens: IdTokenSource,
@@ -65,6 +73,8 @@ impl CodeRedemption {
         let mut redeem_url = backchannel_url.clone();
         redeem_url.set_path("/handoff/redeem");
         redeem_url.set_query(None);
+        let mut end_session_url = redeem_url.clone();
+        end_session_url.set_path("/sessions/end");
         let issuer = auth_url.as_str().trim_end_matches('/');
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -73,6 +83,7 @@ impl CodeRedemption {
             .unwrap_or_default();
         Self {
             redeem_url,
+            end_session_url,
             audience: audience.to_owned(),
             auth_url: auth_url.clone(),
             tokens: IdTokenSource::new(metadata_url, issuer),
@@ -117,6 +128,43 @@ impl CodeRedemption {
         })
     }
 
+    /// Ends the session `handoff_token` belongs to at the public service;
+    /// returns where to send the browser.
+    pub async fn end_session(&self, handoff_token: &str) -> Result<Url, RedeemError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            signed_out_url: Url,
+        }
+        let bearer = self
+            .tokens
+            .bearer()
+            .await
+            .map_err(|e| RedeemError::Credentials(e.to_string()))?;
+        let response = self
+            .http
+            .post(self.end_session_url.clone())
+            .header(reqwest::header::AUTHORIZATION, bearer)
+            .json(&serde_json::json!({ "handoff_token": handoff_token }))
+            .send()
+            .await
+            .map_err(|_| RedeemError::Unreachable("request failed".into()))?;
+        if !response.status().is_success() {
+            return Err(RedeemError::Refused(response.status().as_u16()));
+        }
+        let answer: Answer = response.json().await.map_err(|_| RedeemError::Malformed)?;
+        Ok(answer.signed_out_url)
+    }
+
+    /// The public service's own sign-out page, where a sign-out this app
+    /// could not complete is finished by the user.
+    fn public_logout_page(&self) -> Url {
+        let mut url = self.auth_url.clone();
+        url.set_path("/logout");
+        url.query_pairs_mut()
+            .append_pair("return_to", &format!("{}/", self.audience));
+        url
+    }
+
     fn signed_out_page(&self) -> Url {
         let mut url = self.auth_url.clone();
         url.set_path("/signed-out");
@@ -129,7 +177,44 @@ impl CodeRedemption {
 /// Mounts `/auth/handoff` and `/auth/signed-out`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(HANDOFF_PATH, web::get().to(handoff))
+        .route(LOGOUT_PATH, web::post().to(logout))
         .route(SIGNED_OUT_PATH, web::get().to(signed_out));
+}
+
+async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    if !same_origin(&req, &redemption.audience) {
+        tracing::warn!("sign-out refused: not posted from this app");
+        return HttpResponse::Forbidden()
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body("Sign out from this app's sign-out button.");
+    }
+    let destination = match crate::cookie::handoff_token(&req) {
+        Some(token) => match redemption.end_session(&token).await {
+            Ok(url) => {
+                tracing::info!("signed out");
+                url
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "sign-out at the public service failed; handing over to its page");
+                redemption.public_logout_page()
+            }
+        },
+        None => redemption.public_logout_page(),
+    };
+    let mut page = crate::service::continue_to(&destination);
+    let _ = page.add_cookie(&removal_cookie(None));
+    page
+}
+
+/// `Origin` (or `Referer` when there is none) is this app's origin.
+fn same_origin(req: &HttpRequest, own_origin: &str) -> bool {
+    let headers = req.headers();
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Url::parse(v).ok());
+    claimed.is_some_and(|url| url.origin().ascii_serialization() == own_origin)
 }
 
 async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {

@@ -55,3 +55,28 @@ pub fn html(status: StatusCode, rendered: Result<String, impl Display>) -> HttpR
         }
     }
 }
+
+/// A page that moves the browser on to `url` (meta refresh, with a link).
+///
+/// Used where a form's answer leads to another origin: browsers check every
+/// redirect that follows a form post against the page's CSP `form-action`,
+/// but not a navigation the answer itself starts.
+pub fn continue_to(url: &url::Url) -> HttpResponse {
+    let target = html_escape(url.as_str());
+    html(
+        StatusCode::OK,
+        Ok::<_, std::convert::Infallible>(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta http-equiv=\"refresh\" content=\"0;url={target}\"><title>Continue</title></head>\
+             <body><p><a id=\"continue\" href=\"{target}\">Continue</a></p></body></html>"
+        )),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

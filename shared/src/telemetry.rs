@@ -41,15 +41,28 @@ pub async fn log_request(
     result
 }
 
-/// Headers every response carries: no sniffing, no framing, and no
-/// `Referer` that could carry a callback URL to a third party.
+/// Headers every response carries: no sniffing, no framing, forms posted
+/// only to this origin, and a `Referer` of the origin only (never a path,
+/// which could hold a code), which keeps `Origin` on form posts for the
+/// sign-out checks (`no-referrer` would turn it into `null`).
 pub fn security_headers() -> DefaultHeaders {
+    security_headers_allowing_forms_to(&[])
+}
+
+/// The same, with forms also allowed to post to `origins` (an app's
+/// sign-out button posts to the public service).
+pub fn security_headers_allowing_forms_to(origins: &[String]) -> DefaultHeaders {
+    let mut form_action = String::from("'self'");
+    for origin in origins {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
     DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Referrer-Policy", "strict-origin"))
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            format!("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"),
         ))
 }

@@ -46,6 +46,24 @@ impl Page {
         self.status.is_redirection()
     }
 
+    /// Where a page that moves the browser on at once (meta refresh) goes.
+    pub fn refresh_target(&self) -> Option<Url> {
+        let marker = "http-equiv=\"refresh\" content=\"0;url=";
+        let start = self.body.find(marker)? + marker.len();
+        let end = start + self.body[start..].find('"')?;
+        let raw = self.body[start..end].replace("&amp;", "&");
+        self.url.join(&raw).ok()
+    }
+
+    /// Where the browser goes next on its own: a redirect or a refresh.
+    pub fn next_url(&self) -> Option<Url> {
+        if self.is_redirect() {
+            self.location()
+        } else {
+            self.refresh_target()
+        }
+    }
+
     pub fn set_cookie(&self, name: &str) -> Option<&Cookie<'static>> {
         self.set_cookies.iter().find(|c| c.name() == name)
     }
@@ -144,15 +162,11 @@ impl Browser {
         page
     }
 
-    /// Follows redirects like a browser, returning every hop (at most 10).
+    /// Follows redirects (and meta refreshes) like a browser, returning
+    /// every hop (at most 10).
     pub async fn navigate(&self, url: &str) -> Vec<Page> {
         let mut hops = vec![self.get(url).await];
-        while let Some(next) = hops
-            .last()
-            .unwrap()
-            .location()
-            .filter(|_| hops.last().unwrap().is_redirect())
-        {
+        while let Some(next) = hops.last().unwrap().next_url() {
             assert!(
                 hops.len() < 10,
                 "redirect loop: {:?}",

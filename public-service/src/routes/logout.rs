@@ -102,12 +102,10 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
             destination = end_session;
         }
     }
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, destination.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(Sessions::removal_cookie())
-        .cookie(state.handoff.removal_cookie())
-        .finish()
+    let mut page = shared::service::continue_to(&destination);
+    let _ = page.add_cookie(&Sessions::removal_cookie());
+    let _ = page.add_cookie(&state.handoff.removal_cookie());
+    page
 }
 
 pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -117,12 +115,16 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         .query_pairs_mut()
         .append_pair("return_to", return_to.as_str());
     let login_url = format!("/login?{}", login.query().unwrap_or_default());
-    render(
+    let mut page = render(
         StatusCode::OK,
         &SignedOutPage {
             login_url: &login_url,
         },
-    )
+    );
+    // An app that ended the session server to server leaves the (revoked)
+    // session cookie behind; forget it here.
+    let _ = page.add_cookie(&Sessions::removal_cookie());
+    page
 }
 
 fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {

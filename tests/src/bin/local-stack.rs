@@ -4,8 +4,11 @@
 //! `http://localhost:8000/callback` registered as a redirect URI), the
 //! public service talks to Google (or `OIDC_ISSUER_URL`) instead.
 //!
-//! Both services share the host `localhost` (cookies ignore ports), so this
-//! is the shared-site delivery with a host-only `__Host-handoff` cookie.
+//! By default both services share the host `localhost` (cookies ignore
+//! ports): the cookie delivery, with a host-only `__Host-handoff` cookie set
+//! by the public service. With `HANDOFF_DELIVERY=code` the app moves to
+//! `127.0.0.1`, another site, and receives one-time codes that it redeems
+//! over the back channel, as two default Cloud Run URLs would.
 
 use std::process::ExitCode;
 
@@ -31,15 +34,32 @@ async fn main() -> ExitCode {
         port("AUTH_PORT", 8000),
         port("APP_PORT", 8001),
     );
+    let code_delivery = match std::env::var("HANDOFF_DELIVERY").as_deref() {
+        Err(_) | Ok("cookie") => false,
+        Ok("code") => true,
+        Ok(other) => {
+            eprintln!(
+                "configuration error: HANDOFF_DELIVERY: expected cookie or code, got {other:?}"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let auth_url = format!("http://localhost:{auth_port}");
-    let app_url = format!("http://localhost:{app_port}");
+    let app_host = if code_delivery {
+        "127.0.0.1"
+    } else {
+        "localhost"
+    };
+    let app_url = format!("http://{app_host}:{app_port}");
     let real_provider = std::env::var("OIDC_CLIENT_ID").is_ok();
+    let delivery = if code_delivery { "code" } else { "cookie" };
 
     let mut public_env = vec![
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ("PORT", auth_port.to_string()),
         ("PUBLIC_URL", auth_url.clone()),
         ("APP_ORIGINS", app_url.clone()),
+        ("HANDOFF_DELIVERY", delivery.to_owned()),
         ("DEV_MODE", "true".to_owned()),
     ];
     let local_mock = if real_provider {
@@ -97,7 +117,10 @@ async fn main() -> ExitCode {
             ("OFFLINE_ACCESS", "google".to_owned()),
             // The mock also stands in for the metadata server that gives
             // the app its service-account ID token.
-            ("APP_SERVICE_ACCOUNTS", LOCAL_APP_ACCOUNT.to_owned()),
+            (
+                "APP_SERVICE_ACCOUNTS",
+                format!("{app_url}={LOCAL_APP_ACCOUNT}"),
+            ),
             ("CALLER_TOKEN_ISSUERS", issuer.clone()),
             ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
         ]);
@@ -120,6 +143,10 @@ async fn main() -> ExitCode {
     }
     let public = public_service::settings::Settings::from_env(&Env::from_map(public_env))
         .map_err(|e| format!("public service: {e}"));
+    if real_provider && code_delivery {
+        eprintln!("configuration error: HANDOFF_DELIVERY=code needs the mock provider locally (it stands in for the metadata server that gives the app its identity)");
+        return ExitCode::FAILURE;
+    }
     let revocation = match &local_mock {
         // Against Google there is no metadata server on a laptop.
         None => ("REVOCATION_POLL_INTERVAL", "off".to_owned()),
@@ -130,6 +157,7 @@ async fn main() -> ExitCode {
         ("PORT", app_port.to_string()),
         ("APP_URL", app_url.clone()),
         ("AUTH_URL", auth_url.clone()),
+        ("HANDOFF_DELIVERY", delivery.to_owned()),
         revocation,
     ]))
     .map_err(|e| format!("private app: {e}"));
@@ -161,6 +189,7 @@ async fn main() -> ExitCode {
         println!("  The mock provider's sign-in page accepts any e-mail address.");
     }
     println!("  Public login service: {auth_url}   (Ctrl-C stops everything)");
+    println!("  Handoff delivery: {delivery}");
     println!();
     let result = tokio::try_join!(public.run_until_stopped(), private.run_until_stopped());
     match result {

@@ -284,31 +284,47 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     let renewed = browser.cookie(HOST_ONLY_NAME).unwrap().value;
     assert_ne!(renewed, old);
 
-    // Sign-out from the app's page: the public session ends, the app's
-    // cookie is cleared on the way, and a copy of it dies within the delay.
+    // Sign-out from the app's page. The public service's session cookie
+    // does not travel with a form posted from another site, so the app
+    // ends the session server to server with the token it holds, clears its
+    // cookie, and a copy of that cookie dies within the poll delay.
+    let page = browser.get(&app.app("/")).await;
+    assert!(
+        page.body.contains("action=\"/auth/logout\""),
+        "the button posts to the app"
+    );
     let copy = app.browser();
     copy.put_cookie(HOST_ONLY_NAME, &renewed, "app.example.test", true);
+    let forged = browser
+        .post_form(
+            &app.app("/auth/logout"),
+            &[],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(browser.cookie(HOST_ONLY_NAME).is_some());
     let out = browser
         .post_form(
-            &app.auth("/logout"),
-            &[("return_to", app.app_url.as_str())],
+            &app.app("/auth/logout"),
+            &[],
             &[("origin", &app.app_audience())],
         )
         .await;
-    assert_eq!(out.status, 303);
-    let hops = browser.navigate(out.location().unwrap().as_str()).await;
-    assert_eq!(
-        paths(&hops),
-        [
-            "app.example.test/auth/signed-out",
-            "auth.example.test/signed-out"
-        ]
-    );
-    assert!(hops[0]
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out
         .set_cookie(HOST_ONLY_NAME)
         .is_some_and(|c| c.value().is_empty()));
+    let hops = browser
+        .navigate(out.refresh_target().unwrap().as_str())
+        .await;
+    assert_eq!(paths(&hops), ["auth.example.test/signed-out"]);
+    assert!(hops[0].body.contains("You are signed out"));
     assert!(browser.cookie(HOST_ONLY_NAME).is_none());
-    assert!(browser.cookie("__Host-session").is_none());
+    assert!(
+        browser.cookie("__Host-session").is_none(),
+        "the revoked session cookie is cleared"
+    );
     let hops = browser.navigate(&app.app("/")).await;
     assert!(
         hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth"),
@@ -329,7 +345,50 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     logs::assert_no_service_panics();
 }
 
+async fn an_app_can_only_end_sessions_it_was_handed(backend: Backend) {
+    let Some(app) = separate_sites(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    sign_in(&app, &browser).await;
+    let token = browser.cookie(HOST_ONLY_NAME).unwrap().value;
+    let end = |caller: String, token: String| {
+        let url = format!("http://{}/sessions/end", app.auth_addr);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(caller)
+                .json(&json!({ "handoff_token": token }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The other app holds no token addressed to it.
+    assert_eq!(
+        end(app.caller_token(OTHER_APP_ACCOUNT), token.clone()).await,
+        400
+    );
+    assert_eq!(
+        end(app.caller_token(BROKER_CALLER), token.clone()).await,
+        403
+    );
+    assert_eq!(
+        end(app.caller_token(APP_ACCOUNT), "forged.token.value".into()).await,
+        400
+    );
+    assert_eq!(
+        browser.get_json(&app.app("/api/me")).await.status,
+        200,
+        "still signed in"
+    );
+    assert_eq!(end(app.caller_token(APP_ACCOUNT), token).await, 200);
+}
+
 on_both_backends!(
+    an_app_can_only_end_sessions_it_was_handed,
     a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie,
     a_code_is_single_use_short_lived_and_bound_to_its_app,
     redemption_needs_the_apps_own_credentials,
