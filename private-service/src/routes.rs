@@ -3,9 +3,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use shared::extractor::HandoffGate;
 use shared::SignedInUser;
+use shared::{Principal, ServiceCaller};
 
 /// Links to the public service that pages show.
 pub struct Links {
@@ -46,6 +48,45 @@ pub async fn me(user: SignedInUser) -> HttpResponse {
             "name": user.name(),
             "session_expires_at": user.expires_at(),
         }))
+}
+
+/// A job endpoint for Cloud Tasks, Cloud Scheduler or another service:
+/// service accounts only.
+pub async fn task(caller: ServiceCaller) -> HttpResponse {
+    tracing::info!(caller = %caller.0.email, "task accepted");
+    HttpResponse::Accepted().json(serde_json::json!({
+        "accepted": true,
+        "caller": caller.0.email,
+    }))
+}
+
+/// Forward auth for a proxy in front of another service (nginx
+/// `auth_request`, Envoy `ext_authz`): `200` with identity headers for a
+/// valid cookie or Bearer token, `401` otherwise (never a redirect: the
+/// proxy decides what a browser sees).
+pub async fn forward_auth(req: HttpRequest, gate: web::Data<HandoffGate>) -> HttpResponse {
+    match gate.authenticate(&req).await {
+        Ok(Principal::Person(person)) => HttpResponse::Ok()
+            .insert_header(("X-Auth-Kind", "person"))
+            .insert_header(("X-Auth-Subject", person.subject))
+            .insert_header(("X-Auth-Email", person.email))
+            .insert_header(("X-Auth-Session", person.session_id.unwrap_or_default()))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish(),
+        Ok(Principal::Service(service)) => HttpResponse::Ok()
+            .insert_header(("X-Auth-Kind", "service"))
+            .insert_header(("X-Auth-Subject", service.subject))
+            .insert_header(("X-Auth-Email", service.email))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish(),
+        Err(_) => HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="app""#),
+            ))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish(),
+    }
 }
 
 pub async fn healthz() -> HttpResponse {

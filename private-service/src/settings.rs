@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use shared::config::{ConfigError, Env};
 use shared::jwks::{KeySet, RemoteJwksOptions};
+use shared::policy::AccessPolicy;
 use url::Url;
 
 pub struct Settings {
@@ -23,7 +24,26 @@ pub struct Settings {
     /// Where this app's service-account ID tokens come from.
     pub metadata_url: Url,
     pub delivery: AppDelivery,
+    /// Provider-signed ID tokens accepted as Bearer tokens; `None`: only
+    /// handoff tokens.
+    pub id_tokens: Option<IdTokenSettings>,
+    /// Origins allowed to call the API from a browser context (a Chrome
+    /// extension: `chrome-extension://<id>`).
+    pub cors_origins: Vec<String>,
     pub workers: usize,
+}
+
+pub struct IdTokenSettings {
+    pub issuers: Vec<String>,
+    pub jwks_url: Url,
+    /// Audiences of people's tokens (the extension's OAuth client id).
+    pub person_audiences: Vec<String>,
+    /// Who may call as a person with an ID token.
+    pub people: Option<AccessPolicy>,
+    /// Service-account e-mails allowed to call (audience: `APP_URL`).
+    pub service_accounts: Vec<String>,
+    /// The least time between JWKS fetches caused by an unknown `kid`.
+    pub refetch_interval: Duration,
 }
 
 /// How handoff tokens reach this app (as configured at the public service).
@@ -78,6 +98,8 @@ impl Settings {
             },
             app_url,
             auth_url,
+            id_tokens: id_token_settings(env)?,
+            cors_origins: cors_origins(env)?,
             workers: env.parse_or("WORKERS", default_workers())?,
         })
     }
@@ -85,6 +107,12 @@ impl Settings {
     /// The audience handoff tokens for this app carry: its origin.
     pub fn audience(&self) -> String {
         self.app_url.origin().ascii_serialization()
+    }
+
+    /// The audience of service accounts' ID tokens: this app's URL, as
+    /// Cloud Run's callers mint them (no trailing slash).
+    pub fn issuer_for_services(&self) -> String {
+        self.app_url.as_str().trim_end_matches('/').to_owned()
     }
 
     pub fn issuer(&self) -> String {
@@ -161,6 +189,59 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
             ..defaults
         },
     })
+}
+
+fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> {
+    let person_audiences = env.list("ID_TOKEN_AUDIENCES");
+    let service_accounts: Vec<String> = env
+        .list("SERVICE_ACCOUNTS")
+        .into_iter()
+        .map(|e| e.to_ascii_lowercase())
+        .collect();
+    if person_audiences.is_empty() && service_accounts.is_empty() {
+        return Ok(None);
+    }
+    let people = if person_audiences.is_empty() {
+        None
+    } else {
+        Some(AccessPolicy::from_env(env)?)
+    };
+    let mut issuers = env.list("ID_TOKEN_ISSUERS");
+    if issuers.is_empty() {
+        issuers = shared::id_token::GOOGLE_ISSUERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+    }
+    let jwks_url = match env.optional_url("ID_TOKEN_JWKS_URL")? {
+        Some(url) => url,
+        None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+    };
+    Ok(Some(IdTokenSettings {
+        issuers,
+        jwks_url,
+        person_audiences,
+        people,
+        service_accounts,
+        refetch_interval: env
+            .seconds_or("ID_TOKEN_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
+    }))
+}
+
+fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let origins = env.list("CORS_ALLOWED_ORIGINS");
+    for origin in &origins {
+        let well_formed = origin.starts_with("chrome-extension://")
+            || origin.starts_with("https://")
+            || origin.starts_with("http://localhost");
+        if !well_formed || origin.ends_with('/') || origin == "*" {
+            return Err(ConfigError::new(
+                "CORS_ALLOWED_ORIGINS",
+                format!("{origin:?} is not an origin such as chrome-extension://<id>"),
+            ));
+        }
+    }
+    Ok(origins)
 }
 
 fn revocation_poll_interval(env: &Env) -> Result<Option<Duration>, ConfigError> {

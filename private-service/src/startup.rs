@@ -7,8 +7,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use shared::clock::{SharedClock, SystemClock};
-use shared::extractor::HandoffGate;
+use shared::cors::CorsOrigins;
+use shared::extractor::{BearerIdTokens, HandoffGate};
 use shared::handoff_code::CodeRedemption;
+use shared::id_token::IdTokenVerifier;
+use shared::jwks::RemoteJwksOptions;
 use shared::metadata::IdTokenSource;
 use shared::revocation::{RevocationPoller, RevokedSessions};
 use shared::verifier::{HandoffVerifier, KeySource};
@@ -39,6 +42,29 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let mut gate = gate(&settings, clock.clone());
+        if let Some(id_tokens) = &settings.id_tokens {
+            gate = gate.accepting_id_tokens(BearerIdTokens {
+                verifier: IdTokenVerifier::remote(
+                    &id_tokens.issuers,
+                    &id_tokens
+                        .person_audiences
+                        .iter()
+                        .cloned()
+                        .chain([settings.issuer_for_services()])
+                        .collect::<Vec<_>>(),
+                    id_tokens.jwks_url.clone(),
+                    RemoteJwksOptions {
+                        min_refetch_interval: id_tokens.refetch_interval,
+                        ..RemoteJwksOptions::default()
+                    },
+                )
+                .with_clock(clock.clone()),
+                person_audiences: id_tokens.person_audiences.clone(),
+                people: id_tokens.people.clone(),
+                service_audience: settings.issuer_for_services(),
+                service_accounts: id_tokens.service_accounts.clone(),
+            });
+        }
         if let Some(interval) = settings.revocation_poll_interval {
             let revoked = Arc::new(RevokedSessions::default());
             RevocationPoller::new(
@@ -53,6 +79,7 @@ impl Application {
         }
         let gate = web::Data::new(gate);
         let auth_origin = settings.auth_url.origin().ascii_serialization();
+        let cors_origins = web::Data::new(CorsOrigins(settings.cors_origins.clone()));
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
             web::Data::new(CodeRedemption::new(
                 &settings.backchannel_url,
@@ -75,7 +102,9 @@ impl Application {
                 .wrap(shared::telemetry::security_headers_allowing_forms_to(
                     std::slice::from_ref(&auth_origin),
                 ))
+                .wrap(from_fn(shared::cors::cors))
                 .wrap(from_fn(shared::telemetry::log_request))
+                .app_data(cors_origins.clone())
                 .app_data(gate.clone())
                 .app_data(links.clone())
                 .configure(|cfg| {
@@ -86,6 +115,8 @@ impl Application {
                 })
                 .route("/", web::get().to(routes::home))
                 .route("/api/me", web::get().to(routes::me))
+                .route("/api/tasks", web::post().to(routes::task))
+                .route("/auth/verify", web::to(routes::forward_auth))
                 .route("/healthz", web::get().to(routes::healthz))
                 .default_service(web::to(routes::not_found))
         })

@@ -187,7 +187,8 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
                     timeout: settings.provider.timeout,
                     ..RemoteJwksOptions::default()
                 },
-            );
+            )
+            .with_clock(clock.clone());
             ServiceCallers::new(verifier, allowed)
         })
     };

@@ -1,8 +1,16 @@
-//! [`SignedInUser`]: the actix-web extractor that gates a handler.
+//! The actix-web extractors that gate a handler: [`SignedInUser`] (a
+//! person), [`ServiceCaller`] (a service account) and [`Principal`]
+//! (either).
 //!
-//! The app registers a [`HandoffGate`] as `web::Data`; a handler that takes
-//! `SignedInUser` only runs for a request with a valid handoff token. Anything
-//! else is answered here: a browser page request is redirected to the public
+//! The app registers a [`HandoffGate`] as `web::Data`. A person is a valid
+//! handoff token (the cookie, or the same token as `Authorization: Bearer`)
+//! or, when configured, a provider-signed ID token of a person (a Chrome
+//! extension's) for one of the configured audiences, passing the access
+//! policy. A service is a provider-signed ID token of a listed service
+//! account for this app's URL (Cloud Tasks, Cloud Scheduler, another Cloud
+//! Run service). A Bearer token that does not verify is refused; it never
+//! falls back to the cookie. A person on a service-only route, or a service
+//! on a person's route, gets `403`. Anything else is answered here: a browser page request is redirected to the public
 //! service's renewal route (a new handoff token without a provider round
 //! trip while the session lives, a sign-in otherwise) with `return_to`
 //! pointing back at the page; any other request gets `401` with
@@ -18,8 +26,9 @@ use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use url::Url;
 
-use crate::claims::HandoffClaims;
 use crate::cookie::handoff_token;
+use crate::id_token::{bearer_token, IdTokenVerifier};
+use crate::policy::{AccessPolicy, Identity};
 use crate::revocation::RevokedSessions;
 use crate::verifier::HandoffVerifier;
 
@@ -30,7 +39,26 @@ pub struct HandoffGate {
     renew_url: Url,
     app_url: Url,
     revoked: Option<Arc<RevokedSessions>>,
+    bearer: Option<BearerIdTokens>,
 }
+
+/// Which provider-signed ID tokens an app accepts as Bearer tokens.
+pub struct BearerIdTokens {
+    /// Verifies signature, issuer, expiry, and that the audience is one of
+    /// `person_audiences` or `service_audience`.
+    pub verifier: IdTokenVerifier,
+    /// Audiences of people's tokens (a Chrome extension's OAuth client id).
+    pub person_audiences: Vec<String>,
+    /// Who may call as a person; `None`: no person ID tokens.
+    pub people: Option<AccessPolicy>,
+    /// The audience of service accounts' tokens: this app's URL.
+    pub service_audience: String,
+    /// Service-account e-mails allowed to call.
+    pub service_accounts: Vec<String>,
+}
+
+/// Service accounts' e-mail addresses end with this (Google's convention).
+const SERVICE_ACCOUNT_DOMAIN: &str = ".gserviceaccount.com";
 
 impl HandoffGate {
     /// `login_url`: the public service's `/login`, named to API clients;
@@ -43,7 +71,14 @@ impl HandoffGate {
             login_url,
             app_url,
             revoked: None,
+            bearer: None,
         }
+    }
+
+    /// Also accepts provider-signed ID tokens as Bearer tokens.
+    pub fn accepting_id_tokens(mut self, bearer: BearerIdTokens) -> Self {
+        self.bearer = Some(bearer);
+        self
     }
 
     /// Refuses tokens whose session is in `revoked` (kept up to date by a
@@ -82,12 +117,37 @@ impl HandoffGate {
         url.into()
     }
 
-    async fn authenticate(&self, req: &HttpRequest) -> Result<HandoffClaims, Unauthenticated> {
+    /// Who sent the request, or the answer that refuses it.
+    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, Unauthenticated> {
         let reject = |reason: &dyn std::fmt::Display| {
             tracing::debug!(%reason, path = req.path(), "request not authenticated");
             Unauthenticated::new(req, self.sign_in_url_for(req))
         };
-        let token = handoff_token(req).ok_or_else(|| reject(&"no handoff cookie"))?;
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().ok().and_then(bearer_token).map(str::to_owned));
+        let (token, via) = match authorization {
+            Some(Some(token)) => (token, Credential::Bearer),
+            Some(None) => {
+                return Err(reject(
+                    &"an Authorization header that is not a Bearer token",
+                ))
+            }
+            None => (
+                handoff_token(req).ok_or_else(|| reject(&"no handoff cookie"))?,
+                Credential::Cookie,
+            ),
+        };
+        let alg = jsonwebtoken::decode_header(&token)
+            .map(|h| h.alg)
+            .map_err(|_| reject(&"a malformed token"))?;
+        if alg == jsonwebtoken::Algorithm::RS256 && via == Credential::Bearer {
+            return self
+                .authenticate_id_token(&token)
+                .await
+                .map_err(|e| reject(&e));
+        }
         let claims = self.verifier.verify(&token).await.map_err(|e| reject(&e))?;
         if self
             .revoked
@@ -96,36 +156,120 @@ impl HandoffGate {
         {
             return Err(reject(&"the session was revoked"));
         }
-        Ok(claims)
+        Ok(Principal::Person(Person {
+            subject: claims.sub,
+            email: claims.email,
+            name: claims.name,
+            session_id: Some(claims.sid),
+            expires_at: claims.exp,
+            via: match via {
+                Credential::Cookie => Via::HandoffCookie,
+                Credential::Bearer => Via::HandoffBearer,
+            },
+        }))
+    }
+
+    async fn authenticate_id_token(&self, token: &str) -> Result<Principal, String> {
+        let bearer = self
+            .bearer
+            .as_ref()
+            .ok_or("ID tokens are not accepted here")?;
+        let claims = bearer
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Several audiences: only with `azp` naming one of them, as OIDC asks.
+        let audience = match claims.aud.as_slice() {
+            [one] => one.as_str(),
+            [] => return Err("an ID token without an audience".into()),
+            several => match &claims.azp {
+                Some(azp) if several.contains(azp) => azp.as_str(),
+                _ => return Err("several audiences and no matching azp".into()),
+            },
+        };
+        let email = claims
+            .verified_email()
+            .ok_or("the ID token has no verified e-mail")?
+            .to_ascii_lowercase();
+        if email.ends_with(SERVICE_ACCOUNT_DOMAIN) {
+            if audience != bearer.service_audience {
+                return Err("a service account's token for another audience".into());
+            }
+            if !bearer.service_accounts.contains(&email) {
+                return Err("a service account that is not on the list".into());
+            }
+            return Ok(Principal::Service(Service {
+                email,
+                subject: claims.sub,
+            }));
+        }
+        let people = bearer
+            .people
+            .as_ref()
+            .ok_or("ID tokens of people are not accepted here")?;
+        if !bearer.person_audiences.iter().any(|a| a == audience) {
+            return Err("a person's token for another audience".into());
+        }
+        let identity = Identity {
+            subject: claims.sub.clone(),
+            email: Some(email.clone()),
+            email_verified: true,
+            name: claims.name.clone(),
+            hosted_domain: claims.hd.clone(),
+        };
+        people.check(&identity).map_err(|e| e.to_string())?;
+        Ok(Principal::Person(Person {
+            subject: claims.sub,
+            email,
+            name: claims.name,
+            session_id: None,
+            expires_at: claims.exp,
+            via: Via::IdToken,
+        }))
     }
 }
 
-/// A request whose handoff token verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Cookie,
+    Bearer,
+}
+
+/// How a person proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    HandoffCookie,
+    HandoffBearer,
+    /// A provider-signed ID token (a Chrome extension's).
+    IdToken,
+}
+
 #[derive(Debug, Clone)]
-pub struct SignedInUser(HandoffClaims);
-
-impl SignedInUser {
-    pub fn email(&self) -> &str {
-        &self.0.email
-    }
-    pub fn subject(&self) -> &str {
-        &self.0.sub
-    }
-    pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
-    }
-    pub fn session_id(&self) -> &str {
-        &self.0.sid
-    }
-    pub fn expires_at(&self) -> u64 {
-        self.0.exp
-    }
-    pub fn claims(&self) -> &HandoffClaims {
-        &self.0
-    }
+pub struct Person {
+    pub subject: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// The public service's session, for handoff tokens.
+    pub session_id: Option<String>,
+    pub expires_at: u64,
+    pub via: Via,
 }
 
-impl FromRequest for SignedInUser {
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub email: String,
+    pub subject: String,
+}
+
+/// Whoever sent an authenticated request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Person(Person),
+    Service(Service),
+}
+
+impl FromRequest for Principal {
     type Error = Unauthenticated;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -133,10 +277,74 @@ impl FromRequest for SignedInUser {
         let req = req.clone();
         Box::pin(async move {
             let Some(gate) = req.app_data::<web::Data<HandoffGate>>() else {
-                tracing::error!("SignedInUser used without a HandoffGate in app data");
+                tracing::error!("an extractor used without a HandoffGate in app data");
                 return Err(Unauthenticated::misconfigured());
             };
-            gate.authenticate(&req).await.map(SignedInUser)
+            gate.authenticate(&req).await
+        })
+    }
+}
+
+/// A service account calling a service-only route.
+#[derive(Debug, Clone)]
+pub struct ServiceCaller(pub Service);
+
+impl FromRequest for ServiceCaller {
+    type Error = Unauthenticated;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        Box::pin(async move {
+            match principal.await? {
+                Principal::Service(service) => Ok(ServiceCaller(service)),
+                Principal::Person(_) => {
+                    Err(Unauthenticated::forbidden("this route is for services"))
+                }
+            }
+        })
+    }
+}
+
+/// A person: a valid handoff token (cookie or Bearer) or a person's ID token.
+#[derive(Debug, Clone)]
+pub struct SignedInUser(Person);
+
+impl SignedInUser {
+    pub fn email(&self) -> &str {
+        &self.0.email
+    }
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    /// The public service's session id; `None` for an ID token.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.session_id.as_deref()
+    }
+    pub fn expires_at(&self) -> u64 {
+        self.0.expires_at
+    }
+    pub fn via(&self) -> Via {
+        self.0.via
+    }
+}
+
+impl FromRequest for SignedInUser {
+    type Error = Unauthenticated;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload);
+        Box::pin(async move {
+            match principal.await? {
+                Principal::Person(person) => Ok(SignedInUser(person)),
+                Principal::Service(_) => {
+                    Err(Unauthenticated::forbidden("this route is for people"))
+                }
+            }
         })
     }
 }
@@ -145,6 +353,7 @@ impl FromRequest for SignedInUser {
 enum Answer {
     Redirect,
     Json,
+    Forbidden,
     ServerError,
 }
 
@@ -165,6 +374,13 @@ impl Unauthenticated {
         Self {
             sign_in_url,
             answer,
+        }
+    }
+
+    fn forbidden(message: &'static str) -> Self {
+        Self {
+            sign_in_url: message.to_owned(),
+            answer: Answer::Forbidden,
         }
     }
 
@@ -200,6 +416,7 @@ impl ResponseError for Unauthenticated {
         match self.answer {
             Answer::Redirect => StatusCode::FOUND,
             Answer::Json => StatusCode::UNAUTHORIZED,
+            Answer::Forbidden => StatusCode::FORBIDDEN,
             Answer::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -221,6 +438,10 @@ impl ResponseError for Unauthenticated {
                     "message": "Sign in to continue.",
                     "login_url": self.sign_in_url,
                 })),
+            Answer::Forbidden => response.json(serde_json::json!({
+                "error": "forbidden",
+                "message": self.sign_in_url,
+            })),
             Answer::ServerError => response.json(serde_json::json!({
                 "error": "server_error",
                 "message": "Authentication is not configured on this route.",

@@ -133,7 +133,7 @@ impl CodeRedemption {
     pub async fn end_session(&self, handoff_token: &str) -> Result<Url, RedeemError> {
         #[derive(Deserialize)]
         struct Answer {
-            signed_out_url: Url,
+            signed_out_url: String,
         }
         let bearer = self
             .tokens
@@ -152,7 +152,7 @@ impl CodeRedemption {
             return Err(RedeemError::Refused(response.status().as_u16()));
         }
         let answer: Answer = response.json().await.map_err(|_| RedeemError::Malformed)?;
-        Ok(answer.signed_out_url)
+        Url::parse(&answer.signed_out_url).map_err(|_| RedeemError::Malformed)
     }
 
     /// The public service's own sign-out page, where a sign-out this app

@@ -8,12 +8,14 @@
 //! the configured audiences; `exp` and `iat` checked. What the token says
 //! about the holder ([`IdTokenClaims`]) is for the caller's policy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{RemoteJwks, RemoteJwksOptions};
 use crate::verifier::{classify, KeySource, VerifyError, MAX_TOKEN_LEN};
 
@@ -28,6 +30,9 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 pub struct IdTokenClaims {
     pub iss: String,
     pub sub: String,
+    /// The audiences (Google sends one, as a string).
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
     #[serde(default)]
     pub azp: Option<String>,
     #[serde(default)]
@@ -49,6 +54,19 @@ impl IdTokenClaims {
     }
 }
 
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
 /// Google sends `email_verified` as a boolean, some providers as a string.
 fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
@@ -67,6 +85,7 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 pub struct IdTokenVerifier {
     keys: KeySource,
     validation: Validation,
+    clock: SharedClock,
 }
 
 impl IdTokenVerifier {
@@ -74,13 +93,22 @@ impl IdTokenVerifier {
     pub fn new(issuers: &[String], audiences: &[String], keys: KeySource) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
-        validation.leeway = LEEWAY.as_secs();
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` is checked below against the injectable clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(issuers);
         validation.set_audience(audiences);
-        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "iat"]);
-        Self { keys, validation }
+        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
+        Self {
+            keys,
+            validation,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Keys from a JWKS URL (Google's, or the mock provider's in tests).
@@ -112,8 +140,17 @@ impl IdTokenVerifier {
         // Without `kid` only a provider publishing a single key is trusted:
         // with several, picking one would be guessing.
         let key = self.keys.key(header.kid.as_deref()).await?;
-        let data = decode::<IdTokenClaims>(token, &key, &self.validation).map_err(classify)?;
-        Ok(data.claims)
+        let claims = decode::<IdTokenClaims>(token, &key, &self.validation)
+            .map_err(classify)?
+            .claims;
+        let now = self.clock.unix_seconds();
+        if claims.exp.saturating_add(LEEWAY.as_secs()) <= now {
+            return Err(VerifyError::Expired);
+        }
+        if claims.iat > now.saturating_add(LEEWAY.as_secs()) {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(claims)
     }
 
     pub async fn prefetch(&self) -> Result<(), VerifyError> {
@@ -148,13 +185,14 @@ mod tests {
     #[test]
     fn email_verified_may_be_a_string() {
         let claims: IdTokenClaims = serde_json::from_str(
-            r#"{"iss":"i","sub":"s","email":"a@b.c","email_verified":"true","exp":1,"iat":1}"#,
+            r#"{"iss":"i","sub":"s","aud":"x","email":"a@b.c","email_verified":"true","exp":1,"iat":1}"#,
         )
         .unwrap();
         assert_eq!(claims.verified_email(), Some("a@b.c"));
-        let claims: IdTokenClaims =
-            serde_json::from_str(r#"{"iss":"i","sub":"s","email":"a@b.c","exp":1,"iat":1}"#)
-                .unwrap();
+        let claims: IdTokenClaims = serde_json::from_str(
+            r#"{"iss":"i","sub":"s","aud":["x"],"email":"a@b.c","exp":1,"iat":1}"#,
+        )
+        .unwrap();
         assert_eq!(claims.verified_email(), None);
     }
 }

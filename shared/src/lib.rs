@@ -23,6 +23,9 @@
 //!   [`metadata`] gets the app's own service-account ID token for that call.
 //! - [`handoff_code`]: the app's routes of the separate-sites delivery
 //!   (redeem a one-time code, set its own cookie, forget it at sign-out).
+//! - [`policy`]: who may sign in or call as a person (verified e-mail on
+//!   an allowlist of addresses, domains or Workspace `hd`).
+//! - [`cors`]: CORS for configured origins only (a Chrome extension).
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
@@ -67,12 +70,14 @@ pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod cookie;
+pub mod cors;
 pub mod extractor;
 pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod metadata;
+pub mod policy;
 pub mod random;
 pub mod revocation;
 pub mod service;
@@ -81,6 +86,6 @@ pub mod telemetry;
 pub mod verifier;
 
 pub use claims::HandoffClaims;
-pub use extractor::SignedInUser;
+pub use extractor::{Principal, ServiceCaller, SignedInUser};
 pub use signer::HandoffSigner;
 pub use verifier::HandoffVerifier;

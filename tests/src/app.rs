@@ -15,7 +15,7 @@ use actix_web::dev::ServerHandle;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use mock_provider::{MockProvider, MockUser};
-use private_service::settings::{AppDelivery, KeySettings};
+use private_service::settings::{AppDelivery, IdTokenSettings, KeySettings};
 use public_service::settings::ClientAuthMethod;
 use public_service::store::{Store, StoreOptions};
 use public_service::token_cipher::TokenCipher;
@@ -24,6 +24,7 @@ use shared::clock::{OffsetClock, SharedClock};
 use shared::config::Env;
 use shared::jwks::RemoteJwksOptions;
 use shared::keys::SigningKey;
+use shared::policy::AccessPolicy;
 use shared::HandoffClaims;
 use url::Url;
 
@@ -45,6 +46,12 @@ pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
 pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
 /// How often the app asks for revoked sessions in tests.
 pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The Chrome extension's OAuth client id: the audience of its ID tokens.
+pub const EXTENSION_CLIENT_ID: &str = "extension-client.apps.example";
+/// The Chrome extension's origin, allowed by the app's CORS.
+pub const EXTENSION_ORIGIN: &str = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+/// A service account allowed to call the app (Cloud Tasks, say).
+pub const TASKS_ACCOUNT: &str = "tasks@project.iam.gserviceaccount.com";
 /// An extra scope sign-ins may ask for (incremental authorization).
 pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive.readonly";
 
@@ -145,16 +152,20 @@ pub struct TestApp {
     child: Mutex<Option<ChildService>>,
 }
 
-/// Starts one private app.
-async fn spawn_app(
-    listener: TcpListener,
-    app_url: &Url,
-    auth_url: &Url,
+/// What every app of a test deployment shares.
+struct AppContext<'a> {
+    auth_url: &'a Url,
     auth_addr: SocketAddr,
-    metadata_url: &str,
+    provider: &'a MockProvider,
+    people: AccessPolicy,
     delivery: AppDelivery,
     clock: SharedClock,
-) {
+}
+
+/// Starts one private app.
+async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx: &AppContext<'_>) {
+    let (auth_url, auth_addr, delivery, clock) =
+        (ctx.auth_url, ctx.auth_addr, ctx.delivery, ctx.clock.clone());
     let settings = private_service::settings::Settings {
         bind_address: "127.0.0.1".into(),
         port: 0,
@@ -172,6 +183,15 @@ async fn spawn_app(
         revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
         metadata_url: Url::parse(metadata_url).unwrap(),
         delivery,
+        id_tokens: Some(IdTokenSettings {
+            issuers: vec![ctx.provider.issuer()],
+            jwks_url: Url::parse(&format!("{}/oauth2/v3/certs", ctx.provider.issuer())).unwrap(),
+            person_audiences: vec![EXTENSION_CLIENT_ID.into()],
+            people: Some(ctx.people.clone()),
+            service_accounts: vec![TASKS_ACCOUNT.into()],
+            refetch_interval: Duration::from_secs(1),
+        }),
+        cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
     };
     let app = private_service::startup::Application::build_with(settings, Some(listener), clock)
@@ -345,28 +365,23 @@ impl TestApp {
             TestDelivery::SharedCookie => AppDelivery::Cookie,
             TestDelivery::Code => AppDelivery::Code,
         };
-        let clock: SharedClock = Arc::new(public_clock.clone());
-        spawn_app(
-            app_listener,
-            &app_url,
-            &auth_url,
+        let context = AppContext {
+            auth_url: &auth_url,
             auth_addr,
-            &provider.metadata_url(),
-            app_delivery,
-            clock.clone(),
-        )
-        .await;
+            provider: &provider,
+            people: AccessPolicy::new(
+                options.allowed_emails.clone(),
+                options.allowed_domains.clone(),
+                [],
+                false,
+            ),
+            delivery: app_delivery,
+            clock: Arc::new(public_clock.clone()),
+        };
+        spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
         if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
-            spawn_app(
-                listener,
-                other_url,
-                &auth_url,
-                auth_addr,
-                &provider.metadata_url_for(OTHER_APP_ACCOUNT),
-                app_delivery,
-                clock,
-            )
-            .await;
+            let metadata = provider.metadata_url_for(OTHER_APP_ACCOUNT);
+            spawn_app(listener, other_url, &metadata, &context).await;
         }
 
         Some(Self {

@@ -77,6 +77,11 @@ impl MockProvider {
         self.shared.lock().token_calls
     }
 
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.lock().jwks_fetches
+    }
+
     pub fn trap_hits(&self) -> usize {
         self.shared.lock().trap_hits
     }
@@ -145,11 +150,16 @@ impl MockProvider {
     /// A valid ID token for `user` with audience `audience`, as Google
     /// issues to a Chrome extension (`aud` = the extension's client id).
     pub fn mint_id_token(&self, user: &MockUser, audience: &str) -> String {
+        self.mint_id_token_from(&self.shared.issuer, user, audience)
+    }
+
+    /// The same, claiming another issuer (signed with this provider's key).
+    pub fn mint_id_token_from(&self, issuer: &str, user: &MockUser, audience: &str) -> String {
         let state = self.shared.lock();
         id_token(
             &state,
             &IdTokenRequest {
-                issuer: &self.shared.issuer,
+                issuer,
                 audience,
                 user,
                 nonce: None,

@@ -115,6 +115,7 @@ pub struct State {
     /// Scopes each user has granted each client: (sub, client_id).
     pub consents: HashMap<(String, String), HashSet<String>>,
     pub token_calls: usize,
+    pub jwks_fetches: usize,
     pub trap_hits: usize,
     pub consent_prompts: usize,
     pub revoked: Vec<String>,
@@ -143,6 +144,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             consents: HashMap::new(),
             token_calls: 0,
+            jwks_fetches: 0,
             trap_hits: 0,
             consent_prompts: 0,
             revoked: Vec::new(),

@@ -37,7 +37,8 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
 
 pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
     let (failure, delay, keys) = {
-        let state = shared.lock();
+        let mut state = shared.lock();
+        state.jwks_fetches += 1;
         let failure = status_misbehaviour(&state, |m| match m {
             Misbehaviour::JwksStatus(s) => Some(*s),
             _ => None,

@@ -1,0 +1,169 @@
+//! Who may sign in: a verified e-mail, on an allowlist of addresses, e-mail
+//! domains or Google Workspace hosted domains (`hd`).
+//!
+//! Comparison is exact after ASCII lower-casing only: no Unicode case
+//! folding (which maps look-alikes such as the Kelvin sign onto ASCII), no
+//! trimming of trailing dots, no stripping of `+` tags.
+
+use std::collections::HashSet;
+
+use crate::config::{ConfigError, Env};
+
+/// The identity the provider vouched for, from a verified id_token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub hosted_domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denial {
+    #[error("the provider did not share an e-mail address")]
+    NoEmail,
+    #[error("the e-mail address is not verified")]
+    EmailNotVerified,
+    #[error("the account is not on the allowlist")]
+    NotAllowed,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessPolicy {
+    emails: HashSet<String>,
+    domains: HashSet<String>,
+    hosted_domains: HashSet<String>,
+    allow_any_verified: bool,
+}
+
+impl AccessPolicy {
+    pub fn new(
+        emails: impl IntoIterator<Item = String>,
+        domains: impl IntoIterator<Item = String>,
+        hosted_domains: impl IntoIterator<Item = String>,
+        allow_any_verified: bool,
+    ) -> Self {
+        let lower = |v: String| v.to_ascii_lowercase();
+        Self {
+            emails: emails.into_iter().map(lower).collect(),
+            domains: domains.into_iter().map(lower).collect(),
+            hosted_domains: hosted_domains.into_iter().map(lower).collect(),
+            allow_any_verified,
+        }
+    }
+
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let policy = Self::new(
+            env.list("ALLOWED_EMAILS"),
+            env.list("ALLOWED_DOMAINS"),
+            env.list("ALLOWED_HOSTED_DOMAINS"),
+            env.flag_or("ALLOW_ANY_VERIFIED_EMAIL", false)?,
+        );
+        let empty = policy.emails.is_empty()
+            && policy.domains.is_empty()
+            && policy.hosted_domains.is_empty();
+        if empty && !policy.allow_any_verified {
+            return Err(ConfigError::new(
+                "ALLOWED_EMAILS",
+                "no one could sign in: set ALLOWED_EMAILS, ALLOWED_DOMAINS or ALLOWED_HOSTED_DOMAINS, or ALLOW_ANY_VERIFIED_EMAIL=true",
+            ));
+        }
+        Ok(policy)
+    }
+
+    pub fn check(&self, identity: &Identity) -> Result<(), Denial> {
+        let email = identity.email.as_deref().ok_or(Denial::NoEmail)?;
+        if !identity.email_verified {
+            return Err(Denial::EmailNotVerified);
+        }
+        if self.allow_any_verified {
+            return Ok(());
+        }
+        let email = email.to_ascii_lowercase();
+        let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let hosted = identity
+            .hosted_domain
+            .as_deref()
+            .map(str::to_ascii_lowercase);
+        let allowed = self.emails.contains(&email)
+            || self.domains.contains(domain)
+            || hosted.is_some_and(|hd| self.hosted_domains.contains(&hd));
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denial::NotAllowed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(email: &str) -> Identity {
+        Identity {
+            subject: "1".into(),
+            email: Some(email.into()),
+            email_verified: true,
+            name: None,
+            hosted_domain: None,
+        }
+    }
+
+    fn policy() -> AccessPolicy {
+        AccessPolicy::new(
+            ["Alice@Example.com".to_owned()],
+            ["corp.example".to_owned()],
+            ["workspace.example".to_owned()],
+            false,
+        )
+    }
+
+    #[test]
+    fn listed_addresses_and_domains_get_in_whatever_their_ascii_case() {
+        assert_eq!(policy().check(&person("alice@example.com")), Ok(()));
+        assert_eq!(policy().check(&person("ALICE@EXAMPLE.COM")), Ok(()));
+        assert_eq!(policy().check(&person("bob@corp.example")), Ok(()));
+    }
+
+    #[test]
+    fn near_misses_stay_out() {
+        for email in [
+            "alice+tag@example.com",
+            "alice@example.com.",
+            "alice@sub.example.com",
+            "bob@corp.example.",
+            "bob@evilcorp.example",
+            "bob@corp.example.evil",
+            "alice@exampl\u{0435}.com", // Cyrillic e
+            "bob@corp.exampl\u{0435}",
+            "bob@\u{0441}orp.example", // Cyrillic es
+            "nobody",
+        ] {
+            assert_eq!(
+                policy().check(&person(email)),
+                Err(Denial::NotAllowed),
+                "{email}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unverified_or_missing_email_is_refused_even_when_listed() {
+        let mut p = person("alice@example.com");
+        p.email_verified = false;
+        assert_eq!(policy().check(&p), Err(Denial::EmailNotVerified));
+        p.email = None;
+        assert_eq!(policy().check(&p), Err(Denial::NoEmail));
+    }
+
+    #[test]
+    fn a_hosted_domain_is_taken_from_hd_not_from_the_address() {
+        let mut p = person("carol@workspace.example");
+        assert_eq!(policy().check(&p), Err(Denial::NotAllowed));
+        p.hosted_domain = Some("workspace.example".into());
+        assert_eq!(policy().check(&p), Ok(()));
+    }
+}
