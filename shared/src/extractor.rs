@@ -57,6 +57,35 @@ pub struct BearerIdTokens {
     pub service_accounts: Vec<String>,
 }
 
+impl BearerIdTokens {
+    /// Google-signed ID tokens of `service_accounts` for `app_url` (what
+    /// Cloud Tasks, Cloud Scheduler and other Cloud Run services send); no
+    /// people's ID tokens.
+    pub fn google_service_accounts(app_url: &Url, service_accounts: &[String]) -> Self {
+        let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
+        let issuers: Vec<String> = crate::id_token::GOOGLE_ISSUERS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let verifier = IdTokenVerifier::remote(
+            &issuers,
+            std::slice::from_ref(&service_audience),
+            Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+            Default::default(),
+        );
+        Self {
+            verifier,
+            person_audiences: Vec::new(),
+            people: None,
+            service_audience,
+            service_accounts: service_accounts
+                .iter()
+                .map(|e| e.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+}
+
 /// Service accounts' e-mail addresses end with this (Google's convention).
 const SERVICE_ACCOUNT_DOMAIN: &str = ".gserviceaccount.com";
 
