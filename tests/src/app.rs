@@ -48,8 +48,9 @@ pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
 pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The Chrome extension's OAuth client id: the audience of its ID tokens.
 pub const EXTENSION_CLIENT_ID: &str = "extension-client.apps.example";
-/// The Chrome extension's origin, allowed by the app's CORS.
-pub const EXTENSION_ORIGIN: &str = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+/// The origin of `examples/chrome-extension` (its id follows from the
+/// manifest's `key`), allowed by the app's CORS.
+pub const EXTENSION_ORIGIN: &str = "chrome-extension://odibeidmjmelaphijlikbdjepnnjjfkp";
 /// A service account allowed to call the app (Cloud Tasks, say).
 pub const TASKS_ACCOUNT: &str = "tasks@project.iam.gserviceaccount.com";
 /// An extra scope sign-ins may ask for (incremental authorization).

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::app::{TestDelivery, TestOptions};
+use integration_tests::app::{TestDelivery, TestOptions, EXTENSION_CLIENT_ID, EXTENSION_ORIGIN};
 use integration_tests::TestApp;
+use mock_provider::MockUser;
 
 /// The shortest handoff lifetime the service accepts: the test waits for
 /// the browser to drop the cookie for real.
@@ -108,4 +109,87 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
     }
     assert!(stdout.contains("ok: renewal did not involve the provider"));
     integration_tests::logs::assert_no_service_panics();
+}
+
+/// The id Chromium gives an unpacked extension with a `key`: the first 128
+/// bits of the key's SHA-256, in the letters a to p.
+fn extension_id(manifest: &serde_json::Value) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(manifest["key"].as_str().expect("a key in the manifest"))
+        .unwrap();
+    sha2::Sha256::digest(&key)[..16]
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .map(|nibble| char::from(b'a' + nibble))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chrome_extension_calls_the_app_with_an_id_token() {
+    let (chromium, _) = match tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
+            eprintln!("skipped: {reason}; .ci/run installs what this test needs");
+            return;
+        }
+        Err(reason) => panic!("the browser test is required here: {reason}"),
+    };
+    let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chrome-extension");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(extension.join("manifest.json")).unwrap())
+            .unwrap();
+    let id = extension_id(&manifest);
+    assert_eq!(
+        format!("chrome-extension://{id}"),
+        EXTENSION_ORIGIN,
+        "the app's CORS names this extension"
+    );
+
+    // The app's host must be one the extension may call over plain HTTP.
+    let app = TestApp::spawn_with(TestOptions {
+        hosts: ("localhost", "127.0.0.1"),
+        delivery: TestDelivery::Code,
+        ..TestOptions::default()
+    })
+    .await;
+    let alice = MockUser::new("alice@example.com");
+    let token = app.provider.mint_id_token(&alice, EXTENSION_CLIENT_ID);
+    let wrong = app
+        .provider
+        .mint_id_token(&alice, "another-client.apps.example");
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("node")
+            .arg(browser_dir().join("extension.mjs"))
+            .env("APP_URL", app.app_url.as_str())
+            .env("EXTENSION_DIR", extension.canonicalize().unwrap())
+            .env("EXTENSION_ID", &id)
+            .env("CHROMIUM", &chromium)
+            .env("TOKEN", &token)
+            .env("WRONG_AUDIENCE_TOKEN", &wrong)
+            .env("EMAIL", &alice.email)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the extension run finishes within two minutes")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the extension run failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ok: as the signed-in person"));
+    // The call crossed origins for real: Chromium sent a CORS preflight
+    // (the extension asks for no host permissions) and the app answered it.
+    let logs = integration_tests::logs::captured();
+    assert!(
+        logs.contains("method=OPTIONS path=/api/me status=204"),
+        "no CORS preflight reached the app"
+    );
+    integration_tests::logs::assert_not_logged(&[&token, &wrong]);
 }
