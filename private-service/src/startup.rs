@@ -116,7 +116,9 @@ impl Application {
                 .route("/", web::get().to(routes::home))
                 .route("/api/me", web::get().to(routes::me))
                 .route("/api/tasks", web::post().to(routes::task))
+                // Envoy's HTTP ext_authz appends the original path to the prefix.
                 .route("/auth/verify", web::to(routes::forward_auth))
+                .route("/auth/verify/{tail:.*}", web::to(routes::forward_auth))
                 .route("/healthz", web::get().to(routes::healthz))
                 .default_service(web::to(routes::not_found))
         })

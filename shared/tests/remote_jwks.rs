@@ -18,6 +18,11 @@ struct JwksServer {
 }
 
 async fn serve(initial: &SigningKey) -> JwksServer {
+    serve_with(initial, None).await
+}
+
+/// `cache_control`: the `Cache-Control` header of every answer.
+async fn serve_with(initial: &SigningKey, cache_control: Option<&'static str>) -> JwksServer {
     let fetches = Arc::new(AtomicUsize::new(0));
     let keys = Arc::new(Mutex::new(JwkSet {
         keys: vec![initial.public_jwk().clone()],
@@ -44,7 +49,11 @@ async fn serve(initial: &SigningKey) -> JwksServer {
                         return HttpResponse::ServiceUnavailable().finish();
                     }
                     let body = k.lock().unwrap().clone();
-                    HttpResponse::Ok().json(body)
+                    let mut response = HttpResponse::Ok();
+                    if let Some(value) = cache_control {
+                        response.insert_header(("cache-control", value));
+                    }
+                    response.json(body)
                 }
             }),
         )
@@ -142,4 +151,41 @@ async fn cached_keys_outlive_an_outage_of_the_jwks_endpoint() {
         jwks.key(Some("unknown")).await.is_err(),
         "an unknown kid during an outage is an error"
     );
+}
+
+#[tokio::test]
+async fn the_key_servers_cache_control_decides_how_long_keys_stay_fresh() {
+    let key = SigningKey::generate();
+    // Google's certs say how long to keep them; a short max-age wins over
+    // the configured default, and keys are fetched again after it.
+    let server = serve_with(&key, Some("public, max-age=1, must-revalidate")).await;
+    let jwks = RemoteJwks::new(server.url.clone(), options(Duration::ZERO));
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        1,
+        "fresh within max-age"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        2,
+        "fetched again after max-age"
+    );
+
+    // A long max-age keeps them past a short configured default.
+    let server = serve_with(&key, Some("public, max-age=3600")).await;
+    let jwks = RemoteJwks::new(
+        server.url.clone(),
+        RemoteJwksOptions {
+            max_age: Duration::from_millis(100),
+            ..options(Duration::ZERO)
+        },
+    );
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
 }

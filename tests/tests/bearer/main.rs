@@ -274,6 +274,17 @@ async fn forward_auth_answers_200_with_identity_or_401() {
     let answer = call(&app, Method::GET, "/auth/verify", Some(&service), None).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.headers["x-auth-kind"], "service");
+    // Envoy's ext_authz asks `<prefix><original path>`, with the original method.
+    let envoy = call(
+        &app,
+        Method::POST,
+        "/auth/verify/reports/42?x=1",
+        Some(&person),
+        None,
+    )
+    .await;
+    assert_eq!(envoy.status, 200);
+    assert_eq!(envoy.headers["x-auth-email"], ALICE);
 
     // The handoff cookie, as a browser behind the proxy sends it.
     let browser = app.browser();
