@@ -93,6 +93,26 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Ready once the public service's verification keys are loaded (cached
+/// keys count: an outage of the public service does not take the app out).
+pub async fn readyz(gate: web::Data<HandoffGate>) -> HttpResponse {
+    let ready = gate.verifier().has_keys()
+        || matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                gate.verifier().prefetch(),
+            )
+            .await,
+            Ok(Ok(()))
+        );
+    if ready {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "not_ready", "keys": "unavailable" }))
+    }
+}
+
 pub async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
 }

@@ -120,6 +120,7 @@ impl Application {
                 .route("/auth/verify", web::to(routes::forward_auth))
                 .route("/auth/verify/{tail:.*}", web::to(routes::forward_auth))
                 .route("/healthz", web::get().to(routes::healthz))
+                .route("/readyz", web::get().to(routes::readyz))
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

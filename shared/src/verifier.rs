@@ -138,6 +138,14 @@ impl HandoffVerifier {
     pub async fn prefetch(&self) -> Result<(), VerifyError> {
         self.keys.prefetch().await
     }
+
+    /// Whether any verification key is at hand (fetched earlier or static).
+    pub fn has_keys(&self) -> bool {
+        match &self.keys {
+            KeySource::Static(set) => !set.is_empty(),
+            KeySource::Remote(remote) => remote.cached_key_count() > 0,
+        }
+    }
 }
 
 pub(crate) fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {

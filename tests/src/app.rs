@@ -92,6 +92,9 @@ pub struct TestOptions {
     pub offline_access: &'static str,
     /// `OIDC_EXTRA_AUTH_PARAMS`.
     pub extra_auth_params: &'static str,
+    /// Reach the (PostgreSQL) database through this local port instead, a
+    /// proxy the test can cut.
+    pub database_port: Option<u16>,
 }
 
 impl Default for TestOptions {
@@ -115,6 +118,7 @@ impl Default for TestOptions {
             sign_out_at_provider: false,
             offline_access: "google",
             extra_auth_params: "",
+            database_port: None,
         }
     }
 }
@@ -151,6 +155,17 @@ pub struct TestApp {
     public_env: Vec<(&'static str, String)>,
     public_handle: ServerHandle,
     child: Mutex<Option<ChildService>>,
+}
+
+fn database_url(url: &str, port: Option<u16>) -> String {
+    match port {
+        Some(port) => {
+            let mut url = Url::parse(url).expect("a database URL");
+            url.set_port(Some(port)).expect("a URL with a host");
+            url.into()
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// What every app of a test deployment shares.
@@ -315,7 +330,7 @@ impl TestApp {
             ("LOGIN_TIMEOUT", "10m".into()),
             ("ALLOWED_EMAILS", options.allowed_emails.join(",")),
             ("ALLOWED_DOMAINS", options.allowed_domains.join(",")),
-            ("DATABASE_URL", db.url.clone()),
+            ("DATABASE_URL", database_url(&db.url, options.database_port)),
             ("TOKEN_ENCRYPTION_KEYS", token_keys.clone()),
             (
                 "SESSION_IDLE_TIMEOUT",
@@ -497,6 +512,26 @@ impl TestApp {
             .open(&sealed, &format!("refresh_token:{subject}"))
             .expect("the stored refresh token opens");
         Some(secrecy::ExposeSecret::expose_secret(&opened).to_owned())
+    }
+
+    /// The process id of the public service when it runs as a process
+    /// (after [`Self::restart_public_service`]).
+    pub fn public_process_id(&self) -> Option<u32> {
+        self.child.lock().unwrap().as_ref().map(|c| c.0.id())
+    }
+
+    /// Waits up to `limit` for the public service's process to exit.
+    pub async fn wait_for_public_exit(&self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(child) = self.child.lock().unwrap().as_mut() {
+                if let Ok(Some(status)) = child.0.try_wait() {
+                    return Some(status);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     /// A browser that finds the test hosts.

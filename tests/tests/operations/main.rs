@@ -1,0 +1,176 @@
+//! Running like a production service: readiness that follows the
+//! database and the provider, and a graceful stop on SIGTERM.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use integration_tests::app::TestOptions;
+use integration_tests::db::Backend;
+use integration_tests::TestApp;
+use mock_provider::Misbehaviour;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// A TCP proxy to PostgreSQL that the test can cut and restore.
+struct CuttableProxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl CuttableProxy {
+    async fn to_postgres() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let (up_, connections_) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up_.load(Ordering::SeqCst) {
+                    continue; // dropped: the database is "down"
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                connections_.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self {
+            port,
+            up,
+            connections,
+        }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/readyz", app.auth_addr))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn wait_for_readiness(app: &TestApp, status: u16) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (now, body) = readyz(app).await;
+        if now == status {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("readiness never became {status}: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_without_a_restart() {
+    if std::env::var_os(integration_tests::db::POSTGRES_URL_VAR).is_none() {
+        eprintln!(
+            "skipped: needs PostgreSQL ({} is not set)",
+            integration_tests::db::POSTGRES_URL_VAR
+        );
+        return;
+    }
+    let proxy = CuttableProxy::to_postgres().await;
+    let app = TestApp::try_spawn_with(TestOptions {
+        backend: Backend::Postgres,
+        database_port: Some(proxy.port),
+        ..TestOptions::default()
+    })
+    .await
+    .unwrap();
+    let body = wait_for_readiness(&app, 200).await;
+    assert_eq!(body["storage"], "ok");
+    assert_eq!(body["provider"], "ok");
+
+    proxy.cut();
+    let body = wait_for_readiness(&app, 503).await;
+    assert_eq!(body["storage"], "unavailable");
+    // Liveness is not readiness: the process is fine.
+    let live = reqwest::get(format!("http://{}/healthz", app.auth_addr))
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+
+    proxy.restore();
+    let body = wait_for_readiness(&app, 200).await;
+    assert_eq!(body["storage"], "ok");
+    // And it works again, without a restart: a sign-in stores its session.
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_the_providers_discovery() {
+    let app = TestApp::spawn_with(TestOptions {
+        discovery_fails_at_start: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let body = wait_for_readiness(&app, 503).await;
+    assert_eq!(body["provider"], "unavailable");
+    assert_eq!(body["storage"], "ok");
+    app.provider.behave();
+    wait_for_readiness(&app, 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sigterm_in_flight_requests_finish_and_the_process_exits_in_time() {
+    let app = TestApp::spawn().await;
+    app.restart_public_service(env!("CARGO_BIN_EXE_public-service-under-test"))
+        .await;
+    let pid = app
+        .public_process_id()
+        .expect("the public service runs as a process");
+
+    // A sign-in whose code exchange takes two seconds is in flight...
+    let browser = app.browser();
+    let callback = app.callback_url_for(&browser, "alice@example.com").await;
+    app.provider
+        .misbehave(Misbehaviour::TokenEndpointDelay(Duration::from_secs(2)));
+    let in_flight = {
+        let browser = browser.clone();
+        tokio::spawn(async move { browser.get(&callback).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // ...when Cloud Run sends SIGTERM.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = reqwest::get(format!("http://{}/healthz", app.auth_addr)).await;
+    assert!(refused.is_err(), "new connections are no longer accepted");
+
+    let page = in_flight.await.unwrap();
+    assert_eq!(
+        page.status, 302,
+        "the in-flight sign-in finished: {}",
+        page.body
+    );
+    let status = app
+        .wait_for_public_exit(Duration::from_secs(10))
+        .await
+        .expect("the process exits within Cloud Run's 10 s grace period");
+    assert!(status.success(), "a graceful stop exits 0: {status:?}");
+}
