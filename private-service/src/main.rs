@@ -7,9 +7,10 @@ use shared::service::{run, Stop};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init("info");
     run(async {
-        let settings = Settings::from_env(&Env::from_process()).map_err(Stop::Config)?;
+        let env = Env::from_process();
+        shared::telemetry::init(&env, "info").map_err(Stop::Config)?;
+        let settings = Settings::from_env(&env).map_err(Stop::Config)?;
         let application = Application::build(settings).await.map_err(Stop::Start)?;
         tracing::info!(port = application.port(), "private app listening");
         application.run_until_stopped().await.map_err(Stop::Serve)

@@ -130,10 +130,10 @@ impl Application {
 /// The service as configured by the process environment: what `main` runs.
 pub async fn serve_from_env() -> std::process::ExitCode {
     use shared::service::{run, Stop};
-    shared::telemetry::init("info");
     run(async {
-        let settings =
-            Settings::from_env(&shared::config::Env::from_process()).map_err(Stop::Config)?;
+        let env = shared::config::Env::from_process();
+        shared::telemetry::init(&env, "info").map_err(Stop::Config)?;
+        let settings = Settings::from_env(&env).map_err(Stop::Config)?;
         let application = Application::build(settings).await.map_err(Stop::Start)?;
         tracing::info!(port = application.port(), "public service listening");
         application.run_until_stopped().await.map_err(Stop::Serve)

@@ -68,6 +68,7 @@
 pub mod callers;
 pub mod claims;
 pub mod clock;
+pub mod cloud_logging;
 pub mod config;
 pub mod cookie;
 pub mod cors;

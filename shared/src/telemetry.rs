@@ -1,24 +1,62 @@
 //! Logging set-up and the request log line shared by the services.
 //!
-//! The request line carries method, path, status and latency, and never the
-//! query string: on the callback route it holds the authorization code.
+//! Logs are readable text by default and Cloud Logging's structured JSON
+//! with `LOG_FORMAT=json` (see [`crate::cloud_logging`]). Every request runs
+//! in a span carrying a fresh `request_id` (also sent back as
+//! `X-Request-Id`) and the trace id from `X-Cloud-Trace-Context` or
+//! `traceparent`, so every line it logs carries them. The request line
+//! carries method, path, status and latency, and never the query string: on
+//! the callback route it holds the authorization code.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber once; later calls are no-ops, so tests
-/// that install a capturing subscriber first keep it.
-pub fn init(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+use crate::cloud_logging::{trace_id, CloudLoggingLayer};
+use crate::config::{ConfigError, Env};
+
+/// Installs the global subscriber once, as `LOG_FORMAT` (`text` or `json`)
+/// and `RUST_LOG` say; later calls are no-ops, so tests that install a
+/// capturing subscriber first keep it.
+pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
+    let filter = match env.optional("RUST_LOG") {
+        Some(directives) => {
+            EnvFilter::try_new(&directives).map_err(|e| ConfigError::new("RUST_LOG", e))?
+        }
+        None => EnvFilter::new(default_filter),
+    };
+    match env.optional("LOG_FORMAT").as_deref() {
+        None | Some("text") => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_target(false)
+                .try_init();
+        }
+        Some("json") => {
+            let layer = CloudLoggingLayer::new(
+                env.optional("GOOGLE_CLOUD_PROJECT"),
+                Box::new(std::io::stdout()),
+            );
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init();
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                "LOG_FORMAT",
+                format!("expected text or json, got {other:?}"),
+            ))
+        }
+    }
+    Ok(())
 }
 
 pub async fn log_request(
@@ -27,12 +65,28 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let method = req.method().clone();
     let path = req.path().to_owned();
+    let request_id = crate::random::url_safe_token(9);
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let trace = trace_id(header("x-cloud-trace-context"), header("traceparent"));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = tracing::field::Empty
+    );
+    if let Some(trace) = &trace {
+        span.record("trace_id", trace.as_str());
+    }
     let started = Instant::now();
-    let result = next.call(req).await;
+    let mut result = next.call(req).instrument(span.clone()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &result {
+    let _entered = span.enter();
+    match &mut result {
         Ok(res) => {
-            tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request")
+            tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), value);
+            }
         }
         Err(e) => {
             tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")

@@ -439,6 +439,9 @@ impl TestApp {
             .env_clear()
             .envs(self.public_env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", "debug")
+            // As on Cloud Run: structured JSON lines.
+            .env("LOG_FORMAT", "json")
+            .env("GOOGLE_CLOUD_PROJECT", "test-project")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("the public service binary starts");

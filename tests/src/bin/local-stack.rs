@@ -28,7 +28,10 @@ fn port(name: &str, default: u16) -> u16 {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init("info");
+    if let Err(e) = shared::telemetry::init(&Env::from_process(), "info") {
+        eprintln!("configuration error: {e}");
+        return ExitCode::FAILURE;
+    }
     let (mock_port, auth_port, app_port) = (
         port("MOCK_PORT", 9000),
         port("AUTH_PORT", 8000),

@@ -174,3 +174,91 @@ async fn on_sigterm_in_flight_requests_finish_and_the_process_exits_in_time() {
         .expect("the process exits within Cloud Run's 10 s grace period");
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 }
+
+/// The JSON lines the child process wrote that satisfy `keep`.
+fn json_lines(keep: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+    integration_tests::logs::captured()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| keep(line))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_logs_are_cloud_logging_json_with_request_and_trace_ids() {
+    let app = TestApp::spawn().await;
+    app.restart_public_service(env!("CARGO_BIN_EXE_public-service-under-test"))
+        .await;
+    let trace = "105445aa7843bc8bf206b12000100000";
+    let browser = app.browser();
+    let login = browser
+        .request(
+            &app.auth(&format!("/login?return_to={}", app.app_url)),
+            &[("x-cloud-trace-context", &format!("{trace}/1;o=1"))],
+        )
+        .await;
+    assert_eq!(login.status, 302);
+    let request_id = login
+        .header("x-request-id")
+        .expect("a request id")
+        .to_owned();
+
+    let mut lines = Vec::new();
+    for _ in 0..40 {
+        lines = json_lines(|l| l["request_id"] == request_id.as_str());
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let access = lines
+        .iter()
+        .find(|l| l["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line for {request_id}: {lines:?}"));
+    assert_eq!(access["severity"], "INFO");
+    assert_eq!(access["httpRequest"]["requestMethod"], "GET");
+    assert_eq!(
+        access["httpRequest"]["requestUrl"], "/login",
+        "never the query string"
+    );
+    assert_eq!(access["httpRequest"]["status"], 302);
+    assert!(access["httpRequest"]["latency"]
+        .as_str()
+        .unwrap()
+        .ends_with('s'));
+    assert_eq!(
+        access["logging.googleapis.com/trace"],
+        format!("projects/test-project/traces/{trace}")
+    );
+    assert!(access["timestamp"]["seconds"].as_u64().unwrap() > 1_700_000_000);
+    // Every line of the request carries its id and trace: here the
+    // sign-in's own line too.
+    let started = lines
+        .iter()
+        .find(|l| l["message"] == "sign-in started")
+        .expect("the route's own line");
+    assert_eq!(
+        started["logging.googleapis.com/trace"],
+        access["logging.googleapis.com/trace"]
+    );
+    for line in &lines {
+        let text = line.to_string();
+        for secret in &app.configured_secrets {
+            assert!(!text.contains(secret.as_str()), "a secret in a log line");
+        }
+        assert!(!text.contains("state="), "no query string in a log line");
+    }
+    // A forged trace header cannot inject into the line.
+    let forged = browser
+        .request(
+            &app.auth("/healthz"),
+            &[("x-cloud-trace-context", "\"}{\"severity\":\"ERROR/1")],
+        )
+        .await;
+    let forged_id = forged.header("x-request-id").unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = json_lines(|l| l["request_id"] == forged_id.as_str());
+    assert_eq!(line.len(), 1);
+    assert!(line[0].get("logging.googleapis.com/trace").is_none());
+    assert_eq!(line[0]["severity"], "INFO");
+}
