@@ -121,6 +121,7 @@ impl Application {
                 .route("/auth/verify/{tail:.*}", web::to(routes::forward_auth))
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
+                .route("/metrics", web::get().to(shared::metrics::endpoint))
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

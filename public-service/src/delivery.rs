@@ -41,6 +41,15 @@ pub async fn hand_off(
     return_to: &ReturnTo,
     mut response: actix_web::HttpResponseBuilder,
 ) -> Result<HttpResponse, HandOffError> {
+    let delivery = match state.handoff.delivery() {
+        Delivery::Cookie { .. } => "cookie",
+        Delivery::Code => "code",
+    };
+    shared::metrics::count(
+        "handoffs_total",
+        "Browsers handed to an app, by delivery.",
+        &[("delivery", delivery)],
+    );
     let location = match state.handoff.delivery() {
         Delivery::Cookie { .. } => {
             let token = state

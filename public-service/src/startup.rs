@@ -104,6 +104,7 @@ impl Application {
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
+                .route("/metrics", web::get().to(shared::metrics::endpoint))
                 .default_service(web::to(not_found))
         })
         .workers(workers)

@@ -338,7 +338,18 @@ impl TokenBroker {
                 return Ok(Err(consent_required()));
             }
         };
-        match self.oidc.refresh(&refresh_token, &leased.scopes).await {
+        let refreshed = self.oidc.refresh(&refresh_token, &leased.scopes).await;
+        let outcome = match &refreshed {
+            Ok(_) => "ok",
+            Err(RefreshError::InvalidGrant) => "invalid_grant",
+            Err(RefreshError::Provider(_)) => "failed",
+        };
+        shared::metrics::count(
+            "token_refreshes_total",
+            "Access-token refreshes at the provider, by outcome.",
+            &[("outcome", outcome)],
+        );
+        match refreshed {
             Ok(tokens) => Ok(self
                 .store_refresh(leased, lease_id, sealed, &refresh_token, tokens)
                 .await),

@@ -177,7 +177,22 @@ impl HandoffGate {
                 .await
                 .map_err(|e| reject(&e));
         }
-        let claims = self.verifier.verify(&token).await.map_err(|e| reject(&e))?;
+        let started = std::time::Instant::now();
+        let verified = self.verifier.verify(&token).await;
+        crate::metrics::observe(
+            "handoff_verification_seconds",
+            "Time to verify a handoff token.",
+            started.elapsed(),
+        );
+        crate::metrics::count(
+            "handoff_verifications_total",
+            "Handoff tokens verified, by outcome.",
+            &[(
+                "outcome",
+                if verified.is_ok() { "valid" } else { "refused" },
+            )],
+        );
+        let claims = verified.map_err(|e| reject(&e))?;
         if self
             .revoked
             .as_ref()

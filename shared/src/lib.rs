@@ -78,6 +78,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod metadata;
+pub mod metrics;
 pub mod policy;
 pub mod random;
 pub mod revocation;

@@ -52,6 +52,26 @@ pub enum CallbackError {
     Store(#[from] StoreError),
 }
 
+impl CallbackError {
+    /// A fixed label for the metrics.
+    fn metric_reason(&self) -> &'static str {
+        match self {
+            Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode => {
+                "bad_callback"
+            }
+            Self::StaleReturnTo => "stale_return_to",
+            Self::Declined => "declined",
+            Self::ProviderReported => "provider_error",
+            Self::Provider(ProviderError::InvalidIdToken(_)) => "invalid_id_token",
+            Self::Provider(ProviderError::CodeRejected(_)) => "code_rejected",
+            Self::Provider(_) => "provider_unavailable",
+            Self::Denied(_) => "denied",
+            Self::Signing(_) => "signing",
+            Self::Store(_) => "storage",
+        }
+    }
+}
+
 impl From<HandOffError> for CallbackError {
     fn from(e: HandOffError) -> Self {
         match e {
@@ -82,6 +102,11 @@ impl ResponseError for CallbackError {
 
     fn error_response(&self) -> HttpResponse {
         tracing::warn!(reason = %self, "sign-in failed");
+        shared::metrics::count(
+            "signins_total",
+            "Completed sign-in attempts by outcome.",
+            &[("outcome", "failed"), ("reason", self.metric_reason())],
+        );
         let again = Some("/login");
         let (title, message, retry) = match self {
             Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode | Self::StaleReturnTo => (
@@ -228,6 +253,11 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         app = return_to.audience(),
         refresh_token = sign_in.tokens.refresh_token.is_some(),
         "sign-in completed"
+    );
+    shared::metrics::count(
+        "signins_total",
+        "Completed sign-in attempts by outcome.",
+        &[("outcome", "success"), ("reason", "")],
     );
     Ok(hand_off(state, &identity, &session.id, &return_to, response).await?)
 }

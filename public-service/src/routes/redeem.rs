@@ -99,6 +99,7 @@ pub async fn redeem(
         }
     };
     tracing::info!(app = %request.audience, "handoff code redeemed");
+    count_redemption("ok");
     answer(
         StatusCode::OK,
         json!({
@@ -109,7 +110,16 @@ pub async fn redeem(
     )
 }
 
+fn count_redemption(outcome: &'static str) {
+    shared::metrics::count(
+        "handoff_code_redemptions_total",
+        "Handoff code redemptions by outcome.",
+        &[("outcome", outcome)],
+    );
+}
+
 fn invalid_grant() -> HttpResponse {
+    count_redemption("refused");
     answer(
         StatusCode::BAD_REQUEST,
         json!({ "error": "invalid_grant", "message": "The code is not valid (anymore)." }),

@@ -23,6 +23,7 @@ pub async fn renew(
 ) -> Result<HttpResponse, LoginError> {
     let return_to = return_to(&req, &state)?;
     let Some(session) = state.sessions.current(&req).await? else {
+        count_renewal("sign_in");
         return Ok(start_sign_in(
             &state,
             SignInRequest {
@@ -70,6 +71,7 @@ pub async fn renew(
     }
     state.sessions.touch(&session).await?;
     tracing::info!(app = return_to.audience(), "handoff renewed");
+    count_renewal("renewed");
     Ok(hand_off(
         &state,
         &identity,
@@ -78,4 +80,12 @@ pub async fn renew(
         HttpResponse::Found(),
     )
     .await?)
+}
+
+fn count_renewal(outcome: &'static str) {
+    shared::metrics::count(
+        "renewals_total",
+        "Renewal requests: renewed silently, or sent to sign in.",
+        &[("outcome", outcome)],
+    );
 }

@@ -262,3 +262,59 @@ async fn production_logs_are_cloud_logging_json_with_request_and_trace_ids() {
     assert!(line[0].get("logging.googleapis.com/trace").is_none());
     assert_eq!(line[0]["severity"], "INFO");
 }
+
+/// The value of the first series of `metrics` starting with `series`.
+fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_count_sign_ins_handoffs_renewals_and_time_verifications() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    let denied = app.browser();
+    app.sign_in(&denied, "mallory@example.net").await;
+    let renewed = browser
+        .get(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+        .await;
+    assert_eq!(renewed.status, 302);
+
+    let public = reqwest::get(format!("http://{}/metrics", app.auth_addr))
+        .await
+        .unwrap();
+    assert!(public.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let public = public.text().await.unwrap();
+    assert!(public.contains("# TYPE signins_total counter"));
+    assert!(metric(&public, r#"signins_total{outcome="success""#) >= 1.0);
+    assert!(
+        metric(
+            &public,
+            r#"signins_total{outcome="failed",reason="denied"}"#
+        ) >= 1.0
+    );
+    assert!(metric(&public, r#"handoffs_total{delivery="cookie"}"#) >= 2.0);
+    assert!(metric(&public, r#"renewals_total{outcome="renewed"}"#) >= 1.0);
+
+    let private = reqwest::get(format!("http://{}/metrics", app.app_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(private.contains("# TYPE handoff_verification_seconds histogram"));
+    assert!(metric(&private, "handoff_verification_seconds_count") >= 1.0);
+    assert!(metric(&private, r#"handoff_verifications_total{outcome="valid"}"#) >= 1.0);
+    for secret in &app.configured_secrets {
+        assert!(!public.contains(secret.as_str()) && !private.contains(secret.as_str()));
+    }
+}
