@@ -24,9 +24,12 @@ struct Histogram {
     count: u64,
 }
 
+/// A series: the metric's name and its label pairs.
+type Series = (&'static str, Vec<(&'static str, &'static str)>);
+
 #[derive(Default)]
 struct Registry {
-    counters: BTreeMap<(&'static str, Vec<(&'static str, &'static str)>), u64>,
+    counters: BTreeMap<Series, u64>,
     help: BTreeMap<&'static str, &'static str>,
     histograms: BTreeMap<&'static str, Histogram>,
 }
