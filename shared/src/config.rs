@@ -35,12 +35,16 @@ type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// Where settings are read from: the process environment, or a map in tests.
 pub struct Env {
     lookup: Lookup,
+    /// Every name asked for, so a deployment's variables can be checked
+    /// against what the services read.
+    read: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Env {
     pub fn from_process() -> Self {
         Self {
             lookup: Box::new(|name| std::env::var(name).ok()),
+            read: Default::default(),
         }
     }
 
@@ -53,12 +57,31 @@ impl Env {
             .collect();
         Self {
             lookup: Box::new(move |name| map.get(name).cloned()),
+            read: Default::default(),
         }
+    }
+
+    /// The names looked up so far (with `_FILE` variants of secrets).
+    pub fn names_read(&self) -> Vec<String> {
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn raw(&self, name: &str) -> Option<String> {
+        self.read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
+        (self.lookup)(name)
     }
 
     /// The trimmed value, `None` when unset or blank.
     pub fn optional(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
+        self.raw(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }

@@ -22,39 +22,55 @@ use tracing_subscriber::EnvFilter;
 use crate::cloud_logging::{trace_id, CloudLoggingLayer};
 use crate::config::{ConfigError, Env};
 
-/// Installs the global subscriber once, as `LOG_FORMAT` (`text` or `json`)
-/// and `RUST_LOG` say; later calls are no-ops, so tests that install a
-/// capturing subscriber first keep it.
+/// How logs are written: `LOG_FORMAT` (`text` or `json`), `RUST_LOG`,
+/// and `GOOGLE_CLOUD_PROJECT` (names traces in JSON logs).
+pub struct LogSettings {
+    pub json: bool,
+    pub filter: String,
+    pub project: Option<String>,
+}
+
+impl LogSettings {
+    pub fn from_env(env: &Env, default_filter: &str) -> Result<Self, ConfigError> {
+        let filter = env
+            .optional("RUST_LOG")
+            .unwrap_or_else(|| default_filter.to_owned());
+        EnvFilter::try_new(&filter).map_err(|e| ConfigError::new("RUST_LOG", e))?;
+        let json = match env.optional("LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                ))
+            }
+        };
+        Ok(Self {
+            json,
+            filter,
+            project: env.optional("GOOGLE_CLOUD_PROJECT"),
+        })
+    }
+}
+
+/// Installs the global subscriber once, as [`LogSettings`] say; later
+/// calls are no-ops, so tests that install a capturing subscriber first
+/// keep it.
 pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
-    let filter = match env.optional("RUST_LOG") {
-        Some(directives) => {
-            EnvFilter::try_new(&directives).map_err(|e| ConfigError::new("RUST_LOG", e))?
-        }
-        None => EnvFilter::new(default_filter),
-    };
-    match env.optional("LOG_FORMAT").as_deref() {
-        None | Some("text") => {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_target(false)
-                .try_init();
-        }
-        Some("json") => {
-            let layer = CloudLoggingLayer::new(
-                env.optional("GOOGLE_CLOUD_PROJECT"),
-                Box::new(std::io::stdout()),
-            );
-            let _ = tracing_subscriber::registry()
-                .with(filter)
-                .with(layer)
-                .try_init();
-        }
-        Some(other) => {
-            return Err(ConfigError::new(
-                "LOG_FORMAT",
-                format!("expected text or json, got {other:?}"),
-            ))
-        }
+    let settings = LogSettings::from_env(env, default_filter)?;
+    let filter = EnvFilter::new(&settings.filter);
+    if settings.json {
+        let layer = CloudLoggingLayer::new(settings.project, Box::new(std::io::stdout()));
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(layer)
+            .try_init();
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .try_init();
     }
     Ok(())
 }
