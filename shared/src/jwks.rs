@@ -7,8 +7,8 @@
 //!
 //! The remote cache answers from memory on the hot path. It fetches when it
 //! has no keys yet, when its copy is older than the endpoint's
-//! `Cache-Control: max-age` (or `max_age` when there is none, so retired
-//! keys drop out), and on a `kid` it does not know, but never more often
+//! `Cache-Control: max-age` or the configured `max_age`, whichever is
+//! shorter (so retired keys drop out), and on a `kid` it does not know, but never more often
 //! than once per `min_refetch_interval`: a stream of tokens with made-up
 //! `kid`s cannot turn into a stream of requests to the key server.
 
@@ -131,10 +131,10 @@ fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
 pub struct RemoteJwksOptions {
     /// The least time between two fetches triggered by unknown `kid`s.
     pub min_refetch_interval: Duration,
-    /// Keys older than this are re-fetched before use, unless the endpoint
-    /// says otherwise with `Cache-Control: max-age` (stale keys are still
-    /// used if the fetch fails, so an outage of the key server does not
-    /// sign everyone out).
+    /// Keys older than this, or than the endpoint's `Cache-Control:
+    /// max-age` if that is shorter, are re-fetched before use (stale keys
+    /// are still used if the fetch fails, so an outage of the key server
+    /// does not sign everyone out).
     pub max_age: Duration,
     pub timeout: Duration,
     /// The algorithm of the keys kept (ES256 or RS256).
@@ -211,7 +211,9 @@ impl RemoteJwks {
             Ok((keys, fresh_for)) => {
                 let mut cached = self.write();
                 cached.keys = keys;
-                cached.fresh_for = fresh_for.unwrap_or(self.options.max_age);
+                // Never longer than the key server allows, nor than configured.
+                cached.fresh_for =
+                    fresh_for.map_or(self.options.max_age, |f| f.min(self.options.max_age));
                 cached.fetched_at = Some(Instant::now());
                 cached.last_attempt = cached.fetched_at;
                 drop(cached);

@@ -95,6 +95,11 @@ pub struct TestOptions {
     /// Reach the (PostgreSQL) database through this local port instead, a
     /// proxy the test can cut.
     pub database_port: Option<u16>,
+    /// Also publish a previous signing key (`PREVIOUS_SIGNING_KEYS`), as
+    /// during a key rotation; [`TestApp::sign_with_previous_key`] uses it.
+    pub previous_signing_key: bool,
+    /// How long the apps keep fetched verification keys (`JWKS_MAX_AGE`).
+    pub jwks_max_age: Duration,
 }
 
 impl Default for TestOptions {
@@ -119,6 +124,8 @@ impl Default for TestOptions {
             offline_access: "google",
             extra_auth_params: "",
             database_port: None,
+            previous_signing_key: false,
+            jwks_max_age: Duration::from_secs(300),
         }
     }
 }
@@ -152,6 +159,7 @@ pub struct TestApp {
     pub configured_secrets: Vec<String>,
     signing_pem: String,
     kid: String,
+    previous_pem: Option<String>,
     public_env: Vec<(&'static str, String)>,
     public_handle: ServerHandle,
     child: Mutex<Option<ChildService>>,
@@ -170,6 +178,7 @@ fn database_url(url: &str, port: Option<u16>) -> String {
 
 /// What every app of a test deployment shares.
 struct AppContext<'a> {
+    jwks_max_age: Duration,
     auth_url: &'a Url,
     auth_addr: SocketAddr,
     provider: &'a MockProvider,
@@ -193,6 +202,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
             jwks_url: Url::parse(&format!("http://{auth_addr}/.well-known/jwks.json")).unwrap(),
             options: RemoteJwksOptions {
                 min_refetch_interval: Duration::from_secs(1),
+                max_age: ctx.jwks_max_age,
                 ..RemoteJwksOptions::default()
             },
         },
@@ -295,6 +305,7 @@ impl TestApp {
         };
 
         let signing_pem = tokens::new_p256_pem();
+        let previous_pem = options.previous_signing_key.then(tokens::new_p256_pem);
         let kid = SigningKey::from_pem(&SecretString::from(signing_pem.clone()))
             .unwrap()
             .kid()
@@ -326,6 +337,10 @@ impl TestApp {
             ("APP_ORIGINS", app_origins.join(",")),
             ("HANDOFF_TTL", seconds(options.handoff_ttl)),
             ("SIGNING_KEY", signing_pem.clone()),
+            (
+                "PREVIOUS_SIGNING_KEYS",
+                previous_pem.clone().unwrap_or_default(),
+            ),
             ("COOKIE_SECRET", cookie_secret.clone()),
             ("LOGIN_TIMEOUT", "10m".into()),
             ("ALLOWED_EMAILS", options.allowed_emails.join(",")),
@@ -382,6 +397,7 @@ impl TestApp {
             TestDelivery::Code => AppDelivery::Code,
         };
         let context = AppContext {
+            jwks_max_age: options.jwks_max_age,
             auth_url: &auth_url,
             auth_addr,
             provider: &provider,
@@ -420,6 +436,7 @@ impl TestApp {
             db,
             signing_pem,
             kid,
+            previous_pem,
             public_env,
             public_handle,
             child: Mutex::new(None),
@@ -432,12 +449,18 @@ impl TestApp {
     /// `env!("CARGO_BIN_EXE_public-service-under-test")` (Cargo tells only
     /// test targets where it is).
     pub async fn restart_public_service(&self, binary: &str) {
+        self.restart_public_service_with(binary, &[]).await;
+    }
+
+    /// The same, with some variables changed (an operator's redeploy).
+    pub async fn restart_public_service_with(&self, binary: &str, changes: &[(&str, &str)]) {
         self.public_handle.stop(true).await;
         self.child.lock().unwrap().take();
         let mut command = Command::new(binary);
         command
             .env_clear()
             .envs(self.public_env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(changes.iter().copied())
             .env("RUST_LOG", "debug")
             // As on Cloud Run: structured JSON lines.
             .env("LOG_FORMAT", "json")
@@ -695,6 +718,20 @@ impl TestApp {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// Signs with the previous (rotated-out) key, as a token issued before
+    /// the rotation was.
+    pub fn sign_with_previous_key(&self, claims: &HandoffClaims) -> String {
+        let pem = self
+            .previous_pem
+            .as_ref()
+            .expect("TestOptions::previous_signing_key was set");
+        let kid = SigningKey::from_pem(&SecretString::from(pem.clone()))
+            .unwrap()
+            .kid()
+            .to_owned();
+        tokens::sign_es256(pem, &kid, claims)
     }
 
     pub fn signing_pem(&self) -> &str {

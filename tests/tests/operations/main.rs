@@ -318,3 +318,67 @@ async fn prometheus_metrics_count_sign_ins_handoffs_renewals_and_time_verificati
         assert!(!public.contains(secret.as_str()) && !private.contains(secret.as_str()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_out_key_verifies_during_the_overlap_and_not_after_retirement() {
+    let app = TestApp::spawn_with(TestOptions {
+        previous_signing_key: true,
+        jwks_max_age: Duration::from_secs(1),
+        ..TestOptions::default()
+    })
+    .await;
+    let jwks: serde_json::Value =
+        reqwest::get(format!("http://{}/.well-known/jwks.json", app.auth_addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        2,
+        "active and previous keys published"
+    );
+
+    let old = app.sign_with_previous_key(&app.claims_for("alice@example.com"));
+    let new = app.sign(&app.claims_for("alice@example.com"));
+    let me = |token: String| {
+        let url = format!("http://{}/api/me", app.app_addr);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        me(old.clone()).await,
+        200,
+        "a token of the previous key, during the overlap"
+    );
+    assert_eq!(me(new.clone()).await, 200);
+
+    // Retirement: the operator redeploys without the previous key.
+    app.restart_public_service_with(
+        env!("CARGO_BIN_EXE_public-service-under-test"),
+        &[("PREVIOUS_SIGNING_KEYS", "")],
+    )
+    .await;
+    let mut refused = false;
+    for _ in 0..40 {
+        if me(old.clone()).await == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "the retired key's tokens are refused once the app's keys refresh"
+    );
+    assert_eq!(me(new).await, 200, "the active key's tokens still verify");
+}
