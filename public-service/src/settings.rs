@@ -35,8 +35,21 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub sign_out: SignOutSettings,
     pub broker: BrokerSettings,
+    pub rate_limits: RateLimits,
     pub dev_mode: bool,
     pub workers: usize,
+}
+
+/// Per-client request rates, each with a burst of half a minute's worth.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// `/login`, `/callback`, `/renew`, per client address.
+    pub sign_in_per_minute: u32,
+    /// `/handoff/redeem`, `/broker/token`, per client address.
+    pub back_channel_per_minute: u32,
+    /// Proxies in front of the service whose `X-Forwarded-For` entries are
+    /// trusted (Cloud Run: 1).
+    pub trusted_proxy_hops: usize,
 }
 
 pub struct DatabaseSettings {
@@ -169,6 +182,11 @@ impl Settings {
                 end_provider_session: env.flag_or("SIGN_OUT_AT_PROVIDER", false)?,
             },
             broker: broker_from_env(env, issuer)?,
+            rate_limits: RateLimits {
+                sign_in_per_minute: positive(env, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
+                back_channel_per_minute: positive(env, "RATE_LIMIT_BACK_CHANNEL_PER_MINUTE", 600)?,
+                trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
+            },
             dev_mode,
             workers: env.parse_or("WORKERS", default_workers())?,
             public_url,
@@ -383,6 +401,14 @@ fn delivery_from_env(env: &Env) -> Result<Delivery, ConfigError> {
             format!("expected cookie or code, got {other:?}"),
         )),
     }
+}
+
+fn positive(env: &Env, name: &str, default: u32) -> Result<u32, ConfigError> {
+    let value = env.parse_or(name, default)?;
+    if value == 0 {
+        return Err(ConfigError::new(name, "must be at least 1"));
+    }
+    Ok(value)
 }
 
 fn handoff_ttl(env: &Env) -> Result<Duration, ConfigError> {

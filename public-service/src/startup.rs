@@ -12,6 +12,7 @@ use shared::callers::ServiceCallers;
 use shared::clock::{SharedClock, SystemClock};
 use shared::id_token::IdTokenVerifier;
 use shared::jwks::RemoteJwksOptions;
+use shared::rate_limit::{limited, Limit, RateLimiter};
 use shared::signer::HandoffSigner;
 
 use crate::handoff::HandoffIssuer;
@@ -70,6 +71,19 @@ impl Application {
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
         tracing::info!(backend = ?store.backend(), "storage ready");
         spawn_purge(store.clone(), clock.clone());
+        let limits = settings.rate_limits;
+        let limit = |name: &'static str, per_minute: u32| {
+            RateLimiter::new(
+                name,
+                Limit {
+                    per_minute,
+                    burst: (per_minute / 2).max(1),
+                },
+                limits.trusted_proxy_hops,
+            )
+        };
+        let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
+        let back_channel_limit = limit("back_channel", limits.back_channel_per_minute);
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -82,21 +96,38 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/", web::get().to(routes::start::start))
-                .route("/login", web::get().to(routes::login::login))
-                .route("/callback", web::get().to(routes::callback::callback))
-                .route("/renew", web::get().to(routes::renew::renew))
+                .service(
+                    web::resource("/login")
+                        .wrap(from_fn(limited(sign_in_limit.clone())))
+                        .route(web::get().to(routes::login::login)),
+                )
+                .service(
+                    web::resource("/callback")
+                        .wrap(from_fn(limited(sign_in_limit.clone())))
+                        .route(web::get().to(routes::callback::callback)),
+                )
+                .service(
+                    web::resource("/renew")
+                        .wrap(from_fn(limited(sign_in_limit.clone())))
+                        .route(web::get().to(routes::renew::renew)),
+                )
                 .route("/logout", web::get().to(routes::logout::confirm))
                 .route("/logout", web::post().to(routes::logout::logout))
                 .route("/signed-out", web::get().to(routes::logout::signed_out))
-                .route(
-                    "/broker/token",
-                    web::post().to(routes::broker::access_token),
+                .service(
+                    web::resource("/broker/token")
+                        .wrap(from_fn(limited(back_channel_limit.clone())))
+                        .route(web::post().to(routes::broker::access_token)),
                 )
                 .route(
                     "/sessions/revoked",
                     web::get().to(routes::revocations::revoked_sessions),
                 )
-                .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
+                .service(
+                    web::resource("/handoff/redeem")
+                        .wrap(from_fn(limited(back_channel_limit.clone())))
+                        .route(web::post().to(routes::redeem::redeem)),
+                )
                 .route(
                     "/sessions/end",
                     web::post().to(routes::app_sign_out::end_session),

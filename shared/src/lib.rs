@@ -81,6 +81,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod policy;
 pub mod random;
+pub mod rate_limit;
 pub mod revocation;
 pub mod service;
 pub mod signer;

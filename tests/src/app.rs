@@ -100,6 +100,11 @@ pub struct TestOptions {
     pub previous_signing_key: bool,
     /// How long the apps keep fetched verification keys (`JWKS_MAX_AGE`).
     pub jwks_max_age: Duration,
+    /// `RATE_LIMIT_SIGN_IN_PER_MINUTE` (high by default: suites make many
+    /// sign-ins from one address).
+    pub sign_in_rate_per_minute: u32,
+    /// `TRUSTED_PROXY_HOPS`.
+    pub trusted_proxy_hops: usize,
 }
 
 impl Default for TestOptions {
@@ -126,6 +131,8 @@ impl Default for TestOptions {
             database_port: None,
             previous_signing_key: false,
             jwks_max_age: Duration::from_secs(300),
+            sign_in_rate_per_minute: 6000,
+            trusted_proxy_hops: 0,
         }
     }
 }
@@ -369,6 +376,11 @@ impl TestApp {
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
             ("APP_SERVICE_ACCOUNTS", app_accounts.join(",")),
+            (
+                "RATE_LIMIT_SIGN_IN_PER_MINUTE",
+                options.sign_in_rate_per_minute.to_string(),
+            ),
+            ("TRUSTED_PROXY_HOPS", options.trusted_proxy_hops.to_string()),
             ("CALLER_TOKEN_ISSUERS", provider.issuer()),
             (
                 "CALLER_TOKEN_JWKS_URL",
