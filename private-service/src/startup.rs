@@ -103,6 +103,7 @@ impl Application {
                     std::slice::from_ref(&auth_origin),
                 ))
                 .wrap(from_fn(shared::cors::cors))
+                .wrap(from_fn(shared::service::bounded_headers))
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(cors_origins.clone())
                 .app_data(gate.clone())

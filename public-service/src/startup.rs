@@ -92,6 +92,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(shared::telemetry::security_headers())
+                .wrap(from_fn(shared::service::bounded_headers))
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))

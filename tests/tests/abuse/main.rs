@@ -64,3 +64,110 @@ async fn sign_in_is_rate_limited_per_client_with_retry_after() {
         .unwrap();
     assert!(metrics.contains(r#"rate_limited_total{route="sign_in"}"#));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_input_gets_a_bounded_4xx() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // A query string far longer than any return_to.
+    let long = format!(
+        "http://{}/login?return_to={}/{}",
+        app.auth_addr,
+        app.app_url,
+        "a".repeat(20_000)
+    );
+    let status = client.get(&long).send().await.unwrap().status().as_u16();
+    assert!((400..500).contains(&status), "{status}");
+
+    // A body far beyond what any route reads.
+    let body = vec![b'x'; 1024 * 1024];
+    let response = client
+        .post(format!("http://{}/broker/token", app.auth_addr))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+
+    // A header block beyond the limit: refused before any route reads it.
+    let huge = "y".repeat(64 * 1024);
+    let response = client
+        .get(format!("http://{}/healthz", app.auth_addr))
+        .header("x-padding", huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    // The service is still there.
+    let health = client
+        .get(format!("http://{}/healthz", app.auth_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    integration_tests::logs::assert_no_service_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_truncated_duplicated_or_oversized_session_cookie_is_no_session() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    let session = browser.cookie("__Host-session").unwrap().value;
+    let (id, secret) = session.split_once('.').unwrap();
+    let mut flipped = secret.to_owned().into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let variants = [
+        format!("{id}.{}", String::from_utf8(flipped).unwrap()),
+        session[..session.len() - 4].to_owned(),
+        format!("{id}."),
+        format!("{session}.{session}"),
+        format!("{id}.{}", "A".repeat(5000)),
+        "%00%0d%0a".to_owned(),
+    ];
+    for value in variants {
+        let thief = app.browser();
+        thief.put_cookie("__Host-session", &value, "auth.example.test", true);
+        let renew = thief
+            .get(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+            .await;
+        assert_eq!(renew.status, 302);
+        assert_eq!(
+            renew.location().unwrap().path(),
+            "/o/oauth2/v2/auth",
+            "{value:.40}: renewed without a valid session"
+        );
+    }
+    integration_tests::logs::assert_no_service_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_id_tokens_with_alg_none_or_algorithm_confusion_are_refused() {
+    use integration_tests::app::EXTENSION_CLIENT_ID;
+    use mock_provider::{Misbehaviour, MockUser};
+    let app = TestApp::spawn().await;
+    let alice = MockUser::new("alice@example.com");
+    for misbehaviour in [
+        Misbehaviour::AlgNone,
+        Misbehaviour::HsWithPublicKey,
+        Misbehaviour::BadSignature,
+    ] {
+        app.provider.misbehave(misbehaviour.clone());
+        let token = app.provider.mint_id_token(&alice, EXTENSION_CLIENT_ID);
+        app.provider.behave();
+        let status = reqwest::Client::new()
+            .get(format!("http://{}/api/me", app.app_addr))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 401, "{misbehaviour:?} accepted");
+    }
+}
