@@ -65,11 +65,16 @@ impl Application {
                 service_accounts: id_tokens.service_accounts.clone(),
             });
         }
+        // One cache of this app's own ID token for every back-channel call.
+        let identity = Arc::new(IdTokenSource::new(
+            &settings.metadata_url,
+            &settings.issuer(),
+        ));
         if let Some(interval) = settings.revocation_poll_interval {
             let revoked = Arc::new(RevokedSessions::default());
             RevocationPoller::new(
                 settings.revoked_sessions_url(),
-                IdTokenSource::new(&settings.metadata_url, &settings.issuer()),
+                identity.clone(),
                 interval,
                 revoked.clone(),
                 clock,
@@ -85,7 +90,7 @@ impl Application {
                 &settings.backchannel_url,
                 &settings.auth_url,
                 &settings.audience(),
-                &settings.metadata_url,
+                identity.clone(),
             ))
         });
         let links = web::Data::new(routes::Links {

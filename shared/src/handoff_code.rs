@@ -18,6 +18,7 @@
 //!   a sign-out started on its own pages; the cookie is cleared and the
 //!   browser continues to the public service's signed-out page.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -61,33 +62,32 @@ pub struct CodeRedemption {
     end_session_url: Url,
     audience: String,
     auth_url: Url,
-    tokens: IdTokenSource,
+    tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
 }
 
 impl CodeRedemption {
     /// `backchannel_url`: where this app reaches the public service;
-    /// `auth_url`: its public URL (browsers, and the audience of this
-    /// app's ID tokens); `audience`: this app's origin.
-    pub fn new(backchannel_url: &Url, auth_url: &Url, audience: &str, metadata_url: &Url) -> Self {
+    /// `auth_url`: its public URL (for browsers); `audience`: this app's
+    /// origin; `tokens`: this app's ID tokens for the public service.
+    pub fn new(
+        backchannel_url: &Url,
+        auth_url: &Url,
+        audience: &str,
+        tokens: Arc<IdTokenSource>,
+    ) -> Self {
         let mut redeem_url = backchannel_url.clone();
         redeem_url.set_path("/handoff/redeem");
         redeem_url.set_query(None);
         let mut end_session_url = redeem_url.clone();
         end_session_url.set_path("/sessions/end");
-        let issuer = auth_url.as_str().trim_end_matches('/');
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
         Self {
             redeem_url,
             end_session_url,
             audience: audience.to_owned(),
             auth_url: auth_url.clone(),
-            tokens: IdTokenSource::new(metadata_url, issuer),
-            http,
+            tokens,
+            http: crate::back_channel::client(Duration::from_secs(5)),
         }
     }
 
@@ -98,29 +98,8 @@ impl CodeRedemption {
             expires_in: u64,
             return_to: String,
         }
-        let bearer = self
-            .tokens
-            .bearer()
-            .await
-            .map_err(|e| RedeemError::Credentials(e.to_string()))?;
-        let response = self
-            .http
-            .post(self.redeem_url.clone())
-            .header(reqwest::header::AUTHORIZATION, bearer)
-            .json(&serde_json::json!({ "code": code, "audience": self.audience }))
-            .send()
-            .await
-            .map_err(|e| {
-                RedeemError::Unreachable(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "request failed".into()
-                })
-            })?;
-        if !response.status().is_success() {
-            return Err(RedeemError::Refused(response.status().as_u16()));
-        }
-        let answer: Answer = response.json().await.map_err(|_| RedeemError::Malformed)?;
+        let body = serde_json::json!({ "code": code, "audience": self.audience });
+        let answer: Answer = self.post(&self.redeem_url, &body).await?;
         Ok(Redeemed {
             token: SecretString::from(answer.handoff_token),
             expires_in: Duration::from_secs(answer.expires_in).min(MAX_COOKIE_LIFETIME),
@@ -135,6 +114,17 @@ impl CodeRedemption {
         struct Answer {
             signed_out_url: String,
         }
+        let body = serde_json::json!({ "handoff_token": handoff_token });
+        let answer: Answer = self.post(&self.end_session_url, &body).await?;
+        Url::parse(&answer.signed_out_url).map_err(|_| RedeemError::Malformed)
+    }
+
+    /// Posts `body` to the public service as this app, reading the JSON answer.
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        body: &serde_json::Value,
+    ) -> Result<T, RedeemError> {
         let bearer = self
             .tokens
             .bearer()
@@ -142,17 +132,16 @@ impl CodeRedemption {
             .map_err(|e| RedeemError::Credentials(e.to_string()))?;
         let response = self
             .http
-            .post(self.end_session_url.clone())
+            .post(url.clone())
             .header(reqwest::header::AUTHORIZATION, bearer)
-            .json(&serde_json::json!({ "handoff_token": handoff_token }))
+            .json(body)
             .send()
             .await
-            .map_err(|_| RedeemError::Unreachable("request failed".into()))?;
+            .map_err(|e| RedeemError::Unreachable(crate::back_channel::describe(&e)))?;
         if !response.status().is_success() {
             return Err(RedeemError::Refused(response.status().as_u16()));
         }
-        let answer: Answer = response.json().await.map_err(|_| RedeemError::Malformed)?;
-        Url::parse(&answer.signed_out_url).map_err(|_| RedeemError::Malformed)
+        response.json().await.map_err(|_| RedeemError::Malformed)
     }
 
     /// The public service's own sign-out page, where a sign-out this app

@@ -11,13 +11,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use jsonwebtoken::{decode, Algorithm, Validation};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{RemoteJwks, RemoteJwksOptions};
-use crate::verifier::{classify, KeySource, VerifyError, MAX_TOKEN_LEN};
+use crate::verifier::{check_lifetime, checked_header, classify, KeySource, VerifyError};
 
 /// Google's issuers, in both spellings it uses.
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
@@ -130,26 +130,14 @@ impl IdTokenVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<IdTokenClaims, VerifyError> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(VerifyError::Malformed);
-        }
-        let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if header.alg != Algorithm::RS256 {
-            return Err(VerifyError::WrongAlgorithm);
-        }
+        let header = checked_header(token, Algorithm::RS256)?;
         // Without `kid` only a provider publishing a single key is trusted:
         // with several, picking one would be guessing.
         let key = self.keys.key(header.kid.as_deref()).await?;
         let claims = decode::<IdTokenClaims>(token, &key, &self.validation)
             .map_err(classify)?
             .claims;
-        let now = self.clock.unix_seconds();
-        if claims.exp.saturating_add(LEEWAY.as_secs()) <= now {
-            return Err(VerifyError::Expired);
-        }
-        if claims.iat > now.saturating_add(LEEWAY.as_secs()) {
-            return Err(VerifyError::NotYetValid);
-        }
+        check_lifetime(claims.iat, claims.exp, self.clock.unix_seconds(), LEEWAY)?;
         Ok(claims)
     }
 

@@ -171,12 +171,7 @@ pub struct RemoteJwks {
 impl RemoteJwks {
     pub fn new(url: Url, options: RemoteJwksOptions) -> Self {
         let (algorithm, fresh_for) = (options.algorithm, options.max_age);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .build()
-            .unwrap_or_default();
+        let http = crate::back_channel::client(options.timeout);
         Self {
             url,
             http,
@@ -268,7 +263,7 @@ impl RemoteJwks {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| JwksError::Fetch(describe(&e)))?;
+            .map_err(|e| JwksError::Fetch(crate::back_channel::describe(&e)))?;
         if !response.status().is_success() {
             return Err(JwksError::Fetch(format!("status {}", response.status())));
         }
@@ -280,7 +275,7 @@ impl RemoteJwks {
         let body = response
             .text()
             .await
-            .map_err(|e| JwksError::Fetch(describe(&e)))?;
+            .map_err(|e| JwksError::Fetch(crate::back_channel::describe(&e)))?;
         Ok((
             KeySet::from_json_for(&body, self.options.algorithm)?,
             fresh_for,
@@ -315,18 +310,6 @@ fn max_age(cache_control: &str) -> Option<Duration> {
         }
     }
     age.map(|secs| Duration::from_secs(secs.min(86_400)))
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_decode() || e.is_body() {
-        "bad response body".into()
-    } else {
-        "request failed".into()
-    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod back_channel;
 pub mod callers;
 pub mod claims;
 pub mod clock;

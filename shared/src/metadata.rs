@@ -53,11 +53,7 @@ impl IdTokenSource {
             .query_pairs_mut()
             .append_pair("audience", audience)
             .append_pair("format", "full");
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let http = crate::back_channel::client(Duration::from_secs(5));
         Self {
             identity_url,
             http,
@@ -79,13 +75,7 @@ impl IdTokenSource {
             .header("Metadata-Flavor", "Google")
             .send()
             .await
-            .map_err(|e| {
-                MetadataError::Unreachable(if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "request failed".into()
-                })
-            })?;
+            .map_err(|e| MetadataError::Unreachable(crate::back_channel::describe(&e)))?;
         if !response.status().is_success() {
             return Err(MetadataError::Status(response.status().as_u16()));
         }

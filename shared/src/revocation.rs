@@ -77,7 +77,7 @@ pub struct RevokedSession {
 
 pub struct RevocationPoller {
     url: Url,
-    tokens: IdTokenSource,
+    tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
     revoked: Arc<RevokedSessions>,
     interval: Duration,
@@ -89,16 +89,12 @@ impl RevocationPoller {
     /// app's service-account ID tokens for the public service.
     pub fn new(
         url: Url,
-        tokens: IdTokenSource,
+        tokens: Arc<IdTokenSource>,
         interval: Duration,
         revoked: Arc<RevokedSessions>,
         clock: SharedClock,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let http = crate::back_channel::client(Duration::from_secs(5));
         Self {
             url,
             tokens,
@@ -151,13 +147,7 @@ impl RevocationPoller {
                 .header(reqwest::header::AUTHORIZATION, bearer)
                 .send()
                 .await
-                .map_err(|e| {
-                    if e.is_timeout() {
-                        "timed out".to_owned()
-                    } else {
-                        "request failed".to_owned()
-                    }
-                })?;
+                .map_err(|e| crate::back_channel::describe(&e))?;
             if !response.status().is_success() {
                 return Err(format!("status {}", response.status().as_u16()));
             }

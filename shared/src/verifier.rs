@@ -111,26 +111,13 @@ impl HandoffVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<HandoffClaims, VerifyError> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-            return Err(VerifyError::Malformed);
-        }
-        // `decode_header` refuses `alg: none` and unknown algorithms outright.
-        let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if header.alg != Algorithm::ES256 {
-            return Err(VerifyError::WrongAlgorithm);
-        }
+        let header = checked_header(token, Algorithm::ES256)?;
         let kid = header.kid.ok_or(VerifyError::MissingKeyId)?;
         let key = self.keys.key(Some(&kid)).await?;
         let claims = decode::<HandoffClaims>(token, &key, &self.validation)
             .map_err(classify)?
             .claims;
-        let now = self.clock.unix_seconds();
-        if claims.exp.saturating_add(LEEWAY.as_secs()) <= now {
-            return Err(VerifyError::Expired);
-        }
-        if claims.nbf > now.saturating_add(LEEWAY.as_secs()) {
-            return Err(VerifyError::NotYetValid);
-        }
+        check_lifetime(claims.nbf, claims.exp, self.clock.unix_seconds(), LEEWAY)?;
         Ok(claims)
     }
 
@@ -146,6 +133,39 @@ impl HandoffVerifier {
             KeySource::Remote(remote) => remote.cached_key_count() > 0,
         }
     }
+}
+
+/// The header of a token of bounded size, signed with `alg` and nothing
+/// else (`decode_header` itself refuses `alg: none` and unknown names).
+pub(crate) fn checked_header(
+    token: &str,
+    alg: Algorithm,
+) -> Result<jsonwebtoken::Header, VerifyError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    if header.alg != alg {
+        return Err(VerifyError::WrongAlgorithm);
+    }
+    Ok(header)
+}
+
+/// Refuses a token used more than `leeway` before `starts` or after `exp`
+/// (checked here against an injectable clock, not by `jsonwebtoken`).
+pub(crate) fn check_lifetime(
+    starts: u64,
+    exp: u64,
+    now: u64,
+    leeway: Duration,
+) -> Result<(), VerifyError> {
+    if exp.saturating_add(leeway.as_secs()) <= now {
+        return Err(VerifyError::Expired);
+    }
+    if starts > now.saturating_add(leeway.as_secs()) {
+        return Err(VerifyError::NotYetValid);
+    }
+    Ok(())
 }
 
 pub(crate) fn classify(e: jsonwebtoken::errors::Error) -> VerifyError {

@@ -8,12 +8,12 @@
 //! it. An app can only end sessions it was handed. Request:
 //! `{"handoff_token": "…"}`; answer: `200` `{"signed_out_url": "…"}`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::routes::{app_caller, json_answer, temporarily_unavailable};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -27,15 +27,12 @@ pub async fn end_session(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(callers) = &state.app_callers else {
-        return answer(StatusCode::NOT_FOUND, json!({ "error": "not_found" }));
-    };
-    let caller = match callers.authenticate(&req).await {
+    let caller = match app_caller(&req, &state).await {
         Ok(caller) => caller,
-        Err(e) => return e.error_response(),
+        Err(refused) => return refused,
     };
     let Ok(request) = serde_json::from_slice::<EndRequest>(&body) else {
-        return answer(
+        return json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request" }),
         );
@@ -59,16 +56,13 @@ pub async fn end_session(
     }
     let Some(claims) = claims else {
         tracing::warn!(caller = %caller.email, "session end refused: no valid handoff token for the caller's app");
-        return answer(StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" }));
+        return json_answer(StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" }));
     };
     let session = match state.store.session(&claims.sid).await {
         Ok(session) => session,
         Err(e) => {
             tracing::warn!(reason = %e, "session end failed on storage");
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "temporarily_unavailable" }),
-            );
+            return temporarily_unavailable();
         }
     };
     if let Some(session) = session {
@@ -76,10 +70,7 @@ pub async fn end_session(
             Ok(_) => tracing::info!(app = %claims.aud, "signed out by the app"),
             Err(e) => {
                 tracing::warn!(reason = %e, "session end failed on storage");
-                return answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "temporarily_unavailable" }),
-                );
+                return temporarily_unavailable();
             }
         }
         if state.sign_out.revoke_grant {
@@ -98,14 +89,8 @@ pub async fn end_session(
             destination = end_session;
         }
     }
-    answer(
+    json_answer(
         StatusCode::OK,
         json!({ "signed_out_url": destination.as_str() }),
     )
-}
-
-fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
 }

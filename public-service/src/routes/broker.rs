@@ -11,13 +11,13 @@
 //! - `400` `invalid_request` / `invalid_scope`, `401` `invalid_token`,
 //!   `403` `caller_not_allowed`, `503` `temporarily_unavailable`.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::routes::{json_answer, temporarily_unavailable};
 use crate::state::AppState;
 use crate::token_broker::BrokerError;
 
@@ -38,7 +38,7 @@ pub async fn access_token(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(callers) = &state.callers else {
-        return answer(
+        return json_answer(
             StatusCode::NOT_FOUND,
             json!({ "error": "not_found", "message": "The token broker is not enabled." }),
         );
@@ -50,7 +50,7 @@ pub async fn access_token(
     let request: TokenRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(_) => {
-            return answer(
+            return json_answer(
                 StatusCode::BAD_REQUEST,
                 json!({ "error": "invalid_request", "message": "Send {\"subject\": \"…\", \"scopes\": [\"…\"]} as JSON." }),
             )
@@ -60,14 +60,14 @@ pub async fn access_token(
         || request.subject.len() > MAX_SUBJECT_LEN
         || request.scopes.len() > MAX_SCOPES
     {
-        return answer(
+        return json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request", "message": "subject or scopes out of bounds." }),
         );
     }
     let known = state.oidc.requested_scopes(&state.optional_scopes);
     if let Some(unknown) = request.scopes.iter().find(|s| !known.contains(s)) {
-        return answer(
+        return json_answer(
             StatusCode::BAD_REQUEST,
             json!({
                 "error": "invalid_scope",
@@ -84,7 +84,7 @@ pub async fn access_token(
         Ok(token) => {
             let now = state.clock.unix_seconds();
             tracing::info!(caller = %caller.email, subject = %request.subject, "access token brokered");
-            answer(
+            json_answer(
                 StatusCode::OK,
                 json!({
                     "access_token": token.token.expose_secret(),
@@ -105,7 +105,7 @@ pub async fn access_token(
                     query.append_pair("scope", &missing_scopes.join(" "));
                 }
             }
-            answer(
+            json_answer(
                 StatusCode::FORBIDDEN,
                 json!({
                     "error": "consent_required",
@@ -116,20 +116,7 @@ pub async fn access_token(
         }
         Err(e) => {
             tracing::warn!(caller = %caller.email, reason = %e, "access token not available");
-            let mut response = answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "temporarily_unavailable", "message": "Try again shortly." }),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
+            temporarily_unavailable()
         }
     }
-}
-
-fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
 }

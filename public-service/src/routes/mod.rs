@@ -12,7 +12,12 @@ pub mod renew;
 pub mod revocations;
 pub mod start;
 
-use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use shared::callers::ServiceCaller;
+
+use crate::state::AppState;
 
 /// Longest query parameter value read; longer ones are refused.
 const MAX_PARAM_LEN: usize = 2048;
@@ -42,4 +47,44 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, Quer
         found = Some(value.into_owned());
     }
     Ok(found)
+}
+
+/// A JSON answer of a back-channel route; never cached.
+pub fn json_answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}
+
+/// `503` with `Retry-After`, for a back-channel caller.
+pub fn temporarily_unavailable() -> HttpResponse {
+    let mut response = json_answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({ "error": "temporarily_unavailable", "message": "Try again shortly." }),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// The app's service account calling one of the apps' back-channel
+/// routes, or the answer that refuses the call.
+pub async fn app_caller(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<ServiceCaller, HttpResponse> {
+    let Some(callers) = &state.app_callers else {
+        return Err(json_answer(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({
+                "error": "not_found",
+                "message": "No app service accounts are configured.",
+            }),
+        ));
+    };
+    callers
+        .authenticate(req)
+        .await
+        .map_err(|e| e.error_response())
 }

@@ -11,13 +11,13 @@
 //! any code that cannot be redeemed (unknown, used, expired, another
 //! app's, ended session), without saying which.
 
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::delivery::code_hash;
+use crate::routes::{app_caller, json_answer, temporarily_unavailable};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -35,15 +35,12 @@ pub async fn redeem(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(callers) = &state.app_callers else {
-        return answer(StatusCode::NOT_FOUND, json!({ "error": "not_found" }));
-    };
-    let caller = match callers.authenticate(&req).await {
+    let caller = match app_caller(&req, &state).await {
         Ok(caller) => caller,
-        Err(e) => return e.error_response(),
+        Err(refused) => return refused,
     };
     let Ok(request) = serde_json::from_slice::<RedeemRequest>(&body) else {
-        return answer(
+        return json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\"} as JSON." }),
         );
@@ -55,7 +52,7 @@ pub async fn redeem(
         .is_some_and(|account| account == caller.email);
     if !registered {
         tracing::warn!(caller = %caller.email, audience = %request.audience, "redemption for an app the caller is not");
-        return answer(
+        return json_answer(
             StatusCode::FORBIDDEN,
             json!({ "error": "caller_not_allowed", "message": "This service account is not registered for that app." }),
         );
@@ -92,7 +89,7 @@ pub async fn redeem(
         Ok(token) => token,
         Err(e) => {
             tracing::error!(reason = %e, "signing a redeemed handoff token failed");
-            return answer(
+            return json_answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": "server_error" }),
             );
@@ -100,7 +97,7 @@ pub async fn redeem(
     };
     tracing::info!(app = %request.audience, "handoff code redeemed");
     count_redemption("ok");
-    answer(
+    json_answer(
         StatusCode::OK,
         json!({
             "handoff_token": token,
@@ -120,7 +117,7 @@ fn count_redemption(outcome: &'static str) {
 
 fn invalid_grant() -> HttpResponse {
     count_redemption("refused");
-    answer(
+    json_answer(
         StatusCode::BAD_REQUEST,
         json!({ "error": "invalid_grant", "message": "The code is not valid (anymore)." }),
     )
@@ -128,18 +125,5 @@ fn invalid_grant() -> HttpResponse {
 
 fn unavailable(e: &crate::store::StoreError) -> HttpResponse {
     tracing::warn!(reason = %e, "handoff redemption failed on storage");
-    let mut response = answer(
-        StatusCode::SERVICE_UNAVAILABLE,
-        json!({ "error": "temporarily_unavailable" }),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response
-}
-
-fn answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
+    temporarily_unavailable()
 }

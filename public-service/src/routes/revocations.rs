@@ -4,26 +4,20 @@
 //! (`APP_SERVICE_ACCOUNTS`), authenticated by a provider-signed ID token
 //! for this service's URL.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use shared::revocation::{RevokedPage, RevokedSession};
 
-use crate::routes::query_param;
+use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;
 
 /// Most ids in one answer; `more` says to ask again.
 const PAGE: u32 = 1000;
 
 pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(callers) = &state.app_callers else {
-        return HttpResponse::NotFound().json(json!({
-            "error": "not_found",
-            "message": "No app service accounts are configured.",
-        }));
-    };
-    if let Err(e) = callers.authenticate(&req).await {
-        return e.error_response();
+    if let Err(refused) = app_caller(&req, &state).await {
+        return refused;
     }
     let since = match query_param(&req, "since") {
         Ok(Some(raw)) => match raw.parse::<u64>() {
@@ -43,22 +37,24 @@ pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> H
                 now: state.clock.unix_seconds(),
                 more,
             };
-            HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(page)
+            json_answer(
+                StatusCode::OK,
+                serde_json::to_value(page).unwrap_or_default(),
+            )
         }
         Err(e) => {
             tracing::warn!(reason = %e, "revoked sessions not readable");
-            HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
-                .json(json!({ "error": "temporarily_unavailable" }))
+            temporarily_unavailable()
         }
     }
 }
 
 fn bad_request() -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({
-        "error": "invalid_request",
-        "message": "Give since=<unix seconds>.",
-    }))
+    json_answer(
+        StatusCode::BAD_REQUEST,
+        json!({
+            "error": "invalid_request",
+            "message": "Give since=<unix seconds>.",
+        }),
+    )
 }
