@@ -472,11 +472,11 @@ impl TestApp {
         command
             .env_clear()
             .envs(self.public_env.iter().map(|(k, v)| (*k, v.as_str())))
-            .envs(changes.iter().copied())
             .env("RUST_LOG", "debug")
             // As on Cloud Run: structured JSON lines.
             .env("LOG_FORMAT", "json")
             .env("GOOGLE_CLOUD_PROJECT", "test-project")
+            .envs(changes.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("the public service binary starts");
