@@ -65,28 +65,61 @@ pub async fn task(caller: ServiceCaller) -> HttpResponse {
 /// valid cookie or Bearer token, `401` otherwise (never a redirect: the
 /// proxy decides what a browser sees).
 pub async fn forward_auth(req: HttpRequest, gate: web::Data<HandoffGate>) -> HttpResponse {
-    match gate.authenticate(&req).await {
-        Ok(Principal::Person(person)) => HttpResponse::Ok()
-            .insert_header(("X-Auth-Kind", "person"))
-            .insert_header(("X-Auth-Subject", person.subject))
-            .insert_header(("X-Auth-Email", person.email))
-            .insert_header(("X-Auth-Session", person.session_id.unwrap_or_default()))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .finish(),
-        Ok(Principal::Service(service)) => HttpResponse::Ok()
-            .insert_header(("X-Auth-Kind", "service"))
-            .insert_header(("X-Auth-Subject", service.subject))
-            .insert_header(("X-Auth-Email", service.email))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .finish(),
-        Err(_) => HttpResponse::Unauthorized()
+    let identity = match gate.authenticate(&req).await {
+        Ok(Principal::Person(person)) => identity_headers(
+            "person",
+            &person.subject,
+            &person.email,
+            person.session_id.as_deref(),
+        ),
+        Ok(Principal::Service(service)) => {
+            identity_headers("service", &service.subject, &service.email, None)
+        }
+        Err(_) => None,
+    };
+    let Some(headers) = identity else {
+        return HttpResponse::Unauthorized()
             .insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Bearer realm="app""#),
             ))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .finish(),
+            .finish();
+    };
+    let mut response = HttpResponse::Ok();
+    for (name, value) in headers {
+        response.insert_header((name, value));
     }
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish()
+}
+
+/// The identity a proxy passes on, or `None` when a claim cannot be a
+/// header value (a CR/LF would let a token's contents write headers of
+/// their own): such an identity is refused, not passed on half.
+fn identity_headers(
+    kind: &'static str,
+    subject: &str,
+    email: &str,
+    session: Option<&str>,
+) -> Option<Vec<(&'static str, HeaderValue)>> {
+    let value = |v: &str| {
+        let value = HeaderValue::from_str(v).ok();
+        if value.is_none() {
+            tracing::warn!(kind, "refused: an identity claim cannot be a header value");
+        }
+        value
+    };
+    let mut headers = vec![
+        ("X-Auth-Kind", HeaderValue::from_static(kind)),
+        ("X-Auth-Subject", value(subject)?),
+        ("X-Auth-Email", value(email)?),
+    ];
+    if kind == "person" {
+        headers.push(("X-Auth-Session", value(session.unwrap_or_default())?));
+    }
+    Some(headers)
 }
 
 pub async fn healthz() -> HttpResponse {

@@ -87,8 +87,12 @@ impl AccessPolicy {
             .hosted_domain
             .as_deref()
             .map(str::to_ascii_lowercase);
+        // An `hd` that names another domain means the address is not the
+        // Workspace account's own domain: the e-mail domain alone does not
+        // vouch for it then.
+        let domain_vouched = hosted.as_deref().is_none_or(|hd| hd == domain);
         let allowed = self.emails.contains(&email)
-            || self.domains.contains(domain)
+            || (domain_vouched && self.domains.contains(domain))
             || hosted.is_some_and(|hd| self.hosted_domains.contains(&hd));
         if allowed {
             Ok(())
@@ -157,6 +161,15 @@ mod tests {
         assert_eq!(policy().check(&p), Err(Denial::EmailNotVerified));
         p.email = None;
         assert_eq!(policy().check(&p), Err(Denial::NoEmail));
+    }
+
+    #[test]
+    fn an_hd_naming_another_domain_does_not_let_the_address_domain_vouch() {
+        let mut p = person("bob@corp.example");
+        p.hosted_domain = Some("elsewhere.example".into());
+        assert_eq!(policy().check(&p), Err(Denial::NotAllowed));
+        p.hosted_domain = Some("CORP.example".into());
+        assert_eq!(policy().check(&p), Ok(()));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! What the services refuse when pushed: rate limits on the routes an
 //! attacker can drive cheaply.
 
+mod redirects;
+mod reflection;
+
 use integration_tests::app::TestOptions;
 use integration_tests::TestApp;
 

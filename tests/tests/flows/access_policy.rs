@@ -2,6 +2,7 @@
 //! page and nothing is set.
 
 use integration_tests::TestApp;
+use mock_provider::MockUser;
 use shared::cookie::PARENT_DOMAIN_NAME;
 
 #[tokio::test]
@@ -31,14 +32,50 @@ async fn a_user_of_an_allowed_domain_gets_in() {
 }
 
 #[tokio::test]
-async fn look_alike_addresses_stay_out() {
+async fn allowlist_tricks_stay_out_and_ascii_case_does_not_matter() {
     let app = TestApp::spawn().await;
-    for email in [
-        "alice+admin@example.com",
-        "bob@corp.example.evil",
-        "bob@evilcorp.example",
-    ] {
+    let refused = [
+        ("alice+admin@example.com", "a + tag on a listed address"),
+        ("alice@example.com.", "a trailing dot on a listed address"),
+        ("bob@corp.example.", "a trailing dot on a listed domain"),
+        ("\u{430}lice@example.com", "a Cyrillic a"),
+        ("bob@corp.exampl\u{435}", "a Cyrillic e in the domain"),
+        ("bob@corp.examp\u{217c}e", "a Roman numeral fifty for an l"),
+        ("bob@corp.example.evil", "a listed domain as a prefix"),
+        ("bob@evilcorp.example", "a listed domain as a suffix"),
+        ("bob@sub.corp.example", "a subdomain of a listed domain"),
+    ];
+    for (email, trick) in refused {
         let hops = app.sign_in(&app.browser(), email).await;
-        assert_eq!(hops.last().unwrap().status, 403, "{email}");
+        let last = hops.last().unwrap();
+        assert_eq!(last.status, 403, "{trick}: {email} got in");
+        assert!(last.set_cookie(PARENT_DOMAIN_NAME).is_none(), "{trick}");
     }
+    for email in ["ALICE@EXAMPLE.COM", "Bob@Corp.Example"] {
+        let hops = app.sign_in(&app.browser(), email).await;
+        assert_eq!(hops.last().unwrap().status, 200, "{email}");
+    }
+}
+
+#[tokio::test]
+async fn an_hd_claim_naming_another_domain_keeps_a_listed_address_domain_out() {
+    let app = TestApp::spawn().await;
+    let mut bob = MockUser::new("bob@corp.example");
+    bob.hd = Some("elsewhere.example".into());
+    app.provider.set_user(bob.clone());
+    let hops = app.browser().navigate(&app.app("/")).await;
+    assert_eq!(
+        hops.last().unwrap().status,
+        403,
+        "hd disagreed, yet bob got in"
+    );
+
+    bob.hd = Some("corp.example".into());
+    app.provider.set_user(bob);
+    let hops = app.browser().navigate(&app.app("/")).await;
+    assert_eq!(
+        hops.last().unwrap().status,
+        200,
+        "hd agreeing with the address"
+    );
 }
