@@ -174,3 +174,52 @@ async fn bearer_id_tokens_with_alg_none_or_algorithm_confusion_are_refused() {
         assert_eq!(status, 401, "{misbehaviour:?} accepted");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_truncated_duplicated_or_oversized_login_cookie_stops_the_callback_before_the_provider(
+) {
+    let app = TestApp::spawn().await;
+    let starter = app.browser();
+    let callback = app.callback_url_for(&starter, "alice@example.com").await;
+    let genuine = starter
+        .cookies()
+        .into_iter()
+        .find(|c| c.name.starts_with("__Host-login-"))
+        .expect("the sign-in left its transaction cookie");
+    let mut flipped = genuine.value.clone().into_bytes();
+    let middle = flipped.len() / 2;
+    flipped[middle] = if flipped[middle] == b'A' { b'B' } else { b'A' };
+    let variants = [
+        String::from_utf8(flipped).unwrap(),
+        genuine.value[..genuine.value.len() - 4].to_owned(),
+        String::new(),
+        format!("{0}{0}", genuine.value),
+        "A".repeat(5000),
+        "%00%0d%0a".to_owned(),
+    ];
+    for value in &variants {
+        let browser = app.browser();
+        browser.put_cookie(&genuine.name, value, &genuine.domain, true);
+        let page = browser.get(&callback).await;
+        assert_eq!(page.status, 400, "{value:.40}: {}", page.body);
+        assert!(
+            browser.cookie(shared::cookie::PARENT_DOMAIN_NAME).is_none(),
+            "{value:.40}: handed off"
+        );
+        // Duplicated: a forged copy ahead of the genuine one.
+        let browser = app.browser();
+        browser.put_cookie(&genuine.name, value, "example.test", false);
+        browser.put_cookie(&genuine.name, &genuine.value, &genuine.domain, true);
+        let page = browser.get(&callback).await;
+        assert_eq!(page.status, 400, "duplicated {value:.40}: {}", page.body);
+    }
+    assert_eq!(
+        app.provider.token_endpoint_calls(),
+        0,
+        "a refused transaction still reached the provider"
+    );
+    // The genuine cookie, untouched, still completes the sign-in.
+    let page = starter.get(&callback).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    integration_tests::logs::assert_no_service_panics();
+}
