@@ -79,6 +79,12 @@ pub async fn forward_auth(req: HttpRequest, gate: web::Data<HandoffGate>) -> Htt
             .insert_header(("X-Auth-Email", service.email))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .finish(),
+        // No keys to check with: the proxy should answer "try again", not
+        // send the browser to sign in.
+        Err(e) if e.is_unavailable() => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .finish(),
         Err(_) => HttpResponse::Unauthorized()
             .insert_header((
                 header::WWW_AUTHENTICATE,
