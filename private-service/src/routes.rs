@@ -75,6 +75,14 @@ pub async fn forward_auth(req: HttpRequest, gate: web::Data<HandoffGate>) -> Htt
         Ok(Principal::Service(service)) => {
             identity_headers("service", &service.subject, &service.email, None)
         }
+        // No keys to check with: the proxy should answer "try again", not
+        // send the browser to sign in.
+        Err(e) if e.is_unavailable() => {
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .finish();
+        }
         Err(_) => None,
     };
     let Some(headers) = identity else {

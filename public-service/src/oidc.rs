@@ -300,7 +300,7 @@ impl OidcClient {
         let identity = match self.validate(&client, &response, &nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
-                if !self.refresh_jwks().await {
+                if !self.refresh_jwks().await? {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
                 let client = self.client(&*self.metadata().await?);
@@ -467,15 +467,17 @@ impl OidcClient {
         }
     }
 
-    /// Re-fetches the JWKS unless that happened within the interval.
-    async fn refresh_jwks(&self) -> bool {
+    /// Re-fetches the JWKS unless that happened within the interval:
+    /// `Ok(false)` when it did. A failed fetch is the provider's outage,
+    /// not a verdict on the token.
+    async fn refresh_jwks(&self) -> Result<bool, ProviderError> {
         let mut last_fetch = self.refresh.lock().await;
         if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
-            return false;
+            return Ok(false);
         }
         *last_fetch = Some(Instant::now());
         let Some(metadata) = self.cached_metadata() else {
-            return false;
+            return Ok(false);
         };
         match CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http).await {
             Ok(jwks) => {
@@ -485,11 +487,18 @@ impl OidcClient {
                 );
                 let updated = Metadata::clone(&metadata).set_jwks(jwks);
                 *self.write_metadata() = Some(Arc::new(updated));
-                true
+                Ok(true)
             }
             Err(e) => {
-                tracing::warn!(reason = %describe_discovery_error(&e), "provider JWKS re-fetch failed");
-                false
+                let reason = describe_discovery_error(&e);
+                tracing::warn!(%reason, "provider JWKS re-fetch failed");
+                Err(match e {
+                    openidconnect::DiscoveryError::Parse(_)
+                    | openidconnect::DiscoveryError::Validation(_) => {
+                        ProviderError::BadResponse(format!("JWKS: {reason}"))
+                    }
+                    _ => ProviderError::Unreachable(format!("JWKS: {reason}")),
+                })
             }
         }
     }

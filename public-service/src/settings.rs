@@ -56,6 +56,9 @@ pub struct DatabaseSettings {
     /// `sqlite:…` or `postgres://…`; may hold a password.
     pub url: SecretString,
     pub max_connections: u32,
+    /// The longest a statement waits, connecting included: while the
+    /// database is down, requests that need it fail after this long.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -328,9 +331,14 @@ fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, Conf
             "must be at least 1",
         ));
     }
+    let timeout = env.seconds_or("DATABASE_TIMEOUT", Duration::from_secs(5))?;
+    if timeout.is_zero() {
+        return Err(ConfigError::new("DATABASE_TIMEOUT", "must be at least 1s"));
+    }
     Ok(DatabaseSettings {
         url,
         max_connections,
+        timeout,
     })
 }
 

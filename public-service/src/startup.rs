@@ -60,16 +60,18 @@ impl Application {
                 "DEV_MODE: ephemeral signing and cookie keys; never use this in production"
             );
         }
-        let store = Store::connect(
+        let store = Store::start(
             settings.database.url.expose_secret(),
             StoreOptions {
                 max_connections: settings.database.max_connections,
-                ..StoreOptions::default()
+                timeout: settings.database.timeout,
             },
         )
         .await
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
-        tracing::info!(backend = ?store.backend(), "storage ready");
+        if store.is_prepared() {
+            tracing::info!(backend = ?store.backend(), "storage ready");
+        }
         spawn_purge(store.clone(), clock.clone());
         let limits = settings.rate_limits;
         let limit = |name: &'static str, per_minute: u32| {
@@ -179,6 +181,10 @@ fn spawn_purge(store: Store, clock: SharedClock) {
         let mut interval = tokio::time::interval(PURGE_INTERVAL);
         loop {
             interval.tick().await;
+            if !store.is_prepared() {
+                // Still waiting for the database: that is logged already.
+                continue;
+            }
             let now = clock.unix_seconds();
             match store.purge(now, KEEP_REVOKED).await {
                 Ok(0) => {}

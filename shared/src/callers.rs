@@ -32,6 +32,9 @@ pub enum CallerError {
 impl ResponseError for CallerError {
     fn status_code(&self) -> StatusCode {
         match self {
+            // The keys to check the token with cannot be fetched: the
+            // caller's token may be fine, so it should try again.
+            Self::Invalid(VerifyError::KeysUnavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Missing | Self::Invalid(_) | Self::NoVerifiedEmail => StatusCode::UNAUTHORIZED,
             Self::NotAllowed => StatusCode::FORBIDDEN,
         }
@@ -44,6 +47,9 @@ impl ResponseError for CallerError {
                 "caller_not_allowed",
                 "This service account may not call this endpoint.",
             ),
+            Self::Invalid(VerifyError::KeysUnavailable(_)) => {
+                ("temporarily_unavailable", "Try again shortly.")
+            }
             _ => (
                 "invalid_token",
                 "Send a provider-signed ID token for this service's URL as a Bearer token.",
@@ -51,11 +57,17 @@ impl ResponseError for CallerError {
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        if self.status_code() == StatusCode::UNAUTHORIZED {
-            response.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-            ));
+        match self.status_code() {
+            StatusCode::UNAUTHORIZED => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                ));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            _ => {}
         }
         response.json(serde_json::json!({ "error": error, "message": message }))
     }

@@ -15,7 +15,10 @@
 //! trip while the session lives, a sign-in otherwise) with `return_to`
 //! pointing back at the page; any other request gets `401` with
 //! `WWW-Authenticate` and a JSON body naming the login URL. The precise
-//! reason is logged at debug level and never sent to the client.
+//! reason is logged at debug level and never sent to the client. When no
+//! key to check a handoff token with can be had (the public service is
+//! down and none was fetched before), the answer is `503` with
+//! `Retry-After`, a page or JSON, never a redirect to sign in.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +33,7 @@ use crate::cookie::handoff_token;
 use crate::id_token::{bearer_token, IdTokenVerifier};
 use crate::policy::{AccessPolicy, Identity};
 use crate::revocation::RevokedSessions;
-use crate::verifier::HandoffVerifier;
+use crate::verifier::{HandoffVerifier, VerifyError};
 
 /// What an app needs to check handoff tokens and send strangers to sign in.
 pub struct HandoffGate {
@@ -192,7 +195,13 @@ impl HandoffGate {
                 if verified.is_ok() { "valid" } else { "refused" },
             )],
         );
-        let claims = verified.map_err(|e| reject(&e))?;
+        let claims = verified.map_err(|e| match e {
+            VerifyError::KeysUnavailable(_) => {
+                tracing::debug!(reason = %e, "handoff token not checked");
+                Unauthenticated::unavailable(req)
+            }
+            e => reject(&e),
+        })?;
         if self
             .revoked
             .as_ref()
@@ -399,6 +408,12 @@ enum Answer {
     Json,
     Forbidden,
     ServerError,
+    /// The keys to verify the token with cannot be fetched (the public
+    /// service is down and none were fetched before): neither "signed in"
+    /// nor "sign in again", whose redirect could loop while the outage lasts.
+    Unavailable {
+        html: bool,
+    },
 }
 
 /// The one answer to every authentication failure.
@@ -428,6 +443,20 @@ impl Unauthenticated {
         }
     }
 
+    fn unavailable(req: &HttpRequest) -> Self {
+        Self {
+            sign_in_url: String::new(),
+            answer: Answer::Unavailable {
+                html: wants_html(req),
+            },
+        }
+    }
+
+    /// Whether the request could not be checked at all, for want of keys.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.answer, Answer::Unavailable { .. })
+    }
+
     fn misconfigured() -> Self {
         Self {
             sign_in_url: String::new(),
@@ -439,6 +468,10 @@ impl Unauthenticated {
         &self.sign_in_url
     }
 }
+
+const UNAVAILABLE_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <title>Temporarily unavailable</title></head><body><h1>Temporarily unavailable</h1>\
+    <p>Your sign-in cannot be checked right now. Please reload this page in a moment.</p></body></html>";
 
 /// Browsers navigating to a page send `Accept: text/html`; API clients and
 /// `fetch()` calls asking for JSON do not, and get a 401 instead of a redirect.
@@ -462,6 +495,7 @@ impl ResponseError for Unauthenticated {
             Answer::Json => StatusCode::UNAUTHORIZED,
             Answer::Forbidden => StatusCode::FORBIDDEN,
             Answer::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Answer::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -490,6 +524,19 @@ impl ResponseError for Unauthenticated {
                 "error": "server_error",
                 "message": "Authentication is not configured on this route.",
             })),
+            Answer::Unavailable { html } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+                if html {
+                    response
+                        .content_type("text/html; charset=utf-8")
+                        .body(UNAVAILABLE_PAGE)
+                } else {
+                    response.json(serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "message": "Sign-in cannot be checked right now. Try again shortly.",
+                    }))
+                }
+            }
         }
     }
 }

@@ -194,13 +194,16 @@ impl RemoteJwks {
             return Ok(hit);
         }
         if !self.may_fetch() {
-            return Ok(hit);
+            return self.without_fetch(hit);
         }
         let _guard = self.fetch_lock.lock().await;
         // Someone else may have fetched while we waited for the lock.
         let (hit, fresh) = self.lookup(kid);
-        if (hit.is_some() && fresh) || !self.may_fetch() {
+        if hit.is_some() && fresh {
             return Ok(hit);
+        }
+        if !self.may_fetch() {
+            return self.without_fetch(hit);
         }
         match self.fetch().await {
             Ok((keys, fresh_for)) => {
@@ -248,6 +251,19 @@ impl RemoteJwks {
             None => cached.keys.sole_key(),
         };
         (key, fresh)
+    }
+
+    /// The answer when no fetch may be made now. Until one fetch has
+    /// succeeded a missing key is the key server's outage, not an unknown
+    /// `kid`: callers answer "try again", not "sign in again".
+    fn without_fetch(
+        &self,
+        hit: Option<Arc<DecodingKey>>,
+    ) -> Result<Option<Arc<DecodingKey>>, JwksError> {
+        if hit.is_none() && self.read().fetched_at.is_none() {
+            return Err(JwksError::Fetch("no keys fetched yet".into()));
+        }
+        Ok(hit)
     }
 
     fn may_fetch(&self) -> bool {

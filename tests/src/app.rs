@@ -5,6 +5,9 @@
 //! The public service is configured through the same environment variables
 //! an operator sets (read by `Settings::from_env`), so a test can also run
 //! it as a separate process on the same database ([`TestApp::restart_public_service`]).
+//! [`outages`] takes parts of the deployment down and brings them back.
+
+mod outages;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +33,7 @@ use url::Url;
 
 use crate::browser::{Browser, Page};
 use crate::db::{Backend, TestDatabase};
+use crate::proxy::CuttableProxy;
 use crate::{logs, tokens};
 
 pub const PARENT_DOMAIN: &str = "example.test";
@@ -95,6 +99,15 @@ pub struct TestOptions {
     /// Reach the (PostgreSQL) database through this local port instead, a
     /// proxy the test can cut.
     pub database_port: Option<u16>,
+    /// Put the mock provider behind a [`CuttableProxy`] (its issuer is the
+    /// proxy's address), so a test can take the whole provider down:
+    /// [`TestApp::provider_proxy`].
+    pub provider_behind_proxy: bool,
+    /// The provider's proxy is cut while the services start (implies
+    /// `provider_behind_proxy`): connections to it are refused.
+    pub provider_down_at_start: bool,
+    /// Misbehaviours in force while the services start.
+    pub provider_misbehaviours_at_start: Vec<mock_provider::Misbehaviour>,
     /// Also publish a previous signing key (`PREVIOUS_SIGNING_KEYS`), as
     /// during a key rotation; [`TestApp::sign_with_previous_key`] uses it.
     pub previous_signing_key: bool,
@@ -129,6 +142,9 @@ impl Default for TestOptions {
             offline_access: "google",
             extra_auth_params: "",
             database_port: None,
+            provider_behind_proxy: false,
+            provider_down_at_start: false,
+            provider_misbehaviours_at_start: Vec::new(),
             previous_signing_key: false,
             jwks_max_age: Duration::from_secs(300),
             sign_in_rate_per_minute: 6000,
@@ -168,8 +184,19 @@ pub struct TestApp {
     kid: String,
     previous_pem: Option<String>,
     public_env: Vec<(&'static str, String)>,
-    public_handle: ServerHandle,
+    /// The in-process public service; `None` while stopped.
+    public_handle: Mutex<Option<ServerHandle>>,
     child: Mutex<Option<ChildService>>,
+    /// What another instance of the app is built from.
+    app_recipe: AppRecipe,
+    provider_proxy: Option<CuttableProxy>,
+}
+
+/// The parts of an app's configuration that are not per instance.
+struct AppRecipe {
+    jwks_max_age: Duration,
+    people: AccessPolicy,
+    delivery: AppDelivery,
 }
 
 fn database_url(url: &str, port: Option<u16>) -> String {
@@ -285,15 +312,26 @@ impl TestApp {
         let client_secret = shared::random::url_safe_token(24);
         let redirect_uri = format!("{}callback", auth_url);
 
-        let provider = MockProvider::builder()
+        let provider_proxy = match options.provider_behind_proxy || options.provider_down_at_start {
+            true => Some(CuttableProxy::to(provider_listener.local_addr().unwrap()).await),
+            false => None,
+        };
+        let mut provider = MockProvider::builder()
             .client(CLIENT_ID, &client_secret, &[redirect_uri.as_str()])
             .interactive(options.interactive_provider)
-            .listener(provider_listener)
-            .start()
-            .await
-            .expect("the mock provider starts");
+            .listener(provider_listener);
+        if let Some(proxy) = &provider_proxy {
+            provider = provider.issuer(&format!("http://{}", proxy.addr()));
+        }
+        let provider = provider.start().await.expect("the mock provider starts");
         if options.discovery_fails_at_start {
             provider.misbehave(mock_provider::Misbehaviour::DiscoveryStatus(500));
+        }
+        for misbehaviour in &options.provider_misbehaviours_at_start {
+            provider.misbehave(misbehaviour.clone());
+        }
+        if let (true, Some(proxy)) = (options.provider_down_at_start, &provider_proxy) {
+            proxy.cut().await;
         }
 
         let mut app_origins = vec![app_url.origin().ascii_serialization()];
@@ -353,6 +391,7 @@ impl TestApp {
             ("ALLOWED_EMAILS", options.allowed_emails.join(",")),
             ("ALLOWED_DOMAINS", options.allowed_domains.join(",")),
             ("DATABASE_URL", database_url(&db.url, options.database_port)),
+            ("DATABASE_TIMEOUT", "2s".into()),
             ("TOKEN_ENCRYPTION_KEYS", token_keys.clone()),
             (
                 "SESSION_IDLE_TIMEOUT",
@@ -408,11 +447,8 @@ impl TestApp {
             TestDelivery::SharedCookie => AppDelivery::Cookie,
             TestDelivery::Code => AppDelivery::Code,
         };
-        let context = AppContext {
+        let app_recipe = AppRecipe {
             jwks_max_age: options.jwks_max_age,
-            auth_url: &auth_url,
-            auth_addr,
-            provider: &provider,
             people: AccessPolicy::new(
                 options.allowed_emails.clone(),
                 options.allowed_domains.clone(),
@@ -420,6 +456,14 @@ impl TestApp {
                 false,
             ),
             delivery: app_delivery,
+        };
+        let context = AppContext {
+            jwks_max_age: app_recipe.jwks_max_age,
+            auth_url: &auth_url,
+            auth_addr,
+            provider: &provider,
+            people: app_recipe.people.clone(),
+            delivery: app_recipe.delivery,
             clock: Arc::new(public_clock.clone()),
         };
         spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
@@ -450,8 +494,10 @@ impl TestApp {
             kid,
             previous_pem,
             public_env,
-            public_handle,
+            public_handle: Mutex::new(Some(public_handle)),
             child: Mutex::new(None),
+            app_recipe,
+            provider_proxy,
         })
     }
 
@@ -466,8 +512,7 @@ impl TestApp {
 
     /// The same, with some variables changed (an operator's redeploy).
     pub async fn restart_public_service_with(&self, binary: &str, changes: &[(&str, &str)]) {
-        self.public_handle.stop(true).await;
-        self.child.lock().unwrap().take();
+        self.stop_public_service().await;
         let mut command = Command::new(binary);
         command
             .env_clear()

@@ -2,12 +2,14 @@
 //! services on random loopback ports; [`browser::Browser`] walks every hop
 //! with a browser-like cookie jar; [`tokens`] makes hostile tokens;
 //! [`logs`] proves no secret reached a log line; [`db`] gives each test a
-//! database of its own, SQLite or PostgreSQL.
+//! database of its own, SQLite or PostgreSQL; [`proxy`] puts a relay that
+//! a test can cut in front of a database or the provider.
 
 pub mod app;
 pub mod browser;
 pub mod db;
 pub mod logs;
+pub mod proxy;
 pub mod tokens;
 
 pub use app::{TestApp, TestOptions};

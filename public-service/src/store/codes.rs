@@ -23,7 +23,7 @@ pub struct RedeemedCode {
 
 impl Store {
     pub async fn create_handoff_code(&self, code: &NewCode) -> Result<(), StoreError> {
-        sqlx::query(
+        self.bounded(sqlx::query(
             "INSERT INTO handoff_codes (code_hash, audience, session_id, return_to, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, NULL)",
         )
@@ -33,8 +33,7 @@ impl Store {
         .bind(&code.return_to)
         .bind(to_db(code.created_at))
         .bind(to_db(code.expires_at))
-        .execute(self.pool())
-        .await?;
+        .execute(self.pool()?)).await?;
         Ok(())
     }
 
@@ -47,16 +46,19 @@ impl Store {
         audience: &str,
         now: u64,
     ) -> Result<Option<RedeemedCode>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE handoff_codes SET used_at = $1 \
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE handoff_codes SET used_at = $1 \
              WHERE code_hash = $2 AND audience = $3 AND used_at IS NULL AND expires_at > $1 \
              RETURNING session_id, return_to",
-        )
-        .bind(to_db(now))
-        .bind(code_hash.to_vec())
-        .bind(audience)
-        .fetch_optional(self.pool())
-        .await?;
+                )
+                .bind(to_db(now))
+                .bind(code_hash.to_vec())
+                .bind(audience)
+                .fetch_optional(self.pool()?),
+            )
+            .await?;
         row.map(|row| {
             Ok(RedeemedCode {
                 session_id: row.try_get("session_id")?,
@@ -68,9 +70,12 @@ impl Store {
 
     /// Deletes codes that expired before `before`.
     pub async fn purge_handoff_codes(&self, before: u64) -> Result<u64, StoreError> {
-        let result = sqlx::query("DELETE FROM handoff_codes WHERE expires_at < $1")
-            .bind(to_db(before))
-            .execute(self.pool())
+        let result = self
+            .bounded(
+                sqlx::query("DELETE FROM handoff_codes WHERE expires_at < $1")
+                    .bind(to_db(before))
+                    .execute(self.pool()?),
+            )
             .await?;
         Ok(result.rows_affected())
     }

@@ -69,9 +69,12 @@ pub struct FreshTokens {
 
 impl Store {
     pub async fn grant(&self, subject: &str) -> Result<Option<GrantRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants WHERE subject = $1"))
-            .bind(subject)
-            .fetch_optional(self.pool())
+        let row = self
+            .bounded(
+                sqlx::query(&format!("SELECT {COLUMNS} FROM grants WHERE subject = $1"))
+                    .bind(subject)
+                    .fetch_optional(self.pool()?),
+            )
             .await?;
         row.as_ref().map(grant_from_row).transpose()
     }
@@ -82,7 +85,7 @@ impl Store {
     pub async fn record_sign_in(&self, grant: &SignInGrant, now: u64) -> Result<(), StoreError> {
         let (refresh, refresh_kid) = split(grant.refresh_token.as_ref());
         let (access, access_kid, access_exp) = split_access(grant.access_token.as_ref());
-        sqlx::query(
+        self.bounded(sqlx::query(
             "INSERT INTO grants (subject, email, scopes, refresh_token, refresh_token_key_id, \
                 access_token, access_token_key_id, access_token_expires_at, version, \
                 created_at, updated_at, revoked_at) \
@@ -108,8 +111,7 @@ impl Store {
         .bind(access_kid)
         .bind(access_exp)
         .bind(to_db(now))
-        .execute(self.pool())
-        .await?;
+        .execute(self.pool()?)).await?;
         Ok(())
     }
 
@@ -122,18 +124,21 @@ impl Store {
         now: u64,
         until: u64,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE grants SET refresh_lease_id = $1, refresh_lease_until = $2 \
+        let row = self
+            .bounded(
+                sqlx::query(&format!(
+                    "UPDATE grants SET refresh_lease_id = $1, refresh_lease_until = $2 \
              WHERE subject = $3 AND revoked_at IS NULL AND refresh_token IS NOT NULL \
                AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4) \
              RETURNING {COLUMNS}"
-        ))
-        .bind(lease_id)
-        .bind(to_db(until))
-        .bind(subject)
-        .bind(to_db(now))
-        .fetch_optional(self.pool())
-        .await?;
+                ))
+                .bind(lease_id)
+                .bind(to_db(until))
+                .bind(subject)
+                .bind(to_db(now))
+                .fetch_optional(self.pool()?),
+            )
+            .await?;
         row.as_ref().map(grant_from_row).transpose()
     }
 
@@ -150,6 +155,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (refresh, refresh_kid) = split(fresh.refresh_token.as_ref());
         let replace = "version = $1 AND $2 IS NOT NULL";
+        // Not bounded in time: the provider may have rotated the refresh
+        // token, and this write is the only place the new one lives.
         let result = sqlx::query(&format!(
             "UPDATE grants SET \
                 refresh_token = CASE WHEN {replace} THEN $2 ELSE refresh_token END, \
@@ -169,7 +176,7 @@ impl Store {
         .bind(to_db(now))
         .bind(subject)
         .bind(lease_id)
-        .execute(self.pool())
+        .execute(self.pool()?)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -183,6 +190,8 @@ impl Store {
         refresh_token: &Sealed,
         now: u64,
     ) -> Result<bool, StoreError> {
+        // Not bounded in time: the provider may have rotated the refresh
+        // token, and this write is the only place the new one lives.
         let result = sqlx::query(
             "UPDATE grants SET refresh_token = $1, refresh_token_key_id = $2, \
                 version = version + 1, updated_at = $3 \
@@ -193,7 +202,7 @@ impl Store {
         .bind(to_db(now))
         .bind(subject)
         .bind(read_version)
-        .execute(self.pool())
+        .execute(self.pool()?)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -203,13 +212,15 @@ impl Store {
         subject: &str,
         lease_id: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE grants SET refresh_lease_id = NULL, refresh_lease_until = NULL \
+        self.bounded(
+            sqlx::query(
+                "UPDATE grants SET refresh_lease_id = NULL, refresh_lease_until = NULL \
              WHERE subject = $1 AND refresh_lease_id = $2",
+            )
+            .bind(subject)
+            .bind(lease_id)
+            .execute(self.pool()?),
         )
-        .bind(subject)
-        .bind(lease_id)
-        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -224,7 +235,7 @@ impl Store {
         read_version: Option<i64>,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
+        let result = self.bounded(sqlx::query(
             "UPDATE grants SET revoked_at = $1, refresh_token = NULL, refresh_token_key_id = NULL, \
                 access_token = NULL, access_token_key_id = NULL, access_token_expires_at = NULL, \
                 refresh_lease_id = NULL, refresh_lease_until = NULL, \
@@ -234,8 +245,7 @@ impl Store {
         .bind(to_db(now))
         .bind(subject)
         .bind(read_version)
-        .execute(self.pool())
-        .await?;
+        .execute(self.pool()?)).await?;
         Ok(result.rows_affected() == 1)
     }
 }

@@ -9,25 +9,25 @@
 //!
 //! Writes that race across instances are compare-and-swap on a row
 //! `version`, so no interleaving of two instances can lose a rotated
-//! refresh token (see [`grants`]).
+//! refresh token (see [`grants`]). Every statement is bounded in time, and
+//! a PostgreSQL server that is down at start is waited for (see
+//! [`connect`]).
 
 mod codes;
+mod connect;
 mod grants;
 mod sessions;
 
-use std::str::FromStr;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use sessions::{NewSession, SessionRecord};
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -78,14 +78,15 @@ fn describe(e: &sqlx::Error) -> String {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
-    pub acquire_timeout: Duration,
+    /// The longest one statement may take, waiting for a connection included.
+    pub timeout: Duration,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             max_connections: 5,
-            acquire_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -94,63 +95,25 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Set once the migrations have run: no statement ever meets an old
+    /// or missing schema, and while the database has not been reached
+    /// since start, storage calls fail at once instead of waiting.
+    migrated: Arc<AtomicBool>,
+    /// The longest one statement may take, connecting included.
+    timeout: Duration,
+    /// A SQLite file (not `:memory:`), which is switched to WAL.
+    sqlite_file: bool,
 }
 
 impl Store {
-    /// Connects and applies pending migrations.
-    pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let (backend, url) = normalise(url)?;
-        let connect_options =
-            AnyConnectOptions::from_str(&url).map_err(|_| StoreError::MalformedUrl)?;
-        let in_memory = backend == Backend::Sqlite && url.contains(":memory:");
-        let max_connections = if in_memory {
-            // Every SQLite connection to `:memory:` is a database of its own.
-            1
-        } else {
-            options.max_connections.max(1)
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(if in_memory { 1 } else { 0 })
-            .acquire_timeout(options.acquire_timeout)
-            // An in-memory database lives only as long as its connection.
-            .idle_timeout(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(300))
-            })
-            .max_lifetime(if in_memory {
-                None
-            } else {
-                Some(Duration::from_secs(1800))
-            })
-            .connect_with(connect_options)
-            .await?;
-        if backend == Backend::Sqlite && !in_memory {
-            // WAL lets readers run beside the one writer; it persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Migration(describe_migration_error(&e)))?;
-        Ok(Self { pool, backend })
-    }
-
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// A round trip to the database (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.bounded(sqlx::query("SELECT 1").execute(self.pool()?))
+            .await?;
         Ok(())
     }
 
@@ -158,18 +121,40 @@ impl Store {
     /// than `keep_revoked` (apps poll revocations within that window).
     pub async fn purge(&self, now: u64, keep_revoked: Duration) -> Result<u64, StoreError> {
         let revoked_before = to_db(now.saturating_sub(keep_revoked.as_secs()));
-        let result = sqlx::query(
-            "DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $2)",
-        )
-        .bind(to_db(now))
-        .bind(revoked_before)
-        .execute(&self.pool)
-        .await?;
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "DELETE FROM sessions WHERE expires_at < $1 OR (revoked_at IS NOT NULL AND revoked_at < $2)",
+                )
+                .bind(to_db(now))
+                .bind(revoked_before)
+                .execute(self.pool()?),
+            )
+            .await?;
         Ok(result.rows_affected())
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The pool, once the migrations have run.
+    pub(crate) fn pool(&self) -> Result<&AnyPool, StoreError> {
+        if self.migrated.load(Ordering::Acquire) {
+            Ok(&self.pool)
+        } else {
+            Err(StoreError::Unavailable(
+                "the database has not answered since start".into(),
+            ))
+        }
+    }
+
+    /// Runs one statement, giving up after the configured timeout (a
+    /// database that stopped answering must not hold a request forever).
+    pub(crate) async fn bounded<T>(
+        &self,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, statement).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Unavailable("timed out".into())),
+        }
     }
 }
 
@@ -186,19 +171,6 @@ fn normalise(url: &str) -> Result<(Backend, String), StoreError> {
         return Ok((Backend::Sqlite, format!("{url}{separator}mode=rwc")));
     }
     Err(StoreError::UnsupportedUrl)
-}
-
-fn describe_migration_error(e: &sqlx::migrate::MigrateError) -> String {
-    use sqlx::migrate::MigrateError;
-    match e {
-        MigrateError::Execute(inner) | MigrateError::ExecuteMigration(inner, _) => describe(inner),
-        MigrateError::VersionMismatch(v) => format!("migration {v} was changed after it ran"),
-        MigrateError::VersionMissing(v) => format!(
-            "the database has migration {v}, which this binary does not know (a newer release ran?)"
-        ),
-        MigrateError::Dirty(v) => format!("migration {v} failed part-way earlier"),
-        _ => "failed".into(),
-    }
 }
 
 /// Timestamps are Unix seconds in signed 64-bit columns.

@@ -38,52 +38,64 @@ pub struct SessionRecord {
 
 impl Store {
     pub async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
                 created_at, last_seen_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL)",
+            )
+            .bind(&session.id)
+            .bind(session.secret_hash.clone())
+            .bind(&session.subject)
+            .bind(&session.email)
+            .bind(session.name.clone())
+            .bind(session.hosted_domain.clone())
+            .bind(to_db(session.created_at))
+            .bind(to_db(session.expires_at))
+            .execute(self.pool()?),
         )
-        .bind(&session.id)
-        .bind(session.secret_hash.clone())
-        .bind(&session.subject)
-        .bind(&session.email)
-        .bind(session.name.clone())
-        .bind(session.hosted_domain.clone())
-        .bind(to_db(session.created_at))
-        .bind(to_db(session.expires_at))
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
     pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
+        let row = self
+            .bounded(
+                sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.pool()?),
+            )
             .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     /// Records activity (a renewal or a new sign-in) on a live session.
     pub async fn touch_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(to_db(now))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(to_db(now))
+                .bind(id)
+                .execute(self.pool()?),
+            )
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 
     /// Returns whether this call revoked it (false if unknown or already revoked).
     pub async fn revoke_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
                 .bind(to_db(now))
                 .bind(id)
-                .execute(self.pool())
-                .await?;
+                .execute(self.pool()?),
+            )
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -93,13 +105,12 @@ impl Store {
         since: u64,
         limit: u32,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = self.bounded(sqlx::query(
             "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id LIMIT $2",
         )
         .bind(to_db(since))
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+        .fetch_all(self.pool()?)).await?;
         rows.iter()
             .map(|row| Ok((row.try_get("id")?, from_db(row.try_get("revoked_at")?))))
             .collect()

@@ -82,6 +82,16 @@ impl MockProvider {
         self.shared.lock().jwks_fetches
     }
 
+    /// How many times the discovery document was fetched.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.lock().discovery_fetches
+    }
+
+    /// How many times the userinfo endpoint was called.
+    pub fn userinfo_calls(&self) -> usize {
+        self.shared.lock().userinfo_calls
+    }
+
     pub fn trap_hits(&self) -> usize {
         self.shared.lock().trap_hits
     }

@@ -72,9 +72,17 @@ pub enum Misbehaviour {
     TokenEndpointGarbage,
     TokenEndpointRedirect,
     DiscoveryStatus(u16),
+    DiscoveryDelay(Duration),
+    /// `200 application/json` with a truncated document.
+    DiscoveryGarbage,
     JwksStatus(u16),
     JwksDelay(Duration),
+    /// `200 application/json` with a truncated key set.
+    JwksGarbage,
     UserinfoStatus(u16),
+    UserinfoDelay(Duration),
+    /// `200` with HTML instead of claims.
+    UserinfoGarbage,
 }
 
 pub struct Client {
@@ -115,7 +123,9 @@ pub struct State {
     /// Scopes each user has granted each client: (sub, client_id).
     pub consents: HashMap<(String, String), HashSet<String>>,
     pub token_calls: usize,
+    pub discovery_fetches: usize,
     pub jwks_fetches: usize,
+    pub userinfo_calls: usize,
     pub trap_hits: usize,
     pub consent_prompts: usize,
     pub revoked: Vec<String>,
@@ -144,7 +154,9 @@ impl State {
             refresh_tokens: HashMap::new(),
             consents: HashMap::new(),
             token_calls: 0,
+            discovery_fetches: 0,
             jwks_fetches: 0,
+            userinfo_calls: 0,
             trap_hits: 0,
             consent_prompts: 0,
             revoked: Vec::new(),
@@ -168,6 +180,11 @@ impl State {
 
     pub fn misbehaves(&self, m: &Misbehaviour) -> bool {
         self.misbehaviours.contains(m)
+    }
+
+    /// The delay `pick` finds among the misbehaviours, if any.
+    pub fn delay(&self, pick: impl Fn(&Misbehaviour) -> Option<Duration>) -> Option<Duration> {
+        self.misbehaviours.iter().find_map(pick)
     }
 
     pub fn signing_key(&self) -> &RsaKey {

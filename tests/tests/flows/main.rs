@@ -4,6 +4,5 @@
 mod access_policy;
 mod callback;
 mod handoff_tokens;
-mod provider_faults;
 mod return_to;
 mod sign_in;

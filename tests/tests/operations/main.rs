@@ -1,62 +1,13 @@
 //! Running like a production service: readiness that follows the
 //! database and the provider, and a graceful stop on SIGTERM.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use integration_tests::app::TestOptions;
 use integration_tests::db::Backend;
+use integration_tests::proxy::CuttableProxy;
 use integration_tests::TestApp;
 use mock_provider::Misbehaviour;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
-
-/// A TCP proxy to PostgreSQL that the test can cut and restore.
-struct CuttableProxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-impl CuttableProxy {
-    async fn to_postgres() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let (up_, connections_) = (up.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up_.load(Ordering::SeqCst) {
-                    continue; // dropped: the database is "down"
-                }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                connections_.lock().unwrap().push(task.abort_handle());
-            }
-        });
-        Self {
-            port,
-            up,
-            connections,
-        }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
 
 async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
     let response = reqwest::get(format!("http://{}/readyz", app.auth_addr))
@@ -91,7 +42,7 @@ async fn readiness_follows_the_database_without_a_restart() {
     let proxy = CuttableProxy::to_postgres().await;
     let app = TestApp::try_spawn_with(TestOptions {
         backend: Backend::Postgres,
-        database_port: Some(proxy.port),
+        database_port: Some(proxy.port()),
         ..TestOptions::default()
     })
     .await
@@ -100,7 +51,7 @@ async fn readiness_follows_the_database_without_a_restart() {
     assert_eq!(body["storage"], "ok");
     assert_eq!(body["provider"], "ok");
 
-    proxy.cut();
+    proxy.cut().await;
     let body = wait_for_readiness(&app, 503).await;
     assert_eq!(body["storage"], "unavailable");
     // Liveness is not readiness: the process is fine.
@@ -109,7 +60,7 @@ async fn readiness_follows_the_database_without_a_restart() {
         .unwrap();
     assert_eq!(live.status(), 200);
 
-    proxy.restore();
+    proxy.restore().await;
     let body = wait_for_readiness(&app, 200).await;
     assert_eq!(body["storage"], "ok");
     // And it works again, without a restart: a sign-in stores its session.

@@ -12,12 +12,28 @@ use crate::state::{Misbehaviour, MockUser};
 use crate::tokens::{id_token, IdTokenRequest};
 
 pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let delay = {
+        let mut state = shared.lock();
+        state.userinfo_calls += 1;
+        state.delay(|m| match m {
+            Misbehaviour::UserinfoDelay(d) => Some(*d),
+            _ => None,
+        })
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let state = shared.lock();
     if let Some(r) = status_misbehaviour(&state, |m| match m {
         Misbehaviour::UserinfoStatus(s) => Some(*s),
         _ => None,
     }) {
         return r;
+    }
+    if state.misbehaves(&Misbehaviour::UserinfoGarbage) {
+        return HttpResponse::Ok()
+            .content_type("text/html")
+            .body("<html>surprise</html>");
     }
     let token = req
         .headers()

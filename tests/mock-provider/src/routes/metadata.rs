@@ -8,12 +8,35 @@ use super::status_misbehaviour;
 use crate::provider::Shared;
 use crate::state::Misbehaviour;
 
+/// What a truncated JSON document looks like on the wire.
+const TRUNCATED_JSON: &str = r#"{"issuer": "http://127.0.0.1/", "keys": [{"kty"#;
+
 pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
-    if let Some(r) = status_misbehaviour(&shared.lock(), |m| match m {
-        Misbehaviour::DiscoveryStatus(s) => Some(*s),
-        _ => None,
-    }) {
-        return r;
+    let (failure, delay, garbage) = {
+        let mut state = shared.lock();
+        state.discovery_fetches += 1;
+        let failure = status_misbehaviour(&state, |m| match m {
+            Misbehaviour::DiscoveryStatus(s) => Some(*s),
+            _ => None,
+        });
+        let delay = state.delay(|m| match m {
+            Misbehaviour::DiscoveryDelay(d) => Some(*d),
+            _ => None,
+        });
+        (
+            failure,
+            delay,
+            state.misbehaves(&Misbehaviour::DiscoveryGarbage),
+        )
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(failure) = failure {
+        return failure;
+    }
+    if garbage {
+        return truncated_json();
     }
     let i = &shared.issuer;
     HttpResponse::Ok().json(json!({
@@ -36,19 +59,20 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
-    let (failure, delay, keys) = {
+    let (failure, delay, garbage, keys) = {
         let mut state = shared.lock();
         state.jwks_fetches += 1;
         let failure = status_misbehaviour(&state, |m| match m {
             Misbehaviour::JwksStatus(s) => Some(*s),
             _ => None,
         });
-        let delay = state.misbehaviours.iter().find_map(|m| match m {
+        let delay = state.delay(|m| match m {
             Misbehaviour::JwksDelay(d) => Some(*d),
             _ => None,
         });
+        let garbage = state.misbehaves(&Misbehaviour::JwksGarbage);
         let keys: Vec<_> = state.keys.iter().map(|k| k.jwk()).collect();
-        (failure, delay, keys)
+        (failure, delay, garbage, keys)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -56,7 +80,16 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
     if let Some(failure) = failure {
         return failure;
     }
+    if garbage {
+        return truncated_json();
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .json(json!({ "keys": keys }))
+}
+
+fn truncated_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(TRUNCATED_JSON)
 }

@@ -1,5 +1,6 @@
-//! A misbehaving or absent provider gives a clean error page in bounded
-//! time; back-channel calls follow no redirects.
+//! The token endpoint refusing connections, slow, failing or answering
+//! garbage at the callback: a clean error page in bounded time, and a new
+//! sign-in works once it behaves. Back-channel calls follow no redirects.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,8 @@ async fn a_token_endpoint_answering_500_gives_a_clean_error_page() {
     let app = TestApp::spawn().await;
     app.provider
         .misbehave(Misbehaviour::TokenEndpointStatus(500));
-    let hops = app.sign_in(&app.browser(), "alice@example.com").await;
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
     let last = hops.last().unwrap();
     assert!(last.status.is_server_error(), "{}", last.status);
     assert!(
@@ -32,14 +34,25 @@ async fn a_token_endpoint_answering_500_gives_a_clean_error_page() {
         last.body
     );
     assert!(!last.body.to_lowercase().contains("panic"));
+    crate::assert_clean_error_page(last, 503);
+
+    app.provider.behave();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
 }
 
 #[tokio::test]
 async fn a_token_endpoint_answering_garbage_gives_a_clean_error_page() {
     let app = TestApp::spawn().await;
     app.provider.misbehave(Misbehaviour::TokenEndpointGarbage);
-    let hops = app.sign_in(&app.browser(), "alice@example.com").await;
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
     assert_eq!(hops.last().unwrap().status, 502);
+    crate::assert_clean_error_page(hops.last().unwrap(), 502);
+
+    app.provider.behave();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
 }
 
 #[tokio::test]
@@ -63,23 +76,29 @@ async fn a_slow_token_endpoint_gives_a_clean_error_page_within_the_timeout() {
     );
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("not responding"));
+    crate::assert_clean_error_page(&page, 503);
+
+    app.provider.behave();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    assert_eq!(hops.last().unwrap().status, 200);
 }
 
 #[tokio::test]
-async fn a_provider_whose_discovery_fails_at_start_recovers_without_a_restart() {
+async fn a_token_endpoint_refusing_connections_gives_a_clean_error_page_and_recovers() {
     let app = TestApp::spawn_with(TestOptions {
-        discovery_fails_at_start: true,
+        provider_behind_proxy: true,
+        provider_timeout: crate::PROVIDER_TIMEOUT,
         ..TestOptions::default()
     })
     .await;
     let browser = app.browser();
-    let hops = app.sign_in(&browser, "alice@example.com").await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.url.path(), "/renew");
-    assert_eq!(last.status, 503, "{}", last.body);
-    assert!(last.raw_set_cookies.is_empty());
+    let callback = app.callback_url_for(&browser, "alice@example.com").await;
+    app.provider_proxy().cut().await;
+    let page = crate::within_bound("the callback", browser.get(&callback)).await;
+    crate::assert_clean_error_page(&page, 503);
+    assert!(page.body.contains("not responding"), "{}", page.body);
 
-    app.provider.behave();
+    app.provider_proxy().restore().await;
     let hops = app.sign_in(&browser, "alice@example.com").await;
     assert_eq!(hops.last().unwrap().status, 200);
 }
