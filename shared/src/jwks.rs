@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use url::Url;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -100,9 +100,33 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// This set, sharing each key that `previous` holds unchanged under the
+    /// same `kid`: tokens cached as verified by it stay served (see
+    /// [`crate::token_cache`]), those of a removed or replaced key do not.
+    fn reusing(mut self, previous: &KeySet) -> Self {
+        for (kid, key) in &mut self.keys {
+            if let Some(old) = previous.keys.get(kid).filter(|old| same_key(old, key)) {
+                *key = old.clone();
+            }
+        }
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
+
+fn same_key(a: &DecodingKey, b: &DecodingKey) -> bool {
+    a.family() == b.family()
+        && match (a.kind(), b.kind()) {
+            (DecodingKeyKind::SecretOrDer(a), DecodingKeyKind::SecretOrDer(b)) => a == b,
+            (
+                DecodingKeyKind::RsaModulusExponent { n, e },
+                DecodingKeyKind::RsaModulusExponent { n: n2, e: e2 },
+            ) => n == n2 && e == e2,
+            _ => false,
+        }
 }
 
 fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
@@ -205,7 +229,7 @@ impl RemoteJwks {
         match self.fetch().await {
             Ok((keys, fresh_for)) => {
                 let mut cached = self.write();
-                cached.keys = keys;
+                cached.keys = keys.reusing(&cached.keys);
                 // Never longer than the key server allows, nor than configured.
                 cached.fresh_for =
                     fresh_for.map_or(self.options.max_age, |f| f.min(self.options.max_age));

@@ -15,6 +15,8 @@
 //!   algorithm, `iss`, `aud`, `exp`, `nbf`; keys come from a static JWKS or
 //!   from the public service's JWKS endpoint, cached and re-fetched on an
 //!   unknown `kid` at most once per interval.
+//! - [`token_cache`]: both verifiers keep the tokens they verified, so a
+//!   token costs one signature check, not one per request.
 //! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
 //!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
 //!   admits service accounts on an allowlist with them.
@@ -87,6 +89,7 @@ pub mod revocation;
 pub mod service;
 pub mod signer;
 pub mod telemetry;
+pub mod token_cache;
 pub mod verifier;
 
 pub use claims::HandoffClaims;
