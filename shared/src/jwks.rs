@@ -157,8 +157,9 @@ pub struct RemoteJwksOptions {
     pub min_refetch_interval: Duration,
     /// Keys older than this, or than the endpoint's `Cache-Control:
     /// max-age` if that is shorter, are re-fetched before use (stale keys
-    /// are still used if the fetch fails, so an outage of the key server
-    /// does not sign everyone out).
+    /// are still used while another request's fetch is under way, and if
+    /// the fetch fails, so an outage of the key server does not sign
+    /// everyone out).
     pub max_age: Duration,
     pub timeout: Duration,
     /// The algorithm of the keys kept (ES256 or RS256).
@@ -220,7 +221,14 @@ impl RemoteJwks {
         if !self.may_fetch() {
             return Ok(hit);
         }
-        let _guard = self.fetch_lock.lock().await;
+        // While one request refreshes a stale set, the others go on with the
+        // stale key rather than queue behind the fetch; only a `kid` not
+        // known at all has to wait for it.
+        let _guard = match (self.fetch_lock.try_lock(), &hit) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(_)) => return Ok(hit),
+            (Err(_), None) => self.fetch_lock.lock().await,
+        };
         // Someone else may have fetched while we waited for the lock.
         let (hit, fresh) = self.lookup(kid);
         if (hit.is_some() && fresh) || !self.may_fetch() {
