@@ -36,7 +36,8 @@
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
 //! - [`service`]: what both `main`s share (exit codes, HTML responses).
 //! - [`telemetry`]: log set-up, the request log line (no query strings) and
-//!   the security headers every response carries.
+//!   the security headers every response carries; [`log_writer`]: lines
+//!   reach stdout in batches from a thread of their own.
 //!
 //! Protecting a service takes a few lines:
 //! ```no_run
@@ -80,6 +81,7 @@ pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
+pub mod log_writer;
 pub mod metadata;
 pub mod metrics;
 pub mod policy;
