@@ -155,7 +155,7 @@ impl HandoffGate {
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().ok().and_then(bearer_token).map(str::to_owned));
+            .map(|v| v.to_str().ok().and_then(bearer_token));
         let (token, via) = match authorization {
             Some(Some(token)) => (token, Credential::Bearer),
             Some(None) => {
@@ -168,14 +168,14 @@ impl HandoffGate {
                 Credential::Cookie,
             ),
         };
-        if via == Credential::Bearer && self.bearer.is_some() && names_rs256(&token) {
+        if via == Credential::Bearer && self.bearer.is_some() && names_rs256(token) {
             return self
-                .authenticate_id_token(&token)
+                .authenticate_id_token(token)
                 .await
                 .map_err(|e| reject(&e));
         }
         let started = std::time::Instant::now();
-        let verified = self.verifier.verify_shared(&token).await;
+        let verified = self.verifier.verify_shared(token).await;
         crate::metrics::HANDOFF_VERIFICATION_SECONDS.observe(started.elapsed());
         match verified {
             Ok(_) => crate::metrics::HANDOFF_VALID.increment(),
