@@ -119,8 +119,14 @@ where
         }
         fields.extend(collector.fields);
         let line = self.line(event.metadata(), collector.message, fields);
+        // Serialised straight to bytes (not through `Display`), then
+        // written in one piece.
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
+        bytes.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "{line}");
+        let _ = out.write_all(&bytes);
     }
 }
 

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use actix_web::cookie::{time, Cookie, SameSite};
+use actix_web::http::header;
 use actix_web::HttpRequest;
 
 pub const HOST_ONLY_NAME: &str = "__Host-handoff";
@@ -46,12 +47,34 @@ fn base(value: String, domain: Option<&str>) -> actix_web::cookie::CookieBuilder
 
 /// The handoff token a request carries, preferring the host-only cookie
 /// (set by this app itself) over a parent-domain one.
-pub fn handoff_token(req: &HttpRequest) -> Option<String> {
+///
+/// Read in place from the `Cookie` headers, the first cookie of each name
+/// winning as with actix's parser, but without percent-decoding and
+/// copying every cookie of every request: a token has nothing to decode.
+pub fn handoff_token(req: &HttpRequest) -> Option<&str> {
     [HOST_ONLY_NAME, PARENT_DOMAIN_NAME]
         .into_iter()
-        .find_map(|name| req.cookie(name))
-        .map(|c| c.value().to_owned())
+        .find_map(|name| cookie_value(req, name))
         .filter(|v| !v.is_empty())
+}
+
+fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|h| std::str::from_utf8(h.as_bytes()).ok())
+        .flat_map(|h| h.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| unquoted(value.trim()).trim())
+        })
+}
+
+/// A value in double quotes (RFC 6265 allows them) without them.
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 #[cfg(test)]
@@ -68,6 +91,44 @@ mod tests {
         assert_eq!(c.http_only(), Some(true));
         assert_eq!(c.same_site(), Some(SameSite::Lax));
         assert_eq!(c.max_age(), Some(time::Duration::seconds(600)));
+    }
+
+    #[test]
+    fn the_token_is_read_from_any_cookie_header_preferring_the_host_only_cookie() {
+        use actix_web::test::TestRequest;
+        let token = |headers: &[&str]| {
+            let mut req = TestRequest::default();
+            for value in headers {
+                req = req.append_header((header::COOKIE, *value));
+            }
+            handoff_token(&req.to_http_request()).map(str::to_owned)
+        };
+        assert_eq!(
+            token(&["a=1; __Host-handoff=t.o.k"]).as_deref(),
+            Some("t.o.k")
+        );
+        assert_eq!(
+            token(&[
+                "__Secure-handoff=parent",
+                "x=\"y\"; __Host-handoff = \"own\" "
+            ])
+            .as_deref(),
+            Some("own")
+        );
+        assert_eq!(
+            token(&["__Host-handoff=first; __Host-handoff=second"]).as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            token(&["__Secure-handoff=parent"]).as_deref(),
+            Some("parent")
+        );
+        assert_eq!(token(&["__Host-handoff=; __Secure-handoff=parent"]), None);
+        assert_eq!(
+            token(&["__host-handoff=t", "handoff=t", "__Host-handoff"]),
+            None
+        );
+        assert_eq!(token(&[]), None);
     }
 
     #[test]

@@ -27,19 +27,14 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let origins = req
-        .app_data::<web::Data<CorsOrigins>>()
-        .map(|d| d.get_ref().clone())
-        .unwrap_or_default();
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let allowed = origin
-        .as_deref()
-        .filter(|o| origins.allows(o))
-        .map(str::to_owned);
+    // Only a configured origin is echoed back; the list is read in place,
+    // not copied for every request.
+    let allowed = req.headers().get(header::ORIGIN).cloned().filter(|origin| {
+        let configured = req.app_data::<web::Data<CorsOrigins>>();
+        origin
+            .to_str()
+            .is_ok_and(|o| configured.is_some_and(|c| c.allows(o)))
+    });
     let preflight = req.method() == Method::OPTIONS
         && req
             .headers()
@@ -47,7 +42,7 @@ pub async fn cors(
     if preflight {
         let response = match &allowed {
             Some(origin) => HttpResponse::NoContent()
-                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str()))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
                 .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
                 .insert_header((
                     header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -68,7 +63,7 @@ pub async fn cors(
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = allowed.and_then(|o| HeaderValue::from_str(&o).ok()) {
+    if let Some(origin) = allowed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,

@@ -178,7 +178,7 @@ async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Http
             .body("Sign out from this app's sign-out button.");
     }
     let destination = match crate::cookie::handoff_token(&req) {
-        Some(token) => match redemption.end_session(&token).await {
+        Some(token) => match redemption.end_session(token).await {
             Ok(url) => {
                 tracing::info!("signed out");
                 url

@@ -17,7 +17,10 @@ use url::Url;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{RemoteJwks, RemoteJwksOptions};
-use crate::verifier::{check_lifetime, checked_header, classify, KeySource, VerifyError};
+use crate::token_cache::{self, Verified, VerifiedTokens};
+use crate::verifier::{
+    check_lifetime, check_size, checked_header, classify, KeySource, VerifyError,
+};
 
 /// Google's issuers, in both spellings it uses.
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
@@ -86,6 +89,7 @@ pub struct IdTokenVerifier {
     keys: KeySource,
     validation: Validation,
     clock: SharedClock,
+    verified: VerifiedTokens<IdTokenClaims>,
 }
 
 impl IdTokenVerifier {
@@ -103,11 +107,18 @@ impl IdTokenVerifier {
             keys,
             validation,
             clock: Arc::new(SystemClock),
+            verified: VerifiedTokens::new(token_cache::DEFAULT_CAPACITY),
         }
     }
 
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Keeps at most `capacity` verified tokens (`0`: verify every time).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.verified = VerifiedTokens::new(capacity);
         self
     }
 
@@ -130,6 +141,18 @@ impl IdTokenVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<IdTokenClaims, VerifyError> {
+        self.verify_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Self::verify`], answering a token seen before from the cache of
+    /// verified tokens (see [`crate::token_cache`]) without copying it.
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<IdTokenClaims>, VerifyError> {
+        check_size(token)?;
+        let digest = token_cache::digest(token);
+        let now = self.clock.unix_seconds();
+        if let Some(answer) = self.verified.lookup(&digest, &self.keys, now, LEEWAY).await {
+            return answer;
+        }
         let header = checked_header(token, Algorithm::RS256)?;
         // Without `kid` only a provider publishing a single key is trusted:
         // with several, picking one would be guessing.
@@ -138,7 +161,23 @@ impl IdTokenVerifier {
             .map_err(classify)?
             .claims;
         check_lifetime(claims.iat, claims.exp, self.clock.unix_seconds(), LEEWAY)?;
+        let claims = Arc::new(claims);
+        self.verified.insert(
+            digest,
+            Verified {
+                claims: claims.clone(),
+                starts: claims.iat,
+                expires: claims.exp,
+                kid: header.kid.map(Arc::from),
+                key,
+            },
+        );
         Ok(claims)
+    }
+
+    /// How many verified tokens are cached.
+    pub fn cached_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     pub async fn prefetch(&self) -> Result<(), VerifyError> {

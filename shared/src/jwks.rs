@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use url::Url;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -100,9 +100,33 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// This set, sharing each key that `previous` holds unchanged under the
+    /// same `kid`: tokens cached as verified by it stay served (see
+    /// [`crate::token_cache`]), those of a removed or replaced key do not.
+    fn reusing(mut self, previous: &KeySet) -> Self {
+        for (kid, key) in &mut self.keys {
+            if let Some(old) = previous.keys.get(kid).filter(|old| same_key(old, key)) {
+                *key = old.clone();
+            }
+        }
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+}
+
+fn same_key(a: &DecodingKey, b: &DecodingKey) -> bool {
+    a.family() == b.family()
+        && match (a.kind(), b.kind()) {
+            (DecodingKeyKind::SecretOrDer(a), DecodingKeyKind::SecretOrDer(b)) => a == b,
+            (
+                DecodingKeyKind::RsaModulusExponent { n, e },
+                DecodingKeyKind::RsaModulusExponent { n: n2, e: e2 },
+            ) => n == n2 && e == e2,
+            _ => false,
+        }
 }
 
 fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
@@ -133,8 +157,9 @@ pub struct RemoteJwksOptions {
     pub min_refetch_interval: Duration,
     /// Keys older than this, or than the endpoint's `Cache-Control:
     /// max-age` if that is shorter, are re-fetched before use (stale keys
-    /// are still used if the fetch fails, so an outage of the key server
-    /// does not sign everyone out).
+    /// are still used while another request's fetch is under way, and if
+    /// the fetch fails, so an outage of the key server does not sign
+    /// everyone out).
     pub max_age: Duration,
     pub timeout: Duration,
     /// The algorithm of the keys kept (ES256 or RS256).
@@ -196,7 +221,14 @@ impl RemoteJwks {
         if !self.may_fetch() {
             return self.without_fetch(hit);
         }
-        let _guard = self.fetch_lock.lock().await;
+        // While one request refreshes a stale set, the others go on with the
+        // stale key rather than queue behind the fetch; only a `kid` not
+        // known at all has to wait for it.
+        let _guard = match (self.fetch_lock.try_lock(), &hit) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(_)) => return Ok(hit),
+            (Err(_), None) => self.fetch_lock.lock().await,
+        };
         // Someone else may have fetched while we waited for the lock.
         let (hit, fresh) = self.lookup(kid);
         if hit.is_some() && fresh {
@@ -208,7 +240,7 @@ impl RemoteJwks {
         match self.fetch().await {
             Ok((keys, fresh_for)) => {
                 let mut cached = self.write();
-                cached.keys = keys;
+                cached.keys = keys.reusing(&cached.keys);
                 // Never longer than the key server allows, nor than configured.
                 cached.fresh_for =
                     fresh_for.map_or(self.options.max_age, |f| f.min(self.options.max_age));

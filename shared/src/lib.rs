@@ -15,6 +15,8 @@
 //!   algorithm, `iss`, `aud`, `exp`, `nbf`; keys come from a static JWKS or
 //!   from the public service's JWKS endpoint, cached and re-fetched on an
 //!   unknown `kid` at most once per interval.
+//! - [`token_cache`]: both verifiers keep the tokens they verified, so a
+//!   token costs one signature check, not one per request.
 //! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
 //!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
 //!   admits service accounts on an allowlist with them.
@@ -34,7 +36,8 @@
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
 //! - [`service`]: what both `main`s share (exit codes, HTML responses).
 //! - [`telemetry`]: log set-up, the request log line (no query strings) and
-//!   the security headers every response carries.
+//!   the security headers every response carries; [`log_writer`]: lines
+//!   reach stdout in batches from a thread of their own.
 //!
 //! Protecting a service takes a few lines:
 //! ```no_run
@@ -78,6 +81,7 @@ pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
+pub mod log_writer;
 pub mod metadata;
 pub mod metrics;
 pub mod policy;
@@ -87,6 +91,7 @@ pub mod revocation;
 pub mod service;
 pub mod signer;
 pub mod telemetry;
+pub mod token_cache;
 pub mod verifier;
 
 pub use claims::HandoffClaims;

@@ -1,11 +1,16 @@
-//! Prometheus metrics: counters and one latency histogram, kept in process
+//! Prometheus metrics: counters and latency histograms, kept in process
 //! and served as text at `/metrics`.
 //!
 //! Names and label values are fixed strings chosen in code, never taken
-//! from a request, so the set of series stays bounded.
+//! from a request, so the set of series stays bounded. Series recorded on
+//! every request (the verification counters and histogram) are statics of
+//! atomics, so recording one takes no lock and allocates nothing; rarer
+//! ones ([`count`], [`observe`]) go through a registry behind a lock. A
+//! series appears once it has been recorded, whichever kind it is.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,8 +22,104 @@ const BUCKETS: [f64; 10] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25, 1.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
+const VERIFICATIONS_HELP: &str = "Handoff tokens verified, by outcome.";
+
+/// Handoff tokens that verified.
+pub static HANDOFF_VALID: Counter = Counter::new(
+    "handoff_verifications_total",
+    VERIFICATIONS_HELP,
+    &[("outcome", "valid")],
+);
+/// Handoff tokens that were refused.
+pub static HANDOFF_REFUSED: Counter = Counter::new(
+    "handoff_verifications_total",
+    VERIFICATIONS_HELP,
+    &[("outcome", "refused")],
+);
+/// Time to verify a handoff token (a cached one included).
+pub static HANDOFF_VERIFICATION_SECONDS: Histogram = Histogram::new(
+    "handoff_verification_seconds",
+    "Time to verify a handoff token.",
+);
+
+static COUNTERS: [&Counter; 2] = [&HANDOFF_VALID, &HANDOFF_REFUSED];
+static HISTOGRAMS: [&Histogram; 1] = [&HANDOFF_VERIFICATION_SECONDS];
+
+/// A counter series with its labels fixed in code.
+pub struct Counter {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [(&'static str, &'static str)],
+    value: AtomicU64,
+}
+
+impl Counter {
+    pub const fn new(
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Self {
+            name,
+            help,
+            labels,
+            value: AtomicU64::new(0),
+        }
+    }
+
+    pub fn increment(&self) {
+        // Counters order nothing else, so relaxed suffices.
+        self.value.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A latency histogram over [`BUCKETS`]. Each observation adds to the one
+/// bucket it falls in (the last slot: above every bound), two atomic adds
+/// in all; the cumulative counts Prometheus wants are summed when read.
+pub struct Histogram {
+    name: &'static str,
+    help: &'static str,
+    slots: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    pub const fn new(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            help,
+            slots: [const { AtomicU64::new(0) }; BUCKETS.len() + 1],
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let slot = BUCKETS.partition_point(|bound| *bound < seconds);
+        self.slots[slot].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn values(&self) -> HistogramValues {
+        let mut values = HistogramValues {
+            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            ..HistogramValues::default()
+        };
+        let mut below = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            below += slot.load(Ordering::Relaxed);
+            if let Some(bucket) = values.buckets.get_mut(i) {
+                *bucket = below;
+            }
+        }
+        values.count = below;
+        values
+    }
+}
+
+#[derive(Default, Clone)]
+struct HistogramValues {
     buckets: [u64; BUCKETS.len()],
     sum: f64,
     count: u64,
@@ -27,11 +128,11 @@ struct Histogram {
 /// A series: the metric's name and its label pairs.
 type Series = (&'static str, Vec<(&'static str, &'static str)>);
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Registry {
     counters: BTreeMap<Series, u64>,
     help: BTreeMap<&'static str, &'static str>,
-    histograms: BTreeMap<&'static str, Histogram>,
+    histograms: BTreeMap<&'static str, HistogramValues>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -65,37 +166,63 @@ pub fn observe(name: &'static str, help: &'static str, elapsed: Duration) {
     });
 }
 
+/// The registry's series with the statics' recorded ones merged in.
+fn snapshot() -> Registry {
+    let mut all = with_registry(|r| r.clone());
+    for counter in COUNTERS {
+        let value = counter.value.load(Ordering::Relaxed);
+        if value > 0 {
+            all.help.entry(counter.name).or_insert(counter.help);
+            *all.counters
+                .entry((counter.name, counter.labels.to_vec()))
+                .or_default() += value;
+        }
+    }
+    for histogram in HISTOGRAMS {
+        let values = histogram.values();
+        if values.count > 0 {
+            all.help.entry(histogram.name).or_insert(histogram.help);
+            let merged = all.histograms.entry(histogram.name).or_default();
+            for (into, from) in merged.buckets.iter_mut().zip(values.buckets) {
+                *into += from;
+            }
+            merged.sum += values.sum;
+            merged.count += values.count;
+        }
+    }
+    all
+}
+
 /// Everything recorded so far, in Prometheus' text format.
 pub fn render() -> String {
-    with_registry(|r| {
-        let mut out = String::new();
-        let mut last = "";
-        for ((name, labels), value) in &r.counters {
-            if *name != last {
-                let _ = writeln!(out, "# HELP {name} {}", r.help.get(name).unwrap_or(&""));
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last = name;
-            }
-            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{}}}", labels.join(","))
-            };
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
-        for (name, histogram) in &r.histograms {
+    let r = snapshot();
+    let mut out = String::new();
+    let mut last = "";
+    for ((name, labels), value) in &r.counters {
+        if *name != last {
             let _ = writeln!(out, "# HELP {name} {}", r.help.get(name).unwrap_or(&""));
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
-            }
-            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
-            let _ = writeln!(out, "{name}_sum {}", histogram.sum);
-            let _ = writeln!(out, "{name}_count {}", histogram.count);
+            let _ = writeln!(out, "# TYPE {name} counter");
+            last = name;
         }
-        out
-    })
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+    for (name, histogram) in &r.histograms {
+        let _ = writeln!(out, "# HELP {name} {}", r.help.get(name).unwrap_or(&""));
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+        let _ = writeln!(out, "{name}_sum {}", histogram.sum);
+        let _ = writeln!(out, "{name}_count {}", histogram.count);
+    }
+    out
 }
 
 /// The `/metrics` route.
@@ -130,5 +257,38 @@ mod tests {
         assert!(text.contains("test_latency_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("test_latency_seconds_bucket{le=\"0.00025\"} 0"));
         assert!(text.contains("test_latency_seconds_count 1"));
+    }
+
+    /// The value of the series `series` in `text`.
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn lock_free_series_render_like_registered_ones() {
+        HANDOFF_REFUSED.increment();
+        HANDOFF_VERIFICATION_SECONDS.observe(Duration::from_micros(300));
+        let text = render();
+        assert_eq!(
+            text.matches("# TYPE handoff_verifications_total counter\n")
+                .count(),
+            1
+        );
+        assert!(text.contains("# HELP handoff_verifications_total Handoff tokens verified"));
+        assert!(value(&text, r#"handoff_verifications_total{outcome="refused"}"#) >= Some(1.0));
+        let bucket = |le: &str| {
+            value(
+                &text,
+                &format!("handoff_verification_seconds_bucket{{le=\"{le}\"}}"),
+            )
+        };
+        assert!(bucket("0.0005") >= Some(1.0));
+        assert!(bucket("0.0005") <= bucket("1"));
+        assert!(value(&text, "handoff_verification_seconds_count") >= Some(1.0));
+        assert!(value(&text, "handoff_verification_seconds_sum") >= Some(0.0003));
+        let histogram = text.find("# TYPE handoff_verification_seconds histogram");
+        let counter = text.find("# TYPE handoff_verifications_total counter");
+        assert!(counter < histogram, "counters first, as before");
     }
 }

@@ -48,7 +48,7 @@ impl RevokedSessions {
         self.len() == 0
     }
 
-    fn record(&self, revoked: &[RevokedSession], now: u64) {
+    pub(crate) fn record(&self, revoked: &[RevokedSession], now: u64) {
         let mut ids = self.ids.write().unwrap_or_else(|p| p.into_inner());
         for entry in revoked {
             ids.insert(entry.sid.clone(), entry.revoked_at);

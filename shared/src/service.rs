@@ -1,5 +1,6 @@
 //! What both services' `main` functions share: one line per failure on
-//! stderr and a non-zero exit code, never a panic or a stack trace.
+//! stderr and a non-zero exit code, never a panic or a stack trace; the
+//! log lines still buffered are written out first.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -29,7 +30,9 @@ impl Display for Stop {
 
 /// Runs a service to completion and turns the outcome into an exit code.
 pub async fn run(service: impl Future<Output = Result<(), Stop>>) -> ExitCode {
-    match service.await {
+    let outcome = service.await;
+    crate::telemetry::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(stop) => {
             eprintln!("{stop}");

@@ -8,12 +8,17 @@
 //! carries method, path, status and latency, and never the query string: on
 //! the callback route it holds the authorization code.
 
+use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -21,6 +26,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cloud_logging::{trace_id, CloudLoggingLayer};
 use crate::config::{ConfigError, Env};
+use crate::log_writer::{LineBuffer, LineWriter};
 
 /// How logs are written: `LOG_FORMAT` (`text` or `json`), `RUST_LOG`,
 /// and `GOOGLE_CLOUD_PROJECT` (names traces in JSON logs).
@@ -56,37 +62,59 @@ impl LogSettings {
 
 /// Installs the global subscriber once, as [`LogSettings`] say; later
 /// calls are no-ops, so tests that install a capturing subscriber first
-/// keep it.
+/// keep it. Lines reach stdout through a [`LineBuffer`]; colours only on
+/// a terminal.
 pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
     let settings = LogSettings::from_env(env, default_filter)?;
     let filter = EnvFilter::new(&settings.filter);
-    if settings.json {
-        let layer = CloudLoggingLayer::new(settings.project, Box::new(std::io::stdout()));
-        let _ = tracing_subscriber::registry()
+    let stdout = LineBuffer::start(std::io::stdout());
+    let writer = LineWriter(stdout.clone());
+    let installed = if settings.json {
+        let layer = CloudLoggingLayer::new(settings.project, Box::new(writer));
+        tracing_subscriber::registry()
             .with(filter)
             .with(layer)
-            .try_init();
+            .try_init()
+            .is_ok()
     } else {
-        let _ = tracing_subscriber::fmt()
+        tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
-            .try_init();
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(move || writer.clone())
+            .try_init()
+            .is_ok()
+    };
+    if installed {
+        let _ = STDOUT.set(stdout);
     }
     Ok(())
+}
+
+/// The buffer the installed subscriber writes through, for [`flush`].
+static STDOUT: OnceLock<Arc<LineBuffer<std::io::Stdout>>> = OnceLock::new();
+
+/// Writes out the log lines still waiting (at exit).
+pub fn flush() {
+    if let Some(stdout) = STDOUT.get() {
+        let _ = stdout.flush();
+    }
 }
 
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let request_id = crate::random::url_safe_token(9);
+    // Kept for the log line: `req` moves into the handler, and cloning the
+    // request itself would break actix's routing (it needs it unshared).
+    // Both clones share the request's buffers rather than copying them.
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let request_id = RequestId::new();
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let trace = trace_id(header("x-cloud-trace-context"), header("traceparent"));
     let span = tracing::info_span!(
         "request",
-        request_id = %request_id,
+        request_id = %request_id.as_str(),
         trace_id = tracing::field::Empty
     );
     if let Some(trace) = &trace {
@@ -96,19 +124,44 @@ pub async fn log_request(
     let mut result = next.call(req).instrument(span.clone()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let _entered = span.enter();
+    let path = uri.path();
     match &mut result {
         Ok(res) => {
             tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                res.headers_mut()
-                    .insert(HeaderName::from_static("x-request-id"), value);
-            }
+            res.headers_mut().insert(
+                HeaderName::from_static("x-request-id"),
+                request_id.header_value(),
+            );
         }
         Err(e) => {
             tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")
         }
     }
     result
+}
+
+/// 9 random bytes in base64url: unique enough to find a request's lines,
+/// made without a system call or a heap allocation.
+struct RequestId([u8; 12]);
+
+impl RequestId {
+    fn new() -> Self {
+        let mut bytes = [0u8; 9];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let mut text = [0u8; 12];
+        let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
+        debug_assert_eq!(written.ok(), Some(12));
+        Self(text)
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.0).unwrap_or(HeaderValue::from_static("-"))
+    }
 }
 
 /// Headers every response carries: no sniffing, no framing, forms posted

@@ -11,6 +11,7 @@ use url::Url;
 use crate::claims::HandoffClaims;
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{JwksError, KeySet, RemoteJwks, RemoteJwksOptions};
+use crate::token_cache::{self, Verified, VerifiedTokens};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -76,6 +77,7 @@ pub struct HandoffVerifier {
     keys: KeySource,
     validation: Validation,
     clock: SharedClock,
+    verified: VerifiedTokens<HandoffClaims>,
 }
 
 impl HandoffVerifier {
@@ -92,12 +94,19 @@ impl HandoffVerifier {
             keys,
             validation,
             clock: Arc::new(SystemClock),
+            verified: VerifiedTokens::new(token_cache::DEFAULT_CAPACITY),
         }
     }
 
     /// Checks `exp` and `nbf` against `clock` instead of the wall clock.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Keeps at most `capacity` verified tokens (`0`: verify every time).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.verified = VerifiedTokens::new(capacity);
         self
     }
 
@@ -111,6 +120,18 @@ impl HandoffVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<HandoffClaims, VerifyError> {
+        self.verify_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Self::verify`], answering a token seen before from the cache of
+    /// verified tokens (see [`crate::token_cache`]) without copying it.
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<HandoffClaims>, VerifyError> {
+        check_size(token)?;
+        let digest = token_cache::digest(token);
+        let now = self.clock.unix_seconds();
+        if let Some(answer) = self.verified.lookup(&digest, &self.keys, now, LEEWAY).await {
+            return answer;
+        }
         let header = checked_header(token, Algorithm::ES256)?;
         let kid = header.kid.ok_or(VerifyError::MissingKeyId)?;
         let key = self.keys.key(Some(&kid)).await?;
@@ -118,7 +139,23 @@ impl HandoffVerifier {
             .map_err(classify)?
             .claims;
         check_lifetime(claims.nbf, claims.exp, self.clock.unix_seconds(), LEEWAY)?;
+        let claims = Arc::new(claims);
+        self.verified.insert(
+            digest,
+            Verified {
+                claims: claims.clone(),
+                starts: claims.nbf,
+                expires: claims.exp,
+                kid: Some(kid.into()),
+                key,
+            },
+        );
         Ok(claims)
+    }
+
+    /// How many verified tokens are cached.
+    pub fn cached_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     /// Warms the remote key cache (readiness, tests). A static source is always warm.
@@ -135,15 +172,22 @@ impl HandoffVerifier {
     }
 }
 
+/// Refuses an empty token or one longer than [`MAX_TOKEN_LEN`], before
+/// it is hashed or parsed.
+pub(crate) fn check_size(token: &str) -> Result<(), VerifyError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::Malformed);
+    }
+    Ok(())
+}
+
 /// The header of a token of bounded size, signed with `alg` and nothing
 /// else (`decode_header` itself refuses `alg: none` and unknown names).
 pub(crate) fn checked_header(
     token: &str,
     alg: Algorithm,
 ) -> Result<jsonwebtoken::Header, VerifyError> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(VerifyError::Malformed);
-    }
+    check_size(token)?;
     let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
     if header.alg != alg {
         return Err(VerifyError::WrongAlgorithm);

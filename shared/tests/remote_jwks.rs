@@ -15,6 +15,8 @@ struct JwksServer {
     fetches: Arc<AtomicUsize>,
     keys: Arc<Mutex<JwkSet>>,
     up: Arc<std::sync::atomic::AtomicBool>,
+    /// `false`: answers wait until it is `true` again.
+    open: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 async fn serve(initial: &SigningKey) -> JwksServer {
@@ -28,23 +30,25 @@ async fn serve_with(initial: &SigningKey, cache_control: Option<&'static str>) -
         keys: vec![initial.public_jwk().clone()],
     }));
     let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let open = Arc::new(tokio::sync::watch::Sender::new(true));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = url::Url::parse(&format!(
         "http://{}/jwks.json",
         listener.local_addr().unwrap()
     ))
     .unwrap();
-    let (f, k, u) = (fetches.clone(), keys.clone(), up.clone());
+    let (f, k, u, o) = (fetches.clone(), keys.clone(), up.clone(), open.clone());
     let server = HttpServer::new(move || {
-        let (f, k, u) = (f.clone(), k.clone(), u.clone());
+        let (f, k, u, o) = (f.clone(), k.clone(), u.clone(), o.clone());
         App::new().route(
             "/jwks.json",
             web::get().to(move || {
-                let (f, k, u) = (f.clone(), k.clone(), u.clone());
+                let (f, k, u, o) = (f.clone(), k.clone(), u.clone(), o.clone());
                 async move {
                     f.fetch_add(1, Ordering::SeqCst);
                     // A slow answer makes concurrent misses overlap.
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                    let _ = o.subscribe().wait_for(|open| *open).await;
                     if !u.load(Ordering::SeqCst) {
                         return HttpResponse::ServiceUnavailable().finish();
                     }
@@ -69,6 +73,7 @@ async fn serve_with(initial: &SigningKey, cache_control: Option<&'static str>) -
         fetches,
         keys,
         up,
+        open,
     }
 }
 
@@ -188,5 +193,39 @@ async fn the_key_servers_cache_control_decides_how_long_keys_stay_fresh() {
     assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_stale_key_is_used_while_another_request_refreshes_the_set() {
+    let key = SigningKey::generate();
+    let server = serve(&key).await;
+    let mut opts = options(Duration::ZERO);
+    opts.max_age = Duration::ZERO; // every lookup wants a refresh
+    let jwks = Arc::new(RemoteJwks::new(server.url.clone(), opts));
+    assert!(jwks.key(Some(key.kid())).await.unwrap().is_some());
+
+    server.open.send_replace(false);
+    let refreshing = tokio::spawn({
+        let (jwks, kid) = (jwks.clone(), key.kid().to_owned());
+        async move { jwks.key(Some(&kid)).await }
+    });
+    while server.fetches.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let meanwhile = tokio::time::timeout(Duration::from_secs(10), jwks.key(Some(key.kid())))
+        .await
+        .expect("a request waited for another's refresh");
+    assert!(meanwhile.unwrap().is_some());
+    assert!(!refreshing.is_finished(), "the refresh is still held");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), jwks.key(Some("unknown")))
+            .await
+            .is_err(),
+        "an unknown kid waits for the refresh under way"
+    );
+
+    server.open.send_replace(true);
+    assert!(refreshing.await.unwrap().unwrap().is_some());
     assert_eq!(server.fetches.load(Ordering::SeqCst), 2);
 }
