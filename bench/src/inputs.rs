@@ -1,0 +1,119 @@
+//! What the rows send, obtained the way real clients obtain it: a signed-in
+//! browser's cookies from a real sign-in through the mock provider, ID
+//! tokens from the provider (as Google would issue them to an extension
+//! and to service accounts), and a grant whose access token the broker
+//! has cached after one call.
+
+use anyhow::{bail, Context};
+use mock_provider::MockUser;
+use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION};
+use reqwest::Client;
+use serde_json::json;
+use url::Url;
+
+use crate::browser::Browser;
+use crate::stack::{self, Stack};
+
+#[derive(Clone)]
+pub struct Inputs {
+    /// The app's `Cookie` header after sign-in (the handoff cookie).
+    pub app_cookie: String,
+    /// The public service's `Cookie` header (the session cookie).
+    pub session_cookie: String,
+    /// A person's ID token for the extension's client id.
+    pub person_id_token: String,
+    /// The broker caller's service-account ID token for the public service.
+    pub broker_caller_token: String,
+    /// The app's service-account ID token for the public service.
+    pub app_caller_token: String,
+    /// The broker request for the signed-in person.
+    pub broker_body: String,
+    pub app_url: String,
+    pub public_url: String,
+}
+
+impl Inputs {
+    pub async fn prepare(stack: &Stack, client: &Client) -> anyhow::Result<Self> {
+        let (public_url, app_url) = (stack.public.server.url(), stack.app.server.url());
+        let mut browser = Browser::new(client.clone());
+        browser
+            .open(&format!("{app_url}/"))
+            .await
+            .context("the first sign-in")?;
+        let app_cookie = browser
+            .cookie_header(&app_url)
+            .context("no handoff cookie after sign-in")?;
+        let session_cookie = browser
+            .cookie_header(&public_url)
+            .context("no session cookie after sign-in")?;
+        let provider = &stack.provider;
+        let person = MockUser::new(stack::PERSON);
+        let inputs = Self {
+            person_id_token: provider.mint_id_token(&person, stack::EXTENSION_CLIENT_ID),
+            broker_caller_token: provider
+                .mint_service_account_token(stack::BROKER_CALLER, &public_url),
+            app_caller_token: provider.mint_service_account_token(stack::APP_ACCOUNT, &public_url),
+            broker_body: json!({ "subject": person.sub, "scopes": ["email"] }).to_string(),
+            app_cookie,
+            session_cookie,
+            app_url,
+            public_url,
+        };
+        let status = client
+            .post(format!("{}/broker/token", inputs.public_url))
+            .header(
+                AUTHORIZATION,
+                format!("Bearer {}", inputs.broker_caller_token),
+            )
+            .header("Content-Type", "application/json")
+            .body(inputs.broker_body.clone())
+            .send()
+            .await?
+            .status();
+        if !status.is_success() {
+            bail!("the broker refused the first call: {status}");
+        }
+        Ok(inputs)
+    }
+
+    /// A fresh one-time code for the app: what `/renew` hands a signed-in
+    /// browser with the separate-sites delivery.
+    pub async fn mint_code(&self, client: &Client) -> anyhow::Result<String> {
+        let response = client
+            .get(format!("{}/renew", self.public_url))
+            .query(&[("return_to", format!("{}/", self.app_url))])
+            .header(COOKIE, &self.session_cookie)
+            .send()
+            .await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| Url::parse(l).ok());
+        // Read to the end, so the connection goes back to the pool.
+        let _ = response.bytes().await;
+        let code = location.and_then(|l| {
+            l.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        });
+        code.with_context(|| format!("/renew gave no code ({status})"))
+    }
+
+    /// Redeems `code` as the app does, server to server.
+    pub async fn redeem(&self, client: &Client, code: &str) -> anyhow::Result<()> {
+        let response = client
+            .post(format!("{}/handoff/redeem", self.public_url))
+            .header(AUTHORIZATION, format!("Bearer {}", self.app_caller_token))
+            .json(&json!({ "code": code, "audience": self.app_url }))
+            .send()
+            .await?;
+        let status = response.status();
+        let _ = response.bytes().await;
+        if !status.is_success() {
+            bail!("redemption refused: {status}");
+        }
+        Ok(())
+    }
+}

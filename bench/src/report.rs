@@ -1,0 +1,315 @@
+//! `bench/RESULTS.md`: the table, the targets read from it, how the run
+//! was made and on what machine.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::cpus::Pinning;
+use crate::machine::Facts;
+use crate::rows::{servers_of, Generator, Kind, Row, ServerKind, SIGN_IN_REQUESTS};
+use crate::settings::RunSettings;
+use crate::stack::{self, Service, Stack};
+
+pub struct Report<'a> {
+    pub settings: &'a RunSettings,
+    pub pinning: &'a Pinning,
+    pub stack: &'a Stack,
+    pub rows: &'a [Row],
+    pub facts: &'a Facts,
+    pub load_before: String,
+    pub load_after: String,
+}
+
+const MB: f64 = 1e6;
+
+impl Report<'_> {
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Benchmark results\n\nWritten by `bench/run` on {}, commit {}. Do not edit: run `bench/run` again.\n",
+            self.facts.date, self.facts.commit
+        );
+        out += &self.table();
+        out += &self.targets();
+        out += &self.rows_explained();
+        out += &self.how();
+        out += &self.machine();
+        out
+    }
+
+    fn table(&self) -> String {
+        let mut t = String::from(
+            "| Row | Load generator | Requests/s | × baseline | p50 | p99 | Errors | Peak RSS of the server | Start → ready (median of starts) | Release binary |\n|---|---|--:|--:|--:|--:|--:|---|---|---|\n",
+        );
+        for row in self.rows {
+            let m = &row.measured;
+            let servers = servers_of(row.kind);
+            let per_server = |f: &dyn Fn(ServerKind) -> String| {
+                servers.iter().map(|s| f(*s)).collect::<Vec<_>>().join(", ")
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.0} | {:.2}{} | {} | {} | {} | {} | {} | {} |",
+                title(row.kind),
+                match row.generator {
+                    Generator::Wrk => "wrk",
+                    Generator::Driver => "Rust driver",
+                },
+                m.per_second(),
+                self.ratio(row),
+                if row.generator == Generator::Driver {
+                    " †"
+                } else {
+                    ""
+                },
+                ms(m.p50),
+                ms(m.p99),
+                m.errors,
+                per_server(&|s| {
+                    let bytes = row
+                        .peak_memory
+                        .iter()
+                        .find(|(k, _)| *k == s)
+                        .map_or(0, |p| p.1);
+                    format!("{} {:.1} MB", name(s), bytes as f64 / MB)
+                }),
+                per_server(&|s| format!("{} {}", name(s), ms(self.service(s).median_ready()))),
+                per_server(&|s| format!(
+                    "{} {:.1} MB",
+                    name(s),
+                    self.service(s).binary_bytes as f64 / MB
+                )),
+            );
+        }
+        let _ = writeln!(
+            t,
+            "\n{} concurrent connections (wrk) or flows (Rust driver) per row, {} s measured after {} s of warm-up. \
+             × baseline: against the baseline row of the same load generator (†: the baseline driven by the Rust driver). \
+             Errors: non-2xx/3xx answers and socket errors (wrk), failed operations (Rust driver); they are not counted in requests/s. \
+             Peak RSS: the server's VmHWM, reset when the measured window starts. \
+             Start → ready: from spawn to the first `200` of `/readyz`, polled every millisecond; the median of {} starts (fastest–slowest: {}).\n",
+            self.settings.connections,
+            self.settings.duration.as_secs(),
+            self.settings.warmup.as_secs(),
+            self.settings.starts,
+            [ServerKind::Public, ServerKind::App, ServerKind::Baseline]
+                .iter()
+                .map(|s| {
+                    let ready = &self.service(*s).ready;
+                    format!("{} {}–{}", name(*s), ms(ready[0]), ms(ready[ready.len() - 1]))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for row in self.rows.iter().filter(|r| r.note.is_some()) {
+            let _ = writeln!(
+                t,
+                "- {}: {}",
+                title(row.kind),
+                row.note.as_deref().unwrap_or_default()
+            );
+        }
+        t + "\n"
+    }
+
+    fn targets(&self) -> String {
+        let mut t = String::from("## Targets\n\n| Target | Measured | |\n|---|---|---|\n");
+        let mut line = |target: &str, measured: String, met: bool| {
+            let _ = writeln!(
+                t,
+                "| {target} | {measured} | {} |",
+                if met { "met" } else { "**missed**" }
+            );
+        };
+        let ratio = |kind| self.row(kind).map_or(0.0, |r| self.ratio(r));
+        let app = ratio(Kind::AppCookie);
+        line(
+            "App's authenticated GET (cookie) ≥ 0.8× baseline requests/s",
+            format!("{app:.2}×"),
+            app >= 0.8,
+        );
+        let p99 = self
+            .row(Kind::AppCookie)
+            .map_or(Duration::MAX, |r| r.measured.p99);
+        line(
+            "App's authenticated GET p99 < 2 ms",
+            ms(p99),
+            p99 < Duration::from_millis(2),
+        );
+        let broker = ratio(Kind::Broker);
+        line(
+            "Token broker, cached access token ≥ 0.5× baseline",
+            format!("{broker:.2}×"),
+            broker >= 0.5,
+        );
+        let login = ratio(Kind::LoginRedirect);
+        line(
+            "Login redirect ≥ 0.5× baseline",
+            format!("{login:.2}×"),
+            login >= 0.5,
+        );
+        for server in [ServerKind::Public, ServerKind::App] {
+            let peak = self.peak_of(server) as f64 / MB;
+            line(
+                &format!(
+                    "{} under 30 MB resident at {} connections (highest peak of its rows)",
+                    service_name(server),
+                    self.settings.connections
+                ),
+                format!("{peak:.1} MB"),
+                peak < 30.0,
+            );
+        }
+        for server in [ServerKind::Public, ServerKind::App] {
+            let ready = self.service(server).median_ready();
+            line(
+                &format!(
+                    "{} start to ready < 100 ms ({}median of starts)",
+                    service_name(server),
+                    if server == ServerKind::Public {
+                        "SQLite; "
+                    } else {
+                        ""
+                    }
+                ),
+                ms(ready),
+                ready < Duration::from_millis(100),
+            );
+        }
+        t + "\n"
+    }
+
+    fn rows_explained(&self) -> String {
+        let mut t = String::from("## What one request is in each row\n\n");
+        for row in self.rows {
+            let _ = writeln!(
+                t,
+                "- **{}** ({}): {}",
+                title(row.kind),
+                match row.generator {
+                    Generator::Wrk => "wrk, one fixed request on every connection",
+                    Generator::Driver =>
+                        "the Rust driver in `bench/src`, one operation per task at a time",
+                },
+                meaning(row.kind)
+            );
+        }
+        t + "\n"
+    }
+
+    fn how(&self) -> String {
+        format!(
+            "## How it was run\n\n\
+             - Release builds (`cargo build --release`), on loopback; {pinning}. `WORKERS={workers}` for the public service, the app and the baseline alike; wrk with {threads} thread(s).\n\
+             - The public service on SQLite (a fresh file per start, so migrations run at every start), with the separate-sites delivery (`HANDOFF_DELIVERY=code`), `HANDOFF_TTL={ttl}`, the token broker on. The app verifies handoff tokens with the public service's JWKS, polls revoked sessions (default 15 s), and accepts people's ID tokens for one extension client id.\n\
+             - `RUST_LOG={log}` on all servers, so request logging is filtered out as in a quiet production.\n\
+             - Rate limits raised out of the way: every request comes from 127.0.0.1, so `RATE_LIMIT_SIGN_IN_PER_MINUTE` and `RATE_LIMIT_BACK_CHANNEL_PER_MINUTE` are {limit} (the limiter still runs on every request).\n\
+             - The mock provider runs inside the driver process, on the load generators' cores: it stands for Google. It signs one RS256 ID token per sign-in, which costs the Rust driver's rows some client time, not the servers'.\n\
+             - The Rust driver is reqwest on tokio with {conns} tasks sharing one connection pool; cookies are kept per origin and every redirect is followed by hand.\n\
+             - Load average (1, 5, 15 min) before the run: {before}; after: {after}. Other work on the machine shows here and in the numbers.\n\n",
+            pinning = self.pinning.describe(),
+            workers = self.pinning.server_cores,
+            threads = self.pinning.load_cores,
+            ttl = stack::HANDOFF_TTL,
+            log = stack::LOG_FILTER,
+            limit = stack::RATE_LIMIT_PER_MINUTE,
+            conns = self.settings.connections,
+            before = self.load_before,
+            after = self.load_after,
+        )
+    }
+
+    fn machine(&self) -> String {
+        let f = self.facts;
+        format!(
+            "## Machine\n\n\
+             | | |\n|---|---|\n\
+             | CPUs online | {} |\n| CPU | {} |\n| Memory | {} |\n| Kernel | {} |\n| rustc | {} |\n| wrk | {} |\n| Date | {} |\n| Commit | {} |\n",
+            f.cpus_online, f.cpu_model, f.memory, f.kernel, f.rustc, f.wrk, f.date, f.commit
+        )
+    }
+
+    fn row(&self, kind: Kind) -> Option<&Row> {
+        self.rows.iter().find(|r| r.kind == kind)
+    }
+
+    /// Requests per second against the baseline of the same load generator.
+    fn ratio(&self, row: &Row) -> f64 {
+        let baseline = match row.generator {
+            Generator::Wrk => Kind::BaselineWrk,
+            Generator::Driver => Kind::BaselineDriver,
+        };
+        self.row(baseline)
+            .map(|b| b.measured.per_second())
+            .filter(|b| *b > 0.0)
+            .map_or(0.0, |b| row.measured.per_second() / b)
+    }
+
+    fn peak_of(&self, server: ServerKind) -> u64 {
+        self.rows
+            .iter()
+            .flat_map(|r| r.peak_memory.iter())
+            .filter(|(k, _)| *k == server)
+            .map(|(_, bytes)| *bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn service(&self, server: ServerKind) -> &Service {
+        match server {
+            ServerKind::Public => &self.stack.public,
+            ServerKind::App => &self.stack.app,
+            ServerKind::Baseline => &self.stack.baseline,
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn name(server: ServerKind) -> &'static str {
+    match server {
+        ServerKind::Public => "public",
+        ServerKind::App => "app",
+        ServerKind::Baseline => "baseline",
+    }
+}
+
+fn service_name(server: ServerKind) -> &'static str {
+    match server {
+        ServerKind::Public => "Public service",
+        ServerKind::App => "Private app",
+        ServerKind::Baseline => "Baseline",
+    }
+}
+
+fn title(kind: Kind) -> &'static str {
+    match kind {
+        Kind::BaselineWrk => "Baseline: plain actix-web, no auth",
+        Kind::AppCookie => "App GET `/api/me`, handoff cookie",
+        Kind::AppBearer => "App GET `/api/me`, Bearer ID token",
+        Kind::ForwardAuth => "Forward auth `/auth/verify`",
+        Kind::LoginRedirect => "Public login redirect",
+        Kind::Broker => "Token broker, cached token",
+        Kind::BaselineDriver => "Baseline, from the Rust driver",
+        Kind::Redemption => "Handoff code redemption",
+        Kind::SignIn => "Full sign-in round trip",
+    }
+}
+
+fn meaning(kind: Kind) -> String {
+    match kind {
+        Kind::BaselineWrk => "`GET /api/me` on a plain actix-web handler that returns the same JSON as the app's `/api/me`, with no auth and no middleware (`bench/src/bin/baseline.rs`).",
+        Kind::AppCookie => "`GET /api/me` on the app with the handoff cookie of a real sign-in: ES256 verification against the cached JWKS, the revoked-session check, the JSON answer.",
+        Kind::AppBearer => "`GET /api/me` on the app with `Authorization: Bearer` and a person's ID token from the provider: RS256 verification, issuer, audience, e-mail policy.",
+        Kind::ForwardAuth => "`GET /auth/verify` on the app with the handoff cookie: `200` with the identity headers.",
+        Kind::LoginRedirect => "`GET /login?return_to=<app>/` on the public service: a sealed login-transaction cookie (state, nonce, PKCE) and a `302` to the provider.",
+        Kind::Broker => "`POST /broker/token` with the caller's service-account ID token (RS256) for a signed-in user whose access token the broker has cached.",
+        Kind::BaselineDriver => "the baseline's `GET /api/me` from the Rust driver: the driver's own ceiling, the reference (†) for the rows below.",
+        Kind::Redemption => "`POST /handoff/redeem` with the app's service-account ID token and an unused one-time code, as the app calls it. The codes are minted before the window by `GET /renew` with the session cookie (not timed); each is redeemed once, oldest first.",
+        Kind::SignIn => return format!("one whole sign-in of a new browser, {SIGN_IN_REQUESTS} browser requests (checked on every sign-in): app `/` → public `/renew` → provider authorize → public `/callback` (which calls the provider's token endpoint) → app `/auth/handoff` (which redeems the code at the public service) → app `/` with the new cookie, `200`. Latency is the whole round trip."),
+    }
+    .to_owned()
+}

@@ -1,0 +1,378 @@
+//! The rows of the table: what each one sends, which load generator sends
+//! it, and which servers' peak memory it reads.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::bail;
+use reqwest::Client;
+
+use crate::browser::Browser;
+use crate::inputs::Inputs;
+use crate::load::{self, Measured, Outcome};
+use crate::settings::RunSettings;
+use crate::stack::Stack;
+use crate::wrk::{Request, Wrk};
+
+/// Codes live 60 s; minting, warm-up and measuring must fit in that.
+const CODE_LIFETIME: Duration = Duration::from_secs(60);
+const CODE_MARGIN: Duration = Duration::from_secs(5);
+const MAX_CODES: usize = 1_000_000;
+/// Browser requests in one sign-in with code delivery, as RESULTS.md
+/// describes them; a flow that takes another number fails the row.
+pub const SIGN_IN_REQUESTS: usize = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BaselineWrk,
+    AppCookie,
+    AppBearer,
+    ForwardAuth,
+    LoginRedirect,
+    Broker,
+    BaselineDriver,
+    Redemption,
+    SignIn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generator {
+    Wrk,
+    Driver,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Public,
+    App,
+    Baseline,
+}
+
+pub struct Row {
+    pub kind: Kind,
+    pub generator: Generator,
+    pub measured: Measured,
+    pub peak_memory: Vec<(ServerKind, u64)>,
+    pub note: Option<String>,
+}
+
+pub struct Runner<'a> {
+    pub settings: &'a RunSettings,
+    pub stack: &'a Stack,
+    pub inputs: &'a Inputs,
+    pub client: Client,
+    pub wrk: Wrk<'a>,
+}
+
+impl Runner<'_> {
+    pub async fn all(&self) -> anyhow::Result<Vec<Row>> {
+        let (app, public) = (&self.inputs.app_url, &self.inputs.public_url);
+        let baseline = self.stack.baseline.server.url();
+        let cookie = || vec![("Cookie", self.inputs.app_cookie.clone())];
+        let wrk_rows = [
+            (Kind::BaselineWrk, get(format!("{baseline}/api/me"), vec![])),
+            (Kind::AppCookie, get(format!("{app}/api/me"), cookie())),
+            (
+                Kind::AppBearer,
+                get(
+                    format!("{app}/api/me"),
+                    vec![(
+                        "Authorization",
+                        format!("Bearer {}", self.inputs.person_id_token),
+                    )],
+                ),
+            ),
+            (
+                Kind::ForwardAuth,
+                get(format!("{app}/auth/verify"), cookie()),
+            ),
+            (
+                Kind::LoginRedirect,
+                get(format!("{public}/login?return_to={app}/"), vec![]),
+            ),
+            (
+                Kind::Broker,
+                Request {
+                    method: "POST",
+                    url: format!("{public}/broker/token"),
+                    headers: vec![
+                        (
+                            "Authorization",
+                            format!("Bearer {}", self.inputs.broker_caller_token),
+                        ),
+                        ("Content-Type", "application/json".to_owned()),
+                    ],
+                    body: Some(self.inputs.broker_body.clone()),
+                },
+            ),
+        ];
+        let mut rows = Vec::new();
+        for (kind, request) in wrk_rows {
+            eprintln!("bench: {kind:?} (wrk)");
+            rows.push(self.wrk_row(kind, &request)?);
+        }
+        eprintln!("bench: BaselineDriver");
+        rows.push(self.baseline_from_driver().await?);
+        eprintln!("bench: Redemption");
+        rows.push(self.redemption().await?);
+        eprintln!("bench: SignIn");
+        rows.push(self.sign_in().await?);
+        Ok(rows)
+    }
+
+    fn wrk_row(&self, kind: Kind, request: &Request) -> anyhow::Result<Row> {
+        let servers = servers_of(kind);
+        tokio::task::block_in_place(|| {
+            if !self.settings.warmup.is_zero() {
+                self.wrk.run(request, self.settings.warmup)?;
+            }
+            self.reset_peaks(servers)?;
+            let measured = self.wrk.run(request, self.settings.duration)?;
+            Ok(Row {
+                kind,
+                generator: Generator::Wrk,
+                measured,
+                peak_memory: self.peaks(servers)?,
+                note: None,
+            })
+        })
+    }
+
+    /// Runs `op` from this process with the row's concurrency.
+    async fn driver_row<F, Fut>(&self, kind: Kind, warmup: Duration, op: F) -> anyhow::Result<Row>
+    where
+        F: Fn() -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Outcome> + Send,
+    {
+        let servers = servers_of(kind);
+        let measured = load::run(
+            self.settings.connections,
+            warmup,
+            self.settings.duration,
+            || self.reset_peaks(servers),
+            op,
+        )
+        .await?;
+        Ok(Row {
+            kind,
+            generator: Generator::Driver,
+            measured,
+            peak_memory: self.peaks(servers)?,
+            note: None,
+        })
+    }
+
+    async fn baseline_from_driver(&self) -> anyhow::Result<Row> {
+        let url = format!("{}/api/me", self.stack.baseline.server.url());
+        let client = self.client.clone();
+        let errors = FirstError::default();
+        let seen = errors.clone();
+        let row = self
+            .driver_row(Kind::BaselineDriver, self.settings.warmup, move || {
+                let (client, url, seen) = (client.clone(), url.clone(), seen.clone());
+                async move {
+                    let result = async {
+                        let response = client.get(&url).send().await?;
+                        let status = response.status();
+                        response.bytes().await?;
+                        if status != reqwest::StatusCode::OK {
+                            bail!("the baseline answered {status}");
+                        }
+                        Ok(())
+                    };
+                    seen.outcome(result.await)
+                }
+            })
+            .await?;
+        Ok(errors.annotate(row))
+    }
+
+    /// Codes are minted first (untimed, by `/renew` with the session
+    /// cookie), then redeemed oldest first until they run out or the time
+    /// is up.
+    async fn redemption(&self) -> anyhow::Result<Row> {
+        let settings = self.settings;
+        let used = settings.warmup + settings.duration + CODE_MARGIN;
+        let minting = used
+            .min(CODE_LIFETIME.saturating_sub(used))
+            .max(Duration::from_secs(3));
+        let codes = Arc::new(Mutex::new(VecDeque::new()));
+        let (client, inputs) = (self.client.clone(), Arc::new(self.inputs.clone()));
+        let mint_errors = FirstError::default();
+        let minted = {
+            let (codes, client, inputs, seen) = (
+                codes.clone(),
+                client.clone(),
+                inputs.clone(),
+                mint_errors.clone(),
+            );
+            load::run(
+                settings.connections,
+                Duration::ZERO,
+                minting,
+                || Ok(()),
+                move || {
+                    let (codes, client, inputs, seen) =
+                        (codes.clone(), client.clone(), inputs.clone(), seen.clone());
+                    async move {
+                        if lock(&codes).len() >= MAX_CODES {
+                            return Outcome::Exhausted;
+                        }
+                        let code = inputs.mint_code(&client).await;
+                        let code = seen.keep(code);
+                        match code {
+                            Some(code) => {
+                                lock(&codes).push_back(code);
+                                Outcome::Done
+                            }
+                            None => Outcome::Failed,
+                        }
+                    }
+                },
+            )
+            .await?
+        };
+        if minted.errors > 0 {
+            bail!(
+                "minting codes failed {} times: {}",
+                minted.errors,
+                mint_errors.message().unwrap_or_default()
+            );
+        }
+        let total = lock(&codes).len();
+        let errors = FirstError::default();
+        let seen = errors.clone();
+        let row = self
+            .driver_row(Kind::Redemption, settings.warmup, move || {
+                let (codes, client, inputs, seen) =
+                    (codes.clone(), client.clone(), inputs.clone(), seen.clone());
+                async move {
+                    let Some(code) = lock(&codes).pop_front() else {
+                        return Outcome::Exhausted;
+                    };
+                    seen.outcome(inputs.redeem(&client, &code).await)
+                }
+            })
+            .await?;
+        let mut row = errors.annotate(row);
+        let ran_out = row.measured.seconds + 0.5 < settings.duration.as_secs_f64();
+        let note = format!(
+            "{total} codes minted in {:.0} s beforehand ({:.0}/s); {}",
+            minting.as_secs_f64(),
+            minted.per_second(),
+            if ran_out {
+                format!(
+                    "they ran out after {:.1} s of measuring",
+                    row.measured.seconds
+                )
+            } else {
+                "enough for the whole window".to_owned()
+            }
+        );
+        row.note = Some(row.note.map_or(note.clone(), |n| format!("{note}; {n}")));
+        Ok(row)
+    }
+
+    async fn sign_in(&self) -> anyhow::Result<Row> {
+        let start = format!("{}/", self.inputs.app_url);
+        let client = self.client.clone();
+        let errors = FirstError::default();
+        let seen = errors.clone();
+        let row = self
+            .driver_row(Kind::SignIn, self.settings.warmup, move || {
+                let (client, start, seen) = (client.clone(), start.clone(), seen.clone());
+                async move {
+                    let mut browser = Browser::new(client);
+                    let result = browser.open(&start).await.and_then(|requests| {
+                        if requests != SIGN_IN_REQUESTS {
+                            bail!("a sign-in took {requests} requests, not {SIGN_IN_REQUESTS}");
+                        }
+                        Ok(())
+                    });
+                    seen.outcome(result)
+                }
+            })
+            .await?;
+        Ok(errors.annotate(row))
+    }
+
+    fn server(&self, kind: ServerKind) -> &crate::process::Server {
+        match kind {
+            ServerKind::Public => &self.stack.public.server,
+            ServerKind::App => &self.stack.app.server,
+            ServerKind::Baseline => &self.stack.baseline.server,
+        }
+    }
+
+    fn reset_peaks(&self, servers: &[ServerKind]) -> anyhow::Result<()> {
+        servers
+            .iter()
+            .try_for_each(|s| self.server(*s).reset_peak_memory())
+    }
+
+    fn peaks(&self, servers: &[ServerKind]) -> anyhow::Result<Vec<(ServerKind, u64)>> {
+        servers
+            .iter()
+            .map(|s| Ok((*s, self.server(*s).peak_memory()?)))
+            .collect()
+    }
+}
+
+/// The servers that do a row's work.
+pub fn servers_of(kind: Kind) -> &'static [ServerKind] {
+    match kind {
+        Kind::BaselineWrk | Kind::BaselineDriver => &[ServerKind::Baseline],
+        Kind::AppCookie | Kind::AppBearer | Kind::ForwardAuth => &[ServerKind::App],
+        Kind::LoginRedirect | Kind::Broker | Kind::Redemption => &[ServerKind::Public],
+        Kind::SignIn => &[ServerKind::Public, ServerKind::App],
+    }
+}
+
+fn get(url: String, headers: Vec<(&'static str, String)>) -> Request {
+    Request {
+        method: "GET",
+        url,
+        headers,
+        body: None,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The first failure of a row, kept to say why it failed (the messages
+/// name routes and statuses, never tokens or codes).
+#[derive(Clone, Default)]
+struct FirstError(Arc<Mutex<Option<String>>>);
+
+impl FirstError {
+    fn keep<T>(&self, result: anyhow::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                lock(&self.0).get_or_insert_with(|| format!("{e:#}"));
+                None
+            }
+        }
+    }
+
+    fn outcome(&self, result: anyhow::Result<()>) -> Outcome {
+        match self.keep(result) {
+            Some(()) => Outcome::Done,
+            None => Outcome::Failed,
+        }
+    }
+
+    fn message(&self) -> Option<String> {
+        lock(&self.0).clone()
+    }
+
+    fn annotate(&self, mut row: Row) -> Row {
+        if row.measured.errors > 0 {
+            row.note = self.message().map(|m| format!("first error: {m}"));
+        }
+        row
+    }
+}

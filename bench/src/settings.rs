@@ -1,0 +1,43 @@
+//! What a run measures, from `BENCH_*` variables.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+
+pub struct RunSettings {
+    /// Measured time per row (`BENCH_SECONDS`, default 10).
+    pub duration: Duration,
+    /// Unmeasured load before each row (`BENCH_WARMUP`, default 2).
+    pub warmup: Duration,
+    /// Concurrent connections or flows (`BENCH_CONNECTIONS`, default 64).
+    pub connections: usize,
+    /// Starts per service for start-to-ready (`BENCH_STARTS`, default 5).
+    pub starts: usize,
+    /// Where the table goes (`BENCH_RESULTS`, default `bench/RESULTS.md`).
+    pub results: PathBuf,
+}
+
+impl RunSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            duration: Duration::from_secs(number("BENCH_SECONDS", 10, 1)?),
+            warmup: Duration::from_secs(number("BENCH_WARMUP", 2, 0)?),
+            connections: number("BENCH_CONNECTIONS", 64, 1)? as usize,
+            starts: number("BENCH_STARTS", 5, 1)? as usize,
+            results: std::env::var_os("BENCH_RESULTS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md")),
+        })
+    }
+}
+
+fn number(name: &str, default: u64, least: u64) -> anyhow::Result<u64> {
+    let Ok(raw) = std::env::var(name) else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n >= least => Ok(n),
+        _ => bail!("{name}: expected a whole number of at least {least}, got {raw:?}"),
+    }
+}
