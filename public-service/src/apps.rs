@@ -66,6 +66,8 @@ pub enum ReturnToError {
     Credentials,
     #[error("return_to does not point at a registered app")]
     UnknownOrigin,
+    #[error("return_to has a path that reads as another host")]
+    PathLooksLikeHost,
 }
 
 /// A checked destination after sign-in: a URL on a registered app.
@@ -203,6 +205,11 @@ impl AppRegistry {
             .iter()
             .find(|app| app.origin == origin)
             .ok_or(ReturnToError::UnknownOrigin)?;
+        // The app redirects to the path alone after a code redemption, and
+        // a browser reads `//host/...` there as another site.
+        if url.path().starts_with("//") {
+            return Err(ReturnToError::PathLooksLikeHost);
+        }
         Ok(ReturnTo {
             audience: app.audience.clone(),
             url,
@@ -319,6 +326,25 @@ mod tests {
             reg.return_to(&format!("https://app.example.com/{}", "a".repeat(600))),
             Err(ReturnToError::TooLong)
         );
+    }
+
+    #[test]
+    fn a_path_that_a_browser_would_read_as_another_host_is_refused() {
+        // Found by fuzz/fuzz_targets/return_to.rs: the path alone is what
+        // the app redirects to after redeeming a code.
+        let reg = registry();
+        for raw in [
+            "https://app.example.com//evil.example.net/",
+            "https://app.example.com//evil.example.net",
+            "https://app.example.com/.//evil.example.net",
+        ] {
+            assert_eq!(
+                reg.return_to(raw),
+                Err(ReturnToError::PathLooksLikeHost),
+                "{raw:?}"
+            );
+        }
+        assert!(reg.return_to("https://app.example.com/a//b").is_ok());
     }
 
     #[test]
