@@ -35,6 +35,12 @@ impl RedeemRequest {
     /// Exactly `{"code": "…", "audience": "…"}`: unknown or repeated
     /// fields are refused, so no two readers can disagree about the body.
     pub fn parse(body: &[u8]) -> Option<Self> {
+        // A derived struct also reads a JSON array `[code, audience]`,
+        // which no other reader of this body would take for these fields.
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return None;
+        }
         serde_json::from_slice(body).ok()
     }
 
@@ -159,6 +165,18 @@ mod tests {
             br#"{"code":"abc","audience":"a","code":"def"}"#,
             br#"{"code":1,"audience":"a"}"#,
             b"",
+        ] {
+            assert!(RedeemRequest::parse(refused).is_none(), "{refused:?}");
+        }
+        assert!(RedeemRequest::parse(b" \n{\"code\":\"c\",\"audience\":\"a\"}").is_some());
+    }
+
+    #[test]
+    fn a_redemption_body_that_is_an_array_is_refused() {
+        // Caught by the invariant of fuzz/fuzz_targets/redeem_request.rs.
+        for refused in [
+            &br#"["abc","https://app.example.com"]"#[..],
+            br#" ["abc","https://app.example.com"]"#,
         ] {
             assert!(RedeemRequest::parse(refused).is_none(), "{refused:?}");
         }
