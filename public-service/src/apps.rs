@@ -193,6 +193,11 @@ impl AppRegistry {
             return Err(ReturnToError::BadCharacters);
         }
         let url = Url::parse(raw).map_err(|_| ReturnToError::NotAbsolute)?;
+        // Percent-encoding can triple the length, and it is the parsed URL
+        // that travels in the cookie.
+        if url.as_str().len() > MAX_RETURN_TO_LEN {
+            return Err(ReturnToError::TooLong);
+        }
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(ReturnToError::UnknownOrigin);
         }
@@ -345,6 +350,21 @@ mod tests {
             );
         }
         assert!(reg.return_to("https://app.example.com/a//b").is_ok());
+    }
+
+    #[test]
+    fn a_return_to_that_outgrows_the_limit_once_parsed_is_refused() {
+        // Caught by the invariant of fuzz/fuzz_targets/return_to.rs: the
+        // URL is stored as parsed, with `"` and `é` percent-encoded.
+        let reg = registry();
+        for path in ["\"".repeat(300), "é".repeat(200)] {
+            let raw = format!("https://app.example.com/{path}");
+            assert!(raw.len() <= MAX_RETURN_TO_LEN);
+            assert_eq!(reg.return_to(&raw), Err(ReturnToError::TooLong));
+        }
+        assert!(reg
+            .return_to(&format!("https://app.example.com/{}", "é".repeat(50)))
+            .is_ok());
     }
 
     #[test]
