@@ -66,6 +66,8 @@ pub enum ReturnToError {
     Credentials,
     #[error("return_to does not point at a registered app")]
     UnknownOrigin,
+    #[error("return_to has a path that reads as another host")]
+    PathLooksLikeHost,
 }
 
 /// A checked destination after sign-in: a URL on a registered app.
@@ -191,6 +193,11 @@ impl AppRegistry {
             return Err(ReturnToError::BadCharacters);
         }
         let url = Url::parse(raw).map_err(|_| ReturnToError::NotAbsolute)?;
+        // Percent-encoding can triple the length, and it is the parsed URL
+        // that travels in the cookie.
+        if url.as_str().len() > MAX_RETURN_TO_LEN {
+            return Err(ReturnToError::TooLong);
+        }
         if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
             return Err(ReturnToError::UnknownOrigin);
         }
@@ -203,6 +210,11 @@ impl AppRegistry {
             .iter()
             .find(|app| app.origin == origin)
             .ok_or(ReturnToError::UnknownOrigin)?;
+        // The app redirects to the path alone after a code redemption, and
+        // a browser reads `//host/...` there as another site.
+        if url.path().starts_with("//") {
+            return Err(ReturnToError::PathLooksLikeHost);
+        }
         Ok(ReturnTo {
             audience: app.audience.clone(),
             url,
@@ -319,6 +331,40 @@ mod tests {
             reg.return_to(&format!("https://app.example.com/{}", "a".repeat(600))),
             Err(ReturnToError::TooLong)
         );
+    }
+
+    #[test]
+    fn a_path_that_a_browser_would_read_as_another_host_is_refused() {
+        // Found by fuzz/fuzz_targets/return_to.rs: the path alone is what
+        // the app redirects to after redeeming a code.
+        let reg = registry();
+        for raw in [
+            "https://app.example.com//evil.example.net/",
+            "https://app.example.com//evil.example.net",
+            "https://app.example.com/.//evil.example.net",
+        ] {
+            assert_eq!(
+                reg.return_to(raw),
+                Err(ReturnToError::PathLooksLikeHost),
+                "{raw:?}"
+            );
+        }
+        assert!(reg.return_to("https://app.example.com/a//b").is_ok());
+    }
+
+    #[test]
+    fn a_return_to_that_outgrows_the_limit_once_parsed_is_refused() {
+        // Caught by the invariant of fuzz/fuzz_targets/return_to.rs: the
+        // URL is stored as parsed, with `"` and `é` percent-encoded.
+        let reg = registry();
+        for path in ["\"".repeat(300), "é".repeat(200)] {
+            let raw = format!("https://app.example.com/{path}");
+            assert!(raw.len() <= MAX_RETURN_TO_LEN);
+            assert_eq!(reg.return_to(&raw), Err(ReturnToError::TooLong));
+        }
+        assert!(reg
+            .return_to(&format!("https://app.example.com/{}", "é".repeat(50)))
+            .is_ok());
     }
 
     #[test]

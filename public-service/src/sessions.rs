@@ -106,7 +106,7 @@ impl Sessions {
         &self,
         req: &HttpRequest,
     ) -> Result<Result<SessionRecord, Invalid>, StoreError> {
-        let Some((id, secret)) = req.cookie(COOKIE_NAME).as_ref().and_then(parse) else {
+        let Some((id, secret)) = presented(req) else {
             return Ok(Err(Invalid::Malformed));
         };
         let Some(session) = self.store.session(&id).await? else {
@@ -180,6 +180,12 @@ impl Sessions {
         cookie.make_removal();
         cookie
     }
+}
+
+/// The `(id, secret)` of the request's session cookie, if it is well formed.
+/// Public so the fuzz targets reach the parsing the routes use.
+pub fn presented(req: &HttpRequest) -> Option<(String, String)> {
+    req.cookie(COOKIE_NAME).as_ref().and_then(parse)
 }
 
 fn parse(cookie: &Cookie<'_>) -> Option<(String, String)> {

@@ -23,11 +23,32 @@ use crate::state::AppState;
 
 const MAX_CODE_LEN: usize = 128;
 
-#[derive(Deserialize)]
+/// The body of a redemption, read before anything touches the store.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RedeemRequest {
-    code: String,
-    audience: String,
+pub struct RedeemRequest {
+    pub code: String,
+    pub audience: String,
+}
+
+impl RedeemRequest {
+    /// Exactly `{"code": "…", "audience": "…"}`: unknown or repeated
+    /// fields are refused, so no two readers can disagree about the body.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        // A derived struct also reads a JSON array `[code, audience]`,
+        // which no other reader of this body would take for these fields.
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+
+    /// Whether the code could be one we issued; others are refused
+    /// without a look-up.
+    pub fn has_plausible_code(&self) -> bool {
+        !self.code.is_empty() && self.code.len() <= MAX_CODE_LEN
+    }
 }
 
 pub async fn redeem(
@@ -39,7 +60,7 @@ pub async fn redeem(
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    let Ok(request) = serde_json::from_slice::<RedeemRequest>(&body) else {
+    let Some(request) = RedeemRequest::parse(&body) else {
         return json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\"} as JSON." }),
@@ -57,7 +78,7 @@ pub async fn redeem(
             json!({ "error": "caller_not_allowed", "message": "This service account is not registered for that app." }),
         );
     }
-    if request.code.is_empty() || request.code.len() > MAX_CODE_LEN {
+    if !request.has_plausible_code() {
         return invalid_grant();
     }
     let now = state.clock.unix_seconds();
@@ -126,4 +147,49 @@ fn invalid_grant() -> HttpResponse {
 fn unavailable(e: &crate::store::StoreError) -> HttpResponse {
     tracing::warn!(reason = %e, "handoff redemption failed on storage");
     temporarily_unavailable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redemption_body_names_a_code_and_an_audience_and_nothing_else() {
+        let read = RedeemRequest::parse(br#"{"code":"abc","audience":"https://app.example.com"}"#)
+            .unwrap();
+        assert_eq!(read.code, "abc");
+        assert_eq!(read.audience, "https://app.example.com");
+        for refused in [
+            &br#"{"code":"abc"}"#[..],
+            br#"{"code":"abc","audience":"a","scope":"x"}"#,
+            br#"{"code":"abc","audience":"a","code":"def"}"#,
+            br#"{"code":1,"audience":"a"}"#,
+            b"",
+        ] {
+            assert!(RedeemRequest::parse(refused).is_none(), "{refused:?}");
+        }
+        assert!(RedeemRequest::parse(b" \n{\"code\":\"c\",\"audience\":\"a\"}").is_some());
+    }
+
+    #[test]
+    fn a_redemption_body_that_is_an_array_is_refused() {
+        // Caught by the invariant of fuzz/fuzz_targets/redeem_request.rs.
+        for refused in [
+            &br#"["abc","https://app.example.com"]"#[..],
+            br#" ["abc","https://app.example.com"]"#,
+        ] {
+            assert!(RedeemRequest::parse(refused).is_none(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_overlong_code_is_not_plausible() {
+        let with = |code: String| RedeemRequest {
+            code,
+            audience: "a".into(),
+        };
+        assert!(with("c".repeat(43)).has_plausible_code());
+        assert!(!with(String::new()).has_plausible_code());
+        assert!(!with("c".repeat(MAX_CODE_LEN + 1)).has_plausible_code());
+    }
 }

@@ -1,0 +1,83 @@
+//! What `POST /handoff/redeem` reads before touching the store: the
+//! caller's Bearer token from `Authorization`, and the JSON body. A body
+//! is read only if it is exactly one object with a string `code` and a
+//! string `audience`, and then it says what a generic JSON reader says.
+#![no_main]
+
+use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use public_service::routes::redeem::RedeemRequest;
+use serde_json::{json, Value};
+use shared::id_token::bearer_token;
+
+#[derive(Arbitrary, Debug)]
+struct Fields {
+    code: String,
+    audience: String,
+    extra: Option<(String, String)>,
+}
+
+// Mode byte 0: `Authorization` value, a newline, the body (seedable);
+// otherwise fields put into a body.
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        let (authorization, body) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &[][..]),
+        };
+        if let Ok(authorization) = std::str::from_utf8(authorization) {
+            check_bearer(authorization);
+        }
+        raw_body(body);
+    } else if let Ok(fields) = Fields::arbitrary_take_rest(Unstructured::new(rest)) {
+        fields_body(fields);
+    }
+});
+
+fn raw_body(body: &[u8]) {
+    let Some(request) = RedeemRequest::parse(body) else {
+        return;
+    };
+    let generic: Value = serde_json::from_slice(body).expect("a read body is JSON");
+    let object = generic.as_object().expect("a read body is an object");
+    assert_eq!(object.len(), 2, "read a body with other fields: {object:?}");
+    assert_eq!(object["code"], request.code.as_str());
+    assert_eq!(object["audience"], request.audience.as_str());
+}
+
+fn fields_body(
+    Fields {
+        code,
+        audience,
+        extra,
+    }: Fields,
+) {
+    let mut body = json!({ "code": code, "audience": audience });
+    let read = match extra {
+        Some((name, value)) => {
+            let known = name == "code" || name == "audience";
+            body[name.as_str()] = Value::String(value.clone());
+            // An unknown field is refused; a known one was replaced.
+            known.then_some(match name.as_str() {
+                "code" => (value, audience),
+                _ => (code, value),
+            })
+        }
+        None => Some((code, audience)),
+    };
+    let parsed = RedeemRequest::parse(body.to_string().as_bytes());
+    assert_eq!(parsed.map(|r| (r.code, r.audience)), read);
+}
+
+fn check_bearer(header: &str) {
+    let Some(token) = bearer_token(header) else {
+        return;
+    };
+    let (scheme, _) = header.split_once(' ').expect("a scheme and a token");
+    assert!(scheme.eq_ignore_ascii_case("bearer"));
+    assert!(!token.is_empty() && !token.contains(' '));
+    assert!(header.contains(token));
+}
