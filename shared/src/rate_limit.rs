@@ -20,6 +20,10 @@ use actix_web::HttpResponse;
 
 /// Buckets kept before full (idle) ones are dropped.
 const MAX_CLIENTS: usize = 100_000;
+/// How often a full table may be swept for idle buckets: a sweep walks the
+/// whole table, and a client with many addresses could otherwise make every
+/// request pay for one.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -32,20 +36,39 @@ struct Bucket {
     updated: Instant,
 }
 
+struct Buckets {
+    by_client: HashMap<IpAddr, Bucket>,
+    last_sweep: Option<Instant>,
+}
+
 pub struct RateLimiter {
     name: &'static str,
     limit: Limit,
     trusted_proxy_hops: usize,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    capacity: usize,
+    buckets: Mutex<Buckets>,
 }
 
 impl RateLimiter {
     pub fn new(name: &'static str, limit: Limit, trusted_proxy_hops: usize) -> Arc<Self> {
+        Self::with_capacity(name, limit, trusted_proxy_hops, MAX_CLIENTS)
+    }
+
+    fn with_capacity(
+        name: &'static str,
+        limit: Limit,
+        trusted_proxy_hops: usize,
+        capacity: usize,
+    ) -> Arc<Self> {
         Arc::new(Self {
             name,
             limit,
             trusted_proxy_hops,
-            buckets: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            buckets: Mutex::new(Buckets {
+                by_client: HashMap::new(),
+                last_sweep: None,
+            }),
         })
     }
 
@@ -53,13 +76,31 @@ impl RateLimiter {
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
         let rate = f64::from(self.limit.per_minute.max(1)) / 60.0;
         let burst = f64::from(self.limit.burst.max(1));
+        let client = client_key(client);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_CLIENTS {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst
-            });
+        let Buckets {
+            by_client,
+            last_sweep,
+        } = &mut *buckets;
+        if by_client.len() >= self.capacity && !by_client.contains_key(&client) {
+            let sweep_due =
+                last_sweep.is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_INTERVAL);
+            if sweep_due {
+                *last_sweep = Some(now);
+                by_client.retain(|_, b| {
+                    b.tokens + now.saturating_duration_since(b.updated).as_secs_f64() * rate < burst
+                });
+            }
+            // Still full of busy clients: one of them starts over rather
+            // than the newcomer being refused (which would let a crowd of
+            // addresses lock everyone else out).
+            if by_client.len() >= self.capacity {
+                if let Some(evicted) = by_client.keys().next().copied() {
+                    by_client.remove(&evicted);
+                }
+            }
         }
-        let bucket = buckets.entry(client).or_insert(Bucket {
+        let bucket = by_client.entry(client).or_insert(Bucket {
             tokens: burst,
             updated: now,
         });
@@ -93,6 +134,22 @@ impl RateLimiter {
             .and_then(|i| forwarded.get(i))
             .and_then(|ip| ip.parse().ok())
             .or(peer)
+    }
+}
+
+/// The key of a client's bucket: its IPv4 address, or its IPv6 /64 (one
+/// host is commonly given a whole /64, and would otherwise have a bucket
+/// per address).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -173,5 +230,53 @@ mod tests {
         assert!(limiter
             .check(ip, start + Duration::from_millis(1100))
             .is_err());
+    }
+
+    fn one_a_minute() -> Limit {
+        Limit {
+            per_minute: 1,
+            burst: 1,
+        }
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_slash_64_share_a_bucket() {
+        let limiter = RateLimiter::new("t", one_a_minute(), 0);
+        let now = Instant::now();
+        let first: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_net: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_net: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.check(first, now).is_ok());
+        assert!(limiter.check(same_net, now).is_err());
+        assert!(limiter.check(other_net, now).is_ok());
+    }
+
+    #[test]
+    fn a_table_full_of_busy_clients_still_serves_a_newcomer_and_stays_bounded() {
+        let limiter = RateLimiter::with_capacity("t", one_a_minute(), 0, 8);
+        let now = Instant::now();
+        for n in 0..8u8 {
+            let busy = IpAddr::from([192, 0, 2, n]);
+            assert!(limiter.check(busy, now).is_ok());
+        }
+        let newcomer = IpAddr::from([198, 51, 100, 1]);
+        assert!(limiter.check(newcomer, now).is_ok());
+        assert!(limiter.check(newcomer, now).is_err(), "its bucket was kept");
+        assert_eq!(limiter.buckets.lock().unwrap().by_client.len(), 8);
+    }
+
+    #[test]
+    fn a_full_table_drops_idle_buckets_when_swept() {
+        let limiter = RateLimiter::with_capacity("t", one_a_minute(), 0, 8);
+        let start = Instant::now();
+        for n in 0..8u8 {
+            assert!(limiter.check(IpAddr::from([192, 0, 2, n]), start).is_ok());
+        }
+        // A minute later every bucket has refilled: all idle, all dropped.
+        let later = start + Duration::from_secs(61);
+        assert!(limiter
+            .check(IpAddr::from([198, 51, 100, 1]), later)
+            .is_ok());
+        assert_eq!(limiter.buckets.lock().unwrap().by_client.len(), 1);
     }
 }
