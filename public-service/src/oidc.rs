@@ -163,6 +163,7 @@ impl OidcClient {
         let http = reqwest::Client::builder()
             // Following redirects on a back-channel call opens the door to SSRF.
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(shared::back_channel::POOL_IDLE_TIMEOUT)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .build()?;

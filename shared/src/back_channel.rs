@@ -5,10 +5,18 @@
 
 use std::time::Duration;
 
+/// How long an idle pooled connection is reused. Many servers close idle
+/// keep-alive connections after 5 s; a request sent on one just as the
+/// server closes it fails with "connection closed before message
+/// completed" (seen under load against the token endpoint), and a POST is
+/// not retried. Dropping ours first closes that race.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// A client for back-channel calls that each finish within `timeout`.
 pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .timeout(timeout)
         .connect_timeout(timeout)
         .build()

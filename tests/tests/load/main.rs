@@ -93,7 +93,13 @@ async fn sign_in(app: Arc<TestApp>, email: String) -> Result<SignIn, String> {
     let back = browser.navigate(callback.as_str()).await;
     let last = back.last().ok_or("no page")?;
     if last.status != 200 || last.url.as_str() != landing {
-        return Err(format!("ended on {} {}", last.status, last.url));
+        return Err(format!(
+            "ended on {} {}{}: {}",
+            last.status,
+            last.url.host_str().unwrap_or_default(),
+            last.url.path(),
+            page_text(&last.body)
+        ));
     }
     if !last.body.contains(&email) {
         return Err(format!("the app showed someone else to {email}"));
@@ -109,6 +115,25 @@ async fn sign_in(app: Arc<TestApp>, email: String) -> Result<SignIn, String> {
         elapsed: started.elapsed(),
         requests: to_form.len() + 1 + back.len(),
     })
+}
+
+/// The words of an error page, without its markup, for a failure message.
+fn page_text(html: &str) -> String {
+    let body = html.split("<body").nth(1).unwrap_or(html);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn resident_kb(pid: u32) -> Option<u64> {
@@ -208,13 +233,20 @@ async fn fifty_people_signing_in_for_a_minute_lose_nothing_and_memory_stays_flat
     let wall = started.elapsed();
     let samples = sampler.await.unwrap();
 
-    assert!(
-        failures.is_empty(),
-        "{} of {} sign-ins failed; first: {:?}",
-        failures.len(),
-        failures.len() + signed_in.len(),
-        &failures[..failures.len().min(5)]
-    );
+    if !failures.is_empty() {
+        let captured = integration_tests::logs::captured();
+        let warnings: Vec<&str> = captured
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        panic!(
+            "{} of {} sign-ins failed; first: {:?}\nthe services' last warnings:\n{}",
+            failures.len(),
+            failures.len() + signed_in.len(),
+            &failures[..failures.len().min(5)],
+            warnings[warnings.len().saturating_sub(10)..].join("\n")
+        );
+    }
     assert!(
         signed_in.len() >= users,
         "only {} sign-ins completed",
