@@ -146,6 +146,8 @@ pub struct OidcClient {
     extra_auth_params: Vec<(String, String)>,
     http: reqwest::Client,
     metadata: RwLock<Option<Arc<Metadata>>>,
+    /// The client built from `metadata`, with the metadata it was built from.
+    client: RwLock<Option<(Arc<Metadata>, Arc<DiscoveredClient>)>>,
     // Single flight for discovery and JWKS fetches; holds the time of the
     // last re-fetch caused by an unknown `kid` (discovery does not count, so
     // a rotation right after start is picked up at once).
@@ -186,6 +188,7 @@ impl OidcClient {
             extra_auth_params: settings.extra_auth_params.clone(),
             http,
             metadata: RwLock::new(None),
+            client: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(None),
             jwks_refetch_interval: settings.jwks_refetch_interval,
             clock,
@@ -222,7 +225,7 @@ impl OidcClient {
         &self,
         options: &AuthorizationOptions,
     ) -> Result<AuthorizationRequest, ProviderError> {
-        let client = self.client(&*self.metadata().await?);
+        let client = self.client(&self.metadata().await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = CsrfToken::new(shared::random::url_safe_token(32));
         let nonce = Nonce::new(shared::random::url_safe_token(32));
@@ -304,7 +307,7 @@ impl OidcClient {
                 if !self.refresh_jwks().await? {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
-                let client = self.client(&*self.metadata().await?);
+                let client = self.client(&self.metadata().await?);
                 self.validate(&client, &response, &nonce)?
             }
             other => other?,
@@ -504,7 +507,30 @@ impl OidcClient {
         }
     }
 
-    fn client(&self, metadata: &Metadata) -> DiscoveredClient {
+    /// The client for `metadata`, built once per discovered (or refreshed)
+    /// metadata: building it clones the whole document, key set included,
+    /// which is too much work for every sign-in.
+    fn client(&self, metadata: &Arc<Metadata>) -> Arc<DiscoveredClient> {
+        if let Some((built_for, client)) = self
+            .client
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+        {
+            if Arc::ptr_eq(built_for, metadata) {
+                return client.clone();
+            }
+        }
+        let client = Arc::new(self.build_client(metadata));
+        *self
+            .client
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((metadata.clone(), client.clone()));
+        client
+    }
+
+    fn build_client(&self, metadata: &Metadata) -> DiscoveredClient {
         let client = CoreClient::from_provider_metadata(
             metadata.clone(),
             self.client_id.clone(),
