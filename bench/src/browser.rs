@@ -17,6 +17,9 @@ const MAX_HOPS: usize = 12;
 pub fn client() -> anyhow::Result<Client> {
     Ok(Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Below the servers' 5 s keep-alive: a request sent on a connection
+        // the server is closing fails, and is counted as an error.
+        .pool_idle_timeout(std::time::Duration::from_secs(4))
         .timeout(std::time::Duration::from_secs(30))
         .build()?)
 }
