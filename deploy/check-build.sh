@@ -14,7 +14,7 @@ echo "== stage 1: dependencies from the manifests (COPY Cargo.toml … ; stub-so
 mkdir -p "$work/src"
 cd "$work/src"
 cp "$root/Cargo.toml" "$root/Cargo.lock" .
-for manifest in shared public-service private-service tests tests/mock-provider examples/reports-service; do
+for manifest in shared public-service private-service tests tests/mock-provider examples/reports-service bench; do
   mkdir -p "$manifest"
   cp "$root/$manifest/Cargo.toml" "$manifest/"
 done

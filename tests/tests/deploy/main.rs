@@ -193,3 +193,31 @@ fn a_variable_the_service_does_not_read_is_caught() {
     let set: BTreeMap<String, String> = [("TYPO_VARIABLE".to_owned(), String::new())].into();
     assert_eq!(unread(&set, &env), ["TYPO_VARIABLE"]);
 }
+
+#[test]
+fn the_container_build_copies_the_manifest_of_every_workspace_member() {
+    // Cargo refuses to build the dependency layer if a member's manifest is
+    // missing, so a new member must be added to the Dockerfile, the stub
+    // script and the host check.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    let workspace = read("Cargo.toml");
+    let members_line = workspace
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("a members line");
+    let members: Vec<&str> = members_line.split('"').skip(1).step_by(2).collect();
+    assert!(members.len() >= 6, "{members:?}");
+    let dockerfile = read("deploy/Dockerfile");
+    let host_check = read("deploy/check-build.sh");
+    for member in members {
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/")),
+            "deploy/Dockerfile does not copy {member}/Cargo.toml"
+        );
+        assert!(
+            host_check.contains(&format!(" {member}")),
+            "deploy/check-build.sh does not copy {member}/Cargo.toml"
+        );
+    }
+}
