@@ -324,6 +324,12 @@ fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, Conf
             "must start with sqlite:, postgres:// or postgresql://",
         ));
     }
+    if let Err(reason) = crate::store::check_url(raw) {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            format!("cannot be opened ({reason}); for example postgres://USER:PASSWORD@localhost/DB?host=/cloudsql/PROJECT:REGION:INSTANCE for Cloud SQL, or sqlite:///var/lib/auth.db"),
+        ));
+    }
     let max_connections = env.parse_or("DATABASE_MAX_CONNECTIONS", 5u32)?;
     if max_connections == 0 {
         return Err(ConfigError::new(

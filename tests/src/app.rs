@@ -118,6 +118,9 @@ pub struct TestOptions {
     pub sign_in_rate_per_minute: u32,
     /// `TRUSTED_PROXY_HOPS`.
     pub trusted_proxy_hops: usize,
+    /// `APP_SERVICE_ACCOUNTS` names the apps' accounts (without it the
+    /// apps' back-channel routes, the revocation feed among them, refuse).
+    pub app_accounts_registered: bool,
 }
 
 impl Default for TestOptions {
@@ -149,6 +152,7 @@ impl Default for TestOptions {
             jwks_max_age: Duration::from_secs(300),
             sign_in_rate_per_minute: 6000,
             trusted_proxy_hops: 0,
+            app_accounts_registered: true,
         }
     }
 }
@@ -414,7 +418,14 @@ impl TestApp {
                 options.sign_out_at_provider.to_string(),
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
-            ("APP_SERVICE_ACCOUNTS", app_accounts.join(",")),
+            (
+                "APP_SERVICE_ACCOUNTS",
+                if options.app_accounts_registered {
+                    app_accounts.join(",")
+                } else {
+                    String::new()
+                },
+            ),
             (
                 "RATE_LIMIT_SIGN_IN_PER_MINUTE",
                 options.sign_in_rate_per_minute.to_string(),

@@ -70,6 +70,37 @@ async fn readiness_follows_the_database_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_is_ready_only_once_it_has_read_the_revocation_feed() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app_readyz(&app).await;
+    assert_eq!(
+        (status, &body["revocations"]),
+        (200, &"ok".into()),
+        "{body}"
+    );
+
+    // The public service does not know the app's account: the feed answers
+    // 404 for ever, and sign-outs could not reach the app.
+    let unheard = TestApp::spawn_with(TestOptions {
+        app_accounts_registered: false,
+        ..TestOptions::default()
+    })
+    .await;
+    let (status, body) = app_readyz(&unheard).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["revocations"], "unavailable");
+    assert_eq!(body["keys"], "ok");
+}
+
+async fn app_readyz(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/readyz", app.app_addr))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_the_providers_discovery() {
     let app = TestApp::spawn_with(TestOptions {
         discovery_fails_at_start: true,
