@@ -82,6 +82,7 @@ impl Application {
             gate = gate.refusing_revoked_from(feed);
         }
         let gate = web::Data::new(gate);
+        let metrics = web::Data::new(settings.metrics.clone());
         let auth_origin = settings.auth_url.origin().ascii_serialization();
         let cors_origins = web::Data::new(CorsOrigins(settings.cors_origins.clone()));
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
@@ -111,6 +112,7 @@ impl Application {
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(cors_origins.clone())
                 .app_data(gate.clone())
+                .app_data(metrics.clone())
                 .app_data(links.clone())
                 .configure(|cfg| {
                     if let Some(redemption) = &redemption {

@@ -81,6 +81,7 @@ impl Application {
         };
         let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
         let back_channel_limit = limit("back_channel", limits.back_channel_per_minute);
+        let metrics = web::Data::new(settings.metrics.clone());
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -93,6 +94,7 @@ impl Application {
                 .wrap(from_fn(crate::housekeeping::on_request))
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(state.clone())
+                .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/", web::get().to(routes::start::start))
                 .service(

@@ -47,6 +47,8 @@ pub const CLIENT_ID: &str = "test-client.apps.example";
 /// The service account allowed to call the token broker.
 pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
 /// The app's service account (its back-channel calls to the public service).
+/// `METRICS_TOKEN` of both services: `/metrics` needs it.
+pub const METRICS_TOKEN: &str = "test-metrics-token-6f1c2e";
 pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
 /// How often the app asks for revoked sessions in tests.
 pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -257,6 +259,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         }),
         cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
+        metrics: shared::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
     };
     let app = private_service::startup::Application::build_with(settings, Some(listener), clock)
         .await
@@ -273,6 +276,18 @@ fn seconds(d: Duration) -> String {
 }
 
 impl TestApp {
+    /// `/metrics` of the service at `addr`, read with [`METRICS_TOKEN`].
+    pub async fn metrics_of(&self, addr: SocketAddr) -> String {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "/metrics with its token");
+        response.text().await.unwrap()
+    }
+
     /// The whole stack on SQLite.
     pub async fn spawn() -> Self {
         Self::spawn_with(TestOptions::default()).await
@@ -418,6 +433,7 @@ impl TestApp {
                 options.sign_out_at_provider.to_string(),
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
+            ("METRICS_TOKEN", METRICS_TOKEN.into()),
             (
                 "APP_SERVICE_ACCOUNTS",
                 if options.app_accounts_registered {
@@ -497,6 +513,7 @@ impl TestApp {
                 cookie_secret,
                 token_keys,
                 signing_pem.clone(),
+                METRICS_TOKEN.into(),
             ],
             client_secret,
             public_clock,
