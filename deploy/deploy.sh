@@ -92,9 +92,10 @@ secret() { # name, command printing the first value
   fi
   retry gcloud secrets add-iam-policy-binding "$1" --quiet \
     --member "serviceAccount:$AUTH_SA" --role roles/secretmanager.secretAccessor >/dev/null
-  local variable
+  local variable version
+  version="$(gcloud secrets versions describe latest --secret "$1" --format 'value(name.basename())')"
   variable="SECRET_VERSION_$(printf %s "$1" | tr a-z- A-Z_)"
-  printf -v "$variable" %s "$(gcloud secrets versions describe latest --secret "$1" --format 'value(name.basename())')"
+  printf -v "$variable" %s "$version"
   export "${variable?}"
 }
 secret oidc-client-secret 'printf %s "$OIDC_CLIENT_SECRET"'

@@ -18,6 +18,8 @@ redacted). Environment:
   CLOUD_RUN_EMULATOR          http://127.0.0.1:PORT of the emulator
   GCLOUD_STANDIN_FAIL_AT      "sql users create" (or several, ';'-separated):
                               the first matching call fails before it acts
+                              (once per state directory: a rerun with the
+                              same setting goes through)
   GCLOUD_STANDIN_FAIL_AFTER   the same, but the call acts and then reports a
                               failure (a timeout after the change was made)
   GCLOUD_STANDIN_IAM_DELAY    calls for which a new service account cannot
