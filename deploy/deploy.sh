@@ -135,24 +135,28 @@ deploy() { # service name, definition, image
 url() { gcloud run services describe "$1" --region "$REGION" --format 'value(status.url)' 2>/dev/null || true; }
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-# Each service names the other, and the public service names itself. The
-# public service becomes ready without the app (its readiness is its database
-# and the provider); the app does not without the public service (it needs
-# its keys). So the public service goes first, with the URLs Cloud Run has
-# for both (placeholders on a first run), then the app with the public
-# service's real URL, then the public service again only if a URL it was
-# given has changed (on a first run). URLs are read back from Cloud Run, not
+# Each service names the other and itself. The public service becomes ready
+# without the app (its readiness is its database and the provider); the app
+# does not without the public service (it needs its keys). So the public
+# service goes first, with the URLs Cloud Run has for both (placeholders on a
+# first run), then the app with the public service's real URL; then each one
+# again whose URLs were not the real ones (on a first run: the app for its
+# own URL, then the public service). URLs are read back from Cloud Run, not
 # predicted.
 export PUBLIC_URL APP_URL
 PUBLIC_URL="$(url auth)" APP_URL="$(url app)"
 PUBLIC_URL="${PUBLIC_URL:-https://auth.invalid}" APP_URL="${APP_URL:-https://app.invalid}"
 deploy auth public-service.yaml "$REPO/public-service:$TAG"
-GIVEN="$PUBLIC_URL $APP_URL"
+AUTH_GIVEN="$PUBLIC_URL $APP_URL"
 PUBLIC_URL="$(url auth)"
 if [ -z "$PUBLIC_URL" ]; then echo "deploy.sh: Cloud Run reports no URL for auth" >&2; exit 1; fi
 deploy app private-service.yaml "$REPO/private-service:$TAG"
+APP_GIVEN="$PUBLIC_URL $APP_URL"
 APP_URL="$(url app)"
-if [ "$PUBLIC_URL $APP_URL" != "$GIVEN" ]; then
+if [ "$PUBLIC_URL $APP_URL" != "$APP_GIVEN" ]; then
+  deploy app private-service.yaml "$REPO/private-service:$TAG"
+fi
+if [ "$PUBLIC_URL $APP_URL" != "$AUTH_GIVEN" ]; then
   deploy auth public-service.yaml "$REPO/public-service:$TAG"
 fi
 

@@ -21,10 +21,10 @@ async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
         assert_eq!(status["ready"], true, "{service}: {status}");
         project.assert_ready_through_its_url(service).await;
     }
-    // The public service was deployed before the app, and again once the
-    // URLs were known (a first run).
+    // The public service was deployed before the app, then each again
+    // with the URLs Cloud Run gave them (a first run).
     let replaced = project.replaced_services();
-    assert_eq!(replaced, ["auth", "app", "auth"], "{}", run.output);
+    assert_eq!(replaced, ["auth", "app", "app", "auth"], "{}", run.output);
     // A role granted right after its account was created was refused while
     // IAM propagated, and retried.
     let grants = project
@@ -75,7 +75,7 @@ async fn a_second_run_changes_nothing() {
         .collect();
     assert!(creating.is_empty(), "a second run created {creating:?}");
     // Both definitions were sent again, once each, and changed nothing.
-    assert_eq!(project.replaced_services().len(), 3 + 2);
+    assert_eq!(project.replaced_services().len(), 4 + 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
