@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Builds both images, creates what they need (service accounts, secrets,
 # Cloud SQL), deploys both Cloud Run services with the definitions in this
-# folder and wires them together. Re-running it updates in place.
+# folder and wires them together. Re-running it updates in place, and a run
+# that stopped half-way (quota, network, a refused call) is finished by
+# running it again: every step checks what exists before creating it.
 #
 # Needs: gcloud (authenticated), docker, openssl, envsubst (gettext-base).
 # Required variables:
 #   PROJECT_ID, REGION           where to deploy
 #   OIDC_CLIENT_ID               the Google OAuth client (see README.md)
-#   OIDC_CLIENT_SECRET           its secret (stored in Secret Manager)
+#   OIDC_CLIENT_SECRET           its secret (stored in Secret Manager once)
 #   ALLOWED_DOMAINS              e-mail domains allowed to sign in
 # Optional: BROKER_CALLERS, TASK_CALLERS (service-account e-mails),
-#   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (default db-f1-micro).
+#   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (default db-f1-micro; see
+#   README.md before changing it: the pool size is sized for it),
+#   IMAGE_TAG (default: the commit), RETRY_DELAY (first back-off, seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +25,24 @@ export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
 gcloud config set project "$PROJECT_ID" >/dev/null
 
+# Runs a command until it succeeds, waiting 2, 4, 8 … s in between, at most
+# 7 times (about 4 minutes). A role granted to a service account just created
+# can be refused while IAM propagates the account ("does not exist"):
+# https://cloud.google.com/iam/docs/access-change-propagation
+retry() {
+  local attempt=1 delay="${RETRY_DELAY:-2}"
+  until "$@"; do
+    if [ "$attempt" -ge 7 ]; then
+      echo "deploy.sh: gave up after $attempt attempts: $*" >&2
+      return 1
+    fi
+    echo "deploy.sh: retrying in ${delay}s (IAM may still be propagating)" >&2
+    sleep "$delay"
+    attempt=$((attempt + 1))
+    delay="$(awk -v d="$delay" 'BEGIN { print d * 2 }')"
+  done
+}
+
 echo "== APIs"
 gcloud services enable run.googleapis.com artifactregistry.googleapis.com \
   secretmanager.googleapis.com sqladmin.googleapis.com iamcredentials.googleapis.com
@@ -30,7 +52,7 @@ REPO="$REGION-docker.pkg.dev/$PROJECT_ID/auth"
 gcloud artifacts repositories describe auth --location "$REGION" >/dev/null 2>&1 ||
   gcloud artifacts repositories create auth --repository-format docker --location "$REGION"
 gcloud auth configure-docker "$REGION-docker.pkg.dev" --quiet
-TAG="$(git rev-parse --short HEAD)"
+TAG="${IMAGE_TAG:-$(git rev-parse --short HEAD)}"
 for service in public-service private-service; do
   docker build -f deploy/Dockerfile --target "$service" -t "$REPO/$service:$TAG" .
   docker push "$REPO/$service:$TAG"
@@ -43,55 +65,100 @@ for account in auth-service app-service; do
 done
 export APP_SERVICE_ACCOUNT="app-service@$PROJECT_ID.iam.gserviceaccount.com"
 AUTH_SA="auth-service@$PROJECT_ID.iam.gserviceaccount.com"
-gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
+retry gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
   --member "serviceAccount:$AUTH_SA" --role roles/cloudsql.client >/dev/null
 
 echo "== database"
+# Enterprise edition: the shared-core tiers (db-f1-micro, db-g1-small) exist
+# only there, and newer PostgreSQL versions default to Enterprise Plus.
 gcloud sql instances describe auth-db >/dev/null 2>&1 ||
-  gcloud sql instances create auth-db --database-version POSTGRES_15 \
+  gcloud sql instances create auth-db --database-version POSTGRES_15 --edition enterprise \
     --tier "${DB_TIER:-db-f1-micro}" --region "$REGION"
 gcloud sql databases describe auth --instance auth-db >/dev/null 2>&1 ||
   gcloud sql databases create auth --instance auth-db
 
 echo "== secrets (created once; rotate them as deploy/README.md says)"
-secret() { # name, command printing the value
-  if ! gcloud secrets describe "$1" >/dev/null 2>&1; then
-    eval "$2" | gcloud secrets create "$1" --data-file=- --replication-policy automatic
+# Each secret is created, given a first version if it has none, and readable
+# by the public service's account; SECRET_VERSION_<NAME> is then the version
+# the services are deployed with. Cloud Run resolves secrets in environment
+# variables when an instance starts, so they are pinned to a version: a new
+# version reaches the services when this script runs again, not at a random
+# cold start (https://cloud.google.com/run/docs/configuring/services/secrets).
+secret() { # name, command printing the first value
+  gcloud secrets describe "$1" >/dev/null 2>&1 ||
+    gcloud secrets create "$1" --replication-policy automatic
+  if [ -z "$(gcloud secrets versions list "$1" --limit 1 --format 'value(name)')" ]; then
+    eval "$2" | gcloud secrets versions add "$1" --data-file=-
   fi
-  gcloud secrets add-iam-policy-binding "$1" --quiet \
+  retry gcloud secrets add-iam-policy-binding "$1" --quiet \
     --member "serviceAccount:$AUTH_SA" --role roles/secretmanager.secretAccessor >/dev/null
+  local variable version
+  version="$(gcloud secrets versions describe latest --secret "$1" --format 'value(name.basename())')"
+  variable="SECRET_VERSION_$(printf %s "$1" | tr a-z- A-Z_)"
+  printf -v "$variable" %s "$version"
+  export "${variable?}"
 }
 secret oidc-client-secret 'printf %s "$OIDC_CLIENT_SECRET"'
 secret handoff-signing-key 'openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt'
 secret handoff-previous-keys 'printf "\n"'
 secret cookie-secret 'openssl rand -base64 48'
 secret token-encryption-keys 'printf "k1:%s" "$(openssl rand -base64 32)"'
-if ! gcloud secrets describe database-url >/dev/null 2>&1; then
-  DB_PASSWORD="$(openssl rand -hex 24)"
-  gcloud sql users create auth --instance auth-db --password "$DB_PASSWORD"
-  secret database-url 'printf "postgres://auth:%s@/auth?host=/cloudsql/%s:%s:auth-db" "$DB_PASSWORD" "$PROJECT_ID" "$REGION"'
+# The database URL is stored before the user exists, and the user's password
+# is then set from it, so a run stopped between the two is finished by the
+# next one. The password is hex (URL-safe as it is). The host is "localhost"
+# because an empty host with credentials is not a valid URL (sqlx refuses
+# it); with host= set, sqlx connects to the socket in that directory
+# instead: https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html
+# ("Note: Unix Domain Sockets").
+# A new password, used only if the secret is created now.
+DB_PASSWORD="$(openssl rand -hex 24)"
+secret database-url 'printf "postgres://auth:%s@localhost/auth?host=/cloudsql/%s:%s:auth-db" "$DB_PASSWORD" "$PROJECT_ID" "$REGION"'
+# The password of the stored URL: this run's, an earlier run's, or a rotated one.
+DB_PASSWORD="$(gcloud secrets versions access "$SECRET_VERSION_DATABASE_URL" --secret database-url |
+  sed -n 's|^postgres://auth:\([0-9a-f]*\)@.*|\1|p')"
+if [ -z "$DB_PASSWORD" ]; then
+  echo "deploy.sh: the database-url secret is not in the form this script writes" >&2
+  exit 1
 fi
+if gcloud sql users list --instance auth-db --format 'value(name)' | grep -qx auth; then
+  gcloud sql users set-password auth --instance auth-db --password "$DB_PASSWORD"
+else
+  gcloud sql users create auth --instance auth-db --password "$DB_PASSWORD"
+fi
+unset DB_PASSWORD
 
 echo "== deploy"
 deploy() { # service name, definition, image
-  IMAGE="$3" envsubst < "deploy/$2" > "/tmp/$1.yaml"
-  gcloud run services replace "/tmp/$1.yaml" --region "$REGION" --quiet
-  # Browsers reach both; back-channel routes check service-account tokens.
-  gcloud run services add-iam-policy-binding "$1" --region "$REGION" --quiet \
-    --member allUsers --role roles/run.invoker >/dev/null
+  IMAGE="$3" deploy/render.sh "deploy/$2" > "$WORK/$1.yaml"
+  gcloud run services replace "$WORK/$1.yaml" --region "$REGION" --quiet
 }
 url() { gcloud run services describe "$1" --region "$REGION" --format 'value(status.url)' 2>/dev/null || true; }
-# Each service needs the other's URL: Cloud Run URLs are known once a
-# service exists, so a first run deploys twice.
-export PUBLIC_URL="$(url auth)" APP_URL="$(url app)"
-export PUBLIC_URL="${PUBLIC_URL:-https://placeholder.invalid}" APP_URL="${APP_URL:-https://placeholder.invalid}"
-for pass in 1 2; do
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+# Each service names the other and itself. The public service becomes ready
+# without the app (its readiness is its database and the provider); the app
+# does not without the public service (it needs its keys). So the public
+# service goes first, with the URLs Cloud Run has for both (placeholders on a
+# first run), then the app with the public service's real URL; then each one
+# again whose URLs were not the real ones (on a first run: the app for its
+# own URL, then the public service). URLs are read back from Cloud Run, not
+# predicted.
+export PUBLIC_URL APP_URL
+PUBLIC_URL="$(url auth)" APP_URL="$(url app)"
+PUBLIC_URL="${PUBLIC_URL:-https://auth.invalid}" APP_URL="${APP_URL:-https://app.invalid}"
+deploy auth public-service.yaml "$REPO/public-service:$TAG"
+AUTH_GIVEN="$PUBLIC_URL $APP_URL"
+PUBLIC_URL="$(url auth)"
+if [ -z "$PUBLIC_URL" ]; then echo "deploy.sh: Cloud Run reports no URL for auth" >&2; exit 1; fi
+deploy app private-service.yaml "$REPO/private-service:$TAG"
+APP_GIVEN="$PUBLIC_URL $APP_URL"
+APP_URL="$(url app)"
+if [ "$PUBLIC_URL $APP_URL" != "$APP_GIVEN" ]; then
   deploy app private-service.yaml "$REPO/private-service:$TAG"
+fi
+if [ "$PUBLIC_URL $APP_URL" != "$AUTH_GIVEN" ]; then
   deploy auth public-service.yaml "$REPO/public-service:$TAG"
-  NEW_PUBLIC="$(url auth)" NEW_APP="$(url app)"
-  if [ "$NEW_PUBLIC" = "$PUBLIC_URL" ] && [ "$NEW_APP" = "$APP_URL" ]; then break; fi
-  export PUBLIC_URL="$NEW_PUBLIC" APP_URL="$NEW_APP"
-done
+fi
 
 echo
 echo "Public service: $PUBLIC_URL"

@@ -3,10 +3,12 @@
 //! with a browser-like cookie jar; [`tokens`] makes hostile tokens;
 //! [`logs`] proves no secret reached a log line; [`db`] gives each test a
 //! database of its own, SQLite or PostgreSQL; [`proxy`] puts a relay that
-//! a test can cut in front of a database or the provider.
+//! a test can cut in front of a database or the provider; [`cloud_run`]
+//! rehearses Cloud Run's contract with the deployment's own definitions.
 
 pub mod app;
 pub mod browser;
+pub mod cloud_run;
 pub mod db;
 pub mod logs;
 pub mod proxy;

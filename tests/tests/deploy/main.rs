@@ -4,42 +4,91 @@
 //! parse, so nothing required is missing.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use shared::config::Env;
+use sqlx::postgres::PgConnectOptions;
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// Values `deploy.sh` substitutes, as a deployment would have them.
-fn placeholder(name: &str) -> String {
-    match name {
-        "PROJECT_ID" => "my-project".into(),
-        "REGION" => "europe-west1".into(),
-        "IMAGE" => "europe-west1-docker.pkg.dev/my-project/auth/image:1".into(),
-        "PUBLIC_URL" => "https://auth-abc123-ew.a.run.app".into(),
-        "APP_URL" => "https://app-abc123-ew.a.run.app".into(),
-        "APP_SERVICE_ACCOUNT" => "app-service@my-project.iam.gserviceaccount.com".into(),
-        "OIDC_CLIENT_ID" => "123-abc.apps.googleusercontent.com".into(),
-        "ALLOWED_DOMAINS" => "example.com".into(),
-        "BROKER_CALLERS" | "TASK_CALLERS" => "jobs@my-project.iam.gserviceaccount.com".into(),
-        "EXTENSION_CLIENT_ID" => "456-ext.apps.googleusercontent.com".into(),
-        "EXTENSION_ORIGIN" => "chrome-extension://abcdefghijklmnopabcdefghijklmnop".into(),
-        other => panic!("deploy.sh does not fill ${{{other}}}"),
+mod cloud_run_rules;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// What deploy.sh exports before it renders, as a deployment would have it.
+const DEPLOY_ENV: &[(&str, &str)] = &[
+    ("PROJECT_ID", "my-project"),
+    ("REGION", "europe-west1"),
+    (
+        "IMAGE",
+        "europe-west1-docker.pkg.dev/my-project/auth/image:1",
+    ),
+    ("PUBLIC_URL", "https://auth-abc123-ew.a.run.app"),
+    ("APP_URL", "https://app-abc123-ew.a.run.app"),
+    (
+        "APP_SERVICE_ACCOUNT",
+        "app-service@my-project.iam.gserviceaccount.com",
+    ),
+    ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
+    ("ALLOWED_DOMAINS", "example.com"),
+    ("BROKER_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
+    ("TASK_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
+    ("EXTENSION_CLIENT_ID", "456-ext.apps.googleusercontent.com"),
+    (
+        "EXTENSION_ORIGIN",
+        "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+    ),
+    ("SECRET_VERSION_OIDC_CLIENT_SECRET", "1"),
+    ("SECRET_VERSION_HANDOFF_SIGNING_KEY", "3"),
+    ("SECRET_VERSION_HANDOFF_PREVIOUS_KEYS", "2"),
+    ("SECRET_VERSION_COOKIE_SECRET", "1"),
+    ("SECRET_VERSION_TOKEN_ENCRYPTION_KEYS", "1"),
+    ("SECRET_VERSION_DATABASE_URL", "1"),
+];
+
+/// `deploy/render.sh FILE` (what deploy.sh deploys) with `env` only.
+fn render_with(file: &str, env: &[(&str, &str)]) -> Result<String, String> {
+    let output = Command::new("bash")
+        .arg(root().join("deploy/render.sh"))
+        .arg(root().join("deploy").join(file))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash runs");
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
 }
 
-fn fill(value: &str) -> String {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').expect("a closed placeholder") + start;
-        out.push_str(&placeholder(&rest[start + 2..end]));
-        rest = &rest[end + 1..];
+fn rendered(file: &str) -> Yaml {
+    let text = render_with(file, DEPLOY_ENV).unwrap_or_else(|e| panic!("{file}: {e}"));
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+/// deploy.sh's database URL, from the printf format in the script itself.
+fn deploy_sh_database_url(password: &str) -> String {
+    let script = std::fs::read_to_string(root().join("deploy/deploy.sh")).unwrap();
+    let start = script
+        .find("postgres://auth:")
+        .expect("deploy.sh writes a postgres:// URL");
+    let format = &script[start..start + script[start..].find('"').unwrap()];
+    let mut url = String::new();
+    let mut values = [password, "my-project", "europe-west1"].into_iter();
+    for (i, part) in format.split("%s").enumerate() {
+        if i > 0 {
+            url.push_str(values.next().expect("three %s"));
+        }
+        url.push_str(part);
     }
-    out.push_str(rest);
-    out
+    url
 }
 
 /// A value of the right shape for each Secret Manager secret.
@@ -48,7 +97,7 @@ fn secret(name: &str) -> String {
         "SIGNING_KEY" | "PREVIOUS_SIGNING_KEYS" => integration_tests::tokens::new_p256_pem(),
         "COOKIE_SECRET" => STANDARD.encode([7u8; 48]),
         "TOKEN_ENCRYPTION_KEYS" => format!("k1:{}", STANDARD.encode([9u8; 32])),
-        "DATABASE_URL" => "postgres://auth:pw@/auth?host=/cloudsql/p:r:auth-db".into(),
+        "DATABASE_URL" => deploy_sh_database_url("0123abcd"),
         "OIDC_CLIENT_SECRET" => "a-client-secret".into(),
         other => panic!("no stand-in for the secret {other}"),
     }
@@ -56,11 +105,7 @@ fn secret(name: &str) -> String {
 
 /// The environment a service definition gives its container.
 fn environment(file: &str) -> (BTreeMap<String, String>, Yaml) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let doc = YamlLoader::load_from_str(&text).unwrap().remove(0);
+    let doc = rendered(file);
     assert_eq!(
         doc["apiVersion"].as_str(),
         Some("serving.knative.dev/v1"),
@@ -71,9 +116,10 @@ fn environment(file: &str) -> (BTreeMap<String, String>, Yaml) {
     let mut env = BTreeMap::new();
     for var in container["env"].as_vec().expect("an env list") {
         let name = var["name"].as_str().unwrap().to_owned();
-        let value = match var["value"].as_str() {
-            Some(value) => fill(value),
-            None => {
+        let value = match &var["value"] {
+            Yaml::Null => String::new(),
+            Yaml::String(value) => value.clone(),
+            Yaml::BadValue => {
                 let reference = &var["valueFrom"]["secretKeyRef"];
                 assert!(
                     reference["name"].as_str().is_some(),
@@ -81,6 +127,7 @@ fn environment(file: &str) -> (BTreeMap<String, String>, Yaml) {
                 );
                 secret(&name)
             }
+            other => panic!("{file}: {name} = {other:?} is not a string; quote it"),
         };
         assert!(
             env.insert(name.clone(), value).is_none(),
@@ -219,5 +266,108 @@ fn the_container_build_copies_the_manifest_of_every_workspace_member() {
             host_check.contains(&format!(" {member}")),
             "deploy/check-build.sh does not copy {member}/Cargo.toml"
         );
+    }
+}
+
+#[test]
+fn both_definitions_meet_cloud_runs_documented_constraints() {
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let violations = cloud_run_rules::violations(&rendered(file));
+        assert!(violations.is_empty(), "{file}:\n{}", violations.join("\n"));
+    }
+}
+
+#[test]
+fn the_rules_catch_what_cloud_run_refuses() {
+    // The definitions as they were before: a 3 s timeout on a 2 s period,
+    // secrets at `latest`, always-on CPU, the invoker annotation on the
+    // revision.
+    let text = render_with("public-service.yaml", DEPLOY_ENV).unwrap();
+    let broken = text
+        .replacen("periodSeconds: 3", "periodSeconds: 2", 1)
+        .replacen("timeoutSeconds: 2", "timeoutSeconds: 3", 1)
+        .replace("key: \"1\"", "key: latest")
+        .replace(
+            "run.googleapis.com/startup-cpu-boost: \"true\"",
+            "run.googleapis.com/startup-cpu-boost: \"true\"\n        run.googleapis.com/cpu-throttling: \"false\"\n        run.googleapis.com/invoker-iam-disabled: \"true\"",
+        );
+    let violations =
+        cloud_run_rules::violations(&YamlLoader::load_from_str(&broken).unwrap().remove(0));
+    let all = violations.join("\n");
+    for expected in [
+        "startupProbe: timeoutSeconds 3 must be between 1 and periodSeconds 2",
+        "secret version \"latest\" is not pinned",
+        "cpu-throttling \"false\"",
+        "invoker-iam-disabled is a service-level annotation",
+    ] {
+        assert!(all.contains(expected), "{expected} not in:\n{all}");
+    }
+}
+
+#[test]
+fn the_public_services_pool_fits_the_default_cloud_sql_tier() {
+    let (set, doc) = environment("public-service.yaml");
+    let pool: i64 = set["DATABASE_MAX_CONNECTIONS"].parse().unwrap();
+    cloud_run_rules::pool_fits_default_tier(&doc, pool).unwrap();
+    // And the service's default pool (5) at maxScale 10 would not.
+    assert!(cloud_run_rules::pool_fits_default_tier(&doc, 5).is_err());
+    // deploy.sh creates that tier unless told otherwise.
+    let script = std::fs::read_to_string(root().join("deploy/deploy.sh")).unwrap();
+    assert!(script.contains("--tier \"${DB_TIER:-db-f1-micro}\""));
+}
+
+#[test]
+fn rendering_refuses_a_variable_left_unset() {
+    let without: Vec<_> = DEPLOY_ENV
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "SECRET_VERSION_DATABASE_URL")
+        .collect();
+    let error = render_with("public-service.yaml", &without).unwrap_err();
+    assert!(
+        error.contains("SECRET_VERSION_DATABASE_URL"),
+        "render.sh said: {error}"
+    );
+    // Empty is allowed (no broker callers is a valid choice).
+    let mut empty = DEPLOY_ENV.to_vec();
+    empty.retain(|(name, _)| *name != "BROKER_CALLERS");
+    empty.push(("BROKER_CALLERS", ""));
+    render_with("public-service.yaml", &empty).unwrap();
+}
+
+#[test]
+fn the_database_url_deploy_sh_stores_is_one_sqlx_connects_with() {
+    // With credentials, an empty host is not a URL (`EmptyHost`); with
+    // `localhost` and `host=` sqlx uses the socket directory instead:
+    // https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html
+    let url = deploy_sh_database_url("0123abcd");
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("sqlx refuses deploy.sh's DATABASE_URL: {e}"));
+    assert_eq!(
+        options.get_socket().map(|p| p.to_str().unwrap()),
+        Some("/cloudsql/my-project:europe-west1:auth-db")
+    );
+    assert_eq!(options.get_username(), "auth");
+    assert_eq!(options.get_database(), Some("auth"));
+    // The form deploy.sh used to store, refused at start.
+    assert!(
+        PgConnectOptions::from_str("postgres://auth:pw@/auth?host=/cloudsql/p:r:auth-db").is_err()
+    );
+}
+
+#[test]
+fn the_readmes_broker_example_makes_a_token_with_an_email() {
+    // Without --include-email the token has no e-mail and the broker answers
+    // 401: https://cloud.google.com/sdk/gcloud/reference/auth/print-identity-token
+    for file in ["README.md", "deploy/README.md"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for line in text.lines().filter(|l| l.contains("print-identity-token")) {
+            if line.contains("$(gcloud auth print-identity-token") {
+                assert!(
+                    line.contains("--include-email") && line.contains("--audiences="),
+                    "{file}: {line}"
+                );
+            }
+        }
     }
 }

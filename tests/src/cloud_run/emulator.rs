@@ -1,0 +1,316 @@
+//! Services and their revisions, as `gcloud run services replace` drives
+//! them (<https://cloud.google.com/run/docs/managing/revisions>,
+//! <https://cloud.google.com/run/docs/rollouts-rollbacks-traffic-migration>):
+//!
+//! - a definition whose revision template did not change makes no new
+//!   revision;
+//! - a changed one starts a new revision; traffic moves to it only once its
+//!   startup probe passed, then the old revision's instance is shut down
+//!   (`SIGTERM`, 10 s, `SIGKILL`);
+//! - a revision that cannot become ready fails the deployment, its
+//!   container is shut down, and the previous revision keeps serving.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use serde::Serialize;
+use url::Url;
+
+use super::cloudsql::CloudSql;
+use super::front::{self, Front, Route, Served, Target};
+use super::instance::{Instance, StopReport};
+use super::plan::Plan;
+use super::runtime::Runtime;
+use super::{environment, probes, spec, validate};
+
+pub struct Config {
+    /// Holds `secrets/NAME/VERSION` (written by the stand-in gcloud).
+    pub state: PathBuf,
+    pub runtime: Arc<dyn Runtime>,
+    /// Variables that stand in for Google's endpoints (the one deviation).
+    pub overlay: Vec<(String, String)>,
+    pub cloudsql: Option<CloudSql>,
+}
+
+#[derive(Debug)]
+pub enum DeployError {
+    /// The definition is refused (HTTP 400).
+    Invalid(String),
+    /// The new revision did not become ready (HTTP 409).
+    NotReady(String),
+}
+
+impl std::fmt::Display for DeployError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeployError::Invalid(e) | DeployError::NotReady(e) => f.write_str(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployed {
+    pub url: String,
+    pub revision: String,
+    pub changed: bool,
+}
+
+/// A revision that served traffic (or tried to).
+pub struct Revision {
+    pub name: String,
+    pub instance: Arc<Instance>,
+    pub plan: Plan,
+    pub liveness_failures: Arc<AtomicU64>,
+    pub ready_at: Option<std::time::Instant>,
+}
+
+#[derive(Default)]
+struct ServiceState {
+    template: Option<String>,
+    generation: u32,
+    current: Option<Arc<Revision>>,
+    revisions: Vec<Arc<Revision>>,
+    stopped: Vec<StopReport>,
+}
+
+pub struct Service {
+    pub name: String,
+    pub url: Url,
+    front: Front,
+    deploying: tokio::sync::Mutex<()>,
+    state: Mutex<ServiceState>,
+}
+
+impl Service {
+    /// The URL as Cloud Run writes `status.url`: no trailing slash.
+    pub fn url_text(&self) -> String {
+        self.url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    pub fn current(&self) -> Option<Arc<Revision>> {
+        self.state.lock().unwrap().current.clone()
+    }
+
+    pub fn revisions(&self) -> Vec<Arc<Revision>> {
+        self.state.lock().unwrap().revisions.clone()
+    }
+
+    /// How the instances of replaced or deleted revisions ended.
+    pub fn stopped(&self) -> Vec<StopReport> {
+        self.state.lock().unwrap().stopped.clone()
+    }
+
+    /// Requests the service's URL passed on.
+    pub fn served(&self) -> Vec<Served> {
+        self.front.route.served()
+    }
+
+    async fn stop_revision(self: &Arc<Self>, revision: Arc<Revision>) -> StopReport {
+        let report = revision.instance.stop().await;
+        self.state.lock().unwrap().stopped.push(report.clone());
+        report
+    }
+}
+
+pub struct Emulator {
+    config: Config,
+    services: Mutex<BTreeMap<String, Arc<Service>>>,
+    next_host: AtomicU8,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn suffix() -> String {
+    let mut rng = rand::thread_rng();
+    (0..3).map(|_| rng.gen_range(b'a'..=b'z') as char).collect()
+}
+
+impl Emulator {
+    pub fn new(config: Config) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            services: Mutex::default(),
+            next_host: AtomicU8::new(11),
+        })
+    }
+
+    pub fn service(&self, name: &str) -> Option<Arc<Service>> {
+        self.services.lock().unwrap().get(name).cloned()
+    }
+
+    pub fn services(&self) -> Vec<Arc<Service>> {
+        self.services.lock().unwrap().values().cloned().collect()
+    }
+
+    /// The service's URL, allocated on first use and kept for its life.
+    /// Each service gets a loopback address of its own (127.0.0.N), so
+    /// browsers keep their cookies apart as they do for two `run.app` hosts.
+    pub fn url_for(&self, name: &str) -> Result<Url, String> {
+        Ok(self.service_named(name)?.url.clone())
+    }
+
+    fn service_named(&self, name: &str) -> Result<Arc<Service>, String> {
+        let mut services = self.services.lock().unwrap();
+        if let Some(service) = services.get(name) {
+            return Ok(service.clone());
+        }
+        let host = Ipv4Addr::new(
+            127,
+            0,
+            0,
+            self.next_host.fetch_add(1, Ordering::Relaxed).max(2),
+        );
+        let listener = TcpListener::bind((host, 0))
+            .or_else(|_| TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| format!("no loopback port for the service URL: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let front =
+            front::start(listener, Arc::new(Route::default())).map_err(|e| e.to_string())?;
+        let service = Arc::new(Service {
+            name: name.to_owned(),
+            url: Url::parse(&format!("http://{addr}")).map_err(|e| e.to_string())?,
+            front,
+            deploying: tokio::sync::Mutex::new(()),
+            state: Mutex::default(),
+        });
+        services.insert(name.to_owned(), service.clone());
+        Ok(service)
+    }
+
+    /// `gcloud run services replace`: returns once the revision serves
+    /// traffic, or with the reason it cannot.
+    pub async fn replace(&self, yaml: &str) -> Result<Deployed, DeployError> {
+        let plan = spec::parse(yaml)
+            .and_then(|s| validate::validate(&s))
+            .map_err(DeployError::Invalid)?;
+        let entrypoint = self
+            .config
+            .runtime
+            .entrypoint(&plan.image)
+            .map_err(DeployError::Invalid)?;
+        let service = self
+            .service_named(&plan.name)
+            .map_err(DeployError::Invalid)?;
+        let _one_at_a_time = service.deploying.lock().await;
+        let (unchanged, generation) = {
+            let mut state = service.state.lock().unwrap();
+            let alive = state
+                .current
+                .as_ref()
+                .is_some_and(|r| r.instance.exited().is_none());
+            let unchanged = alive && state.template.as_deref() == Some(plan.template_text.as_str());
+            if !unchanged {
+                state.generation += 1;
+            }
+            (
+                unchanged.then(|| state.current.clone()).flatten(),
+                state.generation,
+            )
+        };
+        if let Some(current) = unchanged {
+            return Ok(Deployed {
+                url: service.url_text(),
+                revision: current.name.clone(),
+                changed: false,
+            });
+        }
+        let name = format!("{}-{generation:05}-{}", plan.name, suffix());
+        let port = free_port();
+        let mut env =
+            environment::build(&plan, &self.config.state, &name, port, &self.config.overlay)
+                .map_err(DeployError::Invalid)?;
+        let command = match &self.config.cloudsql {
+            Some(cloudsql) => cloudsql
+                .wrap(&entrypoint, &plan.cloudsql_instances)
+                .unwrap_or_else(|| {
+                    cloudsql.rewrite(&mut env, &plan.cloudsql_instances);
+                    std::process::Command::new(&entrypoint)
+                }),
+            None => std::process::Command::new(&entrypoint),
+        };
+        let instance = Arc::new(
+            Instance::spawn(command, &env, &name, port, plan.cpu_throttling)
+                .map_err(DeployError::NotReady)?,
+        );
+        let started = probes::startup(&instance, &plan.startup).await;
+        let mut revision = Revision {
+            name: name.clone(),
+            instance: instance.clone(),
+            plan: plan.clone(),
+            liveness_failures: Arc::default(),
+            ready_at: None,
+        };
+        if let Err(e) = started {
+            let revision = Arc::new(revision);
+            service
+                .state
+                .lock()
+                .unwrap()
+                .revisions
+                .push(revision.clone());
+            service.stop_revision(revision).await;
+            return Err(DeployError::NotReady(format!(
+                "Revision '{name}' is not ready and cannot serve traffic. {e} Logs for this revision might contain more information."
+            )));
+        }
+        revision.ready_at = Some(std::time::Instant::now());
+        instance.cpu.start_throttling();
+        if let Some(liveness) = &plan.liveness {
+            probes::watch_liveness(
+                instance.clone(),
+                liveness.clone(),
+                revision.liveness_failures.clone(),
+            );
+        }
+        let revision = Arc::new(revision);
+        let target = Target {
+            instance,
+            request_timeout: plan.request_timeout,
+        };
+        service.front.route.switch(Some(Arc::new(target)));
+        let previous = {
+            let mut state = service.state.lock().unwrap();
+            state.template = Some(plan.template_text.clone());
+            state.revisions.push(revision.clone());
+            state.current.replace(revision)
+        };
+        if let Some(previous) = previous {
+            let service = service.clone();
+            tokio::spawn(async move { service.stop_revision(previous).await });
+        }
+        Ok(Deployed {
+            url: service.url_text(),
+            revision: name,
+            changed: true,
+        })
+    }
+
+    /// Stops the service's revision (`SIGTERM` semantics) and frees its URL.
+    pub async fn delete(&self, name: &str) -> Option<Option<StopReport>> {
+        let service = self.services.lock().unwrap().remove(name)?;
+        let _one_at_a_time = service.deploying.lock().await;
+        service.front.route.switch(None);
+        let current = service.state.lock().unwrap().current.take();
+        let report = match current {
+            Some(revision) => Some(service.stop_revision(revision).await),
+            None => None,
+        };
+        service.front.handle.stop(true).await;
+        Some(report)
+    }
+
+    /// Stops every service.
+    pub async fn shutdown(&self) {
+        let names: Vec<String> = self.services.lock().unwrap().keys().cloned().collect();
+        futures_util::future::join_all(names.iter().map(|n| self.delete(n))).await;
+    }
+}

@@ -1,0 +1,253 @@
+//! The deployment `deploy.sh` makes, on the emulator: secrets made by its
+//! commands, a PostgreSQL on a Cloud SQL-named Unix socket holding the
+//! `auth` database, the mock provider standing in for Google, and the two
+//! YAMLs rendered as it renders them. Both service URLs are allocated
+//! first, as a second `deploy.sh` pass knows them.
+//!
+//! The overlay ([`Rehearsal::overlay`]) is the one deviation from what the
+//! YAMLs give the containers: it points them at the mock provider instead
+//! of Google (issuer, Google's JWKS for callers' and people's ID tokens,
+//! the metadata server).
+
+use std::sync::Arc;
+
+use mock_provider::{MockProvider, MockUser};
+use url::Url;
+
+use super::cloudsql::CloudSql;
+use super::deploy_sh;
+use super::emulator::{Config, DeployError, Deployed, Emulator};
+use super::postgres::UnixPostgres;
+use super::runtime::HostBinaries;
+use crate::browser::Browser;
+
+pub const PROJECT_ID: &str = "rehearsal-project";
+pub const REGION: &str = "europe-west1";
+pub const CLIENT_ID: &str = "rehearsal-client.apps.googleusercontent.com";
+pub const ALLOWED_DOMAIN: &str = "example.com";
+pub const AUTH: &str = "auth";
+pub const APP: &str = "app";
+
+pub fn app_service_account() -> String {
+    format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com")
+}
+
+/// What a test may change.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Extra overlay variables (each one is a further deviation: say why).
+    pub extra_overlay: Vec<(String, String)>,
+    /// The account the app's metadata server mints tokens for (default:
+    /// the app's service account, as on Cloud Run).
+    pub app_metadata_account: Option<String>,
+}
+
+pub struct Rehearsal {
+    pub emulator: Arc<Emulator>,
+    pub provider: MockProvider,
+    pub postgres: UnixPostgres,
+    /// `deploy.sh`'s variables, `PUBLIC_URL` and `APP_URL` known.
+    pub vars: Vec<(String, String)>,
+    pub auth_url: Url,
+    pub app_url: Url,
+    pub db_password: String,
+    pub overlay: Vec<(String, String)>,
+    pub state: tempfile::TempDir,
+}
+
+fn text(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+impl Rehearsal {
+    /// Everything but the two services, or why it cannot run here.
+    pub async fn prepare(options: Options) -> Result<Self, String> {
+        crate::logs::install();
+        let binaries = deploy_sh::binaries()?;
+        let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut vars: Vec<(String, String)> = [
+            ("PROJECT_ID", PROJECT_ID.to_owned()),
+            ("REGION", REGION.to_owned()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("OIDC_CLIENT_SECRET", shared::random::url_safe_token(24)),
+            ("ALLOWED_DOMAINS", ALLOWED_DOMAIN.to_owned()),
+            // deploy.sh's defaults for the optional variables.
+            ("BROKER_CALLERS", String::new()),
+            ("TASK_CALLERS", String::new()),
+            (
+                "EXTENSION_CLIENT_ID",
+                "unused.apps.googleusercontent.com".to_owned(),
+            ),
+            ("EXTENSION_ORIGIN", String::new()),
+            ("APP_SERVICE_ACCOUNT", app_service_account()),
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let db_password = deploy_sh::database_password(&vars)?;
+        vars.push(("DB_PASSWORD".into(), db_password.clone()));
+        deploy_sh::create_secrets(state.path(), &vars)?;
+        let instance = format!("{PROJECT_ID}:{REGION}:auth-db");
+        let postgres = UnixPostgres::start(&instance, &db_password).await?;
+
+        // The URLs first: the provider must know the callback.
+        let provider_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let issuer = format!(
+            "http://{}",
+            provider_listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let metadata_account = options
+            .app_metadata_account
+            .clone()
+            .unwrap_or_else(app_service_account);
+        let mut overlay: Vec<(String, String)> = vec![
+            ("OIDC_ISSUER_URL".into(), issuer.clone()),
+            ("CALLER_TOKEN_ISSUERS".into(), issuer.clone()),
+            (
+                "CALLER_TOKEN_JWKS_URL".into(),
+                format!("{issuer}/oauth2/v3/certs"),
+            ),
+            ("ID_TOKEN_ISSUERS".into(), issuer.clone()),
+            (
+                "ID_TOKEN_JWKS_URL".into(),
+                format!("{issuer}/oauth2/v3/certs"),
+            ),
+            (
+                "METADATA_URL".into(),
+                format!("{issuer}/metadata/{metadata_account}"),
+            ),
+        ];
+        overlay.extend(options.extra_overlay.iter().cloned());
+        let emulator = Emulator::new(Config {
+            state: state.path().to_owned(),
+            runtime: Arc::new(HostBinaries { dir: binaries }),
+            overlay: overlay.clone(),
+            cloudsql: Some(CloudSql {
+                root: postgres.cloudsql_dir.clone(),
+            }),
+        });
+        let auth_url = emulator.url_for(AUTH)?;
+        let app_url = emulator.url_for(APP)?;
+        let client_secret = vars
+            .iter()
+            .find(|(k, _)| k == "OIDC_CLIENT_SECRET")
+            .unwrap()
+            .1
+            .clone();
+        let callback = format!("{}/callback", text(&auth_url));
+        let provider = MockProvider::builder()
+            .client(CLIENT_ID, &client_secret, &[callback.as_str()])
+            .issuer(&issuer)
+            .listener(provider_listener)
+            .start()
+            .await
+            .map_err(|e| format!("the mock provider: {e:#}"))?;
+        vars.push(("PUBLIC_URL".into(), text(&auth_url)));
+        vars.push(("APP_URL".into(), text(&app_url)));
+        Ok(Self {
+            emulator,
+            provider,
+            postgres,
+            vars,
+            auth_url,
+            app_url,
+            db_password,
+            overlay,
+            state,
+        })
+    }
+
+    /// Prepared, or `None` with the reason printed (no PostgreSQL server,
+    /// no `envsubst`, no binaries).
+    pub async fn try_prepare(options: Options) -> Option<Self> {
+        match Self::prepare(options).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("skipped: the Cloud Run rehearsal cannot run here: {e}");
+                None
+            }
+        }
+    }
+
+    /// `deploy/FILE` rendered with `IMAGE` for `binary`, as `deploy.sh`
+    /// renders it.
+    pub fn render(&self, file: &str, binary: &str) -> String {
+        let image = format!("{REGION}-docker.pkg.dev/{PROJECT_ID}/auth/{binary}:rehearsal");
+        let mut vars = self.vars.clone();
+        vars.push(("IMAGE".into(), image));
+        deploy_sh::render(file, &vars).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn auth_yaml(&self) -> String {
+        self.render("public-service.yaml", "public-service")
+    }
+
+    pub fn app_yaml(&self) -> String {
+        self.render("private-service.yaml", "private-service")
+    }
+
+    pub async fn deploy_auth(&self) -> Result<Deployed, DeployError> {
+        self.emulator.replace(&self.auth_yaml()).await
+    }
+
+    pub async fn deploy_app(&self) -> Result<Deployed, DeployError> {
+        self.emulator.replace(&self.app_yaml()).await
+    }
+
+    /// Both services, in the order that works: the public service first.
+    pub async fn deploy_both(&self) {
+        let auth = self.deploy_auth().await;
+        assert!(
+            auth.is_ok(),
+            "auth: {}\n{}",
+            auth.unwrap_err(),
+            self.logs_of(AUTH)
+        );
+        let app = self.deploy_app().await;
+        assert!(
+            app.is_ok(),
+            "app: {}\n{}",
+            app.unwrap_err(),
+            self.logs_of(APP)
+        );
+    }
+
+    /// The last revision's output, for failure messages.
+    pub fn logs_of(&self, service: &str) -> String {
+        self.emulator
+            .service(service)
+            .and_then(|s| s.revisions().last().cloned())
+            .map(|r| {
+                format!(
+                    "--- {} output ---\n{}",
+                    r.name,
+                    r.instance.logs().join("\n")
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&[])
+    }
+
+    pub fn auth(&self, path: &str) -> String {
+        format!("{}{path}", text(&self.auth_url))
+    }
+
+    pub fn app(&self, path: &str) -> String {
+        format!("{}{path}", text(&self.app_url))
+    }
+
+    pub fn app_audience(&self) -> String {
+        self.app_url.origin().ascii_serialization()
+    }
+
+    /// Opens the app as `email` and follows every hop.
+    pub async fn sign_in(&self, browser: &Browser, email: &str) -> Vec<crate::browser::Page> {
+        self.provider.set_user(MockUser::new(email));
+        browser.navigate(&self.app("/")).await
+    }
+}

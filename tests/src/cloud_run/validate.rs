@@ -1,0 +1,385 @@
+//! Cloud Run's documented constraints on a service definition, checked
+//! before anything starts, as `gcloud run services replace` is refused.
+//! Each rule names its source; probe rules are in [`super::probe_rules`],
+//! annotation rules in [`super::annotations`].
+//!
+//! - YAML shape: <https://cloud.google.com/run/docs/reference/yaml/v1>
+//! - Service names: <https://cloud.google.com/run/docs/deploying#service>
+//! - Ports: <https://cloud.google.com/run/docs/configuring/services/containers#configure-port>
+//! - Concurrency 1..1000: <https://cloud.google.com/run/docs/configuring/concurrency>
+//! - Request timeout 1..3600 s: <https://cloud.google.com/run/docs/configuring/request-timeout>
+//! - Reserved variables: <https://cloud.google.com/run/docs/container-contract#env-vars>
+//! - Secrets: <https://cloud.google.com/run/docs/configuring/services/secrets>
+//! - CPU and memory: <https://cloud.google.com/run/docs/configuring/services/cpu>,
+//!   <https://cloud.google.com/run/docs/configuring/services/memory-limits>,
+//!   <https://cloud.google.com/run/docs/configuring/billing-settings>
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::annotations::check_annotations;
+use super::plan::{EnvValue, Plan, Probe, SecretVersion};
+use super::probe_rules::{check_probe, ProbeKind};
+use super::spec::{ContainerSpec, EnvSpec, Scalar, ServiceSpec};
+
+/// Accumulates every problem, so one answer lists them all.
+#[derive(Default)]
+pub struct Problems(pub Vec<String>);
+
+impl Problems {
+    pub fn add(&mut self, field: &str, message: impl std::fmt::Display) {
+        self.0.push(format!("{field}: {message}"));
+    }
+
+    /// An integer field (protobuf JSON takes a number or a numeric string).
+    pub fn int(&mut self, field: &str, value: &Option<Scalar>, default: i64) -> i64 {
+        match value {
+            None | Some(Scalar::Null) => default,
+            Some(Scalar::Int(i)) => *i,
+            Some(Scalar::Str(s)) if s.parse::<i64>().is_ok() => s.parse().unwrap(),
+            Some(other) => {
+                self.add(
+                    field,
+                    format!("Invalid value {:?}: expected an integer.", other.text()),
+                );
+                default
+            }
+        }
+    }
+
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.add(
+                field,
+                format!("must be between {min} and {max}, got {value}."),
+            );
+        }
+    }
+
+    /// A string field: numbers and booleans are refused, as protobuf's
+    /// JSON mapping refuses them (<https://protobuf.dev/programming-guides/json/>).
+    pub fn string(&mut self, field: &str, value: &Scalar) -> String {
+        match value {
+            Scalar::Str(s) => s.clone(),
+            Scalar::Null => String::new(),
+            other => {
+                self.add(
+                    field,
+                    format!("Invalid value at '{field}' (TYPE_STRING), {}", other.text()),
+                );
+                other.text()
+            }
+        }
+    }
+}
+
+/// Checks `spec` and returns the plan, or every problem in one message.
+pub fn validate(spec: &ServiceSpec) -> Result<Plan, String> {
+    let mut p = Problems::default();
+    if spec.api_version != "serving.knative.dev/v1" {
+        p.add("apiVersion", "must be serving.knative.dev/v1.");
+    }
+    if spec.kind != "Service" {
+        p.add("kind", "must be Service.");
+    }
+    check_name(&mut p, &spec.name);
+    let annotations = check_annotations(&mut p, spec);
+    let concurrency = p.int(
+        "spec.template.spec.containerConcurrency",
+        &spec.container_concurrency,
+        80,
+    );
+    p.range(
+        "spec.template.spec.containerConcurrency",
+        concurrency,
+        1,
+        1000,
+    );
+    let timeout = p.int(
+        "spec.template.spec.timeoutSeconds",
+        &spec.timeout_seconds,
+        300,
+    );
+    p.range("spec.template.spec.timeoutSeconds", timeout, 1, 3600);
+    if let Some(account) = &spec.service_account {
+        if !account.contains('@') || account.starts_with('@') || account.ends_with('@') {
+            p.add(
+                "spec.template.spec.serviceAccountName",
+                "must be a service account e-mail.",
+            );
+        }
+    }
+    let [container] = spec.containers.as_slice() else {
+        p.add(
+            "spec.template.spec.containers",
+            "Revision template should contain exactly one container (this rehearsal runs no sidecars).",
+        );
+        return Err(message(p));
+    };
+    let field = "spec.template.spec.containers[0]";
+    if container.image.trim().is_empty() {
+        p.add(&format!("{field}.image"), "Required field is missing.");
+    }
+    let port = check_port(&mut p, container);
+    let env = check_env(&mut p, &container.env);
+    check_resources(&mut p, container, annotations.cpu_throttling);
+    let startup = container
+        .startup_probe
+        .as_ref()
+        .map(|probe| {
+            check_probe(
+                &mut p,
+                &format!("{field}.startupProbe"),
+                probe,
+                ProbeKind::Startup,
+                port,
+            )
+        })
+        .unwrap_or_else(Probe::default_startup);
+    let liveness = container.liveness_probe.as_ref().map(|probe| {
+        check_probe(
+            &mut p,
+            &format!("{field}.livenessProbe"),
+            probe,
+            ProbeKind::Liveness,
+            port,
+        )
+    });
+    if !p.0.is_empty() {
+        return Err(message(p));
+    }
+    Ok(Plan {
+        name: spec.name.clone(),
+        image: container.image.clone(),
+        container_port: port,
+        env,
+        startup,
+        liveness,
+        cpu_throttling: annotations.cpu_throttling,
+        cloudsql_instances: annotations.cloudsql_instances,
+        concurrency: concurrency as u32,
+        request_timeout: Duration::from_secs(timeout as u64),
+        template_text: spec.template_text.clone(),
+    })
+}
+
+fn message(p: Problems) -> String {
+    format!("The service definition has errors: {}", p.0.join(" "))
+}
+
+/// Lowercase letters, digits and hyphens, a letter first, no hyphen
+/// last, at most 49 characters.
+fn check_name(p: &mut Problems, name: &str) {
+    let ok = (1..=49).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        p.add(
+            "metadata.name",
+            format!("{name:?} is not a valid service name: use at most 49 lowercase letters, digits and hyphens, beginning with a letter and not ending with a hyphen."),
+        );
+    }
+}
+
+/// One port at most, named `http1` or `h2c`; 8080 when none is given.
+fn check_port(p: &mut Problems, c: &ContainerSpec) -> u16 {
+    let field = "spec.template.spec.containers[0].ports";
+    match c.ports.as_slice() {
+        [] => 8080,
+        [port] => {
+            if let Some(name) = &port.name {
+                if name != "http1" && name != "h2c" {
+                    p.add(
+                        &format!("{field}[0].name"),
+                        format!("must be http1 or h2c, got {name:?}."),
+                    );
+                }
+            }
+            let number = p.int(
+                &format!("{field}[0].containerPort"),
+                &port.container_port,
+                8080,
+            );
+            p.range(&format!("{field}[0].containerPort"), number, 1, 65535);
+            number.clamp(1, 65535) as u16
+        }
+        _ => {
+            p.add(
+                field,
+                "Revision template should contain exactly one container with an exposed port.",
+            );
+            8080
+        }
+    }
+}
+
+const RESERVED: [&str; 4] = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
+
+fn check_env(p: &mut Problems, env: &[EnvSpec]) -> Vec<(String, EnvValue)> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, var) in env.iter().enumerate() {
+        let field = format!("spec.template.spec.containers[0].env[{i}]");
+        if var.name.is_empty() {
+            p.add(&format!("{field}.name"), "Required field is missing.");
+        } else if RESERVED.contains(&var.name.as_str()) {
+            p.add(
+                &format!("{field}.name"),
+                format!(
+                    "{} is a reserved environment variable name set by Cloud Run.",
+                    var.name
+                ),
+            );
+        } else if !seen.insert(var.name.clone()) {
+            p.add(
+                &format!("{field}.name"),
+                format!("{} is set more than once.", var.name),
+            );
+        }
+        if var.unsupported_source {
+            p.add(
+                &format!("{field}.valueFrom"),
+                "only secretKeyRef is supported.",
+            );
+            continue;
+        }
+        match (&var.value, &var.secret) {
+            (Some(_), Some(_)) => p.add(&field, "set either value or valueFrom, not both."),
+            (value, None) => {
+                let text = p.string(
+                    &format!("{field}.value"),
+                    value.as_ref().unwrap_or(&Scalar::Null),
+                );
+                out.push((var.name.clone(), EnvValue::Plain(text)));
+            }
+            (None, Some(secret)) => {
+                let field = format!("{field}.valueFrom.secretKeyRef");
+                let name = secret.name.clone().unwrap_or_default();
+                let valid_name = (1..=255).contains(&name.len())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !valid_name {
+                    p.add(
+                        &format!("{field}.name"),
+                        format!("{name:?} is not a Secret Manager secret name."),
+                    );
+                }
+                let key = match &secret.key {
+                    None | Some(Scalar::Null) => {
+                        p.add(
+                            &format!("{field}.key"),
+                            "Required field is missing: a version number or \"latest\".",
+                        );
+                        String::new()
+                    }
+                    Some(key) => p.string(&format!("{field}.key"), key),
+                };
+                let version = match key.as_str() {
+                    "latest" => SecretVersion::Latest,
+                    n => match n.parse::<u64>() {
+                        Ok(v) if v > 0 => SecretVersion::Number(v),
+                        _ => {
+                            if !key.is_empty() {
+                                p.add(
+                                    &format!("{field}.key"),
+                                    format!("{key:?} is not a version number or \"latest\"."),
+                                );
+                            }
+                            SecretVersion::Latest
+                        }
+                    },
+                };
+                out.push((var.name.clone(), EnvValue::Secret { name, version }));
+            }
+        }
+    }
+    out
+}
+
+/// Memory in MiB from a Kubernetes quantity (`256Mi`, `1Gi`, `512M`).
+pub fn memory_mib(text: &str) -> Option<f64> {
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let number: f64 = digits.parse().ok()?;
+    let factor = match &text[digits.len()..] {
+        "Ki" => 1.0 / 1024.0,
+        "Mi" => 1.0,
+        "Gi" => 1024.0,
+        "k" => 1000.0 / 1_048_576.0,
+        "M" => 1_000_000.0 / 1_048_576.0,
+        "G" => 1e9 / 1_048_576.0,
+        "" => 1.0 / 1_048_576.0,
+        _ => return None,
+    };
+    Some(number * factor)
+}
+
+/// vCPUs from `1`, `2`, `0.5` or `500m`.
+pub fn cpus(text: &str) -> Option<f64> {
+    match text.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().ok().map(|m| m / 1000.0),
+        None => text.parse().ok(),
+    }
+}
+
+fn check_resources(p: &mut Problems, c: &ContainerSpec, cpu_throttling: bool) {
+    let field = "spec.template.spec.containers[0].resources.limits";
+    let mut cpu = 1.0;
+    let mut memory = 512.0;
+    for (key, value) in &c.limits {
+        let text = p.string(&format!("{field}.{key}"), value);
+        match key.as_str() {
+            "cpu" => match cpus(&text) {
+                Some(n) if n >= 0.08 && (n < 1.0 || [1.0, 2.0, 4.0, 6.0, 8.0].contains(&n)) => {
+                    cpu = n
+                }
+                _ => p.add(
+                    &format!("{field}.cpu"),
+                    format!(
+                        "{text:?} is not a supported CPU limit: 0.08 to 1, or 1, 2, 4, 6 or 8."
+                    ),
+                ),
+            },
+            "memory" => match memory_mib(&text) {
+                Some(m) if (128.0..=32_768.0).contains(&m) => memory = m,
+                _ => p.add(
+                    &format!("{field}.memory"),
+                    format!("{text:?} is not a supported memory limit: 128Mi to 32Gi."),
+                ),
+            },
+            "nvidia.com/gpu" => {}
+            other => p.add(
+                &format!("{field}.{other}"),
+                "only cpu, memory and nvidia.com/gpu can be limited.",
+            ),
+        }
+    }
+    // The vCPU and memory table of the CPU page.
+    let (min, max) = match cpu {
+        n if n < 0.5 => (128.0, 512.0),
+        n if n < 1.0 => (128.0, 1024.0),
+        n if n <= 1.0 => (128.0, 4096.0),
+        n if n <= 2.0 => (128.0, 8192.0),
+        n if n <= 4.0 => (2048.0, 16_384.0),
+        n if n <= 6.0 => (4096.0, 24_576.0),
+        _ => (4096.0, 32_768.0),
+    };
+    if memory < min || memory > max {
+        p.add(
+            &format!("{field}.memory"),
+            format!("{memory} MiB is outside {min}..{max} MiB, what {cpu} vCPU allows."),
+        );
+    }
+    // Instance-based billing (CPU always allocated) needs at least 1 vCPU
+    // and 512 MiB.
+    if !cpu_throttling && (cpu < 1.0 || memory < 512.0) {
+        p.add(field, "CPU always allocated (run.googleapis.com/cpu-throttling: \"false\") requires at least 1 CPU and 512Mi of memory.");
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,272 @@
+//! Deployments as Cloud Run makes them: startup probes with the YAMLs'
+//! numbers, the database over the Cloud SQL socket, failing revisions,
+//! rollouts and the SIGTERM drain.
+
+use std::time::Duration;
+
+use integration_tests::cloud_run::plan::ProbeAction;
+use integration_tests::cloud_run::rehearsal::{Rehearsal, APP, AUTH};
+use integration_tests::cloud_run::{spec, DeployError};
+use mock_provider::{Misbehaviour, MockUser};
+use sqlx::Connection;
+
+use crate::support::{eventually, prepare, with_env, with_startup, with_startup_threshold, ALICE};
+
+fn startup_numbers(yaml: &str) -> (String, String, String) {
+    let spec = spec::parse(yaml).unwrap();
+    let probe = spec.containers[0]
+        .startup_probe
+        .clone()
+        .expect("a startup probe in the YAML");
+    let text = |s: Option<spec::Scalar>| s.map(|s| s.text()).unwrap_or_default();
+    (
+        text(probe.period_seconds),
+        text(probe.timeout_seconds),
+        text(probe.failure_threshold),
+    )
+}
+
+pub async fn both_revisions_pass_their_startup_probes() {
+    let Some(r) = prepare().await else { return };
+    r.deploy_both().await;
+    for (name, yaml) in [(AUTH, r.auth_yaml()), ("app", r.app_yaml())] {
+        let revision = r
+            .emulator
+            .service(name)
+            .unwrap()
+            .current()
+            .expect("serving");
+        let probe = &revision.plan.startup;
+        let (period, timeout, threshold) = startup_numbers(&yaml);
+        assert_eq!(
+            (
+                probe.period.as_secs().to_string(),
+                probe.timeout.as_secs().to_string(),
+                probe.failure_threshold.to_string()
+            ),
+            (period, timeout, threshold),
+            "{name}: the YAML's own numbers"
+        );
+        assert!(matches!(probe.action, ProbeAction::HttpGet { .. }));
+        assert!(
+            revision.plan.cpu_throttling,
+            "{name}: request-based billing, as deployed"
+        );
+    }
+    // Readiness includes the first revocation poll: the public service
+    // answered one before the app's startup probe passed.
+    let app_ready = r
+        .emulator
+        .service(APP)
+        .unwrap()
+        .current()
+        .unwrap()
+        .ready_at
+        .unwrap();
+    let polled_first = r
+        .emulator
+        .service(AUTH)
+        .unwrap()
+        .served()
+        .iter()
+        .any(|s| s.path == "/sessions/revoked" && s.status == 200 && s.finished <= app_ready);
+    assert!(
+        polled_first,
+        "the app became ready before one revocation poll succeeded"
+    );
+    // The same definition again: no new revision.
+    let again = r.deploy_auth().await.unwrap();
+    assert!(
+        !again.changed,
+        "an unchanged template makes no new revision"
+    );
+    assert_eq!(r.emulator.service(AUTH).unwrap().revisions().len(), 1);
+    r.emulator.shutdown().await;
+}
+
+async fn auth_tables(r: &Rehearsal) -> i64 {
+    let url = r.postgres.local_url("auth", &r.db_password, "auth");
+    let mut db = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("the auth user reaches the auth database");
+    sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap()
+}
+
+pub async fn the_stored_database_url_works() {
+    let Some(r) = prepare().await else { return };
+    assert!(
+        !r.postgres.listens_on_tcp(),
+        "the database listens only on its Unix socket"
+    );
+    let stored = std::fs::read_to_string(r.state.path().join("secrets/database-url/1")).unwrap();
+    assert!(
+        stored.contains("?host=/cloudsql/rehearsal-project:europe-west1:auth-db"),
+        "{stored}"
+    );
+    let deployed = r.deploy_auth().await;
+    assert!(
+        deployed.is_ok(),
+        "the public service does not start with the DATABASE_URL deploy.sh stores: {}\n{}",
+        deployed.unwrap_err(),
+        r.logs_of(AUTH)
+    );
+    assert!(
+        auth_tables(&r).await > 0,
+        "the public service created its tables in the auth database"
+    );
+    r.emulator.shutdown().await;
+}
+
+async fn database_url_form(template: &str) {
+    let Some(r) = prepare().await else { return };
+    let url = template
+        .replace("PW", &r.db_password)
+        .replace("INSTANCE", "rehearsal-project:europe-west1:auth-db");
+    std::fs::write(r.state.path().join("secrets/database-url/1"), &url).unwrap();
+    let deployed = r.deploy_auth().await;
+    assert!(
+        deployed.is_ok(),
+        "{template}: {}\n{}",
+        deployed.unwrap_err(),
+        r.logs_of(AUTH)
+    );
+    assert!(auth_tables(&r).await > 0);
+    r.emulator.shutdown().await;
+}
+
+pub async fn the_empty_host_form_is_accepted() {
+    database_url_form("postgres://auth:PW@/auth?host=/cloudsql/INSTANCE").await;
+}
+
+pub async fn the_localhost_form_is_accepted() {
+    database_url_form("postgres://auth:PW@localhost/auth?host=/cloudsql/INSTANCE").await;
+}
+
+/// `deploy.sh` once deployed the app first, while the public service did
+/// not exist: its readiness (the public service's keys) cannot pass.
+pub async fn an_app_without_its_public_service_fails_the_deployment() {
+    let Some(r) = prepare().await else { return };
+    let yaml = with_startup_threshold(&r.app_yaml(), 3);
+    match r.emulator.replace(&yaml).await {
+        Err(DeployError::NotReady(e)) => {
+            assert!(e.contains("is not ready and cannot serve traffic"), "{e}");
+            assert!(
+                e.contains("failed the configured startup probe checks"),
+                "{e}"
+            );
+        }
+        other => panic!("expected the deployment to fail, got {other:?}"),
+    }
+    let service = r.emulator.service("app").unwrap();
+    assert!(service.current().is_none(), "no revision serves");
+    let failed = service.revisions().pop().unwrap();
+    assert!(
+        failed.instance.exited().is_some(),
+        "the failed revision's container was shut down"
+    );
+    let page = reqwest::get(r.app("/healthz")).await.unwrap();
+    assert_eq!(page.status(), 503, "the URL serves nothing");
+    r.emulator.shutdown().await;
+}
+
+pub async fn a_rollout_drains_the_old_instance() {
+    let Some(r) = prepare().await else { return };
+    let first = r
+        .deploy_auth()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
+    let changed = with_env(&r.auth_yaml(), "REHEARSAL_GENERATION", "2");
+    let second = r
+        .emulator
+        .replace(&changed)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(second.changed && second.revision != first.revision);
+    assert_eq!(second.url, first.url, "the URL is kept across revisions");
+    assert!(
+        second.revision.starts_with("auth-00002-"),
+        "{}",
+        second.revision
+    );
+    let service = r.emulator.service(AUTH).unwrap();
+    assert!(
+        eventually(Duration::from_secs(12), || !service.stopped().is_empty()).await,
+        "the old revision was shut down"
+    );
+    let report = service.stopped().remove(0);
+    assert_eq!(report.revision, first.revision);
+    assert!(
+        report.exited_by_itself && report.exit_code == Some(0),
+        "{report:?}"
+    );
+
+    // A new revision that cannot become ready leaves the old one serving.
+    let broken = with_startup_threshold(
+        &with_startup(&changed, "httpGet", yaml_path("/no-such-page")),
+        2,
+    );
+    assert!(matches!(
+        r.emulator.replace(&broken).await,
+        Err(DeployError::NotReady(_))
+    ));
+    assert_eq!(service.current().unwrap().name, second.revision);
+    assert_eq!(
+        reqwest::get(r.auth("/healthz")).await.unwrap().status(),
+        200
+    );
+    r.emulator.shutdown().await;
+}
+
+fn yaml_path(path: &str) -> yaml_rust2::Yaml {
+    yaml_rust2::YamlLoader::load_from_str(&format!("path: {path}\nport: 8080\n"))
+        .unwrap()
+        .remove(0)
+}
+
+/// A callback whose token exchange takes 4 s is in flight when the
+/// instance gets SIGTERM; it completes, and the process exits 0 in time.
+pub async fn sigterm_lets_an_in_flight_request_complete() {
+    let Some(r) = prepare().await else { return };
+    r.deploy_auth()
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
+    let browser = r.browser();
+    r.provider.set_user(MockUser::new(ALICE));
+    let login = browser
+        .get(&r.auth(&format!("/login?return_to={}", r.app("/"))))
+        .await;
+    assert_eq!(login.status, 302, "{}", login.body);
+    let authorize = browser.get(login.location().unwrap().as_str()).await;
+    let callback = authorize
+        .location()
+        .expect("the provider sends the browser back")
+        .to_string();
+    r.provider
+        .misbehave(Misbehaviour::TokenEndpointDelay(Duration::from_secs(4)));
+    let in_flight = tokio::spawn(async move { browser.get(&callback).await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let report = r
+        .emulator
+        .delete(AUTH)
+        .await
+        .flatten()
+        .expect("a revision was stopped");
+    let answer = in_flight.await.unwrap();
+    assert!(
+        answer.status.is_redirection(),
+        "the in-flight callback did not complete: {} {}",
+        answer.status,
+        answer.body
+    );
+    assert!(
+        report.exited_by_itself,
+        "still running 10 s after SIGTERM: {report:?}"
+    );
+    assert_eq!(report.exit_code, Some(0), "{report:?}");
+    assert!(report.seconds_to_exit < 10.0);
+}

@@ -1,0 +1,161 @@
+//! `deploy/deploy.sh` rehearsed from an empty project: the stand-in
+//! `gcloud` and `docker` of `deploy/rehearsal/` first on `PATH`, keeping the
+//! project's state in a temporary directory, and the Cloud Run emulator of
+//! this crate (`cloud-run-emulator`) behind `gcloud run services`, running
+//! the real service binaries with the rendered definitions.
+
+mod rehearsal;
+
+use rehearsal::{call_is, Rehearsal};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
+    let Some(project) = Rehearsal::start().await else {
+        return;
+    };
+    let run = project.deploy(&[]);
+    assert!(run.ok, "deploy.sh failed from empty:\n{}", run.output);
+
+    for service in ["auth", "app"] {
+        let status = project.service(service).await;
+        assert_eq!(status["ready"], true, "{service}: {status}");
+        project.assert_ready_through_its_url(service).await;
+    }
+    // The public service was deployed before the app, then each again
+    // with the URLs Cloud Run gave them (a first run).
+    let replaced = project.replaced_services();
+    assert_eq!(replaced, ["auth", "app", "app", "auth"], "{}", run.output);
+    // A role granted right after its account was created was refused while
+    // IAM propagated, and retried.
+    let grants = project
+        .calls()
+        .iter()
+        .filter(|c| call_is(c, &["projects", "add-iam-policy-binding"]))
+        .count();
+    assert!(
+        grants > 1,
+        "the propagation delay was not met: {grants} grant"
+    );
+    // No allUsers binding: the invoker check is disabled by the definitions
+    // (the stand-in refuses allUsers as a restricted organisation does).
+    assert!(!project
+        .calls()
+        .iter()
+        .any(|c| c.iter().any(|a| a.contains("allUsers"))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_changes_nothing() {
+    let Some(project) = Rehearsal::start().await else {
+        return;
+    };
+    let first = project.deploy(&[]);
+    assert!(first.ok, "{}", first.output);
+    let before = project.snapshot().await;
+    let calls_before = project.calls().len();
+
+    let second = project.deploy(&[]);
+    assert!(second.ok, "{}", second.output);
+    assert_eq!(project.snapshot().await, before, "{}", second.output);
+    let creating: Vec<_> = project.calls()[calls_before..]
+        .iter()
+        .filter(|c| {
+            [
+                &["secrets", "create"][..],
+                &["secrets", "versions", "add"],
+                &["sql", "users", "create"],
+                &["sql", "instances", "create"],
+                &["iam", "service-accounts", "create"],
+                &["artifacts", "repositories", "create"],
+            ]
+            .iter()
+            .any(|prefix| call_is(c, prefix))
+        })
+        .cloned()
+        .collect();
+    assert!(creating.is_empty(), "a second run created {creating:?}");
+    // Both definitions were sent again, once each, and changed nothing.
+    assert_eq!(project.replaced_services().len(), 4 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_half_way_is_finished_by_the_next() {
+    let Some(project) = Rehearsal::start().await else {
+        return;
+    };
+    // Each run stops at a later point than the one before: a call failing
+    // before it acts, or after (a timeout once the change was made).
+    for (variable, call) in [
+        ("GCLOUD_STANDIN_FAIL_AT", "secrets versions add"),
+        ("GCLOUD_STANDIN_FAIL_AFTER", "secrets create"),
+        ("GCLOUD_STANDIN_FAIL_AFTER", "sql users create"),
+        ("GCLOUD_STANDIN_FAIL_AFTER", "run services replace"),
+        ("GCLOUD_STANDIN_FAIL_AT", "run services replace"),
+    ] {
+        let run = project.deploy(&[(variable, call)]);
+        assert!(!run.ok, "{variable}={call} did not stop deploy.sh");
+        assert!(run.output.contains("injected failure"), "{}", run.output);
+    }
+    let last = project.deploy(&[]);
+    assert!(last.ok, "the run after the failures:\n{}", last.output);
+    for service in ["auth", "app"] {
+        project.assert_ready_through_its_url(service).await;
+    }
+    let snapshot = project.snapshot().await;
+    assert_eq!(snapshot.users, ["auth"]);
+    assert!(
+        snapshot.secret_versions.values().all(|v| *v == 1),
+        "{snapshot:?}"
+    );
+}
+
+#[test]
+fn the_stand_in_refuses_flags_the_gcloud_reference_does_not_have() {
+    let state = tempfile::tempdir().unwrap();
+    let out = rehearsal::gcloud(
+        state.path(),
+        &[
+            "run",
+            "services",
+            "replace",
+            "x.yaml",
+            "--allow-unauthenticated",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "ERROR: (gcloud.run.services.replace) unrecognized arguments: --allow-unauthenticated"
+        ),
+        "{out:?}"
+    );
+    // And fails as gcloud fails for what exists already, or does not.
+    let ok = |args: &[&str]| rehearsal::gcloud(state.path(), args).status.success();
+    assert!(ok(&["config", "set", "project", "p"]));
+    assert!(!ok(&[
+        "secrets",
+        "create",
+        "s",
+        "--replication-policy",
+        "automatic"
+    ]));
+    assert!(ok(&["services", "enable", "secretmanager.googleapis.com"]));
+    assert!(ok(&[
+        "secrets",
+        "create",
+        "s",
+        "--replication-policy",
+        "automatic"
+    ]));
+    assert!(!ok(&[
+        "secrets",
+        "create",
+        "s",
+        "--replication-policy",
+        "automatic"
+    ]));
+    assert!(!ok(&["secrets", "describe", "t"]));
+    assert!(!ok(&[
+        "secrets", "versions", "describe", "latest", "--secret", "s"
+    ]));
+}

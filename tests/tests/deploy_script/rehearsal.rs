@@ -1,0 +1,303 @@
+//! One empty project: a state directory, the Cloud Run emulator process
+//! (`cloud-run-emulator`) the stand-in `gcloud` talks to, the mock provider
+//! standing in for Google, and `deploy.sh` run with the stand-ins first on
+//! `PATH`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use mock_provider::MockProvider;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const PROJECT_ID: &str = "rehearsal-project";
+pub const REGION: &str = "europe-west1";
+const CLIENT_ID: &str = "rehearsal-client.apps.googleusercontent.com";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn stand_ins() -> PathBuf {
+    root().join("deploy/rehearsal")
+}
+
+fn path_with_stand_ins() -> String {
+    format!(
+        "{}:{}",
+        stand_ins().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The stand-in `gcloud` alone, on the state in `state`.
+pub fn gcloud(state: &Path, args: &[&str]) -> Output {
+    Command::new(stand_ins().join("gcloud"))
+        .args(args)
+        .env("GCLOUD_STANDIN_STATE", state)
+        .env("GCLOUD_STANDIN_POSTGRES", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the stand-in gcloud runs")
+}
+
+/// Whether a call's arguments begin with `prefix`.
+pub fn call_is(call: &[String], prefix: &[&str]) -> bool {
+    call.len() >= prefix.len() && call.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
+/// The finished `deploy.sh` run: whether it succeeded, and what it printed.
+pub struct Run {
+    pub ok: bool,
+    pub output: String,
+}
+
+/// What a second run must leave as it was.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    /// Each secret's number of versions.
+    pub secret_versions: BTreeMap<String, usize>,
+    pub users: Vec<String>,
+    pub accounts: Vec<String>,
+    /// Each service's serving revision.
+    pub revisions: BTreeMap<String, String>,
+}
+
+pub struct Rehearsal {
+    pub state: TempDir,
+    emulator: Child,
+    emulator_url: String,
+    _provider: MockProvider,
+    client_secret: String,
+    http: reqwest::Client,
+}
+
+/// The service binaries: `CLOUD_RUN_BINARIES` (release binaries in CI),
+/// otherwise the workspace's debug binaries, built if missing.
+fn binaries() -> PathBuf {
+    if let Ok(dir) = std::env::var("CLOUD_RUN_BINARIES") {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "public-service", "-p", "private-service"])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the service binaries failed");
+    target.join("debug")
+}
+
+impl Rehearsal {
+    /// The project, or `None` (the reason printed) where this crate has no
+    /// `cloud-run-emulator` binary to run Cloud Run with.
+    pub async fn start() -> Option<Self> {
+        let Some(emulator_binary) = option_env!("CARGO_BIN_EXE_cloud-run-emulator") else {
+            eprintln!("skipped: the integration-tests crate has no cloud-run-emulator binary");
+            return None;
+        };
+        let state = tempfile::tempdir().unwrap();
+        // Google's endpoints, stood in for by the mock provider: the only
+        // difference between what the definitions give the containers and
+        // what they run with here.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let client_secret = shared::random::url_safe_token(24);
+        let provider = MockProvider::builder()
+            .client(CLIENT_ID, &client_secret, &["http://127.0.0.1/callback"])
+            .issuer(&issuer)
+            .listener(listener)
+            .start()
+            .await
+            .expect("the mock provider starts");
+        let app_account = format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com");
+        let overlay = [
+            ("OIDC_ISSUER_URL", issuer.clone()),
+            ("CALLER_TOKEN_ISSUERS", issuer.clone()),
+            ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
+            ("ID_TOKEN_ISSUERS", issuer.clone()),
+            ("ID_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
+            ("METADATA_URL", format!("{issuer}/metadata/{app_account}")),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect::<String>();
+        let overlay_file = state.path().join("overlay.env");
+        std::fs::write(&overlay_file, overlay).unwrap();
+
+        let mut emulator = Command::new(emulator_binary)
+            .arg("--state")
+            .arg(state.path())
+            .arg("--binaries")
+            .arg(binaries())
+            .arg("--env-overlay")
+            .arg(&overlay_file)
+            .arg("--cloudsql-dir")
+            .arg(state.path().join("cloudsql"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cloud-run-emulator starts");
+        let mut first = String::new();
+        BufReader::new(emulator.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let emulator_url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the emulator said {first:?}"))
+            .to_owned();
+        Some(Self {
+            state,
+            emulator,
+            emulator_url,
+            _provider: provider,
+            client_secret,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        })
+    }
+
+    /// `deploy/deploy.sh` with the stand-ins first on `PATH` and `extra`.
+    pub fn deploy(&self, extra: &[(&str, &str)]) -> Run {
+        let output = Command::new("bash")
+            .arg(root().join("deploy/deploy.sh"))
+            .env("PATH", path_with_stand_ins())
+            .env("GCLOUD_STANDIN_STATE", self.state.path())
+            .env("CLOUD_RUN_EMULATOR", &self.emulator_url)
+            .env("PROJECT_ID", PROJECT_ID)
+            .env("REGION", REGION)
+            .env("OIDC_CLIENT_ID", CLIENT_ID)
+            .env("OIDC_CLIENT_SECRET", &self.client_secret)
+            .env("ALLOWED_DOMAINS", "example.com")
+            .env("IMAGE_TAG", "rehearsal")
+            .env("RETRY_DELAY", "0.05")
+            .env("GCLOUD_STANDIN_DOMAIN_RESTRICTED", "1")
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs deploy.sh");
+        Run {
+            ok: output.status.success(),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+
+    /// Every `gcloud` call so far (its arguments).
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        let log = std::fs::read_to_string(self.state.path().join("calls.log")).unwrap_or_default();
+        log.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|c| c["tool"] == "gcloud")
+            .map(|c| {
+                c["argv"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The services named by each `run services replace`, in order.
+    pub fn replaced_services(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .filter(|c| call_is(c, &["run", "services", "replace"]))
+            .map(|c| {
+                let file = Path::new(&c[3]).file_stem().unwrap().to_str().unwrap();
+                file.to_owned()
+            })
+            .collect()
+    }
+
+    /// The emulator's view of a service.
+    pub async fn service(&self, name: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/services/{name}", self.emulator_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn assert_ready_through_its_url(&self, name: &str) {
+        let url = self.service(name).await["url"].as_str().unwrap().to_owned();
+        let response = self
+            .http
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name} at {url}: {e}"));
+        assert_eq!(response.status(), 200, "{name} /readyz at {url}");
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        let project: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.state.path().join("project.json")).unwrap(),
+        )
+        .unwrap();
+        let mut secret_versions = BTreeMap::new();
+        for entry in std::fs::read_dir(self.state.path().join("secrets")).unwrap() {
+            let entry = entry.unwrap();
+            let count = std::fs::read_dir(entry.path()).unwrap().count();
+            secret_versions.insert(entry.file_name().to_string_lossy().into_owned(), count);
+        }
+        let users = project["sql"]["auth-db"]["users"]
+            .as_object()
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default();
+        let accounts = project["accounts"]
+            .as_object()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut revisions = BTreeMap::new();
+        for name in ["auth", "app"] {
+            let status = self.service(name).await;
+            revisions.insert(name.to_owned(), status["revision"].to_string());
+        }
+        Snapshot {
+            secret_versions,
+            users,
+            accounts,
+            revisions,
+        }
+    }
+}
+
+impl Drop for Rehearsal {
+    fn drop(&mut self) {
+        // The PostgreSQL behind Cloud SQL, then the emulator and its services.
+        let _ = Command::new(stand_ins().join("gcloud"))
+            .args(["sql", "instances", "delete", "auth-db", "--quiet"])
+            .env("GCLOUD_STANDIN_STATE", self.state.path())
+            .output();
+        if let Some(address) = self.emulator_url.strip_prefix("http://") {
+            if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+                use std::io::{Read, Write};
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = stream.write_all(
+                    b"POST /v1/shutdown HTTP/1.1\r\nHost: emulator\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+    }
+}
