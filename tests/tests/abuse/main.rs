@@ -1,6 +1,8 @@
 //! What the services refuse when pushed: rate limits on the routes an
 //! attacker can drive cheaply.
 
+mod cookie_scope;
+mod handoff_flood;
 mod redirects;
 mod reflection;
 

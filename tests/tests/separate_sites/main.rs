@@ -2,6 +2,8 @@
 //! one-time codes, several apps, renewal and sign-out across both services,
 //! on both storage backends.
 
+mod login_csrf;
+
 use std::time::Duration;
 
 use integration_tests::app::{
@@ -387,7 +389,15 @@ async fn an_app_can_only_end_sessions_it_was_handed(backend: Backend) {
     assert_eq!(end(app.caller_token(APP_ACCOUNT), token).await, 200);
 }
 
+use login_csrf::{
+    a_code_works_once_in_the_browser_that_asked_for_it,
+    an_attackers_code_does_not_sign_a_victim_in, no_code_is_issued_without_a_binding,
+};
+
 on_both_backends!(
+    an_attackers_code_does_not_sign_a_victim_in,
+    a_code_works_once_in_the_browser_that_asked_for_it,
+    no_code_is_issued_without_a_binding,
     an_app_can_only_end_sessions_it_was_handed,
     a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie,
     a_code_is_single_use_short_lived_and_bound_to_its_app,
