@@ -40,6 +40,10 @@ pub struct LoginTransaction {
     /// for a refresh token is never attempted.
     #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
     pub consent_forced: bool,
+    /// The browser's binding (code delivery): the code this sign-in ends
+    /// with is bound to it. Base64url of a SHA-256.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +139,7 @@ mod tests {
             created_at: now,
             extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
             consent_forced: true,
+            binding: Some("b".repeat(43)),
         }
     }
 

@@ -150,9 +150,7 @@ pub async fn no_code_is_issued_without_a_binding(backend: Backend) {
     }
     // A binding that is not one (not a SHA-256 in base64url) is refused.
     let page = attacker
-        .get(&app.auth(&format!(
-            "/renew?return_to={return_to}&binding=short"
-        )))
+        .get(&app.auth(&format!("/renew?return_to={return_to}&binding=short")))
         .await;
     assert_eq!(page.status, 400, "{}", page.body);
 }

@@ -6,6 +6,8 @@ mod login_csrf;
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
@@ -17,6 +19,9 @@ use serde_json::json;
 use shared::cookie::HOST_ONLY_NAME;
 
 const ALICE: &str = "alice@example.com";
+/// The verifier [`fresh_code`]'s codes are bound to, as a browser keeps
+/// its own in a cookie on the app; [`redeem`] sends it as the app would.
+const VERIFIER: &str = "test-verifier_test-verifier_test-verifier_t";
 
 async fn separate_sites(backend: Backend) -> Option<TestApp> {
     TestApp::try_spawn_with(TestOptions {
@@ -56,7 +61,7 @@ async fn redeem(
 ) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new()
         .post(format!("http://{}/handoff/redeem", app.auth_addr))
-        .json(&json!({ "code": code, "audience": audience }));
+        .json(&json!({ "code": code, "audience": audience, "verifier": VERIFIER }));
     if let Some(token) = caller {
         request = request.bearer_auth(token);
     }
@@ -69,10 +74,15 @@ async fn redeem(
 }
 
 /// A fresh, unredeemed code for the app, as the public service issues it
-/// on renewal (the browser stops before the app redeems it).
+/// on renewal (the browser stops before the app redeems it), bound to
+/// [`VERIFIER`].
 async fn fresh_code(app: &TestApp, browser: &Browser) -> String {
+    let binding = URL_SAFE_NO_PAD.encode(shared::handoff_binding::hash(VERIFIER));
     let renew = browser
-        .get(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+        .get(&app.auth(&format!(
+            "/renew?return_to={}&binding={binding}",
+            app.app_url
+        )))
         .await;
     assert_eq!(renew.status, 302, "{}", renew.body);
     let location = renew.location().unwrap();
