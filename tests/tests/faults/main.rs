@@ -60,7 +60,11 @@ pub fn assert_clean_error_page(page: &Page, status: u16) {
         "{}",
         page.body
     );
-    assert!(page.set_cookie(&app.handoff_cookie()).is_none());
+    assert!(
+        page.raw_set_cookies.iter().all(|c| !c.contains("handoff")),
+        "{:?}",
+        page.raw_set_cookies
+    );
     assert!(page
         .set_cookie(public_service::sessions::COOKIE_NAME)
         .is_none());
