@@ -47,7 +47,7 @@ pub async fn access_token(
         Ok(caller) => caller,
         Err(e) => return e.error_response(),
     };
-    if let Err(refused) = crate::routes::within_caller_limit(&req, |l| &l.broker, &caller.email) {
+    if let Some(refused) = crate::routes::over_caller_limit(&req, |l| &l.broker, &caller.email) {
         return refused;
     }
     let request: TokenRequest = match serde_json::from_slice(&body) {

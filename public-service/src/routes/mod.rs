@@ -81,19 +81,19 @@ pub struct BackChannelLimits {
     pub broker: Arc<CallerLimiter>,
 }
 
-/// `Err(429)` when `caller` is over its budget in the limiter `pick` chooses.
-pub fn within_caller_limit(
+/// The `429` answer when `caller` is over its budget in the limiter `pick`
+/// chooses; `None` while it is within it.
+pub fn over_caller_limit(
     req: &HttpRequest,
     pick: fn(&BackChannelLimits) -> &CallerLimiter,
     caller: &str,
-) -> Result<(), HttpResponse> {
-    let Some(limits) = req.app_data::<actix_web::web::Data<BackChannelLimits>>() else {
-        return Ok(());
-    };
+) -> Option<HttpResponse> {
+    let limits = req.app_data::<actix_web::web::Data<BackChannelLimits>>()?;
     let limiter = pick(limits);
     limiter
         .check_caller(caller, std::time::Instant::now())
-        .map_err(|wait| limiter.refusal(wait))
+        .err()
+        .map(|wait| limiter.refusal(wait))
 }
 
 /// The app's service account calling one of the apps' back-channel

@@ -22,7 +22,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::delivery::code_hash;
-use crate::routes::{app_caller, json_answer, temporarily_unavailable, within_caller_limit};
+use crate::routes::{app_caller, json_answer, over_caller_limit, temporarily_unavailable};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -78,7 +78,7 @@ pub async fn redeem(
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    if let Err(refused) = within_caller_limit(&req, |l| &l.redeem, &caller.email) {
+    if let Some(refused) = over_caller_limit(&req, |l| &l.redeem, &caller.email) {
         return refused;
     }
     let Some(request) = RedeemRequest::parse(&body) else {
