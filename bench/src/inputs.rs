@@ -5,6 +5,8 @@
 //! has cached after one call.
 
 use anyhow::{bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use mock_provider::MockUser;
 use reqwest::header::{AUTHORIZATION, COOKIE, LOCATION};
 use reqwest::Client;
@@ -13,6 +15,10 @@ use url::Url;
 
 use crate::browser::Browser;
 use crate::stack::{self, Stack};
+
+/// The binding verifier of the benchmark's codes (a browser keeps its own
+/// in a cookie on the app; the benchmark redeems as the app would).
+const BENCH_VERIFIER: &str = "benchbenchbenchbenchbenchbenchbenchbenchben";
 
 #[derive(Clone)]
 pub struct Inputs {
@@ -77,11 +83,15 @@ impl Inputs {
     }
 
     /// A fresh one-time code for the app: what `/renew` hands a signed-in
-    /// browser with the separate-sites delivery.
+    /// browser with the separate-sites delivery, bound to [`BENCH_VERIFIER`].
     pub async fn mint_code(&self, client: &Client) -> anyhow::Result<String> {
+        let binding = URL_SAFE_NO_PAD.encode(shared::handoff_binding::hash(BENCH_VERIFIER));
         let response = client
             .get(format!("{}/renew", self.public_url))
-            .query(&[("return_to", format!("{}/", self.app_url))])
+            .query(&[
+                ("return_to", format!("{}/", self.app_url)),
+                ("binding", binding),
+            ])
             .header(COOKIE, &self.session_cookie)
             .send()
             .await?;
@@ -106,7 +116,7 @@ impl Inputs {
         let response = client
             .post(format!("{}/handoff/redeem", self.public_url))
             .header(AUTHORIZATION, format!("Bearer {}", self.app_caller_token))
-            .json(&json!({ "code": code, "audience": self.app_url }))
+            .json(&json!({ "code": code, "audience": self.app_url, "verifier": BENCH_VERIFIER }))
             .send()
             .await?;
         let status = response.status();

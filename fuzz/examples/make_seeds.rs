@@ -123,7 +123,8 @@ fn return_tos(dir: &Path) {
 fn redemptions(dir: &Path) {
     // The caller's ID token is only read here, not verified: any JWT shape.
     let bearer = trusted().signer.sign(&claims()).expect("signing");
-    let body = json!({"code": url_safe_token(32), "audience": AUDIENCE}).to_string();
+    let body = json!({"code": url_safe_token(32), "audience": AUDIENCE, "verifier": url_safe_token(32)})
+        .to_string();
     write(dir, "redeem", format!("\u{0}Bearer {bearer}\n{body}"));
 }
 

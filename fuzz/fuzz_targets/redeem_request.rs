@@ -1,7 +1,8 @@
 //! What `POST /handoff/redeem` reads before touching the store: the
 //! caller's Bearer token from `Authorization`, and the JSON body. A body
-//! is read only if it is exactly one object with a string `code` and a
-//! string `audience`, and then it says what a generic JSON reader says.
+//! is read only if it is exactly one object with a string `code`, a
+//! string `audience` and a string `verifier`, and then it says what a
+//! generic JSON reader says.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
@@ -14,6 +15,7 @@ use shared::id_token::bearer_token;
 struct Fields {
     code: String,
     audience: String,
+    verifier: String,
     extra: Option<(String, String)>,
 }
 
@@ -43,33 +45,36 @@ fn raw_body(body: &[u8]) {
     };
     let generic: Value = serde_json::from_slice(body).expect("a read body is JSON");
     let object = generic.as_object().expect("a read body is an object");
-    assert_eq!(object.len(), 2, "read a body with other fields: {object:?}");
+    assert_eq!(object.len(), 3, "read a body with other fields: {object:?}");
     assert_eq!(object["code"], request.code.as_str());
     assert_eq!(object["audience"], request.audience.as_str());
+    assert_eq!(object["verifier"], request.verifier.as_str());
 }
 
 fn fields_body(
     Fields {
         code,
         audience,
+        verifier,
         extra,
     }: Fields,
 ) {
-    let mut body = json!({ "code": code, "audience": audience });
+    let mut body = json!({ "code": code, "audience": audience, "verifier": verifier });
     let read = match extra {
         Some((name, value)) => {
-            let known = name == "code" || name == "audience";
             body[name.as_str()] = Value::String(value.clone());
             // An unknown field is refused; a known one was replaced.
-            known.then_some(match name.as_str() {
-                "code" => (value, audience),
-                _ => (code, value),
-            })
+            match name.as_str() {
+                "code" => Some((value, audience, verifier)),
+                "audience" => Some((code, value, verifier)),
+                "verifier" => Some((code, audience, value)),
+                _ => None,
+            }
         }
-        None => Some((code, audience)),
+        None => Some((code, audience, verifier)),
     };
     let parsed = RedeemRequest::parse(body.to_string().as_bytes());
-    assert_eq!(parsed.map(|r| (r.code, r.audience)), read);
+    assert_eq!(parsed.map(|r| (r.code, r.audience, r.verifier)), read);
 }
 
 fn check_bearer(header: &str) {

@@ -33,6 +33,16 @@ pub struct Settings {
     pub workers: usize,
     /// Who may read `/metrics`.
     pub metrics: shared::metrics::MetricsAccess,
+    /// Cookie delivery onto a parent domain (`HANDOFF_COOKIE_DOMAIN`, the
+    /// same value as the public service's): the token is read from this
+    /// app's own `__Secure-handoff-…` cookie; otherwise from `__Host-handoff`.
+    pub cookie_domain: Option<String>,
+    /// `/auth/handoff` requests per client address and minute (code
+    /// delivery): each costs a back-channel call.
+    pub handoff_per_minute: u32,
+    /// Proxies in front of the app whose `X-Forwarded-For` entries are
+    /// trusted (Cloud Run: 1).
+    pub trusted_proxy_hops: usize,
 }
 
 pub struct IdTokenSettings {
@@ -104,6 +114,19 @@ impl Settings {
             cors_origins: cors_origins(env)?,
             workers: env.parse_or("WORKERS", default_workers())?,
             metrics: shared::metrics::MetricsAccess::from_env(env)?,
+            cookie_domain: env
+                .optional("HANDOFF_COOKIE_DOMAIN")
+                .filter(|d| !d.is_empty()),
+            handoff_per_minute: match env.parse_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)? {
+                0 => {
+                    return Err(ConfigError::new(
+                        "RATE_LIMIT_HANDOFF_PER_MINUTE",
+                        "must be positive, e.g. 60",
+                    ))
+                }
+                n => n,
+            },
+            trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
         })
     }
 

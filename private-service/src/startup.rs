@@ -13,6 +13,7 @@ use shared::handoff_code::CodeRedemption;
 use shared::id_token::IdTokenVerifier;
 use shared::jwks::RemoteJwksOptions;
 use shared::metadata::IdTokenSource;
+use shared::rate_limit::{Limit, RateLimiter};
 use shared::revocation::{RevocationFeed, RevokedSessions};
 use shared::verifier::{HandoffVerifier, KeySource};
 
@@ -86,12 +87,23 @@ impl Application {
         let auth_origin = settings.auth_url.origin().ascii_serialization();
         let cors_origins = web::Data::new(CorsOrigins(settings.cors_origins.clone()));
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
-            web::Data::new(CodeRedemption::new(
-                &settings.backchannel_url,
-                &settings.auth_url,
-                &settings.audience(),
-                identity.clone(),
-            ))
+            let limiter = RateLimiter::new(
+                "handoff",
+                Limit {
+                    per_minute: settings.handoff_per_minute,
+                    burst: (settings.handoff_per_minute / 2).max(1),
+                },
+                settings.trusted_proxy_hops,
+            );
+            web::Data::new(
+                CodeRedemption::new(
+                    &settings.backchannel_url,
+                    &settings.auth_url,
+                    &settings.audience(),
+                    identity.clone(),
+                )
+                .throttled(limiter),
+            )
         });
         let links = web::Data::new(routes::Links {
             // With separate sites the app ends the session itself (see
@@ -157,10 +169,15 @@ fn gate(settings: &Settings, clock: SharedClock) -> HandoffGate {
             HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone()))
         }
     };
-    HandoffGate::new(
+    let gate = HandoffGate::new(
         verifier.with_clock(clock),
         settings.login_url(),
         settings.app_url.clone(),
     )
-    .renewing_at(settings.renew_url())
+    .renewing_at(settings.renew_url());
+    match (settings.delivery, &settings.cookie_domain) {
+        (AppDelivery::Code, _) => gate.binding_codes(),
+        (AppDelivery::Cookie, Some(_)) => gate.parent_domain_cookie(),
+        (AppDelivery::Cookie, None) => gate,
+    }
 }

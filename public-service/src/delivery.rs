@@ -1,12 +1,14 @@
 //! Handing a signed-in browser to an app, in the configured way.
 //!
 //! Cookie delivery sets the handoff token as a cookie (for the shared
-//! parent domain, or host-only) and redirects to `return_to`. Code
-//! delivery redirects to the app's `/auth/handoff?code=…` with a one-time
-//! code (256 random bits, stored only as its SHA-256, bound to the app,
-//! valid [`crate::settings::HandoffSettings::code_ttl`]); the app redeems
-//! it over the back channel for the token. The token never travels in a
-//! URL either way.
+//! parent domain, named for the app, or host-only) and redirects to
+//! `return_to`. Code delivery redirects to the app's `/auth/handoff?code=…`
+//! with a one-time code (256 random bits, stored only as its SHA-256,
+//! bound to the app and to the browser's binding, valid
+//! [`crate::settings::HandoffSettings::code_ttl`]); the app redeems it over
+//! the back channel, with the browser's verifier, for the token. No code
+//! is issued without a binding (see `shared::handoff_binding`). The token
+//! never travels in a URL either way.
 
 use std::time::Duration;
 
@@ -23,6 +25,57 @@ use crate::store::{NewCode, StoreError};
 pub const APP_HANDOFF_PATH: &str = "/auth/handoff";
 /// The app route that forgets the app's own cookie after sign-out.
 pub const APP_SIGNED_OUT_PATH: &str = "/auth/signed-out";
+/// The app route that gives a browser a binding and sends it back to sign in.
+pub const APP_START_PATH: &str = "/auth/start";
+
+/// The binding of a browser (SHA-256 of the verifier the app keeps in the
+/// browser's cookie), as `/login` and `/renew` receive it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BrowserBinding([u8; 32]);
+
+impl BrowserBinding {
+    /// The `binding` parameter decoded, or `None` when it is not one.
+    pub fn parse(param: &str) -> Option<Self> {
+        shared::handoff_binding::parse_binding(param).map(Self)
+    }
+
+    /// The form it travels in (inside the sealed login transaction).
+    pub fn encoded(&self) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, self.0)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BrowserBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrowserBinding(..)")
+    }
+}
+
+/// Where a browser that came to `/login` or `/renew` without a binding goes
+/// with code delivery: to the app, which gives it a verifier and sends it
+/// back with the binding. No code is ever issued unbound.
+pub fn bounce_to_app(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> HttpResponse {
+    let mut url = return_to.app_url();
+    url.set_path(APP_START_PATH);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("return_to", &return_to.path_and_query());
+        if renew {
+            query.append_pair("renew", "1");
+        }
+        if let Some(scope) = scope {
+            query.append_pair("scope", scope);
+        }
+    }
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandOffError {
@@ -30,15 +83,19 @@ pub enum HandOffError {
     Signing(#[from] shared::signer::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
+    #[error("a code without a browser binding was asked for")]
+    Unbound,
 }
 
 /// The response that takes the browser, signed in as `identity` under
-/// session `session_id`, to `return_to`.
+/// session `session_id`, to `return_to`; with code delivery, the code is
+/// bound to `binding`, and there is none without one.
 pub async fn hand_off(
     state: &AppState,
     identity: &Identity,
     session_id: &str,
     return_to: &ReturnTo,
+    binding: Option<&BrowserBinding>,
     mut response: actix_web::HttpResponseBuilder,
 ) -> Result<HttpResponse, HandOffError> {
     let delivery = match state.handoff.delivery() {
@@ -55,10 +112,11 @@ pub async fn hand_off(
             let token = state
                 .handoff
                 .issue(identity, return_to.audience(), session_id)?;
-            response.cookie(state.handoff.cookie(token));
+            response.cookie(state.handoff.cookie(token, return_to.audience()));
             return_to.as_str().to_owned()
         }
         Delivery::Code => {
+            let binding = binding.ok_or(HandOffError::Unbound)?;
             let code = shared::random::url_safe_token(32);
             let now = state.clock.unix_seconds();
             state
@@ -68,6 +126,7 @@ pub async fn hand_off(
                     audience: return_to.audience().to_owned(),
                     session_id: session_id.to_owned(),
                     return_to: return_to.path_and_query(),
+                    binding_hash: binding.as_bytes().to_vec(),
                     created_at: now,
                     expires_at: now + state.code_ttl.as_secs(),
                 })

@@ -7,7 +7,7 @@ use shared::clock::SharedClock;
 use shared::signer::{HandoffSigner, SignError};
 use shared::HandoffClaims;
 
-use crate::apps::Delivery;
+use crate::apps::{AppRegistry, Delivery};
 use crate::policy::Identity;
 
 pub struct HandoffIssuer {
@@ -67,21 +67,36 @@ impl HandoffIssuer {
         self.signer.sign(&claims)
     }
 
-    /// The cookie carrying `token` (cookie delivery).
-    pub fn cookie(&self, token: String) -> Cookie<'static> {
-        shared::cookie::handoff_cookie(token, self.ttl, self.cookie_domain())
+    /// The cookie carrying `token` for the app `audience` (cookie delivery).
+    pub fn cookie(&self, token: String, audience: &str) -> Cookie<'static> {
+        shared::cookie::handoff_cookie(token, self.ttl, &self.cookie_scope(), audience)
     }
 
-    /// Clears the cookie this service sets (with code delivery there is
-    /// none, but clearing a host-only one costs nothing).
-    pub fn removal_cookie(&self) -> Cookie<'static> {
-        shared::cookie::removal_cookie(self.cookie_domain())
+    /// Clears the cookies this service sets, one per app on a parent
+    /// domain (with code delivery there are none, but clearing a host-only
+    /// one costs nothing).
+    pub fn removal_cookies(&self, apps: &AppRegistry) -> Vec<Cookie<'static>> {
+        let scope = self.cookie_scope();
+        let mut cookies: Vec<Cookie<'static>> = Vec::new();
+        for app in apps.apps() {
+            let cookie = shared::cookie::removal_cookie(&scope, app.audience());
+            if !cookies.iter().any(|c| c.name() == cookie.name()) {
+                cookies.push(cookie);
+            }
+        }
+        cookies
     }
 
-    fn cookie_domain(&self) -> Option<&str> {
+    fn cookie_scope(&self) -> shared::cookie::CookieScope {
         match &self.delivery {
-            Delivery::Cookie { domain } => domain.as_deref(),
-            Delivery::Code => None,
+            Delivery::Cookie {
+                domain: Some(domain),
+            } => shared::cookie::CookieScope::ParentDomain {
+                domain: domain.clone(),
+            },
+            Delivery::Cookie { domain: None } | Delivery::Code => {
+                shared::cookie::CookieScope::HostOnly
+            }
         }
     }
 

@@ -47,8 +47,10 @@ pub struct Settings {
 pub struct RateLimits {
     /// `/login`, `/callback`, `/renew`, per client address.
     pub sign_in_per_minute: u32,
-    /// `/handoff/redeem`, `/broker/token`, per client address.
+    /// `/handoff/redeem`, per calling app (its service account).
     pub back_channel_per_minute: u32,
+    /// `/broker/token`, per calling service account.
+    pub broker_per_minute: u32,
     /// Proxies in front of the service whose `X-Forwarded-For` entries are
     /// trusted (Cloud Run: 1).
     pub trusted_proxy_hops: usize,
@@ -190,6 +192,7 @@ impl Settings {
             rate_limits: RateLimits {
                 sign_in_per_minute: positive(env, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
                 back_channel_per_minute: positive(env, "RATE_LIMIT_BACK_CHANNEL_PER_MINUTE", 600)?,
+                broker_per_minute: positive(env, "RATE_LIMIT_BROKER_PER_MINUTE", 600)?,
                 trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
             },
             dev_mode,

@@ -11,7 +11,7 @@ use shared::callers::ServiceCallers;
 use shared::clock::{SharedClock, SystemClock};
 use shared::id_token::IdTokenVerifier;
 use shared::jwks::RemoteJwksOptions;
-use shared::rate_limit::{limited, Limit, RateLimiter};
+use shared::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
 use shared::signer::HandoffSigner;
 
 use crate::handoff::HandoffIssuer;
@@ -80,8 +80,21 @@ impl Application {
             )
         };
         let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
-        let back_channel_limit = limit("back_channel", limits.back_channel_per_minute);
         let metrics = web::Data::new(settings.metrics.clone());
+        let per_caller = |name: &'static str, per_minute: u32| {
+            CallerLimiter::per_caller(
+                name,
+                Limit {
+                    per_minute,
+                    burst: (per_minute / 2).max(1),
+                },
+            )
+        };
+        let back_channel_limits = web::Data::new(routes::BackChannelLimits {
+            redeem: per_caller("handoff_redeem", limits.back_channel_per_minute),
+            broker: per_caller("broker", limits.broker_per_minute),
+        });
+        warn_of_shared_parent_domain(&settings);
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -95,6 +108,7 @@ impl Application {
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(metrics.clone())
+                .app_data(back_channel_limits.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/", web::get().to(routes::start::start))
                 .service(
@@ -115,20 +129,15 @@ impl Application {
                 .route("/logout", web::get().to(routes::logout::confirm))
                 .route("/logout", web::post().to(routes::logout::logout))
                 .route("/signed-out", web::get().to(routes::logout::signed_out))
-                .service(
-                    web::resource("/broker/token")
-                        .wrap(from_fn(limited(back_channel_limit.clone())))
-                        .route(web::post().to(routes::broker::access_token)),
+                .route(
+                    "/broker/token",
+                    web::post().to(routes::broker::access_token),
                 )
                 .route(
                     "/sessions/revoked",
                     web::get().to(routes::revocations::revoked_sessions),
                 )
-                .service(
-                    web::resource("/handoff/redeem")
-                        .wrap(from_fn(limited(back_channel_limit.clone())))
-                        .route(web::post().to(routes::redeem::redeem)),
-                )
+                .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
                 .route(
                     "/sessions/end",
                     web::post().to(routes::app_sign_out::end_session),
@@ -172,6 +181,26 @@ pub async fn serve_from_env() -> std::process::ExitCode {
         application.run_until_stopped().await.map_err(Stop::Serve)
     })
     .await
+}
+
+/// Several apps under one parent domain with cookie delivery: each has a
+/// cookie of its own, but every host under the domain receives all of
+/// them. Allowed (one operator's apps on one domain is common), and said.
+fn warn_of_shared_parent_domain(settings: &Settings) {
+    if let crate::apps::Delivery::Cookie {
+        domain: Some(domain),
+    } = &settings.handoff.delivery
+    {
+        if settings.apps.apps().len() > 1 {
+            tracing::warn!(
+                domain = %domain,
+                apps = settings.apps.apps().len(),
+                "several apps share the handoff cookie's parent domain: every host under it receives \
+                 every app's token and could replay it to that app; HANDOFF_DELIVERY=code gives each \
+                 app a host-only cookie of its own (see docs/security.md)"
+            );
+        }
+    }
 }
 
 fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::Result<AppState> {

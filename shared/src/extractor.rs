@@ -29,7 +29,8 @@ use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use url::Url;
 
-use crate::cookie::handoff_token;
+use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
+use crate::handoff_binding::{Binding, BINDING_PARAM};
 use crate::id_token::{bearer_token, IdTokenVerifier};
 use crate::policy::{AccessPolicy, Identity};
 use crate::revocation::{RevocationFeed, RevokedSessions};
@@ -44,6 +45,10 @@ pub struct HandoffGate {
     revoked: Option<Arc<RevokedSessions>>,
     feed: Option<Arc<RevocationFeed>>,
     bearer: Option<BearerIdTokens>,
+    /// The one cookie name this app reads its token from.
+    cookie_name: String,
+    /// Browsers sent to sign in get a binding (code delivery).
+    binds_codes: bool,
 }
 
 /// Which provider-signed ID tokens an app accepts as Bearer tokens.
@@ -106,7 +111,28 @@ impl HandoffGate {
             revoked: None,
             feed: None,
             bearer: None,
+            cookie_name: HOST_ONLY_NAME.to_owned(),
+            binds_codes: false,
         }
+    }
+
+    /// Reads the token from this app's parent-domain cookie (cookie
+    /// delivery with `HANDOFF_COOKIE_DOMAIN`) instead of the host-only one.
+    pub fn parent_domain_cookie(mut self) -> Self {
+        self.cookie_name = parent_domain_name(&self.app_url.origin().ascii_serialization());
+        self
+    }
+
+    /// Code delivery: a browser sent to sign in carries a binding, and gets
+    /// the verifier in a cookie (see [`crate::handoff_binding`]).
+    pub fn binding_codes(mut self) -> Self {
+        self.binds_codes = true;
+        self
+    }
+
+    /// The name of the cookie this app reads its token from.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
     }
 
     /// Also accepts provider-signed ID tokens as Bearer tokens.
@@ -165,11 +191,30 @@ impl HandoffGate {
         url.into()
     }
 
+    /// The answer that sends `req` to sign in; with code delivery, a
+    /// browser's redirect carries its binding and sets its verifier.
+    fn sign_in(&self, req: &HttpRequest) -> Unauthenticated {
+        let mut url = self.sign_in_url_for(req);
+        let mut verifier = None;
+        if self.binds_codes && wants_html(req) {
+            let binding = Binding::for_request(req);
+            let mut bound = Url::parse(&url).expect("a URL this gate built");
+            bound
+                .query_pairs_mut()
+                .append_pair(BINDING_PARAM, &binding.binding());
+            url = bound.into();
+            verifier = Some(binding.cookie());
+        }
+        let mut answer = Unauthenticated::new(req, url);
+        answer.cookie = verifier;
+        answer
+    }
+
     /// Who sent the request, or the answer that refuses it.
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, Unauthenticated> {
         let reject = |reason: &dyn std::fmt::Display| {
             tracing::debug!(%reason, path = req.path(), "request not authenticated");
-            Unauthenticated::new(req, self.sign_in_url_for(req))
+            self.sign_in(req)
         };
         let authorization = req
             .headers()
@@ -183,7 +228,8 @@ impl HandoffGate {
                 ))
             }
             None => (
-                handoff_token(req).ok_or_else(|| reject(&"no handoff cookie"))?,
+                handoff_token(req, &self.cookie_name)
+                    .ok_or_else(|| reject(&"no handoff cookie"))?,
                 Credential::Cookie,
             ),
         };
@@ -436,6 +482,8 @@ enum Answer {
 pub struct Unauthenticated {
     sign_in_url: String,
     answer: Answer,
+    /// Set with a redirect: the binding's verifier.
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
 }
 
 impl Unauthenticated {
@@ -448,6 +496,7 @@ impl Unauthenticated {
         Self {
             sign_in_url,
             answer,
+            cookie: None,
         }
     }
 
@@ -455,6 +504,7 @@ impl Unauthenticated {
         Self {
             sign_in_url: message.to_owned(),
             answer: Answer::Forbidden,
+            cookie: None,
         }
     }
 
@@ -464,6 +514,7 @@ impl Unauthenticated {
             answer: Answer::Unavailable {
                 html: wants_html(req),
             },
+            cookie: None,
         }
     }
 
@@ -476,6 +527,7 @@ impl Unauthenticated {
         Self {
             sign_in_url: String::new(),
             answer: Answer::ServerError,
+            cookie: None,
         }
     }
 
@@ -518,9 +570,14 @@ impl ResponseError for Unauthenticated {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self.answer {
-            Answer::Redirect => response
-                .insert_header((header::LOCATION, self.sign_in_url.as_str()))
-                .finish(),
+            Answer::Redirect => {
+                if let Some(cookie) = &self.cookie {
+                    response.cookie(cookie.clone());
+                }
+                response
+                    .insert_header((header::LOCATION, self.sign_in_url.as_str()))
+                    .finish()
+            }
             Answer::Json => response
                 .insert_header((
                     header::WWW_AUTHENTICATE,

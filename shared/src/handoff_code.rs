@@ -3,11 +3,19 @@
 //! cookie, and forget it after sign-out.
 //!
 //! Mount with [`configure`] and register a [`CodeRedemption`] as app data:
+//! - `GET /auth/start?return_to=…[&scope=…][&renew=1]`: where the public
+//!   service sends a browser that came to its `/login` or `/renew` without
+//!   a binding (a bookmark, a link): the browser gets a verifier here and
+//!   goes back to sign in with its binding (see [`crate::handoff_binding`]).
 //! - `GET /auth/handoff?code=…`: the public service sends the browser here
 //!   after sign-in or renewal. The code is posted to the public service's
-//!   `/handoff/redeem` with this app's service-account ID token; the token
-//!   that comes back goes into `__Host-handoff` (never into a URL or a
-//!   page), and the browser continues to the path stored with the code.
+//!   `/handoff/redeem` with this app's service-account ID token and the
+//!   browser's verifier; the token that comes back goes into
+//!   `__Host-handoff` (never into a URL or a page), and the browser
+//!   continues to the path stored with the code. A browser without the
+//!   verifier the code was bound to gets a page saying so, and keeps the
+//!   cookie it had. Throttled per client address: every request costs a
+//!   back-channel call.
 //! - `POST /auth/logout`: the app's sign-out button. Same-origin only (its
 //!   `Origin` must be this app). The public service's session cookie does
 //!   not travel with a request from another site, so the session is ended
@@ -28,9 +36,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::cookie::{handoff_cookie, removal_cookie};
+use crate::cookie::{handoff_cookie, removal_cookie, CookieScope, HOST_ONLY_NAME};
+use crate::handoff_binding::{Binding, BINDING_PARAM};
 use crate::metadata::IdTokenSource;
+use crate::rate_limit::RateLimiter;
 
+pub const START_PATH: &str = "/auth/start";
 pub const HANDOFF_PATH: &str = "/auth/handoff";
 pub const LOGOUT_PATH: &str = "/auth/logout";
 pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
@@ -64,6 +75,8 @@ pub struct CodeRedemption {
     auth_url: Url,
     tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
+    /// Per client address, on `/auth/handoff`.
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl CodeRedemption {
@@ -88,17 +101,26 @@ impl CodeRedemption {
             auth_url: auth_url.clone(),
             tokens,
             http: crate::back_channel::client(Duration::from_secs(5)),
+            limiter: None,
         }
     }
 
-    pub async fn redeem(&self, code: &str) -> Result<Redeemed, RedeemError> {
+    /// Limits `/auth/handoff` per client address with `limiter`.
+    pub fn throttled(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Redeems `code` with the browser's binding `verifier`.
+    pub async fn redeem(&self, code: &str, verifier: &str) -> Result<Redeemed, RedeemError> {
         #[derive(Deserialize)]
         struct Answer {
             handoff_token: String,
             expires_in: u64,
             return_to: String,
         }
-        let body = serde_json::json!({ "code": code, "audience": self.audience });
+        let body =
+            serde_json::json!({ "code": code, "audience": self.audience, "verifier": verifier });
         let answer: Answer = self.post(&self.redeem_url, &body).await?;
         Ok(Redeemed {
             token: SecretString::from(answer.handoff_token),
@@ -163,9 +185,10 @@ impl CodeRedemption {
     }
 }
 
-/// Mounts `/auth/handoff` and `/auth/signed-out`.
+/// Mounts `/auth/start`, `/auth/handoff`, `/auth/logout` and `/auth/signed-out`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(HANDOFF_PATH, web::get().to(handoff))
+    cfg.route(START_PATH, web::get().to(start))
+        .route(HANDOFF_PATH, web::get().to(handoff))
         .route(LOGOUT_PATH, web::post().to(logout))
         .route(SIGNED_OUT_PATH, web::get().to(signed_out));
 }
@@ -177,7 +200,7 @@ async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Http
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .body("Sign out from this app's sign-out button.");
     }
-    let destination = match crate::cookie::handoff_token(&req) {
+    let destination = match crate::cookie::handoff_token(&req, HOST_ONLY_NAME) {
         Some(token) => match redemption.end_session(token).await {
             Ok(url) => {
                 tracing::info!("signed out");
@@ -191,7 +214,10 @@ async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Http
         None => redemption.public_logout_page(),
     };
     let mut page = crate::service::continue_to(&destination);
-    let _ = page.add_cookie(&removal_cookie(None));
+    let _ = page.add_cookie(&removal_cookie(
+        &CookieScope::HostOnly,
+        &redemption.audience,
+    ));
     page
 }
 
@@ -206,7 +232,58 @@ fn same_origin(req: &HttpRequest, own_origin: &str) -> bool {
     claimed.is_some_and(|url| url.origin().ascii_serialization() == own_origin)
 }
 
+/// Sends the browser back to the public service with a binding: to
+/// `/login`, or `/renew` with `renew=1`; `return_to` is a path on this app
+/// or a URL on it, anything else is this app's root.
+async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    let param = |name: &str| {
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let mut return_to = Url::parse(&redemption.audience).expect("an origin is a URL");
+    if let Some(asked) = param("return_to") {
+        let path = match Url::parse(&asked) {
+            Ok(url) if url.origin().ascii_serialization() == redemption.audience => {
+                let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+                format!("{}{query}", url.path())
+            }
+            Ok(_) => "/".to_owned(),
+            Err(_) => asked,
+        };
+        let path = local_path(&path);
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        return_to.set_path(path);
+        return_to.set_query(Some(query).filter(|q| !q.is_empty()));
+    }
+    let binding = Binding::for_request(&req);
+    let renew = param("renew").as_deref() == Some("1");
+    let mut url = redemption.auth_url.clone();
+    url.set_path(if renew { "/renew" } else { "/login" });
+    url.set_query(None);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("return_to", return_to.as_str());
+        query.append_pair(BINDING_PARAM, &binding.binding());
+        if let (false, Some(scope)) = (renew, param("scope")) {
+            query.append_pair("scope", &scope);
+        }
+    }
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.as_str()))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .cookie(binding.cookie())
+        .finish()
+}
+
 async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    if let Some(limiter) = &redemption.limiter {
+        if let Some(client) = limiter.client(&req) {
+            if let Err(wait) = limiter.check(client, std::time::Instant::now()) {
+                return limiter.refusal(wait);
+            }
+        }
+    }
     let code = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
@@ -214,13 +291,20 @@ async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Htt
     let Some(code) = code else {
         return sign_in_again(StatusCode::BAD_REQUEST);
     };
-    match redemption.redeem(&code).await {
+    // No verifier: the code was not asked for by this browser (or its
+    // cookie expired). Nothing to redeem, and nothing is overwritten.
+    let Some(verifier) = crate::handoff_binding::verifier(&req) else {
+        tracing::warn!("handoff code brought by a browser without a binding; not redeemed");
+        return sign_in_again(StatusCode::BAD_REQUEST);
+    };
+    match redemption.redeem(&code, verifier).await {
         Ok(redeemed) => {
             tracing::info!("handoff code redeemed; signed in");
             let cookie = handoff_cookie(
                 redeemed.token.expose_secret().to_owned(),
                 redeemed.expires_in,
-                None,
+                &CookieScope::HostOnly,
+                &redemption.audience,
             );
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, local_path(&redeemed.return_to)))
@@ -243,7 +327,7 @@ async fn signed_out(redemption: web::Data<CodeRedemption>) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, redemption.signed_out_page().as_str()))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .cookie(removal_cookie(None))
+        .cookie(removal_cookie(&CookieScope::HostOnly, &redemption.audience))
         .finish()
 }
 
@@ -265,7 +349,7 @@ fn sign_in_again(status: StatusCode) -> HttpResponse {
     let (title, message) = if status == StatusCode::BAD_REQUEST {
         (
             "This sign-in link has expired",
-            "It was already used, took too long, or was meant for another app.",
+            "It was already used, took too long, was started in another browser, or was meant for another app. Nothing has changed here.",
         )
     } else {
         (

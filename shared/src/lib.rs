@@ -24,7 +24,8 @@
 //!   a copied handoff token dies within a bounded delay after sign-out;
 //!   [`metadata`] gets the app's own service-account ID token for that call.
 //! - [`handoff_code`]: the app's routes of the separate-sites delivery
-//!   (redeem a one-time code, set its own cookie, forget it at sign-out).
+//!   (redeem a one-time code, set its own cookie, forget it at sign-out);
+//!   [`handoff_binding`]: a code works only in the browser that asked for it.
 //! - [`policy`]: who may sign in or call as a person (verified e-mail on
 //!   an allowlist of addresses, domains or Workspace `hd`).
 //! - [`cors`]: CORS for configured origins only (a Chrome extension).
@@ -77,6 +78,7 @@ pub mod config;
 pub mod cookie;
 pub mod cors;
 pub mod extractor;
+pub mod handoff_binding;
 pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;

@@ -1,6 +1,8 @@
 //! Per-client rate limits (token buckets) for the routes an attacker can
-//! drive cheaply: sign-in, callback, code redemption, the token broker.
-//! Over the limit, a `429 Too Many Requests` with `Retry-After`.
+//! drive cheaply: sign-in, callback, an app's `/auth/handoff`; and per
+//! authenticated caller for the back-channel routes (code redemption, the
+//! token broker), whose callers often share one egress address with
+//! others. Over the limit, a `429 Too Many Requests` with `Retry-After`.
 //!
 //! The client is the peer address, or, behind `trusted_proxy_hops`
 //! proxies (Cloud Run's front end is one), the address the nearest of
@@ -8,6 +10,7 @@
 //! Entries further left are the client's own claims and are not trusted.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 
 /// Buckets kept before full (idle) ones are dropped.
 const MAX_CLIENTS: usize = 100_000;
@@ -36,24 +39,69 @@ struct Bucket {
     updated: Instant,
 }
 
-struct Buckets {
-    by_client: HashMap<IpAddr, Bucket>,
+struct Buckets<K> {
+    by_client: HashMap<K, Bucket>,
     last_sweep: Option<Instant>,
 }
 
-pub struct RateLimiter {
+/// Buckets keyed by client address (`K = IpAddr`, see [`Self::check`]) or by
+/// an authenticated caller (`K = String`, see [`Self::check_caller`]).
+pub struct RateLimiter<K = IpAddr> {
     name: &'static str,
     limit: Limit,
     trusted_proxy_hops: usize,
     capacity: usize,
-    buckets: Mutex<Buckets>,
+    buckets: Mutex<Buckets<K>>,
 }
 
-impl RateLimiter {
+/// Buckets per authenticated caller (a service account's e-mail).
+pub type CallerLimiter = RateLimiter<String>;
+
+impl RateLimiter<IpAddr> {
     pub fn new(name: &'static str, limit: Limit, trusted_proxy_hops: usize) -> Arc<Self> {
         Self::with_capacity(name, limit, trusted_proxy_hops, MAX_CLIENTS)
     }
 
+    /// Takes a token for `client`, or says how long until one is there.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.take(client_key(client), now)
+    }
+
+    /// The client of `req`, as described in the module docs.
+    pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr().map(|a| a.ip());
+        if self.trusted_proxy_hops == 0 {
+            return peer;
+        }
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        forwarded
+            .len()
+            .checked_sub(self.trusted_proxy_hops)
+            .and_then(|i| forwarded.get(i))
+            .and_then(|ip| ip.parse().ok())
+            .or(peer)
+    }
+}
+
+impl RateLimiter<String> {
+    /// A limiter per authenticated caller.
+    pub fn per_caller(name: &'static str, limit: Limit) -> Arc<Self> {
+        Self::with_capacity(name, limit, 0, MAX_CLIENTS)
+    }
+
+    /// Takes a token for `caller`, or says how long until one is there.
+    pub fn check_caller(&self, caller: &str, now: Instant) -> Result<(), Duration> {
+        self.take(caller.to_owned(), now)
+    }
+}
+
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
     fn with_capacity(
         name: &'static str,
         limit: Limit,
@@ -72,11 +120,34 @@ impl RateLimiter {
         })
     }
 
-    /// Takes a token for `client`, or says how long until one is there.
-    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {
-        let rate = f64::from(self.limit.per_minute.max(1)) / 60.0;
+    fn rate(&self) -> f64 {
+        f64::from(self.limit.per_minute.max(1)) / 60.0
+    }
+
+    /// The `429` answer for a wait of `wait`, counted and logged.
+    pub fn refusal(&self, wait: Duration) -> HttpResponse {
+        let seconds = wait.as_secs().max(1).to_string();
+        tracing::warn!(route = self.name, "rate limited");
+        crate::metrics::count(
+            "rate_limited_total",
+            "Requests refused by a rate limit, by route.",
+            &[("route", self.name)],
+        );
+        HttpResponse::TooManyRequests()
+            .insert_header((
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&seconds).unwrap_or(HeaderValue::from_static("60")),
+            ))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(serde_json::json!({
+                "error": "rate_limited",
+                "message": "Too many requests; try again later.",
+            }))
+    }
+
+    fn take(&self, client: K, now: Instant) -> Result<(), Duration> {
+        let rate = self.rate();
         let burst = f64::from(self.limit.burst.max(1));
-        let client = client_key(client);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let Buckets {
             by_client,
@@ -95,7 +166,7 @@ impl RateLimiter {
             // than the newcomer being refused (which would let a crowd of
             // addresses lock everyone else out).
             if by_client.len() >= self.capacity {
-                if let Some(evicted) = by_client.keys().next().copied() {
+                if let Some(evicted) = by_client.keys().next().cloned() {
                     by_client.remove(&evicted);
                 }
             }
@@ -113,27 +184,6 @@ impl RateLimiter {
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
         }
-    }
-
-    /// The client of `req`, as described in the module docs.
-    pub fn client(&self, req: &ServiceRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr().map(|a| a.ip());
-        if self.trusted_proxy_hops == 0 {
-            return peer;
-        }
-        let forwarded: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
-        forwarded
-            .len()
-            .checked_sub(self.trusted_proxy_hops)
-            .and_then(|i| forwarded.get(i))
-            .and_then(|ip| ip.parse().ok())
-            .or(peer)
     }
 }
 
@@ -165,29 +215,9 @@ pub fn limited<B: MessageBody + 'static>(
     move |req, next| {
         let limiter = limiter.clone();
         Box::pin(async move {
-            if let Some(client) = limiter.client(&req) {
+            if let Some(client) = limiter.client(req.request()) {
                 if let Err(wait) = limiter.check(client, Instant::now()) {
-                    let seconds = wait.as_secs().max(1).to_string();
-                    tracing::warn!(route = limiter.name, "rate limited");
-                    crate::metrics::count(
-                        "rate_limited_total",
-                        "Requests refused by a rate limit, by route.",
-                        &[("route", limiter.name)],
-                    );
-                    let response = HttpResponse::TooManyRequests()
-                        .insert_header((
-                            header::RETRY_AFTER,
-                            HeaderValue::from_str(&seconds)
-                                .unwrap_or(HeaderValue::from_static("60")),
-                        ))
-                        .insert_header((
-                            header::CACHE_CONTROL,
-                            HeaderValue::from_static("no-store"),
-                        ))
-                        .json(serde_json::json!({
-                            "error": "rate_limited",
-                            "message": "Too many requests; try again later.",
-                        }));
+                    let response = limiter.refusal(wait);
                     return Ok(req.into_response(response).map_into_right_body());
                 }
             }
@@ -263,6 +293,15 @@ mod tests {
         assert!(limiter.check(newcomer, now).is_ok());
         assert!(limiter.check(newcomer, now).is_err(), "its bucket was kept");
         assert_eq!(limiter.buckets.lock().unwrap().by_client.len(), 8);
+    }
+
+    #[test]
+    fn callers_have_buckets_of_their_own() {
+        let limiter = RateLimiter::per_caller("t", one_a_minute());
+        let now = Instant::now();
+        assert!(limiter.check_caller("app@x.iam", now).is_ok());
+        assert!(limiter.check_caller("app@x.iam", now).is_err());
+        assert!(limiter.check_caller("broker@x.iam", now).is_ok());
     }
 
     #[test]

@@ -225,6 +225,7 @@ struct AppContext<'a> {
     people: AccessPolicy,
     delivery: AppDelivery,
     clock: SharedClock,
+    trusted_proxy_hops: usize,
 }
 
 /// Starts one private app.
@@ -260,6 +261,9 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
         metrics: shared::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
+        cookie_domain: (delivery == AppDelivery::Cookie).then(|| PARENT_DOMAIN.to_owned()),
+        handoff_per_minute: 60,
+        trusted_proxy_hops: ctx.trusted_proxy_hops,
     };
     let app = private_service::startup::Application::build_with(settings, Some(listener), clock)
         .await
@@ -492,6 +496,7 @@ impl TestApp {
             people: app_recipe.people.clone(),
             delivery: app_recipe.delivery,
             clock: Arc::new(public_clock.clone()),
+            trusted_proxy_hops: options.trusted_proxy_hops,
         };
         spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
         if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
@@ -686,6 +691,15 @@ impl TestApp {
 
     pub fn app_audience(&self) -> String {
         self.app_url.origin().ascii_serialization()
+    }
+
+    /// The name of the app's handoff cookie: `__Secure-handoff-…` (its
+    /// own) on the shared parent domain, `__Host-handoff` with codes.
+    pub fn handoff_cookie(&self) -> String {
+        match self.delivery {
+            TestDelivery::SharedCookie => shared::cookie::parent_domain_name(&self.app_audience()),
+            TestDelivery::Code => shared::cookie::HOST_ONLY_NAME.to_owned(),
+        }
     }
 
     pub fn issuer(&self) -> String {

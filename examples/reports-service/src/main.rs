@@ -3,6 +3,7 @@
 //! accounts (Cloud Scheduler, say, listed in `SERVICE_ACCOUNTS`) on `/jobs`.
 //!
 //! `AUTH_URL=https://auth.example.com APP_URL=https://reports.example.com
+//! HANDOFF_COOKIE_DOMAIN=example.com
 //! SERVICE_ACCOUNTS=scheduler@my-project.iam.gserviceaccount.com
 //! cargo run -p reports-service`, and add `https://reports.example.com` to
 //! the public service's `APP_ORIGINS`.
@@ -40,11 +41,14 @@ async fn main() -> std::io::Result<()> {
         .split(',')
         .map(str::to_owned)
         .collect();
-    let gate = web::Data::new(
-        HandoffGate::new(verifier, auth.join("/login").unwrap(), app.clone())
-            .renewing_at(auth.join("/renew").unwrap())
-            .accepting_id_tokens(BearerIdTokens::google_service_accounts(&app, &services)),
-    );
+    let mut gate = HandoffGate::new(verifier, auth.join("/login").unwrap(), app.clone())
+        .renewing_at(auth.join("/renew").unwrap())
+        .accepting_id_tokens(BearerIdTokens::google_service_accounts(&app, &services));
+    // On a shared parent domain, this app's own `__Secure-handoff-…` cookie.
+    if std::env::var("HANDOFF_COOKIE_DOMAIN").is_ok_and(|d| !d.is_empty()) {
+        gate = gate.parent_domain_cookie();
+    }
+    let gate = web::Data::new(gate);
     HttpServer::new(move || {
         App::new()
             .app_data(gate.clone())

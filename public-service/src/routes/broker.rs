@@ -47,6 +47,9 @@ pub async fn access_token(
         Ok(caller) => caller,
         Err(e) => return e.error_response(),
     };
+    if let Some(refused) = crate::routes::over_caller_limit(&req, |l| &l.broker, &caller.email) {
+        return refused;
+    }
     let request: TokenRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(_) => {

@@ -77,6 +77,8 @@ impl From<HandOffError> for CallbackError {
         match e {
             HandOffError::Signing(e) => Self::Signing(e),
             HandOffError::Store(e) => Self::Store(e),
+            // A sign-in started before codes were bound: start again.
+            HandOffError::Unbound => Self::Transaction(TransactionError::NotFound),
         }
     }
 }
@@ -175,6 +177,10 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         state.clock.unix_seconds(),
         state.login_timeout,
     )?;
+    let binding = transaction
+        .binding
+        .as_deref()
+        .and_then(crate::delivery::BrowserBinding::parse);
 
     if let Some(error) = query_param(req, "error")? {
         if error == "access_denied" {
@@ -222,6 +228,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
                 extra_scopes: transaction.extra_scopes,
                 force_consent: true,
                 login_hint: identity.email.clone(),
+                binding,
             },
         )
         .await?);
@@ -259,5 +266,13 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         "Completed sign-in attempts by outcome.",
         &[("outcome", "success"), ("reason", "")],
     );
-    Ok(hand_off(state, &identity, &session.id, &return_to, response).await?)
+    Ok(hand_off(
+        state,
+        &identity,
+        &session.id,
+        &return_to,
+        binding.as_ref(),
+        response,
+    )
+    .await?)
 }

@@ -2,7 +2,10 @@
 //!
 //! Checks `return_to` against the registered apps and any extra scopes
 //! against the configured allowlist, seals a login transaction into a
-//! cookie of its own, and redirects to the provider. The consent screen is
+//! cookie of its own, and redirects to the provider. With code delivery
+//! the browser's `binding` goes into the transaction; a browser without
+//! one is sent to the app first to be given one (see
+//! [`crate::delivery::bounce_to_app`]). The consent screen is
 //! forced only for a user known to this browser (by their session) whose
 //! refresh token is missing: Google sends a refresh token only with consent.
 
@@ -10,7 +13,8 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::apps::{ReturnTo, ReturnToError};
+use crate::apps::{Delivery, ReturnTo, ReturnToError};
+use crate::delivery::{bounce_to_app, BrowserBinding};
 use crate::login_transaction::LoginTransaction;
 use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
@@ -30,6 +34,10 @@ pub enum LoginError {
     BadReturnTo(#[from] ReturnToError),
     #[error("a requested scope is not on the allowlist")]
     ScopeNotAllowed,
+    #[error("the binding parameter is not a binding")]
+    BadBinding,
+    #[error("a code without a browser binding was asked for")]
+    Unbound,
     #[error("provider unavailable: {0}")]
     Provider(#[from] ProviderError),
     #[error("storage unavailable: {0}")]
@@ -43,6 +51,7 @@ impl From<crate::delivery::HandOffError> for LoginError {
         match e {
             crate::delivery::HandOffError::Signing(e) => Self::Signing(e),
             crate::delivery::HandOffError::Store(e) => Self::Store(e),
+            crate::delivery::HandOffError::Unbound => Self::Unbound,
         }
     }
 }
@@ -50,9 +59,11 @@ impl From<crate::delivery::HandOffError> for LoginError {
 impl ResponseError for LoginError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadQuery(_) | Self::BadReturnTo(_) | Self::ScopeNotAllowed => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadQuery(_)
+            | Self::BadReturnTo(_)
+            | Self::ScopeNotAllowed
+            | Self::BadBinding
+            | Self::Unbound => StatusCode::BAD_REQUEST,
             Self::Provider(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,7 +72,7 @@ impl ResponseError for LoginError {
     fn error_response(&self) -> HttpResponse {
         tracing::warn!(reason = %self, "sign-in not started");
         match self {
-            Self::BadQuery(_) | Self::BadReturnTo(_) => error_page(
+            Self::BadQuery(_) | Self::BadReturnTo(_) | Self::BadBinding | Self::Unbound => error_page(
                 self.status_code(),
                 "This sign-in link is not valid",
                 "The page that sent you here asked to return to an address this service does not sign in to.",
@@ -101,6 +112,8 @@ pub struct SignInRequest {
     pub extra_scopes: Vec<String>,
     pub force_consent: bool,
     pub login_hint: Option<String>,
+    /// The browser's binding; required with code delivery.
+    pub binding: Option<BrowserBinding>,
 }
 
 pub async fn login(
@@ -109,6 +122,14 @@ pub async fn login(
 ) -> Result<HttpResponse, LoginError> {
     let return_to = return_to(&req, &state)?;
     let extra_scopes = extra_scopes(&req, &state)?;
+    let binding = match binding(&req, &state)? {
+        Bound::Yes(binding) => Some(binding),
+        Bound::NotNeeded => None,
+        Bound::Missing => {
+            let scope = query_param(&req, "scope")?;
+            return Ok(bounce_to_app(&return_to, false, scope.as_deref()));
+        }
+    };
     let (force_consent, login_hint) = match state.sessions.current(&req).await? {
         Some(session) => {
             let needs_refresh_token = state.oidc.offline_access() != OfflineAccess::Off
@@ -124,9 +145,32 @@ pub async fn login(
             extra_scopes,
             force_consent,
             login_hint,
+            binding,
         },
     )
     .await?)
+}
+
+/// What the request says about the browser's binding.
+pub enum Bound {
+    Yes(BrowserBinding),
+    /// Cookie delivery: no code, nothing to bind.
+    NotNeeded,
+    /// Code delivery and no binding: the browser must get one first.
+    Missing,
+}
+
+/// The `binding` parameter; refused when it is there but not a binding.
+pub fn binding(req: &HttpRequest, state: &AppState) -> Result<Bound, LoginError> {
+    let param = query_param(req, shared::handoff_binding::BINDING_PARAM)?;
+    let binding = param
+        .map(|p| BrowserBinding::parse(&p).ok_or(LoginError::BadBinding))
+        .transpose()?;
+    Ok(match (state.handoff.delivery(), binding) {
+        (Delivery::Cookie { .. }, _) => Bound::NotNeeded,
+        (Delivery::Code, Some(binding)) => Bound::Yes(binding),
+        (Delivery::Code, None) => Bound::Missing,
+    })
 }
 
 /// The validated `return_to`, or the default app when there is none.
@@ -177,6 +221,7 @@ pub async fn start_sign_in(
         created_at: state.clock.unix_seconds(),
         extra_scopes: request.extra_scopes,
         consent_forced: request.force_consent,
+        binding: request.binding.map(|b| b.encoded()),
     };
     tracing::info!(
         app = request.return_to.audience(),

@@ -104,7 +104,9 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
     }
     let mut page = shared::service::continue_to(&destination);
     let _ = page.add_cookie(&Sessions::removal_cookie());
-    let _ = page.add_cookie(&state.handoff.removal_cookie());
+    for cookie in state.handoff.removal_cookies(&state.apps) {
+        let _ = page.add_cookie(&cookie);
+    }
     page
 }
 

@@ -15,7 +15,10 @@ pub mod start;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use std::sync::Arc;
+
 use shared::callers::ServiceCaller;
+use shared::rate_limit::CallerLimiter;
 
 use crate::state::AppState;
 
@@ -66,6 +69,31 @@ pub fn temporarily_unavailable() -> HttpResponse {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     response
+}
+
+/// The back channel's rate limits, per authenticated caller: the callers
+/// (apps on Cloud Run, say) often leave through addresses they share with
+/// others, so a limit per address would let anyone behind the same address
+/// (or anyone who makes an app redeem junk) use up theirs. Redemptions and
+/// the broker have budgets of their own.
+pub struct BackChannelLimits {
+    pub redeem: Arc<CallerLimiter>,
+    pub broker: Arc<CallerLimiter>,
+}
+
+/// The `429` answer when `caller` is over its budget in the limiter `pick`
+/// chooses; `None` while it is within it.
+pub fn over_caller_limit(
+    req: &HttpRequest,
+    pick: fn(&BackChannelLimits) -> &CallerLimiter,
+    caller: &str,
+) -> Option<HttpResponse> {
+    let limits = req.app_data::<actix_web::web::Data<BackChannelLimits>>()?;
+    let limiter = pick(limits);
+    limiter
+        .check_caller(caller, std::time::Instant::now())
+        .err()
+        .map(|wait| limiter.refusal(wait))
 }
 
 /// The app's service account calling one of the apps' back-channel

@@ -5,19 +5,24 @@
 //! provider-signed ID token for this service's URL; the code must have been
 //! issued for the audience the caller is registered for, unused and
 //! unexpired (one statement marks it used, so of concurrent redemptions
-//! exactly one succeeds), and its session must still be valid. Request:
-//! `{"code": "…", "audience": "<app origin>"}`. Answer: `200`
+//! exactly one succeeds), brought with the verifier of the browser it was
+//! bound to (its SHA-256 compared in constant time; a wrong one uses the
+//! code up), and its session must still be valid. Request: `{"code": "…",
+//! "audience": "<app origin>", "verifier": "…"}`. Answer: `200`
 //! `{"handoff_token", "expires_in", "return_to"}`; `400 invalid_grant` for
 //! any code that cannot be redeemed (unknown, used, expired, another
-//! app's, ended session), without saying which.
+//! app's, another browser's, ended session), without saying which.
+//! Limited per calling app (`429`), not per address: apps on one egress
+//! address do not share a budget.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use crate::delivery::code_hash;
-use crate::routes::{app_caller, json_answer, temporarily_unavailable};
+use crate::routes::{app_caller, json_answer, over_caller_limit, temporarily_unavailable};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -29,10 +34,12 @@ const MAX_CODE_LEN: usize = 128;
 pub struct RedeemRequest {
     pub code: String,
     pub audience: String,
+    /// The verifier from the browser's cookie on the app.
+    pub verifier: String,
 }
 
 impl RedeemRequest {
-    /// Exactly `{"code": "…", "audience": "…"}`: unknown or repeated
+    /// Exactly `{"code": "…", "audience": "…", "verifier": "…"}`: unknown or repeated
     /// fields are refused, so no two readers can disagree about the body.
     pub fn parse(body: &[u8]) -> Option<Self> {
         // A derived struct also reads a JSON array `[code, audience]`,
@@ -47,7 +54,18 @@ impl RedeemRequest {
     /// Whether the code could be one we issued; others are refused
     /// without a look-up.
     pub fn has_plausible_code(&self) -> bool {
-        !self.code.is_empty() && self.code.len() <= MAX_CODE_LEN
+        !self.code.is_empty()
+            && self.code.len() <= MAX_CODE_LEN
+            && shared::handoff_binding::is_well_formed(&self.verifier)
+    }
+
+    /// Whether the verifier hashes to the binding stored with the code.
+    pub fn matches(&self, binding_hash: Option<&[u8]>) -> bool {
+        let Some(stored) = binding_hash else {
+            return false;
+        };
+        let presented = shared::handoff_binding::hash(&self.verifier);
+        bool::from(presented.as_slice().ct_eq(stored))
     }
 }
 
@@ -60,10 +78,13 @@ pub async fn redeem(
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
+    if let Some(refused) = over_caller_limit(&req, |l| &l.redeem, &caller.email) {
+        return refused;
+    }
     let Some(request) = RedeemRequest::parse(&body) else {
         return json_answer(
             StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\"} as JSON." }),
+            json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\", \"verifier\": \"…\"} as JSON." }),
         );
     };
     let registered = state
@@ -94,6 +115,10 @@ pub async fn redeem(
         }
         Err(e) => return unavailable(&e),
     };
+    if !request.matches(redeemed.binding_hash.as_deref()) {
+        tracing::warn!(app = %request.audience, "handoff code brought by another browser than the one it was issued to; used up");
+        return invalid_grant();
+    }
     let session = match state.store.session(&redeemed.session_id).await {
         Ok(Some(session)) if state.sessions.validity(&session).is_ok() => session,
         Ok(_) => {
@@ -155,20 +180,27 @@ mod tests {
 
     #[test]
     fn a_redemption_body_names_a_code_and_an_audience_and_nothing_else() {
-        let read = RedeemRequest::parse(br#"{"code":"abc","audience":"https://app.example.com"}"#)
-            .unwrap();
+        let read = RedeemRequest::parse(
+            br#"{"code":"abc","audience":"https://app.example.com","verifier":"v"}"#,
+        )
+        .unwrap();
         assert_eq!(read.code, "abc");
         assert_eq!(read.audience, "https://app.example.com");
+        assert_eq!(read.verifier, "v");
         for refused in [
             &br#"{"code":"abc"}"#[..],
-            br#"{"code":"abc","audience":"a","scope":"x"}"#,
-            br#"{"code":"abc","audience":"a","code":"def"}"#,
-            br#"{"code":1,"audience":"a"}"#,
+            br#"{"code":"abc","audience":"a"}"#,
+            br#"{"code":"abc","audience":"a","verifier":"v","scope":"x"}"#,
+            br#"{"code":"abc","audience":"a","verifier":"v","code":"def"}"#,
+            br#"{"code":1,"audience":"a","verifier":"v"}"#,
             b"",
         ] {
             assert!(RedeemRequest::parse(refused).is_none(), "{refused:?}");
         }
-        assert!(RedeemRequest::parse(b" \n{\"code\":\"c\",\"audience\":\"a\"}").is_some());
+        assert!(
+            RedeemRequest::parse(b" \n{\"code\":\"c\",\"audience\":\"a\",\"verifier\":\"v\"}")
+                .is_some()
+        );
     }
 
     #[test]
@@ -187,9 +219,28 @@ mod tests {
         let with = |code: String| RedeemRequest {
             code,
             audience: "a".into(),
+            verifier: "v".repeat(43),
         };
         assert!(with("c".repeat(43)).has_plausible_code());
         assert!(!with(String::new()).has_plausible_code());
         assert!(!with("c".repeat(MAX_CODE_LEN + 1)).has_plausible_code());
+        let mut bad_verifier = with("c".repeat(43));
+        bad_verifier.verifier = "short".into();
+        assert!(!bad_verifier.has_plausible_code());
+    }
+
+    #[test]
+    fn only_the_verifier_of_the_binding_matches() {
+        let request = RedeemRequest {
+            code: "c".into(),
+            audience: "a".into(),
+            verifier: "v".repeat(43),
+        };
+        let bound = shared::handoff_binding::hash(&"v".repeat(43));
+        let other = shared::handoff_binding::hash(&"w".repeat(43));
+        assert!(request.matches(Some(&bound)));
+        assert!(!request.matches(Some(&other)));
+        assert!(!request.matches(Some(&bound[..31])));
+        assert!(!request.matches(None), "an unbound code is never redeemed");
     }
 }

@@ -5,14 +5,16 @@
 //! within its absolute lifetime) and its user must still pass the access
 //! policy (an operator may have removed them); with
 //! `RENEWAL_CHECKS_GRANT`, the provider grant must also still refresh.
-//! Otherwise this is `/login`: a new sign-in starts.
+//! Otherwise this is `/login`: a new sign-in starts. With code delivery,
+//! a browser without a binding is sent to the app to be given one first:
+//! no code is issued unbound.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::delivery::hand_off;
+use crate::delivery::{bounce_to_app, hand_off};
 use crate::pages::error_page;
-use crate::routes::login::{return_to, start_sign_in, LoginError, SignInRequest};
+use crate::routes::login::{binding, return_to, start_sign_in, Bound, LoginError, SignInRequest};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 use crate::token_broker::BrokerError;
@@ -22,6 +24,11 @@ pub async fn renew(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
     let return_to = return_to(&req, &state)?;
+    let binding = match binding(&req, &state)? {
+        Bound::Yes(binding) => Some(binding),
+        Bound::NotNeeded => None,
+        Bound::Missing => return Ok(bounce_to_app(&return_to, true, None)),
+    };
     let Some(session) = state.sessions.current(&req).await? else {
         count_renewal("sign_in");
         return Ok(start_sign_in(
@@ -31,6 +38,7 @@ pub async fn renew(
                 extra_scopes: Vec::new(),
                 force_consent: false,
                 login_hint: None,
+                binding,
             },
         )
         .await?);
@@ -46,7 +54,9 @@ pub async fn renew(
             None,
         );
         let _ = response.add_cookie(&Sessions::removal_cookie());
-        let _ = response.add_cookie(&state.handoff.removal_cookie());
+        for cookie in state.handoff.removal_cookies(&state.apps) {
+            let _ = response.add_cookie(&cookie);
+        }
         return Ok(response);
     }
     if state.sessions.settings().renewal_checks_grant {
@@ -61,6 +71,7 @@ pub async fn renew(
                         extra_scopes: Vec::new(),
                         force_consent: true,
                         login_hint: Some(session.email),
+                        binding,
                     },
                 )
                 .await?);
@@ -77,6 +88,7 @@ pub async fn renew(
         &identity,
         &session.id,
         &return_to,
+        binding.as_ref(),
         HttpResponse::Found(),
     )
     .await?)

@@ -1,5 +1,6 @@
 //! One-time handoff codes: created by a sign-in or renewal for one app,
-//! redeemed once by that app over the back channel.
+//! redeemed once by that app over the back channel, with the verifier of
+//! the browser the code is bound to.
 
 use sqlx::Row;
 
@@ -10,6 +11,8 @@ pub struct NewCode {
     pub audience: String,
     pub session_id: String,
     pub return_to: String,
+    /// SHA-256 of the verifier of the browser that asked for the code.
+    pub binding_hash: Vec<u8>,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -19,13 +22,15 @@ pub struct NewCode {
 pub struct RedeemedCode {
     pub session_id: String,
     pub return_to: String,
+    /// `None` for a code stored before codes were bound (never redeemable).
+    pub binding_hash: Option<Vec<u8>>,
 }
 
 impl Store {
     pub async fn create_handoff_code(&self, code: &NewCode) -> Result<(), StoreError> {
         self.bounded(sqlx::query(
-            "INSERT INTO handoff_codes (code_hash, audience, session_id, return_to, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "INSERT INTO handoff_codes (code_hash, audience, session_id, return_to, created_at, expires_at, used_at, binding_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
         )
         .bind(code.code_hash.clone())
         .bind(&code.audience)
@@ -33,13 +38,16 @@ impl Store {
         .bind(&code.return_to)
         .bind(to_db(code.created_at))
         .bind(to_db(code.expires_at))
+        .bind(code.binding_hash.clone())
         .execute(self.pool()?)).await?;
         Ok(())
     }
 
     /// Marks the code used and returns what it was for, in one statement:
     /// of any number of concurrent redemptions, one gets `Some`. Unknown,
-    /// used, expired, and other apps' codes all give `None`.
+    /// used, expired, and other apps' codes all give `None`. The caller
+    /// checks the binding: a code brought with the wrong verifier is used
+    /// up all the same.
     pub async fn redeem_handoff_code(
         &self,
         code_hash: &[u8],
@@ -51,7 +59,7 @@ impl Store {
                 sqlx::query(
                     "UPDATE handoff_codes SET used_at = $1 \
              WHERE code_hash = $2 AND audience = $3 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING session_id, return_to",
+             RETURNING session_id, return_to, binding_hash",
                 )
                 .bind(to_db(now))
                 .bind(code_hash.to_vec())
@@ -63,6 +71,7 @@ impl Store {
             Ok(RedeemedCode {
                 session_id: row.try_get("session_id")?,
                 return_to: row.try_get("return_to")?,
+                binding_hash: row.try_get("binding_hash")?,
             })
         })
         .transpose()

@@ -55,6 +55,7 @@ impl TestApp {
             people: self.app_recipe.people.clone(),
             delivery: self.app_recipe.delivery,
             clock: Arc::new(self.public_clock.clone()),
+            trusted_proxy_hops: 0,
         };
         spawn_app(
             listener,

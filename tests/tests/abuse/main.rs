@@ -1,6 +1,8 @@
 //! What the services refuse when pushed: rate limits on the routes an
 //! attacker can drive cheaply.
 
+mod cookie_scope;
+mod handoff_flood;
 mod redirects;
 mod reflection;
 
@@ -198,7 +200,7 @@ async fn a_tampered_truncated_duplicated_or_oversized_login_cookie_stops_the_cal
         let page = browser.get(&callback).await;
         assert_eq!(page.status, 400, "{value:.40}: {}", page.body);
         assert!(
-            browser.cookie(shared::cookie::PARENT_DOMAIN_NAME).is_none(),
+            browser.cookie(&app.handoff_cookie()).is_none(),
             "{value:.40}: handed off"
         );
         // Duplicated: a forged copy ahead of the genuine one.

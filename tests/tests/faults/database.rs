@@ -136,10 +136,7 @@ async fn a_database_outage_mid_run_gives_clean_503s_and_loses_nothing() {
     let hops = app.sign_in(&alice, ALICE).await;
     assert_eq!(hops.last().unwrap().status, 200);
     let refresh_token = app.stored_refresh_token(ALICE).await;
-    let handoff = alice
-        .cookie(shared::cookie::PARENT_DOMAIN_NAME)
-        .unwrap()
-        .value;
+    let handoff = alice.cookie(&app.handoff_cookie()).unwrap().value;
     let sid = app.verified_sid(&handoff).await;
 
     proxy.cut().await;
@@ -166,10 +163,7 @@ async fn a_database_outage_mid_run_gives_clean_503s_and_loses_nothing() {
     );
     let hops = alice.navigate(&app.app("/")).await;
     assert_eq!(hops.last().unwrap().status, 200, "Alice renews");
-    let handoff = alice
-        .cookie(shared::cookie::PARENT_DOMAIN_NAME)
-        .unwrap()
-        .value;
+    let handoff = alice.cookie(&app.handoff_cookie()).unwrap().value;
     assert_eq!(app.verified_sid(&handoff).await, sid, "in the same session");
     assert_eq!(app.stored_refresh_token(ALICE).await, refresh_token);
     let broker = app.broker_token_for(ALICE, &[]).await;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{TestApp, TestOptions};
 use mock_provider::Misbehaviour;
-use shared::cookie::PARENT_DOMAIN_NAME;
 
 #[tokio::test]
 async fn a_token_endpoint_that_redirects_is_not_followed() {
@@ -16,7 +15,7 @@ async fn a_token_endpoint_that_redirects_is_not_followed() {
     let last = hops.last().unwrap();
     assert_eq!(last.status, 502, "{}", last.body);
     assert_eq!(app.provider.trap_hits(), 0, "the redirect was followed");
-    assert!(last.set_cookie(PARENT_DOMAIN_NAME).is_none());
+    assert!(last.set_cookie(&app.handoff_cookie()).is_none());
 }
 
 #[tokio::test]

@@ -3,7 +3,6 @@
 use integration_tests::app::PARENT_DOMAIN;
 use integration_tests::{tokens, Browser, TestApp};
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use shared::cookie::PARENT_DOMAIN_NAME;
 use shared::HandoffClaims;
 
 fn now() -> u64 {
@@ -16,7 +15,7 @@ fn now() -> u64 {
 /// A browser holding `token` as its handoff cookie.
 fn browser_with(app: &TestApp, token: &str) -> Browser {
     let browser = app.browser();
-    browser.put_cookie(PARENT_DOMAIN_NAME, token, PARENT_DOMAIN, false);
+    browser.put_cookie(&app.handoff_cookie(), token, PARENT_DOMAIN, false);
     browser
 }
 

@@ -3,7 +3,6 @@ use integration_tests::{logs, tokens, TestApp};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use public_service::settings::ClientAuthMethod;
-use shared::cookie::PARENT_DOMAIN_NAME;
 
 #[tokio::test]
 async fn a_full_sign_in_lands_on_the_private_page_with_the_right_identity() {
@@ -59,7 +58,7 @@ async fn the_handoff_cookie_is_http_only_secure_lax_for_the_parent_domain_and_di
     let callback = &hops[3];
 
     let cookie = callback
-        .set_cookie(PARENT_DOMAIN_NAME)
+        .set_cookie(&app.handoff_cookie())
         .expect("a handoff cookie");
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(cookie.secure(), Some(true));
@@ -103,7 +102,7 @@ async fn the_handoff_token_verifies_independently_against_the_served_jwks() {
     let browser = app.browser();
     let hops = app.sign_in(&browser, "alice@example.com").await;
     let token = hops[3]
-        .set_cookie(PARENT_DOMAIN_NAME)
+        .set_cookie(&app.handoff_cookie())
         .unwrap()
         .value()
         .to_owned();
@@ -155,7 +154,7 @@ async fn two_sign_ins_started_in_two_tabs_both_complete_and_every_cookie_stays_s
         let last = hops.last().unwrap();
         assert_eq!(last.status, 200, "{}", last.body);
         assert_eq!(last.url.host_str(), Some("app.example.test"));
-        assert!(browser.cookie(PARENT_DOMAIN_NAME).is_some());
+        assert!(browser.cookie(&app.handoff_cookie()).is_some());
     }
     for page in browser.history() {
         for raw in &page.raw_set_cookies {
@@ -216,7 +215,7 @@ async fn no_token_code_or_secret_reaches_a_log_or_a_page() {
     };
     let (code, state) = (param("code"), param("state"));
     let token = hops[3]
-        .set_cookie(PARENT_DOMAIN_NAME)
+        .set_cookie(&app.handoff_cookie())
         .unwrap()
         .value()
         .to_owned();

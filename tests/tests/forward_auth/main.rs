@@ -17,7 +17,6 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use integration_tests::app::EXTENSION_CLIENT_ID;
 use integration_tests::TestApp;
 use mock_provider::MockUser;
-use shared::cookie::PARENT_DOMAIN_NAME;
 
 const NGINX: &str = "/usr/sbin/nginx";
 const ALICE: &str = "alice@example.com";
@@ -182,7 +181,7 @@ async fn nginx_lets_through_only_what_the_app_vouches_for() {
     let handoff = app.sign(&app.claims_for(ALICE));
     let with_cookie = client
         .get(&url)
-        .header("cookie", format!("{PARENT_DOMAIN_NAME}={handoff}"))
+        .header("cookie", format!("{}={handoff}", app.handoff_cookie()))
         .send()
         .await
         .unwrap();
@@ -195,7 +194,7 @@ async fn nginx_lets_through_only_what_the_app_vouches_for() {
         .get(&url)
         .header(
             "cookie",
-            format!("{PARENT_DOMAIN_NAME}={}", app.sign(&expired)),
+            format!("{}={}", app.handoff_cookie(), app.sign(&expired)),
         )
         .send()
         .await

@@ -5,7 +5,6 @@
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
 use integration_tests::TestApp;
-use shared::cookie::PARENT_DOMAIN_NAME;
 use sqlx::Row;
 
 use crate::{assert_nothing_leaked, signed_in};
@@ -27,7 +26,7 @@ async fn a_restarted_public_service_keeps_grants_and_sessions(backend: Backend) 
     // The session survived: once the handoff cookie has expired, renewal
     // is silent.
     let session = browser.cookie("__Host-session").unwrap().value;
-    assert!(browser.cookie(PARENT_DOMAIN_NAME).is_some());
+    assert!(browser.cookie(&app.handoff_cookie()).is_some());
     browser.clear_cookies();
     browser.put_cookie("__Host-session", &session, "auth.example.test", true);
     let calls = app.provider.token_endpoint_calls();

@@ -11,7 +11,6 @@ use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
 use integration_tests::{Browser, TestApp};
 use mock_provider::MockUser;
-use shared::cookie::PARENT_DOMAIN_NAME;
 
 use crate::{assert_nothing_leaked, signed_in};
 
@@ -28,7 +27,10 @@ fn paths(hops: &[Page]) -> Vec<String> {
 fn expire_handoff_cookie(browser: &Browser) {
     let jar: Vec<_> = browser.cookies();
     browser.clear_cookies();
-    for cookie in jar.into_iter().filter(|c| c.name != PARENT_DOMAIN_NAME) {
+    for cookie in jar
+        .into_iter()
+        .filter(|c| !c.name.starts_with(shared::cookie::PARENT_DOMAIN_PREFIX))
+    {
         browser.put_cookie(
             &cookie.name,
             &cookie.value,
@@ -48,7 +50,7 @@ async fn renewal_after_the_handoff_expires_is_silent(backend: Backend) {
     };
     let browser = app.browser();
     signed_in(&app, &browser, ALICE).await;
-    let old_handoff = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    let old_handoff = browser.cookie(&app.handoff_cookie()).unwrap().value;
     let old_sid = app.verified_sid(&old_handoff).await;
 
     // A day later (within the idle timeout) the handoff cookie is gone.
@@ -73,7 +75,7 @@ async fn renewal_after_the_handoff_expires_is_silent(backend: Backend) {
         "no provider round trip"
     );
     assert_eq!(app.provider.authorization_requests().len(), 1);
-    let renewed = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    let renewed = browser.cookie(&app.handoff_cookie()).unwrap().value;
     assert_ne!(renewed, old_handoff);
     assert_eq!(app.verified_sid(&renewed).await, old_sid, "same session");
 
@@ -156,10 +158,10 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
         "no sign-out button"
     );
     let session = browser.cookie(SESSION).unwrap().value;
-    let handoff = browser.cookie(PARENT_DOMAIN_NAME).unwrap().value;
+    let handoff = browser.cookie(&app.handoff_cookie()).unwrap().value;
     let sid = app.verified_sid(&handoff).await;
     let copy = app.browser();
-    copy.put_cookie(PARENT_DOMAIN_NAME, &handoff, PARENT_DOMAIN, false);
+    copy.put_cookie(&app.handoff_cookie(), &handoff, PARENT_DOMAIN, false);
     assert_eq!(copy.get_json(&app.app("/api/me")).await.status, 200);
 
     let out = browser
@@ -170,7 +172,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
         )
         .await;
     assert_eq!(out.status, 200, "{}", out.body);
-    for name in [SESSION, PARENT_DOMAIN_NAME] {
+    for name in [SESSION, app.handoff_cookie().as_str()] {
         let removal = out
             .set_cookie(name)
             .unwrap_or_else(|| panic!("{name} not cleared"));
@@ -181,10 +183,10 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
         );
     }
     assert_eq!(
-        out.set_cookie(PARENT_DOMAIN_NAME).unwrap().domain(),
+        out.set_cookie(&app.handoff_cookie()).unwrap().domain(),
         Some(PARENT_DOMAIN)
     );
-    assert!(browser.cookie(SESSION).is_none() && browser.cookie(PARENT_DOMAIN_NAME).is_none());
+    assert!(browser.cookie(SESSION).is_none() && browser.cookie(&app.handoff_cookie()).is_none());
     let signed_out = browser.navigate(out.next_url().unwrap().as_str()).await;
     assert!(signed_out
         .last()
@@ -219,16 +221,16 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
         .await;
     assert_eq!(renew.status, 302);
     assert_eq!(renew.location().unwrap().path(), "/o/oauth2/v2/auth");
-    assert!(renew.set_cookie(PARENT_DOMAIN_NAME).is_none());
+    assert!(renew.set_cookie(&app.handoff_cookie()).is_none());
 
     // The old handoff token, once expired at the browser, leads to renewal,
     // which refuses it and starts a sign-in.
-    thief.put_cookie(PARENT_DOMAIN_NAME, &handoff, PARENT_DOMAIN, false);
+    thief.put_cookie(&app.handoff_cookie(), &handoff, PARENT_DOMAIN, false);
     let mut expired = app.claims_for(ALICE);
     expired.sid = sid.clone();
     expired.exp = expired.iat - 120;
     thief.put_cookie(
-        PARENT_DOMAIN_NAME,
+        &app.handoff_cookie(),
         &app.sign(&expired),
         PARENT_DOMAIN,
         false,
@@ -245,7 +247,7 @@ async fn sign_out_refuses_cross_site_posts(backend: Backend) {
     let browser = app.browser();
     signed_in(&app, &browser, ALICE).await;
     let sid = app
-        .verified_sid(&browser.cookie(PARENT_DOMAIN_NAME).unwrap().value)
+        .verified_sid(&browser.cookie(&app.handoff_cookie()).unwrap().value)
         .await;
 
     for headers in [

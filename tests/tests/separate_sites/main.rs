@@ -2,8 +2,12 @@
 //! one-time codes, several apps, renewal and sign-out across both services,
 //! on both storage backends.
 
+mod login_csrf;
+
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
@@ -15,6 +19,9 @@ use serde_json::json;
 use shared::cookie::HOST_ONLY_NAME;
 
 const ALICE: &str = "alice@example.com";
+/// The verifier [`fresh_code`]'s codes are bound to, as a browser keeps
+/// its own in a cookie on the app; [`redeem`] sends it as the app would.
+const VERIFIER: &str = "test-verifier_test-verifier_test-verifier_t";
 
 async fn separate_sites(backend: Backend) -> Option<TestApp> {
     TestApp::try_spawn_with(TestOptions {
@@ -54,7 +61,7 @@ async fn redeem(
 ) -> (u16, serde_json::Value) {
     let mut request = reqwest::Client::new()
         .post(format!("http://{}/handoff/redeem", app.auth_addr))
-        .json(&json!({ "code": code, "audience": audience }));
+        .json(&json!({ "code": code, "audience": audience, "verifier": VERIFIER }));
     if let Some(token) = caller {
         request = request.bearer_auth(token);
     }
@@ -67,10 +74,15 @@ async fn redeem(
 }
 
 /// A fresh, unredeemed code for the app, as the public service issues it
-/// on renewal (the browser stops before the app redeems it).
+/// on renewal (the browser stops before the app redeems it), bound to
+/// [`VERIFIER`].
 async fn fresh_code(app: &TestApp, browser: &Browser) -> String {
+    let binding = URL_SAFE_NO_PAD.encode(shared::handoff_binding::hash(VERIFIER));
     let renew = browser
-        .get(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+        .get(&app.auth(&format!(
+            "/renew?return_to={}&binding={binding}",
+            app.app_url
+        )))
         .await;
     assert_eq!(renew.status, 302, "{}", renew.body);
     let location = renew.location().unwrap();
@@ -387,7 +399,15 @@ async fn an_app_can_only_end_sessions_it_was_handed(backend: Backend) {
     assert_eq!(end(app.caller_token(APP_ACCOUNT), token).await, 200);
 }
 
+use login_csrf::{
+    a_code_works_once_in_the_browser_that_asked_for_it,
+    an_attackers_code_does_not_sign_a_victim_in, no_code_is_issued_without_a_binding,
+};
+
 on_both_backends!(
+    an_attackers_code_does_not_sign_a_victim_in,
+    a_code_works_once_in_the_browser_that_asked_for_it,
+    no_code_is_issued_without_a_binding,
     an_app_can_only_end_sessions_it_was_handed,
     a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie,
     a_code_is_single_use_short_lived_and_bound_to_its_app,

@@ -386,6 +386,7 @@ fn code(hash: u8, audience: &str) -> NewCode {
         audience: audience.into(),
         session_id: "s1".into(),
         return_to: "/reports?tab=2".into(),
+        binding_hash: vec![hash ^ 0xff; 32],
         created_at: NOW,
         expires_at: NOW + 60,
     }
@@ -414,6 +415,11 @@ async fn a_handoff_code_is_redeemed_once_by_its_app_before_it_expires(backend: B
         .unwrap();
     assert_eq!(redeemed.session_id, "s1");
     assert_eq!(redeemed.return_to, "/reports?tab=2");
+    assert_eq!(
+        redeemed.binding_hash,
+        Some(vec![1 ^ 0xff; 32]),
+        "the binding comes back"
+    );
     assert_eq!(
         store
             .redeem_handoff_code(&[1; 32], app_a, NOW + 2)
