@@ -1,7 +1,8 @@
 //! `GET /login?return_to=…[&scope=…]`: start a sign-in.
 //!
 //! Checks `return_to` against the registered apps and any extra scopes
-//! against the configured allowlist, seals a login transaction into a
+//! against the configured allowlist (`OIDC_OPTIONAL_SCOPES`, in any of a
+//! scope's spellings; configured scopes are accepted and asked anyway), seals a login transaction into a
 //! cookie of its own, and redirects to the provider. The consent screen is
 //! forced only for a user known to this browser (by their session) whose
 //! refresh token is missing: Google sends a refresh token only with consent.
@@ -15,6 +16,7 @@ use crate::login_transaction::LoginTransaction;
 use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
+use crate::scopes;
 use crate::settings::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -143,11 +145,26 @@ fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, Logi
     };
     let mut scopes: Vec<String> = Vec::new();
     for scope in raw.split_whitespace() {
-        if !state.optional_scopes.iter().any(|allowed| allowed == scope) {
-            return Err(LoginError::ScopeNotAllowed);
+        // A configured scope is asked for anyway (the broker's `login_url`
+        // may name one a revoked grant lacked): nothing to add.
+        if state
+            .oidc
+            .configured_scopes()
+            .iter()
+            .any(|configured| scopes::same(configured, scope))
+        {
+            continue;
         }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_owned());
+        // Asked for in the operator's spelling, whichever the link used.
+        let Some(allowed) = state
+            .optional_scopes
+            .iter()
+            .find(|allowed| scopes::same(allowed, scope))
+        else {
+            return Err(LoginError::ScopeNotAllowed);
+        };
+        if !scopes.iter().any(|s| s == allowed) {
+            scopes.push(allowed.clone());
         }
     }
     if scopes.len() > MAX_EXTRA_SCOPES {
