@@ -28,6 +28,7 @@ pub mod oidc;
 pub mod pages;
 pub mod policy;
 pub mod routes;
+pub mod scopes;
 pub mod sessions;
 pub mod settings;
 pub mod startup;

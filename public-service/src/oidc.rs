@@ -6,10 +6,18 @@
 //! provider's JWKS is cached with the metadata and re-fetched when an
 //! id_token names a `kid` we do not know, at most once per interval.
 //!
-//! What `openidconnect` 4.0 leaves to the caller is done here: only RS256
-//! is accepted whatever the discovery document claims, `iat` must not lie
-//! in the future, `azp` must be our client id when present (and present when
-//! there are several audiences), and `at_hash` must match when present.
+//! What `openidconnect` 4.0 leaves to the caller is done here: an ID token
+//! is accepted only if signed with an algorithm both on
+//! `OIDC_ID_TOKEN_ALGORITHMS` (RS256 by default; never `none` or an HMAC)
+//! and advertised by the provider, `iat` must not lie in the future, `azp`
+//! must be our client id when present (and present when there are several
+//! audiences), and `at_hash` must match when present.
+//!
+//! When the ID token lacks what the access policy needs (`email`,
+//! `email_verified`, and `hd` if the policy uses hosted domains), UserInfo
+//! fills the gaps ([`userinfo`]), as OpenID Connect Core 5.4 lets a
+//! provider return scope claims from UserInfo only. The authorization
+//! response's `iss` is checked as RFC 9207 says ([`OidcClient::check_response_issuer`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -37,7 +45,7 @@ use shared::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
-use crate::settings::{ClientAuthMethod, OfflineAccess, ProviderSettings};
+use crate::settings::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 
 /// Tolerated clock skew for `iat` in the future.
 const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
@@ -47,8 +55,13 @@ const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
 pub struct LogoutMetadata {
     pub revocation_endpoint: Option<Url>,
     pub end_session_endpoint: Option<Url>,
+    /// RFC 9207: authorization responses carry `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 impl AdditionalProviderMetadata for LogoutMetadata {}
+
+pub mod userinfo;
 
 pub type Metadata = ProviderMetadata<
     LogoutMetadata,
@@ -87,6 +100,11 @@ pub enum ProviderError {
     BadResponse(String),
     #[error("the id_token is invalid: {0}")]
     InvalidIdToken(String),
+    /// RFC 9207: the authorization response names another issuer, or none
+    /// though the provider promised one (a mix-up attack, or a misrouted
+    /// response).
+    #[error("the authorization response's issuer is wrong: {0}")]
+    WrongResponseIssuer(&'static str),
 }
 
 /// What a refresh at the provider can end in, besides new tokens.
@@ -154,6 +172,8 @@ pub struct OidcClient {
     refresh: tokio::sync::Mutex<Option<Instant>>,
     jwks_refetch_interval: Duration,
     clock: SharedClock,
+    algorithms: Vec<IdTokenAlgorithm>,
+    hosted_domain_needed: bool,
 }
 
 impl OidcClient {
@@ -192,6 +212,8 @@ impl OidcClient {
             refresh: tokio::sync::Mutex::new(None),
             jwks_refetch_interval: settings.jwks_refetch_interval,
             clock,
+            algorithms: settings.id_token_algorithms.clone(),
+            hosted_domain_needed: settings.hosted_domain_needed,
         })
     }
 
@@ -271,15 +293,21 @@ impl OidcClient {
         })
     }
 
-    /// The configured scopes followed by `extra` ones not already among them.
+    /// The configured scopes followed by `extra` ones not already among
+    /// them (in any spelling), as the operator wrote them.
     pub fn requested_scopes(&self, extra: &[String]) -> Vec<String> {
         let mut scopes = self.scopes.clone();
         for scope in extra {
-            if !scopes.contains(scope) {
+            if !scopes.iter().any(|s| crate::scopes::same(s, scope)) {
                 scopes.push(scope.clone());
             }
         }
         scopes
+    }
+
+    /// The scopes every sign-in asks for, as configured.
+    pub fn configured_scopes(&self) -> &[String] {
+        &self.scopes
     }
 
     /// Exchanges the code and returns the identity from the validated
@@ -301,7 +329,7 @@ impl OidcClient {
             .await
             .map_err(classify_token_error)?;
         let nonce = Nonce::new(nonce.to_owned());
-        let identity = match self.validate(&client, &response, &nonce) {
+        let (identity, complete) = match self.validate(&client, &response, &nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
                 if !self.refresh_jwks().await? {
@@ -311,6 +339,15 @@ impl OidcClient {
                 self.validate(&client, &response, &nonce)?
             }
             other => other?,
+        };
+        let identity = match (complete, client.user_info_url().is_some()) {
+            (IdTokenClaims::Complete, _) | (_, false) => identity,
+            (IdTokenClaims::Lacking(present), true) => {
+                let extra =
+                    userinfo::fetch(&client, &self.http, response.access_token(), &identity)
+                        .await?;
+                userinfo::merge(identity, present, extra)
+            }
         };
         Ok(SignIn {
             identity,
@@ -403,8 +440,12 @@ impl OidcClient {
     }
 
     /// The provider's end-session URL sending the browser back to
-    /// `post_logout_redirect`, when discovery named an end-session endpoint.
-    pub async fn end_session_url(&self, post_logout_redirect: &Url) -> Option<Url> {
+    /// `post_logout_redirect` with `state`, when discovery named an
+    /// end-session endpoint (OpenID Connect RP-Initiated Logout 1.0).
+    /// Providers match `post_logout_redirect_uri` exactly against the
+    /// registered ones, so it carries no query of its own: what the page
+    /// needs travels in `state`, which comes back unchanged.
+    pub async fn end_session_url(&self, post_logout_redirect: &Url, state: &str) -> Option<Url> {
         let metadata = self.metadata().await.ok()?;
         let mut url = metadata
             .additional_metadata()
@@ -412,8 +453,27 @@ impl OidcClient {
             .clone()?;
         url.query_pairs_mut()
             .append_pair("client_id", self.client_id.as_str())
-            .append_pair("post_logout_redirect_uri", post_logout_redirect.as_str());
+            .append_pair("post_logout_redirect_uri", post_logout_redirect.as_str())
+            .append_pair("state", state);
         Some(url)
+    }
+
+    /// RFC 9207: an authorization response's `iss` must be our issuer, and
+    /// must be there when the provider says it sends one
+    /// (`authorization_response_iss_parameter_supported`).
+    pub async fn check_response_issuer(&self, iss: Option<&str>) -> Result<(), ProviderError> {
+        let metadata = self.metadata().await?;
+        let promised = metadata
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported
+            == Some(true);
+        match iss {
+            // Exact string comparison (RFC 9207 section 2.4).
+            Some(iss) if iss == self.issuer.as_str() => Ok(()),
+            Some(_) => Err(ProviderError::WrongResponseIssuer("another issuer")),
+            None if promised => Err(ProviderError::WrongResponseIssuer("missing")),
+            None => Ok(()),
+        }
     }
 
     fn validate(
@@ -421,7 +481,7 @@ impl OidcClient {
         client: &DiscoveredClient,
         response: &CoreTokenResponse,
         nonce: &Nonce,
-    ) -> Result<Identity, ProviderError> {
+    ) -> Result<(Identity, IdTokenClaims), ProviderError> {
         let invalid = |reason: String| ProviderError::InvalidIdToken(reason);
         let id_token = response
             .id_token()
@@ -432,7 +492,7 @@ impl OidcClient {
             .map_err(|e| invalid(describe_claims_error(&e)))?;
         self.check_authorized_party(claims).map_err(invalid)?;
         check_access_token_hash(id_token, &verifier, claims, response).map_err(invalid)?;
-        Ok(Identity {
+        let identity = Identity {
             subject: claims.subject().as_str().to_owned(),
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified().unwrap_or(false),
@@ -441,15 +501,29 @@ impl OidcClient {
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_owned()),
             hosted_domain: hosted_domain(id_token),
-        })
+        };
+        let present = Present {
+            email: identity.email.is_some(),
+            email_verified: claims.email_verified().is_some(),
+            name: identity.name.is_some(),
+            hosted_domain: identity.hosted_domain.is_some(),
+        };
+        let complete = present.email
+            && present.email_verified
+            && (present.hosted_domain || !self.hosted_domain_needed);
+        let claims = match complete {
+            true => IdTokenClaims::Complete,
+            false => IdTokenClaims::Lacking(present),
+        };
+        Ok((identity, claims))
     }
 
     fn id_token_verifier<'a>(&self, client: &'a DiscoveredClient) -> CoreIdTokenVerifier<'a> {
         let now: DateTime<Utc> = self.clock.now().into();
         client
             .id_token_verifier()
-            // Never take the accepted algorithms from the discovery document.
-            .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+            // The provider's advertised algorithms, only those on the allowlist.
+            .set_allowed_algs(self.allowed_algorithms())
             .set_time_fn(move || now)
             .set_issue_time_verifier_fn(move |iat| {
                 let latest = now + chrono::Duration::seconds(IAT_FUTURE_LEEWAY.as_secs() as i64);
@@ -459,6 +533,20 @@ impl OidcClient {
                     Ok(())
                 }
             })
+    }
+
+    /// The allowlist's algorithms the provider advertises
+    /// (`id_token_signing_alg_values_supported`), in the allowlist's order.
+    fn allowed_algorithms(&self) -> Vec<CoreJwsSigningAlgorithm> {
+        let advertised = self
+            .cached_metadata()
+            .map(|m| m.id_token_signing_alg_values_supported().clone())
+            .unwrap_or_default();
+        self.algorithms
+            .iter()
+            .map(|alg| core_algorithm(*alg))
+            .filter(|alg| advertised.contains(alg))
+            .collect()
     }
 
     fn check_authorized_party(&self, claims: &CoreIdTokenClaims) -> Result<(), String> {
@@ -558,6 +646,30 @@ impl OidcClient {
 }
 
 const NO_MATCHING_KEY: &str = "no published key matches the token";
+
+fn core_algorithm(alg: IdTokenAlgorithm) -> CoreJwsSigningAlgorithm {
+    match alg {
+        IdTokenAlgorithm::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        IdTokenAlgorithm::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        IdTokenAlgorithm::Ps256 => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        IdTokenAlgorithm::EdDsa => CoreJwsSigningAlgorithm::EdDsa,
+    }
+}
+
+/// Which of the claims the access policy looks at the ID token carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Present {
+    pub email: bool,
+    pub email_verified: bool,
+    pub name: bool,
+    pub hosted_domain: bool,
+}
+
+/// Whether the ID token is enough for the access policy.
+enum IdTokenClaims {
+    Complete,
+    Lacking(Present),
+}
 
 /// `client_secret_basic` form-encodes id and secret before Base64 (RFC 6749 §2.3.1).
 fn form_encode(value: &str) -> String {

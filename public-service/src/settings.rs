@@ -113,6 +113,48 @@ pub struct ProviderSettings {
     pub connect_timeout: Duration,
     /// The least time between two JWKS fetches caused by an unknown `kid`.
     pub jwks_refetch_interval: Duration,
+    /// `OIDC_ID_TOKEN_ALGORITHMS`: the algorithms an ID token may be
+    /// signed with (of those the provider advertises).
+    pub id_token_algorithms: Vec<IdTokenAlgorithm>,
+    /// The access policy decides on `hd`: fetch UserInfo when the ID token
+    /// lacks it (set from the policy, not a variable of its own).
+    pub hosted_domain_needed: bool,
+}
+
+/// An asymmetric JWS algorithm an ID token may be signed with. Never
+/// `none`, never an HMAC: anyone holding the client secret could mint one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenAlgorithm {
+    Rs256,
+    Es256,
+    Ps256,
+    EdDsa,
+}
+
+impl IdTokenAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::Ps256 => "PS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "RS256" => Ok(Self::Rs256),
+            "ES256" => Ok(Self::Es256),
+            "PS256" => Ok(Self::Ps256),
+            "EdDSA" => Ok(Self::EdDsa),
+            "none" | "HS256" | "HS384" | "HS512" => Err(format!(
+                "{raw} is never accepted for ID tokens; use asymmetric ones, e.g. RS256,ES256"
+            )),
+            other => Err(format!(
+                "{other:?} is not one of RS256, ES256, PS256, EdDSA (e.g. RS256,ES256)"
+            )),
+        }
+    }
 }
 
 /// How offline access (a refresh token) is asked for.
@@ -163,13 +205,15 @@ impl Settings {
             }
         }
         let policy = AccessPolicy::from_env(env)?;
+        let mut provider = provider_from_env(env)?;
+        provider.hosted_domain_needed = policy.uses_hosted_domains();
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
         Ok(Self {
             bind_address: env
                 .optional("BIND_ADDRESS")
                 .unwrap_or_else(|| "0.0.0.0".into()),
             port: env.parse_or("PORT", 8080)?,
-            provider: provider_from_env(env)?,
+            provider,
             apps,
             policy,
             handoff: HandoffSettings {
@@ -275,7 +319,25 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
         connect_timeout: env.seconds_or("PROVIDER_CONNECT_TIMEOUT", Duration::from_secs(3))?,
         jwks_refetch_interval: env
             .seconds_or("PROVIDER_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
+        id_token_algorithms: id_token_algorithms(env)?,
+        hosted_domain_needed: false,
     })
+}
+
+fn id_token_algorithms(env: &Env) -> Result<Vec<IdTokenAlgorithm>, ConfigError> {
+    const NAME: &str = "OIDC_ID_TOKEN_ALGORITHMS";
+    let raw = env.list(NAME);
+    if raw.is_empty() {
+        return Ok(vec![IdTokenAlgorithm::Rs256]);
+    }
+    let mut algorithms = Vec::new();
+    for name in raw {
+        let alg = IdTokenAlgorithm::parse(&name).map_err(|e| ConfigError::new(NAME, e))?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    Ok(algorithms)
 }
 
 /// Parameters the service sets itself may not be overridden.
@@ -643,6 +705,35 @@ mod tests {
             error_for(&[("OFFLINE_ACCESS", "sometimes")]).name,
             "OFFLINE_ACCESS"
         );
+    }
+
+    #[test]
+    fn id_token_algorithms_default_to_rs256_and_refuse_none_and_hmac() {
+        let settings = Settings::from_env(&Env::from_map(base())).unwrap();
+        assert_eq!(
+            settings.provider.id_token_algorithms,
+            [IdTokenAlgorithm::Rs256]
+        );
+        let mut vars = base();
+        vars.push((
+            "OIDC_ID_TOKEN_ALGORITHMS",
+            "ES256, RS256,PS256,EdDSA".into(),
+        ));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert_eq!(
+            settings.provider.id_token_algorithms,
+            [
+                IdTokenAlgorithm::Es256,
+                IdTokenAlgorithm::Rs256,
+                IdTokenAlgorithm::Ps256,
+                IdTokenAlgorithm::EdDsa
+            ]
+        );
+        for bad in ["none", "HS256", "RS256,HS512", "rs256", "ES384"] {
+            let e = error_for(&[("OIDC_ID_TOKEN_ALGORITHMS", bad)]);
+            assert_eq!(e.name, "OIDC_ID_TOKEN_ALGORITHMS", "{bad}");
+            assert!(e.to_string().contains("RS256,ES256"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ use shared::clock::SharedClock;
 
 use crate::oidc::{OidcClient, ProviderTokens, RefreshError};
 use crate::policy::Identity;
+use crate::scopes::{canonicalised, ScopeSet};
 use crate::store::{FreshTokens, GrantRecord, SignInGrant, Store, StoreError};
 use crate::token_cipher::TokenCipher;
 
@@ -43,6 +44,7 @@ const LEASE_POLL: Duration = Duration::from_millis(100);
 pub struct AccessToken {
     pub token: SecretString,
     pub expires_at: u64,
+    /// In canonical spelling ([`crate::scopes`]).
     pub scopes: Vec<String>,
 }
 
@@ -103,15 +105,12 @@ impl TokenBroker {
     ) -> Result<(), StoreError> {
         let subject = &identity.subject;
         let existing = self.store.grant(subject).await?;
-        let mut scopes = tokens.scopes.clone();
+        let mut scopes = canonicalised(&tokens.scopes);
         if tokens.refresh_token.is_none() {
             // The stored refresh token still carries what it carried.
             if let Some(existing) = &existing {
-                for scope in &existing.scopes {
-                    if !scopes.contains(scope) {
-                        scopes.push(scope.clone());
-                    }
-                }
+                scopes.extend(existing.scopes.iter().cloned());
+                scopes = canonicalised(&scopes);
             }
         }
         let now = self.clock.unix_seconds();
@@ -191,7 +190,12 @@ impl TokenBroker {
         let entry = cache.get(subject)?;
         let usable = entry.token.expires_at > now + EXPIRY_MARGIN.as_secs()
             && now < entry.checked_at + RECHECK_AFTER.as_secs()
-            && scopes.iter().all(|s| entry.token.scopes.contains(s));
+            && entry
+                .token
+                .scopes
+                .iter()
+                .collect::<ScopeSet>()
+                .contains_all(scopes);
         usable.then(|| entry.token.clone())
     }
 
@@ -291,11 +295,7 @@ impl TokenBroker {
         }
         if !grant.has_scopes(scopes) {
             return Err(BrokerError::ConsentRequired {
-                missing_scopes: scopes
-                    .iter()
-                    .filter(|s| !grant.scopes.contains(s))
-                    .cloned()
-                    .collect(),
+                missing_scopes: grant.scope_set().missing(scopes),
             });
         }
         Ok(grant)
@@ -408,7 +408,7 @@ impl TokenBroker {
         let scopes = if tokens.scopes.is_empty() {
             leased.scopes.clone()
         } else {
-            tokens.scopes.clone()
+            canonicalised(&tokens.scopes)
         };
         let fresh = FreshTokens {
             access_token: self.cipher.seal(

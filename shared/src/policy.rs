@@ -90,6 +90,11 @@ impl AccessPolicy {
         warnings
     }
 
+    /// Whether the decision can rest on `hd` (Workspace hosted domains).
+    pub fn uses_hosted_domains(&self) -> bool {
+        !self.hosted_domains.is_empty()
+    }
+
     pub fn check(&self, identity: &Identity) -> Result<(), Denial> {
         let email = identity.email.as_deref().ok_or(Denial::NoEmail)?;
         if !identity.email_verified {

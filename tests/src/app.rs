@@ -123,6 +123,28 @@ pub struct TestOptions {
     /// `APP_SERVICE_ACCOUNTS` names the apps' accounts (without it the
     /// apps' back-channel routes, the revocation feed among them, refuse).
     pub app_accounts_registered: bool,
+    /// Which provider the mock imitates (Google, as documented, by default).
+    pub provider_dialect: mock_provider::Dialect,
+    /// `OIDC_ID_TOKEN_ALGORITHMS` (empty: the default, RS256).
+    pub id_token_algorithms: &'static str,
+    /// `ALLOWED_HOSTED_DOMAINS`.
+    pub allowed_hosted_domains: Vec<String>,
+    /// Sign in at another OpenID provider instead of the mock (which still
+    /// mints the service accounts' ID tokens).
+    pub external_provider: Option<ExternalProvider>,
+    /// Sets the mock up before the services start (and discover it).
+    pub configure_provider: Option<fn(&MockProvider)>,
+}
+
+/// An OpenID provider started by the test itself, with our client
+/// registered for `http://{AUTH_HOST}:{port of auth_listener}/callback`.
+pub struct ExternalProvider {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The public service's listener, bound before the provider started
+    /// (its redirect URI names the port).
+    pub auth_listener: TcpListener,
 }
 
 impl Default for TestOptions {
@@ -155,6 +177,11 @@ impl Default for TestOptions {
             sign_in_rate_per_minute: 6000,
             trusted_proxy_hops: 0,
             app_accounts_registered: true,
+            provider_dialect: mock_provider::Dialect::Google,
+            id_token_algorithms: "",
+            allowed_hosted_domains: Vec::new(),
+            external_provider: None,
+            configure_provider: None,
         }
     }
 }
@@ -317,10 +344,18 @@ impl TestApp {
         .await
     }
 
-    pub async fn try_spawn_with(options: TestOptions) -> Option<Self> {
+    pub async fn try_spawn_with(mut options: TestOptions) -> Option<Self> {
         logs::install();
         let db = TestDatabase::create(options.backend).await?;
-        let (provider_listener, auth_listener, app_listener) = (bind(), bind(), bind());
+        let external = options.external_provider.take();
+        let (provider_listener, app_listener) = (bind(), bind());
+        let auth_listener = match &external {
+            Some(external) => external
+                .auth_listener
+                .try_clone()
+                .expect("the public service's listener"),
+            None => bind(),
+        };
         let auth_addr = auth_listener.local_addr().unwrap();
         let app_addr = app_listener.local_addr().unwrap();
         let (auth_host, app_host) = options.hosts;
@@ -332,7 +367,15 @@ impl TestApp {
             let url = Url::parse(&format!("http://{OTHER_APP_HOST}:{}", addr.port())).unwrap();
             (url, addr)
         });
-        let client_secret = shared::random::url_safe_token(24);
+        let mock_client_secret = shared::random::url_safe_token(24);
+        let (external_issuer, client_id, client_secret) = match &external {
+            Some(e) => (
+                Some(e.issuer.clone()),
+                e.client_id.clone(),
+                e.client_secret.clone(),
+            ),
+            None => (None, CLIENT_ID.to_owned(), mock_client_secret.clone()),
+        };
         let redirect_uri = format!("{}callback", auth_url);
 
         let provider_proxy = match options.provider_behind_proxy || options.provider_down_at_start {
@@ -340,7 +383,8 @@ impl TestApp {
             false => None,
         };
         let mut provider = MockProvider::builder()
-            .client(CLIENT_ID, &client_secret, &[redirect_uri.as_str()])
+            .client(CLIENT_ID, &mock_client_secret, &[redirect_uri.as_str()])
+            .dialect(options.provider_dialect)
             .interactive(options.interactive_provider)
             .listener(provider_listener);
         if let Some(proxy) = &provider_proxy {
@@ -349,6 +393,9 @@ impl TestApp {
         let provider = provider.start().await.expect("the mock provider starts");
         if options.discovery_fails_at_start {
             provider.misbehave(mock_provider::Misbehaviour::DiscoveryStatus(500));
+        }
+        if let Some(configure) = options.configure_provider {
+            configure(&provider);
         }
         for misbehaviour in &options.provider_misbehaviours_at_start {
             provider.misbehave(misbehaviour.clone());
@@ -385,9 +432,16 @@ impl TestApp {
             ("PORT", auth_addr.port().to_string()),
             ("WORKERS", "1".into()),
             ("PUBLIC_URL", auth_url.to_string()),
-            ("OIDC_ISSUER_URL", provider.issuer()),
-            ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+            (
+                "OIDC_ISSUER_URL",
+                external_issuer.unwrap_or_else(|| provider.issuer()),
+            ),
+            ("OIDC_CLIENT_ID", client_id),
             ("OIDC_CLIENT_SECRET", client_secret.clone()),
+            (
+                "OIDC_ID_TOKEN_ALGORITHMS",
+                options.id_token_algorithms.into(),
+            ),
             (
                 "OIDC_CLIENT_AUTH_METHOD",
                 match options.auth_method {
@@ -413,6 +467,10 @@ impl TestApp {
             ("LOGIN_TIMEOUT", "10m".into()),
             ("ALLOWED_EMAILS", options.allowed_emails.join(",")),
             ("ALLOWED_DOMAINS", options.allowed_domains.join(",")),
+            (
+                "ALLOWED_HOSTED_DOMAINS",
+                options.allowed_hosted_domains.join(","),
+            ),
             ("DATABASE_URL", database_url(&db.url, options.database_port)),
             ("DATABASE_TIMEOUT", "2s".into()),
             ("TOKEN_ENCRYPTION_KEYS", token_keys.clone()),
@@ -483,7 +541,7 @@ impl TestApp {
             people: AccessPolicy::new(
                 options.allowed_emails.clone(),
                 options.allowed_domains.clone(),
-                [],
+                options.allowed_hosted_domains.clone(),
                 false,
             ),
             delivery: app_delivery,
@@ -515,6 +573,7 @@ impl TestApp {
             hosts: options.hosts,
             configured_secrets: vec![
                 client_secret.clone(),
+                mock_client_secret,
                 cookie_secret,
                 token_keys,
                 signing_pem.clone(),
@@ -618,16 +677,30 @@ impl TestApp {
         TokenCipher::from_key_ring(&ring).unwrap()
     }
 
-    /// The refresh token stored for `email`, opened.
+    /// The refresh token stored for `email` (a mock user), opened.
     pub async fn stored_refresh_token(&self, email: &str) -> Option<String> {
-        let subject = MockUser::new(email).sub;
-        let grant = self.store().await.grant(&subject).await.unwrap()?;
+        self.stored_refresh_token_of(&MockUser::new(email).sub)
+            .await
+    }
+
+    /// The refresh token stored for `subject`, opened.
+    pub async fn stored_refresh_token_of(&self, subject: &str) -> Option<String> {
+        let grant = self.store().await.grant(subject).await.unwrap()?;
         let sealed = grant.refresh_token?;
         let opened = self
             .token_cipher()
             .open(&sealed, &format!("refresh_token:{subject}"))
             .expect("the stored refresh token opens");
         Some(secrecy::ExposeSecret::expose_secret(&opened).to_owned())
+    }
+
+    /// The issuer the public service signs people in at (`OIDC_ISSUER_URL`).
+    pub fn configured_provider_issuer(&self) -> String {
+        self.public_env
+            .iter()
+            .find(|(k, _)| *k == "OIDC_ISSUER_URL")
+            .map(|(_, v)| v.clone())
+            .expect("OIDC_ISSUER_URL is set")
     }
 
     /// The process id of the public service when it runs as a process

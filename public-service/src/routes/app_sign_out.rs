@@ -85,7 +85,12 @@ pub async fn end_session(
         .append_pair("return_to", &format!("{}/", claims.aud));
     let mut destination = signed_out.clone();
     if state.sign_out.end_provider_session {
-        if let Some(end_session) = state.oidc.end_session_url(&signed_out).await {
+        let return_to = format!("{}/", claims.aud);
+        if let Some(end_session) = state
+            .oidc
+            .end_session_url(&state.url("/signed-out"), &return_to)
+            .await
+        {
             destination = end_session;
         }
     }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::routes::{json_answer, temporarily_unavailable};
+use crate::scopes;
 use crate::state::AppState;
 use crate::token_broker::BrokerError;
 
@@ -69,7 +70,11 @@ pub async fn access_token(
         );
     }
     let known = state.oidc.requested_scopes(&state.optional_scopes);
-    if let Some(unknown) = request.scopes.iter().find(|s| !known.contains(s)) {
+    if let Some(unknown) = request
+        .scopes
+        .iter()
+        .find(|s| !known.iter().any(|k| scopes::same(k, s)))
+    {
         return json_answer(
             StatusCode::BAD_REQUEST,
             json!({
@@ -104,8 +109,21 @@ pub async fn access_token(
             {
                 let mut query = login_url.query_pairs_mut();
                 query.append_pair("return_to", state.apps.default_return_to().as_str());
-                if !missing_scopes.is_empty() {
-                    query.append_pair("scope", &missing_scopes.join(" "));
+                // Only scopes beyond the configured ones (those are always
+                // asked), in the names `/login` accepts: the operator's.
+                let extra: Vec<&str> = missing_scopes
+                    .iter()
+                    .filter(|s| {
+                        !state
+                            .oidc
+                            .configured_scopes()
+                            .iter()
+                            .any(|c| scopes::same(c, s))
+                    })
+                    .map(|s| scopes::as_written(s, &state.optional_scopes))
+                    .collect();
+                if !extra.is_empty() {
+                    query.append_pair("scope", &extra.join(" "));
                 }
             }
             json_answer(

@@ -2,7 +2,8 @@
 //!
 //! The order matters: the login transaction is found and its `state`
 //! checked before anything else, so a forged or replayed callback is
-//! refused before the provider is contacted. The transaction cookie is
+//! refused before the provider is contacted. Then the response's `iss`
+//! (RFC 9207) must be the provider's issuer. The transaction cookie is
 //! dropped whatever the outcome: a state is good for one callback.
 //!
 //! After the id_token and the access policy: if offline access is on, the
@@ -64,6 +65,7 @@ impl CallbackError {
             Self::ProviderReported => "provider_error",
             Self::Provider(ProviderError::InvalidIdToken(_)) => "invalid_id_token",
             Self::Provider(ProviderError::CodeRejected(_)) => "code_rejected",
+            Self::Provider(ProviderError::WrongResponseIssuer(_)) => "wrong_issuer",
             Self::Provider(_) => "provider_unavailable",
             Self::Denied(_) => "denied",
             Self::Signing(_) => "signing",
@@ -181,6 +183,13 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         .binding
         .as_deref()
         .and_then(crate::delivery::BrowserBinding::parse);
+
+    // RFC 9207, for error responses as for codes: an answer naming another
+    // issuer (or none, from a provider that promised one) is refused.
+    state
+        .oidc
+        .check_response_issuer(query_param(req, "iss")?.as_deref())
+        .await?;
 
     if let Some(error) = query_param(req, "error")? {
         if error == "access_denied" {

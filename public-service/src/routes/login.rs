@@ -1,11 +1,12 @@
 //! `GET /login?return_to=…[&scope=…]`: start a sign-in.
 //!
 //! Checks `return_to` against the registered apps and any extra scopes
-//! against the configured allowlist, seals a login transaction into a
-//! cookie of its own, and redirects to the provider. With code delivery
-//! the browser's `binding` goes into the transaction; a browser without
-//! one is sent to the app first to be given one (see
-//! [`crate::delivery::bounce_to_app`]). The consent screen is
+//! against the configured allowlist (`OIDC_OPTIONAL_SCOPES`, in any of a
+//! scope's spellings; configured scopes are accepted and asked anyway),
+//! seals a login transaction into a cookie of its own, and redirects to
+//! the provider. With code delivery the browser's `binding` goes into the
+//! transaction; a browser without one is sent to the app first to be given
+//! one (see [`crate::delivery::bounce_to_app`]). The consent screen is
 //! forced only for a user known to this browser (by their session) whose
 //! refresh token is missing: Google sends a refresh token only with consent.
 
@@ -19,6 +20,7 @@ use crate::login_transaction::LoginTransaction;
 use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
+use crate::scopes;
 use crate::settings::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -187,11 +189,26 @@ fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, Logi
     };
     let mut scopes: Vec<String> = Vec::new();
     for scope in raw.split_whitespace() {
-        if !state.optional_scopes.iter().any(|allowed| allowed == scope) {
-            return Err(LoginError::ScopeNotAllowed);
+        // A configured scope is asked for anyway (the broker's `login_url`
+        // may name one a revoked grant lacked): nothing to add.
+        if state
+            .oidc
+            .configured_scopes()
+            .iter()
+            .any(|configured| scopes::same(configured, scope))
+        {
+            continue;
         }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_owned());
+        // Asked for in the operator's spelling, whichever the link used.
+        let Some(allowed) = state
+            .optional_scopes
+            .iter()
+            .find(|allowed| scopes::same(allowed, scope))
+        else {
+            return Err(LoginError::ScopeNotAllowed);
+        };
+        if !scopes.iter().any(|s| s == allowed) {
+            scopes.push(allowed.clone());
         }
     }
     if scopes.len() > MAX_EXTRA_SCOPES {

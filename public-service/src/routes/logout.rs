@@ -98,7 +98,14 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
         destination.set_path(APP_SIGNED_OUT_PATH);
     }
     if state.sign_out.end_provider_session {
-        if let Some(end_session) = state.oidc.end_session_url(&signed_out).await {
+        // The provider sends the browser to the registered `/signed-out`
+        // exactly, with `return_to` in `state`.
+        let registered = state.url("/signed-out");
+        if let Some(end_session) = state
+            .oidc
+            .end_session_url(&registered, return_to.as_str())
+            .await
+        {
             destination = end_session;
         }
     }
@@ -129,10 +136,12 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     page
 }
 
+/// `return_to`, or `state` when the provider's end-session endpoint sent
+/// the browser back (it carries `return_to`); a registered app either way.
 fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {
-    query_param(req, "return_to")
-        .ok()
-        .flatten()
+    let param = |name: &str| query_param(req, name).ok().flatten();
+    param("return_to")
+        .or_else(|| param("state"))
         .and_then(|raw| state.apps.return_to(&raw).ok())
         .unwrap_or_else(|| state.apps.default_return_to())
 }

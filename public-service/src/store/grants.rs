@@ -15,6 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{from_db, to_db, Store, StoreError};
+use crate::scopes::{canonicalised, ScopeSet};
 use crate::token_cipher::Sealed;
 
 const COLUMNS: &str = "subject, email, scopes, refresh_token, refresh_token_key_id, \
@@ -41,8 +42,14 @@ impl GrantRecord {
         self.revoked_at.is_none() && self.refresh_token.is_some()
     }
 
+    /// Whether the grant carries `wanted`, however either spells them
+    /// (Google reports `email` as `…/auth/userinfo.email`).
     pub fn has_scopes(&self, wanted: &[String]) -> bool {
-        wanted.iter().all(|w| self.scopes.contains(w))
+        self.scope_set().contains_all(wanted)
+    }
+
+    pub fn scope_set(&self) -> ScopeSet {
+        self.scopes.iter().collect()
     }
 }
 
@@ -104,7 +111,7 @@ impl Store {
         )
         .bind(&grant.subject)
         .bind(&grant.email)
-        .bind(grant.scopes.join(" "))
+        .bind(canonicalised(&grant.scopes).join(" "))
         .bind(refresh)
         .bind(refresh_kid)
         .bind(access)
@@ -172,7 +179,7 @@ impl Store {
         .bind(fresh.access_token.bytes.clone())
         .bind(fresh.access_token.key_id.clone())
         .bind(to_db(fresh.expires_at))
-        .bind(fresh.scopes.join(" "))
+        .bind(canonicalised(&fresh.scopes).join(" "))
         .bind(to_db(now))
         .bind(subject)
         .bind(lease_id)
@@ -288,7 +295,8 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
     Ok(GrantRecord {
         subject: row.try_get("subject")?,
         email: row.try_get("email")?,
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        // Rows written before scopes were stored canonically read the same.
+        scopes: canonicalised(&scopes.split_whitespace().collect::<Vec<_>>()),
         refresh_token: sealed(
             row.try_get("refresh_token")?,
             row.try_get("refresh_token_key_id")?,

@@ -69,3 +69,42 @@ impl RsaKey {
         })
     }
 }
+
+const EC_FIXTURE: &str = include_str!("../keys/test-only-ec-1.pem");
+
+/// The P-256 key ES256 ID tokens are signed with.
+#[derive(Clone)]
+pub struct EcKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+    x: String,
+    y: String,
+}
+
+impl EcKey {
+    pub fn fixture() -> Self {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::DecodePrivateKey as _;
+        let secret = p256::SecretKey::from_pkcs8_pem(EC_FIXTURE).expect("the EC fixture parses");
+        let point = secret.public_key().to_encoded_point(false);
+        Self {
+            kid: "mock-ec-key-1".into(),
+            encoding: EncodingKey::from_ec_pem(EC_FIXTURE.as_bytes())
+                .expect("jsonwebtoken reads the EC PEM"),
+            x: URL_SAFE_NO_PAD.encode(point.x().expect("an uncompressed point")),
+            y: URL_SAFE_NO_PAD.encode(point.y().expect("an uncompressed point")),
+        }
+    }
+
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "alg": "ES256",
+            "use": "sig",
+            "kid": self.kid,
+            "x": self.x,
+            "y": self.y,
+        })
+    }
+}

@@ -8,7 +8,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
 use crate::routes;
-use crate::state::{Client, Decision, Misbehaviour, MockUser, State};
+use crate::state::{Client, Decision, Dialect, Misbehaviour, MockUser, SigningAlg, State};
 use crate::tokens::{id_token, IdTokenRequest};
 
 /// What route handlers share.
@@ -31,6 +31,7 @@ pub struct MockProviderBuilder {
     interactive: bool,
     listener: Option<TcpListener>,
     issuer: Option<String>,
+    dialect: Dialect,
 }
 
 pub struct MockProvider {
@@ -46,7 +47,33 @@ impl MockProvider {
             interactive: false,
             listener: None,
             issuer: None,
+            dialect: Dialect::default(),
         }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.shared.lock().dialect
+    }
+
+    /// Signs ID tokens with `alg` from now on (ES256 publishes the EC key).
+    pub fn sign_with(&self, alg: SigningAlg) {
+        self.shared.lock().signing_alg = alg;
+    }
+
+    /// The OAuth app is in "testing" publishing status: refresh tokens die
+    /// seven days after consent (see [`crate::google`]).
+    pub fn set_testing_app(&self, testing: bool) {
+        self.shared.lock().testing_app = testing;
+    }
+
+    /// Claims of the `email` and `profile` scopes only from UserInfo.
+    pub fn set_claims_only_in_userinfo(&self, on: bool) {
+        self.shared.lock().claims_only_in_userinfo = on;
+    }
+
+    /// Sends `iss` with authorization responses and advertises it (RFC 9207).
+    pub fn set_iss_in_authorization_response(&self, on: bool) {
+        self.shared.lock().iss_in_authorization_response = on;
     }
 
     pub fn issuer(&self) -> String {
@@ -234,6 +261,12 @@ impl MockProviderBuilder {
         self
     }
 
+    /// Which provider to imitate where providers differ (Google by default).
+    pub fn dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
     pub async fn start(self) -> anyhow::Result<MockProvider> {
         let listener = match self.listener {
             Some(listener) => listener,
@@ -241,6 +274,7 @@ impl MockProviderBuilder {
         };
         let port = listener.local_addr()?.port();
         let mut state = State::new();
+        state.dialect = self.dialect;
         for (id, secret, redirect_uris) in self.clients {
             state.clients.insert(
                 id,

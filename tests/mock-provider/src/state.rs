@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::keys::RsaKey;
+use crate::keys::{EcKey, RsaKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MockUser {
@@ -17,6 +17,14 @@ pub struct MockUser {
 }
 
 impl MockUser {
+    /// A Google Workspace account: its ID tokens carry `hd`, the domain.
+    pub fn workspace(email: &str) -> Self {
+        Self {
+            hd: email.split('@').nth(1).map(str::to_owned),
+            ..Self::new(email)
+        }
+    }
+
     /// A verified user whose `sub` is derived from the address, like a
     /// stable Google account id.
     pub fn new(email: &str) -> Self {
@@ -38,6 +46,25 @@ impl MockUser {
             hd: None,
         }
     }
+}
+
+/// Which provider the mock imitates where providers differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// Google exactly as it documents itself (see `crate::google`).
+    #[default]
+    Google,
+    /// A plain OpenID provider: short scope names, an end-session
+    /// endpoint, RFC 7009 revocation of one token at a time.
+    Generic,
+}
+
+/// The algorithm ID tokens are signed with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SigningAlg {
+    #[default]
+    Rs256,
+    Es256,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +110,12 @@ pub enum Misbehaviour {
     UserinfoDelay(Duration),
     /// `200` with HTML instead of claims.
     UserinfoGarbage,
+    /// UserInfo answers for another subject.
+    UserinfoWrongSub,
+    /// The authorization response's `iss` (RFC 9207) names another issuer.
+    AuthorizationResponseWrongIss,
+    /// Discovery advertises `iss` in authorization responses, which lack it.
+    AuthorizationResponseNoIss,
 }
 
 pub struct Client {
@@ -110,6 +143,8 @@ pub struct RefreshGrant {
     pub user: MockUser,
     pub client_id: String,
     pub scopes: Vec<String>,
+    /// When the user consented (a rotated token keeps its grant's time).
+    pub issued_at: u64,
 }
 
 pub struct State {
@@ -139,7 +174,18 @@ pub struct State {
     pub keys: Vec<RsaKey>,
     pub keys_made: usize,
     pub rogue: RsaKey,
+    pub ec_key: EcKey,
     pub rotation: bool,
+    pub dialect: Dialect,
+    pub signing_alg: SigningAlg,
+    /// The OAuth app is in "testing" publishing status: refresh tokens
+    /// die seven days after consent.
+    pub testing_app: bool,
+    /// Claims of the `email` and `profile` scopes only from UserInfo, as
+    /// OpenID Connect Core 5.4 has it when an access token is issued.
+    pub claims_only_in_userinfo: bool,
+    /// `iss` in authorization responses, advertised in discovery (RFC 9207).
+    pub iss_in_authorization_response: bool,
 }
 
 impl State {
@@ -167,7 +213,13 @@ impl State {
             keys: vec![RsaKey::nth(0)],
             keys_made: 1,
             rogue: RsaKey::rogue(),
+            ec_key: EcKey::fixture(),
             rotation: false,
+            dialect: Dialect::default(),
+            signing_alg: SigningAlg::default(),
+            testing_app: false,
+            claims_only_in_userinfo: false,
+            iss_in_authorization_response: false,
         }
     }
 

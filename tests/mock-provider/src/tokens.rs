@@ -6,7 +6,7 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::state::{Misbehaviour, MockUser, State};
+use crate::state::{Misbehaviour, MockUser, SigningAlg, State};
 
 /// `at_hash`: the left half of SHA-256 of the access token, base64url.
 pub fn at_hash(access_token: &str) -> String {
@@ -41,10 +41,18 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
         "iat": now,
         "exp": now + 3600,
     });
-    if let Some(name) = &r.user.name {
+    // OpenID Connect Core 5.4: with an access token, the claims of the
+    // `email` and `profile` scopes may come from UserInfo only.
+    let from_userinfo_only = state.claims_only_in_userinfo && r.access_token.is_some();
+    if from_userinfo_only {
+        let c = claims.as_object_mut().expect("an object");
+        c.remove("email");
+        c.remove("email_verified");
+    }
+    if let (Some(name), false) = (&r.user.name, from_userinfo_only) {
         claims["name"] = json!(name);
     }
-    if let Some(hd) = &r.user.hd {
+    if let (Some(hd), false) = (&r.user.hd, from_userinfo_only) {
         claims["hd"] = json!(hd);
     }
     if let Some(nonce) = r.nonce {
@@ -86,6 +94,11 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
 
 fn sign(state: &State, claims: &Value) -> String {
     let key = state.signing_key();
+    if state.signing_alg == SigningAlg::Es256 {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(state.ec_key.kid.clone());
+        return encode(&header, claims, &state.ec_key.encoding).expect("ES256 signing");
+    }
     if state.misbehaves(&Misbehaviour::AlgNone) {
         let header = json!({ "alg": "none", "typ": "JWT", "kid": key.kid });
         return format!("{}.{}.", b64(&header), b64(claims));

@@ -14,7 +14,7 @@
 //! | token endpoint refused, slow, 500, garbage, redirect | callback | 503 (refused, slow, 500) or 502 (garbage, redirect not followed) page, no cookie; a new sign-in works once it answers | `token_endpoint` |
 //! | token endpoint refused, slow, 500, garbage | broker refresh | JSON 503 `temporarily_unavailable` with `Retry-After`; the grant is kept (not revoked, same refresh token, lease released); the next call after recovery refreshes | `broker` |
 //! | provider JWKS 500 | broker caller check | JSON 503 `temporarily_unavailable` (the caller's token may be fine), not 401 | `broker` |
-//! | userinfo 500, slow, garbage | any | nothing: the public service never calls userinfo (identity comes from the id_token) | `userinfo` |
+//! | userinfo 500, slow, garbage | any | nothing while the id_token has every claim the policy needs (Google's always do): userinfo is not called; a provider whose claims come from userinfo only gets 503 (down, slow) or 502 (garbage) pages, in bounded time (`flows/providers.rs`) | `userinfo` |
 //! | PostgreSQL down | at start | the service starts: `/healthz` 200, `/readyz` 503 (`storage: unavailable`), callback 503 page, broker JSON 503; once it answers, migrations run and readiness turns true without a restart | `database` |
 //! | malformed `DATABASE_URL`, unopenable SQLite file, missing PostgreSQL database | at start | the service stops with one line naming `DATABASE_URL` | `database` |
 //! | PostgreSQL down | mid-run | callback, renewal: 503 page; broker: JSON 503; nothing half-written; after it is back, earlier users renew and their grants are intact | `database` |

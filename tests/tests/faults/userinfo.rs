@@ -1,6 +1,7 @@
 //! The userinfo endpoint down, slow or answering garbage. The public
-//! service takes identity from the validated id_token and never calls
-//! userinfo, so sign-in, renewal and the broker do not notice.
+//! service takes identity from the validated id_token and calls userinfo
+//! only for claims the id_token lacks (never with Google), so here
+//! sign-in, renewal and the broker do not notice.
 
 use std::time::Duration;
 

@@ -4,5 +4,6 @@
 mod access_policy;
 mod callback;
 mod handoff_tokens;
+mod providers;
 mod return_to;
 mod sign_in;

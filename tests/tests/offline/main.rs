@@ -4,6 +4,7 @@
 
 mod broker;
 mod consent;
+mod google;
 mod restart;
 mod sessions;
 

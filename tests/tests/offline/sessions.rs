@@ -286,6 +286,8 @@ async fn sign_out_can_revoke_the_grant_and_end_the_provider_session(backend: Bac
         backend,
         sign_out_revokes_grant: true,
         sign_out_at_provider: true,
+        // A provider with an end-session endpoint (Google has none).
+        provider_dialect: mock_provider::Dialect::Generic,
         ..TestOptions::default()
     })
     .await

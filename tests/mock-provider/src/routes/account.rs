@@ -7,6 +7,7 @@ use serde_json::json;
 use url::Url;
 
 use super::{oauth_error, params, status_misbehaviour};
+use crate::google;
 use crate::provider::Shared;
 use crate::state::{Misbehaviour, MockUser};
 use crate::tokens::{id_token, IdTokenRequest};
@@ -43,9 +44,20 @@ pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> Htt
     match token.and_then(|t| state.access_tokens.get(t)) {
         Some(grant) if grant.expires_at > state.now() => {
             let u = &grant.user;
-            HttpResponse::Ok().json(json!({
-                "sub": u.sub, "email": u.email, "email_verified": u.email_verified, "name": u.name, "hd": u.hd,
-            }))
+            let mut claims = json!({
+                "sub": u.sub, "email": u.email, "email_verified": u.email_verified,
+            });
+            // Absent claims are omitted, not null (OpenID Connect Core 5.3.2).
+            if let Some(name) = &u.name {
+                claims["name"] = json!(name);
+            }
+            if let Some(hd) = &u.hd {
+                claims["hd"] = json!(hd);
+            }
+            if state.misbehaves(&Misbehaviour::UserinfoWrongSub) {
+                claims["sub"] = json!("1999999999999999999999");
+            }
+            HttpResponse::Ok().json(claims)
         }
         _ => HttpResponse::Unauthorized()
             .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#))
@@ -59,10 +71,24 @@ pub(super) async fn revoke(shared: web::Data<Shared>, body: String) -> HttpRespo
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     let mut state = shared.lock();
-    let known =
-        state.refresh_tokens.remove(token).is_some() | state.access_tokens.remove(token).is_some();
-    if !known {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_token");
+    let owner = state
+        .refresh_tokens
+        .get(token)
+        .map(|g| g.user.sub.clone())
+        .or_else(|| state.access_tokens.get(token).map(|g| g.user.sub.clone()));
+    let Some(owner) = owner else {
+        // Google's answer for a token it does not know or already revoked.
+        return HttpResponse::BadRequest().json(json!({
+            "error": "invalid_token",
+            "error_description": "Token expired or revoked",
+        }));
+    };
+    state.refresh_tokens.remove(token);
+    state.access_tokens.remove(token);
+    if google::revocation_ends_the_grant(state.dialect) {
+        state.refresh_tokens.retain(|_, g| g.user.sub != owner);
+        state.access_tokens.retain(|_, g| g.user.sub != owner);
+        state.consents.retain(|(sub, _), _| *sub != owner);
     }
     state.revoked.push(token.clone());
     HttpResponse::Ok().finish()
@@ -85,6 +111,11 @@ pub(super) async fn logout(req: HttpRequest, shared: web::Data<Shared>) -> HttpR
     });
     if !allowed {
         return HttpResponse::BadRequest().body("post_logout_redirect_uri is not registered");
+    }
+    // RP-Initiated Logout 1.0: `state` goes back with the browser.
+    let mut target = Url::parse(target).expect("checked above");
+    if let Some(state) = p.get("state") {
+        target.query_pairs_mut().append_pair("state", state);
     }
     HttpResponse::Found()
         .insert_header((header::LOCATION, target.as_str()))

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::{params, redirect_with, scopes, Params};
 use crate::provider::Shared;
-use crate::state::{random_token, CodeGrant, Decision, MockUser, State};
+use crate::state::{random_token, CodeGrant, Decision, Dialect, MockUser, State};
 
 const CODE_LIFETIME: u64 = 60;
 
@@ -18,10 +18,15 @@ pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> Ht
         Err(mismatch) => return mismatch.page(),
     };
     if p.get("response_type").map(String::as_str) != Some("code") {
-        return redirect_with(&redirect, &[("error", "unsupported_response_type")], &p);
+        return redirect_with(
+            &shared,
+            &redirect,
+            &[("error", "unsupported_response_type")],
+            &p,
+        );
     }
     if !scopes(&p).iter().any(|s| s == "openid") {
-        return redirect_with(&redirect, &[("error", "invalid_scope")], &p);
+        return redirect_with(&shared, &redirect, &[("error", "invalid_scope")], &p);
     }
     if shared.interactive {
         return sign_in_form(&p);
@@ -31,7 +36,7 @@ pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> Ht
         (state.decision, state.user.clone())
     };
     match decision {
-        Decision::Deny => redirect_with(&redirect, &[("error", "access_denied")], &p),
+        Decision::Deny => redirect_with(&shared, &redirect, &[("error", "access_denied")], &p),
         Decision::Approve => approve(&shared, &redirect, &p, user),
     }
 }
@@ -44,7 +49,7 @@ pub(super) async fn decide(shared: web::Data<Shared>, body: String) -> HttpRespo
         Err(mismatch) => return mismatch.page(),
     };
     if p.get("action").map(String::as_str) != Some("approve") {
-        return redirect_with(&redirect, &[("error", "access_denied")], &p);
+        return redirect_with(&shared, &redirect, &[("error", "access_denied")], &p);
     }
     let email = p.get("email").map(|e| e.trim()).unwrap_or_default();
     if !email.contains('@') {
@@ -86,7 +91,11 @@ fn checked_redirect_uri(state: &State, p: &Params) -> Result<Url, RedirectUriMis
 fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpResponse {
     let client_id = p.get("client_id").cloned().unwrap_or_default();
     let requested = scopes(p);
-    let offline = p.get("access_type").map(String::as_str) == Some("offline");
+    // Google's `access_type=offline`; a plain provider's `offline_access`
+    // scope (OpenID Connect Core 11).
+    let offline = p.get("access_type").map(String::as_str) == Some("offline")
+        || (shared.lock().dialect == Dialect::Generic
+            && requested.iter().any(|s| s == "offline_access"));
     let forced = p
         .get("prompt")
         .is_some_and(|prompt| prompt.split(' ').any(|v| v == "consent"));
@@ -131,7 +140,7 @@ fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpR
             },
         );
     }
-    redirect_with(redirect, &[("code", &code)], p)
+    redirect_with(shared, redirect, &[("code", &code)], p)
 }
 
 fn sign_in_form(p: &Params) -> HttpResponse {

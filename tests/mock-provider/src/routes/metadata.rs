@@ -5,8 +5,9 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::status_misbehaviour;
+use crate::google;
 use crate::provider::Shared;
-use crate::state::Misbehaviour;
+use crate::state::{Misbehaviour, SigningAlg};
 
 /// What a truncated JSON document looks like on the wire.
 const TRUNCATED_JSON: &str = r#"{"issuer": "http://127.0.0.1/", "keys": [{"kty"#;
@@ -38,24 +39,42 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
     if garbage {
         return truncated_json();
     }
+    let (dialect, signing_alg, iss_parameter) = {
+        let state = shared.lock();
+        (
+            state.dialect,
+            state.signing_alg,
+            state.iss_in_authorization_response
+                || state.misbehaves(&Misbehaviour::AuthorizationResponseNoIss),
+        )
+    };
     let i = &shared.issuer;
-    HttpResponse::Ok().json(json!({
+    let mut document = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/o/oauth2/v2/auth"),
         "token_endpoint": format!("{i}/token"),
         "userinfo_endpoint": format!("{i}/v1/userinfo"),
         "jwks_uri": format!("{i}/oauth2/v3/certs"),
         "revocation_endpoint": format!("{i}/revoke"),
-        "end_session_endpoint": format!("{i}/logout"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": match signing_alg {
+            SigningAlg::Rs256 => json!(["RS256"]),
+            SigningAlg::Es256 => json!(["ES256", "RS256"]),
+        },
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "claims_supported": ["aud", "email", "email_verified", "exp", "hd", "iat", "iss", "name", "sub"],
         "code_challenge_methods_supported": ["plain", "S256"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-    }))
+    });
+    if google::has_end_session_endpoint(dialect) {
+        document["end_session_endpoint"] = json!(format!("{i}/logout"));
+    }
+    if iss_parameter {
+        document["authorization_response_iss_parameter_supported"] = json!(true);
+    }
+    HttpResponse::Ok().json(document)
 }
 
 pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
@@ -71,7 +90,10 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
             _ => None,
         });
         let garbage = state.misbehaves(&Misbehaviour::JwksGarbage);
-        let keys: Vec<_> = state.keys.iter().map(|k| k.jwk()).collect();
+        let mut keys: Vec<_> = state.keys.iter().map(|k| k.jwk()).collect();
+        if state.signing_alg == SigningAlg::Es256 {
+            keys.push(state.ec_key.jwk());
+        }
         (failure, delay, garbage, keys)
     };
     if let Some(delay) = delay {

@@ -13,6 +13,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use url::Url;
 
+use crate::provider::Shared;
 use crate::state::{Misbehaviour, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -65,7 +66,26 @@ pub(crate) fn scopes(p: &Params) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], p: &Params) -> HttpResponse {
+/// The authorization response: `pairs`, the request's `state`, and `iss`
+/// (RFC 9207) when this provider sends it.
+pub(crate) fn redirect_with(
+    shared: &Shared,
+    redirect: &Url,
+    pairs: &[(&str, &str)],
+    p: &Params,
+) -> HttpResponse {
+    let iss = {
+        let state = shared.lock();
+        if state.misbehaves(&Misbehaviour::AuthorizationResponseWrongIss) {
+            Some("https://issuer.evil.example".to_owned())
+        } else if state.iss_in_authorization_response
+            && !state.misbehaves(&Misbehaviour::AuthorizationResponseNoIss)
+        {
+            Some(shared.issuer.clone())
+        } else {
+            None
+        }
+    };
     let mut url = redirect.clone();
     {
         let mut query = url.query_pairs_mut();
@@ -74,6 +94,9 @@ pub(crate) fn redirect_with(redirect: &Url, pairs: &[(&str, &str)], p: &Params) 
         }
         if let Some(state) = p.get("state") {
             query.append_pair("state", state);
+        }
+        if let Some(iss) = &iss {
+            query.append_pair("iss", iss);
         }
     }
     HttpResponse::Found()

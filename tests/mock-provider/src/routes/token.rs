@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{oauth_error, params, Params};
+use crate::google;
 use crate::provider::Shared;
 use crate::state::{random_token, AccessGrant, CodeGrant, Misbehaviour, RefreshGrant, State};
 use crate::tokens::{id_token, IdTokenRequest};
@@ -143,18 +144,20 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_LIFETIME,
-        "scope": grant.scopes.join(" "),
+        "scope": google::reported_scope(state.dialect, &grant.scopes),
         "id_token": id_token,
     });
     if grant.refresh_due {
         let refresh_token = format!("1//{}", random_token());
         state.issued.push(refresh_token.clone());
+        let issued_at = state.now();
         state.refresh_tokens.insert(
             refresh_token.clone(),
             RefreshGrant {
                 user: grant.user,
                 client_id: client_id.to_owned(),
                 scopes: grant.scopes,
+                issued_at,
             },
         );
         body["refresh_token"] = json!(refresh_token);
@@ -184,6 +187,13 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
     let Some(presented) = p.get("refresh_token") else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
+    let now = state.now();
+    let expired = state.refresh_tokens.get(presented).is_some_and(|grant| {
+        google::refresh_token_expired(state.testing_app, grant.issued_at, now)
+    });
+    if expired {
+        state.refresh_tokens.remove(presented);
+    }
     let valid = state
         .refresh_tokens
         .get(presented)
@@ -194,9 +204,9 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
             "error_description": "Token has been expired or revoked.",
         }));
     }
-    let (user, scopes) = {
+    let (user, scopes, issued_at) = {
         let grant = &state.refresh_tokens[presented];
-        (grant.user.clone(), grant.scopes.clone())
+        (grant.user.clone(), grant.scopes.clone(), grant.issued_at)
     };
     let access_token = random_token();
     state.issued.push(access_token.clone());
@@ -212,7 +222,7 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_LIFETIME,
-        "scope": scopes.join(" "),
+        "scope": google::reported_scope(state.dialect, &scopes),
     });
     if state.rotation {
         let rotated = format!("1//{}", random_token());
@@ -224,6 +234,7 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
                 user,
                 client_id: client_id.to_owned(),
                 scopes,
+                issued_at,
             },
         );
         body["refresh_token"] = json!(rotated);

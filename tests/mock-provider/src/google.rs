@@ -1,0 +1,111 @@
+//! Where Google differs from a plain OpenID provider, each behaviour with
+//! the Google page that documents it. The routes ask these functions when
+//! the provider runs in [`Dialect::Google`] (the default).
+//!
+//! Documented and imitated elsewhere in this crate, in both dialects:
+//! - a refresh token only with `access_type=offline` and a consent screen,
+//!   which Google shows on the first grant, for new scopes, or with
+//!   `prompt=consent` (`routes::authorize::approve`):
+//!   <https://developers.google.com/identity/protocols/oauth2/web-server#offline>
+//!   and `prompt` in
+//!   <https://developers.google.com/identity/protocols/oauth2/web-server#creatingclient>;
+//! - `include_granted_scopes=true` merges every scope the user granted the
+//!   client into the new grant (`routes::authorize::approve`):
+//!   <https://developers.google.com/identity/protocols/oauth2/web-server#incrementalAuth>;
+//! - `invalid_grant` for a refresh token that was revoked
+//!   (`routes::token::refresh`):
+//!   <https://developers.google.com/identity/protocols/oauth2#expiration>;
+//! - ID token claims (`tokens::claims`): `email_verified` a boolean, `azp`
+//!   the client id, `at_hash` whenever an access token comes with the ID
+//!   token, `hd` only for Google Workspace accounts ([`MockUser::workspace`]):
+//!   <https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload>.
+//!
+//! [`Dialect::Google`]: crate::state::Dialect::Google
+//! [`MockUser::workspace`]: crate::state::MockUser::workspace
+
+use std::time::Duration;
+
+use crate::state::Dialect;
+
+/// Google's long names of `email` and `profile`.
+pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
+pub const USERINFO_PROFILE: &str = "https://www.googleapis.com/auth/userinfo.profile";
+
+/// "A Google Cloud Platform project with an OAuth consent screen configured
+/// for an external user type and a publishing status of 'Testing' is issued
+/// a refresh token expiring in 7 days":
+/// <https://developers.google.com/identity/protocols/oauth2#expiration>.
+pub const TESTING_APP_REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+
+/// The `scope` of a token response. Google answers with the long names of
+/// `email` and `profile` whichever was asked for: the two are the same
+/// scopes (<https://developers.google.com/identity/protocols/oauth2/scopes#oauth2>,
+/// "Google OAuth2 API, v2"), and the token response's `scope` lists "the
+/// scopes of access granted by the access_token"
+/// (<https://developers.google.com/identity/protocols/oauth2/web-server#exchange-authorization-code>).
+pub fn reported_scope(dialect: Dialect, scopes: &[String]) -> String {
+    let spelled = |scope: &str| -> String {
+        match (dialect, scope) {
+            (Dialect::Google, "email") => USERINFO_EMAIL.to_owned(),
+            (Dialect::Google, "profile") => USERINFO_PROFILE.to_owned(),
+            (_, other) => other.to_owned(),
+        }
+    };
+    let mut reported: Vec<String> = Vec::new();
+    for scope in scopes.iter().map(|s| spelled(s)) {
+        if !reported.contains(&scope) {
+            reported.push(scope);
+        }
+    }
+    reported.join(" ")
+}
+
+/// Whether a refresh token consented at `issued_at` is dead at `now`.
+pub fn refresh_token_expired(testing_app: bool, issued_at: u64, now: u64) -> bool {
+    testing_app && now >= issued_at + TESTING_APP_REFRESH_TOKEN_LIFETIME.as_secs()
+}
+
+/// Google's discovery document has no `end_session_endpoint`: Google
+/// offers no RP-initiated logout
+/// (<https://developers.google.com/identity/openid-connect/openid-connect#discovery>,
+/// the document itself at `https://accounts.google.com/.well-known/openid-configuration`).
+pub fn has_end_session_endpoint(dialect: Dialect) -> bool {
+    dialect != Dialect::Google
+}
+
+/// Revoking at Google: `POST https://oauth2.googleapis.com/revoke` with the
+/// form parameter `token` (an access or a refresh token); "if the token is an
+/// access token and it has a corresponding refresh token, the refresh token
+/// will also be revoked"; success is `200`, an error `400`
+/// (<https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke>).
+/// Removing access in the account revokes the whole grant, which is what
+/// the mock does for either token in this dialect.
+pub fn revocation_ends_the_grant(dialect: Dialect) -> bool {
+    dialect == Dialect::Google
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_reports_long_names_and_a_generic_provider_the_asked_ones() {
+        let asked = ["openid".to_owned(), "email".into(), "profile".into()];
+        assert_eq!(
+            reported_scope(Dialect::Google, &asked),
+            format!("openid {USERINFO_EMAIL} {USERINFO_PROFILE}")
+        );
+        assert_eq!(
+            reported_scope(Dialect::Generic, &asked),
+            "openid email profile"
+        );
+    }
+
+    #[test]
+    fn a_testing_app_loses_its_refresh_tokens_after_seven_days() {
+        let week = 7 * 86_400;
+        assert!(!refresh_token_expired(true, 1000, 1000 + week - 1));
+        assert!(refresh_token_expired(true, 1000, 1000 + week));
+        assert!(!refresh_token_expired(false, 1000, 1000 + 10 * week));
+    }
+}

@@ -1,0 +1,183 @@
+//! What Google does that a plain provider does not, through the mock's
+//! Google dialect (the harness's default): scopes reported in their long
+//! names, refresh tokens that die after seven days for an app in "testing"
+//! status, revocation that ends the whole grant, no end-session endpoint.
+
+use std::time::Duration;
+
+use integration_tests::app::DRIVE_SCOPE;
+use integration_tests::db::Backend;
+use integration_tests::on_both_backends;
+use integration_tests::{TestApp, TestOptions};
+use mock_provider::google::{USERINFO_EMAIL, USERINFO_PROFILE};
+use mock_provider::MockUser;
+
+use crate::{assert_nothing_leaked, signed_in};
+
+const ALICE: &str = "alice@example.com";
+
+async fn a_grant_google_reports_in_long_names_answers_the_brokers_short_ones(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let grant = app
+        .store()
+        .await
+        .grant(&MockUser::new(ALICE).sub)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut stored = grant.scopes.clone();
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["email", "openid", "profile"],
+        "stored in one spelling, whatever Google reported"
+    );
+
+    // The README's request, and the same scopes in Google's spelling.
+    for scopes in [
+        vec!["email"],
+        vec!["openid", "email", "profile"],
+        vec![USERINFO_EMAIL, USERINFO_PROFILE],
+    ] {
+        let answer = app.broker_token_for(ALICE, &scopes).await;
+        assert_eq!(answer.status, 200, "{scopes:?}: {answer:?}");
+    }
+    // Past expiry the refresh reports long names again: still the same grant.
+    app.advance_time(Duration::from_secs(3600));
+    let answer = app.broker_token_for(ALICE, &["email"]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let scope = answer.json["scope"].as_str().unwrap();
+    assert!(
+        scope.split(' ').any(|s| s == "email") && !scope.contains("googleapis"),
+        "the broker answers in the operator's names: {scope}"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
+}
+
+async fn the_login_url_of_consent_required_is_accepted_by_login(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    app.provider.revoke_all_grants_of(ALICE);
+    app.advance_time(Duration::from_secs(3600));
+
+    for (scopes, expected_scope) in [
+        (vec!["email"], None),
+        (vec![USERINFO_EMAIL, DRIVE_SCOPE], Some(DRIVE_SCOPE)),
+    ] {
+        let answer = app.broker_token_for(ALICE, &scopes).await;
+        assert_eq!(answer.error(), "consent_required", "{answer:?}");
+        let login_url = url::Url::parse(answer.json["login_url"].as_str().unwrap()).unwrap();
+        let scope = login_url
+            .query_pairs()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned());
+        assert_eq!(scope.as_deref(), expected_scope, "{login_url}");
+        let login = browser.get(login_url.as_str()).await;
+        assert_eq!(login.status, 302, "{scopes:?}: {}", login.body);
+        let to_provider = login.location().unwrap();
+        assert_eq!(to_provider.path(), "/o/oauth2/v2/auth");
+    }
+
+    // Following the link signs the user in again with consent and a new grant.
+    let answer = app.broker_token_for(ALICE, &["email"]).await;
+    let hops = browser
+        .navigate(answer.json["login_url"].as_str().unwrap())
+        .await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    assert_eq!(app.broker_token_for(ALICE, &["email"]).await.status, 200);
+}
+
+async fn an_apps_testing_status_ends_its_refresh_tokens_after_seven_days(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        renewal_checks_grant: true,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    app.provider.set_testing_app(true);
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+
+    app.advance_time(Duration::from_secs(6 * 86_400));
+    let answer = app.broker_token_for(ALICE, &[]).await;
+    assert_eq!(answer.status, 200, "six days: {answer:?}");
+
+    app.advance_time(Duration::from_secs(86_400));
+    let answer = app.broker_token_for(ALICE, &[]).await;
+    assert_eq!(answer.error(), "consent_required", "seven days: {answer:?}");
+    let grant = app
+        .store()
+        .await
+        .grant(&MockUser::new(ALICE).sub)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        grant.revoked_at.is_some(),
+        "invalid_grant revoked the grant"
+    );
+
+    // The next renewal goes back to Google with the consent screen, which
+    // gives a new refresh token.
+    let prompts = app.provider.consent_prompts();
+    let hops = browser.navigate(&app.app("/")).await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    assert!(app.provider.consent_prompts() > prompts);
+    assert_eq!(app.broker_token_for(ALICE, &[]).await.status, 200);
+}
+
+async fn sign_out_revokes_at_google_and_skips_the_end_session_it_lacks(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        sign_out_revokes_grant: true,
+        sign_out_at_provider: true,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let refresh_token = app.provider.live_refresh_tokens_of(ALICE).pop().unwrap();
+
+    let out = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[],
+            &[("origin", &app.app_audience())],
+        )
+        .await;
+    assert_eq!(out.status, 200);
+    let next = out.refresh_target().unwrap();
+    assert_ne!(next.path(), "/logout", "Google has no end-session endpoint");
+    let hops = browser.navigate(next.as_str()).await;
+    assert_eq!(hops.last().unwrap().url.path(), "/signed-out");
+    assert!(app.provider.revoked_tokens().contains(&refresh_token));
+    assert!(app.provider.live_refresh_tokens_of(ALICE).is_empty());
+
+    // Revoked at Google, the grant is gone: the next sign-in shows the
+    // consent screen and brings a new refresh token.
+    let prompts = app.provider.consent_prompts();
+    signed_in(&app, &app.browser(), ALICE).await;
+    assert_eq!(app.provider.consent_prompts(), prompts + 1);
+    assert_eq!(app.provider.live_refresh_tokens_of(ALICE).len(), 1);
+    assert_nothing_leaked(&app, &[&browser], &[&refresh_token]);
+}
+
+on_both_backends!(
+    a_grant_google_reports_in_long_names_answers_the_brokers_short_ones,
+    the_login_url_of_consent_required_is_accepted_by_login,
+    an_apps_testing_status_ends_its_refresh_tokens_after_seven_days,
+    sign_out_revokes_at_google_and_skips_the_end_session_it_lacks,
+);
