@@ -67,6 +67,25 @@ pub fn secret_line(line: &str) -> Option<(String, String)> {
     valid.then(|| (name.to_owned(), command.to_owned()))
 }
 
+/// The secrets the script creates, by name.
+pub fn secret_names() -> Result<Vec<String>, String> {
+    let (_, text) = secrets_script()?;
+    Ok(text
+        .lines()
+        .filter_map(secret_line)
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// The variable `deploy.sh` pins a secret's version in before rendering:
+/// `SECRET_VERSION_<NAME>` (`tr a-z- A-Z_`).
+pub fn version_variable(secret: &str) -> String {
+    format!(
+        "SECRET_VERSION_{}",
+        secret.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
 /// The database password, made by `deploy.sh`'s own `DB_PASSWORD=...` line.
 pub fn database_password(vars: &[(String, String)]) -> Result<String, String> {
     let (path, text) = secrets_script()?;
