@@ -87,7 +87,10 @@ impl Rehearsal {
         .collect();
         let db_password = deploy_sh::database_password(&vars)?;
         vars.push(("DB_PASSWORD".into(), db_password.clone()));
-        deploy_sh::create_secrets(state.path(), &vars)?;
+        for name in deploy_sh::create_secrets(state.path(), &vars)? {
+            // Each secret has one version, which deploy.sh would pin.
+            vars.push((deploy_sh::version_variable(&name), "1".into()));
+        }
         let instance = format!("{PROJECT_ID}:{REGION}:auth-db");
         let postgres = UnixPostgres::start(&instance, &db_password).await?;
 

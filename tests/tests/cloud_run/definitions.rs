@@ -34,6 +34,12 @@ fn vars(image: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .chain(std::env::var("PATH").ok().map(|p| ("PATH".to_owned(), p)))
+    .chain(
+        deploy_sh::secret_names()
+            .unwrap_or_default()
+            .iter()
+            .map(|n| (deploy_sh::version_variable(n), "1".to_owned())),
+    )
     .collect()
 }
 
