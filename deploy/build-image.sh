@@ -110,8 +110,9 @@ assemble() {
     printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%s:%s:nonroot:/home/nonroot:/sbin/nologin\n' \
         "$uid" "$uid" > "$rootfs/etc/passwd"
     printf 'root:x:0:\nnonroot:x:%s:\n' "$uid" > "$rootfs/etc/group"
-    # Without it glibc asks DNS before /etc/hosts, and "localhost" may not
-    # resolve.
+    # Without it glibc asks DNS first and believes its "not found" before
+    # reading /etc/hosts ("dns [!UNAVAIL=return] files",
+    # https://www.gnu.org/software/libc/manual/html_node/Notes-on-NSS-Configuration-File.html).
     echo 'hosts: files dns' > "$rootfs/etc/nsswitch.conf"
 }
 

@@ -259,7 +259,12 @@ async fn wait_for(url: &str, container: &Container) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = client.get(url).send().await.map(|r| r.status().as_u16());
+        let status = client
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string());
         if status == Ok(200) {
             return;
         }
