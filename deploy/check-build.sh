@@ -4,8 +4,18 @@
 # dependency layer against stub sources from the manifests alone, then the
 # real build, in a scratch copy of the repository. Prints the release
 # binaries' sizes.
+#
+#   deploy/check-build.sh [DIR]
+#
+# DIR: where to keep the two release binaries (for deploy/build-image.sh and
+# tests/tests/image), so CI compiles them once.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+keep="${1:-}"
+if [ -n "$keep" ]; then
+  mkdir -p "$keep"
+  keep="$(cd "$keep" && pwd)"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CARGO_TARGET_DIR="$work/target" CARGO_TERM_COLOR=never
@@ -39,3 +49,7 @@ for bin in public-service private-service; do
   if out="$(env -i "$path" 2>&1)"; then echo "$bin started without configuration" >&2; exit 1; fi
   echo "$bin: $(du -h "$path" | cut -f1) ($out)"
 done
+if [ -n "$keep" ]; then
+  cp "$CARGO_TARGET_DIR/release/public-service" "$CARGO_TARGET_DIR/release/private-service" "$keep/"
+  echo "kept in $keep"
+fi

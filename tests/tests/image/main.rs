@@ -1,0 +1,478 @@
+//! The container images themselves: `deploy/build-image.sh` builds each
+//! service's image FROM scratch with podman, offline, from the release
+//! binaries; then both images run side by side (host network, as Cloud Run
+//! gives each container its own loopback) and a whole sign-in goes through
+//! them: browser → app container → public container → mock provider →
+//! back, with every server-to-server call made from inside a container.
+//!
+//! `.ci/run` builds the release binaries once (`deploy/check-build.sh DIR`),
+//! installs podman and runc, and sets `IMAGE_TEST_BINARIES=DIR` and
+//! `IMAGE_TEST_REQUIRED=1`. Elsewhere a missing podman or missing release
+//! binaries skip the test with the reason printed.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use integration_tests::app::{
+    APP_ACCOUNT, APP_HOST, AUTH_HOST, CLIENT_ID, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
+};
+use integration_tests::Browser;
+use mock_provider::{MockProvider, MockUser};
+use tokio::process::Command;
+
+/// The unprivileged user the images run as (distroless's "nonroot").
+const NONROOT: &str = "65532";
+const ALICE: &str = "alice@example.com";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Skips (with the reason printed) or, where the test is required, fails.
+fn unavailable(reason: &str) {
+    if std::env::var_os("IMAGE_TEST_REQUIRED").is_some() {
+        panic!("the image test is required here but {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// Where the release binaries are: `IMAGE_TEST_BINARIES` (relative to the
+/// workspace), else Cargo's release directory.
+fn binaries() -> PathBuf {
+    match std::env::var_os("IMAGE_TEST_BINARIES") {
+        Some(dir) => workspace().join(dir),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target"))
+            .join("release"),
+    }
+}
+
+async fn podman(args: &[&str]) -> Output {
+    Command::new("podman")
+        .args(args)
+        .output()
+        .await
+        .expect("podman runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The flags this test runs containers with, and why each one.
+fn run_flags() -> Vec<String> {
+    let mut flags = vec![
+        // Each service listens on its own loopback port, as on Cloud Run.
+        "--network=host".to_owned(),
+        // Podman raises a container's limits to 1048576 by default, which
+        // needs CAP_SYS_RESOURCE; sandboxed CI runners lack it.
+        "--ulimit=nofile=16384:16384".to_owned(),
+        "--ulimit=nproc=16384:16384".to_owned(),
+        // The names the browser uses, resolved inside the container
+        // through /etc/hosts (the image's nsswitch.conf: files, then dns).
+        format!("--add-host={AUTH_HOST}:127.0.0.1"),
+        format!("--add-host={APP_HOST}:127.0.0.1"),
+    ];
+    // Debian 12's crun refuses hosts with cgroup v1 and v2 both mounted
+    // ("cgroups in hybrid mode not supported"); runc runs there.
+    if Path::new("/usr/bin/runc").exists() {
+        flags.insert(0, "--runtime=runc".to_owned());
+    }
+    flags
+}
+
+/// A running container, removed when dropped.
+struct Container {
+    name: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("podman")
+            .args(["rm", "--force", "--time=0", &self.name])
+            .output();
+    }
+}
+
+/// An image built by the test, removed when dropped.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("podman")
+            .args(["rmi", "--force", &self.0])
+            .output();
+    }
+}
+
+async fn build(service: &str, binary: &Path) -> Image {
+    let tag = format!("localhost/image-test/{service}:{}", std::process::id());
+    let started = Instant::now();
+    let out = Command::new(workspace().join("deploy/build-image.sh"))
+        .arg(service)
+        .arg(binary)
+        .env("IMAGE", &tag)
+        .output()
+        .await
+        .expect("deploy/build-image.sh runs");
+    assert!(
+        out.status.success(),
+        "deploy/build-image.sh {service} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = text(&out.stdout);
+    assert!(report.contains("compressed (gzip)"), "{report}");
+    eprintln!("{} (built in {:.1?})", report.trim(), started.elapsed());
+    Image(tag)
+}
+
+/// What the image is made of: its files, its user and entrypoint.
+async fn check_contents(service: &str, image: &str) {
+    let config = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Config.User}}|{{json .Config.Entrypoint}}|{{json .Config.Env}}",
+        image,
+    ])
+    .await;
+    let config = text(&config.stdout);
+    let fields: Vec<&str> = config.trim().split('|').collect();
+    assert_eq!(fields[0], format!("{NONROOT}:{NONROOT}"), "{config}");
+    assert_eq!(
+        fields[1],
+        format!("[\"/usr/local/bin/{service}\"]"),
+        "{config}"
+    );
+    assert!(fields[2].contains("\"PORT=8080\""), "{config}");
+
+    let created = podman(&["create", image]).await;
+    let id = text(&created.stdout).trim().to_owned();
+    let container = Container { name: id.clone() };
+    let exported = Command::new("sh")
+        .arg("-c")
+        .arg(format!("podman export {id} | tar -tf -"))
+        .output()
+        .await
+        .unwrap();
+    drop(container);
+    let files: Vec<String> = text(&exported.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_owned())
+        .filter(|l| !l.is_empty() && !l.ends_with('/'))
+        .collect();
+    let expected_prefixes = [
+        format!("usr/local/bin/{service}"),
+        "etc/passwd".into(),
+        "etc/group".into(),
+        "etc/nsswitch.conf".into(),
+        "etc/os-release".into(),
+        "etc/debian_version".into(),
+        // The libraries ldd names and the loader.
+        "lib/".into(),
+        "lib64/".into(),
+        "usr/lib/".into(),
+        // Package records and licences of those libraries.
+        "var/lib/dpkg/status.d/".into(),
+        "usr/share/doc/".into(),
+        // Mount points podman adds for its bind mounts.
+        "etc/hosts".into(),
+        "etc/hostname".into(),
+        "etc/resolv.conf".into(),
+        "run/".into(),
+        "dev/".into(),
+        "proc/".into(),
+        "sys/".into(),
+    ];
+    for file in &files {
+        assert!(
+            expected_prefixes
+                .iter()
+                .any(|p| file.starts_with(p.as_str())),
+            "{image} holds {file}, which the image should not need; all files: {files:?}"
+        );
+    }
+    for needed in [
+        format!("usr/local/bin/{service}"),
+        "etc/passwd".into(),
+        "var/lib/dpkg/status.d/libc6".into(),
+    ] {
+        assert!(files.contains(&needed), "{image} lacks {needed}: {files:?}");
+    }
+    assert!(
+        !files.iter().any(|f| f.ends_with("bin/sh")),
+        "a shell in {image}"
+    );
+}
+
+/// The binary runs in its image (its libraries are there) and, without
+/// configuration, refuses to start naming the missing setting.
+async fn check_refuses_without_configuration(image: &str) {
+    let mut args = vec!["run".to_owned(), "--rm".to_owned()];
+    args.extend(run_flags());
+    args.push(image.to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = podman(&args).await;
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "{image} started without configuration"
+    );
+    assert!(said.contains("is required"), "{image}: {said}");
+}
+
+async fn start(name: &str, image: &str, env: &[(&str, String)]) -> Container {
+    let mut args = vec![
+        "run".to_owned(),
+        "--detach".to_owned(),
+        "--rm".to_owned(),
+        format!("--name={name}"),
+    ];
+    args.extend(run_flags());
+    for (key, value) in env {
+        args.push(format!("--env={key}={value}"));
+    }
+    args.push(image.to_owned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = podman(&args).await;
+    assert!(
+        out.status.success(),
+        "podman run {image} failed: {}",
+        text(&out.stderr)
+    );
+    Container {
+        name: name.to_owned(),
+    }
+}
+
+async fn logs(container: &Container) -> String {
+    let out = podman(&["logs", &container.name]).await;
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// Waits until `url` answers 200; fails with the container's log if not.
+async fn wait_for(url: &str, container: &Container) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string());
+        if status == Ok(200) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{url} answered {status:?}; {} logged:\n{}",
+                container.name,
+                logs(container).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The container's process, seen from the host: it runs the service's
+/// binary as 65532, not as root.
+async fn check_process(container: &Container, service: &str) {
+    let out = podman(&["inspect", "--format", "{{.State.Pid}}", &container.name]).await;
+    let pid = text(&out.stdout).trim().to_owned();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    for field in ["Uid:", "Gid:"] {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        let ids: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert_eq!(ids, [NONROOT; 4], "{service}: {line}");
+    }
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(exe, Path::new("/usr/local/bin").join(service));
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return unavailable("podman is not installed (apt-get install podman runc)");
+    }
+    let dir = binaries();
+    let (public_bin, app_bin) = (dir.join("public-service"), dir.join("private-service"));
+    if !public_bin.exists() || !app_bin.exists() {
+        return unavailable(&format!(
+            "no release binaries in {} (cargo build --release -p public-service -p private-service, or IMAGE_TEST_BINARIES=DIR)",
+            dir.display()
+        ));
+    }
+    let started = Instant::now();
+
+    let public_image = build("public-service", &public_bin).await;
+    let app_image = build("private-service", &app_bin).await;
+    check_contents("public-service", &public_image.0).await;
+    check_contents("private-service", &app_image.0).await;
+    check_refuses_without_configuration(&public_image.0).await;
+    check_refuses_without_configuration(&app_image.0).await;
+
+    let (auth_addr, app_addr) = (free_port(), free_port());
+    let auth_url = format!("http://{AUTH_HOST}:{}", auth_addr.port());
+    let app_url = format!("http://{APP_HOST}:{}", app_addr.port());
+    let client_secret = shared::random::url_safe_token(24);
+    let provider = MockProvider::builder()
+        .client(
+            CLIENT_ID,
+            &client_secret,
+            &[format!("{auth_url}/callback").as_str()],
+        )
+        .start()
+        .await
+        .unwrap();
+    provider.set_metadata_account(APP_ACCOUNT);
+    let issuer = provider.issuer();
+    let suffix = std::process::id();
+
+    // DEV_MODE: ephemeral keys and an in-memory database; everything else
+    // as a deployment sets it.
+    let public = start(
+        &format!("image-test-public-{suffix}"),
+        &public_image.0,
+        &[
+            ("DEV_MODE", "true".into()),
+            ("BIND_ADDRESS", "127.0.0.1".into()),
+            ("PORT", auth_addr.port().to_string()),
+            ("WORKERS", "1".into()),
+            ("LOG_FORMAT", "json".into()),
+            ("PUBLIC_URL", auth_url.clone()),
+            ("OIDC_ISSUER_URL", issuer.clone()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+            ("OIDC_CLIENT_SECRET", client_secret.clone()),
+            ("APP_ORIGINS", app_url.clone()),
+            ("APP_SERVICE_ACCOUNTS", format!("{app_url}={APP_ACCOUNT}")),
+            ("HANDOFF_DELIVERY", "cookie".into()),
+            ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+            ("ALLOWED_DOMAINS", "example.com".into()),
+            ("CALLER_TOKEN_ISSUERS", issuer.clone()),
+            ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
+        ],
+    )
+    .await;
+    wait_for(&format!("http://{auth_addr}/healthz"), &public).await;
+    check_process(&public, "public-service").await;
+    // Ready: the container reached the provider's discovery document.
+    wait_for(&format!("http://{auth_addr}/readyz"), &public).await;
+
+    let app = start(
+        &format!("image-test-app-{suffix}"),
+        &app_image.0,
+        &[
+            ("BIND_ADDRESS", "127.0.0.1".into()),
+            ("PORT", app_addr.port().to_string()),
+            ("WORKERS", "1".into()),
+            ("LOG_FORMAT", "json".into()),
+            ("APP_URL", app_url.clone()),
+            // By name: resolved from inside the container.
+            ("AUTH_URL", auth_url.clone()),
+            ("METADATA_URL", issuer.clone()),
+            (
+                "REVOCATION_POLL_INTERVAL",
+                format!("{}s", REVOCATION_POLL_INTERVAL.as_secs()),
+            ),
+        ],
+    )
+    .await;
+    wait_for(&format!("http://{app_addr}/healthz"), &app).await;
+    check_process(&app, "private-service").await;
+    // Ready: the container fetched the public container's keys.
+    wait_for(&format!("http://{app_addr}/readyz"), &app).await;
+
+    provider.set_user(MockUser::new(ALICE));
+    let browser = Browser::new(&[(AUTH_HOST, auth_addr), (APP_HOST, app_addr)]);
+    let hops = browser.navigate(&format!("{app_url}/")).await;
+    let last = hops.last().unwrap();
+    assert_eq!(
+        last.status,
+        200,
+        "the sign-in through the images did not land on the app: {:?}\npublic:\n{}\napp:\n{}",
+        hops.iter()
+            .map(|p| (p.url.to_string(), p.status.as_u16()))
+            .collect::<Vec<_>>(),
+        logs(&public).await,
+        logs(&app).await
+    );
+    assert_eq!(last.url.host_str(), Some(APP_HOST));
+    assert!(last.body.contains(ALICE), "{}", last.body);
+    eprintln!(
+        "images built, checked and signed in through in {:.1?}",
+        started.elapsed()
+    );
+}
+
+/// deploy/Dockerfile's runtime stages are the Containerfile the offline
+/// build uses (only where the root filesystem comes from differs), so what
+/// this test runs is what a deployment ships.
+#[test]
+fn the_dockerfile_runtime_stages_are_the_offline_build() {
+    let dockerfile = std::fs::read_to_string(workspace().join("deploy/Dockerfile")).unwrap();
+    for service in ["public-service", "private-service"] {
+        let out = std::process::Command::new(workspace().join("deploy/build-image.sh"))
+            .args(["--containerfile", service])
+            .output()
+            .expect("deploy/build-image.sh runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let offline = text(&out.stdout);
+        let stage: Vec<&str> = dockerfile
+            .split("\nFROM ")
+            .find(|s| s.starts_with(&format!("scratch AS {service}\n")))
+            .unwrap_or_else(|| panic!("deploy/Dockerfile has no FROM scratch AS {service}"))
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect();
+        let offline: Vec<&str> = offline.lines().skip(1).collect();
+        assert_eq!(
+            stage[0],
+            format!("COPY --from=build /rootfs/{service}/ /"),
+            "{service}"
+        );
+        assert_eq!(offline[0], "COPY rootfs/ /", "{service}");
+        assert_eq!(
+            stage[1..],
+            offline[1..],
+            "deploy/Dockerfile's {service} stage differs from deploy/build-image.sh's Containerfile"
+        );
+    }
+}
+
+/// The images carry no CA bundle: reqwest's `rustls-tls` feature trusts the
+/// Mozilla roots compiled in (webpki-roots). Should a dependency start
+/// reading the system store (rustls-native-certs, native-tls, OpenSSL),
+/// HTTPS calls to Google would fail in the image; this says so first.
+#[test]
+fn tls_roots_are_compiled_in_so_the_image_needs_no_ca_bundle() {
+    let lock = std::fs::read_to_string(workspace().join("Cargo.lock")).unwrap();
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .map(|l| l.trim_end_matches('"'))
+        .collect();
+    assert!(packages.contains(&"webpki-roots"), "no webpki-roots");
+    for system_store in ["rustls-native-certs", "native-tls", "openssl-sys"] {
+        assert!(
+            !packages.contains(&system_store),
+            "{system_store} reads the system's CA store, which deploy/build-image.sh does not ship: add /etc/ssl/certs/ca-certificates.crt there"
+        );
+    }
+}
