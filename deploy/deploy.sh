@@ -137,11 +137,14 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 # Each service names the other and itself. The public service becomes ready
 # without the app (its readiness is its database and the provider); the app
-# does not without the public service (it needs its keys). So the public
-# service goes first, with the URLs Cloud Run has for both (placeholders on a
-# first run), then the app with the public service's real URL; then each one
-# again whose URLs were not the real ones (on a first run: the app for its
-# own URL, then the public service). URLs are read back from Cloud Run, not
+# does not without the public service: it needs its keys, and it is ready
+# only once it has read the public service's revoked-session feed, which
+# checks that the app's ID token names the public service's own URL
+# (PUBLIC_URL). So the public service goes first (placeholders on a first
+# run) and again at once if it did not yet know its own URL; then the app,
+# with the public service's real URL; then each one again whose URLs were
+# not the real ones (on a first run: the app for its own URL, then the
+# public service for the app's). URLs are read back from Cloud Run, not
 # predicted.
 export PUBLIC_URL APP_URL
 PUBLIC_URL="$(url auth)" APP_URL="$(url app)"
@@ -150,6 +153,10 @@ deploy auth public-service.yaml "$REPO/public-service:$TAG"
 AUTH_GIVEN="$PUBLIC_URL $APP_URL"
 PUBLIC_URL="$(url auth)"
 if [ -z "$PUBLIC_URL" ]; then echo "deploy.sh: Cloud Run reports no URL for auth" >&2; exit 1; fi
+if [ "$PUBLIC_URL $APP_URL" != "$AUTH_GIVEN" ]; then
+  deploy auth public-service.yaml "$REPO/public-service:$TAG"
+  AUTH_GIVEN="$PUBLIC_URL $APP_URL"
+fi
 deploy app private-service.yaml "$REPO/private-service:$TAG"
 APP_GIVEN="$PUBLIC_URL $APP_URL"
 APP_URL="$(url app)"

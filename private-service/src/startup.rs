@@ -159,6 +159,25 @@ impl Application {
     }
 }
 
+/// The private app's `main`: settings from the environment, logs, serve
+/// until SIGTERM (also run by the tests' `private-service-under-test`).
+pub async fn serve_from_env() -> std::process::ExitCode {
+    shared::service::run(async {
+        let env = shared::config::Env::from_process();
+        shared::telemetry::init(&env, "info").map_err(shared::service::Stop::Config)?;
+        let settings = Settings::from_env(&env).map_err(shared::service::Stop::Config)?;
+        let application = Application::build(settings)
+            .await
+            .map_err(shared::service::Stop::Start)?;
+        tracing::info!(port = application.port(), "private app listening");
+        application
+            .run_until_stopped()
+            .await
+            .map_err(shared::service::Stop::Serve)
+    })
+    .await
+}
+
 fn gate(settings: &Settings, clock: SharedClock) -> HandoffGate {
     let (issuer, audience) = (settings.issuer(), settings.audience());
     let verifier = match &settings.keys {

@@ -130,9 +130,12 @@ pub fn create_secrets(state: &Path, vars: &[(String, String)]) -> Result<Vec<Str
     Ok(names)
 }
 
-/// The two services' binaries: `CLOUD_RUN_BINARIES` (CI builds release
-/// binaries there) or, without it, debug binaries built now into
-/// `TARGET/cloud-run-rehearsal` (slow the first time).
+/// The two services' binaries, in a directory that holds `public-service`
+/// and `private-service`: `CLOUD_RUN_BINARIES` (CI's release build) or,
+/// without it, this package's `public-service-under-test` and
+/// `private-service-under-test` (the services' own `main`s, which Cargo
+/// builds beside every test binary of this package), linked under those
+/// names into a temporary directory.
 pub fn binaries() -> Result<PathBuf, String> {
     static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
@@ -140,28 +143,32 @@ pub fn binaries() -> Result<PathBuf, String> {
             eprintln!("cloud-run rehearsal: binaries from CLOUD_RUN_BINARIES={dir}");
             return Ok(PathBuf::from(dir));
         }
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        // A target directory of its own: built with `cargo test`'s feature
-        // set, the shared one would be rebuilt back and forth.
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace.join("target"))
-            .join("cloud-run-rehearsal");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        eprintln!(
-            "cloud-run rehearsal: CLOUD_RUN_BINARIES is not set; building debug binaries into {}",
-            target.display()
-        );
-        let status = Command::new(cargo)
-            .args(["build", "-p", "public-service", "-p", "private-service"])
-            .current_dir(&workspace)
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .map_err(|e| format!("cargo build: {e}"))?;
-        if !status.success() {
-            return Err("cargo build -p public-service -p private-service failed".into());
+        // A test binary runs from TARGET/PROFILE/deps; the package's
+        // binaries are in TARGET/PROFILE.
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .ok_or("no target directory above the test binary")?;
+        let links = std::env::temp_dir().join(format!("cloud-run-binaries-{}", std::process::id()));
+        std::fs::create_dir_all(&links).map_err(|e| e.to_string())?;
+        for service in ["public-service", "private-service"] {
+            let built = profile_dir.join(format!("{service}-under-test"));
+            if !built.is_file() {
+                return Err(format!(
+                    "{} is missing: run the tests with cargo test -p integration-tests, or set CLOUD_RUN_BINARIES",
+                    built.display()
+                ));
+            }
+            let link = links.join(service);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&built, &link).map_err(|e| e.to_string())?;
         }
-        Ok(target.join("debug"))
+        eprintln!(
+            "cloud-run rehearsal: CLOUD_RUN_BINARIES is not set; using this package's debug builds of both services ({})",
+            profile_dir.display()
+        );
+        Ok(links)
     })
     .clone()
 }

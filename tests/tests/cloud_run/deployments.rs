@@ -237,8 +237,17 @@ pub async fn sigterm_lets_an_in_flight_request_complete() {
         .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
     let browser = r.browser();
     r.provider.set_user(MockUser::new(ALICE));
+    // Only the public service is deployed: the browser comes bound to a
+    // verifier, as the app would have sent it (code delivery).
+    let binding = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        shared::handoff_binding::hash(&shared::random::url_safe_token(32)),
+    );
     let login = browser
-        .get(&r.auth(&format!("/login?return_to={}", r.app("/"))))
+        .get(&r.auth(&format!(
+            "/login?return_to={}&binding={binding}",
+            r.app("/")
+        )))
         .await;
     assert_eq!(login.status, 302, "{}", login.body);
     let authorize = browser.get(login.location().unwrap().as_str()).await;

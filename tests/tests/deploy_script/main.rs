@@ -14,17 +14,29 @@ async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
         return;
     };
     let run = project.deploy(&[]);
-    assert!(run.ok, "deploy.sh failed from empty:\n{}", run.output);
+    assert!(
+        run.ok,
+        "deploy.sh failed from empty:\n{}\napp's logs:\n{}",
+        run.output,
+        project.logs("app").await
+    );
 
     for service in ["auth", "app"] {
         let status = project.service(service).await;
         assert_eq!(status["ready"], true, "{service}: {status}");
         project.assert_ready_through_its_url(service).await;
     }
-    // The public service was deployed before the app, then each again
-    // with the URLs Cloud Run gave them (a first run).
+    // The public service was deployed before the app, and again at once
+    // with its own URL (the app's readiness needs the public service to
+    // know it); then the app, and each again with the URLs Cloud Run gave
+    // them (a first run).
     let replaced = project.replaced_services();
-    assert_eq!(replaced, ["auth", "app", "app", "auth"], "{}", run.output);
+    assert_eq!(
+        replaced,
+        ["auth", "auth", "app", "app", "auth"],
+        "{}",
+        run.output
+    );
     // A role granted right after its account was created was refused while
     // IAM propagated, and retried.
     let grants = project

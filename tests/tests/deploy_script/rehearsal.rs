@@ -76,23 +76,10 @@ pub struct Rehearsal {
 }
 
 /// The service binaries: `CLOUD_RUN_BINARIES` (release binaries in CI),
-/// otherwise the workspace's debug binaries, built if missing.
+/// otherwise this package's debug builds (see the emulator's
+/// [`integration_tests::cloud_run::deploy_sh::binaries`]).
 fn binaries() -> PathBuf {
-    if let Ok(dir) = std::env::var("CLOUD_RUN_BINARIES") {
-        return PathBuf::from(dir);
-    }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "public-service", "-p", "private-service"])
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the service binaries failed");
-    target.join("debug")
+    integration_tests::cloud_run::deploy_sh::binaries().expect("the service binaries")
 }
 
 impl Rehearsal {
@@ -234,6 +221,19 @@ impl Rehearsal {
             .json()
             .await
             .unwrap()
+    }
+
+    /// What a service's instances wrote (for a failure's message).
+    pub async fn logs(&self, name: &str) -> String {
+        match self
+            .http
+            .get(format!("{}/v1/services/{name}/logs", self.emulator_url))
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(e) => format!("no logs of {name}: {e}"),
+        }
     }
 
     pub async fn assert_ready_through_its_url(&self, name: &str) {
