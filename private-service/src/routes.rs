@@ -144,23 +144,44 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// How long a readiness probe waits for each check; Cloud Run's probe
+/// timeout must be longer (deploy/private-service.yaml).
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Ready once the public service's verification keys are loaded (cached
-/// keys count: an outage of the public service does not take the app out).
+/// keys count: an outage of the public service does not take the app out)
+/// and, when the app follows the revocation feed, once one fetch of it has
+/// succeeded: an app that cannot read the feed (a missing
+/// `APP_SERVICE_ACCOUNTS` entry on the public service, say) could not
+/// keep its sign-out promise, and must not start serving as if it could.
 pub async fn readyz(gate: web::Data<HandoffGate>) -> HttpResponse {
-    let ready = gate.verifier().has_keys()
-        || matches!(
-            tokio::time::timeout(
-                std::time::Duration::from_secs(2),
-                gate.verifier().prefetch(),
+    let keys = async {
+        gate.verifier().has_keys()
+            || matches!(
+                tokio::time::timeout(READY_WAIT, gate.verifier().prefetch()).await,
+                Ok(Ok(()))
             )
-            .await,
-            Ok(Ok(()))
-        );
-    if ready {
-        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    };
+    let revocations = async {
+        let Some(feed) = gate.revocation_feed() else {
+            return true;
+        };
+        if !feed.has_fetched() {
+            let _ = tokio::time::timeout(READY_WAIT, feed.ensure_fresh()).await;
+        }
+        feed.has_fetched()
+    };
+    let (keys, revocations) = tokio::join!(keys, revocations);
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = serde_json::json!({
+        "status": if keys && revocations { "ready" } else { "not_ready" },
+        "keys": word(keys),
+        "revocations": word(revocations),
+    });
+    if keys && revocations {
+        HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not_ready", "keys": "unavailable" }))
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

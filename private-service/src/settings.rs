@@ -31,6 +31,8 @@ pub struct Settings {
     /// extension: `chrome-extension://<id>`).
     pub cors_origins: Vec<String>,
     pub workers: usize,
+    /// Who may read `/metrics`.
+    pub metrics: shared::metrics::MetricsAccess,
 }
 
 pub struct IdTokenSettings {
@@ -68,9 +70,9 @@ pub enum KeySettings {
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let app_url = origin_only("APP_URL", env.url("APP_URL")?)?;
-        let auth_url = env.url("AUTH_URL")?;
+        let auth_url = env.secure_url("AUTH_URL")?;
         let backchannel_url = env
-            .optional_url("AUTH_BACKCHANNEL_URL")?
+            .optional_secure_url("AUTH_BACKCHANNEL_URL")?
             .unwrap_or_else(|| auth_url.clone());
         Ok(Self {
             backchannel_url,
@@ -101,6 +103,7 @@ impl Settings {
             id_tokens: id_token_settings(env)?,
             cors_origins: cors_origins(env)?,
             workers: env.parse_or("WORKERS", default_workers())?,
+            metrics: shared::metrics::MetricsAccess::from_env(env)?,
         })
     }
 
@@ -172,7 +175,7 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
         }
         return Ok(KeySettings::Static(keys));
     }
-    let jwks_url = match env.optional_url("HANDOFF_JWKS_URL")? {
+    let jwks_url = match env.optional_secure_url("HANDOFF_JWKS_URL")? {
         Some(url) => url,
         None => auth_url
             .join("/.well-known/jwks.json")

@@ -13,7 +13,7 @@ use shared::handoff_code::CodeRedemption;
 use shared::id_token::IdTokenVerifier;
 use shared::jwks::RemoteJwksOptions;
 use shared::metadata::IdTokenSource;
-use shared::revocation::{RevocationPoller, RevokedSessions};
+use shared::revocation::{RevocationFeed, RevokedSessions};
 use shared::verifier::{HandoffVerifier, KeySource};
 
 use crate::routes;
@@ -71,18 +71,18 @@ impl Application {
             &settings.issuer(),
         ));
         if let Some(interval) = settings.revocation_poll_interval {
-            let revoked = Arc::new(RevokedSessions::default());
-            RevocationPoller::new(
+            let feed = RevocationFeed::new(
                 settings.revoked_sessions_url(),
                 identity.clone(),
                 interval,
-                revoked.clone(),
+                Arc::new(RevokedSessions::default()),
                 clock,
-            )
-            .spawn();
-            gate = gate.refusing_revoked(revoked);
+            );
+            feed.spawn();
+            gate = gate.refusing_revoked_from(feed);
         }
         let gate = web::Data::new(gate);
+        let metrics = web::Data::new(settings.metrics.clone());
         let auth_origin = settings.auth_url.origin().ascii_serialization();
         let cors_origins = web::Data::new(CorsOrigins(settings.cors_origins.clone()));
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
@@ -112,6 +112,7 @@ impl Application {
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(cors_origins.clone())
                 .app_data(gate.clone())
+                .app_data(metrics.clone())
                 .app_data(links.clone())
                 .configure(|cfg| {
                     if let Some(redemption) = &redemption {

@@ -15,11 +15,14 @@
 //!   access [`policy`], and issues the handoff token through [`handoff`].
 //! - [`routes::jwks`]: the keys apps verify handoff tokens with.
 //! - [`pages`]: the start page and the error page (askama templates).
+//! - [`housekeeping`]: upkeep started by requests (purges, a database that
+//!   was down), since Cloud Run gives no CPU between them.
 #![forbid(unsafe_code)]
 
 pub mod apps;
 pub mod delivery;
 pub mod handoff;
+pub mod housekeeping;
 pub mod login_transaction;
 pub mod oidc;
 pub mod pages;

@@ -38,6 +38,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub dev_mode: bool,
     pub workers: usize,
+    /// Who may read `/metrics`.
+    pub metrics: shared::metrics::MetricsAccess,
 }
 
 /// Per-client request rates, each with a burst of half a minute's worth.
@@ -192,6 +194,7 @@ impl Settings {
             },
             dev_mode,
             workers: env.parse_or("WORKERS", default_workers())?,
+            metrics: shared::metrics::MetricsAccess::from_env(env)?,
             public_url,
         })
     }
@@ -210,7 +213,7 @@ impl Settings {
 }
 
 fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
-    let issuer_url = match env.optional_url("OIDC_ISSUER_URL")? {
+    let issuer_url = match env.optional_secure_url("OIDC_ISSUER_URL")? {
         Some(url) => url,
         None => Url::parse("https://accounts.google.com").expect("a valid constant URL"),
     };
@@ -322,6 +325,12 @@ fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, Conf
         return Err(ConfigError::new(
             "DATABASE_URL",
             "must start with sqlite:, postgres:// or postgresql://",
+        ));
+    }
+    if let Err(reason) = crate::store::check_url(raw) {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            format!("cannot be opened ({reason}); for example postgres://USER:PASSWORD@localhost/DB?host=/cloudsql/PROJECT:REGION:INSTANCE for Cloud SQL, or sqlite:///var/lib/auth.db"),
         ));
     }
     let max_connections = env.parse_or("DATABASE_MAX_CONNECTIONS", 5u32)?;

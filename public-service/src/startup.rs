@@ -2,7 +2,6 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -16,6 +15,7 @@ use shared::rate_limit::{limited, Limit, RateLimiter};
 use shared::signer::HandoffSigner;
 
 use crate::handoff::HandoffIssuer;
+use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
 use crate::pages::error_page;
 use crate::routes;
@@ -25,10 +25,6 @@ use crate::state::AppState;
 use crate::store::{Store, StoreOptions};
 use crate::token_broker::TokenBroker;
 
-/// How often expired sessions are deleted.
-const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
-/// Revoked sessions are kept this long, for apps polling revocations.
-const KEEP_REVOKED: Duration = Duration::from_secs(86_400);
 /// Largest request body any route reads (sign-out forms, broker requests).
 const MAX_BODY: usize = 16 * 1024;
 
@@ -72,7 +68,6 @@ impl Application {
         if store.is_prepared() {
             tracing::info!(backend = ?store.backend(), "storage ready");
         }
-        spawn_purge(store.clone(), clock.clone());
         let limits = settings.rate_limits;
         let limit = |name: &'static str, per_minute: u32| {
             RateLimiter::new(
@@ -86,6 +81,7 @@ impl Application {
         };
         let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
         let back_channel_limit = limit("back_channel", limits.back_channel_per_minute);
+        let metrics = web::Data::new(settings.metrics.clone());
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -95,8 +91,10 @@ impl Application {
             App::new()
                 .wrap(shared::telemetry::security_headers())
                 .wrap(from_fn(shared::service::bounded_headers))
+                .wrap(from_fn(crate::housekeeping::on_request))
                 .wrap(from_fn(shared::telemetry::log_request))
                 .app_data(state.clone())
+                .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route("/", web::get().to(routes::start::start))
                 .service(
@@ -176,28 +174,6 @@ pub async fn serve_from_env() -> std::process::ExitCode {
     .await
 }
 
-fn spawn_purge(store: Store, clock: SharedClock) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(PURGE_INTERVAL);
-        loop {
-            interval.tick().await;
-            if !store.is_prepared() {
-                // Still waiting for the database: that is logged already.
-                continue;
-            }
-            let now = clock.unix_seconds();
-            match store.purge(now, KEEP_REVOKED).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "expired sessions purged"),
-                Err(e) => tracing::warn!(reason = %e, "session purge failed"),
-            }
-            if let Err(e) = store.purge_handoff_codes(now).await {
-                tracing::warn!(reason = %e, "handoff code purge failed");
-            }
-        }
-    });
-}
-
 fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::Result<AppState> {
     let issuer = settings.issuer();
     let redirect_url = settings.redirect_url();
@@ -234,6 +210,13 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
     };
     let callers = callers_from(&settings.broker.allowed_callers);
     let app_callers = callers_from(&settings.apps.service_accounts());
+    if app_callers.is_none() {
+        // Apps poll /sessions/revoked by default; they would get 404 for
+        // ever and stay not ready (private-service's readiness).
+        tracing::warn!(
+            "APP_SERVICE_ACCOUNTS is empty: apps cannot read the revoked-sessions feed (so they will not become ready while they poll it), redeem one-time codes or end sessions; set APP_SERVICE_ACCOUNTS=<app origin>=<app service account>"
+        );
+    }
     let broker = TokenBroker::new(
         store.clone(),
         oidc.clone(),
@@ -247,6 +230,8 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         policy: settings.policy,
         handoff,
         sessions: Sessions::new(store.clone(), settings.sessions, clock.clone()),
+        housekeeping: Housekeeping::new(store.clone(), clock.clone()),
+        readiness: Default::default(),
         store,
         broker,
         callers,

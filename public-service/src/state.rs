@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::apps::AppRegistry;
 use crate::handoff::HandoffIssuer;
+use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
 use crate::policy::AccessPolicy;
 use crate::sessions::Sessions;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub policy: AccessPolicy,
     pub handoff: HandoffIssuer,
     pub store: Store,
+    pub housekeeping: Arc<Housekeeping>,
+    pub readiness: crate::routes::health::Readiness,
     pub sessions: Sessions,
     pub broker: TokenBroker,
     /// Who may call the token broker; `None` disables it.

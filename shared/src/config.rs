@@ -134,6 +134,19 @@ impl Env {
             .transpose()
     }
 
+    /// An `https` URL, or `http` to a loopback address: where this service
+    /// sends credentials or takes keys from, which a network attacker
+    /// must not be able to read or replace.
+    pub fn secure_url(&self, name: &str) -> Result<Url, ConfigError> {
+        secure(name, self.url(name)?)
+    }
+
+    pub fn optional_secure_url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
+        self.optional_url(name)?
+            .map(|url| secure(name, url))
+            .transpose()
+    }
+
     /// A comma-separated list; blank entries are dropped.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.optional(name)
@@ -180,6 +193,25 @@ impl Env {
     }
 }
 
+fn secure(name: &str, url: Url) -> Result<Url, ConfigError> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "https" || loopback {
+        return Ok(url);
+    }
+    Err(ConfigError::new(
+        name,
+        format!(
+            "must be an https URL (plain http is accepted only for localhost and loopback addresses), for example https://{}",
+            url.host_str().unwrap_or("auth.example.com")
+        ),
+    ))
+}
+
 fn parse_http_url(name: &str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::new(name, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
@@ -220,6 +252,29 @@ mod tests {
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("10y").is_err());
+    }
+
+    #[test]
+    fn urls_that_carry_credentials_or_keys_must_be_https_off_loopback() {
+        let env = Env::from_map([
+            ("A", "http://auth.example.com"),
+            ("B", "https://auth.example.com"),
+            ("C", "http://127.0.0.1:8080"),
+            ("D", "http://[::1]:8080"),
+            ("E", "http://localhost:8080"),
+            ("F", "http://10.0.0.7"),
+        ]);
+        let refused = env.secure_url("A").unwrap_err().to_string();
+        assert!(refused.contains("A") && refused.contains("https://auth.example.com"));
+        assert!(
+            env.secure_url("F").is_err(),
+            "a private address is no loopback"
+        );
+        for ok in ["B", "C", "D", "E"] {
+            env.secure_url(ok).unwrap();
+        }
+        assert_eq!(env.optional_secure_url("missing").unwrap(), None);
+        assert!(env.optional_secure_url("A").is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use url::Url;
 use crate::cookie::handoff_token;
 use crate::id_token::{bearer_token, IdTokenVerifier};
 use crate::policy::{AccessPolicy, Identity};
-use crate::revocation::RevokedSessions;
+use crate::revocation::{RevocationFeed, RevokedSessions};
 use crate::verifier::{HandoffVerifier, VerifyError};
 
 /// What an app needs to check handoff tokens and send strangers to sign in.
@@ -42,6 +42,7 @@ pub struct HandoffGate {
     renew_url: Url,
     app_url: Url,
     revoked: Option<Arc<RevokedSessions>>,
+    feed: Option<Arc<RevocationFeed>>,
     bearer: Option<BearerIdTokens>,
 }
 
@@ -103,6 +104,7 @@ impl HandoffGate {
             login_url,
             app_url,
             revoked: None,
+            feed: None,
             bearer: None,
         }
     }
@@ -113,11 +115,25 @@ impl HandoffGate {
         self
     }
 
-    /// Refuses tokens whose session is in `revoked` (kept up to date by a
-    /// [`crate::revocation::RevocationPoller`]).
+    /// Refuses tokens whose session is in `revoked` (kept up to date by
+    /// someone else).
     pub fn refusing_revoked(mut self, revoked: Arc<RevokedSessions>) -> Self {
         self.revoked = Some(revoked);
         self
+    }
+
+    /// Refuses tokens whose session the public service's feed lists as
+    /// revoked, refreshing the list on the request path when it is stale
+    /// (see [`crate::revocation`]).
+    pub fn refusing_revoked_from(mut self, feed: Arc<RevocationFeed>) -> Self {
+        self.revoked = Some(feed.revoked().clone());
+        self.feed = Some(feed);
+        self
+    }
+
+    /// The revocation feed, if this gate follows one (readiness asks it).
+    pub fn revocation_feed(&self) -> Option<&Arc<RevocationFeed>> {
+        self.feed.as_ref()
     }
 
     /// Sends browsers to the public service's `/renew` instead of `/login`.
@@ -191,6 +207,9 @@ impl HandoffGate {
             }
             e => reject(&e),
         })?;
+        if let Some(feed) = &self.feed {
+            feed.ensure_fresh().await;
+        }
         if self
             .revoked
             .as_ref()

@@ -9,9 +9,18 @@
 //! [`MAX_PENDING`] bytes wait: past that, the logging thread writes itself,
 //! as before, so a stuck reader slows requests rather than losing lines or
 //! growing memory. [`LineBuffer::flush`] writes what is left at exit.
+//!
+//! A request's own lines must not wait for the writer thread, though: on
+//! Cloud Run an instance gets CPU only while it serves a request
+//! (<https://cloud.google.com/run/docs/configuring/billing-settings>), so
+//! a line still in memory when the response leaves could stay there until
+//! the next request, or be lost with the instance. The request-log
+//! middleware calls [`LineBuffer::write_out_pending`] before the response
+//! leaves; with many requests in flight one call writes out the lines of
+//! all of them, and the others find nothing to do.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -22,6 +31,8 @@ pub const MAX_PENDING: usize = 1 << 20;
 
 pub struct LineBuffer<W> {
     pending: Mutex<Vec<u8>>,
+    /// Whether `pending` may hold bytes (read without taking its lock).
+    has_pending: AtomicBool,
     out: Mutex<W>,
     max_pending: AtomicUsize,
 }
@@ -45,6 +56,7 @@ impl<W: Write + Send + 'static> LineBuffer<W> {
     fn unstarted(out: W, max_pending: usize) -> Arc<Self> {
         Arc::new(Self {
             pending: Mutex::new(Vec::new()),
+            has_pending: AtomicBool::new(false),
             out: Mutex::new(out),
             max_pending: AtomicUsize::new(max_pending),
         })
@@ -53,22 +65,38 @@ impl<W: Write + Send + 'static> LineBuffer<W> {
     /// Writes out every waiting line.
     pub fn flush(&self) -> io::Result<()> {
         let mut out = lock(&self.out);
-        let batch = std::mem::take(&mut *lock(&self.pending));
+        let batch = self.take_pending();
         out.write_all(&batch)?;
         out.flush()
+    }
+
+    /// Writes out the waiting lines, if there are any: what a request
+    /// calls before its response leaves.
+    pub fn write_out_pending(&self) -> io::Result<()> {
+        if !self.has_pending.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    fn take_pending(&self) -> Vec<u8> {
+        let mut pending = lock(&self.pending);
+        self.has_pending.store(false, Ordering::Release);
+        std::mem::take(&mut *pending)
     }
 
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         let mut pending = lock(&self.pending);
         if pending.len() + bytes.len() <= self.max_pending.load(Ordering::Relaxed) {
             pending.extend_from_slice(bytes);
+            self.has_pending.store(true, Ordering::Release);
             return Ok(());
         }
         drop(pending);
         // The output lock first, as in `flush`: what waited goes out
         // before this line.
         let mut out = lock(&self.out);
-        let batch = std::mem::take(&mut *lock(&self.pending));
+        let batch = self.take_pending();
         out.write_all(&batch)?;
         out.write_all(bytes)?;
         out.flush()
@@ -180,6 +208,21 @@ mod tests {
         assert_eq!(sink.text(), "", "no write per line");
         buffer.flush().unwrap();
         assert_eq!(sink.text(), "one\n");
+    }
+
+    #[test]
+    fn waiting_lines_are_written_out_when_a_request_asks_and_only_then() {
+        let sink = Sink::default();
+        let buffer = LineBuffer::unstarted(sink.clone(), MAX_PENDING);
+        buffer.write_out_pending().unwrap();
+        assert_eq!(sink.text(), "");
+        writeln!(LineWriter(buffer.clone()), "one").unwrap();
+        writeln!(LineWriter(buffer.clone()), "two").unwrap();
+        assert_eq!(sink.text(), "");
+        buffer.write_out_pending().unwrap();
+        assert_eq!(sink.text(), "one\ntwo\n");
+        buffer.write_out_pending().unwrap();
+        assert_eq!(sink.text(), "one\ntwo\n", "nothing written twice");
     }
 
     #[test]

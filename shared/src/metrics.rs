@@ -14,8 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::http::header::ContentType;
-use actix_web::HttpResponse;
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use crate::config::{ConfigError, Env};
 
 /// Upper bounds of the verification-latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [
@@ -225,8 +229,74 @@ pub fn render() -> String {
     out
 }
 
-/// The `/metrics` route.
-pub async fn endpoint() -> HttpResponse {
+/// Who may read `/metrics`: counts of sign-ins, denials and refreshes are
+/// not for the whole internet.
+#[derive(Clone)]
+pub enum MetricsAccess {
+    /// Callers presenting `Authorization: Bearer <token>` (`METRICS_TOKEN`).
+    Token(SecretString),
+    /// Anyone (`METRICS_PUBLIC=true`: local runs, or a port no one else
+    /// reaches).
+    Public,
+    /// No one: `/metrics` answers 404 (the default).
+    Off,
+}
+
+impl MetricsAccess {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let public = env.flag_or("METRICS_PUBLIC", false)?;
+        match env.secret("METRICS_TOKEN")? {
+            Some(_) if public => Err(ConfigError::new(
+                "METRICS_PUBLIC",
+                "cannot be true while METRICS_TOKEN is set: choose one",
+            )),
+            Some(token) if token.expose_secret().len() < 16 => Err(ConfigError::new(
+                "METRICS_TOKEN",
+                "must be at least 16 characters, for example the output of `openssl rand -hex 32`",
+            )),
+            Some(token) => Ok(Self::Token(token)),
+            None if public => Ok(Self::Public),
+            None => Ok(Self::Off),
+        }
+    }
+
+    /// The answer that refuses `req`, if it is refused.
+    fn refusal(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        match self {
+            Self::Public => None,
+            Self::Off => Some(HttpResponse::NotFound().finish()),
+            Self::Token(expected) => {
+                let presented = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or_default();
+                let expected = expected.expose_secret().as_bytes();
+                if bool::from(presented.as_bytes().ct_eq(expected)) {
+                    None
+                } else {
+                    Some(
+                        HttpResponse::Unauthorized()
+                            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+                            .finish(),
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The `/metrics` route; the app data [`MetricsAccess`] says who may read
+/// it (none given: no one).
+pub async fn endpoint(req: HttpRequest, access: Option<web::Data<MetricsAccess>>) -> HttpResponse {
+    let refusal = match &access {
+        Some(access) => access.refusal(&req),
+        None => MetricsAccess::Off.refusal(&req),
+    };
+    if let Some(refused) = refusal {
+        return refused;
+    }
     HttpResponse::Ok()
         .insert_header(ContentType(
             "text/plain; version=0.0.4; charset=utf-8"
@@ -239,6 +309,31 @@ pub async fn endpoint() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_closed_unless_a_token_or_public_access_is_configured() {
+        let access = |vars: &[(&str, &str)]| MetricsAccess::from_env(&Env::from_map(vars.to_vec()));
+        assert!(matches!(access(&[]), Ok(MetricsAccess::Off)));
+        assert!(matches!(
+            access(&[("METRICS_PUBLIC", "true")]),
+            Ok(MetricsAccess::Public)
+        ));
+        assert!(matches!(
+            access(&[("METRICS_TOKEN", "0123456789abcdef0123")]),
+            Ok(MetricsAccess::Token(_))
+        ));
+        let short = access(&[("METRICS_TOKEN", "short")]).err().unwrap();
+        assert!(short.to_string().contains("METRICS_TOKEN"));
+        assert!(access(&[
+            ("METRICS_TOKEN", "0123456789abcdef0123"),
+            ("METRICS_PUBLIC", "true")
+        ])
+        .is_err());
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let refused = MetricsAccess::Off.refusal(&req).unwrap();
+        assert_eq!(refused.status(), 404);
+        assert!(MetricsAccess::Public.refusal(&req).is_none());
+    }
 
     #[test]
     fn counters_and_histograms_render_in_the_text_format() {

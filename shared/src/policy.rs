@@ -70,7 +70,24 @@ impl AccessPolicy {
                 "no one could sign in: set ALLOWED_EMAILS, ALLOWED_DOMAINS or ALLOWED_HOSTED_DOMAINS, or ALLOW_ANY_VERIFIED_EMAIL=true",
             ));
         }
+        for warning in policy.warnings() {
+            tracing::warn!("{warning}");
+        }
         Ok(policy)
+    }
+
+    /// What a security reviewer would want to know about this policy.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.domains.is_empty() {
+            // A consumer Google account can be made with any address the
+            // person can receive mail at; only `hd` says the organisation
+            // manages it (https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload).
+            warnings.push(
+                "ALLOWED_DOMAINS admits any verified account whose address ends in the domain, consumer accounts made with a work address included; to admit only accounts the organisation's Google Workspace manages, use ALLOWED_HOSTED_DOMAINS".to_owned(),
+            );
+        }
+        warnings
     }
 
     pub fn check(&self, identity: &Identity) -> Result<(), Denial> {
@@ -152,6 +169,16 @@ mod tests {
                 "{email}"
             );
         }
+    }
+
+    #[test]
+    fn address_domains_come_with_a_warning_and_hosted_domains_without() {
+        let by_address = AccessPolicy::new([], ["corp.example".into()], [], false);
+        let warnings = by_address.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("ALLOWED_HOSTED_DOMAINS"));
+        let hosted = AccessPolicy::new([], [], ["corp.example".into()], false);
+        assert!(hosted.warnings().is_empty());
     }
 
     #[test]

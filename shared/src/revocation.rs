@@ -1,17 +1,31 @@
 //! Revoked sessions, so a copied handoff token stops working soon after
 //! its user signs out rather than only at its expiry.
 //!
-//! An app polls the public service's `GET /sessions/revoked?since=<unix>`
-//! (authenticated with its service account's ID token) every interval and
-//! keeps the revoked session ids in memory until no token naming them can
-//! still be valid. The worst-case delay is one interval plus one request.
-//! When the public service cannot be reached the app keeps serving (and
-//! logs it): sign-outs are then honoured at token expiry, as without
-//! polling.
+//! An app fetches the public service's `GET /sessions/revoked?since=<unix>`
+//! (authenticated with its service account's ID token) and keeps the
+//! revoked session ids in memory until no token naming them can still be
+//! valid.
+//!
+//! Nothing here depends on a background task getting CPU time: Cloud Run
+//! throttles an instance's CPU outside requests under request-based
+//! billing, and a timer-driven poll would then stall while idle
+//! (<https://cloud.google.com/run/docs/configuring/billing-settings>,
+//! <https://cloud.google.com/run/docs/tips/general#avoid_background_activities>).
+//! Instead every request that checks a token asks [`RevocationFeed::ensure_fresh`]:
+//! once the last good fetch is older than half the interval a fetch
+//! starts beside the request; once it is older than the interval the
+//! request waits for one (single flight, bounded). So a token whose
+//! session was revoked is refused within one interval plus one fetch,
+//! whether or not the instance had CPU in between. A background loop
+//! keeps the list fresh too where CPU is always there, so requests
+//! rarely wait. When the public service cannot be reached the app keeps
+//! serving (and says so, and is not ready): sign-outs are then honoured
+//! at token expiry.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use url::Url;
@@ -25,6 +39,11 @@ pub const REMEMBER_FOR: Duration = Duration::from_secs(3600 + 60);
 /// Each poll looks this far back before the previous one, so a revocation
 /// committed while the previous answer was in flight is not missed.
 const OVERLAP: u64 = 60;
+/// The longest a request waits for a fetch of a stale list.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// After a failed fetch, requests do not wait for another one this long
+/// (an outage must not add [`MAX_WAIT`] to every request).
+const AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// Ids of revoked sessions and when they were revoked.
 #[derive(Default)]
@@ -64,7 +83,8 @@ pub struct RevokedPage {
     pub revoked: Vec<RevokedSession>,
     /// The public service's clock when it answered.
     pub now: u64,
-    /// More entries wait: ask again with `since` = the last `revoked_at`.
+    /// More entries wait: ask again with `since` = the last `revoked_at`
+    /// and `after` = the last `sid`.
     #[serde(default)]
     pub more: bool,
 }
@@ -75,72 +95,187 @@ pub struct RevokedSession {
     pub revoked_at: u64,
 }
 
-pub struct RevocationPoller {
+/// Fetches pages of the revocation feed.
+struct RevocationPoller {
     url: Url,
     tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
     revoked: Arc<RevokedSessions>,
-    interval: Duration,
     clock: SharedClock,
 }
 
-impl RevocationPoller {
+/// Where the next fetch starts, and whether the last one failed.
+struct Cursor {
+    since: u64,
+    failing: bool,
+}
+
+/// The revoked-session list kept fresh on the request path (see the
+/// module's documentation).
+pub struct RevocationFeed {
+    poller: RevocationPoller,
+    interval: Duration,
+    started: Instant,
+    /// Milliseconds after `started` when the last good fetch began; 0: none yet.
+    fresh_at: AtomicU64,
+    /// Milliseconds after `started` when the last fetch failed; 0: none.
+    failed_at: AtomicU64,
+    /// Whether a fetch beside requests has been started and not ended.
+    fetching_aside: AtomicBool,
+    /// Held while a fetch runs: one at a time.
+    cursor: tokio::sync::Mutex<Cursor>,
+}
+
+impl RevocationFeed {
     /// `url`: the public service's `/sessions/revoked`; `tokens`: this
-    /// app's service-account ID tokens for the public service.
+    /// app's service-account ID tokens for the public service;
+    /// `interval`: the promised bound (a fetch at least this often while
+    /// requests come).
     pub fn new(
         url: Url,
         tokens: Arc<IdTokenSource>,
         interval: Duration,
         revoked: Arc<RevokedSessions>,
         clock: SharedClock,
-    ) -> Self {
-        let http = crate::back_channel::client(Duration::from_secs(5));
-        Self {
-            url,
-            tokens,
-            http,
-            revoked,
+    ) -> Arc<Self> {
+        let since = clock.unix_seconds().saturating_sub(REMEMBER_FOR.as_secs());
+        Arc::new(Self {
+            poller: RevocationPoller {
+                url,
+                tokens,
+                http: crate::back_channel::client(Duration::from_secs(5)),
+                revoked,
+                clock,
+            },
             interval,
-            clock,
+            started: Instant::now(),
+            fresh_at: AtomicU64::new(0),
+            failed_at: AtomicU64::new(0),
+            fetching_aside: AtomicBool::new(false),
+            cursor: tokio::sync::Mutex::new(Cursor {
+                since,
+                failing: false,
+            }),
+        })
+    }
+
+    pub fn revoked(&self) -> &Arc<RevokedSessions> {
+        &self.poller.revoked
+    }
+
+    /// Whether one fetch has succeeded (readiness: an app that cannot
+    /// read the feed cannot keep its promise, and says so).
+    pub fn has_fetched(&self) -> bool {
+        self.fresh_at.load(Ordering::Acquire) != 0
+    }
+
+    /// Makes the list fresh enough for a request to rely on: returns at
+    /// once while it is, starts a fetch beside the request when half the
+    /// interval has passed, and waits (at most [`MAX_WAIT`]) for a fetch
+    /// when a whole interval has. Never fails: a feed that cannot be read
+    /// leaves the list as it was (logged).
+    pub async fn ensure_fresh(self: &Arc<Self>) {
+        match self.age() {
+            Some(age) if age < self.interval / 2 => {}
+            Some(age) if age < self.interval => self.fetch_aside(),
+            _ => {
+                if self
+                    .since(&self.failed_at)
+                    .is_some_and(|t| t < AFTER_FAILURE)
+                {
+                    return;
+                }
+                let _ = tokio::time::timeout(MAX_WAIT, self.fetch()).await;
+            }
         }
     }
 
-    /// Polls until the process ends.
-    pub fn spawn(self) {
+    /// Fetches every half interval until the process ends, for hosts
+    /// that give a background task CPU; requests do not depend on it.
+    pub fn spawn(self: &Arc<Self>) {
+        let feed = self.clone();
         tokio::spawn(async move {
-            let mut since = self
-                .clock
-                .unix_seconds()
-                .saturating_sub(REMEMBER_FOR.as_secs());
-            let mut failing = false;
             loop {
-                match self.poll(since).await {
-                    Ok(next) => {
-                        if failing {
-                            tracing::info!("revocation polling works again");
-                        }
-                        failing = false;
-                        since = next;
-                    }
-                    Err(reason) => {
-                        if !failing {
-                            tracing::warn!(%reason, "revocation polling failed; sign-outs are honoured at token expiry until it works");
-                        }
-                        failing = true;
-                    }
-                }
-                tokio::time::sleep(self.interval).await;
+                feed.fetch().await;
+                tokio::time::sleep(feed.interval / 2).await;
             }
         });
     }
 
+    fn fetch_aside(self: &Arc<Self>) {
+        if self.fetching_aside.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let feed = self.clone();
+        tokio::spawn(async move {
+            feed.fetch().await;
+            feed.fetching_aside.store(false, Ordering::Release);
+        });
+    }
+
+    /// One fetch at a time; a caller that waited for another's finds the
+    /// list fresh and returns.
+    async fn fetch(&self) {
+        let mut cursor = self.cursor.lock().await;
+        if self.age().is_some_and(|age| age < self.interval / 2) {
+            return;
+        }
+        let began = self.now_ms();
+        match self.poller.poll(cursor.since).await {
+            Ok(next) => {
+                if cursor.failing {
+                    tracing::info!("revocation polling works again");
+                }
+                cursor.failing = false;
+                cursor.since = next;
+                self.fresh_at.store(began, Ordering::Release);
+            }
+            Err(reason) => {
+                if !cursor.failing {
+                    tracing::warn!(%reason, "revocation polling failed; sign-outs are honoured at token expiry until it works");
+                }
+                cursor.failing = true;
+                self.failed_at.store(self.now_ms(), Ordering::Release);
+            }
+        }
+    }
+
+    /// How old the list is (since its fetch began), if fetched at all.
+    fn age(&self) -> Option<Duration> {
+        self.since(&self.fresh_at)
+    }
+
+    fn since(&self, mark: &AtomicU64) -> Option<Duration> {
+        match mark.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(Duration::from_millis(self.now_ms().saturating_sub(at))),
+        }
+    }
+
+    /// Milliseconds after `started`, never 0 (0 means "never").
+    fn now_ms(&self) -> u64 {
+        (self.started.elapsed().as_millis() as u64).max(1)
+    }
+}
+
+impl RevocationPoller {
     /// Fetches every page since `since`; returns where the next poll starts.
-    async fn poll(&self, mut since: u64) -> Result<u64, String> {
+    async fn poll(&self, since: u64) -> Result<u64, String> {
+        // Within a poll, pages follow a cursor: the last entry's time and
+        // id, so a second with more revocations than a page loses none.
+        let mut after: Option<RevokedSession> = None;
         loop {
             let bearer = self.tokens.bearer().await.map_err(|e| e.to_string())?;
             let mut url = self.url.clone();
-            url.query_pairs_mut()
-                .append_pair("since", &since.to_string());
+            {
+                let mut query = url.query_pairs_mut();
+                match &after {
+                    None => query.append_pair("since", &since.to_string()),
+                    Some(last) => query
+                        .append_pair("since", &last.revoked_at.to_string())
+                        .append_pair("after", &last.sid),
+                };
+            }
             let response = self
                 .http
                 .get(url)
@@ -157,8 +292,14 @@ impl RevocationPoller {
                 .map_err(|_| "unreadable answer".to_owned())?;
             self.revoked
                 .record(&page.revoked, self.clock.unix_seconds());
+            let moved_on = |last: &RevokedSession| {
+                after.as_ref().is_none_or(|previous| {
+                    (previous.revoked_at, &previous.sid) < (last.revoked_at, &last.sid)
+                })
+            };
             match (page.more, page.revoked.last()) {
-                (true, Some(last)) if last.revoked_at > since => since = last.revoked_at,
+                // A server that does not move on is not followed round.
+                (true, Some(last)) if moved_on(last) => after = Some(last.clone()),
                 _ => return Ok(page.now.saturating_sub(OVERLAP)),
             }
         }
@@ -168,6 +309,180 @@ impl RevocationPoller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
+
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use base64::Engine;
+
+    /// A public service's revocation feed and a metadata server, in one.
+    #[derive(Default)]
+    struct Feed {
+        revoked: Mutex<Vec<RevokedSession>>,
+        fetches: AtomicUsize,
+        down: AtomicBool,
+    }
+
+    async fn serve(feed: Arc<Feed>) -> Url {
+        let identity = {
+            let claims = serde_json::json!({ "exp": 4_000_000_000u64 });
+            let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+            format!("e30.{body}.c2ln")
+        };
+        let data = web::Data::from(feed);
+        let server = HttpServer::new(move || {
+            let identity = identity.clone();
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/computeMetadata/v1/instance/service-accounts/default/identity",
+                    web::get().to(move || {
+                        let identity = identity.clone();
+                        async move { HttpResponse::Ok().body(identity) }
+                    }),
+                )
+                .route(
+                    "/sessions/revoked",
+                    web::get().to(
+                        |feed: web::Data<Feed>,
+                         query: web::Query<HashMap<String, String>>| async move {
+                            feed.fetches.fetch_add(1, Ordering::SeqCst);
+                            if feed.down.load(Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            HttpResponse::Ok().json(page_of(&feed, &query))
+                        },
+                    ),
+                )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        tokio::spawn(server.run());
+        Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    /// What the public service answers: pages of [`PAGE`] on the
+    /// (revoked_at, sid) cursor.
+    const PAGE: usize = 1000;
+
+    fn page_of(feed: &Feed, query: &HashMap<String, String>) -> RevokedPage {
+        let since: u64 = query["since"].parse().unwrap();
+        let after = query.get("after").cloned().unwrap_or_default();
+        let mut all = feed.revoked.lock().unwrap().clone();
+        all.sort_by(|a, b| (a.revoked_at, &a.sid).cmp(&(b.revoked_at, &b.sid)));
+        let revoked: Vec<_> = all
+            .into_iter()
+            .filter(|r| r.revoked_at > since || (r.revoked_at == since && r.sid > after))
+            .take(PAGE)
+            .collect();
+        RevokedPage {
+            more: revoked.len() == PAGE,
+            revoked,
+            now: unix_now(),
+        }
+    }
+
+    fn unix_now() -> u64 {
+        use crate::clock::Clock;
+        crate::clock::SystemClock.unix_seconds()
+    }
+
+    /// A feed with no background task: what a request path sees on a host
+    /// that gives CPU only to requests.
+    fn request_driven(base: &Url, interval: Duration) -> Arc<RevocationFeed> {
+        let clock: SharedClock = Arc::new(crate::clock::SystemClock);
+        RevocationFeed::new(
+            base.join("sessions/revoked").unwrap(),
+            Arc::new(IdTokenSource::new(base, "https://auth.example")),
+            interval,
+            Arc::new(RevokedSessions::default()),
+            clock,
+        )
+    }
+
+    #[actix_web::test]
+    async fn a_request_after_the_interval_waits_for_a_fetch_and_sees_the_revocation() {
+        let feed = Arc::new(Feed::default());
+        let base = serve(feed.clone()).await;
+        let interval = Duration::from_millis(400);
+        let revocations = request_driven(&base, interval);
+        assert!(!revocations.has_fetched());
+
+        revocations.ensure_fresh().await;
+        assert!(revocations.has_fetched(), "the first request fetched");
+        assert_eq!(feed.fetches.load(Ordering::SeqCst), 1);
+        revocations.ensure_fresh().await;
+        assert_eq!(feed.fetches.load(Ordering::SeqCst), 1, "fresh: no fetch");
+
+        feed.revoked.lock().unwrap().push(RevokedSession {
+            sid: "signed-out".into(),
+            revoked_at: unix_now(),
+        });
+        // No timer runs: only requests move the list on.
+        tokio::time::sleep(interval).await;
+        revocations.ensure_fresh().await;
+        assert!(
+            revocations.revoked().is_revoked("signed-out"),
+            "a request one interval later saw the sign-out"
+        );
+    }
+
+    #[actix_web::test]
+    async fn more_revocations_in_one_second_than_a_page_holds_are_all_read() {
+        let feed = Arc::new(Feed::default());
+        let now = unix_now();
+        *feed.revoked.lock().unwrap() = (0..2 * PAGE + 500)
+            .map(|i| RevokedSession {
+                sid: format!("s{i:05}"),
+                revoked_at: now,
+            })
+            .collect();
+        let base = serve(feed.clone()).await;
+        let revocations = request_driven(&base, Duration::from_secs(60));
+        revocations.ensure_fresh().await;
+        assert_eq!(revocations.revoked().len(), 2 * PAGE + 500);
+        assert_eq!(feed.fetches.load(Ordering::SeqCst), 3, "three pages");
+    }
+
+    #[actix_web::test]
+    async fn concurrent_requests_on_a_stale_list_share_one_fetch() {
+        let feed = Arc::new(Feed::default());
+        let base = serve(feed.clone()).await;
+        let revocations = request_driven(&base, Duration::from_secs(60));
+        let requests: Vec<_> = (0..20)
+            .map(|_| {
+                let revocations = revocations.clone();
+                tokio::spawn(async move { revocations.ensure_fresh().await })
+            })
+            .collect();
+        for request in requests {
+            request.await.unwrap();
+        }
+        assert_eq!(feed.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[actix_web::test]
+    async fn a_feed_that_cannot_be_read_is_not_waited_for_on_every_request() {
+        let feed = Arc::new(Feed::default());
+        feed.down.store(true, Ordering::SeqCst);
+        let base = serve(feed.clone()).await;
+        let revocations = request_driven(&base, Duration::from_secs(60));
+        for _ in 0..10 {
+            revocations.ensure_fresh().await;
+        }
+        assert!(!revocations.has_fetched());
+        assert_eq!(
+            feed.fetches.load(Ordering::SeqCst),
+            1,
+            "one attempt, then requests go on without waiting for a while"
+        );
+        tokio::time::sleep(AFTER_FAILURE).await;
+        feed.down.store(false, Ordering::SeqCst);
+        revocations.ensure_fresh().await;
+        assert!(revocations.has_fetched(), "tried again after a pause");
+    }
 
     #[test]
     fn revoked_ids_are_forgotten_once_no_token_can_name_them() {

@@ -101,6 +101,14 @@ pub fn flush() {
     }
 }
 
+/// Writes out the lines waiting, if any, before a response leaves (see
+/// [`crate::log_writer`]).
+fn write_out_pending() {
+    if let Some(stdout) = STDOUT.get() {
+        let _ = stdout.write_out_pending();
+    }
+}
+
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -137,6 +145,7 @@ pub async fn log_request(
             tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")
         }
     }
+    write_out_pending();
     result
 }
 

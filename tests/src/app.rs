@@ -47,6 +47,8 @@ pub const CLIENT_ID: &str = "test-client.apps.example";
 /// The service account allowed to call the token broker.
 pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
 /// The app's service account (its back-channel calls to the public service).
+/// `METRICS_TOKEN` of both services: `/metrics` needs it.
+pub const METRICS_TOKEN: &str = "test-metrics-token-6f1c2e";
 pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
 /// How often the app asks for revoked sessions in tests.
 pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -118,6 +120,9 @@ pub struct TestOptions {
     pub sign_in_rate_per_minute: u32,
     /// `TRUSTED_PROXY_HOPS`.
     pub trusted_proxy_hops: usize,
+    /// `APP_SERVICE_ACCOUNTS` names the apps' accounts (without it the
+    /// apps' back-channel routes, the revocation feed among them, refuse).
+    pub app_accounts_registered: bool,
 }
 
 impl Default for TestOptions {
@@ -149,6 +154,7 @@ impl Default for TestOptions {
             jwks_max_age: Duration::from_secs(300),
             sign_in_rate_per_minute: 6000,
             trusted_proxy_hops: 0,
+            app_accounts_registered: true,
         }
     }
 }
@@ -253,6 +259,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         }),
         cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
+        metrics: shared::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
     };
     let app = private_service::startup::Application::build_with(settings, Some(listener), clock)
         .await
@@ -269,6 +276,18 @@ fn seconds(d: Duration) -> String {
 }
 
 impl TestApp {
+    /// `/metrics` of the service at `addr`, read with [`METRICS_TOKEN`].
+    pub async fn metrics_of(&self, addr: SocketAddr) -> String {
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "/metrics with its token");
+        response.text().await.unwrap()
+    }
+
     /// The whole stack on SQLite.
     pub async fn spawn() -> Self {
         Self::spawn_with(TestOptions::default()).await
@@ -414,7 +433,15 @@ impl TestApp {
                 options.sign_out_at_provider.to_string(),
             ),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
-            ("APP_SERVICE_ACCOUNTS", app_accounts.join(",")),
+            ("METRICS_TOKEN", METRICS_TOKEN.into()),
+            (
+                "APP_SERVICE_ACCOUNTS",
+                if options.app_accounts_registered {
+                    app_accounts.join(",")
+                } else {
+                    String::new()
+                },
+            ),
             (
                 "RATE_LIMIT_SIGN_IN_PER_MINUTE",
                 options.sign_in_rate_per_minute.to_string(),
@@ -486,6 +513,7 @@ impl TestApp {
                 cookie_secret,
                 token_keys,
                 signing_pem.clone(),
+                METRICS_TOKEN.into(),
             ],
             client_secret,
             public_clock,

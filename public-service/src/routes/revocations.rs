@@ -1,5 +1,6 @@
-//! `GET /sessions/revoked?since=<unix seconds>`: the ids of sessions
-//! revoked since then, for apps that refuse handoff tokens of signed-out
+//! `GET /sessions/revoked?since=<unix seconds>[&after=<session id>]`: the
+//! ids of sessions revoked since then (after that id, when paging through
+//! one second's revocations), for apps that refuse handoff tokens of signed-out
 //! sessions before those expire. Callers are the apps' service accounts
 //! (`APP_SERVICE_ACCOUNTS`), authenticated by a provider-signed ID token
 //! for this service's URL.
@@ -26,7 +27,15 @@ pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> H
         },
         _ => return bad_request(),
     };
-    match state.store.sessions_revoked_since(since, PAGE).await {
+    let after = match query_param(&req, "after") {
+        Ok(after) => after,
+        Err(_) => return bad_request(),
+    };
+    match state
+        .store
+        .sessions_revoked_since(since, after.as_deref(), PAGE)
+        .await
+    {
         Ok(ids) => {
             let more = ids.len() == PAGE as usize;
             let page = RevokedPage {
@@ -54,7 +63,7 @@ fn bad_request() -> HttpResponse {
         StatusCode::BAD_REQUEST,
         json!({
             "error": "invalid_request",
-            "message": "Give since=<unix seconds>.",
+            "message": "Give since=<unix seconds> and, to page on, after=<the last session id>.",
         }),
     )
 }

@@ -5,15 +5,20 @@
 //! configuration error, and the service stops at start. PostgreSQL is
 //! another machine, which may be down when the service starts (maintenance,
 //! a restart of the whole region). The service then starts anyway, not
-//! ready, and a background task applies the migrations as soon as the
-//! server answers; until then storage calls fail at once and readiness is
-//! false. What waiting cannot cure (a refused password, a missing database,
-//! a schema from a newer release) still stops the service at start.
+//! ready, and applies the migrations as soon as the server answers; until
+//! then storage calls fail at once and readiness is false. What waiting
+//! cannot cure (a refused password, a missing database, a schema from a
+//! newer release) still stops the service at start.
+//!
+//! The next attempt is made by whatever comes first: a request (see
+//! `crate::housekeeping`), a readiness probe, or a background timer. The
+//! timer alone would not do on Cloud Run, which throttles an instance's
+//! CPU outside requests (<https://cloud.google.com/run/docs/configuring/billing-settings>).
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migrator};
@@ -27,6 +32,32 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// the first, doubled each time up to the last.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LAST_RETRY: Duration = Duration::from_secs(10);
+
+/// When to try a database that was down again, and what was said of it.
+pub(super) struct Retry {
+    started: Instant,
+    /// Milliseconds after `started` before which no attempt is made.
+    next_at: AtomicU64,
+    wait: AtomicU64,
+    trying: AtomicBool,
+    last_reason: Mutex<String>,
+}
+
+impl Retry {
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            started: Instant::now(),
+            next_at: AtomicU64::new(0),
+            wait: AtomicU64::new(FIRST_RETRY.as_millis() as u64),
+            trying: AtomicBool::new(false),
+            last_reason: Mutex::new(String::new()),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
 
 /// Why the schema could not be prepared, and whether waiting may help.
 struct Unprepared {
@@ -54,7 +85,13 @@ impl Store {
                     reason = %u.error,
                     "the database cannot be reached; serving without it (not ready) until it answers"
                 );
-                store.clone().wait_for_database(u.error.to_string());
+                *store
+                    .retry
+                    .last_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = u.error.to_string();
+                store.retry_with_backoff();
+                store.clone().keep_trying_in_background();
                 Ok(store)
             }
             Err(u) => Err(u.error),
@@ -102,6 +139,7 @@ impl Store {
             pool,
             backend,
             migrated: Arc::new(AtomicBool::new(false)),
+            retry: Retry::new(),
             timeout: options.timeout,
             sqlite_file: backend == Backend::Sqlite && !in_memory,
         })
@@ -138,28 +176,77 @@ impl Store {
         Ok(())
     }
 
-    /// Tries again, less and less often, until the migrations have run.
-    /// One line says the database was reached; another whenever the reason
-    /// for waiting changes.
-    fn wait_for_database(self, mut last_reason: String) {
-        tokio::spawn(async move {
-            let mut wait = FIRST_RETRY;
-            loop {
-                tokio::time::sleep(wait).await;
-                match self.prepare().await {
-                    Ok(()) => {
-                        tracing::info!("the database answers; migrations applied");
-                        return;
-                    }
-                    Err(u) => {
-                        let reason = u.error.to_string();
-                        if reason != last_reason {
-                            tracing::warn!(%reason, "still waiting for the database");
-                            last_reason = reason;
-                        }
-                        wait = (wait * 2).min(LAST_RETRY);
-                    }
+    /// Starts another attempt at a database that was down at start, if
+    /// one is due and none is running; returns at once (a request calls it).
+    pub fn prepare_if_due(&self) {
+        if self.is_prepared() || !self.retry_is_due() {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move { store.try_prepare().await });
+    }
+
+    /// Makes an attempt now if one is due and none is running (readiness
+    /// calls it, bounded by its own timeout); true once prepared.
+    pub async fn try_prepare(&self) -> bool {
+        if self.is_prepared() {
+            return true;
+        }
+        if !self.retry_is_due() || self.retry.trying.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // Cleared however this ends, a cancelled future included.
+        struct Trying<'a>(&'a AtomicBool);
+        impl Drop for Trying<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _trying = Trying(&self.retry.trying);
+        match self.prepare().await {
+            Ok(()) => {
+                tracing::info!("the database answers; migrations applied");
+                true
+            }
+            Err(u) => {
+                let reason = u.error.to_string();
+                let mut last = self
+                    .retry
+                    .last_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if *last != reason {
+                    tracing::warn!(%reason, "still waiting for the database");
+                    *last = reason;
                 }
+                drop(last);
+                self.retry_with_backoff();
+                false
+            }
+        }
+    }
+
+    fn retry_is_due(&self) -> bool {
+        self.retry.now() >= self.retry.next_at.load(Ordering::Acquire)
+    }
+
+    /// The next attempt after a failed one: the wait doubles up to the last.
+    fn retry_with_backoff(&self) {
+        let wait = self.retry.wait.load(Ordering::Acquire);
+        self.retry
+            .next_at
+            .store(self.retry.now() + wait, Ordering::Release);
+        let longer = (wait * 2).min(LAST_RETRY.as_millis() as u64);
+        self.retry.wait.store(longer, Ordering::Release);
+    }
+
+    /// Where a background task gets CPU, it tries too, so an idle instance
+    /// is ready before its next request.
+    fn keep_trying_in_background(self) {
+        tokio::spawn(async move {
+            while !self.is_prepared() {
+                tokio::time::sleep(FIRST_RETRY).await;
+                self.try_prepare().await;
             }
         });
     }

@@ -19,6 +19,7 @@ mod grants;
 mod sessions;
 
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +100,8 @@ pub struct Store {
     /// or missing schema, and while the database has not been reached
     /// since start, storage calls fail at once instead of waiting.
     migrated: Arc<AtomicBool>,
+    /// When a database that was down at start is tried again.
+    retry: Arc<connect::Retry>,
     /// The longest one statement may take, connecting included.
     timeout: Duration,
     /// A SQLite file (not `:memory:`), which is switched to WAL.
@@ -160,8 +163,11 @@ impl Store {
 
 /// Picks the backend and adds what a bare SQLite path needs to be created.
 fn normalise(url: &str) -> Result<(Backend, String), StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok((Backend::Postgres, url.to_owned()));
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        return Ok((Backend::Postgres, with_socket_host(rest)));
     }
     if let Some(rest) = url.strip_prefix("sqlite:") {
         if rest.contains(":memory:") || rest.contains("mode=") {
@@ -171,6 +177,41 @@ fn normalise(url: &str) -> Result<(Backend, String), StoreError> {
         return Ok((Backend::Sqlite, format!("{url}{separator}mode=rwc")));
     }
     Err(StoreError::UnsupportedUrl)
+}
+
+/// libpq reads `postgres://user:pw@/db?host=/cloudsql/P:R:I` as "connect
+/// through the socket directory in `host=`", and it is the form Cloud SQL's
+/// documentation gives
+/// (<https://cloud.google.com/sql/docs/postgres/connect-run#connect_to>),
+/// but the `url` crate (and so sqlx) refuses a URL with credentials and no
+/// host. sqlx takes the `host` parameter over the URL's host
+/// (<https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html>),
+/// so `localhost` in the empty place changes nothing but the parse.
+fn with_socket_host(rest: &str) -> String {
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let host_is_empty = authority.is_empty() || authority.ends_with('@');
+    let socket_given = rest[authority_end..]
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("host=")));
+    if host_is_empty && socket_given {
+        format!("postgres://{authority}localhost{}", &rest[authority_end..])
+    } else {
+        format!("postgres://{rest}")
+    }
+}
+
+/// Why `url` cannot be opened, in words without any part of it (it holds
+/// a password): the check settings make at start.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let (_, url) = normalise(url).map_err(|e| e.to_string())?;
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyConnectOptions::from_str(&url)
+        .map(|_| ())
+        .map_err(|e| match e {
+            sqlx::Error::Configuration(reason) => reason.to_string(),
+            _ => "it cannot be parsed".to_owned(),
+        })
 }
 
 /// Timestamps are Unix seconds in signed 64-bit columns.
@@ -185,6 +226,35 @@ pub(crate) fn from_db(seconds: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cloud_sql_socket_url_without_a_host_opens_through_the_socket() {
+        // The form Cloud SQL's documentation gives, which `url` refuses.
+        let url = "postgres://auth:pw@/auth?host=/cloudsql/p:r:auth-db";
+        assert!(url::Url::parse(url).is_err(), "the url crate refuses it");
+        assert_eq!(
+            normalise(url).unwrap().1,
+            "postgres://auth:pw@localhost/auth?host=/cloudsql/p:r:auth-db"
+        );
+        check_url(url).unwrap();
+        // With a host, or with no socket to use instead, nothing changes.
+        let explicit = "postgres://auth:pw@localhost/auth?host=/cloudsql/p:r:i";
+        assert_eq!(normalise(explicit).unwrap().1, explicit);
+        assert_eq!(
+            normalise("postgresql://u@h:5432/db?sslmode=require")
+                .unwrap()
+                .1,
+            "postgres://u@h:5432/db?sslmode=require"
+        );
+        assert!(check_url("postgres://auth:pw@/auth").is_err());
+    }
+
+    #[test]
+    fn a_url_that_cannot_be_opened_is_described_without_its_password() {
+        let reason = check_url("postgres://auth:s3cret@/auth").unwrap_err();
+        assert!(!reason.contains("s3cret"), "{reason}");
+        assert!(!reason.is_empty());
+    }
 
     #[test]
     fn urls_pick_the_backend_and_sqlite_files_are_created() {

@@ -100,15 +100,22 @@ impl Store {
     }
 
     /// Ids of sessions revoked at or after `since`, oldest first.
+    /// Sessions revoked at or after `since`, in (revoked_at, id) order,
+    /// starting after `after` (the last entry of the previous page) when
+    /// given: a cursor, so that any number of revocations within one
+    /// second all come out, page by page.
     pub async fn sessions_revoked_since(
         &self,
         since: u64,
+        after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = self.bounded(sqlx::query(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1 ORDER BY revoked_at, id LIMIT $2",
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at > $1 OR (revoked_at = $1 AND id > $2) ORDER BY revoked_at, id LIMIT $3",
         )
         .bind(to_db(since))
+        // Every id sorts after the empty string.
+        .bind(after.unwrap_or(""))
         .bind(i64::from(limit))
         .fetch_all(self.pool()?)).await?;
         rows.iter()

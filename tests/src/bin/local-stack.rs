@@ -60,6 +60,7 @@ async fn main() -> ExitCode {
     let mut public_env = vec![
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ("PORT", auth_port.to_string()),
+        ("METRICS_PUBLIC", "true".into()),
         ("PUBLIC_URL", auth_url.clone()),
         ("APP_ORIGINS", app_url.clone()),
         ("HANDOFF_DELIVERY", delivery.to_owned()),
@@ -158,6 +159,7 @@ async fn main() -> ExitCode {
     let private = private_service::settings::Settings::from_env(&Env::from_map([
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ("PORT", app_port.to_string()),
+        ("METRICS_PUBLIC", "true".to_owned()),
         ("APP_URL", app_url.clone()),
         ("AUTH_URL", auth_url.clone()),
         ("HANDOFF_DELIVERY", delivery.to_owned()),

@@ -112,7 +112,8 @@ pub fn create_secrets(state: &Path, vars: &[(String, String)]) -> Result<Vec<Str
 }
 
 /// The two services' binaries: `CLOUD_RUN_BINARIES` (CI builds release
-/// binaries there) or, without it, debug binaries built now.
+/// binaries there) or, without it, debug binaries built now into
+/// `TARGET/cloud-run-rehearsal` (slow the first time).
 pub fn binaries() -> Result<PathBuf, String> {
     static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
@@ -121,9 +122,12 @@ pub fn binaries() -> Result<PathBuf, String> {
             return Ok(PathBuf::from(dir));
         }
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // A target directory of its own: built with `cargo test`'s feature
+        // set, the shared one would be rebuilt back and forth.
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace.join("target"));
+            .unwrap_or_else(|_| workspace.join("target"))
+            .join("cloud-run-rehearsal");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         eprintln!(
             "cloud-run rehearsal: CLOUD_RUN_BINARIES is not set; building debug binaries into {}",

@@ -59,12 +59,7 @@ async fn sign_in_is_rate_limited_per_client_with_retry_after() {
         "only the entry the trusted proxy added counts"
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", app.auth_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_of(app.auth_addr).await;
     assert!(metrics.contains(r#"rate_limited_total{route="sign_in"}"#));
 }
 

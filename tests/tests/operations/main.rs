@@ -70,6 +70,57 @@ async fn readiness_follows_the_database_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_is_ready_only_once_it_has_read_the_revocation_feed() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app_readyz(&app).await;
+    assert_eq!(
+        (status, &body["revocations"]),
+        (200, &"ok".into()),
+        "{body}"
+    );
+
+    // The public service does not know the app's account: the feed answers
+    // 404 for ever, and sign-outs could not reach the app.
+    let unheard = TestApp::spawn_with(TestOptions {
+        app_accounts_registered: false,
+        ..TestOptions::default()
+    })
+    .await;
+    let (status, body) = app_readyz(&unheard).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["revocations"], "unavailable");
+    assert_eq!(body["keys"], "ok");
+}
+
+async fn app_readyz(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/readyz", app.app_addr))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_read_only_with_the_metrics_token() {
+    let app = TestApp::spawn().await;
+    for addr in [app.auth_addr, app.app_addr] {
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/metrics");
+        let anonymous = client.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        assert!(anonymous.headers().contains_key("www-authenticate"));
+        let wrong = client
+            .get(&url)
+            .bearer_auth("test-metrics-token-6f1c2f")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        app.metrics_of(addr).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_the_providers_discovery() {
     let app = TestApp::spawn_with(TestOptions {
         discovery_fails_at_start: true,
@@ -237,7 +288,10 @@ async fn prometheus_metrics_count_sign_ins_handoffs_renewals_and_time_verificati
         .await;
     assert_eq!(renewed.status, 302);
 
-    let public = reqwest::get(format!("http://{}/metrics", app.auth_addr))
+    let public = reqwest::Client::new()
+        .get(format!("http://{}/metrics", app.auth_addr))
+        .bearer_auth(integration_tests::app::METRICS_TOKEN)
+        .send()
         .await
         .unwrap();
     assert!(public.headers()["content-type"]
@@ -256,12 +310,7 @@ async fn prometheus_metrics_count_sign_ins_handoffs_renewals_and_time_verificati
     assert!(metric(&public, r#"handoffs_total{delivery="cookie"}"#) >= 2.0);
     assert!(metric(&public, r#"renewals_total{outcome="renewed"}"#) >= 1.0);
 
-    let private = reqwest::get(format!("http://{}/metrics", app.app_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let private = app.metrics_of(app.app_addr).await;
     assert!(private.contains("# TYPE handoff_verification_seconds histogram"));
     assert!(metric(&private, "handoff_verification_seconds_count") >= 1.0);
     assert!(metric(&private, r#"handoff_verifications_total{outcome="valid"}"#) >= 1.0);

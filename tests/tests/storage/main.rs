@@ -291,11 +291,14 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
         Some(NOW + 60)
     );
     assert_eq!(
-        store.sessions_revoked_since(NOW + 60, 100).await.unwrap(),
+        store
+            .sessions_revoked_since(NOW + 60, None, 100)
+            .await
+            .unwrap(),
         vec![("s1".to_owned(), NOW + 60)]
     );
     assert!(store
-        .sessions_revoked_since(NOW + 61, 100)
+        .sessions_revoked_since(NOW + 61, None, 100)
         .await
         .unwrap()
         .is_empty());
@@ -315,6 +318,49 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(purged, 2);
+}
+
+async fn revocations_within_one_second_page_on_a_cursor_and_none_is_lost(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    // More sessions revoked in one second than one page holds.
+    let total = 25;
+    for i in 0..total {
+        let id = format!("s{i:03}");
+        store
+            .create_session(&NewSession {
+                id: id.clone(),
+                secret_hash: vec![1; 32],
+                subject: "alice".into(),
+                email: "alice@example.com".into(),
+                name: None,
+                hosted_domain: None,
+                created_at: NOW,
+                expires_at: NOW + 1000,
+            })
+            .await
+            .unwrap();
+        store.revoke_session(&id, NOW + 5).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<(u64, String)> = None;
+    for _ in 0..10 {
+        let page = match &cursor {
+            None => store.sessions_revoked_since(NOW, None, 10).await.unwrap(),
+            Some((at, id)) => store
+                .sessions_revoked_since(*at, Some(id), 10)
+                .await
+                .unwrap(),
+        };
+        let Some((last_id, last_at)) = page.last().cloned() else {
+            break;
+        };
+        seen.extend(page.into_iter().map(|(id, _)| id));
+        cursor = Some((last_at, last_id));
+    }
+    let expected: Vec<String> = (0..total).map(|i| format!("s{i:03}")).collect();
+    assert_eq!(seen, expected, "every revocation once, in order");
 }
 
 async fn a_reconnected_store_keeps_its_data(backend: Backend) {
@@ -428,5 +474,6 @@ on_both_backends!(
     twenty_concurrent_lease_requests_give_exactly_one_lease,
     a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived,
     sessions_are_created_touched_revoked_and_purged,
+    revocations_within_one_second_page_on_a_cursor_and_none_is_lost,
     a_reconnected_store_keeps_its_data,
 );
