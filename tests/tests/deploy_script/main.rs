@@ -10,9 +10,7 @@ use rehearsal::{call_is, Rehearsal};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
-    let Some(project) = Rehearsal::start().await else {
-        return;
-    };
+    let project = Rehearsal::start().await;
     let run = project.deploy(&[]);
     assert!(
         run.ok,
@@ -58,9 +56,7 @@ async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_changes_nothing() {
-    let Some(project) = Rehearsal::start().await else {
-        return;
-    };
+    let project = Rehearsal::start().await;
     let first = project.deploy(&[]);
     assert!(first.ok, "{}", first.output);
     let before = project.snapshot().await;
@@ -92,9 +88,7 @@ async fn a_second_run_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_stopped_half_way_is_finished_by_the_next() {
-    let Some(project) = Rehearsal::start().await else {
-        return;
-    };
+    let project = Rehearsal::start().await;
     // Each run stops at a later point than the one before: a call failing
     // before it acts, or after (a timeout once the change was made).
     for (variable, call) in [

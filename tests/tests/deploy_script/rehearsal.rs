@@ -75,21 +75,12 @@ pub struct Rehearsal {
     http: reqwest::Client,
 }
 
-/// The service binaries: `CLOUD_RUN_BINARIES` (release binaries in CI),
-/// otherwise this package's debug builds (see the emulator's
-/// [`integration_tests::cloud_run::deploy_sh::binaries`]).
-fn binaries() -> PathBuf {
-    integration_tests::cloud_run::deploy_sh::binaries().expect("the service binaries")
-}
-
 impl Rehearsal {
-    /// The project, or `None` (the reason printed) where this crate has no
-    /// `cloud-run-emulator` binary to run Cloud Run with.
-    pub async fn start() -> Option<Self> {
-        let Some(emulator_binary) = option_env!("CARGO_BIN_EXE_cloud-run-emulator") else {
-            eprintln!("skipped: the integration-tests crate has no cloud-run-emulator binary");
-            return None;
-        };
+    pub async fn start() -> Self {
+        // CLOUD_RUN_BINARIES, or the workspace's debug binaries, as the
+        // emulator's own tests find them.
+        let binaries = integration_tests::cloud_run::deploy_sh::binaries()
+            .unwrap_or_else(|e| panic!("the service binaries: {e}"));
         let state = tempfile::tempdir().unwrap();
         // Google's endpoints, stood in for by the mock provider: the only
         // difference between what the definitions give the containers and
@@ -119,11 +110,11 @@ impl Rehearsal {
         let overlay_file = state.path().join("overlay.env");
         std::fs::write(&overlay_file, overlay).unwrap();
 
-        let mut emulator = Command::new(emulator_binary)
+        let mut emulator = Command::new(env!("CARGO_BIN_EXE_cloud-run-emulator"))
             .arg("--state")
             .arg(state.path())
             .arg("--binaries")
-            .arg(binaries())
+            .arg(binaries)
             .arg("--env-overlay")
             .arg(&overlay_file)
             .arg("--cloudsql-dir")
@@ -140,7 +131,7 @@ impl Rehearsal {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("the emulator said {first:?}"))
             .to_owned();
-        Some(Self {
+        Self {
             state,
             emulator,
             emulator_url,
@@ -150,7 +141,7 @@ impl Rehearsal {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
-        })
+        }
     }
 
     /// `deploy/deploy.sh` with the stand-ins first on `PATH` and `extra`.
