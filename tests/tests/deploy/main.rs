@@ -371,3 +371,62 @@ fn the_readmes_broker_example_makes_a_token_with_an_email() {
         }
     }
 }
+
+/// The number of trusted hops the recipe gives for `delivery`'s paragraph
+/// of deploy/README.md (`**TRUSTED_PROXY_HOPS=N**` or `TRUSTED_PROXY_HOPS=N`).
+fn recipe_hops(paragraph_start: &str) -> usize {
+    let readme = std::fs::read_to_string(root().join("deploy/README.md")).unwrap();
+    let start = readme
+        .find(paragraph_start)
+        .unwrap_or_else(|| panic!("deploy/README.md has no {paragraph_start:?}"));
+    let rest = &readme[start..];
+    let at = rest
+        .find("TRUSTED_PROXY_HOPS=")
+        .expect("the recipe names the hops")
+        + 19;
+    rest[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Who the rate limiter takes for the client of a request whose
+/// `X-Forwarded-For` is `forwarded`, with `hops` trusted proxies.
+fn client_seen(hops: usize, forwarded: &str) -> std::net::IpAddr {
+    let limiter = shared::rate_limit::RateLimiter::new(
+        "recipe",
+        shared::rate_limit::Limit {
+            per_minute: 60,
+            burst: 30,
+        },
+        hops,
+    );
+    let req = actix_web::test::TestRequest::default()
+        .peer_addr("169.254.1.1:40000".parse().unwrap())
+        .insert_header(("x-forwarded-for", forwarded))
+        .to_http_request();
+    limiter.client(&req).unwrap()
+}
+
+#[test]
+fn each_recipes_trusted_hops_find_the_client_behind_googles_front_ends() {
+    // Cloud Run's front end appends the address it saw the client at
+    // (https://cloud.google.com/run/docs/container-contract#request-headers);
+    // the external Application Load Balancer appends `<client-ip>,<lb-ip>`
+    // (https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header).
+    // Whatever the client sent itself comes first and must not count.
+    let forged = "6.6.6.6";
+    let client: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+    let direct = recipe_hops("**Separate sites**");
+    assert_eq!(client_seen(direct, &format!("{forged}, {client}")), client);
+    let behind_lb = recipe_hops("**Shared parent domain**");
+    let via_lb = format!("{forged}, {client}, 34.120.0.1");
+    assert_eq!(client_seen(behind_lb, &via_lb), client);
+    assert_ne!(
+        client_seen(1, &via_lb),
+        client,
+        "one hop behind the load balancer puts every client in the load balancer's bucket"
+    );
+}
