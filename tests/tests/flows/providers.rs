@@ -36,7 +36,7 @@ fn assert_unverifiable(hops: &[Page], browser: &Browser) {
     assert_eq!(last.url.path(), "/callback", "{}", last.url);
     assert_eq!(last.status, 502, "{}", last.body);
     assert!(last.body.contains("could not be verified"), "{}", last.body);
-    assert!(no_handoff_cookie(&browser));
+    assert!(no_handoff_cookie(browser));
     assert!(browser.cookie("__Host-session").is_none());
 }
 
