@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use integration_tests::app::{
-    APP_ACCOUNT, APP_HOST, AUTH_HOST, CLIENT_ID, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
-};
+use integration_tests::app::{APP_ACCOUNT, CLIENT_ID, REVOCATION_POLL_INTERVAL};
 use integration_tests::Browser;
 use mock_provider::{MockProvider, MockUser};
 use tokio::process::Command;
@@ -71,10 +69,6 @@ fn run_flags() -> Vec<String> {
         // needs CAP_SYS_RESOURCE; sandboxed CI runners lack it.
         "--ulimit=nofile=16384:16384".to_owned(),
         "--ulimit=nproc=16384:16384".to_owned(),
-        // The names the browser uses, resolved inside the container
-        // through /etc/hosts (the image's nsswitch.conf: files, then dns).
-        format!("--add-host={AUTH_HOST}:127.0.0.1"),
-        format!("--add-host={APP_HOST}:127.0.0.1"),
     ];
     // Debian 12's crun refuses hosts with cgroup v1 and v2 both mounted
     // ("cgroups in hybrid mode not supported"); runc runs there.
@@ -328,8 +322,12 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     check_refuses_without_configuration(&app_image.0).await;
 
     let (auth_addr, app_addr) = (free_port(), free_port());
-    let auth_url = format!("http://{AUTH_HOST}:{}", auth_addr.port());
-    let app_url = format!("http://{APP_HOST}:{}", app_addr.port());
+    // Two sites, as on Cloud Run's default URLs (code delivery): the public
+    // service by name (`localhost`, resolved inside the container through
+    // its /etc/hosts; plain http is accepted for loopback names only), the
+    // app by address.
+    let auth_url = format!("http://localhost:{}", auth_addr.port());
+    let app_url = format!("http://127.0.0.1:{}", app_addr.port());
     let client_secret = shared::random::url_safe_token(24);
     let provider = MockProvider::builder()
         .client(
@@ -361,8 +359,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
             ("OIDC_CLIENT_SECRET", client_secret.clone()),
             ("APP_ORIGINS", app_url.clone()),
             ("APP_SERVICE_ACCOUNTS", format!("{app_url}={APP_ACCOUNT}")),
-            ("HANDOFF_DELIVERY", "cookie".into()),
-            ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+            ("HANDOFF_DELIVERY", "code".into()),
             ("ALLOWED_DOMAINS", "example.com".into()),
             ("CALLER_TOKEN_ISSUERS", issuer.clone()),
             ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
@@ -385,6 +382,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
             ("APP_URL", app_url.clone()),
             // By name: resolved from inside the container.
             ("AUTH_URL", auth_url.clone()),
+            ("HANDOFF_DELIVERY", "code".into()),
             ("METADATA_URL", issuer.clone()),
             (
                 "REVOCATION_POLL_INTERVAL",
@@ -399,7 +397,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     wait_for(&format!("http://{app_addr}/readyz"), &app).await;
 
     provider.set_user(MockUser::new(ALICE));
-    let browser = Browser::new(&[(AUTH_HOST, auth_addr), (APP_HOST, app_addr)]);
+    let browser = Browser::new(&[("localhost", auth_addr)]);
     let hops = browser.navigate(&format!("{app_url}/")).await;
     let last = hops.last().unwrap();
     assert_eq!(
@@ -412,7 +410,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
         logs(&public).await,
         logs(&app).await
     );
-    assert_eq!(last.url.host_str(), Some(APP_HOST));
+    assert_eq!(last.url.host_str(), Some("127.0.0.1"));
     assert!(last.body.contains(ALICE), "{}", last.body);
     eprintln!(
         "images built, checked and signed in through in {:.1?}",
