@@ -89,10 +89,7 @@ impl Application {
         let redemption = (settings.delivery == AppDelivery::Code).then(|| {
             let limiter = RateLimiter::new(
                 "handoff",
-                Limit {
-                    per_minute: settings.handoff_per_minute,
-                    burst: (settings.handoff_per_minute / 2).max(1),
-                },
+                Limit::per_minute(settings.handoff_per_minute),
                 settings.trusted_proxy_hops,
             );
             web::Data::new(

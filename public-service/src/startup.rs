@@ -72,23 +72,14 @@ impl Application {
         let limit = |name: &'static str, per_minute: u32| {
             RateLimiter::new(
                 name,
-                Limit {
-                    per_minute,
-                    burst: (per_minute / 2).max(1),
-                },
+                Limit::per_minute(per_minute),
                 limits.trusted_proxy_hops,
             )
         };
         let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
         let metrics = web::Data::new(settings.metrics.clone());
         let per_caller = |name: &'static str, per_minute: u32| {
-            CallerLimiter::per_caller(
-                name,
-                Limit {
-                    per_minute,
-                    burst: (per_minute / 2).max(1),
-                },
-            )
+            CallerLimiter::per_caller(name, Limit::per_minute(per_minute))
         };
         let back_channel_limits = web::Data::new(routes::BackChannelLimits {
             redeem: per_caller("handoff_redeem", limits.back_channel_per_minute),

@@ -34,6 +34,17 @@ pub struct Limit {
     pub burst: u32,
 }
 
+impl Limit {
+    /// `per_minute`, with a burst of half a minute's worth (at least one):
+    /// what every route of both services uses.
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            burst: (per_minute / 2).max(1),
+        }
+    }
+}
+
 struct Bucket {
     tokens: f64,
     updated: Instant,
