@@ -13,7 +13,10 @@
 // authorization responses, RP-initiated logout with its confirmation form.
 //
 // Environment: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
-// POST_LOGOUT_REDIRECT_URI. Prints "listening <issuer>" once ready.
+// POST_LOGOUT_REDIRECT_URI. Prints "listening <issuer>" once ready, then
+// one line per token-endpoint grant ("grant.success <grant_type>") and per
+// revoked grant ("grant.revoked"), so a test can tell whether the service
+// really asked the provider (no token or grant id is printed).
 
 import Provider from 'oidc-provider';
 
@@ -58,6 +61,17 @@ const provider = new Provider(issuer, {
 // Quiet: the test's output is about the services.
 provider.on('server_error', (ctx, error) => {
   console.error('oidc-provider server_error:', error.message);
+});
+
+// The events a test checks (https://github.com/panva/node-oidc-provider/blob/main/docs/events.md).
+provider.on('grant.success', (ctx) => {
+  console.log(`grant.success ${ctx.oidc.params.grant_type}`);
+});
+provider.on('grant.error', (ctx, error) => {
+  console.log(`grant.error ${ctx.oidc.params?.grant_type} ${error.error}`);
+});
+provider.on('grant.revoked', () => {
+  console.log('grant.revoked');
 });
 
 provider.listen(Number(PORT), '127.0.0.1', () => {

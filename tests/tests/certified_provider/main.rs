@@ -17,6 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use integration_tests::app::ExternalProvider;
@@ -31,6 +32,32 @@ const CLIENT_ID: &str = "public-service";
 struct CertifiedProvider {
     child: Child,
     issuer: String,
+    /// The event lines it printed since it started (`server.mjs`).
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl CertifiedProvider {
+    /// How many times it printed `line` so far.
+    fn count(&self, line: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == line)
+            .count()
+    }
+
+    /// Waits (briefly) for the count of `line` to reach `at_least`: the
+    /// provider prints after it answered, so the line may trail the answer.
+    async fn wait_for(&self, line: &str, at_least: usize) -> usize {
+        for _ in 0..50 {
+            if self.count(line) >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.count(line)
+    }
 }
 
 impl Drop for CertifiedProvider {
@@ -81,8 +108,18 @@ fn start_provider(auth_port: u16, client_secret: &str) -> Option<CertifiedProvid
         let _ = child.kill();
         panic!("the certified provider did not start: {ready:?}");
     };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Some(CertifiedProvider { child, issuer })
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Some(CertifiedProvider {
+        child,
+        issuer,
+        events,
+    })
 }
 
 /// The deployment signing in at the certified provider.
@@ -173,7 +210,7 @@ async fn broker(app: &TestApp, subject: &str) -> integration_tests::app::BrokerA
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_with_claims_from_userinfo_offline_access_and_a_broker_refresh() {
-    let Some((app, _provider)) = deployment(TestOptions::default()).await else {
+    let Some((app, provider)) = deployment(TestOptions::default()).await else {
         return;
     };
     let browser = app.browser();
@@ -207,9 +244,15 @@ async fn sign_in_with_claims_from_userinfo_offline_access_and_a_broker_refresh()
     let answer = broker(&app, ALICE).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     app.advance_time(Duration::from_secs(3600));
+    let refreshes = provider.count(REFRESHED);
     let refreshed = broker(&app, ALICE).await;
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     assert_ne!(refreshed.access_token(), answer.access_token());
+    assert_eq!(
+        provider.wait_for(REFRESHED, refreshes + 1).await,
+        refreshes + 1,
+        "one refresh at the provider's token endpoint"
+    );
     logs::assert_no_service_panics();
 }
 
@@ -219,7 +262,7 @@ fn app_issuer(app: &TestApp) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_checks_the_grant_at_the_provider() {
-    let Some((app, _provider)) = deployment(TestOptions {
+    let Some((app, provider)) = deployment(TestOptions {
         renewal_checks_grant: true,
         handoff_ttl: Duration::from_secs(60),
         ..TestOptions::default()
@@ -230,6 +273,10 @@ async fn renewal_checks_the_grant_at_the_provider() {
     };
     let browser = app.browser();
     sign_in(&app, &browser, ALICE).await;
+    let refreshes = provider.count(REFRESHED);
+
+    // The grant lives: renewal asks the provider's token endpoint (one
+    // refresh) and renews without a trip to its authorization endpoint.
     let before = browser.cookie(&app.handoff_cookie()).unwrap().value;
     app.advance_time(Duration::from_secs(120));
     let hops = browser.navigate(&app.app("/")).await;
@@ -245,8 +292,69 @@ async fn renewal_checks_the_grant_at_the_provider() {
         "renewal went back to the provider's sign-in: {:?}",
         urls(&hops)
     );
-    assert_ne!(browser.cookie(&app.handoff_cookie()).unwrap().value, before);
+    assert_eq!(
+        provider.wait_for(REFRESHED, refreshes + 1).await,
+        refreshes + 1,
+        "renewal did not ask the provider's token endpoint"
+    );
+    let renewed = browser.cookie(&app.handoff_cookie()).unwrap().value;
+    assert_ne!(renewed, before);
+
+    // The user's grant is revoked at the provider (RFC 7009 revocation of
+    // the refresh token ends the grant there: `revokeGrantPolicy`). The
+    // next renewal finds out at the token endpoint and goes back to the
+    // provider for consent instead of renewing silently.
+    let revoked_token = app.stored_refresh_token_of(ALICE).await.unwrap();
+    let revocations = provider.count("grant.revoked");
+    assert_eq!(revoke_at(&app, &revoked_token).await, 200);
+    assert_eq!(
+        provider.wait_for("grant.revoked", revocations + 1).await,
+        revocations + 1
+    );
+    let refused = provider.count(REFUSED);
+    app.advance_time(Duration::from_secs(120));
+    let first = browser.get(&app.app("/")).await;
+    let hops = through_the_provider(&browser, first, ALICE).await;
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{:?}\n{}", urls(&hops), last.body);
+    assert!(last.body.contains(ALICE), "{}", last.body);
+    assert!(provider.wait_for(REFUSED, refused + 1).await > refused);
+    let renew_at = hops
+        .iter()
+        .position(|p| p.url.path() == "/renew")
+        .unwrap_or_else(|| panic!("no renewal: {:?}", urls(&hops)));
+    let authorization = hops[renew_at..]
+        .iter()
+        .find(|p| p.url.path() == "/auth")
+        .unwrap_or_else(|| panic!("renewed without the provider: {:?}", urls(&hops)));
+    assert!(
+        authorization
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "prompt" && v == "consent"),
+        "{}",
+        authorization.url
+    );
+    assert!(
+        hops.iter().any(|p| form_action(p, "consent").is_some()),
+        "the provider did not ask for consent again: {:?}",
+        urls(&hops)
+    );
+    assert_ne!(
+        browser.cookie(&app.handoff_cookie()).unwrap().value,
+        renewed
+    );
+    // A new grant, with a new refresh token that works.
+    let new_token = app.stored_refresh_token_of(ALICE).await.unwrap();
+    assert_ne!(new_token, revoked_token);
+    assert_eq!(refresh_at(&app, &new_token).await, 200);
+    assert_eq!(refresh_at(&app, &revoked_token).await, 400);
 }
+
+/// What `server.mjs` prints for a refresh its token endpoint granted.
+const REFRESHED: &str = "grant.success refresh_token";
+/// And for one it refused because the grant is gone.
+const REFUSED: &str = "grant.error refresh_token invalid_grant";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_at_the_provider_gets_the_cancelled_page() {
@@ -348,9 +456,8 @@ fn hidden_value(page: &Page, name: &str) -> Option<String> {
     Some(page.body[start..end].to_owned())
 }
 
-/// A refresh at the provider's token endpoint with our client's secret.
-async fn refresh_at(app: &TestApp, refresh_token: &str) -> u16 {
-    let discovery: serde_json::Value = reqwest::get(format!(
+async fn discovery(app: &TestApp) -> serde_json::Value {
+    reqwest::get(format!(
         "{}/.well-known/openid-configuration",
         app.configured_provider_issuer()
     ))
@@ -358,7 +465,29 @@ async fn refresh_at(app: &TestApp, refresh_token: &str) -> u16 {
     .unwrap()
     .json()
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Revokes `refresh_token` at the provider (RFC 7009) as our client.
+async fn revoke_at(app: &TestApp, refresh_token: &str) -> u16 {
+    let discovery = discovery(app).await;
+    reqwest::Client::new()
+        .post(discovery["revocation_endpoint"].as_str().unwrap())
+        .basic_auth(CLIENT_ID, Some(&app.client_secret))
+        .form(&[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A refresh at the provider's token endpoint with our client's secret.
+async fn refresh_at(app: &TestApp, refresh_token: &str) -> u16 {
+    let discovery = discovery(app).await;
     reqwest::Client::new()
         .post(discovery["token_endpoint"].as_str().unwrap())
         .basic_auth(CLIENT_ID, Some(&app.client_secret))
