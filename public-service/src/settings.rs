@@ -280,8 +280,12 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
         "profile".to_owned(),
     ];
     for extra in env.list("OIDC_SCOPES") {
-        if !scopes.contains(&extra) {
-            scopes.push(extra);
+        // An operator who writes a default in another spelling (Google's
+        // long `…/userinfo.email`) names that scope: it is asked for, and
+        // answered in, their spelling, once.
+        match scopes.iter_mut().find(|s| crate::scopes::same(s, &extra)) {
+            Some(default) => *default = extra,
+            None => scopes.push(extra),
         }
     }
     let is_google = issuer_url.host_str() == Some("accounts.google.com");
@@ -651,6 +655,20 @@ mod tests {
                 ("prompt".into(), "consent".into()),
                 ("audience".into(), "api".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_default_scope_in_another_spelling_is_asked_once_in_the_operators() {
+        let mut vars = base();
+        vars.push((
+            "OIDC_SCOPES",
+            format!("{},calendar,profile", crate::scopes::GOOGLE_EMAIL),
+        ));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert_eq!(
+            settings.provider.scopes,
+            ["openid", crate::scopes::GOOGLE_EMAIL, "profile", "calendar"]
         );
     }
 

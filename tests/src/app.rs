@@ -98,6 +98,8 @@ pub struct TestOptions {
     pub offline_access: &'static str,
     /// `OIDC_EXTRA_AUTH_PARAMS`.
     pub extra_auth_params: &'static str,
+    /// `OIDC_SCOPES` (comma-separated extra scopes; empty: none).
+    pub oidc_scopes: &'static str,
     /// Reach the (PostgreSQL) database through this local port instead, a
     /// proxy the test can cut.
     pub database_port: Option<u16>,
@@ -168,6 +170,7 @@ impl Default for TestOptions {
             sign_out_at_provider: false,
             offline_access: "google",
             extra_auth_params: "",
+            oidc_scopes: "",
             database_port: None,
             provider_behind_proxy: false,
             provider_down_at_start: false,
@@ -449,6 +452,7 @@ impl TestApp {
                     ClientAuthMethod::ClientSecretPost => "client_secret_post".into(),
                 },
             ),
+            ("OIDC_SCOPES", options.oidc_scopes.into()),
             ("OIDC_OPTIONAL_SCOPES", DRIVE_SCOPE.into()),
             ("OFFLINE_ACCESS", options.offline_access.into()),
             ("OIDC_EXTRA_AUTH_PARAMS", options.extra_auth_params.into()),

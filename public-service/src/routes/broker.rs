@@ -5,7 +5,9 @@
 //! token (audience: this service's URL; e-mail on `BROKER_ALLOWED_CALLERS`).
 //! Request: `{"subject": "<the user's sub>", "scopes": ["…"]}` (`scopes`
 //! optional: the token must carry them). Answers:
-//! - `200` `{"access_token", "token_type", "expires_in", "expires_at", "scope"}`;
+//! - `200` `{"access_token", "token_type", "expires_in", "expires_at", "scope"}`
+//!   (`scope` in the names the operator wrote, whatever the provider
+//!   reported: [`crate::scopes`]);
 //! - `403` `{"error": "consent_required", "login_url"}`: the user has no
 //!   grant, it was revoked, or it lacks a scope; send them to `login_url`;
 //! - `400` `invalid_request` / `invalid_scope`, `401` `invalid_token`,
@@ -99,7 +101,7 @@ pub async fn access_token(
                     "token_type": "Bearer",
                     "expires_in": token.expires_at.saturating_sub(now),
                     "expires_at": token.expires_at,
-                    "scope": token.scopes.join(" "),
+                    "scope": operator_names(&state, &token.scopes),
                 }),
             )
         }
@@ -140,4 +142,15 @@ pub async fn access_token(
             temporarily_unavailable()
         }
     }
+}
+
+/// The granted `scopes` (stored canonically) as a `scope` value in the
+/// names the operator wrote in `OIDC_SCOPES` / `OIDC_OPTIONAL_SCOPES`.
+fn operator_names(state: &AppState, granted: &[String]) -> String {
+    let names = state.oidc.requested_scopes(&state.optional_scopes);
+    granted
+        .iter()
+        .map(|s| scopes::as_written(s, &names))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -58,6 +58,49 @@ async fn a_grant_google_reports_in_long_names_answers_the_brokers_short_ones(bac
     assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
 }
 
+/// An operator who writes Google's long name of a scope gets answers in it.
+async fn the_broker_answers_in_the_names_the_operator_wrote(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        oidc_scopes: USERINFO_EMAIL,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let names = |answer: &integration_tests::app::BrokerAnswer| {
+        let mut names: Vec<String> = answer.json["scope"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    };
+    // From the sign-in's token, then from a refresh (Google reports both in
+    // its long names; the grant stores the short ones).
+    for advance in [0, 3600] {
+        app.advance_time(Duration::from_secs(advance));
+        for scopes in [vec!["email"], vec![USERINFO_EMAIL]] {
+            let answer = app.broker_token_for(ALICE, &scopes).await;
+            assert_eq!(answer.status, 200, "{scopes:?}: {answer:?}");
+            assert_eq!(
+                names(&answer),
+                [
+                    "https://www.googleapis.com/auth/userinfo.email",
+                    "openid",
+                    "profile"
+                ],
+                "{advance}s, {scopes:?}"
+            );
+        }
+    }
+}
+
 async fn the_login_url_of_consent_required_is_accepted_by_login(backend: Backend) {
     let Some(app) = TestApp::try_spawn_on(backend).await else {
         return;
@@ -177,6 +220,7 @@ async fn sign_out_revokes_at_google_and_skips_the_end_session_it_lacks(backend: 
 
 on_both_backends!(
     a_grant_google_reports_in_long_names_answers_the_brokers_short_ones,
+    the_broker_answers_in_the_names_the_operator_wrote,
     the_login_url_of_consent_required_is_accepted_by_login,
     an_apps_testing_status_ends_its_refresh_tokens_after_seven_days,
     sign_out_revokes_at_google_and_skips_the_end_session_it_lacks,
