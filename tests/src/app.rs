@@ -61,6 +61,8 @@ pub const EXTENSION_ORIGIN: &str = "chrome-extension://odibeidmjmelaphijlikbdjep
 pub const TASKS_ACCOUNT: &str = "tasks@project.iam.gserviceaccount.com";
 /// An extra scope sign-ins may ask for (incremental authorization).
 pub const DRIVE_SCOPE: &str = "https://www.googleapis.com/auth/drive.readonly";
+/// A second optional scope (a later incremental authorization).
+pub const CALENDAR_SCOPE: &str = "https://www.googleapis.com/auth/calendar.readonly";
 
 /// How handoff tokens reach the apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,7 +455,10 @@ impl TestApp {
                 },
             ),
             ("OIDC_SCOPES", options.oidc_scopes.into()),
-            ("OIDC_OPTIONAL_SCOPES", DRIVE_SCOPE.into()),
+            (
+                "OIDC_OPTIONAL_SCOPES",
+                format!("{DRIVE_SCOPE},{CALENDAR_SCOPE}"),
+            ),
             ("OFFLINE_ACCESS", options.offline_access.into()),
             ("OIDC_EXTRA_AUTH_PARAMS", options.extra_auth_params.into()),
             ("PROVIDER_NAME", "Mock".into()),

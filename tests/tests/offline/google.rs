@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use integration_tests::app::DRIVE_SCOPE;
+use integration_tests::app::{CALENDAR_SCOPE, DRIVE_SCOPE};
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
 use integration_tests::{TestApp, TestOptions};
@@ -137,6 +137,72 @@ async fn the_login_url_of_consent_required_is_accepted_by_login(backend: Backend
     assert_eq!(app.broker_token_for(ALICE, &["email"]).await.status, 200);
 }
 
+/// `include_granted_scopes=true`: a sign-in that asks only for a new scope
+/// gets a grant (and a refresh token) that still carries the earlier ones.
+async fn a_later_incremental_scope_keeps_the_earlier_ones(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    for (scope, sign_in) in [(DRIVE_SCOPE, 2), (CALENDAR_SCOPE, 3)] {
+        let needs = app.broker_token_for(ALICE, &[scope]).await;
+        assert_eq!(needs.error(), "consent_required", "{needs:?}");
+        let hops = browser
+            .navigate(needs.json["login_url"].as_str().unwrap())
+            .await;
+        assert_eq!(hops.last().unwrap().status, 200);
+        assert_eq!(app.provider.consent_prompts(), sign_in);
+    }
+    // The last authorization asked for Calendar and not for Drive...
+    let request = app.provider.authorization_requests().pop().unwrap();
+    let asked: Vec<&str> = request["scope"].split(' ').collect();
+    assert!(asked.contains(&CALENDAR_SCOPE), "{asked:?}");
+    assert!(!asked.contains(&DRIVE_SCOPE), "{asked:?}");
+    assert_eq!(
+        request.get("include_granted_scopes").map(String::as_str),
+        Some("true")
+    );
+    // ...and its consent brought a new refresh token, which replaced the one
+    // the Drive consent brought: the grant carries Drive because Google
+    // merged it in, not because the old token's scopes were kept.
+    let grant = app
+        .store()
+        .await
+        .grant(&MockUser::new(ALICE).sub)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        grant.scopes.iter().any(|s| s == DRIVE_SCOPE),
+        "{:?}",
+        grant.scopes
+    );
+    assert!(
+        grant.scopes.iter().any(|s| s == CALENDAR_SCOPE),
+        "{:?}",
+        grant.scopes
+    );
+    let answer = app
+        .broker_token_for(ALICE, &[DRIVE_SCOPE, CALENDAR_SCOPE, "email"])
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // Past expiry, a refresh with the newest refresh token still carries all.
+    let calls = app.provider.token_endpoint_calls();
+    app.advance_time(Duration::from_secs(3600));
+    let answer = app
+        .broker_token_for(ALICE, &[DRIVE_SCOPE, CALENDAR_SCOPE, "email"])
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(app.provider.token_endpoint_calls(), calls + 1);
+    let scope = answer.json["scope"].as_str().unwrap();
+    assert!(
+        scope.contains(DRIVE_SCOPE) && scope.contains(CALENDAR_SCOPE),
+        "{scope}"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
+}
+
 async fn an_apps_testing_status_ends_its_refresh_tokens_after_seven_days(backend: Backend) {
     let Some(app) = TestApp::try_spawn_with(TestOptions {
         backend,
@@ -222,6 +288,7 @@ on_both_backends!(
     a_grant_google_reports_in_long_names_answers_the_brokers_short_ones,
     the_broker_answers_in_the_names_the_operator_wrote,
     the_login_url_of_consent_required_is_accepted_by_login,
+    a_later_incremental_scope_keeps_the_earlier_ones,
     an_apps_testing_status_ends_its_refresh_tokens_after_seven_days,
     sign_out_revokes_at_google_and_skips_the_end_session_it_lacks,
 );
