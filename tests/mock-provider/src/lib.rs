@@ -32,3 +32,6 @@ pub mod tokens;
 
 pub use provider::{MockProvider, MockProviderBuilder};
 pub use state::{Decision, Dialect, Misbehaviour, MockUser, SigningAlg};
+
+/// The address UserInfo names under [`Misbehaviour::UserinfoContradictsEmail`].
+pub const CONTRADICTING_EMAIL: &str = "mallory@example.com";

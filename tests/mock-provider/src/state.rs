@@ -112,6 +112,10 @@ pub enum Misbehaviour {
     UserinfoGarbage,
     /// UserInfo answers for another subject.
     UserinfoWrongSub,
+    /// The ID token leaves `email_verified` to UserInfo (so it is asked),
+    /// and UserInfo names another, verified address than the ID token's
+    /// `email` ([`CONTRADICTING_EMAIL`](crate::CONTRADICTING_EMAIL)).
+    UserinfoContradictsEmail,
     /// The authorization response's `iss` (RFC 9207) names another issuer.
     AuthorizationResponseWrongIss,
     /// Discovery advertises `iss` in authorization responses, which lack it.

@@ -86,6 +86,9 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
                 claims["at_hash"] = json!(at_hash("some other access token"))
             }
             Misbehaviour::UnverifiedEmail => claims["email_verified"] = json!(false),
+            Misbehaviour::UserinfoContradictsEmail if r.access_token.is_some() => {
+                claims.as_object_mut().map(|c| c.remove("email_verified"));
+            }
             _ => {}
         }
     }

@@ -87,6 +87,41 @@ async fn a_userinfo_answer_about_another_subject_is_refused() {
     assert_eq!(app.provider.userinfo_calls(), 1);
 }
 
+/// "Never take a claim from UserInfo that the ID token contradicts": the
+/// ID token says alice (verification left to UserInfo), UserInfo says a
+/// verified mallory. Both addresses are allowed, so taking either claim
+/// from the answer would sign someone in; the answer is not used at all,
+/// alice's address stays unverified, and the sign-in is refused.
+#[tokio::test]
+async fn a_userinfo_answer_contradicting_the_id_token_is_not_taken() {
+    let app = TestApp::spawn_with(generic(TestOptions {
+        allowed_emails: vec![ALICE.into(), mock_provider::CONTRADICTING_EMAIL.into()],
+        ..TestOptions::default()
+    }))
+    .await;
+    app.provider
+        .misbehave(Misbehaviour::UserinfoContradictsEmail);
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, ALICE).await;
+    let last = hops.last().unwrap();
+    assert_eq!(app.provider.userinfo_calls(), 1);
+    assert_eq!(last.url.path(), "/callback", "{}", last.url);
+    assert_eq!(last.status, 403, "{}", last.body);
+    assert!(last.body.contains("not verified"), "{}", last.body);
+    assert!(!last.body.contains(mock_provider::CONTRADICTING_EMAIL));
+    assert!(no_handoff_cookie(&browser));
+    assert!(browser.cookie("__Host-session").is_none());
+
+    // An answer agreeing with the ID token is taken. (Two callbacks: the
+    // refused sign-in left no refresh token, so the service goes back once
+    // with `prompt=consent`.)
+    app.provider.behave();
+    app.provider.set_claims_only_in_userinfo(true);
+    assert_signed_in(&app.sign_in(&app.browser(), ALICE).await);
+    assert!(app.provider.userinfo_calls() > 1);
+    integration_tests::logs::assert_no_service_panics();
+}
+
 #[tokio::test]
 async fn garbage_or_errors_from_userinfo_get_the_clean_error_pages() {
     let app = TestApp::spawn_with(generic(TestOptions {

@@ -57,6 +57,10 @@ pub(super) async fn userinfo(req: HttpRequest, shared: web::Data<Shared>) -> Htt
             if state.misbehaves(&Misbehaviour::UserinfoWrongSub) {
                 claims["sub"] = json!("1999999999999999999999");
             }
+            if state.misbehaves(&Misbehaviour::UserinfoContradictsEmail) {
+                claims["email"] = json!(crate::CONTRADICTING_EMAIL);
+                claims["email_verified"] = json!(true);
+            }
             HttpResponse::Ok().json(claims)
         }
         _ => HttpResponse::Unauthorized()
