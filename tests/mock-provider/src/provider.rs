@@ -131,6 +131,11 @@ impl MockProvider {
         self.shared.lock().revoked.clone()
     }
 
+    /// The status of each answer of the revocation endpoint so far.
+    pub fn revocation_answers(&self) -> Vec<u16> {
+        self.shared.lock().revocation_answers.clone()
+    }
+
     /// Every access and refresh token this provider has issued.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.shared.lock().issued.clone()

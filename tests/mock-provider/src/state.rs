@@ -168,6 +168,8 @@ pub struct State {
     pub trap_hits: usize,
     pub consent_prompts: usize,
     pub revoked: Vec<String>,
+    /// The status of each answer of the revocation endpoint, in order.
+    pub revocation_answers: Vec<u16>,
     /// Every access and refresh token issued, for leak checks.
     pub issued: Vec<String>,
     /// The query of every authorization request, in order.
@@ -210,6 +212,7 @@ impl State {
             trap_hits: 0,
             consent_prompts: 0,
             revoked: Vec::new(),
+            revocation_answers: Vec::new(),
             issued: Vec::new(),
             authorization_requests: Vec::new(),
             clock_offset: Duration::ZERO,

@@ -284,6 +284,69 @@ async fn sign_out_revokes_at_google_and_skips_the_end_session_it_lacks(backend: 
     assert_nothing_leaked(&app, &[&browser], &[&refresh_token]);
 }
 
+/// The user removed the app's access in their Google account before
+/// signing out: Google answers the revocation `400 invalid_token`, which is
+/// the outcome wanted, and sign-out completes as usual.
+async fn sign_out_after_access_was_removed_at_google_still_signs_out(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        sign_out_revokes_grant: true,
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    let refresh_token = app.provider.live_refresh_tokens_of(ALICE).pop().unwrap();
+    app.provider.revoke_all_grants_of(ALICE);
+
+    let out = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[],
+            &[("origin", &app.app_audience())],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        app.provider.revocation_answers(),
+        [400],
+        "the revocation was asked, and Google refused the dead token"
+    );
+    assert!(!app.provider.revoked_tokens().contains(&refresh_token));
+    // Taken as done, not as a failed revocation. (No test in this binary
+    // makes a revocation fail, so the shared log has no such line.)
+    assert!(
+        !integration_tests::logs::captured().contains("revocation at the provider failed"),
+        "a dead token's 400 invalid_token was taken for a failure"
+    );
+    let hops = browser
+        .navigate(out.refresh_target().unwrap().as_str())
+        .await;
+    let last = hops.last().unwrap();
+    assert_eq!(last.url.path(), "/signed-out", "{}", last.url);
+    assert_eq!(last.status, 200);
+    assert!(browser.cookie("__Host-session").is_none());
+    assert!(browser.cookie(&app.handoff_cookie()).is_none());
+    let grant = app
+        .store()
+        .await
+        .grant(&MockUser::new(ALICE).sub)
+        .await
+        .unwrap();
+    assert!(
+        grant.is_none_or(|g| g.revoked_at.is_some() && g.refresh_token.is_none()),
+        "the grant is forgotten here too"
+    );
+    assert_eq!(
+        app.broker_token_for(ALICE, &[]).await.error(),
+        "consent_required"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[&refresh_token]);
+}
+
 on_both_backends!(
     a_grant_google_reports_in_long_names_answers_the_brokers_short_ones,
     the_broker_answers_in_the_names_the_operator_wrote,
@@ -291,4 +354,5 @@ on_both_backends!(
     a_later_incremental_scope_keeps_the_earlier_ones,
     an_apps_testing_status_ends_its_refresh_tokens_after_seven_days,
     sign_out_revokes_at_google_and_skips_the_end_session_it_lacks,
+    sign_out_after_access_was_removed_at_google_still_signs_out,
 );

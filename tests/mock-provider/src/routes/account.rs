@@ -82,6 +82,7 @@ pub(super) async fn revoke(shared: web::Data<Shared>, body: String) -> HttpRespo
         .or_else(|| state.access_tokens.get(token).map(|g| g.user.sub.clone()));
     let Some(owner) = owner else {
         // Google's answer for a token it does not know or already revoked.
+        state.revocation_answers.push(400);
         return HttpResponse::BadRequest().json(json!({
             "error": "invalid_token",
             "error_description": "Token expired or revoked",
@@ -95,6 +96,7 @@ pub(super) async fn revoke(shared: web::Data<Shared>, body: String) -> HttpRespo
         state.consents.retain(|(sub, _), _| *sub != owner);
     }
     state.revoked.push(token.clone());
+    state.revocation_answers.push(200);
     HttpResponse::Ok().finish()
 }
 
