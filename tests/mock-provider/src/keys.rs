@@ -68,6 +68,23 @@ impl RsaKey {
             "e": self.e,
         })
     }
+
+    /// The `kid` this key has when it signs PS256.
+    pub fn ps256_kid(&self) -> String {
+        format!("{}-ps256", self.kid)
+    }
+
+    /// The same key published for PS256 (a JWK names one `alg`).
+    pub fn ps256_jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "RSA",
+            "alg": "PS256",
+            "use": "sig",
+            "kid": self.ps256_kid(),
+            "n": self.n,
+            "e": self.e,
+        })
+    }
 }
 
 const EC_FIXTURE: &str = include_str!("../keys/test-only-ec-1.pem");
@@ -105,6 +122,39 @@ impl EcKey {
             "kid": self.kid,
             "x": self.x,
             "y": self.y,
+        })
+    }
+}
+
+const ED_FIXTURE: &str = include_str!("../keys/test-only-ed25519-1.pem");
+/// The fixture's public key, base64url: `openssl pkey -in
+/// keys/test-only-ed25519-1.pem -pubout -outform DER | tail -c 32`.
+const ED_FIXTURE_X: &str = "W0zpfVZo5URJMu_YoFBZ_zyCCVXCYLu8RrFA6JoNhE8";
+
+/// The Ed25519 key EdDSA ID tokens are signed with (RFC 8037).
+#[derive(Clone)]
+pub struct EdKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+}
+
+impl EdKey {
+    pub fn fixture() -> Self {
+        Self {
+            kid: "mock-ed-key-1".into(),
+            encoding: EncodingKey::from_ed_pem(ED_FIXTURE.as_bytes())
+                .expect("jsonwebtoken reads the Ed25519 PEM"),
+        }
+    }
+
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x": ED_FIXTURE_X,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::keys::{EcKey, RsaKey};
+use crate::keys::{EcKey, EdKey, RsaKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MockUser {
@@ -65,6 +65,11 @@ pub enum SigningAlg {
     #[default]
     Rs256,
     Es256,
+    /// RSASSA-PSS with the current RSA key, published a second time under
+    /// its own `kid` with `"alg": "PS256"`.
+    Ps256,
+    /// Ed25519 (RFC 8037), with a key of its own.
+    EdDsa,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +186,7 @@ pub struct State {
     pub keys_made: usize,
     pub rogue: RsaKey,
     pub ec_key: EcKey,
+    pub ed_key: EdKey,
     pub rotation: bool,
     pub dialect: Dialect,
     pub signing_alg: SigningAlg,
@@ -221,6 +227,7 @@ impl State {
             keys_made: 1,
             rogue: RsaKey::rogue(),
             ec_key: EcKey::fixture(),
+            ed_key: EdKey::fixture(),
             rotation: false,
             dialect: Dialect::default(),
             signing_alg: SigningAlg::default(),

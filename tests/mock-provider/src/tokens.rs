@@ -14,6 +14,20 @@ pub fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
+/// `at_hash` for an ID token signed with `alg`: the hash is the one of
+/// the signature algorithm (OpenID Connect Core 3.1.3.6), SHA-512 for
+/// EdDSA with Ed25519 (whose signature hashes with SHA-512, RFC 8032 5.1),
+/// as `openidconnect` and panva's `oidc-token-hash` compute it.
+pub fn at_hash_for(alg: SigningAlg, access_token: &str) -> String {
+    match alg {
+        SigningAlg::EdDsa => {
+            let digest = sha2::Sha512::digest(access_token.as_bytes());
+            URL_SAFE_NO_PAD.encode(&digest[..32])
+        }
+        SigningAlg::Rs256 | SigningAlg::Es256 | SigningAlg::Ps256 => at_hash(access_token),
+    }
+}
+
 pub struct IdTokenRequest<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
@@ -59,7 +73,7 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
         claims["nonce"] = json!(nonce);
     }
     if let Some(access_token) = r.access_token {
-        claims["at_hash"] = json!(at_hash(access_token));
+        claims["at_hash"] = json!(at_hash_for(state.signing_alg, access_token));
     }
     for m in &state.misbehaviours {
         match m {
@@ -83,7 +97,7 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
                 claims.as_object_mut().map(|c| c.remove("sub"));
             }
             Misbehaviour::WrongAtHash => {
-                claims["at_hash"] = json!(at_hash("some other access token"))
+                claims["at_hash"] = json!(at_hash_for(state.signing_alg, "some other access token"))
             }
             Misbehaviour::UnverifiedEmail => claims["email_verified"] = json!(false),
             Misbehaviour::UserinfoContradictsEmail if r.access_token.is_some() => {
@@ -97,10 +111,23 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
 
 fn sign(state: &State, claims: &Value) -> String {
     let key = state.signing_key();
-    if state.signing_alg == SigningAlg::Es256 {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(state.ec_key.kid.clone());
-        return encode(&header, claims, &state.ec_key.encoding).expect("ES256 signing");
+    match state.signing_alg {
+        SigningAlg::Rs256 => {}
+        SigningAlg::Es256 => {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(state.ec_key.kid.clone());
+            return encode(&header, claims, &state.ec_key.encoding).expect("ES256 signing");
+        }
+        SigningAlg::Ps256 => {
+            let mut header = Header::new(Algorithm::PS256);
+            header.kid = Some(key.ps256_kid());
+            return encode(&header, claims, &key.encoding).expect("PS256 signing");
+        }
+        SigningAlg::EdDsa => {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(state.ed_key.kid.clone());
+            return encode(&header, claims, &state.ed_key.encoding).expect("EdDSA signing");
+        }
     }
     if state.misbehaves(&Misbehaviour::AlgNone) {
         let header = json!({ "alg": "none", "typ": "JWT", "kid": key.kid });

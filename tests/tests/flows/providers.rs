@@ -189,6 +189,36 @@ async fn an_es256_id_token_is_refused_when_only_rs256_is_allowed() {
 }
 
 #[tokio::test]
+async fn ps256_and_eddsa_providers_sign_in_when_allowed_and_are_refused_when_not() {
+    type Configure = fn(&mock_provider::MockProvider);
+    let providers: [(&str, Configure); 2] = [
+        ("PS256", |p| p.sign_with(SigningAlg::Ps256)),
+        ("EdDSA", |p| p.sign_with(SigningAlg::EdDsa)),
+    ];
+    for (alg, provider) in providers {
+        let app = TestApp::spawn_with(generic(TestOptions {
+            id_token_algorithms: "RS256,PS256,EdDSA",
+            configure_provider: Some(provider),
+            ..TestOptions::default()
+        }))
+        .await;
+        let hops = app.sign_in(&app.browser(), ALICE).await;
+        assert_eq!(hops.last().unwrap().status, 200, "{alg}");
+        assert_signed_in(&hops);
+
+        // Advertised by the provider but not on the allowlist.
+        let app = TestApp::spawn_with(generic(TestOptions {
+            configure_provider: Some(provider),
+            ..TestOptions::default()
+        }))
+        .await;
+        let browser = app.browser();
+        assert_unverifiable(&app.sign_in(&browser, ALICE).await, &browser);
+    }
+    integration_tests::logs::assert_no_service_panics();
+}
+
+#[tokio::test]
 async fn an_algorithm_allowed_but_not_advertised_by_the_provider_is_refused() {
     // ES256 is on the allowlist, but this provider advertises RS256 only.
     let app = TestApp::spawn_with(generic(TestOptions {

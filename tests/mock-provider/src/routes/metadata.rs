@@ -61,6 +61,8 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
         "id_token_signing_alg_values_supported": match signing_alg {
             SigningAlg::Rs256 => json!(["RS256"]),
             SigningAlg::Es256 => json!(["ES256", "RS256"]),
+            SigningAlg::Ps256 => json!(["PS256", "RS256"]),
+            SigningAlg::EdDsa => json!(["EdDSA", "RS256"]),
         },
         "scopes_supported": ["openid", "email", "profile"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -91,8 +93,11 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
         });
         let garbage = state.misbehaves(&Misbehaviour::JwksGarbage);
         let mut keys: Vec<_> = state.keys.iter().map(|k| k.jwk()).collect();
-        if state.signing_alg == SigningAlg::Es256 {
-            keys.push(state.ec_key.jwk());
+        match state.signing_alg {
+            SigningAlg::Rs256 => {}
+            SigningAlg::Es256 => keys.push(state.ec_key.jwk()),
+            SigningAlg::Ps256 => keys.push(state.signing_key().ps256_jwk()),
+            SigningAlg::EdDsa => keys.push(state.ed_key.jwk()),
         }
         (failure, delay, garbage, keys)
     };
