@@ -26,6 +26,8 @@ redacted). Environment:
                               be granted roles (default 5)
   GCLOUD_STANDIN_DOMAIN_RESTRICTED=1  the organisation refuses allUsers
   GCLOUD_STANDIN_POSTGRES=0   no real PostgreSQL behind Cloud SQL
+  GCLOUD_STANDIN_POSTGRES_DIR where PostgreSQL's versions are installed
+                              (default /usr/lib/postgresql; VERSION/bin/initdb)
 
 Cloud SQL: `sql instances create` starts a real PostgreSQL (initdb/pg_ctl)
 that listens only on a Unix socket, in $STATE/cloudsql/PROJECT:REGION:INSTANCE
@@ -437,7 +439,12 @@ def sql(state, command, args, flags, dotted, project):
         region = flags.get("--region", "us-central1")
         instances[args[0]] = {"tier": tier, "region": region, "databases": [], "users": {},
                               "connectionName": f"{project}:{region}:{args[0]}"}
-        postgres_start(state, args[0])
+        try:
+            postgres_start(state, args[0])
+        except Failure:
+            # Not created: a rerun once PostgreSQL is installed creates it.
+            del instances[args[0]]
+            raise
         print(f"Created [{args[0]}].", file=sys.stderr)
         return None
     instance = instances.get(flags.get("--instance", args[0] if args else ""))
@@ -654,11 +661,25 @@ def quote(text):
 
 
 def postgres_bin(name):
-    for version in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        path = f"/usr/lib/postgresql/{version}/bin/{name}"
+    """A PostgreSQL program: the newest server's under /usr/lib/postgresql,
+    else on PATH, else a Failure that names what is missing."""
+    root = os.environ.get("GCLOUD_STANDIN_POSTGRES_DIR", "/usr/lib/postgresql")
+    try:
+        versions = sorted(os.listdir(root),
+                          key=lambda v: int(v) if v.isdigit() else 0, reverse=True)
+    except OSError:
+        versions = []
+    for version in versions:
+        path = os.path.join(root, version, "bin", name)
         if os.path.exists(path):
             return path
-    return shutil.which(name) or name
+    found = shutil.which(name)
+    if found:
+        return found
+    raise Failure(f"ERROR: (stand-in) the Cloud SQL stand-in runs a real PostgreSQL, but "
+                  f"`{name}` is neither in {root}/*/bin nor on PATH. Install "
+                  f"PostgreSQL's server and client (Debian: apt-get install postgresql), or set "
+                  f"GCLOUD_STANDIN_POSTGRES=0 to keep Cloud SQL as recorded state only.")
 
 
 def as_postgres(argv, **kwargs):
@@ -705,6 +726,9 @@ def postgres_start(state, instance):
                      "start"])
     except subprocess.CalledProcessError as e:
         raise Failure(f"ERROR: (stand-in) PostgreSQL did not start: {e.stderr.decode()}")
+    except OSError as e:
+        raise Failure(f"ERROR: (stand-in) PostgreSQL could not be run ({e.filename}: "
+                      f"{e.strerror}); install it (Debian: apt-get install postgresql)")
     postgres_sql(state, instance, "CREATE ROLE cloudsqlsuperuser NOLOGIN CREATEROLE CREATEDB")
 
 

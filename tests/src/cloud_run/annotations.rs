@@ -60,6 +60,10 @@ pub struct Decided {
     /// unless set to "false" (<https://cloud.google.com/run/docs/configuring/billing-settings>).
     pub cpu_throttling: bool,
     pub cloudsql_instances: Vec<String>,
+    /// The Invoker IAM check: on (Cloud Run's default) unless the service's
+    /// `run.googleapis.com/invoker-iam-disabled` is "true"
+    /// (<https://cloud.google.com/run/docs/authenticating/public#invoker_check>).
+    pub invoker_iam_check: bool,
 }
 
 pub fn check_annotations(p: &mut Problems, spec: &ServiceSpec) -> Decided {
@@ -137,9 +141,13 @@ pub fn check_annotations(p: &mut Problems, spec: &ServiceSpec) -> Decided {
             );
         }
     }
+    let invoker_iam_disabled = service
+        .iter()
+        .any(|(k, v)| k == "run.googleapis.com/invoker-iam-disabled" && v == "true");
     Decided {
         cpu_throttling: get("run.googleapis.com/cpu-throttling").as_deref() != Some("false"),
         cloudsql_instances,
+        invoker_iam_check: !invoker_iam_disabled,
     }
 }
 

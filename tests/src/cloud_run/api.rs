@@ -62,7 +62,7 @@ fn describe(service: &super::emulator::Service) -> serde_json::Value {
         "url": service.url_text(),
         "revision": current.as_ref().map(|r| r.name.clone()),
         "ready": current.as_ref().is_some_and(|r| r.instance.exited().is_none()),
-        "livenessFailures": current.as_ref().map(|r| r.liveness_failures.load(std::sync::atomic::Ordering::Relaxed)),
+        "livenessFailures": current.as_ref().map(|r| r.liveness.counts().2),
     })
 }
 

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::Rng;
@@ -64,7 +64,7 @@ pub struct Revision {
     pub name: String,
     pub instance: Arc<Instance>,
     pub plan: Plan,
-    pub liveness_failures: Arc<AtomicU64>,
+    pub liveness: Arc<probes::Liveness>,
     pub ready_at: Option<std::time::Instant>,
 }
 
@@ -102,6 +102,11 @@ impl Service {
     /// How the instances of replaced or deleted revisions ended.
     pub fn stopped(&self) -> Vec<StopReport> {
         self.state.lock().unwrap().stopped.clone()
+    }
+
+    /// Paths of the requests the Invoker IAM check refused at the URL.
+    pub fn front_refused(&self) -> Vec<String> {
+        self.front.route.refused()
     }
 
     /// Requests the service's URL passed on.
@@ -201,6 +206,12 @@ impl Emulator {
             .service_named(&plan.name)
             .map_err(DeployError::Invalid)?;
         let _one_at_a_time = service.deploying.lock().await;
+        // A service setting, applied with the definition whether or not a
+        // new revision is made.
+        service
+            .front
+            .route
+            .set_invoker_iam_check(plan.invoker_iam_check);
         let (unchanged, generation) = {
             let mut state = service.state.lock().unwrap();
             let alive = state
@@ -246,7 +257,7 @@ impl Emulator {
             name: name.clone(),
             instance: instance.clone(),
             plan: plan.clone(),
-            liveness_failures: Arc::default(),
+            liveness: Arc::default(),
             ready_at: None,
         };
         if let Err(e) = started {
@@ -268,7 +279,7 @@ impl Emulator {
             probes::watch_liveness(
                 instance.clone(),
                 liveness.clone(),
-                revision.liveness_failures.clone(),
+                revision.liveness.clone(),
             );
         }
         let revision = Arc::new(revision);

@@ -10,9 +10,18 @@
 //! - a request longer than the revision's `timeoutSeconds` gets `504`
 //!   (<https://cloud.google.com/run/docs/configuring/request-timeout>);
 //! - the CPU is held for the instance while a request is in flight
-//!   ([`super::cpu`]).
+//!   ([`super::cpu`]);
+//! - with the Invoker IAM check on (Cloud Run's default; off only with
+//!   the service annotation `run.googleapis.com/invoker-iam-disabled:
+//!   "true"`, <https://cloud.google.com/run/docs/authenticating/public>)
+//!   a caller needs `roles/run.invoker`, which the emulator grants no one
+//!   (no IAM policy is emulated): every request gets Cloud Run's `403`
+//!   (*"Error: Forbidden. Your client does not have permission to get URL"*,
+//!   <https://cloud.google.com/run/docs/troubleshooting>)
+//!   and never reaches the instance.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -51,13 +60,39 @@ pub struct Served {
     pub finished: Instant,
 }
 
-#[derive(Default)]
 pub struct Route {
     target: RwLock<Option<Arc<Target>>>,
     served: Mutex<Vec<Served>>,
+    invoker_iam_check: AtomicBool,
+    refused: Mutex<Vec<String>>,
+}
+
+impl Default for Route {
+    fn default() -> Self {
+        Self {
+            target: RwLock::default(),
+            served: Mutex::default(),
+            // Cloud Run enforces the check by default.
+            invoker_iam_check: AtomicBool::new(true),
+            refused: Mutex::default(),
+        }
+    }
 }
 
 impl Route {
+    pub fn set_invoker_iam_check(&self, on: bool) {
+        self.invoker_iam_check.store(on, Ordering::Release);
+    }
+
+    pub fn invoker_iam_check(&self) -> bool {
+        self.invoker_iam_check.load(Ordering::Acquire)
+    }
+
+    /// Paths of the requests the Invoker IAM check refused.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused.lock().unwrap().clone()
+    }
+
     pub fn current(&self) -> Option<Arc<Target>> {
         self.target.read().unwrap().clone()
     }
@@ -115,6 +150,17 @@ async fn forward(
     data: web::Data<(Arc<Route>, reqwest::Client)>,
 ) -> HttpResponse {
     let (route, client) = (&data.0, &data.1);
+    if route.invoker_iam_check() {
+        route
+            .refused
+            .lock()
+            .unwrap()
+            .push(request.path().to_owned());
+        return HttpResponse::Forbidden().content_type("text/html").body(format!(
+            "<html><head><title>403 Forbidden</title></head><body><h1>Error: Forbidden</h1>\n<h2>Your client does not have permission to get URL <code>{}</code> from this server.</h2></body></html>",
+            html_escape(request.path())
+        ));
+    }
     let Some(target) = route.current() else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -191,4 +237,11 @@ async fn send(
         Ok(bytes) => reply.body(bytes.to_vec()),
         Err(_) => plain(StatusCode::BAD_GATEWAY, "upstream reset the response"),
     }
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

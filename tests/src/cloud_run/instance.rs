@@ -25,10 +25,19 @@ pub struct StopReport {
     pub seconds_to_exit: f64,
 }
 
+/// One startup check: how long it took and how it ended.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub took: Duration,
+    pub outcome: Result<(), String>,
+}
+
 pub struct Instance {
     pub revision: String,
     pub port: u16,
     pub cpu: Arc<Cpu>,
+    /// Every startup check made, in order.
+    pub startup_checks: Mutex<Vec<Checked>>,
     child: Mutex<Child>,
     logs: Arc<Mutex<Vec<String>>>,
 }
@@ -87,6 +96,7 @@ impl Instance {
             revision: revision.to_owned(),
             port,
             cpu: Cpu::new(child.id(), request_based),
+            startup_checks: Mutex::default(),
             child: Mutex::new(child),
             logs,
         })

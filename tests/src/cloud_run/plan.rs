@@ -14,6 +14,10 @@ pub struct Plan {
     /// Request-based billing: CPU only while a request (or probe) runs.
     pub cpu_throttling: bool,
     pub cloudsql_instances: Vec<String>,
+    /// The service's Invoker IAM check (a service setting: changing it
+    /// makes no new revision). On, the URL refuses every request here,
+    /// since the emulator grants `roles/run.invoker` to no one.
+    pub invoker_iam_check: bool,
     pub concurrency: u32,
     pub request_timeout: Duration,
     /// The revision template as text: unchanged text, no new revision.

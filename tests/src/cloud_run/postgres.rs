@@ -16,8 +16,10 @@ pub struct UnixPostgres {
     pub instance: String,
     bin: PathBuf,
     data: PathBuf,
+    /// The server's `-o` options, to start it again as it was.
+    options: String,
     superuser_password: String,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 /// The directory of `initdb` and `pg_ctl`, the newest installed.
@@ -110,24 +112,41 @@ impl UnixPostgres {
             "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=off",
             socket_dir.display()
         );
-        let mut pg_ctl = tool(&bin, "pg_ctl");
-        pg_ctl
-            .args(["-w", "-D"])
-            .arg(&data)
-            .arg("-l")
-            .arg(root.path().join("server.log"))
-            .args(["-o", &options, "start"]);
-        run(pg_ctl, "pg_ctl start")?;
         let server = Self {
             cloudsql_dir,
             instance: instance.to_owned(),
             bin,
             data,
+            options,
             superuser_password,
-            _root: root,
+            root,
         };
+        server.start_again()?;
         server.create_auth(password).await?;
         Ok(server)
+    }
+
+    /// Starts the (stopped) server, with its data and socket as before.
+    pub fn start_again(&self) -> Result<(), String> {
+        let mut pg_ctl = tool(&self.bin, "pg_ctl");
+        pg_ctl
+            .args(["-w", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.root.path().join("server.log"))
+            .args(["-o", &self.options, "start"]);
+        run(pg_ctl, "pg_ctl start")
+    }
+
+    /// Stops the server, as a Cloud SQL instance does while it restarts:
+    /// its socket is gone, connections fail at once.
+    pub fn stop(&self) -> Result<(), String> {
+        let mut pg_ctl = tool(&self.bin, "pg_ctl");
+        pg_ctl
+            .args(["-w", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("stop");
+        run(pg_ctl, "pg_ctl stop")
     }
 
     pub fn socket_dir(&self) -> PathBuf {
@@ -159,6 +178,65 @@ impl UnixPostgres {
         Ok(())
     }
 
+    /// The server's processes: the postmaster (first line of
+    /// `postmaster.pid`) and every process it forked.
+    fn processes(&self) -> Vec<i32> {
+        let Some(postmaster) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<i32>().ok())
+        else {
+            return Vec::new();
+        };
+        let mut found = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: the command may hold spaces.
+            let parent = std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = &s[s.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                });
+            if parent == Some(postmaster) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+
+    /// A database that takes forever: every server process stopped
+    /// (`SIGSTOP`), so connections open but nothing answers, as from a
+    /// Cloud SQL instance under maintenance or overloaded. [`Self::thaw`]
+    /// (or dropping the server) continues them.
+    pub fn freeze(&self) -> Result<(), String> {
+        // The postmaster first, so that it forks nothing unstopped.
+        let Some(&postmaster) = self.processes().first() else {
+            return Err("no postmaster.pid: the server is not running".into());
+        };
+        // SAFETY: kill has no memory preconditions; this is the server
+        // this value started.
+        unsafe { libc::kill(postmaster, libc::SIGSTOP) };
+        for pid in self.processes() {
+            // SAFETY: kill has no memory preconditions; these are the
+            // processes of the server this value started.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        Ok(())
+    }
+
+    pub fn thaw(&self) {
+        for pid in self.processes() {
+            // SAFETY: as in `freeze`.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+    }
+
     /// Whether a TCP port serves it (it must not).
     pub fn listens_on_tcp(&self) -> bool {
         std::fs::read_to_string(self.data.join("postmaster.pid"))
@@ -169,6 +247,7 @@ impl UnixPostgres {
 
 impl Drop for UnixPostgres {
     fn drop(&mut self) {
+        self.thaw();
         let mut stop = tool(&self.bin, "pg_ctl");
         stop.args(["-w", "-m", "immediate", "-D"])
             .arg(&self.data)

@@ -77,7 +77,17 @@ pub async fn startup(instance: &Instance, probe: &Probe) -> Result<u32, String> 
                 "The user-provided container exited ({status}) before it was ready. Last probe: {last}"
             ));
         }
-        match check(&client, instance, probe).await {
+        let began = std::time::Instant::now();
+        let outcome = check(&client, instance, probe).await;
+        instance
+            .startup_checks
+            .lock()
+            .unwrap()
+            .push(super::instance::Checked {
+                took: began.elapsed(),
+                outcome: outcome.clone(),
+            });
+        match outcome {
             Ok(()) => return Ok(attempt),
             Err(e) => last = e,
         }
@@ -89,10 +99,31 @@ pub async fn startup(instance: &Instance, probe: &Probe) -> Result<u32, String> 
     ))
 }
 
-/// Liveness checks until the instance exits; counts the times the probe
-/// failed `failureThreshold` times in a row (Cloud Run would restart the
-/// container each time).
-pub fn watch_liveness(instance: Arc<Instance>, probe: Probe, failures: Arc<AtomicU64>) {
+/// What a revision's liveness probe saw.
+#[derive(Default, Debug)]
+pub struct Liveness {
+    /// Checks made.
+    pub checks: AtomicU64,
+    /// Checks that failed.
+    pub failed_checks: AtomicU64,
+    /// Times the probe failed `failureThreshold` times in a row: each one a
+    /// container restart on Cloud Run.
+    pub failures: AtomicU64,
+}
+
+impl Liveness {
+    /// (checks, failed checks, restarts Cloud Run would have made).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.checks.load(Ordering::Relaxed),
+            self.failed_checks.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Liveness checks until the instance exits, recorded in `record`.
+pub fn watch_liveness(instance: Arc<Instance>, probe: Probe, record: Arc<Liveness>) {
     tokio::spawn(async move {
         let client = client();
         tokio::time::sleep(probe.initial_delay).await;
@@ -105,12 +136,16 @@ pub fn watch_liveness(instance: Arc<Instance>, probe: Probe, failures: Arc<Atomi
             if instance.exited().is_some() || Arc::strong_count(&instance) == 1 {
                 return;
             }
-            match check(&client, &instance, &probe).await {
+            let result = check(&client, &instance, &probe).await;
+            record.checks.fetch_add(1, Ordering::Relaxed);
+            match result {
                 Ok(()) => in_a_row = 0,
-                Err(_) => {
+                Err(e) => {
+                    record.failed_checks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(revision = %instance.revision, reason = %e, "liveness check failed");
                     in_a_row += 1;
                     if in_a_row >= probe.failure_threshold {
-                        failures.fetch_add(1, Ordering::Relaxed);
+                        record.failures.fetch_add(1, Ordering::Relaxed);
                         in_a_row = 0;
                     }
                 }

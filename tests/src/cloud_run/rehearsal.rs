@@ -32,6 +32,18 @@ pub fn app_service_account() -> String {
     format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com")
 }
 
+/// Set to `1`, a rehearsal that cannot run here fails rather than skips
+/// (`.ci/run` sets it, as it sets `IMAGE_TEST_REQUIRED`).
+pub const REQUIRED_VAR: &str = "CLOUD_RUN_REQUIRED";
+
+fn required() -> bool {
+    std::env::var(REQUIRED_VAR).as_deref() == Ok("1")
+}
+
+/// Why a case did not run: what this machine lacks.
+#[derive(Debug, Clone)]
+pub struct Skipped(pub String);
+
 /// What a test may change.
 #[derive(Default, Clone)]
 pub struct Options {
@@ -162,15 +174,18 @@ impl Rehearsal {
         })
     }
 
-    /// Prepared, or `None` with the reason printed (no PostgreSQL server,
-    /// no `envsubst`, no binaries).
-    pub async fn try_prepare(options: Options) -> Option<Self> {
+    /// Prepared, or [`Skipped`] with the reason (no PostgreSQL
+    /// server, no `envsubst`, no binaries). With [`REQUIRED_VAR`] set to
+    /// `1` (CI sets it) a rehearsal that cannot run fails instead.
+    pub async fn try_prepare(options: Options) -> Result<Self, Skipped> {
         match Self::prepare(options).await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("skipped: the Cloud Run rehearsal cannot run here: {e}");
-                None
+            Ok(r) => Ok(r),
+            Err(e) if required() => {
+                panic!("{REQUIRED_VAR}=1, but the Cloud Run rehearsal cannot run here: {e}")
             }
+            Err(e) => Err(Skipped(format!(
+                "the Cloud Run rehearsal cannot run here: {e}"
+            ))),
         }
     }
 

@@ -157,6 +157,7 @@ pub fn validate(spec: &ServiceSpec) -> Result<Plan, String> {
         liveness,
         cpu_throttling: annotations.cpu_throttling,
         cloudsql_instances: annotations.cloudsql_instances,
+        invoker_iam_check: annotations.invoker_iam_check,
         concurrency: concurrency as u32,
         request_timeout: Duration::from_secs(timeout as u64),
         template_text: spec.template_text.clone(),

@@ -313,3 +313,22 @@ fn names_kinds_and_service_accounts_are_checked() {
         "must be a service account e-mail",
     );
 }
+
+#[test]
+fn the_invoker_iam_check_is_on_unless_the_service_disables_it() {
+    let plan = |yaml: &str| validate(&parse(yaml).unwrap()).unwrap();
+    assert!(plan(VALID).invoker_iam_check, "Cloud Run's default");
+    let service = |value: &str| {
+        with(
+            "    run.googleapis.com/ingress: all",
+            &format!("    run.googleapis.com/ingress: all\n    run.googleapis.com/invoker-iam-disabled: \"{value}\""),
+        )
+    };
+    assert!(!plan(&service("true")).invoker_iam_check);
+    assert!(plan(&service("false")).invoker_iam_check);
+    // A service setting: the revision template is the same either way.
+    assert_eq!(
+        plan(&service("true")).template_text,
+        plan(VALID).template_text
+    );
+}

@@ -4,13 +4,17 @@
 
 use std::time::Duration;
 
+use integration_tests::cloud_run::instance::Checked;
 use integration_tests::cloud_run::plan::ProbeAction;
 use integration_tests::cloud_run::rehearsal::{Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::{spec, DeployError};
 use mock_provider::{Misbehaviour, MockUser};
 use sqlx::Connection;
 
-use crate::support::{eventually, prepare, with_env, with_startup, with_startup_threshold, ALICE};
+use crate::support::{
+    assert_no_liveness_failure, eventually, prepare, with_env, with_startup,
+    with_startup_threshold, without_service_annotation, Ran, ALICE,
+};
 
 fn startup_numbers(yaml: &str) -> (String, String, String) {
     let spec = spec::parse(yaml).unwrap();
@@ -26,8 +30,8 @@ fn startup_numbers(yaml: &str) -> (String, String, String) {
     )
 }
 
-pub async fn both_revisions_pass_their_startup_probes() {
-    let Some(r) = prepare().await else { return };
+pub async fn both_revisions_pass_their_startup_probes() -> Ran {
+    let r = prepare().await?;
     r.deploy_both().await;
     for (name, yaml) in [(AUTH, r.auth_yaml()), ("app", r.app_yaml())] {
         let revision = r
@@ -81,7 +85,152 @@ pub async fn both_revisions_pass_their_startup_probes() {
         "an unchanged template makes no new revision"
     );
     assert_eq!(r.emulator.service(AUTH).unwrap().revisions().len(), 1);
+    for service in [AUTH, APP] {
+        assert_no_liveness_failure(&r, service, 0);
+    }
     r.emulator.shutdown().await;
+    Ok(())
+}
+
+/// Browsers hold no IAM role: without `run.googleapis.com/invoker-iam-disabled:
+/// "true"` Cloud Run's Invoker IAM check refuses them every page
+/// (<https://cloud.google.com/run/docs/authenticating/public>). The
+/// annotation is a service setting: putting it back makes no new revision.
+pub async fn without_the_invoker_annotation_no_browser_reaches_the_service() -> Ran {
+    let r = prepare().await?;
+    let annotation = "run.googleapis.com/invoker-iam-disabled";
+    let checked = r
+        .emulator
+        .replace(&without_service_annotation(&r.auth_yaml(), annotation))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
+    let page = reqwest::get(r.auth("/login")).await.unwrap();
+    assert_eq!(page.status(), 403, "the Invoker IAM check is on");
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("Your client does not have permission to get URL"),
+        "{body}"
+    );
+    let service = r.emulator.service(AUTH).unwrap();
+    assert!(
+        service.served().is_empty(),
+        "a refused request reached the instance"
+    );
+    assert_eq!(service.front_refused(), ["/login"]);
+
+    let public = r.deploy_auth().await.unwrap();
+    assert!(
+        !public.changed && public.revision == checked.revision,
+        "a service setting, not a new revision: {public:?}"
+    );
+    let page = reqwest::get(r.auth("/healthz")).await.unwrap();
+    assert_eq!(page.status(), 200, "deploy/public-service.yaml is public");
+    r.emulator.shutdown().await;
+    Ok(())
+}
+
+/// A revision that starts while Google's discovery takes forever, and
+/// whose Cloud SQL instance stops answering once the schema is in place:
+/// every `/readyz` the startup probe makes still answers (`503`) within
+/// the YAML's `timeoutSeconds`, never a probe timeout, since the two
+/// checks (a database round trip, discovery) run at once, each capped
+/// (`public-service/src/routes/health.rs`); one after the other they
+/// would take twice the cap. The service serves about 10 s after start:
+/// the YAML does not set `PROVIDER_TIMEOUT` (10 s), which bounds
+/// discovery at start.
+pub async fn readiness_answers_in_time_with_database_and_provider_slow() -> Ran {
+    let r = prepare().await?;
+    r.provider
+        .misbehave(Misbehaviour::DiscoveryDelay(Duration::from_secs(120)));
+    let deploying = {
+        let (emulator, yaml) = (
+            r.emulator.clone(),
+            with_startup_threshold(&r.auth_yaml(), 9),
+        );
+        tokio::spawn(async move { emulator.replace(&yaml).await })
+    };
+    // The database stops answering once the service has applied every
+    // migration (its pool keeps the connection it used).
+    let migrations = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../public-service/migrations/postgres"),
+    )
+    .unwrap()
+    .filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "sql")
+    })
+    .count() as i64;
+    let mut applied = 0;
+    for _ in 0..200 {
+        applied = applied_migrations(&r).await;
+        if applied == migrations {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        applied, migrations,
+        "the service did not migrate its database"
+    );
+    r.postgres.freeze().unwrap();
+    let deployed = deploying.await.unwrap();
+    r.postgres.thaw();
+    assert!(
+        matches!(deployed, Err(DeployError::NotReady(_))),
+        "{deployed:?}"
+    );
+    let revision = r.emulator.service(AUTH).unwrap().revisions().pop().unwrap();
+    let timeout = revision.plan.startup.timeout;
+    let (_, yaml_timeout, _) = startup_numbers(&r.auth_yaml());
+    assert_eq!(timeout.as_secs().to_string(), yaml_timeout);
+    let checks = revision.instance.startup_checks.lock().unwrap().clone();
+    let logs = r.logs_of(AUTH);
+    // The socket is bound before the service waits for both at start, so
+    // checks made until it serves hang and time out; they count against
+    // the startup threshold only. From the first answer on, each one
+    // must come within the timeout.
+    let answered = |c: &&Checked| {
+        c.outcome.as_ref().err().map(String::as_str) == Some("GET /readyz answered 503")
+    };
+    let Some(first) = checks.iter().position(|c| answered(&c)) else {
+        panic!("no /readyz answered within the probe's {timeout:?}: {checks:#?}\n{logs}");
+    };
+    let serving = &checks[first..];
+    assert!(
+        serving.len() >= 2 && serving.iter().all(|c| answered(&c) && c.took < timeout),
+        "once serving, each /readyz must answer within the probe's {timeout:?}: {serving:#?}\n{logs}"
+    );
+    let (period, _, threshold) = startup_numbers(&r.auth_yaml());
+    let budget =
+        Duration::from_secs(period.parse::<u64>().unwrap() * threshold.parse::<u64>().unwrap());
+    let to_serve = revision.plan.startup.period * (first as u32 + 1);
+    assert!(
+        to_serve < budget,
+        "serving after {to_serve:?} exceeds the YAML's startup budget of {budget:?}"
+    );
+    assert!(
+        logs.contains(r#""storage":"unavailable""#) && logs.contains(r#""provider":"unavailable""#),
+        "both dependencies were slow: {logs}"
+    );
+    r.emulator.shutdown().await;
+    Ok(())
+}
+
+/// Migrations the public service recorded as applied (0 before it made
+/// the table).
+async fn applied_migrations(r: &Rehearsal) -> i64 {
+    let url = r.postgres.local_url("auth", &r.db_password, "auth");
+    let Ok(mut db) = sqlx::PgConnection::connect(&url).await else {
+        return 0;
+    };
+    sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut db)
+        .await
+        .unwrap_or(0)
 }
 
 async fn auth_tables(r: &Rehearsal) -> i64 {
@@ -97,8 +246,8 @@ async fn auth_tables(r: &Rehearsal) -> i64 {
     .unwrap()
 }
 
-pub async fn the_stored_database_url_works() {
-    let Some(r) = prepare().await else { return };
+pub async fn the_stored_database_url_works() -> Ran {
+    let r = prepare().await?;
     assert!(
         !r.postgres.listens_on_tcp(),
         "the database listens only on its Unix socket"
@@ -120,10 +269,11 @@ pub async fn the_stored_database_url_works() {
         "the public service created its tables in the auth database"
     );
     r.emulator.shutdown().await;
+    Ok(())
 }
 
-async fn database_url_form(template: &str) {
-    let Some(r) = prepare().await else { return };
+async fn database_url_form(template: &str) -> Ran {
+    let r = prepare().await?;
     let url = template
         .replace("PW", &r.db_password)
         .replace("INSTANCE", "rehearsal-project:europe-west1:auth-db");
@@ -137,20 +287,21 @@ async fn database_url_form(template: &str) {
     );
     assert!(auth_tables(&r).await > 0);
     r.emulator.shutdown().await;
+    Ok(())
 }
 
-pub async fn the_empty_host_form_is_accepted() {
-    database_url_form("postgres://auth:PW@/auth?host=/cloudsql/INSTANCE").await;
+pub async fn the_empty_host_form_is_accepted() -> Ran {
+    database_url_form("postgres://auth:PW@/auth?host=/cloudsql/INSTANCE").await
 }
 
-pub async fn the_localhost_form_is_accepted() {
-    database_url_form("postgres://auth:PW@localhost/auth?host=/cloudsql/INSTANCE").await;
+pub async fn the_localhost_form_is_accepted() -> Ran {
+    database_url_form("postgres://auth:PW@localhost/auth?host=/cloudsql/INSTANCE").await
 }
 
 /// `deploy.sh` once deployed the app first, while the public service did
 /// not exist: its readiness (the public service's keys) cannot pass.
-pub async fn an_app_without_its_public_service_fails_the_deployment() {
-    let Some(r) = prepare().await else { return };
+pub async fn an_app_without_its_public_service_fails_the_deployment() -> Ran {
+    let r = prepare().await?;
     let yaml = with_startup_threshold(&r.app_yaml(), 3);
     match r.emulator.replace(&yaml).await {
         Err(DeployError::NotReady(e)) => {
@@ -172,10 +323,11 @@ pub async fn an_app_without_its_public_service_fails_the_deployment() {
     let page = reqwest::get(r.app("/healthz")).await.unwrap();
     assert_eq!(page.status(), 503, "the URL serves nothing");
     r.emulator.shutdown().await;
+    Ok(())
 }
 
-pub async fn a_rollout_drains_the_old_instance() {
-    let Some(r) = prepare().await else { return };
+pub async fn a_rollout_drains_the_old_instance() -> Ran {
+    let r = prepare().await?;
     let first = r
         .deploy_auth()
         .await
@@ -219,7 +371,9 @@ pub async fn a_rollout_drains_the_old_instance() {
         reqwest::get(r.auth("/healthz")).await.unwrap().status(),
         200
     );
+    assert_no_liveness_failure(&r, AUTH, 0);
     r.emulator.shutdown().await;
+    Ok(())
 }
 
 fn yaml_path(path: &str) -> yaml_rust2::Yaml {
@@ -230,8 +384,8 @@ fn yaml_path(path: &str) -> yaml_rust2::Yaml {
 
 /// A callback whose token exchange takes 4 s is in flight when the
 /// instance gets SIGTERM; it completes, and the process exits 0 in time.
-pub async fn sigterm_lets_an_in_flight_request_complete() {
-    let Some(r) = prepare().await else { return };
+pub async fn sigterm_lets_an_in_flight_request_complete() -> Ran {
+    let r = prepare().await?;
     r.deploy_auth()
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
@@ -278,4 +432,5 @@ pub async fn sigterm_lets_an_in_flight_request_complete() {
     );
     assert_eq!(report.exit_code, Some(0), "{report:?}");
     assert!(report.seconds_to_exit < 10.0);
+    Ok(())
 }

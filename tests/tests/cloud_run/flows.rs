@@ -8,7 +8,8 @@ use integration_tests::cloud_run::DeployError;
 use shared::cookie::HOST_ONLY_NAME;
 
 use crate::support::{
-    env_value, eventually, paths, prepare, seconds, with_startup_threshold, ALICE,
+    assert_no_liveness_failure, env_value, eventually, paths, prepare, seconds,
+    with_startup_threshold, Ran, ALICE,
 };
 
 const SESSION_COOKIE: &str = "__Host-session";
@@ -24,8 +25,8 @@ fn frozen(r: &Rehearsal, service: &str) -> bool {
     !revision.plan.cpu_throttling || revision.instance.cpu.is_frozen()
 }
 
-pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() {
-    let Some(r) = prepare().await else { return };
+pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() -> Ran {
+    let r = prepare().await?;
     r.deploy_both().await;
     assert!(
         eventually(Duration::from_secs(3), || frozen(&r, AUTH)
@@ -126,6 +127,11 @@ pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() {
         "the app was idle (frozen) since the sign-out"
     );
     let answer = copy.get_json(&r.app("/api/me")).await;
+    // Frozen between requests for longer than a liveness period, each
+    // service was checked and never failed (on Cloud Run: no restart).
+    for service in [AUTH, APP] {
+        assert_no_liveness_failure(&r, service, 1);
+    }
     if answer.status != 401 {
         broken.push(format!(
             "a signed-out session was not refused ({} {}) {:.0?} after sign-out (promised: within {bound:?}) while the app's CPU was throttled between requests",
@@ -136,19 +142,18 @@ pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() {
     }
     r.emulator.shutdown().await;
     assert!(broken.is_empty(), "{}", broken.join("\n    "));
+    Ok(())
 }
 
 /// An app whose revocation poll cannot succeed (its metadata server mints
 /// tokens for an account the public service does not know) must not
 /// become ready: readiness waits for the first poll.
-pub async fn the_app_is_not_ready_before_its_first_revocation_poll() {
+pub async fn the_app_is_not_ready_before_its_first_revocation_poll() -> Ran {
     let options = Options {
         app_metadata_account: Some(format!("stranger-{}", app_service_account())),
         ..Options::default()
     };
-    let Some(r) = Rehearsal::try_prepare(options).await else {
-        return;
-    };
+    let r = Rehearsal::try_prepare(options).await?;
     r.deploy_auth()
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
@@ -162,4 +167,63 @@ pub async fn the_app_is_not_ready_before_its_first_revocation_poll() {
         Err(e) => panic!("{e}"),
     }
     r.emulator.shutdown().await;
+    Ok(())
+}
+
+/// The database reconnect rides on requests (`public-service/src/housekeeping.rs`):
+/// a revision starting while Cloud SQL is down becomes ready through its
+/// startup probe's own requests once the database answers, within the
+/// YAML's startup budget; and a database that restarts while the ready
+/// instance is frozen is used again by the next request, with no
+/// background task having run in between.
+pub async fn the_database_is_reached_again_on_requests_with_cpu_throttled() -> Ran {
+    let r = prepare().await?;
+    r.postgres.stop().unwrap();
+    let deploying = {
+        let (emulator, yaml) = (r.emulator.clone(), r.auth_yaml());
+        tokio::spawn(async move { emulator.replace(&yaml).await })
+    };
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        !deploying.is_finished(),
+        "ready without its database: {:?}",
+        deploying.await
+    );
+    r.postgres.start_again().unwrap();
+    let up = Instant::now();
+    let deployed = deploying.await.unwrap();
+    assert!(deployed.is_ok(), "{deployed:?}\n{}", r.logs_of(AUTH));
+    let logs = r.logs_of(AUTH);
+    assert!(
+        logs.contains("the database cannot be reached; serving without it")
+            && logs.contains("the database answers; migrations applied"),
+        "{logs}"
+    );
+    // The retry waits at most 10 s between attempts, then one probe period.
+    assert!(
+        up.elapsed() < Duration::from_secs(14),
+        "ready {:?} after the database answered",
+        up.elapsed()
+    );
+
+    // Ready and idle: frozen. The database restarts meanwhile; the pool's
+    // connections are dead, and nothing runs until the next request.
+    assert!(
+        eventually(Duration::from_secs(3), || frozen(&r, AUTH)).await,
+        "the idle instance is frozen"
+    );
+    r.postgres.stop().unwrap();
+    r.postgres.start_again().unwrap();
+    assert!(frozen(&r, AUTH), "still frozen: no request came");
+    let ready = reqwest::get(r.auth("/readyz")).await.unwrap();
+    let status = ready.status();
+    let body = ready.text().await.unwrap();
+    assert_eq!(
+        status,
+        200,
+        "the first request after the restart: {body}\n{}",
+        r.logs_of(AUTH)
+    );
+    r.emulator.shutdown().await;
+    Ok(())
 }

@@ -3,13 +3,17 @@
 use std::time::Duration;
 
 use integration_tests::browser::Page;
-use integration_tests::cloud_run::rehearsal::{Options, Rehearsal};
+use integration_tests::cloud_run::rehearsal::{Options, Rehearsal, Skipped};
 use integration_tests::cloud_run::spec::{self, Scalar};
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 pub const ALICE: &str = "alice@example.com";
 
-pub async fn prepare() -> Option<Rehearsal> {
+/// A case's outcome when it did not panic: it ran, or it could not run
+/// here ([`Skipped`], never with `CLOUD_RUN_REQUIRED=1`).
+pub type Ran = Result<(), Skipped>;
+
+pub async fn prepare() -> Result<Rehearsal, Skipped> {
     Rehearsal::try_prepare(Options::default()).await
 }
 
@@ -38,6 +42,18 @@ pub fn edit_container(yaml: &str, edit: impl FnOnce(&mut Yaml)) -> String {
     match child(containers, "containers") {
         Yaml::Array(list) => edit(&mut list[0]),
         other => panic!("containers: {other:?}"),
+    }
+    let mut out = String::new();
+    YamlEmitter::new(&mut out).dump(&docs[0]).unwrap();
+    out
+}
+
+/// The rendered definition without the service annotation `name`.
+pub fn without_service_annotation(yaml: &str, name: &str) -> String {
+    let mut docs = YamlLoader::load_from_str(yaml).expect("a rendered definition");
+    match child(child(&mut docs[0], "metadata"), "annotations") {
+        Yaml::Hash(h) => assert!(h.remove(&key(name)).is_some(), "no {name} in the YAML"),
+        other => panic!("metadata.annotations: {other:?}"),
     }
     let mut out = String::new();
     YamlEmitter::new(&mut out).dump(&docs[0]).unwrap();
@@ -93,6 +109,28 @@ pub fn seconds(text: &str) -> Duration {
         "m" => n * 60,
         other => panic!("unit {other}"),
     })
+}
+
+/// Asserts that no liveness check of `service`'s serving revision failed
+/// (Cloud Run restarts a container after `failureThreshold` failures in a
+/// row: <https://cloud.google.com/run/docs/configuring/healthchecks>), and
+/// that at least `at_least` checks were made.
+pub fn assert_no_liveness_failure(r: &Rehearsal, service: &str, at_least: u64) {
+    let revision = r
+        .emulator
+        .service(service)
+        .and_then(|s| s.current())
+        .unwrap_or_else(|| panic!("{service}: no serving revision"));
+    let (checks, failed, restarts) = revision.liveness.counts();
+    assert!(
+        failed == 0 && restarts == 0,
+        "{service}: {failed} of {checks} liveness checks failed ({restarts} restarts on Cloud Run)\n{}",
+        r.logs_of(service)
+    );
+    assert!(
+        checks >= at_least,
+        "{service}: {checks} liveness checks, expected at least {at_least}"
+    );
 }
 
 /// Runs `check` until it is true or `limit` passes.

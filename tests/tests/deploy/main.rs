@@ -305,6 +305,30 @@ fn the_rules_catch_what_cloud_run_refuses() {
 }
 
 #[test]
+fn both_services_disable_the_invoker_check_on_the_service_itself() {
+    // Browsers carry no Google identity: with the Invoker IAM check on
+    // (Cloud Run's default) every page would answer 403. The recommended
+    // way to make a service public, which also works where the
+    // domain-restricted-sharing policy refuses `allUsers`, is the
+    // service-level annotation: https://cloud.google.com/run/docs/authenticating/public
+    // (the rehearsal shows the 403 without it: tests/tests/cloud_run).
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let doc = rendered(file);
+        assert_eq!(
+            doc["metadata"]["annotations"]["run.googleapis.com/invoker-iam-disabled"].as_str(),
+            Some("true"),
+            "{file}: metadata.annotations must disable the Invoker IAM check (a quoted \"true\")"
+        );
+        assert!(
+            doc["spec"]["template"]["metadata"]["annotations"]
+                ["run.googleapis.com/invoker-iam-disabled"]
+                .is_badvalue(),
+            "{file}: not on the revision template, where it does not apply"
+        );
+    }
+}
+
+#[test]
 fn the_public_services_pool_fits_the_default_cloud_sql_tier() {
     let (set, doc) = environment("public-service.yaml");
     let pool: i64 = set["DATABASE_MAX_CONNECTIONS"].parse().unwrap();

@@ -166,3 +166,64 @@ fn the_stand_in_refuses_flags_the_gcloud_reference_does_not_have() {
         "secrets", "versions", "describe", "latest", "--secret", "s"
     ]));
 }
+
+#[test]
+fn without_postgresql_the_stand_in_says_what_is_missing() {
+    // `sql instances create` runs a real PostgreSQL; on a machine without
+    // its server the stand-in names the missing program (no traceback),
+    // and records no instance, so a rerun once it is installed creates it.
+    let state = tempfile::tempdir().unwrap();
+    let nowhere = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    // Only what the stand-in itself needs on PATH.
+    for tool in ["python3", "dirname"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no {tool}"));
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    let gcloud = |args: &[&str]| {
+        std::process::Command::new(rehearsal::stand_ins().join("gcloud"))
+            .args(args)
+            .env("GCLOUD_STANDIN_STATE", state.path())
+            .env("GCLOUD_STANDIN_POSTGRES", "1")
+            .env("GCLOUD_STANDIN_POSTGRES_DIR", nowhere.path())
+            .env("PATH", bin.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the stand-in gcloud runs")
+    };
+    assert!(gcloud(&["config", "set", "project", "p"]).status.success());
+    assert!(gcloud(&["services", "enable", "sqladmin.googleapis.com"])
+        .status
+        .success());
+    let create = [
+        "sql",
+        "instances",
+        "create",
+        "auth-db",
+        "--database-version",
+        "POSTGRES_15",
+        "--tier",
+        "db-f1-micro",
+        "--edition",
+        "enterprise",
+        "--region",
+        "europe-west1",
+    ];
+    let out = gcloud(&create);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    assert!(
+        stderr.contains("`initdb` is neither in") && stderr.contains("apt-get install postgresql"),
+        "{stderr}"
+    );
+    let describe = gcloud(&["sql", "instances", "describe", "auth-db"]);
+    assert!(
+        !describe.status.success(),
+        "an instance that did not start was recorded"
+    );
+}

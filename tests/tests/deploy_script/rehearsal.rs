@@ -21,7 +21,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn stand_ins() -> PathBuf {
+pub fn stand_ins() -> PathBuf {
     root().join("deploy/rehearsal")
 }
 
