@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,9 +30,10 @@ const KEEP_REVOKED: Duration = Duration::from_secs(86_400);
 
 pub struct Housekeeping {
     store: Store,
+    /// Both what is expired and when the next purge is due (so tests move
+    /// one clock for both).
     clock: SharedClock,
-    started: Instant,
-    /// Milliseconds after `started` when the next purge is due.
+    /// Unix seconds from which the next purge is due.
     purge_due_at: AtomicU64,
     purging: AtomicBool,
 }
@@ -43,7 +44,6 @@ impl Housekeeping {
         Arc::new(Self {
             store,
             clock,
-            started: Instant::now(),
             purge_due_at: AtomicU64::new(0),
             purging: AtomicBool::new(false),
         })
@@ -53,7 +53,7 @@ impl Housekeeping {
     pub fn start_due(self: &Arc<Self>) {
         self.store.prepare_if_due();
         if !self.store.is_prepared()
-            || self.elapsed_ms() < self.purge_due_at.load(Ordering::Acquire)
+            || self.clock.unix_seconds() < self.purge_due_at.load(Ordering::Acquire)
             || self.purging.swap(true, Ordering::AcqRel)
         {
             return;
@@ -80,12 +80,8 @@ impl Housekeeping {
             tracing::warn!(reason = %e, "handoff code purge failed");
             return;
         }
-        let next = self.elapsed_ms() + PURGE_INTERVAL.as_millis() as u64;
+        let next = self.clock.unix_seconds() + PURGE_INTERVAL.as_secs();
         self.purge_due_at.store(next, Ordering::Release);
-    }
-
-    fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
     }
 }
 

@@ -1,12 +1,15 @@
 //! The storage interface's behaviour, the same on SQLite and PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
+use public_service::housekeeping::{Housekeeping, PURGE_INTERVAL};
 use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store, StoreOptions};
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
+use shared::clock::Clock;
 
 const NOW: u64 = 1_900_000_000;
 
@@ -472,7 +475,67 @@ async fn twenty_concurrent_redemptions_of_one_code_give_one_success(backend: Bac
     assert_eq!(successes, 1);
 }
 
+/// The purge rides on requests (Cloud Run throttles CPU outside them):
+/// the first request starts it, the next ones within the interval do not,
+/// and the first request after the interval starts it again.
+async fn expired_sessions_are_purged_by_a_request_once_a_purge_is_due(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let clock = shared::clock::OffsetClock::default();
+    let upkeep = Housekeeping::new(store.clone(), Arc::new(clock.clone()));
+    let expired = |id: &str, now: u64| NewSession {
+        id: id.into(),
+        secret_hash: vec![3; 32],
+        subject: "alice".into(),
+        email: "alice@example.com".into(),
+        name: None,
+        hosted_domain: None,
+        created_at: now - 7200,
+        expires_at: now - 1,
+    };
+    let now = clock.unix_seconds();
+    store.create_session(&expired("first", now)).await.unwrap();
+    store
+        .create_session(&expired("live-ish", now + 100_000))
+        .await
+        .unwrap();
+
+    upkeep.start_due();
+    assert!(
+        gone_within_seconds(&store, "first", 10).await,
+        "the first request purges"
+    );
+    assert!(store.session("live-ish").await.unwrap().is_some());
+
+    store.create_session(&expired("second", now)).await.unwrap();
+    upkeep.start_due();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store.session("second").await.unwrap().is_some(),
+        "no second purge within the interval"
+    );
+
+    clock.advance(PURGE_INTERVAL + Duration::from_secs(1));
+    upkeep.start_due();
+    assert!(
+        gone_within_seconds(&store, "second", 10).await,
+        "the first request after the interval purges again"
+    );
+}
+
+async fn gone_within_seconds(store: &Store, id: &str, seconds: u64) -> bool {
+    for _ in 0..seconds * 20 {
+        if store.session(id).await.unwrap().is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 on_both_backends!(
+    expired_sessions_are_purged_by_a_request_once_a_purge_is_due,
     a_handoff_code_is_redeemed_once_by_its_app_before_it_expires,
     twenty_concurrent_redemptions_of_one_code_give_one_success,
     a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one,
