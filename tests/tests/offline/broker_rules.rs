@@ -10,6 +10,7 @@ use integration_tests::app::{BrokerAnswer, AUTH_HOST, BROKER_CALLER, DRIVE_SCOPE
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
 use integration_tests::{Browser, TestApp, TestOptions};
+use mock_provider::google::{USERINFO_EMAIL, USERINFO_PROFILE};
 use mock_provider::MockUser;
 use serde_json::json;
 
@@ -64,6 +65,16 @@ async fn a_caller_gets_only_the_scopes_listed_for_it(backend: Backend) {
         .unwrap()
         .contains(DRIVE_SCOPE));
     assert!(refused.json.get("access_token").is_none());
+    // Another spelling of a scope is the same scope.
+    let long_profile = ask(&app, NARROW_CALLER, BOB, &[USERINFO_PROFILE]).await;
+    assert_eq!(
+        long_profile.error(),
+        "scope_not_allowed",
+        "{long_profile:?}"
+    );
+    let long_email = ask(&app, NARROW_CALLER, BOB, &[USERINFO_EMAIL]).await;
+    assert_eq!(long_email.status, 200, "{long_email:?}");
+    assert_eq!(long_email.json["scope"], "email");
 
     // Asking for nothing gets what the caller may have, not the whole grant:
     // the token the provider issued carries `email` alone.
