@@ -277,6 +277,37 @@ async fn a_provider_that_does_not_narrow_is_reported_in_the_answer(backend: Back
     assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
 }
 
+async fn with_narrowing_off_the_whole_grant_is_handed_out_and_said_so(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        public_env: vec![("BROKER_NARROWS_SCOPES", "false".into())],
+        ..TestOptions::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let browser = app.browser();
+    signed_in(&app, &browser, BOB).await;
+    let calls = app.provider.token_endpoint_calls();
+    let answer = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(
+        app.provider.token_endpoint_calls(),
+        calls,
+        "the sign-in's token, not a narrowed one"
+    );
+    let mut reported: Vec<&str> = answer.json["scope"].as_str().unwrap().split(' ').collect();
+    reported.sort_unstable();
+    assert_eq!(reported, ["email", "openid", "profile"]);
+    // The caller's rules still hold for what it may ask.
+    assert_eq!(
+        ask(&app, NARROW_CALLER, BOB, &["profile"]).await.error(),
+        "scope_not_allowed"
+    );
+    assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
+}
+
 on_both_backends!(
     a_caller_gets_only_the_scopes_listed_for_it,
     a_caller_with_a_user_filter_gets_no_token_for_anyone_else,
@@ -285,4 +316,5 @@ on_both_backends!(
     with_a_live_session_required_no_token_comes_after_sign_out_or_expiry,
     renewal_that_finds_the_user_denied_revokes_the_grant_too,
     a_provider_that_does_not_narrow_is_reported_in_the_answer,
+    with_narrowing_off_the_whole_grant_is_handed_out_and_said_so,
 );
