@@ -12,6 +12,8 @@
 #   OIDC_CLIENT_SECRET           its secret (stored in Secret Manager once)
 #   ALLOWED_DOMAINS              e-mail domains allowed to sign in
 # Optional: BROKER_CALLERS, TASK_CALLERS (service-account e-mails),
+#   BROKER_CALLER_SCOPES (needed with BROKER_CALLERS: what each may get,
+#   <account>=<scope> <scope>…, comma-separated; see README.md),
 #   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (default db-f1-micro; see
 #   README.md before changing it: the pool size is sized for it),
 #   IMAGE_TAG (default: the commit), RETRY_DELAY (first back-off, seconds).
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 : "${PROJECT_ID:?}" "${REGION:?}" "${OIDC_CLIENT_ID:?}" "${OIDC_CLIENT_SECRET:?}" "${ALLOWED_DOMAINS:?}"
 export PROJECT_ID REGION OIDC_CLIENT_ID ALLOWED_DOMAINS
 export BROKER_CALLERS="${BROKER_CALLERS:-}" TASK_CALLERS="${TASK_CALLERS:-}"
+export BROKER_CALLER_SCOPES="${BROKER_CALLER_SCOPES:-}"
 export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent.com}"
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
 gcloud config set project "$PROJECT_ID" >/dev/null

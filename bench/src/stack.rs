@@ -109,6 +109,7 @@ impl Stack {
             ("TOKEN_ENCRYPTION_KEYS", format!("k1:{}", random_base64(32))),
             ("ALLOWED_EMAILS", PERSON.to_owned()),
             ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.to_owned()),
+            ("BROKER_CALLER_SCOPES", format!("{BROKER_CALLER}=*")),
             ("CALLER_TOKEN_ISSUERS", issuer.clone()),
             ("CALLER_TOKEN_JWKS_URL", certs.clone()),
             (

@@ -15,11 +15,14 @@
 //!   access [`policy`], and issues the handoff token through [`handoff`].
 //! - [`routes::jwks`]: the keys apps verify handoff tokens with.
 //! - [`pages`]: the start page and the error page (askama templates).
+//! - [`token_broker`] and [`routes::broker`]: fresh access tokens for
+//!   trusted backends, within each caller's [`broker_rules`].
 //! - [`housekeeping`]: upkeep started by requests (purges, a database that
 //!   was down), since Cloud Run gives no CPU between them.
 #![forbid(unsafe_code)]
 
 pub mod apps;
+pub mod broker_rules;
 pub mod delivery;
 pub mod handoff;
 pub mod housekeeping;

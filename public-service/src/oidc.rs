@@ -355,25 +355,40 @@ impl OidcClient {
         })
     }
 
-    /// A new access token from a refresh token.
+    /// A new access token from a refresh token; with `narrowed_to`, one
+    /// carrying only those scopes (each granted): RFC 6749 §6 lets a
+    /// refresh ask for a `scope` narrower than the grant's. Google's own
+    /// client library sends it so, documenting that "all scopes must be
+    /// authorized for the refresh token" (`refresh_grant` in
+    /// googleapis/google-auth-library-python, `google/oauth2/_client.py`);
+    /// Google's guide lists only the required parameters
+    /// (<https://developers.google.com/identity/protocols/oauth2/web-server#offline>).
+    /// `granted_scopes`: what the token carries when the provider does
+    /// not say and nothing narrower was asked.
     pub async fn refresh(
         &self,
         refresh_token: &SecretString,
+        narrowed_to: Option<&[String]>,
         granted_scopes: &[String],
     ) -> Result<ProviderTokens, RefreshError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata);
         let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
-        let response = client
+        let mut request = client
             .exchange_refresh_token(&refresh_token)
-            .map_err(|e| ProviderError::BadResponse(e.to_string()))?
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match classify_token_error(e) {
-                ProviderError::CodeRejected(_) => RefreshError::InvalidGrant,
-                other => RefreshError::Provider(other),
-            })?;
-        Ok(tokens_of(&response, granted_scopes))
+            .map_err(|e| ProviderError::BadResponse(e.to_string()))?;
+        for scope in narrowed_to.unwrap_or_default() {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let response =
+            request
+                .request_async(&self.http)
+                .await
+                .map_err(|e| match classify_token_error(e) {
+                    ProviderError::CodeRejected(_) => RefreshError::InvalidGrant,
+                    other => RefreshError::Provider(other),
+                })?;
+        Ok(tokens_of(&response, narrowed_to.unwrap_or(granted_scopes)))
     }
 
     /// Revokes a refresh token at the provider's revocation endpoint

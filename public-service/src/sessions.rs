@@ -131,6 +131,19 @@ impl Sessions {
         }
     }
 
+    /// Whether `subject` has a valid session now (not revoked, within its
+    /// idle timeout and absolute lifetime): the broker's
+    /// `BROKER_REQUIRES_SESSION`.
+    pub async fn has_live_session(&self, subject: &str) -> Result<bool, StoreError> {
+        self.store
+            .has_live_session(
+                subject,
+                self.clock.unix_seconds(),
+                self.settings.idle_timeout.as_secs(),
+            )
+            .await
+    }
+
     /// Records use of the session (a renewal, or a sign-in that kept it).
     pub async fn touch(&self, session: &SessionRecord) -> Result<(), StoreError> {
         self.store

@@ -14,6 +14,7 @@ use shared::keys::SigningKey;
 use url::Url;
 
 use crate::apps::{AppRegistry, Delivery};
+use crate::broker_rules::BrokerRules;
 use crate::policy::AccessPolicy;
 use crate::token_cipher::TokenCipher;
 
@@ -92,6 +93,13 @@ pub struct BrokerSettings {
     pub caller_jwks_url: Url,
     /// The audience callers' ID tokens must name: this service's URL.
     pub caller_audience: String,
+    /// The scopes and users each caller may get.
+    pub rules: BrokerRules,
+    /// A token only for a user with a live (valid) session.
+    pub requires_session: bool,
+    /// Ask the provider for a token carrying only the scopes wanted
+    /// (RFC 6749 §6), instead of every scope of the grant.
+    pub narrows_scopes: bool,
 }
 
 pub struct ProviderSettings {
@@ -208,6 +216,7 @@ impl Settings {
         let mut provider = provider_from_env(env)?;
         provider.hosted_domain_needed = policy.uses_hosted_domains();
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
+        let broker = broker_from_env(env, issuer, &provider)?;
         Ok(Self {
             bind_address: env
                 .optional("BIND_ADDRESS")
@@ -232,7 +241,7 @@ impl Settings {
                 revoke_grant: env.flag_or("SIGN_OUT_REVOKES_GRANT", false)?,
                 end_provider_session: env.flag_or("SIGN_OUT_AT_PROVIDER", false)?,
             },
-            broker: broker_from_env(env, issuer)?,
+            broker,
             rate_limits: RateLimits {
                 sign_in_per_minute: positive(env, "RATE_LIMIT_SIGN_IN_PER_MINUTE", 60)?,
                 back_channel_per_minute: positive(env, "RATE_LIMIT_BACK_CHANNEL_PER_MINUTE", 600)?,
@@ -451,7 +460,11 @@ fn sessions_from_env(env: &Env) -> Result<SessionSettings, ConfigError> {
     })
 }
 
-fn broker_from_env(env: &Env, issuer: String) -> Result<BrokerSettings, ConfigError> {
+fn broker_from_env(
+    env: &Env,
+    issuer: String,
+    provider: &ProviderSettings,
+) -> Result<BrokerSettings, ConfigError> {
     let mut caller_issuers = env.list("CALLER_TOKEN_ISSUERS");
     if caller_issuers.is_empty() {
         caller_issuers = shared::id_token::GOOGLE_ISSUERS
@@ -463,11 +476,27 @@ fn broker_from_env(env: &Env, issuer: String) -> Result<BrokerSettings, ConfigEr
         Some(url) => url,
         None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
+    let allowed_callers = env.list("BROKER_ALLOWED_CALLERS");
+    let mut known_scopes = provider.scopes.clone();
+    for scope in &provider.optional_scopes {
+        if !known_scopes.iter().any(|k| crate::scopes::same(k, scope)) {
+            known_scopes.push(scope.clone());
+        }
+    }
+    let rules = BrokerRules::parse(
+        &allowed_callers,
+        &env.list(crate::broker_rules::SCOPES_VAR),
+        &env.list(crate::broker_rules::USERS_VAR),
+        &known_scopes,
+    )?;
     Ok(BrokerSettings {
-        allowed_callers: env.list("BROKER_ALLOWED_CALLERS"),
+        allowed_callers,
         caller_issuers,
         caller_jwks_url,
         caller_audience: env.optional("CALLER_TOKEN_AUDIENCE").unwrap_or(issuer),
+        rules,
+        requires_session: env.flag_or("BROKER_REQUIRES_SESSION", false)?,
+        narrows_scopes: env.flag_or("BROKER_NARROWS_SCOPES", true)?,
     })
 }
 
@@ -633,7 +662,43 @@ mod tests {
         assert_eq!(settings.broker.caller_audience, "https://auth.example.com");
         assert_eq!(settings.broker.caller_issuers.len(), 2);
         assert!(settings.broker.allowed_callers.is_empty());
+        assert!(!settings.broker.requires_session);
         assert_eq!(settings.token_cipher.sealing_key_id(), "k1");
+    }
+
+    #[test]
+    fn broker_callers_need_their_scopes_listed_and_get_only_those() {
+        let caller = "backend@p.iam.gserviceaccount.com";
+        let e = error_for(&[("BROKER_ALLOWED_CALLERS", caller)]);
+        assert_eq!(e.name, "BROKER_CALLER_SCOPES");
+        assert!(e.problem.contains(&format!("{caller}=email")), "{e}");
+        let e = error_for(&[
+            ("BROKER_ALLOWED_CALLERS", caller),
+            ("BROKER_CALLER_SCOPES", "email"),
+        ]);
+        assert_eq!(e.name, "BROKER_CALLER_SCOPES");
+        assert!(e.problem.contains("e.g."), "{e}");
+
+        let mut vars = base();
+        vars.extend([
+            ("BROKER_ALLOWED_CALLERS", caller.to_owned()),
+            (
+                "OIDC_OPTIONAL_SCOPES",
+                "https://www.googleapis.com/auth/drive.readonly".to_owned(),
+            ),
+            (
+                "BROKER_CALLER_SCOPES",
+                format!("{caller}=email https://www.googleapis.com/auth/drive.readonly"),
+            ),
+            ("BROKER_CALLER_USERS", format!("{caller}=@example.com")),
+            ("BROKER_REQUIRES_SESSION", "true".to_owned()),
+        ]);
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        let rules = settings.broker.rules.for_caller(caller).unwrap();
+        assert!(rules.allows_scope("email") && !rules.allows_scope("profile"));
+        assert!(rules.admits_user("a@example.com") && !rules.admits_user("a@example.org"));
+        assert!(settings.broker.requires_session);
+        assert!(settings.broker.narrows_scopes);
     }
 
     #[test]

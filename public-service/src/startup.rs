@@ -243,6 +243,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         settings.token_cipher,
         clock.clone(),
         settings.provider.timeout,
+        settings.broker.narrows_scopes,
     );
     Ok(AppState {
         oidc,
@@ -254,6 +255,8 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         readiness: Default::default(),
         store,
         broker,
+        broker_rules: settings.broker.rules,
+        broker_requires_session: settings.broker.requires_session,
         callers,
         app_callers,
         cookie_key: settings.cookie_key,

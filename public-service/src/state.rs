@@ -9,6 +9,7 @@ use shared::clock::SharedClock;
 use url::Url;
 
 use crate::apps::AppRegistry;
+use crate::broker_rules::BrokerRules;
 use crate::handoff::HandoffIssuer;
 use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
@@ -28,6 +29,10 @@ pub struct AppState {
     pub readiness: crate::routes::health::Readiness,
     pub sessions: Sessions,
     pub broker: TokenBroker,
+    /// What each broker caller may get.
+    pub broker_rules: BrokerRules,
+    /// `BROKER_REQUIRES_SESSION`: tokens only for users signed in now.
+    pub broker_requires_session: bool,
     /// Who may call the token broker; `None` disables it.
     pub callers: Option<ServiceCallers>,
     /// The apps' service accounts, for the apps' back-channel routes;

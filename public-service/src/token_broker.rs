@@ -16,6 +16,14 @@
 //! old one meanwhile. `invalid_grant` marks the grant revoked (unless a
 //! sign-in replaced the token in between) and callers get
 //! [`BrokerError::ConsentRequired`].
+//!
+//! Each request says which scopes it wants ([`Wanted`]) and who may be
+//! served ([`TokenRequest::admit`]: the access policy and the caller's
+//! rules, judged on every call against the grant's e-mail and `hd`). A
+//! token wanted for fewer scopes than the grant holds is asked of the
+//! provider narrowed to them (RFC 6749 §6, `scope` on the refresh); such
+//! tokens live in this instance's memory only, keyed by the scopes asked,
+//! while the grant row keeps the token that carries the whole grant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,12 +48,50 @@ const DEFAULT_LIFETIME: u64 = 3600;
 const CACHE_CAPACITY: usize = 10_000;
 const LEASE_POLL: Duration = Duration::from_millis(100);
 
+/// Narrowed tokens kept per user, of different scope sets.
+const TOKENS_PER_USER: usize = 8;
+
 #[derive(Clone)]
 pub struct AccessToken {
     pub token: SecretString,
     pub expires_at: u64,
-    /// In canonical spelling ([`crate::scopes`]).
+    /// What the token carries, as the provider reported it (or as asked,
+    /// when it did not say), in canonical spelling ([`crate::scopes`]).
     pub scopes: Vec<String>,
+}
+
+/// The scopes a caller wants a token for.
+#[derive(Debug, Clone)]
+pub enum Wanted {
+    /// Every scope the grant holds (renewal's check).
+    Whole,
+    /// All of these; the user must consent to those the grant lacks.
+    All(Vec<String>),
+    /// Those of these the grant holds (at least one).
+    AnyOf(Vec<String>),
+}
+
+/// Who a grant is for, as the policy and the caller's rules judge them.
+pub struct Holder<'a> {
+    pub subject: &'a str,
+    pub email: &'a str,
+    pub hosted_domain: Option<&'a str>,
+}
+
+/// Why this caller gets no token for this user, whatever the grant holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The access policy no longer admits the user.
+    UserNotAllowed,
+    /// The caller's user filter does not name the user.
+    SubjectNotAllowed,
+}
+
+pub struct TokenRequest<'a> {
+    pub subject: &'a str,
+    pub wanted: Wanted,
+    /// Judged on every call, before any token is handed out or minted.
+    pub admit: &'a (dyn Fn(&Holder<'_>) -> Result<(), Refusal> + Sync),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +100,42 @@ pub enum BrokerError {
     /// one, or one lacking `missing_scopes`.
     #[error("the user's consent is required")]
     ConsentRequired { missing_scopes: Vec<String> },
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
 
+/// What this instance knows of one user's grant, and the tokens it holds.
 struct Cached {
-    token: AccessToken,
+    email: String,
+    hosted_domain: Option<String>,
+    /// The grant's scopes.
+    scopes: ScopeSet,
+    /// The grant row's version the tokens were minted under.
+    version: i64,
     checked_at: u64,
+    /// By the scopes asked for ([`ScopeSet::to_scope_string`]).
+    tokens: HashMap<String, AccessToken>,
+}
+
+impl Cached {
+    fn holder<'a>(&'a self, subject: &'a str) -> Holder<'a> {
+        Holder {
+            subject,
+            email: &self.email,
+            hosted_domain: self.hosted_domain.as_deref(),
+        }
+    }
+
+    fn token_for(&self, asked: &ScopeSet, now: u64) -> Option<AccessToken> {
+        self.tokens
+            .get(&asked.to_scope_string())
+            .filter(|t| t.expires_at > now + EXPIRY_MARGIN.as_secs())
+            .cloned()
+    }
 }
 
 pub struct TokenBroker {
@@ -72,6 +145,8 @@ pub struct TokenBroker {
     clock: SharedClock,
     /// Held by the refresher for at most the provider timeout and a margin.
     lease_ttl: Duration,
+    /// Ask for tokens narrowed to the scopes wanted.
+    narrows_scopes: bool,
     cache: Mutex<HashMap<String, Cached>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -83,6 +158,7 @@ impl TokenBroker {
         cipher: TokenCipher,
         clock: SharedClock,
         provider_timeout: Duration,
+        narrows_scopes: bool,
     ) -> Self {
         Self {
             store,
@@ -90,6 +166,7 @@ impl TokenBroker {
             cipher,
             clock,
             lease_ttl: provider_timeout + Duration::from_secs(5),
+            narrows_scopes,
             cache: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
         }
@@ -118,6 +195,7 @@ impl TokenBroker {
         let grant = SignInGrant {
             subject: subject.clone(),
             email: email.to_owned(),
+            hosted_domain: identity.hosted_domain.clone(),
             scopes,
             refresh_token: tokens.refresh_token.as_ref().map(|t| {
                 self.cipher
@@ -145,22 +223,27 @@ impl TokenBroker {
             .is_some_and(|g| g.is_usable()))
     }
 
-    /// A token valid for at least [`EXPIRY_MARGIN`] carrying `scopes`.
+    /// A token valid for at least [`EXPIRY_MARGIN`] for what `request`
+    /// wants, if `request.admit` lets the grant's holder be served.
     pub async fn access_token(
         &self,
-        subject: &str,
-        scopes: &[String],
+        request: &TokenRequest<'_>,
     ) -> Result<AccessToken, BrokerError> {
-        if let Some(token) = self.cached(subject, scopes) {
-            return Ok(token);
+        if let Some(answer) = self.cached(request) {
+            return answer;
         }
-        self.fetch(subject, scopes, false).await
+        self.fetch(request, false).await
     }
 
     /// Refreshes at the provider now, whatever is cached: proves the grant
     /// still works (renewal with `RENEWAL_CHECKS_GRANT`).
     pub async fn check_grant(&self, subject: &str) -> Result<(), BrokerError> {
-        self.fetch(subject, &[], true).await.map(|_| ())
+        let request = TokenRequest {
+            subject,
+            wanted: Wanted::Whole,
+            admit: &|_| Ok(()),
+        };
+        self.fetch(&request, true).await.map(|_| ())
     }
 
     /// Revokes the user's refresh token at the provider (when it has a
@@ -184,35 +267,67 @@ impl TokenBroker {
         Ok(())
     }
 
-    fn cached(&self, subject: &str, scopes: &[String]) -> Option<AccessToken> {
+    /// The answer from memory, while the grant was read recently enough.
+    fn cached(&self, request: &TokenRequest<'_>) -> Option<Result<AccessToken, BrokerError>> {
         let now = self.clock.unix_seconds();
         let cache = self.cache();
-        let entry = cache.get(subject)?;
-        let usable = entry.token.expires_at > now + EXPIRY_MARGIN.as_secs()
-            && now < entry.checked_at + RECHECK_AFTER.as_secs()
-            && entry
-                .token
-                .scopes
-                .iter()
-                .collect::<ScopeSet>()
-                .contains_all(scopes);
-        usable.then(|| entry.token.clone())
+        let entry = cache.get(request.subject)?;
+        if now >= entry.checked_at + RECHECK_AFTER.as_secs() {
+            return None;
+        }
+        if let Err(refusal) = (request.admit)(&entry.holder(request.subject)) {
+            return Some(Err(BrokerError::Refused(refusal)));
+        }
+        // A scope the grant lacks: the row may have it by now.
+        let asked = self.plan(&entry.scopes, &request.wanted).ok()?;
+        entry.token_for(&asked, now).map(Ok)
+    }
+
+    /// The scopes to ask the provider for: what is wanted of what the
+    /// grant holds, or the whole grant when narrowing is off.
+    fn plan(&self, granted: &ScopeSet, wanted: &Wanted) -> Result<ScopeSet, BrokerError> {
+        let asked: ScopeSet = match wanted {
+            Wanted::Whole => return Ok(granted.clone()),
+            Wanted::All(scopes) => {
+                let missing = granted.missing(scopes);
+                if !missing.is_empty() {
+                    return Err(BrokerError::ConsentRequired {
+                        missing_scopes: missing,
+                    });
+                }
+                scopes.iter().collect()
+            }
+            Wanted::AnyOf(scopes) => {
+                let held: ScopeSet = scopes.iter().filter(|s| granted.contains(s)).collect();
+                if held.is_empty() {
+                    return Err(BrokerError::ConsentRequired {
+                        missing_scopes: scopes.clone(),
+                    });
+                }
+                held
+            }
+        };
+        Ok(if self.narrows_scopes {
+            asked
+        } else {
+            granted.clone()
+        })
     }
 
     async fn fetch(
         &self,
-        subject: &str,
-        scopes: &[String],
+        request: &TokenRequest<'_>,
         mut force: bool,
     ) -> Result<AccessToken, BrokerError> {
+        let subject = request.subject;
         let lock = self.lock_for(subject);
         let _single_flight = lock.lock().await;
         if !force {
-            if let Some(token) = self.cached(subject, scopes) {
-                return Ok(token);
+            if let Some(answer) = self.cached(request) {
+                return answer;
             }
         }
-        let result = self.fetch_locked(subject, scopes, &mut force).await;
+        let result = self.fetch_locked(request, &mut force).await;
         drop(_single_flight);
         self.release_lock(subject, &lock);
         result
@@ -220,18 +335,27 @@ impl TokenBroker {
 
     async fn fetch_locked(
         &self,
-        subject: &str,
-        scopes: &[String],
+        request: &TokenRequest<'_>,
         force: &mut bool,
     ) -> Result<AccessToken, BrokerError> {
+        let subject = request.subject;
         let give_up_at = Instant::now() + self.lease_ttl;
         let mut retried_after_replacement = false;
         loop {
             let now = self.clock.unix_seconds();
-            let grant = self.usable_grant(subject, scopes).await?;
+            let grant = self.usable_grant(subject, &request.wanted).await?;
+            (request.admit)(&holder_of(&grant)).map_err(BrokerError::Refused)?;
+            let granted = grant.scope_set();
+            let asked = self.plan(&granted, &request.wanted)?;
+            let whole = asked == granted;
             if !*force {
-                if let Some(token) = self.stored_access_token(&grant, now) {
-                    return Ok(self.remember(subject, token));
+                if let Some(token) = self.rearmed(&grant, &asked, now) {
+                    return Ok(token);
+                }
+                if whole {
+                    if let Some(token) = self.stored_access_token(&grant, now) {
+                        return Ok(self.remember(&grant, grant.version, &granted, &asked, token));
+                    }
                 }
             }
             let lease_id = shared::random::url_safe_token(16);
@@ -242,15 +366,25 @@ impl TokenBroker {
                 .await?
             {
                 Some(leased) => {
-                    if !*force {
+                    if !*force && whole {
                         if let Some(token) = self.stored_access_token(&leased, now) {
                             // Another instance finished a refresh between our
                             // read and our lease: use its result.
                             self.release(subject, &lease_id).await;
-                            return Ok(self.remember(subject, token));
+                            let granted = leased.scope_set();
+                            return Ok(self.remember(
+                                &leased,
+                                leased.version,
+                                &granted,
+                                &asked,
+                                token,
+                            ));
                         }
                     }
-                    match self.refresh_under_lease(&leased, &lease_id).await {
+                    match self
+                        .refresh_under_lease(&leased, &lease_id, &asked, whole)
+                        .await
+                    {
                         Err(Replaced) if !retried_after_replacement => {
                             retried_after_replacement = true;
                             continue;
@@ -280,25 +414,37 @@ impl TokenBroker {
     async fn usable_grant(
         &self,
         subject: &str,
-        scopes: &[String],
+        wanted: &Wanted,
     ) -> Result<GrantRecord, BrokerError> {
+        let missing = || BrokerError::ConsentRequired {
+            missing_scopes: match wanted {
+                Wanted::All(scopes) => scopes.clone(),
+                Wanted::Whole | Wanted::AnyOf(_) => Vec::new(),
+            },
+        };
         let Some(grant) = self.store.grant(subject).await? else {
-            return Err(BrokerError::ConsentRequired {
-                missing_scopes: scopes.to_vec(),
-            });
+            return Err(missing());
         };
         if !grant.is_usable() {
             self.forget(subject);
-            return Err(BrokerError::ConsentRequired {
-                missing_scopes: scopes.to_vec(),
-            });
-        }
-        if !grant.has_scopes(scopes) {
-            return Err(BrokerError::ConsentRequired {
-                missing_scopes: grant.scope_set().missing(scopes),
-            });
+            return Err(missing());
         }
         Ok(grant)
+    }
+
+    /// A token held in memory for `asked`, minted under the grant's
+    /// current version: the row was just read, so it counts as re-checked.
+    fn rearmed(&self, grant: &GrantRecord, asked: &ScopeSet, now: u64) -> Option<AccessToken> {
+        let mut cache = self.cache();
+        let entry = cache.get_mut(&grant.subject)?;
+        if entry.version != grant.version {
+            return None;
+        }
+        entry.checked_at = now;
+        entry.email = grant.email.clone();
+        entry.hosted_domain = grant.hosted_domain.clone();
+        entry.scopes = grant.scope_set();
+        entry.token_for(asked, now)
     }
 
     fn stored_access_token(&self, grant: &GrantRecord, now: u64) -> Option<AccessToken> {
@@ -320,10 +466,14 @@ impl TokenBroker {
     /// Refreshes with the leased grant's refresh token. `Err(Replaced)`:
     /// the provider refused a token that a sign-in has since replaced; try
     /// again with the new one.
+    /// `whole`: `asked` is the whole grant, and the result is stored in
+    /// the row; otherwise the provider is asked for `asked` only.
     async fn refresh_under_lease(
         &self,
         leased: &GrantRecord,
         lease_id: &str,
+        asked: &ScopeSet,
+        whole: bool,
     ) -> Result<Result<AccessToken, BrokerError>, Replaced> {
         let subject = leased.subject.as_str();
         let Some(sealed) = leased.refresh_token.as_ref() else {
@@ -338,7 +488,11 @@ impl TokenBroker {
                 return Ok(Err(consent_required()));
             }
         };
-        let refreshed = self.oidc.refresh(&refresh_token, &leased.scopes).await;
+        let narrowed_to = (!whole).then(|| asked.to_vec());
+        let refreshed = self
+            .oidc
+            .refresh(&refresh_token, narrowed_to.as_deref(), &leased.scopes)
+            .await;
         let outcome = match &refreshed {
             Ok(_) => "ok",
             Err(RefreshError::InvalidGrant) => "invalid_grant",
@@ -351,7 +505,17 @@ impl TokenBroker {
         );
         match refreshed {
             Ok(tokens) => Ok(self
-                .store_refresh(leased, lease_id, sealed, &refresh_token, tokens)
+                .store_refresh(
+                    leased,
+                    lease_id,
+                    Used {
+                        sealed,
+                        plain: &refresh_token,
+                    },
+                    tokens,
+                    asked,
+                    whole,
+                )
                 .await),
             Err(RefreshError::InvalidGrant) => {
                 let now = self.clock.unix_seconds();
@@ -387,9 +551,10 @@ impl TokenBroker {
         &self,
         leased: &GrantRecord,
         lease_id: &str,
-        sealed: &crate::token_cipher::Sealed,
-        used: &SecretString,
+        used: Used<'_>,
         tokens: ProviderTokens,
+        asked: &ScopeSet,
+        whole: bool,
     ) -> Result<AccessToken, BrokerError> {
         let subject = leased.subject.as_str();
         let now = self.clock.unix_seconds();
@@ -402,27 +567,41 @@ impl TokenBroker {
         // Re-seal under the newest key while we hold the plaintext anyway.
         let refresh_token = rotated.clone().or_else(|| {
             self.cipher
-                .is_stale(sealed)
-                .then(|| self.cipher.seal(used.expose_secret(), &context))
+                .is_stale(used.sealed)
+                .then(|| self.cipher.seal(used.plain.expose_secret(), &context))
         });
-        let scopes = if tokens.scopes.is_empty() {
-            leased.scopes.clone()
+        // RFC 6749 §5.1: a response without `scope` carries what was asked.
+        let carried = if tokens.scopes.is_empty() {
+            asked.to_vec()
         } else {
             canonicalised(&tokens.scopes)
         };
+        if !whole && !carried.iter().collect::<ScopeSet>().eq(asked) {
+            tracing::warn!(
+                asked = %asked.to_scope_string(),
+                carried = %carried.join(" "),
+                "the provider did not narrow the token to the scopes asked for"
+            );
+        }
         let fresh = FreshTokens {
-            access_token: self.cipher.seal(
-                tokens.access_token.expose_secret(),
-                &access_context(subject),
-            ),
-            expires_at,
-            scopes: scopes.clone(),
-            refresh_token,
+            access_token: whole.then(|| {
+                (
+                    self.cipher.seal(
+                        tokens.access_token.expose_secret(),
+                        &access_context(subject),
+                    ),
+                    expires_at,
+                )
+            }),
+            scopes: whole.then(|| carried.clone()),
+            refresh_token: refresh_token.clone(),
         };
         let finished = self
             .store
             .finish_refresh(subject, lease_id, leased.version, &fresh, now)
             .await?;
+        // The row's version after this write, for the tokens kept in memory.
+        let mut version = leased.version + i64::from(finished && refresh_token.is_some());
         if !finished {
             // The lease ran out under us (a very slow provider or database).
             // The rotated token is the only valid one now: keep it if no
@@ -432,18 +611,32 @@ impl TokenBroker {
                     .store
                     .replace_refresh_token(subject, leased.version, rotated, now)
                     .await?;
-                if !kept {
+                if kept {
+                    version = leased.version + 1;
+                } else {
                     tracing::error!("a rotated refresh token could not be stored; the grant may need consent again");
                 }
             }
         }
-        tracing::info!(rotated = rotated.is_some(), "access token refreshed");
+        tracing::info!(
+            rotated = rotated.is_some(),
+            narrowed = !whole,
+            "access token refreshed"
+        );
+        let granted = if whole {
+            carried.iter().collect()
+        } else {
+            leased.scope_set()
+        };
         Ok(self.remember(
-            subject,
+            leased,
+            version,
+            &granted,
+            asked,
             AccessToken {
                 token: tokens.access_token,
                 expires_at,
-                scopes,
+                scopes: carried,
             },
         ))
     }
@@ -454,22 +647,46 @@ impl TokenBroker {
         }
     }
 
-    fn remember(&self, subject: &str, token: AccessToken) -> AccessToken {
+    /// Keeps `token`, minted for `asked` under the grant's `version`.
+    fn remember(
+        &self,
+        grant: &GrantRecord,
+        version: i64,
+        granted: &ScopeSet,
+        asked: &ScopeSet,
+        token: AccessToken,
+    ) -> AccessToken {
         let now = self.clock.unix_seconds();
         let mut cache = self.cache();
-        if cache.len() >= CACHE_CAPACITY {
-            cache.retain(|_, c| c.token.expires_at > now);
+        if cache.len() >= CACHE_CAPACITY && !cache.contains_key(&grant.subject) {
+            cache.retain(|_, c| c.tokens.values().any(|t| t.expires_at > now));
             if cache.len() >= CACHE_CAPACITY {
                 cache.clear();
             }
         }
-        cache.insert(
-            subject.to_owned(),
-            Cached {
-                token: token.clone(),
+        let entry = cache
+            .entry(grant.subject.clone())
+            .or_insert_with(|| Cached {
+                email: String::new(),
+                hosted_domain: None,
+                scopes: ScopeSet::default(),
+                version,
                 checked_at: now,
-            },
-        );
+                tokens: HashMap::new(),
+            });
+        if entry.version != version {
+            entry.tokens.clear();
+        }
+        entry.tokens.retain(|_, t| t.expires_at > now);
+        if entry.tokens.len() >= TOKENS_PER_USER {
+            entry.tokens.clear();
+        }
+        entry.email = grant.email.clone();
+        entry.hosted_domain = grant.hosted_domain.clone();
+        entry.scopes = granted.clone();
+        entry.version = version;
+        entry.checked_at = now;
+        entry.tokens.insert(asked.to_scope_string(), token.clone());
         token
     }
 
@@ -500,6 +717,20 @@ impl TokenBroker {
 
 /// The refresh token that was refused had been replaced meanwhile.
 struct Replaced;
+
+/// The refresh token a refresh used: as stored, and opened.
+struct Used<'a> {
+    sealed: &'a crate::token_cipher::Sealed,
+    plain: &'a SecretString,
+}
+
+fn holder_of(grant: &GrantRecord) -> Holder<'_> {
+    Holder {
+        subject: &grant.subject,
+        email: &grant.email,
+        hosted_domain: grant.hosted_domain.as_deref(),
+    }
+}
 
 fn consent_required() -> BrokerError {
     BrokerError::ConsentRequired {

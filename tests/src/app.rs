@@ -44,8 +44,13 @@ pub const OTHER_APP_HOST: &str = "reports.example.test";
 /// The second app's service account.
 pub const OTHER_APP_ACCOUNT: &str = "reports@project.iam.gserviceaccount.com";
 pub const CLIENT_ID: &str = "test-client.apps.example";
-/// The service account allowed to call the token broker.
+/// The service account allowed to call the token broker, for every
+/// configured and optional scope and any user.
 pub const BROKER_CALLER: &str = "backend@project.iam.gserviceaccount.com";
+/// A second broker caller with narrow rules ([`NARROW_CALLER_RULES`]).
+pub const NARROW_CALLER: &str = "mailer@project.iam.gserviceaccount.com";
+/// What [`NARROW_CALLER`] may get: `email` only, for users at `corp.example`.
+pub const NARROW_CALLER_RULES: (&str, &str) = ("email", "@corp.example");
 /// The app's service account (its back-channel calls to the public service).
 /// `METRICS_TOKEN` of both services: `/metrics` needs it.
 pub const METRICS_TOKEN: &str = "test-metrics-token-6f1c2e";
@@ -138,6 +143,8 @@ pub struct TestOptions {
     pub external_provider: Option<ExternalProvider>,
     /// Sets the mock up before the services start (and discover it).
     pub configure_provider: Option<fn(&MockProvider)>,
+    /// More variables of the public service, or replacements.
+    pub public_env: Vec<(&'static str, String)>,
 }
 
 /// An OpenID provider started by the test itself, with our client
@@ -187,6 +194,7 @@ impl Default for TestOptions {
             allowed_hosted_domains: Vec::new(),
             external_provider: None,
             configure_provider: None,
+            public_env: Vec::new(),
         }
     }
 }
@@ -301,6 +309,25 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         .await
         .expect("the private app starts");
     tokio::spawn(app.run_until_stopped());
+}
+
+/// `env` with each of `changes` replacing the variable of its name, or added.
+fn with_changes<K: AsRef<str>>(
+    mut env: Vec<(&'static str, String)>,
+    changes: &[(K, String)],
+) -> Vec<(&'static str, String)> {
+    for (name, value) in changes {
+        match env.iter_mut().find(|(k, _)| *k == name.as_ref()) {
+            Some(entry) => entry.1 = value.clone(),
+            None => env.push((leak(name.as_ref()), value.clone())),
+        }
+    }
+    env
+}
+
+/// Variable names live as long as the test process (a handful per test).
+fn leak(name: &str) -> &'static str {
+    Box::leak(name.to_owned().into_boxed_str())
 }
 
 fn bind() -> TcpListener {
@@ -503,7 +530,21 @@ impl TestApp {
                 "SIGN_OUT_AT_PROVIDER",
                 options.sign_out_at_provider.to_string(),
             ),
-            ("BROKER_ALLOWED_CALLERS", BROKER_CALLER.into()),
+            (
+                "BROKER_ALLOWED_CALLERS",
+                format!("{BROKER_CALLER},{NARROW_CALLER}"),
+            ),
+            (
+                "BROKER_CALLER_SCOPES",
+                format!(
+                    "{BROKER_CALLER}=openid email profile {DRIVE_SCOPE},{NARROW_CALLER}={}",
+                    NARROW_CALLER_RULES.0
+                ),
+            ),
+            (
+                "BROKER_CALLER_USERS",
+                format!("{NARROW_CALLER}={}", NARROW_CALLER_RULES.1),
+            ),
             ("METRICS_TOKEN", METRICS_TOKEN.into()),
             (
                 "APP_SERVICE_ACCOUNTS",
@@ -524,8 +565,10 @@ impl TestApp {
                 format!("{}/oauth2/v3/certs", provider.issuer()),
             ),
         ];
-        let public_env: Vec<(&'static str, String)> =
-            public_env.into_iter().chain(delivery_env).collect();
+        let public_env = with_changes(
+            public_env.into_iter().chain(delivery_env).collect(),
+            &options.public_env,
+        );
         let public_clock = OffsetClock::default();
         let public_settings = public_service::settings::Settings::from_env(&Env::from_map(
             public_env.iter().cloned(),

@@ -3,13 +3,21 @@
 //!
 //! The caller authenticates with a provider-signed service-account ID
 //! token (audience: this service's URL; e-mail on `BROKER_ALLOWED_CALLERS`).
-//! Request: `{"subject": "<the user's sub>", "scopes": ["…"]}` (`scopes`
-//! optional: the token must carry them). Answers:
-//! - `200` `{"access_token", "token_type", "expires_in", "expires_at", "scope"}`
-//!   (`scope` in the names the operator wrote, whatever the provider
-//!   reported: [`crate::scopes`]);
+//! Request: `{"subject": "<the user's sub>", "scopes": ["…"]}`. `scopes`
+//! must be among those listed for the caller (`BROKER_CALLER_SCOPES`);
+//! without them, the token is for every listed scope the grant holds. The
+//! token is narrowed to those scopes at the provider (unless
+//! `BROKER_NARROWS_SCOPES=false`); `scope` in the answer says what it
+//! carries, in the operator's names. On every call the user must pass
+//! the access policy (as signed in: e-mail and `hd`) and the caller's user
+//! filter (`BROKER_CALLER_USERS`), and with `BROKER_REQUIRES_SESSION` have
+//! a live session. Answers:
+//! - `200` `{"access_token", "token_type", "expires_in", "expires_at", "scope"}`;
 //! - `403` `{"error": "consent_required", "login_url"}`: the user has no
 //!   grant, it was revoked, or it lacks a scope; send them to `login_url`;
+//! - `403` `session_required` (with `login_url`): no live session;
+//! - `403` `scope_not_allowed`, `subject_not_allowed`: beyond the caller's
+//!   rules; `403` `user_not_allowed`: the access policy refuses the user;
 //! - `400` `invalid_request` / `invalid_scope`, `401` `invalid_token`,
 //!   `403` `caller_not_allowed`, `503` `temporarily_unavailable`.
 
@@ -19,10 +27,11 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::policy::Identity;
 use crate::routes::{json_answer, temporarily_unavailable};
 use crate::scopes;
 use crate::state::AppState;
-use crate::token_broker::BrokerError;
+use crate::token_broker::{self, BrokerError, Holder, Refusal, Wanted};
 
 const MAX_SUBJECT_LEN: usize = 255;
 const MAX_SCOPES: usize = 20;
@@ -85,15 +94,74 @@ pub async fn access_token(
             }),
         );
     }
+    let Some(rules) = state.broker_rules.for_caller(&caller.email) else {
+        // Settings refuse an allowed caller without rules; never reached.
+        return shared::callers::CallerError::NotAllowed.error_response();
+    };
+    if let Some(beyond) = request.scopes.iter().find(|s| !rules.allows_scope(s)) {
+        tracing::warn!(caller = %caller.email, scope = %beyond, "a scope beyond the caller's rules was asked for");
+        return refused(
+            "scope_not_allowed",
+            format!("This caller may not ask for {beyond:?} (BROKER_CALLER_SCOPES)."),
+        );
+    }
+    if state.broker_requires_session {
+        match state.sessions.has_live_session(&request.subject).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(caller = %caller.email, subject = %request.subject, "no live session");
+                return json_answer(
+                    StatusCode::FORBIDDEN,
+                    json!({
+                        "error": "session_required",
+                        "message": "The user is not signed in now; tokens are given only during a session.",
+                        "login_url": login_url(&state, &[]).as_str(),
+                    }),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "sessions unavailable");
+                return temporarily_unavailable();
+            }
+        }
+    }
+    let wanted = if request.scopes.is_empty() {
+        Wanted::AnyOf(rules.scopes().to_vec())
+    } else {
+        Wanted::All(request.scopes.clone())
+    };
+    let admit = |holder: &Holder<'_>| {
+        let identity = Identity {
+            subject: holder.subject.to_owned(),
+            email: Some(holder.email.to_owned()),
+            // Only verified addresses ever get a grant.
+            email_verified: true,
+            name: None,
+            hosted_domain: holder.hosted_domain.map(str::to_owned),
+        };
+        if state.policy.check(&identity).is_err() {
+            return Err(Refusal::UserNotAllowed);
+        }
+        if !rules.admits_user(holder.email) {
+            return Err(Refusal::SubjectNotAllowed);
+        }
+        Ok(())
+    };
+    let token_request = token_broker::TokenRequest {
+        subject: &request.subject,
+        wanted,
+        admit: &admit,
+    };
 
-    match state
-        .broker
-        .access_token(&request.subject, &request.scopes)
-        .await
-    {
+    match state.broker.access_token(&token_request).await {
         Ok(token) => {
             let now = state.clock.unix_seconds();
-            tracing::info!(caller = %caller.email, subject = %request.subject, "access token brokered");
+            let carried: Vec<&str> = token
+                .scopes
+                .iter()
+                .map(|s| scopes::as_written(s, &known))
+                .collect();
+            tracing::info!(caller = %caller.email, subject = %request.subject, scope = %carried.join(" "), "access token brokered");
             json_answer(
                 StatusCode::OK,
                 json!({
@@ -101,39 +169,32 @@ pub async fn access_token(
                     "token_type": "Bearer",
                     "expires_in": token.expires_at.saturating_sub(now),
                     "expires_at": token.expires_at,
-                    "scope": operator_names(&state, &token.scopes),
+                    "scope": carried.join(" "),
                 }),
+            )
+        }
+        Err(BrokerError::Refused(Refusal::UserNotAllowed)) => {
+            tracing::warn!(caller = %caller.email, subject = %request.subject, "the access policy no longer admits the user");
+            refused(
+                "user_not_allowed",
+                "The access policy does not admit this user.".to_owned(),
+            )
+        }
+        Err(BrokerError::Refused(Refusal::SubjectNotAllowed)) => {
+            tracing::warn!(caller = %caller.email, subject = %request.subject, "a user beyond the caller's rules was asked for");
+            refused(
+                "subject_not_allowed",
+                "This caller may not act for this user (BROKER_CALLER_USERS).".to_owned(),
             )
         }
         Err(BrokerError::ConsentRequired { missing_scopes }) => {
             tracing::info!(caller = %caller.email, subject = %request.subject, "consent required");
-            let mut login_url = state.url("/login");
-            {
-                let mut query = login_url.query_pairs_mut();
-                query.append_pair("return_to", state.apps.default_return_to().as_str());
-                // Only scopes beyond the configured ones (those are always
-                // asked), in the names `/login` accepts: the operator's.
-                let extra: Vec<&str> = missing_scopes
-                    .iter()
-                    .filter(|s| {
-                        !state
-                            .oidc
-                            .configured_scopes()
-                            .iter()
-                            .any(|c| scopes::same(c, s))
-                    })
-                    .map(|s| scopes::as_written(s, &state.optional_scopes))
-                    .collect();
-                if !extra.is_empty() {
-                    query.append_pair("scope", &extra.join(" "));
-                }
-            }
             json_answer(
                 StatusCode::FORBIDDEN,
                 json!({
                     "error": "consent_required",
                     "message": "The user must sign in and grant access again.",
-                    "login_url": login_url.as_str(),
+                    "login_url": login_url(&state, &missing_scopes).as_str(),
                 }),
             )
         }
@@ -144,13 +205,35 @@ pub async fn access_token(
     }
 }
 
-/// The granted `scopes` (stored canonically) as a `scope` value in the
-/// names the operator wrote in `OIDC_SCOPES` / `OIDC_OPTIONAL_SCOPES`.
-fn operator_names(state: &AppState, granted: &[String]) -> String {
-    let names = state.oidc.requested_scopes(&state.optional_scopes);
-    granted
-        .iter()
-        .map(|s| scopes::as_written(s, &names))
-        .collect::<Vec<_>>()
-        .join(" ")
+fn refused(error: &str, message: String) -> HttpResponse {
+    json_answer(
+        StatusCode::FORBIDDEN,
+        json!({ "error": error, "message": message }),
+    )
+}
+
+/// Where to send the user to sign in, asking for `missing` scopes too.
+fn login_url(state: &AppState, missing: &[String]) -> url::Url {
+    let mut login_url = state.url("/login");
+    {
+        let mut query = login_url.query_pairs_mut();
+        query.append_pair("return_to", state.apps.default_return_to().as_str());
+        // Only scopes beyond the configured ones (those are always
+        // asked), in the names `/login` accepts: the operator's.
+        let extra: Vec<&str> = missing
+            .iter()
+            .filter(|s| {
+                !state
+                    .oidc
+                    .configured_scopes()
+                    .iter()
+                    .any(|c| scopes::same(c, s))
+            })
+            .map(|s| scopes::as_written(s, &state.optional_scopes))
+            .collect();
+        if !extra.is_empty() {
+            query.append_pair("scope", &extra.join(" "));
+        }
+    }
+    login_url
 }

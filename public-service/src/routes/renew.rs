@@ -3,7 +3,8 @@
 //!
 //! The session must be valid (not revoked, used within the idle timeout,
 //! within its absolute lifetime) and its user must still pass the access
-//! policy (an operator may have removed them); with
+//! policy (an operator may have removed them: then the session and the
+//! grant are revoked, at the provider too); with
 //! `RENEWAL_CHECKS_GRANT`, the provider grant must also still refresh.
 //! Otherwise this is `/login`: a new sign-in starts. With code delivery,
 //! a browser without a binding is sent to the app to be given one first:
@@ -47,6 +48,11 @@ pub async fn renew(
     if let Err(denial) = state.policy.check(&identity) {
         tracing::warn!(reason = %denial, "a session's user no longer passes the access policy");
         state.sessions.revoke(&session).await?;
+        // The grant too: no broker call, nor a later policy change, should
+        // find a refresh token of a user the policy turned away.
+        if let Err(e) = state.broker.revoke(&session.subject).await {
+            tracing::warn!(reason = %e, "the denied user's grant was not revoked; the broker still refuses them");
+        }
         let mut response = error_page(
             StatusCode::FORBIDDEN,
             "Access denied",

@@ -18,7 +18,8 @@ use super::{from_db, to_db, Store, StoreError};
 use crate::scopes::{canonicalised, ScopeSet};
 use crate::token_cipher::Sealed;
 
-const COLUMNS: &str = "subject, email, scopes, refresh_token, refresh_token_key_id, \
+const COLUMNS: &str =
+    "subject, email, hosted_domain, scopes, refresh_token, refresh_token_key_id, \
      access_token, access_token_key_id, access_token_expires_at, version, \
      refresh_lease_until, created_at, updated_at, revoked_at";
 
@@ -26,6 +27,8 @@ const COLUMNS: &str = "subject, email, scopes, refresh_token, refresh_token_key_
 pub struct GrantRecord {
     pub subject: String,
     pub email: String,
+    /// The Workspace domain (`hd`) of the user's last sign-in.
+    pub hosted_domain: Option<String>,
     pub scopes: Vec<String>,
     pub refresh_token: Option<Sealed>,
     pub access_token: Option<(Sealed, u64)>,
@@ -57,6 +60,7 @@ impl GrantRecord {
 pub struct SignInGrant {
     pub subject: String,
     pub email: String,
+    pub hosted_domain: Option<String>,
     pub scopes: Vec<String>,
     /// `None` when the provider sent no new refresh token: the stored one
     /// is kept.
@@ -66,9 +70,11 @@ pub struct SignInGrant {
 
 /// What a refresh at the provider returned, sealed.
 pub struct FreshTokens {
-    pub access_token: Sealed,
-    pub expires_at: u64,
-    pub scopes: Vec<String>,
+    /// The access token and its expiry, stored when it carries the whole
+    /// grant; `None` for a narrowed one (the stored token stays).
+    pub access_token: Option<(Sealed, u64)>,
+    /// The grant's scopes as the provider reported them; `None`: unchanged.
+    pub scopes: Option<Vec<String>>,
     /// A rotated refresh token, or the current one re-sealed under the
     /// newest key; stored only if the grant's version is unchanged.
     pub refresh_token: Option<Sealed>,
@@ -95,10 +101,11 @@ impl Store {
         self.bounded(sqlx::query(
             "INSERT INTO grants (subject, email, scopes, refresh_token, refresh_token_key_id, \
                 access_token, access_token_key_id, access_token_expires_at, version, \
-                created_at, updated_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, NULL) \
+                created_at, updated_at, revoked_at, hosted_domain) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, NULL, $10) \
              ON CONFLICT (subject) DO UPDATE SET \
                 email = excluded.email, \
+                hosted_domain = excluded.hosted_domain, \
                 scopes = excluded.scopes, \
                 refresh_token = COALESCE(excluded.refresh_token, grants.refresh_token), \
                 refresh_token_key_id = COALESCE(excluded.refresh_token_key_id, grants.refresh_token_key_id), \
@@ -118,6 +125,7 @@ impl Store {
         .bind(access_kid)
         .bind(access_exp)
         .bind(to_db(now))
+        .bind(grant.hosted_domain.clone())
         .execute(self.pool()?)).await?;
         Ok(())
     }
@@ -161,6 +169,8 @@ impl Store {
         now: u64,
     ) -> Result<bool, StoreError> {
         let (refresh, refresh_kid) = split(fresh.refresh_token.as_ref());
+        let (access, access_kid, access_exp) = split_access(fresh.access_token.as_ref());
+        let scopes = fresh.scopes.as_ref().map(|s| canonicalised(s).join(" "));
         let replace = "version = $1 AND $2 IS NOT NULL";
         // Not bounded in time: the provider may have rotated the refresh
         // token, and this write is the only place the new one lives.
@@ -169,17 +179,20 @@ impl Store {
                 refresh_token = CASE WHEN {replace} THEN $2 ELSE refresh_token END, \
                 refresh_token_key_id = CASE WHEN {replace} THEN $3 ELSE refresh_token_key_id END, \
                 version = CASE WHEN {replace} THEN version + 1 ELSE version END, \
-                access_token = $4, access_token_key_id = $5, access_token_expires_at = $6, \
-                scopes = $7, refresh_lease_id = NULL, refresh_lease_until = NULL, updated_at = $8 \
+                access_token = COALESCE($4, access_token), \
+                access_token_key_id = COALESCE($5, access_token_key_id), \
+                access_token_expires_at = COALESCE($6, access_token_expires_at), \
+                scopes = COALESCE($7, scopes), \
+                refresh_lease_id = NULL, refresh_lease_until = NULL, updated_at = $8 \
              WHERE subject = $9 AND refresh_lease_id = $10"
         ))
         .bind(read_version)
         .bind(refresh)
         .bind(refresh_kid)
-        .bind(fresh.access_token.bytes.clone())
-        .bind(fresh.access_token.key_id.clone())
-        .bind(to_db(fresh.expires_at))
-        .bind(canonicalised(&fresh.scopes).join(" "))
+        .bind(access)
+        .bind(access_kid)
+        .bind(access_exp)
+        .bind(scopes)
         .bind(to_db(now))
         .bind(subject)
         .bind(lease_id)
@@ -295,6 +308,7 @@ fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
     Ok(GrantRecord {
         subject: row.try_get("subject")?,
         email: row.try_get("email")?,
+        hosted_domain: row.try_get("hosted_domain")?,
         // Rows written before scopes were stored canonically read the same.
         scopes: canonicalised(&scopes.split_whitespace().collect::<Vec<_>>()),
         refresh_token: sealed(

@@ -84,6 +84,30 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Whether `subject` has a session that is not revoked, not past its
+    /// absolute expiry and used within `idle_timeout` (the same test as
+    /// the session cookie's).
+    pub async fn has_live_session(
+        &self,
+        subject: &str,
+        now: u64,
+        idle_timeout: u64,
+    ) -> Result<bool, StoreError> {
+        let row = self
+            .bounded(
+                sqlx::query(
+                    "SELECT id FROM sessions WHERE subject = $1 AND revoked_at IS NULL \
+                     AND expires_at > $2 AND last_seen_at > $3 LIMIT 1",
+                )
+                .bind(subject)
+                .bind(to_db(now))
+                .bind(to_db(now.saturating_sub(idle_timeout)))
+                .fetch_optional(self.pool()?),
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Returns whether this call revoked it (false if unknown or already revoked).
     pub async fn revoke_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
         let result = self

@@ -31,6 +31,17 @@ use crate::state::Dialect;
 pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
 pub const USERINFO_PROFILE: &str = "https://www.googleapis.com/auth/userinfo.profile";
 
+/// Whether two scope names are the same scope: `email` and `profile` are
+/// their long names' aliases (same page as [`reported_scope`]).
+pub fn same_scope(a: &str, b: &str) -> bool {
+    let long = |s: &str| match s {
+        "email" => USERINFO_EMAIL.to_owned(),
+        "profile" => USERINFO_PROFILE.to_owned(),
+        other => other.to_owned(),
+    };
+    long(a) == long(b)
+}
+
 /// "A Google Cloud Platform project with an OAuth consent screen configured
 /// for an external user type and a publishing status of 'Testing' is issued
 /// a refresh token expiring in 7 days":

@@ -66,6 +66,23 @@ impl MockProvider {
         self.shared.lock().testing_app = testing;
     }
 
+    /// Refreshes ignore `scope` and answer with the whole grant, as a
+    /// provider that cannot narrow a token would.
+    pub fn set_refresh_ignores_scope(&self, on: bool) {
+        self.shared.lock().refresh_ignores_scope = on;
+    }
+
+    /// The scopes an access token this provider issued carries, in the
+    /// spelling the authorization request used; `None` for a token it
+    /// does not know.
+    pub fn scopes_of_access_token(&self, token: &str) -> Option<Vec<String>> {
+        self.shared
+            .lock()
+            .access_tokens
+            .get(token)
+            .map(|grant| grant.scopes.clone())
+    }
+
     /// Claims of the `email` and `profile` scopes only from UserInfo.
     pub fn set_claims_only_in_userinfo(&self, on: bool) {
         self.shared.lock().claims_only_in_userinfo = on;

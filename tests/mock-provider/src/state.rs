@@ -146,6 +146,9 @@ pub struct CodeGrant {
 pub struct AccessGrant {
     pub user: MockUser,
     pub expires_at: u64,
+    /// What the token carries: the grant's scopes, or those a refresh
+    /// narrowed it to.
+    pub scopes: Vec<String>,
 }
 
 pub struct RefreshGrant {
@@ -193,6 +196,9 @@ pub struct State {
     /// The OAuth app is in "testing" publishing status: refresh tokens
     /// die seven days after consent.
     pub testing_app: bool,
+    /// A refresh ignores its `scope` parameter and answers with every
+    /// scope of the grant (a provider that does not narrow).
+    pub refresh_ignores_scope: bool,
     /// Claims of the `email` and `profile` scopes only from UserInfo, as
     /// OpenID Connect Core 5.4 has it when an access token is issued.
     pub claims_only_in_userinfo: bool,
@@ -232,6 +238,7 @@ impl State {
             dialect: Dialect::default(),
             signing_alg: SigningAlg::default(),
             testing_app: false,
+            refresh_ignores_scope: false,
             claims_only_in_userinfo: false,
             iss_in_authorization_response: false,
         }

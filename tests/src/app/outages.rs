@@ -26,10 +26,24 @@ impl TestApp {
     /// Starts the public service again in this process: same
     /// configuration, database, clock and port.
     pub async fn start_public_service(&self) {
-        let settings = public_service::settings::Settings::from_env(&Env::from_map(
-            self.public_env.iter().cloned(),
-        ))
-        .expect("the test environment is a valid configuration");
+        self.start_public_service_with(&[]).await;
+    }
+
+    /// An operator's redeploy: the public service stopped and started
+    /// again in this process with `changes` to its variables, on the same
+    /// database, clock and port (later restarts start from the original
+    /// variables).
+    pub async fn redeploy_public_service_with(&self, changes: &[(&str, &str)]) {
+        self.stop_public_service().await;
+        self.start_public_service_with(changes).await;
+    }
+
+    async fn start_public_service_with(&self, changes: &[(&str, &str)]) {
+        let changes: Vec<(&str, String)> =
+            changes.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let env = super::with_changes(self.public_env.clone(), &changes);
+        let settings = public_service::settings::Settings::from_env(&Env::from_map(env))
+            .expect("the test environment is a valid configuration");
         let public = public_service::startup::Application::build_with(
             settings,
             Some(rebind(self.auth_addr)),

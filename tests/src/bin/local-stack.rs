@@ -138,6 +138,9 @@ async fn main() -> ExitCode {
         "DATABASE_URL",
         "TOKEN_ENCRYPTION_KEYS",
         "BROKER_ALLOWED_CALLERS",
+        "BROKER_CALLER_SCOPES",
+        "BROKER_CALLER_USERS",
+        "BROKER_REQUIRES_SESSION",
         "SESSION_IDLE_TIMEOUT",
         "SESSION_MAX_LIFETIME",
     ] {

@@ -85,6 +85,7 @@ impl Rehearsal {
             ("ALLOWED_DOMAINS", ALLOWED_DOMAIN.to_owned()),
             // deploy.sh's defaults for the optional variables.
             ("BROKER_CALLERS", String::new()),
+            ("BROKER_CALLER_SCOPES", String::new()),
             ("TASK_CALLERS", String::new()),
             (
                 "EXTENSION_CLIENT_ID",

@@ -27,6 +27,7 @@ fn vars(image: &str) -> Vec<(String, String)> {
         ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
         ("ALLOWED_DOMAINS", "example.com"),
         ("BROKER_CALLERS", ""),
+        ("BROKER_CALLER_SCOPES", ""),
         ("TASK_CALLERS", ""),
         ("EXTENSION_CLIENT_ID", "unused.apps.googleusercontent.com"),
         ("EXTENSION_ORIGIN", ""),

@@ -37,6 +37,10 @@ const DEPLOY_ENV: &[(&str, &str)] = &[
     ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
     ("ALLOWED_DOMAINS", "example.com"),
     ("BROKER_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
+    (
+        "BROKER_CALLER_SCOPES",
+        "jobs@my-project.iam.gserviceaccount.com=email",
+    ),
     ("TASK_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
     ("EXTENSION_CLIENT_ID", "456-ext.apps.googleusercontent.com"),
     (
@@ -354,8 +358,9 @@ fn rendering_refuses_a_variable_left_unset() {
     );
     // Empty is allowed (no broker callers is a valid choice).
     let mut empty = DEPLOY_ENV.to_vec();
-    empty.retain(|(name, _)| *name != "BROKER_CALLERS");
+    empty.retain(|(name, _)| !name.starts_with("BROKER_CALLER"));
     empty.push(("BROKER_CALLERS", ""));
+    empty.push(("BROKER_CALLER_SCOPES", ""));
     render_with("public-service.yaml", &empty).unwrap();
 }
 

@@ -24,7 +24,7 @@ async fn the_brokered_token_works_at_the_provider_and_is_cached(backend: Backend
     signed_in(&app, &browser, ALICE).await;
     let calls = app.provider.token_endpoint_calls();
 
-    let answer = app.broker_token_for(ALICE, &["email"]).await;
+    let answer = app.broker_token_for(ALICE, &[]).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.json["token_type"], "Bearer");
     let expires_in = answer.json["expires_in"].as_u64().unwrap();
@@ -48,7 +48,21 @@ async fn the_brokered_token_works_at_the_provider_and_is_cached(backend: Backend
     let again = app.broker_token_for(ALICE, &[]).await;
     assert_eq!(again.access_token(), answer.access_token());
     assert_eq!(app.provider.token_endpoint_calls(), calls);
-    assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
+
+    // Fewer scopes than the grant holds: one narrowed token, then reused.
+    let narrow = app.broker_token_for(ALICE, &["email"]).await;
+    assert_eq!(narrow.status, 200, "{narrow:?}");
+    assert_eq!(narrow.json["scope"], "email");
+    assert_ne!(narrow.access_token(), answer.access_token());
+    assert_eq!(app.provider.token_endpoint_calls(), calls + 1);
+    let narrow_again = app.broker_token_for(ALICE, &["email"]).await;
+    assert_eq!(narrow_again.access_token(), narrow.access_token());
+    assert_eq!(app.provider.token_endpoint_calls(), calls + 1);
+    assert_nothing_leaked(
+        &app,
+        &[&browser],
+        &[answer.access_token(), narrow.access_token()],
+    );
 }
 
 async fn fifty_concurrent_calls_for_an_expired_token_cause_one_refresh(backend: Backend) {

@@ -177,7 +177,12 @@ async fn an_extra_scope_is_added_incrementally_and_the_user_stays_signed_in(back
 
     let after = app.broker_token_for(ALICE, &[DRIVE_SCOPE]).await;
     assert_eq!(after.status, 200, "{:?}", after);
-    let scopes = after.json["scope"].as_str().unwrap();
+    assert_eq!(
+        after.json["scope"], DRIVE_SCOPE,
+        "narrowed to what was asked"
+    );
+    let whole = app.broker_token_for(ALICE, &[]).await;
+    let scopes = whole.json["scope"].as_str().unwrap();
     assert!(
         scopes.contains(DRIVE_SCOPE) && scopes.contains("email"),
         "{scopes}"

@@ -3,6 +3,7 @@
 //! set, skipped with a printed reason otherwise).
 
 mod broker;
+mod broker_rules;
 mod consent;
 mod google;
 mod restart;

@@ -30,6 +30,7 @@ fn sign_in(
     SignInGrant {
         subject: subject.into(),
         email: format!("{subject}@example.com"),
+        hosted_domain: Some("example.com".into()),
         scopes: scopes.split(' ').map(str::to_owned).collect(),
         refresh_token: refresh.map(|r| cipher.seal(r, &format!("refresh_token:{subject}"))),
         access_token: Some((
@@ -52,9 +53,11 @@ fn open_refresh(cipher: &TokenCipher, subject: &str, sealed: &Option<Sealed>) ->
 
 fn fresh(cipher: &TokenCipher, subject: &str, rotated: Option<&str>) -> FreshTokens {
     FreshTokens {
-        access_token: cipher.seal("at-2", &format!("access_token:{subject}")),
-        expires_at: NOW + 7200,
-        scopes: vec!["openid".into(), "email".into()],
+        access_token: Some((
+            cipher.seal("at-2", &format!("access_token:{subject}")),
+            NOW + 7200,
+        )),
+        scopes: Some(vec!["openid".into(), "email".into()]),
         refresh_token: rotated.map(|r| cipher.seal(r, &format!("refresh_token:{subject}"))),
     }
 }
@@ -249,6 +252,108 @@ async fn a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived(backend: B
             &fresh(&cipher, "dave", None),
             NOW + 6
         )
+        .await
+        .unwrap());
+}
+
+async fn a_narrowed_refresh_keeps_the_stored_token_and_scopes_but_stores_a_rotation(
+    backend: Backend,
+) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let cipher = TokenCipher::ephemeral();
+    store
+        .record_sign_in(
+            &sign_in(&cipher, "erin", Some("rt-1"), "openid email profile"),
+            NOW,
+        )
+        .await
+        .unwrap();
+    let before = store.grant("erin").await.unwrap().unwrap();
+    assert_eq!(before.hosted_domain.as_deref(), Some("example.com"));
+    let leased = store
+        .take_refresh_lease("erin", "l1", NOW, NOW + 30)
+        .await
+        .unwrap()
+        .unwrap();
+    let narrowed = FreshTokens {
+        access_token: None,
+        scopes: None,
+        refresh_token: Some(cipher.seal("rt-2", "refresh_token:erin")),
+    };
+    assert!(store
+        .finish_refresh("erin", "l1", leased.version, &narrowed, NOW + 1)
+        .await
+        .unwrap());
+    let after = store.grant("erin").await.unwrap().unwrap();
+    assert_eq!(open_refresh(&cipher, "erin", &after.refresh_token), "rt-2");
+    assert_eq!(after.scopes, before.scopes, "the grant's scopes stay");
+    let (access, expires_at) = after.access_token.unwrap();
+    assert_eq!(
+        cipher
+            .open(&access, "access_token:erin")
+            .unwrap()
+            .expose_secret(),
+        "at-1",
+        "the stored (whole-grant) access token stays"
+    );
+    assert_eq!(expires_at, NOW + 3600);
+    assert_eq!(after.lease_until, None);
+}
+
+async fn only_a_valid_session_counts_as_live(backend: Backend) {
+    let Some((store, _db)) = store_on(backend).await else {
+        return;
+    };
+    let idle = 600;
+    let session = |id: &str, subject: &str, created: u64| NewSession {
+        id: id.into(),
+        secret_hash: vec![1; 32],
+        subject: subject.into(),
+        email: format!("{subject}@example.com"),
+        name: None,
+        hosted_domain: None,
+        created_at: created,
+        expires_at: created + 3600,
+    };
+    assert!(!store.has_live_session("frank", NOW, idle).await.unwrap());
+    store
+        .create_session(&session("s1", "frank", NOW))
+        .await
+        .unwrap();
+    assert!(store
+        .has_live_session("frank", NOW + 1, idle)
+        .await
+        .unwrap());
+    assert!(!store.has_live_session("gina", NOW + 1, idle).await.unwrap());
+    // Idle past the timeout, then touched: live again until the absolute end.
+    assert!(!store
+        .has_live_session("frank", NOW + idle, idle)
+        .await
+        .unwrap());
+    store.touch_session("s1", NOW + 3000).await.unwrap();
+    assert!(store
+        .has_live_session("frank", NOW + 3001, idle)
+        .await
+        .unwrap());
+    assert!(!store
+        .has_live_session("frank", NOW + 3600, idle)
+        .await
+        .unwrap());
+    // Revoked.
+    store
+        .create_session(&session("s2", "frank", NOW + 10))
+        .await
+        .unwrap();
+    assert!(store
+        .has_live_session("frank", NOW + 11, idle)
+        .await
+        .unwrap());
+    store.revoke_session("s2", NOW + 12).await.unwrap();
+    store.revoke_session("s1", NOW + 12).await.unwrap();
+    assert!(!store
+        .has_live_session("frank", NOW + 13, idle)
         .await
         .unwrap());
 }
@@ -542,6 +647,8 @@ on_both_backends!(
     a_new_refresh_token_replaces_the_old_and_lifts_a_revocation,
     twenty_concurrent_lease_requests_give_exactly_one_lease,
     a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived,
+    a_narrowed_refresh_keeps_the_stored_token_and_scopes_but_stores_a_rotation,
+    only_a_valid_session_counts_as_live,
     sessions_are_created_touched_revoked_and_purged,
     revocations_within_one_second_page_on_a_cursor_and_none_is_lost,
     a_reconnected_store_keeps_its_data,

@@ -128,6 +128,7 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         AccessGrant {
             user: grant.user.clone(),
             expires_at,
+            scopes: grant.scopes.clone(),
         },
     );
     let id_token = id_token(
@@ -208,6 +209,13 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         let grant = &state.refresh_tokens[presented];
         (grant.user.clone(), grant.scopes.clone(), grant.issued_at)
     };
+    let carried = match p.get("scope") {
+        Some(asked) if !state.refresh_ignores_scope => match narrowed(&scopes, asked) {
+            Some(carried) => carried,
+            None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope"),
+        },
+        _ => scopes.clone(),
+    };
     let access_token = random_token();
     state.issued.push(access_token.clone());
     let expires_at = state.now() + ACCESS_TOKEN_LIFETIME;
@@ -216,13 +224,14 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
         AccessGrant {
             user: user.clone(),
             expires_at,
+            scopes: carried.clone(),
         },
     );
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": ACCESS_TOKEN_LIFETIME,
-        "scope": google::reported_scope(state.dialect, &scopes),
+        "scope": google::reported_scope(state.dialect, &carried),
     });
     if state.rotation {
         let rotated = format!("1//{}", random_token());
@@ -242,4 +251,22 @@ fn refresh(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(body)
+}
+
+/// RFC 6749 §6: a refresh may ask for a narrower `scope`, which "MUST NOT
+/// include any scope not originally granted" (else `invalid_scope`, §5.2).
+/// Google's own client library sends it the same way and documents that
+/// "all scopes must be authorized for the refresh token"
+/// (`refresh_grant` in googleapis/google-auth-library-python,
+/// `google/oauth2/_client.py`). `email` and `profile` match their long
+/// names ([`google::same_scope`]). The grant's spelling is kept.
+fn narrowed(granted: &[String], asked: &str) -> Option<Vec<String>> {
+    let mut carried = Vec::new();
+    for scope in asked.split(' ').filter(|s| !s.is_empty()) {
+        let held = granted.iter().find(|g| google::same_scope(g, scope))?;
+        if !carried.contains(held) {
+            carried.push(held.clone());
+        }
+    }
+    (!carried.is_empty()).then_some(carried)
 }
