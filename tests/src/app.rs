@@ -537,7 +537,7 @@ impl TestApp {
             (
                 "BROKER_CALLER_SCOPES",
                 format!(
-                    "{BROKER_CALLER}=openid email profile {DRIVE_SCOPE},{NARROW_CALLER}={}",
+                    "{BROKER_CALLER}=openid email profile {DRIVE_SCOPE} {CALENDAR_SCOPE},{NARROW_CALLER}={}",
                     NARROW_CALLER_RULES.0
                 ),
             ),
