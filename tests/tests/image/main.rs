@@ -16,8 +16,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use integration_tests::app::{APP_ACCOUNT, CLIENT_ID, REVOCATION_POLL_INTERVAL};
+use integration_tests::cloud_run::postgres::UnixPostgres;
 use integration_tests::Browser;
 use mock_provider::{MockProvider, MockUser};
+use sqlx::Connection;
 use tokio::process::Command;
 
 /// The unprivileged user the images run as (distroless's "nonroot").
@@ -219,14 +221,16 @@ async fn check_refuses_without_configuration(image: &str) {
     assert!(said.contains("is required"), "{image}: {said}");
 }
 
-async fn start(name: &str, image: &str, env: &[(&str, String)]) -> Container {
+/// Starts `image` detached. Not `--rm`: the exit code is read after a
+/// stop; dropping the [`Container`] removes it.
+async fn start(name: &str, image: &str, env: &[(&str, String)], flags: &[String]) -> Container {
     let mut args = vec![
         "run".to_owned(),
         "--detach".to_owned(),
-        "--rm".to_owned(),
         format!("--name={name}"),
     ];
     args.extend(run_flags());
+    args.extend(flags.iter().cloned());
     for (key, value) in env {
         args.push(format!("--env={key}={value}"));
     }
@@ -288,6 +292,31 @@ async fn check_process(container: &Container, service: &str) {
     assert_eq!(exe, Path::new("/usr/local/bin").join(service));
 }
 
+/// Stops the container as Cloud Run stops an instance: `SIGTERM`, then
+/// `SIGKILL` after 10 s
+/// (<https://cloud.google.com/run/docs/container-contract#instance-shutdown>).
+/// The service, PID 1 in its container (where a signal without a handler
+/// does nothing), must exit by itself and cleanly: exit code 0, not 137
+/// (killed) or 143.
+async fn check_stops_on_sigterm(container: &Container) {
+    let out = podman(&["stop", "--time=10", &container.name]).await;
+    assert!(out.status.success(), "podman stop: {}", text(&out.stderr));
+    let code = podman(&[
+        "inspect",
+        "--format",
+        "{{.State.ExitCode}}",
+        &container.name,
+    ])
+    .await;
+    assert_eq!(
+        text(&code.stdout).trim(),
+        "0",
+        "{} did not exit cleanly on SIGTERM; it logged:\n{}",
+        container.name,
+        logs(container).await
+    );
+}
+
 fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -342,6 +371,37 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     let issuer = provider.issuer();
     let suffix = std::process::id();
 
+    // The database as on Cloud Run: a PostgreSQL listening only on a Unix
+    // socket in `/cloudsql/PROJECT:REGION:INSTANCE`, mounted into the
+    // container where Cloud Run mounts it, reached with the URL in the
+    // exact form deploy.sh stores (credentials, host `localhost`, `host=`
+    // the socket directory).
+    let instance = "image-test:local:auth-db";
+    let db_password = shared::random::url_safe_token(18);
+    let cloud_sql = match UnixPostgres::start(instance, &db_password).await {
+        Ok(server) => Some(server),
+        Err(reason) if std::env::var_os("IMAGE_TEST_REQUIRED").is_some() => {
+            panic!("the image test is required here but PostgreSQL cannot run: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipped: the Cloud SQL socket part ({reason}); in-memory database");
+            None
+        }
+    };
+    let (database_env, database_flags) = match &cloud_sql {
+        Some(server) => (
+            vec![(
+                "DATABASE_URL",
+                format!("postgres://auth:{db_password}@localhost/auth?host=/cloudsql/{instance}"),
+            )],
+            vec![format!(
+                "--volume={}:/cloudsql",
+                server.cloudsql_dir.display()
+            )],
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+
     // DEV_MODE: ephemeral keys and an in-memory database; everything else
     // as a deployment sets it.
     let public = start(
@@ -363,7 +423,11 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
             ("ALLOWED_DOMAINS", "example.com".into()),
             ("CALLER_TOKEN_ISSUERS", issuer.clone()),
             ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
-        ],
+        ]
+        .into_iter()
+        .chain(database_env)
+        .collect::<Vec<_>>(),
+        &database_flags,
     )
     .await;
     wait_for(&format!("http://{auth_addr}/healthz"), &public).await;
@@ -389,6 +453,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
                 format!("{}s", REVOCATION_POLL_INTERVAL.as_secs()),
             ),
         ],
+        &[],
     )
     .await;
     wait_for(&format!("http://{app_addr}/healthz"), &app).await;
@@ -412,6 +477,19 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     );
     assert_eq!(last.url.host_str(), Some("127.0.0.1"));
     assert!(last.body.contains(ALICE), "{}", last.body);
+    if let Some(server) = &cloud_sql {
+        let mut db = sqlx::PgConnection::connect(&server.local_url("auth", &db_password, "auth"))
+            .await
+            .expect("the test reaches the socket database");
+        let (sessions,): (i64,) = sqlx::query_as("SELECT count(*) FROM sessions")
+            .fetch_one(&mut db)
+            .await
+            .expect("the container migrated the socket database");
+        assert_eq!(sessions, 1, "the sign-in's session is in the Cloud SQL socket database");
+    }
+
+    check_stops_on_sigterm(&app).await;
+    check_stops_on_sigterm(&public).await;
     eprintln!(
         "images built, checked and signed in through in {:.1?}",
         started.elapsed()
