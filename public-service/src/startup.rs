@@ -133,6 +133,10 @@ impl Application {
                     "/sessions/end",
                     web::post().to(routes::app_sign_out::end_session),
                 )
+                .route(
+                    "/sessions/status",
+                    web::post().to(routes::app_sign_out::session_status),
+                )
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
