@@ -78,7 +78,7 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
-    let (failure, delay, garbage, keys) = {
+    let (failure, delay, garbage, keys, max_age) = {
         let mut state = shared.lock();
         state.jwks_fetches += 1;
         let failure = status_misbehaviour(&state, |m| match m {
@@ -94,7 +94,7 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
         if state.signing_alg == SigningAlg::Es256 {
             keys.push(state.ec_key.jwk());
         }
-        (failure, delay, garbage, keys)
+        (failure, delay, garbage, keys, state.jwks_max_age)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -106,7 +106,7 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
         return truncated_json();
     }
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
         .json(json!({ "keys": keys }))
 }
 
