@@ -35,7 +35,10 @@ const DEPLOY_ENV: &[(&str, &str)] = &[
         "app-service@my-project.iam.gserviceaccount.com",
     ),
     ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
-    ("ALLOWED_DOMAINS", "example.com"),
+    ("ALLOWED_HOSTED_DOMAINS", "example.com"),
+    // deploy.sh's default: the address-domain list stays possible.
+    ("ALLOWED_DOMAINS", ""),
+    ("ALLOWED_EMAILS", ""),
     ("BROKER_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
     ("TASK_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
     ("EXTENSION_CLIENT_ID", "456-ext.apps.googleusercontent.com"),
@@ -429,4 +432,39 @@ fn each_recipes_trusted_hops_find_the_client_behind_googles_front_ends() {
         client,
         "one hop behind the load balancer puts every client in the load balancer's bucket"
     );
+}
+
+/// Issue 15, item 6: `ALLOWED_DOMAINS` admits any verified address at the
+/// domain, consumer accounts created with a work address among them (a
+/// Google account can be made for any address the person can receive mail
+/// at); the example deployment admits by Workspace domain (`hd`) instead.
+#[test]
+fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
+    use shared::policy::{AccessPolicy, Identity};
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let (set, _) = environment(file);
+        let env = Env::from_map(set.clone());
+        let policy = AccessPolicy::from_env(&env)
+            .unwrap_or_else(|e| panic!("{file}: no access policy: {e}"));
+        let person = |hd: Option<&str>| Identity {
+            subject: "1".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
+            name: None,
+            hosted_domain: hd.map(str::to_owned),
+        };
+        assert!(
+            policy.check(&person(None)).is_err(),
+            "{file}: a consumer account at the domain gets in"
+        );
+        assert!(
+            policy.check(&person(Some("example.com"))).is_ok(),
+            "{file}: the Workspace account is refused"
+        );
+        assert!(
+            policy.warnings().is_empty(),
+            "{file}: the example starts with warnings: {:?}",
+            policy.warnings()
+        );
+    }
 }
