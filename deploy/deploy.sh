@@ -10,7 +10,11 @@
 #   PROJECT_ID, REGION           where to deploy
 #   OIDC_CLIENT_ID               the Google OAuth client (see README.md)
 #   OIDC_CLIENT_SECRET           its secret (stored in Secret Manager once)
-#   ALLOWED_DOMAINS              e-mail domains allowed to sign in
+#   ALLOWED_HOSTED_DOMAINS       Google Workspace domains allowed to sign in
+#                                (checked against the ID token's `hd`)
+# Or, instead or as well: ALLOWED_DOMAINS (any verified address at the
+#   domain, consumer accounts made with a work address among them: see
+#   docs/security.md), ALLOWED_EMAILS (single addresses).
 # Optional: BROKER_CALLERS, TASK_CALLERS (service-account e-mails),
 #   BROKER_CALLER_SCOPES (needed with BROKER_CALLERS: what each may get,
 #   <account>=<scope> <scope>…, comma-separated; see README.md),
@@ -20,8 +24,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${PROJECT_ID:?}" "${REGION:?}" "${OIDC_CLIENT_ID:?}" "${OIDC_CLIENT_SECRET:?}" "${ALLOWED_DOMAINS:?}"
-export PROJECT_ID REGION OIDC_CLIENT_ID ALLOWED_DOMAINS
+: "${PROJECT_ID:?}" "${REGION:?}" "${OIDC_CLIENT_ID:?}" "${OIDC_CLIENT_SECRET:?}"
+export ALLOWED_HOSTED_DOMAINS="${ALLOWED_HOSTED_DOMAINS:-}" ALLOWED_DOMAINS="${ALLOWED_DOMAINS:-}"
+export ALLOWED_EMAILS="${ALLOWED_EMAILS:-}"
+if [ -z "$ALLOWED_HOSTED_DOMAINS$ALLOWED_DOMAINS$ALLOWED_EMAILS" ]; then
+  echo "deploy.sh: set ALLOWED_HOSTED_DOMAINS (your Workspace domain), or ALLOWED_DOMAINS / ALLOWED_EMAILS: no one could sign in" >&2
+  exit 2
+fi
+if [ -n "$ALLOWED_DOMAINS" ]; then
+  echo "deploy.sh: ALLOWED_DOMAINS admits any verified address at $ALLOWED_DOMAINS, consumer accounts included; ALLOWED_HOSTED_DOMAINS admits the Workspace domain only" >&2
+fi
+export PROJECT_ID REGION OIDC_CLIENT_ID
 export BROKER_CALLERS="${BROKER_CALLERS:-}" TASK_CALLERS="${TASK_CALLERS:-}"
 export BROKER_CALLER_SCOPES="${BROKER_CALLER_SCOPES:-}"
 export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent.com}"

@@ -4,7 +4,11 @@
 //! Discovery happens at start when the provider answers, otherwise on first
 //! use (a provider outage at boot must not crash-loop the service). The
 //! provider's JWKS is cached with the metadata and re-fetched when an
-//! id_token names a `kid` we do not know, at most once per interval.
+//! id_token names a `kid` we do not know, and before use once the copy is
+//! older than the JWKS answer's `Cache-Control: max-age` (clamped to
+//! [`JWKS_MIN_FRESH`]..one day, [`JWKS_DEFAULT_FRESH`] without one), so a
+//! key the provider retired stops counting without a restart; fetches
+//! happen at most once per interval either way.
 //!
 //! What `openidconnect` 4.0 leaves to the caller is done here: an ID token
 //! is accepted only if signed with an algorithm both on
@@ -171,6 +175,8 @@ pub struct OidcClient {
     // a rotation right after start is picked up at once).
     refresh: tokio::sync::Mutex<Option<Instant>>,
     jwks_refetch_interval: Duration,
+    /// Until when (clock seconds) the cached JWKS counts as fresh.
+    jwks_fresh_until: std::sync::atomic::AtomicU64,
     clock: SharedClock,
     algorithms: Vec<IdTokenAlgorithm>,
     hosted_domain_needed: bool,
@@ -211,6 +217,7 @@ impl OidcClient {
             client: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(None),
             jwks_refetch_interval: settings.jwks_refetch_interval,
+            jwks_fresh_until: std::sync::atomic::AtomicU64::new(0),
             clock,
             algorithms: settings.id_token_algorithms.clone(),
             hosted_domain_needed: settings.hosted_domain_needed,
@@ -235,6 +242,8 @@ impl OidcClient {
             .map_err(|e| ProviderError::Discovery(describe_discovery_error(&e)))?;
         let metadata = Arc::new(metadata);
         *self.write_metadata() = Some(metadata.clone());
+        // Discovery's copy of the keys came without its headers.
+        self.keys_fresh_for(JWKS_MIN_FRESH);
         tracing::info!(issuer = %self.issuer.as_str(), keys = metadata.jwks().keys().len(), "provider discovered");
         Ok(metadata)
     }
@@ -319,7 +328,16 @@ impl OidcClient {
         nonce: &str,
         requested_scopes: &[String],
     ) -> Result<SignIn, ProviderError> {
-        let metadata = self.metadata().await?;
+        let mut metadata = self.metadata().await?;
+        if self.jwks_expired() {
+            // A failed or skipped re-fetch leaves the copy we have: an
+            // outage of the key server does not stop sign-ins.
+            match self.refresh_jwks("its max-age passed").await {
+                Ok(true) => metadata = self.metadata().await?,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(reason = %e, "using the provider keys we have"),
+            }
+        }
         let client = self.client(&metadata);
         let response = client
             .exchange_code(AuthorizationCode::new(code))
@@ -332,7 +350,7 @@ impl OidcClient {
         let (identity, complete) = match self.validate(&client, &response, &nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
-                if !self.refresh_jwks().await? {
+                if !self.refresh_jwks("an unknown kid").await? {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
                 let client = self.client(&self.metadata().await?);
@@ -576,8 +594,10 @@ impl OidcClient {
 
     /// Re-fetches the JWKS unless that happened within the interval:
     /// `Ok(false)` when it did. A failed fetch is the provider's outage,
-    /// not a verdict on the token.
-    async fn refresh_jwks(&self) -> Result<bool, ProviderError> {
+    /// not a verdict on the token. The answer's `Cache-Control: max-age`
+    /// says how long the new copy counts as fresh (read as the app reads
+    /// the JWKS it fetches, [`shared::jwks::cache_control_max_age`]).
+    async fn refresh_jwks(&self, why: &'static str) -> Result<bool, ProviderError> {
         let mut last_fetch = self.refresh.lock().await;
         if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
             return Ok(false);
@@ -586,28 +606,71 @@ impl OidcClient {
         let Some(metadata) = self.cached_metadata() else {
             return Ok(false);
         };
-        match CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http).await {
-            Ok(jwks) => {
+        match self.fetch_jwks(metadata.jwks_uri().url()).await {
+            Ok((jwks, max_age)) => {
                 tracing::info!(
                     keys = jwks.keys().len(),
-                    "provider JWKS re-fetched after an unknown kid"
+                    reason = why,
+                    "provider JWKS re-fetched"
                 );
+                let fresh_for = max_age
+                    .unwrap_or(JWKS_DEFAULT_FRESH)
+                    .clamp(JWKS_MIN_FRESH, JWKS_MAX_FRESH);
                 let updated = Metadata::clone(&metadata).set_jwks(jwks);
                 *self.write_metadata() = Some(Arc::new(updated));
+                self.keys_fresh_for(fresh_for);
                 Ok(true)
             }
             Err(e) => {
-                let reason = describe_discovery_error(&e);
-                tracing::warn!(%reason, "provider JWKS re-fetch failed");
-                Err(match e {
-                    openidconnect::DiscoveryError::Parse(_)
-                    | openidconnect::DiscoveryError::Validation(_) => {
-                        ProviderError::BadResponse(format!("JWKS: {reason}"))
-                    }
-                    _ => ProviderError::Unreachable(format!("JWKS: {reason}")),
-                })
+                tracing::warn!(reason = %e, "provider JWKS re-fetch failed");
+                Err(e)
             }
         }
+    }
+
+    async fn fetch_jwks(
+        &self,
+        url: &Url,
+    ) -> Result<(CoreJsonWebKeySet, Option<Duration>), ProviderError> {
+        let unreachable = |e: reqwest::Error| {
+            ProviderError::Unreachable(format!("JWKS: {}", shared::back_channel::describe(&e)))
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(ProviderError::Unreachable(format!(
+                "JWKS: status {}",
+                response.status()
+            )));
+        }
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(shared::jwks::cache_control_max_age);
+        let body = response.bytes().await.map_err(unreachable)?;
+        let jwks = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::BadResponse(format!("JWKS: {e}")))?;
+        Ok((jwks, max_age))
+    }
+
+    fn keys_fresh_for(&self, fresh_for: Duration) {
+        self.jwks_fresh_until.store(
+            self.clock.unix_seconds() + fresh_for.as_secs(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn jwks_expired(&self) -> bool {
+        self.clock.unix_seconds()
+            >= self
+                .jwks_fresh_until
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The client for `metadata`, built once per discovered (or refreshed)
@@ -661,6 +724,18 @@ impl OidcClient {
 }
 
 const NO_MATCHING_KEY: &str = "no published key matches the token";
+
+/// The least time a fetched JWKS counts as fresh, whatever its headers
+/// say (`no-store` included): the provider's keys are not fetched for
+/// every sign-in.
+pub const JWKS_MIN_FRESH: Duration = Duration::from_secs(60);
+/// How long a JWKS answer without `max-age` counts as fresh.
+pub const JWKS_DEFAULT_FRESH: Duration = Duration::from_secs(3600);
+/// The longest, whatever its headers say (Google sends a few hours; its
+/// <https://developers.google.com/identity/openid-connect/openid-connect#validatinganidtoken>
+/// guide says the keys may be cached per the cache directives of the
+/// response).
+pub const JWKS_MAX_FRESH: Duration = Duration::from_secs(86_400);
 
 fn core_algorithm(alg: IdTokenAlgorithm) -> CoreJwsSigningAlgorithm {
     match alg {

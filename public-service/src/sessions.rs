@@ -144,7 +144,7 @@ impl Sessions {
             .await
     }
 
-    /// Records use of the session (a renewal, or a sign-in that kept it).
+    /// Records use of the session (a renewal).
     pub async fn touch(&self, session: &SessionRecord) -> Result<(), StoreError> {
         self.store
             .touch_session(&session.id, self.clock.unix_seconds())
@@ -152,7 +152,36 @@ impl Sessions {
             .map(|_| ())
     }
 
-    /// The identity the session was started with, for re-checking the
+    /// Records a new sign-in of the session's own user: its use, and the
+    /// identity the provider just vouched for (address, name and `hd` may
+    /// have changed; renewals check the access policy against them).
+    /// Returns the session as stored now.
+    pub async fn signed_in_again(
+        &self,
+        session: SessionRecord,
+        identity: &Identity,
+        email: &str,
+    ) -> Result<SessionRecord, StoreError> {
+        let now = self.clock.unix_seconds();
+        self.store
+            .refresh_session(
+                &session.id,
+                email,
+                identity.name.as_deref(),
+                identity.hosted_domain.as_deref(),
+                now,
+            )
+            .await?;
+        Ok(SessionRecord {
+            email: email.to_owned(),
+            name: identity.name.clone(),
+            hosted_domain: identity.hosted_domain.clone(),
+            last_seen_at: now,
+            ..session
+        })
+    }
+
+    /// The identity the session was last signed in with, for re-checking the
     /// access policy and re-issuing handoff tokens.
     pub fn identity(session: &SessionRecord) -> Identity {
         Identity {

@@ -133,6 +133,10 @@ impl Application {
                     "/sessions/end",
                     web::post().to(routes::app_sign_out::end_session),
                 )
+                .route(
+                    "/sessions/status",
+                    web::post().to(routes::app_sign_out::session_status),
+                )
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
@@ -236,6 +240,17 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
         tracing::warn!(
             "APP_SERVICE_ACCOUNTS is empty: apps cannot read the revoked-sessions feed (so they will not become ready while they poll it), redeem one-time codes or end sessions; set APP_SERVICE_ACCOUNTS=<app origin>=<app service account>"
         );
+    } else {
+        // Some apps have an account and some not: each one without is
+        // refused the feed as surely as if the list were empty.
+        for app in settings.apps.apps() {
+            if app.service_account().is_none() {
+                tracing::warn!(
+                    app = app.audience(),
+                    "an app has no service account in APP_SERVICE_ACCOUNTS: it is refused the revoked-sessions feed, which apps poll by default (it will not become ready); add <app origin>=<its service account>, or set REVOCATION_POLL_INTERVAL=off on that app if it must honour sign-outs only at token expiry"
+                );
+            }
+        }
     }
     let broker = TokenBroker::new(
         store.clone(),

@@ -23,8 +23,11 @@
 //!   public service's `/sessions/end`, clears its cookie and sends the
 //!   browser to the signed-out page.
 //! - `GET /auth/signed-out`: the public service sends the browser here after
-//!   a sign-out started on its own pages; the cookie is cleared and the
-//!   browser continues to the public service's signed-out page.
+//!   a sign-out started on its own pages; the browser continues to the
+//!   public service's signed-out page. The cookie is cleared only when the
+//!   public service confirms (`/sessions/status`) that its token's session
+//!   has ended: any site can send a browser here, and a `GET` must not sign
+//!   anyone out of the app while their session stays valid.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +74,7 @@ pub struct Redeemed {
 pub struct CodeRedemption {
     redeem_url: Url,
     end_session_url: Url,
+    status_url: Url,
     audience: String,
     auth_url: Url,
     tokens: Arc<IdTokenSource>,
@@ -94,9 +98,12 @@ impl CodeRedemption {
         redeem_url.set_query(None);
         let mut end_session_url = redeem_url.clone();
         end_session_url.set_path("/sessions/end");
+        let mut status_url = redeem_url.clone();
+        status_url.set_path("/sessions/status");
         Self {
             redeem_url,
             end_session_url,
+            status_url,
             audience: audience.to_owned(),
             auth_url: auth_url.clone(),
             tokens,
@@ -139,6 +146,22 @@ impl CodeRedemption {
         let body = serde_json::json!({ "handoff_token": handoff_token });
         let answer: Answer = self.post(&self.end_session_url, &body).await?;
         Url::parse(&answer.signed_out_url).map_err(|_| RedeemError::Malformed)
+    }
+
+    /// Whether the session `handoff_token` belongs to has ended (a token
+    /// the public service no longer recognises as this app's counts as
+    /// ended: it opens nothing here either).
+    pub async fn session_ended(&self, handoff_token: &str) -> Result<bool, RedeemError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            ended: bool,
+        }
+        let body = serde_json::json!({ "handoff_token": handoff_token });
+        match self.post::<Answer>(&self.status_url, &body).await {
+            Ok(answer) => Ok(answer.ended),
+            Err(RedeemError::Refused(400)) => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     /// Posts `body` to the public service as this app, reading the JSON answer.
@@ -323,12 +346,33 @@ async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Htt
     }
 }
 
-async fn signed_out(redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, redemption.signed_out_page().as_str()))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .cookie(removal_cookie(&CookieScope::HostOnly, &redemption.audience))
-        .finish()
+async fn signed_out(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+    let mut page = HttpResponse::SeeOther();
+    page.insert_header((header::LOCATION, redemption.signed_out_page().as_str()))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let Some(token) = crate::cookie::handoff_token(&req, HOST_ONLY_NAME) else {
+        return page.finish();
+    };
+    // Asking costs a back-channel call: throttled like `/auth/handoff`.
+    if let Some(limiter) = &redemption.limiter {
+        if let Some(client) = limiter.client(&req) {
+            if let Err(wait) = limiter.check(client, std::time::Instant::now()) {
+                return limiter.refusal(wait);
+            }
+        }
+    }
+    match redemption.session_ended(token).await {
+        Ok(true) => {
+            page.cookie(removal_cookie(&CookieScope::HostOnly, &redemption.audience));
+        }
+        Ok(false) => {
+            tracing::warn!("signed-out page visited with a live session; cookie kept");
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "session status unavailable; cookie kept");
+        }
+    }
+    page.finish()
 }
 
 /// A path on this app, or `/`: the stored `return_to` comes from the public

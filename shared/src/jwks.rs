@@ -319,7 +319,7 @@ impl RemoteJwks {
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(max_age);
+            .and_then(cache_control_max_age);
         let body = response
             .text()
             .await
@@ -345,8 +345,9 @@ impl RemoteJwks {
 
 /// `max-age` of a `Cache-Control` value, capped at a day; `no-cache` and
 /// `no-store` mean "fetch again next time" (still at most once per
-/// refetch interval).
-fn max_age(cache_control: &str) -> Option<Duration> {
+/// refetch interval). The public service reads the provider's JWKS
+/// answers with it too.
+pub fn cache_control_max_age(cache_control: &str) -> Option<Duration> {
     let mut age = None;
     for directive in cache_control.split(',').map(str::trim) {
         let lower = directive.to_ascii_lowercase();
@@ -367,16 +368,16 @@ mod tests {
     #[test]
     fn cache_control_max_age_is_read_and_capped() {
         assert_eq!(
-            max_age("public, max-age=19800, must-revalidate, no-transform"),
+            cache_control_max_age("public, max-age=19800, must-revalidate, no-transform"),
             Some(Duration::from_secs(19800))
         );
         assert_eq!(
-            max_age("max-age=999999999"),
+            cache_control_max_age("max-age=999999999"),
             Some(Duration::from_secs(86_400))
         );
-        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
-        assert_eq!(max_age("public"), None);
-        assert_eq!(max_age("max-age=soon"), None);
+        assert_eq!(cache_control_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(cache_control_max_age("public"), None);
+        assert_eq!(cache_control_max_age("max-age=soon"), None);
     }
 
     #[test]

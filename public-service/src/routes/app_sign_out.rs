@@ -7,6 +7,12 @@
 //! token) and that it holds a handoff token of that session addressed to
 //! it. An app can only end sessions it was handed. Request:
 //! `{"handoff_token": "…"}`; answer: `200` `{"signed_out_url": "…"}`.
+//!
+//! `POST /sessions/status`, same request: `200` `{"ended": true|false}`,
+//! whether the session of a token the app holds is over. The app's
+//! `GET /auth/signed-out` asks before it forgets its cookie, so a link
+//! from another site cannot sign its user out of the app (a `GET` never
+//! ends or forgets a live session).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -27,36 +33,9 @@ pub async fn end_session(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match app_caller(&req, &state).await {
-        Ok(caller) => caller,
+    let claims = match handed_to_the_caller(&req, &state, &body).await {
+        Ok(claims) => claims,
         Err(refused) => return refused,
-    };
-    let Ok(request) = serde_json::from_slice::<EndRequest>(&body) else {
-        return json_answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request" }),
-        );
-    };
-    let apps: Vec<_> = state
-        .apps
-        .apps()
-        .iter()
-        .filter(|app| app.service_account() == Some(caller.email.as_str()))
-        .collect();
-    let mut claims = None;
-    for app in apps {
-        if let Ok(verified) = state
-            .handoff
-            .verify_for(&request.handoff_token, app.audience())
-            .await
-        {
-            claims = Some(verified);
-            break;
-        }
-    }
-    let Some(claims) = claims else {
-        tracing::warn!(caller = %caller.email, "session end refused: no valid handoff token for the caller's app");
-        return json_answer(StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" }));
     };
     let session = match state.store.session(&claims.sid).await {
         Ok(session) => session,
@@ -98,4 +77,59 @@ pub async fn end_session(
         StatusCode::OK,
         json!({ "signed_out_url": destination.as_str() }),
     )
+}
+
+pub async fn session_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let claims = match handed_to_the_caller(&req, &state, &body).await {
+        Ok(claims) => claims,
+        Err(refused) => return refused,
+    };
+    let ended = match state.store.session(&claims.sid).await {
+        Ok(Some(session)) => state.sessions.validity(&session).is_err(),
+        Ok(None) => true,
+        Err(e) => {
+            tracing::warn!(reason = %e, "session status failed on storage");
+            return temporarily_unavailable();
+        }
+    };
+    json_answer(StatusCode::OK, json!({ "ended": ended }))
+}
+
+/// The claims of the request's handoff token, verified for an app whose
+/// service account is the authenticated caller; or the refusal.
+async fn handed_to_the_caller(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+) -> Result<shared::HandoffClaims, HttpResponse> {
+    let caller = app_caller(req, state).await?;
+    let Ok(request) = serde_json::from_slice::<EndRequest>(body) else {
+        return Err(json_answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "invalid_request" }),
+        ));
+    };
+    let apps = state
+        .apps
+        .apps()
+        .iter()
+        .filter(|app| app.service_account() == Some(caller.email.as_str()));
+    for app in apps {
+        if let Ok(verified) = state
+            .handoff
+            .verify_for(&request.handoff_token, app.audience())
+            .await
+        {
+            return Ok(verified);
+        }
+    }
+    tracing::warn!(caller = %caller.email, "refused: no valid handoff token for the caller's app");
+    Err(json_answer(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": "invalid_grant" }),
+    ))
 }

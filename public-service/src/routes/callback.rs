@@ -251,8 +251,10 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
     let mut response = HttpResponse::Found();
     let session = match state.sessions.current(req).await? {
         Some(session) if session.subject == identity.subject => {
-            state.sessions.touch(&session).await?;
-            session
+            state
+                .sessions
+                .signed_in_again(session, &identity, &email)
+                .await?
         }
         other => {
             if let Some(someone_else) = other {

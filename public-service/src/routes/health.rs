@@ -65,6 +65,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn check(state: &AppState) -> Checked {
+    shared::metrics::count(
+        "readiness_checks_total",
+        "Readiness checks that asked the database and the provider (an answer serves later probes for a second).",
+        &[],
+    );
     let storage = async {
         let attempt = async { state.store.try_prepare().await && state.store.ping().await.is_ok() };
         matches!(tokio::time::timeout(CHECK_WAIT, attempt).await, Ok(true))

@@ -1,5 +1,6 @@
 //! Sign-out: `GET /logout` asks, `POST /logout` does it, `/signed-out`
-//! says so.
+//! says so (and forgets only a session cookie whose session has ended: a
+//! `GET` from any site lands there too).
 //!
 //! The `POST` is CSRF-safe twice over: the session cookie is
 //! `SameSite=Lax`, so a cross-site form post does not carry it, and the
@@ -131,8 +132,21 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         },
     );
     // An app that ended the session server to server leaves the (revoked)
-    // session cookie behind; forget it here.
-    let _ = page.add_cookie(&Sessions::removal_cookie());
+    // session cookie behind; forget it here, but only a cookie whose
+    // session has ended: any site can send a browser to this page, and a
+    // `GET` must not sign anyone out (nor, by dropping the cookie of a live
+    // session, knock them out while the session stays valid).
+    let ended = match state.sessions.check(&req).await {
+        Ok(Ok(_)) => false,
+        Ok(Err(_)) => req.cookie(crate::sessions::COOKIE_NAME).is_some(),
+        Err(e) => {
+            tracing::warn!(reason = %e, "session lookup failed on the signed-out page; cookie kept");
+            false
+        }
+    };
+    if ended {
+        let _ = page.add_cookie(&Sessions::removal_cookie());
+    }
     page
 }
 

@@ -108,6 +108,35 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Records a new sign-in of the session's own user on a live session:
+    /// its last use, and the address, name and hosted domain the provider
+    /// vouched for this time (they may have changed since the session
+    /// started, and renewals check the access policy against them).
+    pub async fn refresh_session(
+        &self,
+        id: &str,
+        email: &str,
+        name: Option<&str>,
+        hosted_domain: Option<&str>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $1, email = $2, name = $3, \
+                     hosted_domain = $4 WHERE id = $5 AND revoked_at IS NULL",
+                )
+                .bind(to_db(now))
+                .bind(email)
+                .bind(name)
+                .bind(hosted_domain)
+                .bind(id)
+                .execute(self.pool()?),
+            )
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Returns whether this call revoked it (false if unknown or already revoked).
     pub async fn revoke_session(&self, id: &str, now: u64) -> Result<bool, StoreError> {
         let result = self

@@ -181,7 +181,16 @@ impl MockProvider {
     pub fn retire_old_keys(&self) {
         let mut state = self.shared.lock();
         let current = state.signing_key().clone();
-        state.keys = vec![current];
+        let old = std::mem::replace(&mut state.keys, vec![current]);
+        let kept = state.keys[0].kid.clone();
+        state
+            .retired
+            .extend(old.into_iter().filter(|k| k.kid != kept));
+    }
+
+    /// The `max-age` the JWKS answer carries from now on (3600 at start).
+    pub fn set_jwks_max_age(&self, seconds: u64) {
+        self.shared.lock().jwks_max_age = seconds;
     }
 
     pub fn advance_clock(&self, by: Duration) {

@@ -97,6 +97,9 @@ pub enum Misbehaviour {
     NoKid,
     /// Signed by an unpublished key with a `kid` never published.
     UnknownKid,
+    /// Signed by the key [`crate::MockProvider::retire_old_keys`] last
+    /// took out of the JWKS, with its `kid` (a retired, maybe leaked, key).
+    RetiredKey,
     WrongAtHash,
     UnverifiedEmail,
     TokenEndpointStatus(u16),
@@ -186,7 +189,11 @@ pub struct State {
     /// The service account the metadata-server endpoint mints tokens for.
     pub metadata_account: String,
     pub keys: Vec<RsaKey>,
+    /// Keys taken out of the JWKS, oldest first.
+    pub retired: Vec<RsaKey>,
     pub keys_made: usize,
+    /// The JWKS answer's `Cache-Control: max-age`, in seconds.
+    pub jwks_max_age: u64,
     pub rogue: RsaKey,
     pub ec_key: EcKey,
     pub ed_key: EdKey,
@@ -231,6 +238,8 @@ impl State {
             metadata_account: "app@project.iam.gserviceaccount.com".into(),
             keys: vec![RsaKey::nth(0)],
             keys_made: 1,
+            retired: Vec::new(),
+            jwks_max_age: 3600,
             rogue: RsaKey::rogue(),
             ec_key: EcKey::fixture(),
             ed_key: EdKey::fixture(),

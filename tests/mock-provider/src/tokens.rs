@@ -143,6 +143,11 @@ fn sign(state: &State, claims: &Value) -> String {
         (&state.rogue.encoding, Some(key.kid.clone()))
     } else if state.misbehaves(&Misbehaviour::UnknownKid) {
         (&state.rogue.encoding, Some(state.rogue.kid.clone()))
+    } else if let (true, Some(retired)) = (
+        state.misbehaves(&Misbehaviour::RetiredKey),
+        state.retired.last(),
+    ) {
+        (&retired.encoding, Some(retired.kid.clone()))
     } else if state.misbehaves(&Misbehaviour::NoKid) {
         (&key.encoding, None)
     } else {

@@ -84,6 +84,8 @@ impl Rehearsal {
             ("OIDC_CLIENT_SECRET", shared::random::url_safe_token(24)),
             ("ALLOWED_DOMAINS", ALLOWED_DOMAIN.to_owned()),
             // deploy.sh's defaults for the optional variables.
+            ("ALLOWED_HOSTED_DOMAINS", String::new()),
+            ("ALLOWED_EMAILS", String::new()),
             ("BROKER_CALLERS", String::new()),
             ("BROKER_CALLER_SCOPES", String::new()),
             ("TASK_CALLERS", String::new()),

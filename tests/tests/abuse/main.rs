@@ -3,6 +3,7 @@
 
 mod cookie_scope;
 mod handoff_flood;
+mod readiness_flood;
 mod redirects;
 mod reflection;
 

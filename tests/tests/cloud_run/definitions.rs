@@ -26,6 +26,8 @@ fn vars(image: &str) -> Vec<(String, String)> {
         ),
         ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
         ("ALLOWED_DOMAINS", "example.com"),
+        ("ALLOWED_HOSTED_DOMAINS", ""),
+        ("ALLOWED_EMAILS", ""),
         ("BROKER_CALLERS", ""),
         ("BROKER_CALLER_SCOPES", ""),
         ("TASK_CALLERS", ""),

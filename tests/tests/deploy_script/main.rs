@@ -227,3 +227,28 @@ fn without_postgresql_the_stand_in_says_what_is_missing() {
         "an instance that did not start was recorded"
     );
 }
+
+/// Issue 15, item 6: the example admits by Workspace domain
+/// (`ALLOWED_HOSTED_DOMAINS`; the rehearsals above set only that), and a
+/// run with no access list at all stops before it touches the project,
+/// naming what to set.
+#[test]
+fn deploy_sh_without_an_access_list_stops_and_names_the_variables() {
+    let output = std::process::Command::new("bash")
+        .arg(rehearsal::root().join("deploy/deploy.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PROJECT_ID", "my-project")
+        .env("REGION", "europe-west1")
+        .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
+        .env("OIDC_CLIENT_SECRET", "a-secret")
+        .output()
+        .expect("bash runs deploy.sh");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        said.contains("ALLOWED_HOSTED_DOMAINS"),
+        "deploy.sh said: {said}"
+    );
+    assert!(!said.contains("gcloud"), "it went on: {said}");
+}

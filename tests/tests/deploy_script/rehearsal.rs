@@ -17,7 +17,7 @@ pub const PROJECT_ID: &str = "rehearsal-project";
 pub const REGION: &str = "europe-west1";
 const CLIENT_ID: &str = "rehearsal-client.apps.googleusercontent.com";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -155,7 +155,7 @@ impl Rehearsal {
             .env("REGION", REGION)
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", &self.client_secret)
-            .env("ALLOWED_DOMAINS", "example.com")
+            .env("ALLOWED_HOSTED_DOMAINS", "example.com")
             .env("IMAGE_TAG", "rehearsal")
             .env("RETRY_DELAY", "0.05")
             .env("GCLOUD_STANDIN_DOMAIN_RESTRICTED", "1")

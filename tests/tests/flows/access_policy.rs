@@ -78,3 +78,59 @@ async fn an_hd_claim_naming_another_domain_keeps_a_listed_address_domain_out() {
         "hd agreeing with the address"
     );
 }
+
+/// Issue 15, item 6: a user whose address (and Workspace domain) changed
+/// at the provider signs in again in the same browser; the session kept
+/// for the same `sub` must carry the new address and `hd`, or renewals
+/// would check the policy against the old ones for the session's life.
+#[tokio::test]
+async fn signing_in_again_updates_the_sessions_address_and_domain() {
+    let app = TestApp::spawn_with(integration_tests::app::TestOptions {
+        allowed_emails: Vec::new(),
+        allowed_domains: Vec::new(),
+        allowed_hosted_domains: vec!["corp.example".into(), "new.example".into()],
+        ..Default::default()
+    })
+    .await;
+    let before = MockUser::workspace("alice@corp.example");
+    let after = MockUser {
+        email: "alice@new.example".into(),
+        hd: Some("new.example".into()),
+        name: Some("Alice New".into()),
+        ..before.clone()
+    };
+    let browser = app.browser();
+    app.provider.set_user(before);
+    let hops = browser.navigate(&app.app("/")).await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    let session = browser.cookie("__Host-session").unwrap().value;
+
+    app.provider.set_user(after);
+    let hops = browser
+        .navigate(&app.auth(&format!("/login?return_to={}", app.app_url)))
+        .await;
+    assert_eq!(hops.last().unwrap().status, 200);
+    assert_eq!(
+        browser.cookie("__Host-session").unwrap().value,
+        session,
+        "the same user's session is kept"
+    );
+    let id = session.split('.').next().unwrap();
+    let record = app.store().await.session(id).await.unwrap().unwrap();
+    assert_eq!(record.email, "alice@new.example");
+    assert_eq!(record.hosted_domain.as_deref(), Some("new.example"));
+    assert_eq!(record.name.as_deref(), Some("Alice New"));
+
+    // The operator drops the new domain; the next renewal is refused.
+    app.restart_public_service_with(
+        env!("CARGO_BIN_EXE_public-service-under-test"),
+        &[("ALLOWED_HOSTED_DOMAINS", "corp.example")],
+    )
+    .await;
+    let renewal = browser
+        .navigate(&app.auth(&format!("/renew?return_to={}", app.app_url)))
+        .await;
+    let last = renewal.last().unwrap();
+    assert_eq!(last.status, 403, "{}: {}", last.url, last.body);
+    assert!(last.body.contains("no longer allowed"), "{}", last.body);
+}

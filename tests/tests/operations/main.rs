@@ -382,3 +382,46 @@ async fn a_rotated_out_key_verifies_during_the_overlap_and_not_after_retirement(
     );
     assert_eq!(me(new).await, 200, "the active key's tokens still verify");
 }
+
+/// Issue 15, item 5: an app that polls the revoked-sessions feed (every
+/// app does by default) but has no entry in `APP_SERVICE_ACCOUNTS` gets
+/// `404` for ever and is never ready. The public service names each such
+/// app at start, not only when the whole list is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_without_a_service_account_is_named_at_start() {
+    let app = TestApp::spawn_with(TestOptions {
+        second_app: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let only_first = format!(
+        "{}={}",
+        app.app_audience(),
+        integration_tests::app::APP_ACCOUNT
+    );
+    app.restart_public_service_with(
+        env!("CARGO_BIN_EXE_public-service-under-test"),
+        &[("APP_SERVICE_ACCOUNTS", only_first.as_str())],
+    )
+    .await;
+    let logs = integration_tests::logs::captured();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("has no service account in APP_SERVICE_ACCOUNTS"))
+        .collect();
+    let other = app.other_app_audience();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("\"app\":\"{other}\""))
+                && l.contains("revoked-sessions feed")
+                && l.contains("REVOCATION_POLL_INTERVAL=off")),
+        "no warning names {other}: {lines:?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains(&format!("\"app\":\"{}\"", app.app_audience()))),
+        "the app with an account was named: {lines:?}"
+    );
+}

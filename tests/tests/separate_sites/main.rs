@@ -3,6 +3,7 @@
 //! on both storage backends.
 
 mod login_csrf;
+mod nuisance_sign_out;
 
 use std::time::Duration;
 

@@ -388,7 +388,36 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
     assert_eq!(s1.secret_hash, vec![7; 32]);
     assert_eq!(s1.name.as_deref(), Some("Alice"));
 
+    // A new sign-in of the same user carries what the provider says now.
+    assert!(store
+        .refresh_session(
+            "s2",
+            "alice@new.example",
+            None,
+            Some("new.example"),
+            NOW + 55
+        )
+        .await
+        .unwrap());
+    let s2 = store.session("s2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            s2.email.as_str(),
+            s2.name.as_deref(),
+            s2.hosted_domain.as_deref()
+        ),
+        ("alice@new.example", None, Some("new.example"))
+    );
+    assert_eq!((s2.created_at, s2.last_seen_at), (NOW, NOW + 55));
+
     assert!(store.revoke_session("s1", NOW + 60).await.unwrap());
+    assert!(
+        !store
+            .refresh_session("s1", "x@example.com", None, None, NOW + 61)
+            .await
+            .unwrap(),
+        "a revoked session is not signed in again"
+    );
     assert!(!store.revoke_session("s1", NOW + 61).await.unwrap());
     assert!(
         !store.touch_session("s1", NOW + 62).await.unwrap(),

@@ -80,7 +80,7 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
-    let (failure, delay, garbage, keys) = {
+    let (failure, delay, garbage, keys, max_age) = {
         let mut state = shared.lock();
         state.jwks_fetches += 1;
         let failure = status_misbehaviour(&state, |m| match m {
@@ -99,7 +99,7 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
             SigningAlg::Ps256 => keys.push(state.signing_key().ps256_jwk()),
             SigningAlg::EdDsa => keys.push(state.ed_key.jwk()),
         }
-        (failure, delay, garbage, keys)
+        (failure, delay, garbage, keys, state.jwks_max_age)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -111,7 +111,7 @@ pub(super) async fn jwks(shared: web::Data<Shared>) -> HttpResponse {
         return truncated_json();
     }
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
         .json(json!({ "keys": keys }))
 }
 
