@@ -485,7 +485,10 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
             .fetch_one(&mut db)
             .await
             .expect("the container migrated the socket database");
-        assert_eq!(sessions, 1, "the sign-in's session is in the Cloud SQL socket database");
+        assert_eq!(
+            sessions, 1,
+            "the sign-in's session is in the Cloud SQL socket database"
+        );
     }
 
     check_stops_on_sigterm(&app).await;
