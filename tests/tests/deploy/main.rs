@@ -391,7 +391,7 @@ fn the_database_url_deploy_sh_stores_is_one_sqlx_connects_with() {
 fn the_readmes_broker_example_makes_a_token_with_an_email() {
     // Without --include-email the token has no e-mail and the broker answers
     // 401: https://cloud.google.com/sdk/gcloud/reference/auth/print-identity-token
-    for file in ["README.md", "deploy/README.md"] {
+    for file in ["docs/flows.md", "deploy/README.md"] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         for line in text.lines().filter(|l| l.contains("print-identity-token")) {
             if line.contains("$(gcloud auth print-identity-token") {
