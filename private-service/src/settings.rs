@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::config::{ConfigError, Env};
+use shared::config::{ConfigError, Env, Required};
 use shared::jwks::{KeySet, RemoteJwksOptions};
 use shared::policy::AccessPolicy;
 use url::Url;
@@ -79,6 +79,10 @@ pub enum KeySettings {
 
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.check_required(&[
+            Required::var(&["APP_URL"], "https://app.example.com"),
+            Required::var(&["AUTH_URL"], "https://auth.example.com"),
+        ])?;
         let app_url = origin_only("APP_URL", env.url("APP_URL")?)?;
         let auth_url = env.secure_url("AUTH_URL")?;
         let backchannel_url = env
@@ -288,4 +292,27 @@ fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_missing_urls_are_named_at_once() {
+        let err = Settings::from_env(&Env::from_map(Vec::<(String, String)>::new()))
+            .err()
+            .expect("refused");
+        assert_eq!(err.name, "APP_URL, AUTH_URL");
+        let text = err.to_string();
+        assert!(
+            text.contains("\n    APP_URL=https://app.example.com"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n    AUTH_URL=https://auth.example.com"),
+            "{text}"
+        );
+        assert!(text.contains("cargo run --bin local-stack"), "{text}");
+    }
 }

@@ -238,7 +238,8 @@ fn parse_app(
     cookie_domain: Option<Option<&str>>,
     public_url: &Url,
 ) -> Result<App, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let url = Url::parse(raw)
+        .map_err(|e| shared::config::describe_url_error(raw, e, "https://app.example.com"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
     }

@@ -9,7 +9,7 @@ use actix_web::cookie::Key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{ConfigError, Env};
+use shared::config::{ConfigError, Env, Required};
 use shared::keys::SigningKey;
 use url::Url;
 
@@ -192,9 +192,42 @@ pub struct HandoffSettings {
     pub code_ttl: Duration,
 }
 
+/// What the service cannot start without, each with an example value;
+/// `DEV_MODE=true` makes ephemeral keys and an in-memory database instead.
+fn required(dev_mode: bool) -> Vec<Required<'static>> {
+    let mut required = vec![
+        Required::var(&["PUBLIC_URL"], "https://auth.example.com"),
+        Required::var(&["APP_ORIGINS"], "https://app.example.com"),
+        Required::var(
+            &["OIDC_CLIENT_ID"],
+            "1234567890-abc.apps.googleusercontent.com",
+        ),
+        Required::secret(&["OIDC_CLIENT_SECRET"], "GOCSPX-…"),
+        Required::var(
+            &[
+                "ALLOWED_EMAILS",
+                "ALLOWED_DOMAINS",
+                "ALLOWED_HOSTED_DOMAINS",
+                "ALLOW_ANY_VERIFIED_EMAIL",
+            ],
+            "alice@example.com,bob@example.com",
+        ),
+    ];
+    if !dev_mode {
+        required.extend([
+            Required::secret(&["DATABASE_URL"], "sqlite:///var/lib/auth.db"),
+            Required::secret(&["TOKEN_ENCRYPTION_KEYS"], "k1:$(openssl rand -base64 32)"),
+            Required::secret(&["SIGNING_KEY"], "\"$(openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt)\""),
+            Required::secret(&["COOKIE_SECRET"], "$(openssl rand -base64 48)"),
+        ]);
+    }
+    required
+}
+
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let dev_mode = env.flag_or("DEV_MODE", false)?;
+        env.check_required(&required(dev_mode))?;
         let public_url = env.url("PUBLIC_URL")?;
         let delivery = delivery_from_env(env)?;
         let apps = AppRegistry::parse(&env.list("APP_ORIGINS"), &delivery, &public_url)
@@ -738,6 +771,34 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_environment_is_told_every_missing_variable_at_once() {
+        let err = Settings::from_env(&Env::from_map(Vec::<(String, String)>::new()))
+            .err()
+            .expect("refused");
+        let text = err.to_string();
+        for name in [
+            "PUBLIC_URL=https://",
+            "APP_ORIGINS=https://",
+            "OIDC_CLIENT_ID=",
+            "OIDC_CLIENT_SECRET=",
+            "ALLOWED_EMAILS=",
+            "DATABASE_URL=sqlite:",
+            "TOKEN_ENCRYPTION_KEYS=k1:",
+            "SIGNING_KEY=",
+            "COOKIE_SECRET=",
+        ] {
+            assert!(text.contains(&format!("\n    {name}")), "{name}: {text}");
+        }
+        assert!(text.contains("cargo run --bin local-stack"), "{text}");
+        // DEV_MODE needs neither keys nor a database.
+        let dev = Settings::from_env(&Env::from_map([("DEV_MODE", "true")]))
+            .err()
+            .expect("refused");
+        assert!(!dev.to_string().contains("SIGNING_KEY"), "{dev}");
+        assert!(dev.to_string().contains("PUBLIC_URL"), "{dev}");
+    }
+
+    #[test]
     fn each_bad_setting_is_named() {
         assert_eq!(error_for(&[("PUBLIC_URL", "")]).name, "PUBLIC_URL");
         assert_eq!(error_for(&[("PORT", "eighty")]).name, "PORT");
@@ -745,7 +806,9 @@ mod tests {
             error_for(&[("APP_ORIGINS", "https://app.elsewhere.org")]).name,
             "APP_ORIGINS"
         );
-        assert_eq!(error_for(&[("ALLOWED_DOMAINS", "")]).name, "ALLOWED_EMAILS");
+        assert!(error_for(&[("ALLOWED_DOMAINS", "")])
+            .name
+            .starts_with("ALLOWED_EMAILS or ALLOWED_DOMAINS"));
         assert_eq!(
             error_for(&[("SIGNING_KEY", "not a pem")]).name,
             "SIGNING_KEY"

@@ -2,7 +2,9 @@
 //!
 //! Every reader returns a [`ConfigError`] naming the variable, so a service
 //! stops at start with one line such as
-//! `configuration error: PUBLIC_URL: not a URL (relative URL without a base)`.
+//! `configuration error: PUBLIC_URL: "foo" is not an absolute URL; expected something like https://auth.example.com`.
+//! [`Env::check_required`] names every missing required variable at once,
+//! each with an example value.
 //! Secrets may come from `NAME` or from a file named by `NAME_FILE` (a mounted
 //! Secret Manager volume); never from both.
 
@@ -26,6 +28,34 @@ impl ConfigError {
         Self {
             name: name.to_owned(),
             problem: problem.to_string(),
+        }
+    }
+}
+
+/// A variable a service cannot start without, and an example value for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Required<'a> {
+    /// Set when any of these is (e.g. `ALLOWED_EMAILS` or `ALLOWED_DOMAINS`).
+    pub names: &'a [&'a str],
+    pub example: &'a str,
+    /// Also satisfied by `NAME_FILE`.
+    pub secret: bool,
+}
+
+impl<'a> Required<'a> {
+    pub const fn var(names: &'a [&'a str], example: &'a str) -> Self {
+        Self {
+            names,
+            example,
+            secret: false,
+        }
+    }
+
+    pub const fn secret(names: &'a [&'a str], example: &'a str) -> Self {
+        Self {
+            names,
+            example,
+            secret: true,
         }
     }
 }
@@ -89,6 +119,43 @@ impl Env {
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
         self.optional(name)
             .ok_or_else(|| ConfigError::new(name, "is required but not set"))
+    }
+
+    /// Every variable of `required` that is not set, in one error: each
+    /// with an example value, and where to try the services without them.
+    pub fn check_required(&self, required: &[Required<'_>]) -> Result<(), ConfigError> {
+        let missing: Vec<&Required<'_>> = required
+            .iter()
+            .filter(|r| {
+                !r.names.iter().any(|name| {
+                    self.optional(name).is_some()
+                        || (r.secret && self.optional(&format!("{name}_FILE")).is_some())
+                })
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = missing.iter().map(|r| r.names.join(" or ")).collect();
+        let mut problem = format!(
+            "{} required but not set; for example:",
+            if missing.len() == 1 { "is" } else { "are" }
+        );
+        for r in &missing {
+            let file = if r.secret {
+                format!("   (or {}_FILE=<a file holding it>)", r.names[0])
+            } else {
+                String::new()
+            };
+            problem.push_str(&format!("\n    {}={}{file}", r.names[0], r.example));
+        }
+        problem.push_str(
+            "\n  To try the services on this machine without setting anything: cargo run --bin local-stack",
+        );
+        Err(ConfigError {
+            name: names.join(", "),
+            problem,
+        })
     }
 
     pub fn parse_or<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
@@ -213,11 +280,62 @@ fn secure(name: &str, url: Url) -> Result<Url, ConfigError> {
 }
 
 fn parse_http_url(name: &str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| ConfigError::new(name, format!("not a URL ({e})")))?;
+    let example = example_url(name);
+    let url =
+        Url::parse(raw).map_err(|e| ConfigError::new(name, describe_url_error(raw, e, example)))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(name, "must be an http(s) URL with a host"));
+        return Err(ConfigError::new(
+            name,
+            format!(
+                "{} is not an http(s) URL with a host; expected something like {example}",
+                shown(raw)
+            ),
+        ));
     }
     Ok(url)
+}
+
+/// An example value for a URL setting, for error messages.
+fn example_url(name: &str) -> &'static str {
+    if name.contains("APP") {
+        "https://app.example.com"
+    } else if name.contains("ISSUER") {
+        "https://accounts.google.com"
+    } else {
+        "https://auth.example.com"
+    }
+}
+
+/// The value as typed, unless it might carry a password (`user:pw@host`).
+fn shown(raw: &str) -> String {
+    if raw.contains('@') || raw.len() > 200 {
+        "the value".to_owned()
+    } else {
+        format!("{raw:?}")
+    }
+}
+
+/// What the `url` crate's parse error means, in words a person setting a
+/// variable understands ("relative URL without a base" means: no scheme).
+pub fn describe_url_error(raw: &str, error: url::ParseError, example: &str) -> String {
+    use url::ParseError as E;
+    let value = shown(raw);
+    match error {
+        E::RelativeUrlWithoutBase => {
+            format!("{value} is not an absolute URL; expected something like {example}")
+        }
+        E::EmptyHost => format!("{value} has no host name; expected something like {example}"),
+        E::InvalidPort => format!(
+            "{value} has a port that is not a number from 0 to 65535; expected something like {example}"
+        ),
+        E::IdnaError | E::InvalidDomainCharacter => format!(
+            "{value} has a host name with characters a host name cannot have; expected something like {example}"
+        ),
+        E::InvalidIpv4Address | E::InvalidIpv6Address => {
+            format!("{value} has a malformed IP address; expected something like {example}")
+        }
+        other => format!("{value} is not a URL ({other}); expected something like {example}"),
+    }
 }
 
 /// `90`, `90s`, `15m`, `12h` or `7d`.
@@ -282,7 +400,70 @@ mod tests {
         let env = Env::from_map([("PUBLIC_URL", "not a url")]);
         let err = env.url("PUBLIC_URL").unwrap_err();
         assert_eq!(err.name, "PUBLIC_URL");
-        assert!(err.to_string().starts_with("PUBLIC_URL: not a URL"));
+        assert!(err.to_string().starts_with("PUBLIC_URL: "), "{err}");
+    }
+
+    #[test]
+    fn a_url_error_is_in_words_a_person_understands() {
+        let env = Env::from_map([
+            ("PUBLIC_URL", "foo"),
+            ("APP_URL", "auth.example.com"),
+            ("AUTH_URL", "https://auth.example.com:99999"),
+            ("METADATA_URL", "ftp://files.example.com"),
+            ("OIDC_ISSUER_URL", "https://user:hunter2@:80"),
+        ]);
+        assert_eq!(
+            env.url("PUBLIC_URL").unwrap_err().to_string(),
+            "PUBLIC_URL: \"foo\" is not an absolute URL; expected something like https://auth.example.com"
+        );
+        let app = env.url("APP_URL").unwrap_err().to_string();
+        assert!(
+            app.contains("\"auth.example.com\" is not an absolute URL")
+                && app.contains("https://app.example.com"),
+            "{app}"
+        );
+        let port = env.url("AUTH_URL").unwrap_err().to_string();
+        assert!(port.contains("port that is not a number"), "{port}");
+        let scheme = env.url("METADATA_URL").unwrap_err().to_string();
+        assert!(scheme.contains("is not an http(s) URL"), "{scheme}");
+        for err in [app, port, scheme] {
+            assert!(!err.contains("relative URL without a base"), "{err}");
+        }
+        // A value that might hold a password is not repeated.
+        let secret = env.url("OIDC_ISSUER_URL").unwrap_err().to_string();
+        assert!(!secret.contains("hunter2"), "{secret}");
+    }
+
+    #[test]
+    fn every_missing_required_variable_is_named_at_once_with_an_example() {
+        let dir = std::env::temp_dir().join(format!("cfg-required-{}", std::process::id()));
+        let env = Env::from_map([
+            ("B", "set"),
+            ("C_FILE", dir.to_string_lossy().as_ref()),
+            ("E", "x"),
+        ]);
+        let required = [
+            Required::var(&["A"], "https://a.example.com"),
+            Required::var(&["B"], "b"),
+            Required::secret(&["C"], "c"),
+            Required::secret(&["D"], "$(openssl rand -base64 32)"),
+            Required::var(&["F", "E"], "e"),
+            Required::var(&["G", "H"], "g@example.com"),
+        ];
+        let err = env.check_required(&required).unwrap_err();
+        assert_eq!(err.name, "A, D, G or H");
+        let text = err.to_string();
+        assert!(text.contains("\n    A=https://a.example.com\n"), "{text}");
+        assert!(
+            text.contains("\n    D=$(openssl rand -base64 32)   (or D_FILE="),
+            "{text}"
+        );
+        assert!(text.contains("\n    G=g@example.com\n"), "{text}");
+        assert!(text.contains("cargo run --bin local-stack"), "{text}");
+        for set in ["B", "C", "E", "F"] {
+            assert!(!text.contains(&format!("\n    {set}=")), "{text}");
+        }
+        assert!(env.check_required(&required[1..3]).is_ok());
     }
 
     #[test]

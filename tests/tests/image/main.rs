@@ -218,7 +218,7 @@ async fn check_refuses_without_configuration(image: &str) {
         !out.status.success(),
         "{image} started without configuration"
     );
-    assert!(said.contains("is required"), "{image}: {said}");
+    assert!(said.contains("required but not set"), "{image}: {said}");
 }
 
 /// Starts `image` detached. Not `--rm`: the exit code is read after a
