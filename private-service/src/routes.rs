@@ -21,7 +21,8 @@ struct HomePage<'a> {
     name: Option<&'a str>,
     email: &'a str,
     subject: &'a str,
-    expires_at: u64,
+    expires_in: String,
+    expires_clock: String,
     logout_url: &'a str,
     app_url: &'a str,
 }
@@ -31,7 +32,8 @@ pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
         name: user.name(),
         email: user.email(),
         subject: user.subject(),
-        expires_at: user.expires_at(),
+        expires_in: time_until(user.expires_at(), unix_now()),
+        expires_clock: clock_time(user.expires_at()),
         logout_url: &links.logout_url,
         app_url: &links.app_url,
     };
@@ -185,6 +187,78 @@ pub async fn readyz(gate: web::Data<HandoffGate>) -> HttpResponse {
     }
 }
 
-pub async fn not_found() -> HttpResponse {
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage;
+
+/// A page with a way back for a browser (`Accept: text/html`), JSON for
+/// API clients.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return shared::service::html(StatusCode::NOT_FOUND, NotFoundPage.render());
+    }
     HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
+}
+
+const FAVICON: &str = include_str!("../static/favicon.svg");
+
+/// The tab's icon (`/favicon.svg`, and `/favicon.ico` that browsers ask
+/// for without a `<link>`).
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=86400"),
+        ))
+        .body(FAVICON)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// "in 10 minutes", "in 2 hours", "in less than a minute", "now".
+fn time_until(at: u64, now: u64) -> String {
+    let left = at.saturating_sub(now);
+    let (n, unit) = match left {
+        0 => return "now".to_owned(),
+        1..=59 => return "in less than a minute".to_owned(),
+        60..=5399 => ((left + 30) / 60, "minute"),
+        5400..=129_599 => ((left + 1800) / 3600, "hour"),
+        _ => ((left + 43_200) / 86_400, "day"),
+    };
+    format!("in {n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The time of day in UTC, e.g. "14:05 UTC" (the server knows no time zone
+/// of the reader's).
+fn clock_time(at: u64) -> String {
+    let of_day = at % 86_400;
+    format!("{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_reads_as_words_and_a_time_of_day() {
+        let now = 1_900_000_000;
+        assert_eq!(time_until(now + 600, now), "in 10 minutes");
+        assert_eq!(time_until(now + 89, now), "in 1 minute");
+        assert_eq!(time_until(now + 20, now), "in less than a minute");
+        assert_eq!(time_until(now - 5, now), "now");
+        assert_eq!(time_until(now + 3 * 3600, now), "in 3 hours");
+        assert_eq!(time_until(now + 2 * 86_400, now), "in 2 days");
+        // 1900000000 is 2030-03-17 17:46:40 UTC.
+        assert_eq!(clock_time(now), "17:46 UTC");
+    }
 }

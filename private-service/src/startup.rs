@@ -138,6 +138,8 @@ impl Application {
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
                 .route("/metrics", web::get().to(shared::metrics::endpoint))
+                .route("/favicon.svg", web::get().to(routes::favicon))
+                .route("/favicon.ico", web::get().to(routes::favicon))
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

@@ -47,3 +47,17 @@ pub fn error_page(
         },
     )
 }
+
+const FAVICON: &str = include_str!("../static/favicon.svg");
+
+/// The tab's icon (`/favicon.svg`, and `/favicon.ico` that browsers ask
+/// for without a `<link>`).
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=86400",
+        ))
+        .body(FAVICON)
+}

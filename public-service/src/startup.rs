@@ -141,6 +141,8 @@ impl Application {
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
                 .route("/metrics", web::get().to(shared::metrics::endpoint))
+                .route("/favicon.svg", web::get().to(crate::pages::favicon))
+                .route("/favicon.ico", web::get().to(crate::pages::favicon))
                 .default_service(web::to(not_found))
         })
         .workers(workers)

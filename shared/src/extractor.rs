@@ -538,7 +538,8 @@ impl Unauthenticated {
 
 const UNAVAILABLE_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
     <title>Temporarily unavailable</title></head><body><h1>Temporarily unavailable</h1>\
-    <p>Your sign-in cannot be checked right now. Please reload this page in a moment.</p></body></html>";
+    <p>Your sign-in cannot be checked right now. Please reload this page in a moment.</p>\
+    <p><a id=\"way-on\" href=\"\">Try again</a></p></body></html>";
 
 /// Browsers navigating to a page send `Accept: text/html`; API clients and
 /// `fetch()` calls asking for JSON do not, and get a 401 instead of a redirect.

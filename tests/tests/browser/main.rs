@@ -6,7 +6,8 @@
 //! `.ci/run` installs Chromium and the Node package and sets
 //! `BROWSER_TEST_REQUIRED=1`, so there a missing piece fails the test;
 //! elsewhere the test is skipped with the reason printed. Screenshots of
-//! each step land in `tests/artifacts/browser/`.
+//! each step land in `tests/artifacts/browser/`, and of the pages at a
+//! desktop and a phone width in `tests/artifacts/browser/pages/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,7 +72,16 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
     })
     .await;
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/browser");
-    let _ = std::fs::remove_dir_all(&artifacts);
+    // This run's screenshots only: the pages test writes beside it.
+    for old in std::fs::read_dir(&artifacts)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if old.path().extension().is_some_and(|e| e == "png") {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
 
     let mut command = tokio::process::Command::new("node");
     command
@@ -108,6 +118,68 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
         assert!(bytes.starts_with(b"\x89PNG"), "{step} is not a PNG");
     }
     assert!(stdout.contains("ok: renewal did not involve the provider"));
+    integration_tests::logs::assert_no_service_panics();
+}
+
+/// The pages a newcomer meets, at a desktop and a phone width: wording,
+/// a readable expiry, Cancel on the sign-out confirmation, the app's HTML
+/// 404 (JSON for API clients), a way on from every error page, the favicon.
+/// Screenshots in `tests/artifacts/browser/pages/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
+    let (chromium, _) = match tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
+            eprintln!("skipped: {reason}; .ci/run installs what this test needs");
+            return;
+        }
+        Err(reason) => panic!("the browser test is required here: {reason}"),
+    };
+    let app = TestApp::spawn_with(TestOptions {
+        delivery: TestDelivery::Code,
+        hosts: ("localhost", "127.0.0.1"),
+        interactive_provider: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/browser/pages");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let output = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("node")
+            .arg(browser_dir().join("pages.mjs"))
+            .env("APP_URL", app.app_url.as_str())
+            .env("AUTH_URL", app.auth_url.as_str())
+            .env("PROVIDER_URL", app.provider.issuer())
+            .env("CHROMIUM", &chromium)
+            .env("ARTIFACTS", &artifacts)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the pages run finishes within three minutes")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the pages run failed:\n{stdout}\n{stderr}"
+    );
+    for width in ["desktop", "phone"] {
+        for page in [
+            "01-start",
+            "02-signed-in",
+            "03-sign-out-confirmation",
+            "04-app-not-found",
+            "05-error-page",
+        ] {
+            let shot = artifacts.join(format!("{width}-{page}.png"));
+            let bytes =
+                std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot {}", shot.display()));
+            assert!(bytes.starts_with(b"\x89PNG"), "{width}-{page} is not a PNG");
+        }
+    }
     integration_tests::logs::assert_no_service_panics();
 }
 
