@@ -51,9 +51,9 @@ impl TestDatabase {
             }
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-                    eprintln!(
-                        "skipped: {POSTGRES_URL_VAR} is not set (e.g. postgres://postgres@127.0.0.1:5432/test); `.ci/run` sets it"
-                    );
+                    crate::skipped(format_args!(
+                        "{POSTGRES_URL_VAR} is not set (e.g. postgres://postgres@127.0.0.1:5432/test); `.ci/run` sets it"
+                    ));
                     return None;
                 };
                 let name = format!("authpair_test_{}", random_suffix());

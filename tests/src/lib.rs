@@ -12,7 +12,9 @@ pub mod cloud_run;
 pub mod db;
 pub mod logs;
 pub mod proxy;
+pub mod skip;
 pub mod tokens;
 
 pub use app::{TestApp, TestOptions};
 pub use browser::{Browser, Page};
+pub use skip::skipped;

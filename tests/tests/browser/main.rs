@@ -58,7 +58,9 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
     let (chromium, script) = match tools() {
         Ok(tools) => tools,
         Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            eprintln!("skipped: {reason}; .ci/run installs what this test needs");
+            integration_tests::skipped(format_args!(
+                "{reason}; .ci/run installs what this test needs"
+            ));
             return;
         }
         Err(reason) => panic!("the browser test is required here: {reason}"),
@@ -130,7 +132,9 @@ async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
     let (chromium, _) = match tools() {
         Ok(tools) => tools,
         Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            eprintln!("skipped: {reason}; .ci/run installs what this test needs");
+            integration_tests::skipped(format_args!(
+                "{reason}; .ci/run installs what this test needs"
+            ));
             return;
         }
         Err(reason) => panic!("the browser test is required here: {reason}"),
@@ -203,7 +207,9 @@ async fn the_chrome_extension_calls_the_app_with_an_id_token() {
     let (chromium, _) = match tools() {
         Ok(tools) => tools,
         Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            eprintln!("skipped: {reason}; .ci/run installs what this test needs");
+            integration_tests::skipped(format_args!(
+                "{reason}; .ci/run installs what this test needs"
+            ));
             return;
         }
         Err(reason) => panic!("the browser test is required here: {reason}"),

@@ -71,7 +71,9 @@ fn skip(reason: &str) -> Option<CertifiedProvider> {
     if std::env::var("CERTIFIED_PROVIDER_REQUIRED").as_deref() == Ok("1") {
         panic!("the certified provider is required here: {reason}");
     }
-    eprintln!("skipped: {reason} (run `npm ci --prefix tests/oidc-provider`)");
+    integration_tests::skipped(format_args!(
+        "{reason} (run `npm ci --prefix tests/oidc-provider`)"
+    ));
     None
 }
 

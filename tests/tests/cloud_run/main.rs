@@ -96,7 +96,7 @@ async fn rehearsal() {
         match handle.await {
             Ok(Ok(())) => eprintln!("rehearsal case ok: {name}"),
             Ok(Err(Skipped(reason))) => {
-                eprintln!("rehearsal case skipped: {name}\n    {reason}");
+                integration_tests::skip::record(&format!("rehearsal case {name}"), &reason);
                 skipped += 1;
             }
             Err(e) => {

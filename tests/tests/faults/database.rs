@@ -28,7 +28,9 @@ const PAST_TOKEN_EXPIRY: Duration = Duration::from_secs(11 * 60);
 /// The deployment on PostgreSQL behind `proxy`, or `None` (reason printed).
 async fn on_postgres_behind(proxy: &CuttableProxy) -> Option<TestApp> {
     if std::env::var_os(POSTGRES_URL_VAR).is_none() {
-        eprintln!("skipped: needs PostgreSQL ({POSTGRES_URL_VAR} is not set)");
+        integration_tests::skipped(format_args!(
+            "needs PostgreSQL ({POSTGRES_URL_VAR} is not set)"
+        ));
         return None;
     }
     within_bound(

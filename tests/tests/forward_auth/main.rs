@@ -136,7 +136,9 @@ async fn nginx_lets_through_only_what_the_app_vouches_for() {
         if std::env::var_os("NGINX_TEST_REQUIRED").is_some() {
             panic!("the nginx test is required here but {NGINX} is missing");
         }
-        eprintln!("skipped: no {NGINX} (apt-get install nginx); .ci/run installs it");
+        integration_tests::skipped(format_args!(
+            "no {NGINX} (apt-get install nginx); .ci/run installs it"
+        ));
         return;
     }
     let app = TestApp::spawn().await;

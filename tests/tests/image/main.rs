@@ -35,7 +35,7 @@ fn unavailable(reason: &str) {
     if std::env::var_os("IMAGE_TEST_REQUIRED").is_some() {
         panic!("the image test is required here but {reason}");
     }
-    eprintln!("skipped: {reason}");
+    integration_tests::skipped(format_args!("{reason}"));
 }
 
 /// Where the release binaries are: `IMAGE_TEST_BINARIES` (relative to the
@@ -384,7 +384,9 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
             panic!("the image test is required here but PostgreSQL cannot run: {reason}")
         }
         Err(reason) => {
-            eprintln!("skipped: the Cloud SQL socket part ({reason}); in-memory database");
+            integration_tests::skipped(format_args!(
+                "the Cloud SQL socket part ({reason}); in-memory database"
+            ));
             None
         }
     };

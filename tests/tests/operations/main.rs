@@ -33,10 +33,10 @@ async fn wait_for_readiness(app: &TestApp, status: u16) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_database_without_a_restart() {
     if std::env::var_os(integration_tests::db::POSTGRES_URL_VAR).is_none() {
-        eprintln!(
-            "skipped: needs PostgreSQL ({} is not set)",
+        integration_tests::skipped(format_args!(
+            "needs PostgreSQL ({} is not set)",
             integration_tests::db::POSTGRES_URL_VAR
-        );
+        ));
         return;
     }
     let proxy = CuttableProxy::to_postgres().await;

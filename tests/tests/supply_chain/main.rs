@@ -48,9 +48,9 @@ fn no_dependency_carries_an_advisory_that_was_not_reviewed() {
             std::env::var_os("AUDIT_REQUIRED").is_none(),
             "AUDIT_REQUIRED is set but no advisory database was found (ADVISORY_DB or ../shared/advisory-db)"
         );
-        eprintln!(
-            "skipped: no advisory database (set ADVISORY_DB to a RustSec advisory-db checkout)"
-        );
+        integration_tests::skipped(format_args!(
+            "no advisory database (set ADVISORY_DB to a RustSec advisory-db checkout)"
+        ));
         return;
     };
     let snapshot = std::fs::read_to_string(dir.join("SNAPSHOT")).unwrap_or_default();
