@@ -142,6 +142,8 @@ impl Application {
                 .route("/favicon.ico", web::get().to(routes::favicon))
                 .default_service(web::to(routes::not_found))
         })
+        // Tags this server's threads for a process running several services.
+        .on_connect(|_, _| shared::telemetry::set_thread_service("app"))
         .workers(settings.workers)
         .shutdown_timeout(9)
         .listen(listener)?

@@ -145,6 +145,8 @@ impl Application {
                 .route("/favicon.ico", web::get().to(crate::pages::favicon))
                 .default_service(web::to(not_found))
         })
+        // Tags this server's threads for a process running several services.
+        .on_connect(|_, _| shared::telemetry::set_thread_service("auth"))
         .workers(workers)
         .shutdown_timeout(9)
         .listen(listener)?

@@ -134,6 +134,13 @@ pub async fn log_request(
     let _entered = span.enter();
     let path = uri.path();
     match &mut result {
+        Ok(res) if routine(path) && res.status().is_success() => {
+            tracing::debug!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
+            res.headers_mut().insert(
+                HeaderName::from_static("x-request-id"),
+                request_id.header_value(),
+            );
+        }
         Ok(res) => {
             tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
             res.headers_mut().insert(
@@ -147,6 +154,32 @@ pub async fn log_request(
     }
     write_out_pending();
     result
+}
+
+/// Requests that come on a timer rather than from a person: the apps'
+/// revocation polls and key refreshes, and probes. Logged at debug when
+/// they succeed, so that info shows what people do.
+fn routine(path: &str) -> bool {
+    matches!(
+        path,
+        "/sessions/revoked" | "/.well-known/jwks.json" | "/healthz" | "/readyz"
+    )
+}
+
+thread_local! {
+    static SERVICE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// Names the service whose server runs on this thread (each actix worker
+/// thread serves one server), for a process that runs several services and
+/// tags their log lines (`local-stack`). Call it from `HttpServer::on_connect`.
+pub fn set_thread_service(name: &'static str) {
+    SERVICE.with(|s| s.set(Some(name)));
+}
+
+/// The name [`set_thread_service`] gave this thread, if any.
+pub fn thread_service() -> Option<&'static str> {
+    SERVICE.with(|s| s.get())
 }
 
 /// 9 random bytes in base64url: unique enough to find a request's lines,

@@ -26,12 +26,86 @@ fn port(name: &str, default: u16) -> u16 {
         .unwrap_or(default)
 }
 
+/// Which service wrote a log line: the server thread's tag
+/// ([`shared::telemetry::set_thread_service`]), else the module it came from.
+fn service_of(target: &str) -> &'static str {
+    if let Some(name) = shared::telemetry::thread_service() {
+        return name;
+    }
+    let from = |prefixes: &[&str]| prefixes.iter().any(|p| target.starts_with(p));
+    if from(&["mock_provider"]) {
+        "provider"
+    } else if from(&["public_service", "shared::policy"]) {
+        "auth"
+    } else if from(&[
+        "private_service",
+        "shared::revocation",
+        "shared::jwks",
+        "shared::verifier",
+        "shared::extractor",
+        "shared::handoff_code",
+        "shared::metadata",
+    ]) {
+        "app"
+    } else {
+        "stack"
+    }
+}
+
+/// Every line starts with `[provider]`, `[auth]`, `[app]` or `[stack]`.
+struct Tagged<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for Tagged<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let tag = service_of(event.metadata().target());
+        write!(writer, "{:<10} ", format!("[{tag}]"))?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// Logs for a person at a terminal: tagged lines, info and above unless
+/// `RUST_LOG` says otherwise.
+fn init_logs() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let format = tracing_subscriber::fmt::format()
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .event_format(Tagged(format))
+        .try_init();
+}
+
+/// Waits until `url`/readyz answers 200 (at most 30 s); false if it never did.
+async fn ready(url: &str) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let answer = client.get(format!("{url}/readyz")).send().await;
+        if answer.is_ok_and(|a| a.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Err(e) = shared::telemetry::init(&Env::from_process(), "info") {
-        eprintln!("configuration error: {e}");
-        return ExitCode::FAILURE;
-    }
+    init_logs();
     let (mock_port, auth_port, app_port) = (
         port("MOCK_PORT", 9000),
         port("AUTH_PORT", 8000),
@@ -191,15 +265,26 @@ async fn main() -> ExitCode {
         }
     };
     tracing::warn!("local stack: DEV_MODE keys are ephemeral and for development only");
-    println!();
-    println!("  Open {app_url}/ in a browser and sign in.");
-    if !real_provider {
-        println!("  The mock provider's sign-in page accepts any e-mail address.");
-    }
-    println!("  Public login service: {auth_url}   (Ctrl-C stops everything)");
-    println!("  Handoff delivery: {delivery}");
-    println!();
-    let result = tokio::try_join!(public.run_until_stopped(), private.run_until_stopped());
+    // The banner comes last, once both services say they are ready, so it
+    // is the last thing on the screen when there is something to open.
+    let banner = async {
+        let all_ready = ready(&auth_url).await && ready(&app_url).await;
+        if !all_ready {
+            tracing::warn!("a service is still not ready after 30 s; the lines above say why");
+        }
+        println!();
+        println!("  Open {app_url}/ in a browser and sign in.");
+        if !real_provider {
+            println!("  The mock provider's sign-in page accepts any e-mail address.");
+        }
+        println!("  Public login service: {auth_url}   (Ctrl-C stops everything)");
+        println!("  Handoff delivery: {delivery}");
+        println!();
+    };
+    let (result, ()) = tokio::join!(
+        async { tokio::try_join!(public.run_until_stopped(), private.run_until_stopped()) },
+        banner
+    );
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

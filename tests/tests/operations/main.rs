@@ -425,3 +425,85 @@ async fn an_app_without_a_service_account_is_named_at_start() {
         "the app with an account was named: {lines:?}"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `cargo run --bin local-stack`: each log line names its service, the
+/// banner comes once everything is ready (the app answers at once), and
+/// routine polling stays out of the info lines.
+#[tokio::test]
+async fn the_local_stack_tags_each_line_and_prints_its_banner_when_ready() {
+    use tokio::io::AsyncBufReadExt;
+    let (mock, auth, app) = (free_port(), free_port(), free_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_local-stack"))
+        .env("MOCK_PORT", mock.to_string())
+        .env("AUTH_PORT", auth.to_string())
+        .env("APP_PORT", app.to_string())
+        .env_remove("RUST_LOG")
+        .env_remove("OIDC_CLIENT_ID")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("local-stack starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut before = Vec::new();
+    let banner = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("Open http://localhost:") {
+                return line;
+            }
+            before.push(line);
+        }
+        panic!("local-stack ended without a banner: {before:#?}");
+    })
+    .await
+    .expect("the banner within a minute");
+    assert!(banner.contains(&format!(":{app}/")), "{banner}");
+    for line in before.iter().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            ["[provider]", "[auth]", "[app]", "[stack]"]
+                .iter()
+                .any(|tag| line.starts_with(tag)),
+            "an untagged line: {line}"
+        );
+    }
+    // Ready when the banner says so: the app answers a request at once.
+    let answer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://localhost:{app}/api/me"))
+        .send()
+        .await
+        .expect("the app answers once the banner is out");
+    assert_eq!(answer.status(), 401);
+    let mut after = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            after.push(line);
+        }
+    })
+    .await;
+    assert!(
+        after
+            .iter()
+            .any(|l| l.starts_with("[app]") && l.contains("path=/api/me status=401")),
+        "the app's request line, tagged: {after:#?}"
+    );
+    // The app's first revocation poll and key fetch, and the banner's own
+    // readiness checks, all happened: none of them at info.
+    assert!(
+        !before
+            .iter()
+            .chain(&after)
+            .any(|l| l.contains("/sessions/revoked")
+                || l.contains("/readyz")
+                || l.contains("jwks.json")),
+        "routine polling at info: {before:#?} {after:#?}"
+    );
+}
