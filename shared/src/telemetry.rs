@@ -162,7 +162,10 @@ pub async fn log_request(
 /// succeed, so that info shows what people do. `/healthz` stays at info:
 /// it is the line an operator checks a probe by.
 fn routine(path: &str) -> bool {
-    matches!(path, "/sessions/revoked" | "/.well-known/jwks.json" | "/readyz")
+    matches!(
+        path,
+        "/sessions/revoked" | "/.well-known/jwks.json" | "/readyz"
+    )
 }
 
 thread_local! {
