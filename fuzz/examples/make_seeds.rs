@@ -11,8 +11,8 @@ use fuzz::{cookie_key, AUDIENCE, ISSUER, NOW, TRANSACTION_LIFETIME};
 use public_service::login_transaction::LoginTransaction;
 use public_service::sessions::COOKIE_NAME;
 use serde_json::json;
-use shared::claims::HandoffClaims;
-use shared::random::url_safe_token;
+use handoff_guard::claims::HandoffClaims;
+use handoff_guard::random::url_safe_token;
 
 fn main() {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));

@@ -7,7 +7,7 @@
 //! bound to the app and to the browser's binding, valid
 //! [`crate::settings::HandoffSettings::code_ttl`]); the app redeems it over
 //! the back channel, with the browser's verifier, for the token. No code
-//! is issued without a binding (see `shared::handoff_binding`). The token
+//! is issued without a binding (see `handoff_guard::handoff_binding`). The token
 //! never travels in a URL either way.
 
 use std::time::Duration;
@@ -21,7 +21,7 @@ use crate::policy::Identity;
 use crate::state::AppState;
 use crate::store::{NewCode, StoreError};
 
-/// The app route that redeems codes (see `shared::handoff_code`).
+/// The app route that redeems codes (see `handoff_guard::handoff_code`).
 pub const APP_HANDOFF_PATH: &str = "/auth/handoff";
 /// The app route that forgets the app's own cookie after sign-out.
 pub const APP_SIGNED_OUT_PATH: &str = "/auth/signed-out";
@@ -36,7 +36,7 @@ pub struct BrowserBinding([u8; 32]);
 impl BrowserBinding {
     /// The `binding` parameter decoded, or `None` when it is not one.
     pub fn parse(param: &str) -> Option<Self> {
-        shared::handoff_binding::parse_binding(param).map(Self)
+        handoff_guard::handoff_binding::parse_binding(param).map(Self)
     }
 
     /// The form it travels in (inside the sealed login transaction).
@@ -80,7 +80,7 @@ pub fn bounce_to_app(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> 
 #[derive(Debug, thiserror::Error)]
 pub enum HandOffError {
     #[error("signing the handoff token failed")]
-    Signing(#[from] shared::signer::SignError),
+    Signing(#[from] handoff_guard::signer::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("a code without a browser binding was asked for")]
@@ -102,7 +102,7 @@ pub async fn hand_off(
         Delivery::Cookie { .. } => "cookie",
         Delivery::Code => "code",
     };
-    shared::metrics::count(
+    service_kit::metrics::count(
         "handoffs_total",
         "Browsers handed to an app, by delivery.",
         &[("delivery", delivery)],
@@ -117,7 +117,7 @@ pub async fn hand_off(
         }
         Delivery::Code => {
             let binding = binding.ok_or(HandOffError::Unbound)?;
-            let code = shared::random::url_safe_token(32);
+            let code = handoff_guard::random::url_safe_token(32);
             let now = state.clock.unix_seconds();
             state
                 .store

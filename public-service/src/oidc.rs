@@ -45,7 +45,7 @@ use openidconnect::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use shared::clock::SharedClock;
+use handoff_guard::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
@@ -191,7 +191,7 @@ impl OidcClient {
         let http = reqwest::Client::builder()
             // Following redirects on a back-channel call opens the door to SSRF.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(shared::back_channel::POOL_IDLE_TIMEOUT)
+            .pool_idle_timeout(handoff_guard::back_channel::POOL_IDLE_TIMEOUT)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .build()?;
@@ -258,8 +258,8 @@ impl OidcClient {
     ) -> Result<AuthorizationRequest, ProviderError> {
         let client = self.client(&self.metadata().await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = CsrfToken::new(shared::random::url_safe_token(32));
-        let nonce = Nonce::new(shared::random::url_safe_token(32));
+        let state = CsrfToken::new(handoff_guard::random::url_safe_token(32));
+        let nonce = Nonce::new(handoff_guard::random::url_safe_token(32));
         let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
         let mut request = client
             .authorize_url(
@@ -596,7 +596,7 @@ impl OidcClient {
     /// `Ok(false)` when it did. A failed fetch is the provider's outage,
     /// not a verdict on the token. The answer's `Cache-Control: max-age`
     /// says how long the new copy counts as fresh (read as the app reads
-    /// the JWKS it fetches, [`shared::jwks::cache_control_max_age`]).
+    /// the JWKS it fetches, [`handoff_guard::jwks::cache_control_max_age`]).
     async fn refresh_jwks(&self, why: &'static str) -> Result<bool, ProviderError> {
         let mut last_fetch = self.refresh.lock().await;
         if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
@@ -633,7 +633,7 @@ impl OidcClient {
         url: &Url,
     ) -> Result<(CoreJsonWebKeySet, Option<Duration>), ProviderError> {
         let unreachable = |e: reqwest::Error| {
-            ProviderError::Unreachable(format!("JWKS: {}", shared::back_channel::describe(&e)))
+            ProviderError::Unreachable(format!("JWKS: {}", handoff_guard::back_channel::describe(&e)))
         };
         let response = self
             .http
@@ -652,7 +652,7 @@ impl OidcClient {
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(shared::jwks::cache_control_max_age);
+            .and_then(handoff_guard::jwks::cache_control_max_age);
         let body = response.bytes().await.map_err(unreachable)?;
         let jwks = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::BadResponse(format!("JWKS: {e}")))?;

@@ -10,7 +10,7 @@
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
-use shared::clock::SharedClock;
+use handoff_guard::clock::SharedClock;
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;
@@ -59,8 +59,8 @@ impl Sessions {
         email: &str,
     ) -> Result<(SessionRecord, Cookie<'static>), StoreError> {
         let now = self.clock.unix_seconds();
-        let id = shared::random::url_safe_token(16);
-        let secret = shared::random::url_safe_token(32);
+        let id = handoff_guard::random::url_safe_token(16);
+        let secret = handoff_guard::random::url_safe_token(32);
         let new = NewSession {
             id: id.clone(),
             secret_hash: hash(&secret),

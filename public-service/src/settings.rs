@@ -9,8 +9,8 @@ use actix_web::cookie::Key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{ConfigError, Env};
-use shared::keys::SigningKey;
+use service_kit::config::{ConfigError, Env};
+use handoff_guard::keys::SigningKey;
 use url::Url;
 
 use crate::apps::{AppRegistry, Delivery};
@@ -40,7 +40,7 @@ pub struct Settings {
     pub dev_mode: bool,
     pub workers: usize,
     /// Who may read `/metrics`.
-    pub metrics: shared::metrics::MetricsAccess,
+    pub metrics: service_kit::metrics::MetricsAccess,
 }
 
 /// Per-client request rates, each with a burst of half a minute's worth.
@@ -212,7 +212,7 @@ impl Settings {
                 ));
             }
         }
-        let policy = AccessPolicy::from_env(env)?;
+        let policy = service_kit::access::access_policy(env)?;
         let mut provider = provider_from_env(env)?;
         provider.hosted_domain_needed = policy.uses_hosted_domains();
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
@@ -250,7 +250,7 @@ impl Settings {
             },
             dev_mode,
             workers: env.parse_or("WORKERS", default_workers())?,
-            metrics: shared::metrics::MetricsAccess::from_env(env)?,
+            metrics: service_kit::metrics::MetricsAccess::from_env(env)?,
             public_url,
         })
     }
@@ -467,14 +467,14 @@ fn broker_from_env(
 ) -> Result<BrokerSettings, ConfigError> {
     let mut caller_issuers = env.list("CALLER_TOKEN_ISSUERS");
     if caller_issuers.is_empty() {
-        caller_issuers = shared::id_token::GOOGLE_ISSUERS
+        caller_issuers = handoff_guard::id_token::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
     }
     let caller_jwks_url = match env.optional_url("CALLER_TOKEN_JWKS_URL")? {
         Some(url) => url,
-        None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+        None => Url::parse(handoff_guard::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
     let allowed_callers = env.list("BROKER_ALLOWED_CALLERS");
     let mut known_scopes = provider.scopes.clone();

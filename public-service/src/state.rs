@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::cookie::Key;
-use shared::callers::ServiceCallers;
-use shared::clock::SharedClock;
+use handoff_guard::callers::ServiceCallers;
+use handoff_guard::clock::SharedClock;
 use url::Url;
 
 use crate::apps::AppRegistry;

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use shared::clock::SharedClock;
+use handoff_guard::clock::SharedClock;
 
 use crate::oidc::{OidcClient, ProviderTokens, RefreshError};
 use crate::policy::Identity;
@@ -358,7 +358,7 @@ impl TokenBroker {
                     }
                 }
             }
-            let lease_id = shared::random::url_safe_token(16);
+            let lease_id = handoff_guard::random::url_safe_token(16);
             let until = now + self.lease_ttl.as_secs();
             match self
                 .store
@@ -498,7 +498,7 @@ impl TokenBroker {
             Err(RefreshError::InvalidGrant) => "invalid_grant",
             Err(RefreshError::Provider(_)) => "failed",
         };
-        shared::metrics::count(
+        service_kit::metrics::count(
             "token_refreshes_total",
             "Access-token refreshes at the provider, by outcome.",
             &[("outcome", outcome)],

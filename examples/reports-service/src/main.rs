@@ -9,9 +9,9 @@
 //! the public service's `APP_ORIGINS`.
 
 use actix_web::{web, App, HttpServer};
-use shared::extractor::{BearerIdTokens, HandoffGate};
-use shared::verifier::HandoffVerifier;
-use shared::{ServiceCaller, SignedInUser};
+use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
+use handoff_guard::verifier::HandoffVerifier;
+use handoff_guard::{ServiceCaller, SignedInUser};
 use url::Url;
 
 async fn report(user: SignedInUser) -> String {

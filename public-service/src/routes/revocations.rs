@@ -8,7 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
-use shared::revocation::{RevokedPage, RevokedSession};
+use handoff_guard::revocation::{RevokedPage, RevokedSession};
 
 use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;

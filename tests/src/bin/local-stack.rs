@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use mock_provider::MockProvider;
-use shared::config::Env;
+use service_kit::config::Env;
 
 const MOCK_CLIENT_ID: &str = "local-dev-client";
 const MOCK_CLIENT_SECRET: &str = "local-dev-secret-not-for-production";
@@ -28,7 +28,7 @@ fn port(name: &str, default: u16) -> u16 {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Err(e) = shared::telemetry::init(&Env::from_process(), "info") {
+    if let Err(e) = service_kit::telemetry::init(&Env::from_process(), "info") {
         eprintln!("configuration error: {e}");
         return ExitCode::FAILURE;
     }

@@ -5,7 +5,7 @@
 
 use integration_tests::app::{TestDelivery, TestOptions, PARENT_DOMAIN};
 use integration_tests::{logs, TestApp};
-use shared::cookie::{parent_domain_name, HOST_ONLY_NAME};
+use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
 
 const ALICE: &str = "alice@example.com";
 

@@ -3,7 +3,7 @@
 use integration_tests::app::PARENT_DOMAIN;
 use integration_tests::{tokens, Browser, TestApp};
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use shared::HandoffClaims;
+use handoff_guard::HandoffClaims;
 
 fn now() -> u64 {
     std::time::SystemTime::now()

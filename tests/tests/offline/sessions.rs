@@ -29,7 +29,7 @@ fn expire_handoff_cookie(browser: &Browser) {
     browser.clear_cookies();
     for cookie in jar
         .into_iter()
-        .filter(|c| !c.name.starts_with(shared::cookie::PARENT_DOMAIN_PREFIX))
+        .filter(|c| !c.name.starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX))
     {
         browser.put_cookie(
             &cookie.name,

@@ -12,7 +12,7 @@
 
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
-use shared::cookie::HOST_ONLY_NAME;
+use handoff_guard::cookie::HOST_ONLY_NAME;
 
 use crate::{paths, separate_sites, ALICE};
 

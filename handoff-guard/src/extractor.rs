@@ -241,11 +241,9 @@ impl HandoffGate {
         }
         let started = std::time::Instant::now();
         let verified = self.verifier.verify_shared(token).await;
-        crate::metrics::HANDOFF_VERIFICATION_SECONDS.observe(started.elapsed());
-        match verified {
-            Ok(_) => crate::metrics::HANDOFF_VALID.increment(),
-            Err(_) => crate::metrics::HANDOFF_REFUSED.increment(),
-        }
+        metrics::histogram!("handoff_verification_seconds").record(started.elapsed());
+        let outcome = if verified.is_ok() { "valid" } else { "refused" };
+        metrics::counter!("handoff_verifications_total", "outcome" => outcome).increment(1);
         let claims = verified.map_err(|e| match e {
             VerifyError::KeysUnavailable(_) => {
                 tracing::debug!(reason = %e, "handoff token not checked");

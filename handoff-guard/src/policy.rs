@@ -7,8 +7,6 @@
 
 use std::collections::HashSet;
 
-use crate::config::{ConfigError, Env};
-
 /// The identity the provider vouched for, from a verified id_token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -54,26 +52,12 @@ impl AccessPolicy {
         }
     }
 
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let policy = Self::new(
-            env.list("ALLOWED_EMAILS"),
-            env.list("ALLOWED_DOMAINS"),
-            env.list("ALLOWED_HOSTED_DOMAINS"),
-            env.flag_or("ALLOW_ANY_VERIFIED_EMAIL", false)?,
-        );
-        let empty = policy.emails.is_empty()
-            && policy.domains.is_empty()
-            && policy.hosted_domains.is_empty();
-        if empty && !policy.allow_any_verified {
-            return Err(ConfigError::new(
-                "ALLOWED_EMAILS",
-                "no one could sign in: set ALLOWED_EMAILS, ALLOWED_DOMAINS or ALLOWED_HOSTED_DOMAINS, or ALLOW_ANY_VERIFIED_EMAIL=true",
-            ));
-        }
-        for warning in policy.warnings() {
-            tracing::warn!("{warning}");
-        }
-        Ok(policy)
+    /// Whether no one at all could sign in under this policy.
+    pub fn admits_no_one(&self) -> bool {
+        self.emails.is_empty()
+            && self.domains.is_empty()
+            && self.hosted_domains.is_empty()
+            && !self.allow_any_verified
     }
 
     /// What a security reviewer would want to know about this policy.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use jsonwebtoken::jwk::JwkSet;
-use shared::jwks::{RemoteJwks, RemoteJwksOptions};
-use shared::keys::SigningKey;
+use handoff_guard::jwks::{RemoteJwks, RemoteJwksOptions};
+use handoff_guard::keys::SigningKey;
 
 struct JwksServer {
     url: url::Url,
