@@ -40,33 +40,8 @@
 //! `actix` feature (on by default) it also brings the actix-web
 //! extractors, gates and routes.
 //!
-//! Protecting a service takes a few lines:
-//! ```no_run
-//! use actix_web::{web, App, HttpServer};
-//! use handoff_guard::{extractor::HandoffGate, verifier::HandoffVerifier, SignedInUser};
-//!
-//! async fn me(user: SignedInUser) -> String {
-//!     format!("hello {}", user.email())
-//! }
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let verifier = HandoffVerifier::remote(
-//!     "https://auth.example.com",          // issuer
-//!     "https://app.example.com",           // this app's audience
-//!     "https://auth.example.com/.well-known/jwks.json".parse().unwrap(),
-//!     Default::default(),
-//! );
-//! let gate = web::Data::new(HandoffGate::new(
-//!     verifier,
-//!     "https://auth.example.com/login".parse().unwrap(),
-//!     "https://app.example.com".parse().unwrap(),
-//! ));
-//! HttpServer::new(move || App::new().app_data(gate.clone()).route("/me", web::get().to(me)))
-//!     .bind(("127.0.0.1", 8080))?
-//!     .run()
-//!     .await
-//! # }
-//! ```
+//! The crate's README (with the "protect a service in a dozen lines"
+//! example, compiled as a doc test) is in `handoff-guard/README.md`.
 #![forbid(unsafe_code)]
 
 pub mod back_channel;
@@ -100,3 +75,8 @@ pub use claims::HandoffClaims;
 pub use extractor::{Principal, ServiceCaller, SignedInUser};
 pub use signer::HandoffSigner;
 pub use verifier::HandoffVerifier;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(all(doctest, feature = "actix"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

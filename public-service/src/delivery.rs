@@ -5,7 +5,7 @@
 //! `return_to`. Code delivery redirects to the app's `/auth/handoff?code=…`
 //! with a one-time code (256 random bits, stored only as its SHA-256,
 //! bound to the app and to the browser's binding, valid
-//! [`crate::settings::HandoffSettings::code_ttl`]); the app redeems it over
+//! [`HandoffSettings::code_ttl`]); the app redeems it over
 //! the back channel, with the browser's verifier, for the token. No code
 //! is issued without a binding (see `handoff_guard::handoff_binding`). The token
 //! never travels in a URL either way.
@@ -17,9 +17,19 @@ use actix_web::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use crate::apps::{Delivery, ReturnTo};
+use handoff_guard::keys::SigningKey;
 use crate::policy::Identity;
 use crate::state::AppState;
 use crate::store::{NewCode, StoreError};
+
+pub struct HandoffSettings {
+    pub signing_key: SigningKey,
+    pub previous_keys: Vec<SigningKey>,
+    pub ttl: Duration,
+    pub delivery: Delivery,
+    /// How long a one-time handoff code may wait for its redemption.
+    pub code_ttl: Duration,
+}
 
 /// The app route that redeems codes (see `handoff_guard::handoff_code`).
 pub const APP_HANDOFF_PATH: &str = "/auth/handoff";

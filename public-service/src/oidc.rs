@@ -49,7 +49,6 @@ use handoff_guard::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
-use crate::settings::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 
 /// Tolerated clock skew for `iat` in the future.
 const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
@@ -65,7 +64,10 @@ pub struct LogoutMetadata {
 }
 impl AdditionalProviderMetadata for LogoutMetadata {}
 
+mod config;
 pub mod userinfo;
+
+pub use config::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 
 pub type Metadata = ProviderMetadata<
     LogoutMetadata,

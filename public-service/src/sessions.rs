@@ -8,14 +8,26 @@
 //! is younger than its absolute lifetime.
 
 use actix_web::cookie::{time, Cookie, SameSite};
+use std::time::Duration;
+
 use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
 use handoff_guard::clock::SharedClock;
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;
-use crate::settings::SessionSettings;
 use crate::store::{NewSession, SessionRecord, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session unused (no sign-in, no renewal) this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub max_lifetime: Duration,
+    /// Renewal also refreshes the provider grant, so a user who removed
+    /// the app's access at the provider is signed out at the next renewal.
+    pub renewal_checks_grant: bool,
+}
 
 pub const COOKIE_NAME: &str = "__Host-session";
 

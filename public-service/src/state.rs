@@ -15,9 +15,16 @@ use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
 use crate::policy::AccessPolicy;
 use crate::sessions::Sessions;
-use crate::settings::SignOutSettings;
 use crate::store::Store;
 use crate::token_broker::TokenBroker;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SignOutSettings {
+    /// Revoke the refresh token at the provider and forget the grant.
+    pub revoke_grant: bool,
+    /// Send the browser through the provider's end-session endpoint.
+    pub end_provider_session: bool,
+}
 
 pub struct AppState {
     pub oidc: Arc<OidcClient>,

@@ -32,11 +32,31 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use handoff_guard::clock::SharedClock;
 
+use url::Url;
+
+use crate::broker_rules::BrokerRules;
 use crate::oidc::{OidcClient, ProviderTokens, RefreshError};
 use crate::policy::Identity;
 use crate::scopes::{canonicalised, ScopeSet};
 use crate::store::{FreshTokens, GrantRecord, SignInGrant, Store, StoreError};
 use crate::token_cipher::TokenCipher;
+
+pub struct BrokerSettings {
+    /// Service-account e-mails allowed to call the token broker; empty
+    /// disables it.
+    pub allowed_callers: Vec<String>,
+    pub caller_issuers: Vec<String>,
+    pub caller_jwks_url: Url,
+    /// The audience callers' ID tokens must name: this service's URL.
+    pub caller_audience: String,
+    /// The scopes and users each caller may get.
+    pub rules: BrokerRules,
+    /// A token only for a user with a live (valid) session.
+    pub requires_session: bool,
+    /// Ask the provider for a token carrying only the scopes wanted
+    /// (RFC 6749 §6), instead of every scope of the grant.
+    pub narrows_scopes: bool,
+}
 
 /// An access token is handed out only if it lives at least this long.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);

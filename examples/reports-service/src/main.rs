@@ -1,4 +1,4 @@
-//! A third service behind the same sign-in, protected by `shared` in a
+//! A third service behind the same sign-in, protected by `handoff-guard` in a
 //! handful of lines: people (handoff cookie or token) on `/`, service
 //! accounts (Cloud Scheduler, say, listed in `SERVICE_ACCOUNTS`) on `/jobs`.
 //!

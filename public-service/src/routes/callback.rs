@@ -23,7 +23,7 @@ use crate::pages::error_page;
 use crate::policy::Denial;
 use crate::routes::login::{start_sign_in, SignInRequest};
 use crate::routes::{query_param, QueryError};
-use crate::settings::OfflineAccess;
+use crate::oidc::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 

@@ -21,7 +21,7 @@ use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
 use crate::scopes;
-use crate::settings::OfflineAccess;
+use crate::oidc::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 
