@@ -1,3 +1,4 @@
+// Over 400 lines: the gate and its three extractors share one authentication path (cookie, handoff Bearer, ID-token Bearer); splitting would spread one decision.
 //! The actix-web extractors that gate a handler: [`SignedInUser`] (a
 //! person), [`ServiceCaller`] (a service account) and [`Principal`]
 //! (either).

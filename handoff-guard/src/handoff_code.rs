@@ -1,3 +1,4 @@
+// Over 400 lines: the four routes of one protocol (start, handoff, logout, signed-out) and their client; splitting them would scatter one exchange.
 //! The app's side of the separate-sites delivery: redeem a one-time code
 //! for a handoff token over the back channel, set the app's own host-only
 //! cookie, and forget it after sign-out.

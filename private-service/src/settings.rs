@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use service_kit::config::{ConfigError, Env};
 use handoff_guard::jwks::{KeySet, RemoteJwksOptions};
 use handoff_guard::policy::AccessPolicy;
+use service_kit::config::{ConfigError, Env};
 use url::Url;
 
 pub struct Settings {
@@ -94,9 +94,8 @@ impl Settings {
             revocation_poll_interval: revocation_poll_interval(env)?,
             metadata_url: match env.optional_url("METADATA_URL")? {
                 Some(url) => url,
-                None => {
-                    Url::parse(handoff_guard::metadata::GOOGLE_METADATA_URL).expect("a valid constant URL")
-                }
+                None => Url::parse(handoff_guard::metadata::GOOGLE_METADATA_URL)
+                    .expect("a valid constant URL"),
             },
             delivery: match env.optional("HANDOFF_DELIVERY").as_deref() {
                 None | Some("cookie") => AppDelivery::Cookie,

@@ -7,15 +7,15 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use handoff_guard::clock::{SharedClock, SystemClock};
-use service_kit::cors::CorsOrigins;
 use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
 use handoff_guard::handoff_code::CodeRedemption;
 use handoff_guard::id_token::IdTokenVerifier;
 use handoff_guard::jwks::RemoteJwksOptions;
 use handoff_guard::metadata::IdTokenSource;
-use service_kit::rate_limit::{Limit, RateLimiter};
 use handoff_guard::revocation::{RevocationFeed, RevokedSessions};
 use handoff_guard::verifier::{HandoffVerifier, KeySource};
+use service_kit::cors::CorsOrigins;
+use service_kit::rate_limit::{Limit, RateLimiter};
 
 use crate::routes;
 use crate::settings::{AppDelivery, KeySettings, Settings};

@@ -1,3 +1,4 @@
+// Over 400 lines: a third is tests; the registry and ReturnTo are one rule (a return URL can only name a registered app).
 //! The apps this service signs people into, and `return_to` URLs that can
 //! only point at them.
 //!

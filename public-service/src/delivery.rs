@@ -17,10 +17,10 @@ use actix_web::HttpResponse;
 use sha2::{Digest, Sha256};
 
 use crate::apps::{Delivery, ReturnTo};
-use handoff_guard::keys::SigningKey;
 use crate::policy::Identity;
 use crate::state::AppState;
 use crate::store::{NewCode, StoreError};
+use handoff_guard::keys::SigningKey;
 
 pub struct HandoffSettings {
     pub signing_key: SigningKey,

@@ -1,3 +1,4 @@
+// Over 400 lines: the relying party is one state machine over openidconnect (discovery, auth URL, exchange, ID-token rules, refresh, revocation); its types live in oidc/config.rs, UserInfo in oidc/userinfo.rs.
 //! The OpenID Connect relying party: discovery, the authorization URL, the
 //! code exchange and id_token validation, all through `openidconnect`.
 //!
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use handoff_guard::clock::SharedClock;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
     CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims,
@@ -45,7 +47,6 @@ use openidconnect::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use handoff_guard::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
@@ -154,9 +155,9 @@ pub struct SignIn {
 /// Everything the login route needs to send the browser to the provider.
 pub struct AuthorizationRequest {
     pub url: Url,
-    pub state: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub pkce_verifier: PkceCodeVerifier,
 }
 
 pub struct OidcClient {
@@ -298,9 +299,9 @@ impl OidcClient {
         let (url, _, _) = request.url();
         Ok(AuthorizationRequest {
             url,
-            state: state.secret().clone(),
-            nonce: nonce.secret().clone(),
-            pkce_verifier: verifier.secret().clone(),
+            state,
+            nonce,
+            pkce_verifier: verifier,
         })
     }
 
@@ -326,8 +327,8 @@ impl OidcClient {
     pub async fn exchange(
         &self,
         code: String,
-        pkce_verifier: String,
-        nonce: &str,
+        pkce_verifier: PkceCodeVerifier,
+        nonce: &Nonce,
         requested_scopes: &[String],
     ) -> Result<SignIn, ProviderError> {
         let mut metadata = self.metadata().await?;
@@ -344,19 +345,18 @@ impl OidcClient {
         let response = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| ProviderError::BadResponse(e.to_string()))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+            .set_pkce_verifier(pkce_verifier)
             .request_async(&self.http)
             .await
             .map_err(classify_token_error)?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let (identity, complete) = match self.validate(&client, &response, &nonce) {
+        let (identity, complete) = match self.validate(&client, &response, nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
                 if !self.refresh_jwks("an unknown kid").await? {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
                 let client = self.client(&self.metadata().await?);
-                self.validate(&client, &response, &nonce)?
+                self.validate(&client, &response, nonce)?
             }
             other => other?,
         };
@@ -635,7 +635,10 @@ impl OidcClient {
         url: &Url,
     ) -> Result<(CoreJsonWebKeySet, Option<Duration>), ProviderError> {
         let unreachable = |e: reqwest::Error| {
-            ProviderError::Unreachable(format!("JWKS: {}", handoff_guard::back_channel::describe(&e)))
+            ProviderError::Unreachable(format!(
+                "JWKS: {}",
+                handoff_guard::back_channel::describe(&e)
+            ))
         };
         let response = self
             .http

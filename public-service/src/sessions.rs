@@ -11,8 +11,8 @@ use actix_web::cookie::{time, Cookie, SameSite};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use sha2::{Digest, Sha256};
 use handoff_guard::clock::SharedClock;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;

@@ -1,3 +1,4 @@
+// Over 400 lines: one place reads the whole environment (so every error names its variable); 250 of the lines are its tests.
 //! Typed settings of the public service, read once from the environment.
 //!
 //! Tests build [`Settings`] directly; `from_env` is the only place that
@@ -8,19 +9,19 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use handoff_guard::keys::SigningKey;
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::config::{ConfigError, Env};
-use handoff_guard::keys::SigningKey;
 use url::Url;
 
 use crate::apps::{AppRegistry, Delivery};
 use crate::broker_rules::BrokerRules;
 pub use crate::delivery::HandoffSettings;
 pub use crate::oidc::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
+use crate::policy::AccessPolicy;
 pub use crate::sessions::SessionSettings;
 pub use crate::state::SignOutSettings;
 pub use crate::token_broker::BrokerSettings;
-use crate::policy::AccessPolicy;
 use crate::token_cipher::TokenCipher;
 
 pub struct Settings {

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use secrecy::ExposeSecret;
 use handoff_guard::callers::ServiceCallers;
 use handoff_guard::clock::{SharedClock, SystemClock};
 use handoff_guard::id_token::IdTokenVerifier;
 use handoff_guard::jwks::RemoteJwksOptions;
-use service_kit::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
 use handoff_guard::signer::HandoffSigner;
+use secrecy::ExposeSecret;
+use service_kit::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
 
 use crate::handoff::HandoffIssuer;
 use crate::housekeeping::Housekeeping;

@@ -1,3 +1,4 @@
+// Over 400 lines: the broker's cache, per-user lock and row lease are one protocol whose ordering is the point; reading it whole is safer.
 //! The token broker: fresh provider access tokens for signed-in users,
 //! minted from their stored refresh tokens, for trusted backends.
 //!
@@ -29,8 +30,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
 use handoff_guard::clock::SharedClock;
+use secrecy::{ExposeSecret, SecretString};
 
 use url::Url;
 

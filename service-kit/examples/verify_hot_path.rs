@@ -83,7 +83,10 @@ async fn main() {
     report("HandoffVerifier", without, with);
 
     let request = TestRequest::default()
-        .cookie(Cookie::new(handoff_guard::cookie::HOST_ONLY_NAME, token.clone()))
+        .cookie(Cookie::new(
+            handoff_guard::cookie::HOST_ONLY_NAME,
+            token.clone(),
+        ))
         .insert_header(("accept", "application/json"))
         .to_http_request();
     assert!(cached.authenticate(&request).await.is_ok(), "signed in");

@@ -1,3 +1,4 @@
+// Over 400 lines: the wiring of a whole deployment for tests (mock provider, both services, their settings) in one place, so every suite starts the same stack.
 //! [`TestApp`]: the mock provider, the public service and the private app,
 //! each on a random loopback port, wired together like a deployment that
 //! shares the parent domain `example.test`.
@@ -17,18 +18,18 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use handoff_guard::clock::{OffsetClock, SharedClock};
+use handoff_guard::jwks::RemoteJwksOptions;
+use handoff_guard::keys::SigningKey;
+use handoff_guard::policy::AccessPolicy;
+use handoff_guard::HandoffClaims;
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::{AppDelivery, IdTokenSettings, KeySettings};
 use public_service::settings::ClientAuthMethod;
 use public_service::store::{Store, StoreOptions};
 use public_service::token_cipher::TokenCipher;
 use secrecy::SecretString;
-use handoff_guard::clock::{OffsetClock, SharedClock};
 use service_kit::config::Env;
-use handoff_guard::jwks::RemoteJwksOptions;
-use handoff_guard::keys::SigningKey;
-use handoff_guard::policy::AccessPolicy;
-use handoff_guard::HandoffClaims;
 use url::Url;
 
 use crate::browser::{Browser, Page};
@@ -822,7 +823,9 @@ impl TestApp {
     /// own) on the shared parent domain, `__Host-handoff` with codes.
     pub fn handoff_cookie(&self) -> String {
         match self.delivery {
-            TestDelivery::SharedCookie => handoff_guard::cookie::parent_domain_name(&self.app_audience()),
+            TestDelivery::SharedCookie => {
+                handoff_guard::cookie::parent_domain_name(&self.app_audience())
+            }
             TestDelivery::Code => handoff_guard::cookie::HOST_ONLY_NAME.to_owned(),
         }
     }

@@ -18,12 +18,12 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::delivery::{hand_off, HandOffError};
 use crate::login_transaction::{LoginTransaction, TransactionError};
+use crate::oidc::OfflineAccess;
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
 use crate::policy::Denial;
 use crate::routes::login::{start_sign_in, SignInRequest};
 use crate::routes::{query_param, QueryError};
-use crate::oidc::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 

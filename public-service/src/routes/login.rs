@@ -17,11 +17,11 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::apps::{Delivery, ReturnTo, ReturnToError};
 use crate::delivery::{bounce_to_app, BrowserBinding};
 use crate::login_transaction::LoginTransaction;
+use crate::oidc::OfflineAccess;
 use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
 use crate::scopes;
-use crate::oidc::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 

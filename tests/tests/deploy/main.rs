@@ -469,7 +469,7 @@ fn each_recipes_trusted_hops_find_the_client_behind_googles_front_ends() {
 /// at); the example deployment admits by Workspace domain (`hd`) instead.
 #[test]
 fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
-    use handoff_guard::policy::{Identity};
+    use handoff_guard::policy::Identity;
     for file in ["public-service.yaml", "private-service.yaml"] {
         let (set, _) = environment(file);
         let env = Env::from_map(set.clone());

@@ -27,7 +27,9 @@ fn assert_signed_in(hops: &[Page]) {
 fn no_handoff_cookie(browser: &Browser) -> bool {
     browser.cookies().iter().all(|c| {
         c.name != handoff_guard::cookie::HOST_ONLY_NAME
-            && !c.name.starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX)
+            && !c
+                .name
+                .starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX)
     })
 }
 

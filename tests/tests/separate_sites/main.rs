@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
@@ -17,7 +18,6 @@ use integration_tests::browser::Page;
 use integration_tests::db::Backend;
 use integration_tests::{logs, on_both_backends, Browser, TestApp};
 use serde_json::json;
-use handoff_guard::cookie::HOST_ONLY_NAME;
 
 const ALICE: &str = "alice@example.com";
 /// The verifier [`fresh_code`]'s codes are bound to, as a browser keeps

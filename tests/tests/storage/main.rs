@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use handoff_guard::clock::Clock;
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
 use public_service::housekeeping::{Housekeeping, PURGE_INTERVAL};
 use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store, StoreOptions};
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
-use handoff_guard::clock::Clock;
 
 const NOW: u64 = 1_900_000_000;
 
