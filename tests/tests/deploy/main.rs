@@ -491,9 +491,9 @@ fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
             "{file}: the Workspace account is refused"
         );
         assert!(
-            policy.warnings().is_empty(),
+            service_kit::access::warnings(&policy).is_empty(),
             "{file}: the example starts with warnings: {:?}",
-            policy.warnings()
+            service_kit::access::warnings(&policy)
         );
     }
 }
