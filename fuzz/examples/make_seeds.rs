@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use fuzz::token::{stranger, trusted};
 use fuzz::{cookie_key, AUDIENCE, ISSUER, NOW, TRANSACTION_LIFETIME};
+use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use public_service::login_transaction::LoginTransaction;
 use public_service::sessions::COOKIE_NAME;
 use serde_json::json;
@@ -68,13 +69,14 @@ fn structured_tokens(dir: &Path) {
 
 fn transaction(state: &str, created_at: u64) -> LoginTransaction {
     LoginTransaction {
-        state: state.into(),
-        nonce: url_safe_token(32),
-        pkce_verifier: url_safe_token(32),
+        state: CsrfToken::new(state.into()),
+        nonce: Nonce::new(url_safe_token(32)),
+        pkce_verifier: PkceCodeVerifier::new(url_safe_token(32)),
         return_to: "https://app.example.com/reports?year=2024".into(),
         created_at,
         extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
         consent_forced: true,
+        binding: None,
     }
 }
 
