@@ -24,20 +24,20 @@ echo "== stage 1: dependencies from the manifests (COPY Cargo.toml … ; stub-so
 mkdir -p "$work/src"
 cd "$work/src"
 cp "$root/Cargo.toml" "$root/Cargo.lock" .
-for manifest in shared public-service private-service tests tests/mock-provider examples/reports-service bench; do
+for manifest in handoff-guard service-kit public-service private-service tests tests/mock-provider examples/reports-service bench; do
   mkdir -p "$manifest"
   cp "$root/$manifest/Cargo.toml" "$manifest/"
 done
 mkdir -p deploy && cp "$root/deploy/stub-sources.sh" deploy/
 sh deploy/stub-sources.sh
 cargo build --release --locked -p public-service -p private-service
-rm -rf shared/src public-service/src private-service/src
+rm -rf handoff-guard/src service-kit/src public-service/src private-service/src
 
-echo "== stage 2: our code (COPY shared public-service private-service)"
-for dir in shared public-service private-service; do
+echo "== stage 2: our code (COPY handoff-guard service-kit public-service private-service)"
+for dir in handoff-guard service-kit public-service private-service; do
   rm -rf "$dir" && cp -r "$root/$dir" "$dir"
 done
-touch shared/src/lib.rs public-service/src/lib.rs private-service/src/lib.rs
+touch handoff-guard/src/lib.rs service-kit/src/lib.rs public-service/src/lib.rs private-service/src/lib.rs
 cargo build --release --locked -p public-service -p private-service
 
 echo "== the binaries the runtime stages copy"

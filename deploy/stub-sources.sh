@@ -2,7 +2,7 @@
 # Empty targets for every workspace member, so Cargo can build the
 # dependency layer from the manifests alone (deploy/Dockerfile).
 set -eu
-for lib in shared public-service private-service tests tests/mock-provider; do
+for lib in handoff-guard service-kit public-service private-service tests tests/mock-provider; do
     mkdir -p "$lib/src"
     [ -f "$lib/src/lib.rs" ] || : > "$lib/src/lib.rs"
 done

@@ -85,7 +85,7 @@ impl Inputs {
     /// A fresh one-time code for the app: what `/renew` hands a signed-in
     /// browser with the separate-sites delivery, bound to [`BENCH_VERIFIER`].
     pub async fn mint_code(&self, client: &Client) -> anyhow::Result<String> {
-        let binding = URL_SAFE_NO_PAD.encode(shared::handoff_binding::hash(BENCH_VERIFIER));
+        let binding = URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(BENCH_VERIFIER));
         let response = client
             .get(format!("{}/renew", self.public_url))
             .query(&[

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 
 use fuzz::token::{stranger, trusted};
 use fuzz::{cookie_key, AUDIENCE, ISSUER, NOW, TRANSACTION_LIFETIME};
+use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use public_service::login_transaction::LoginTransaction;
 use public_service::sessions::COOKIE_NAME;
 use serde_json::json;
-use shared::claims::HandoffClaims;
-use shared::random::url_safe_token;
+use handoff_guard::claims::HandoffClaims;
+use handoff_guard::random::url_safe_token;
 
 fn main() {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
@@ -68,13 +69,14 @@ fn structured_tokens(dir: &Path) {
 
 fn transaction(state: &str, created_at: u64) -> LoginTransaction {
     LoginTransaction {
-        state: state.into(),
-        nonce: url_safe_token(32),
-        pkce_verifier: url_safe_token(32),
+        state: CsrfToken::new(state.into()),
+        nonce: Nonce::new(url_safe_token(32)),
+        pkce_verifier: PkceCodeVerifier::new(url_safe_token(32)),
         return_to: "https://app.example.com/reports?year=2024".into(),
         created_at,
         extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
         consent_forced: true,
+        binding: None,
     }
 }
 

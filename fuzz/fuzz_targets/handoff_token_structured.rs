@@ -11,8 +11,8 @@ use fuzz::{AUDIENCE, ISSUER, NOW};
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
-use shared::claims::HandoffClaims;
-use shared::verifier::{VerifyError, LEEWAY, MAX_TOKEN_LEN};
+use handoff_guard::claims::HandoffClaims;
+use handoff_guard::verifier::{VerifyError, LEEWAY, MAX_TOKEN_LEN};
 
 #[derive(Arbitrary, Debug)]
 struct Modelled {

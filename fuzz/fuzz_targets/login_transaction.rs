@@ -11,6 +11,7 @@ use actix_web::cookie::{Cookie, CookieJar};
 use fuzz::{cookie_key, request_with_cookies, NOW, TRANSACTION_LIFETIME};
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use public_service::login_transaction::{LoginTransaction, TransactionError};
 
 #[derive(Arbitrary, Debug)]
@@ -73,16 +74,17 @@ fn modelled(input: Modelled) {
         opened_for,
     } = input;
     let written = LoginTransaction {
-        state,
-        nonce,
-        pkce_verifier,
+        state: CsrfToken::new(state),
+        nonce: Nonce::new(nonce),
+        pkce_verifier: PkceCodeVerifier::new(pkce_verifier),
         return_to,
         created_at: NOW.saturating_add_signed(i64::from(created_offset)),
         extra_scopes,
         consent_forced,
+        binding: None,
     };
     let cookie = written.to_cookie(cookie_key(), TRANSACTION_LIFETIME);
-    let asked = opened_for.unwrap_or_else(|| written.state.clone());
+    let asked = opened_for.unwrap_or_else(|| written.state.secret().clone());
     let Some(req) = request_with_cookies(&format!("{}={}", cookie.name(), cookie.value())) else {
         panic!("a sealed cookie is not a valid header value");
     };
@@ -90,7 +92,7 @@ fn modelled(input: Modelled) {
     check(&opened, &asked);
     let in_time = NOW.saturating_sub(written.created_at) <= TRANSACTION_LIFETIME.as_secs()
         && written.created_at <= NOW + 60;
-    let expected = match (asked == written.state, in_time) {
+    let expected = match (&asked == written.state.secret(), in_time) {
         (false, _) if LoginTransaction::cookie_name(&asked) != cookie.name() => {
             Err(TransactionError::NotFound)
         }
@@ -100,9 +102,9 @@ fn modelled(input: Modelled) {
     };
     assert_eq!(opened.as_ref().map(|_| ()).map_err(|e| *e), expected);
     if let Ok(read) = opened {
-        assert_eq!(read.state, written.state);
-        assert_eq!(read.nonce, written.nonce);
-        assert_eq!(read.pkce_verifier, written.pkce_verifier);
+        assert_eq!(read.state.secret(), written.state.secret());
+        assert_eq!(read.nonce.secret(), written.nonce.secret());
+        assert_eq!(read.pkce_verifier.secret(), written.pkce_verifier.secret());
         assert_eq!(read.return_to, written.return_to);
         assert_eq!(read.created_at, written.created_at);
         assert_eq!(read.extra_scopes, written.extra_scopes);
@@ -119,7 +121,7 @@ fn check(opened: &Result<LoginTransaction, TransactionError>, state: &str) {
     let Ok(tx) = opened else {
         return;
     };
-    assert_eq!(tx.state, state, "opened another state's transaction");
+    assert_eq!(tx.state.secret(), state, "opened another state's transaction");
     assert!(
         NOW.saturating_sub(tx.created_at) <= TRANSACTION_LIFETIME.as_secs(),
         "opened an expired transaction"

@@ -9,11 +9,11 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use secrecy::SecretString;
-use shared::claims::HandoffClaims;
-use shared::jwks::KeySet;
-use shared::keys::SigningKey;
-use shared::signer::HandoffSigner;
-use shared::verifier::{HandoffVerifier, KeySource, LEEWAY};
+use handoff_guard::claims::HandoffClaims;
+use handoff_guard::jwks::KeySet;
+use handoff_guard::keys::SigningKey;
+use handoff_guard::signer::HandoffSigner;
+use handoff_guard::verifier::{HandoffVerifier, KeySource, LEEWAY};
 
 use crate::{FixedClock, AUDIENCE, ISSUER, NOW};
 

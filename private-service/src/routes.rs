@@ -5,9 +5,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use shared::extractor::HandoffGate;
-use shared::SignedInUser;
-use shared::{Principal, ServiceCaller};
+use handoff_guard::extractor::HandoffGate;
+use handoff_guard::SignedInUser;
+use handoff_guard::{Principal, ServiceCaller};
 
 /// Links to the public service that pages show.
 pub struct Links {
@@ -37,7 +37,7 @@ pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
         logout_url: &links.logout_url,
         app_url: &links.app_url,
     };
-    shared::service::html(StatusCode::OK, page.render())
+    service_kit::service::html(StatusCode::OK, page.render())
 }
 
 /// The answer of [`me`], serialised straight from the user rather than
@@ -200,7 +200,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
-        return shared::service::html(StatusCode::NOT_FOUND, NotFoundPage.render());
+        return service_kit::service::html(StatusCode::NOT_FOUND, NotFoundPage.render());
     }
     HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use shared::config::{ConfigError, Env, Required};
-use shared::jwks::{KeySet, RemoteJwksOptions};
-use shared::policy::AccessPolicy;
+use handoff_guard::jwks::{KeySet, RemoteJwksOptions};
+use handoff_guard::policy::AccessPolicy;
+use service_kit::config::{ConfigError, Env, Required};
 use url::Url;
 
 pub struct Settings {
@@ -32,7 +32,7 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub workers: usize,
     /// Who may read `/metrics`.
-    pub metrics: shared::metrics::MetricsAccess,
+    pub metrics: service_kit::metrics::MetricsAccess,
     /// Cookie delivery onto a parent domain (`HANDOFF_COOKIE_DOMAIN`, the
     /// same value as the public service's): the token is read from this
     /// app's own `__Secure-handoff-…` cookie; otherwise from `__Host-handoff`.
@@ -98,9 +98,8 @@ impl Settings {
             revocation_poll_interval: revocation_poll_interval(env)?,
             metadata_url: match env.optional_url("METADATA_URL")? {
                 Some(url) => url,
-                None => {
-                    Url::parse(shared::metadata::GOOGLE_METADATA_URL).expect("a valid constant URL")
-                }
+                None => Url::parse(handoff_guard::metadata::GOOGLE_METADATA_URL)
+                    .expect("a valid constant URL"),
             },
             delivery: match env.optional("HANDOFF_DELIVERY").as_deref() {
                 None | Some("cookie") => AppDelivery::Cookie,
@@ -117,7 +116,7 @@ impl Settings {
             id_tokens: id_token_settings(env)?,
             cors_origins: cors_origins(env)?,
             workers: env.parse_or("WORKERS", default_workers())?,
-            metrics: shared::metrics::MetricsAccess::from_env(env)?,
+            metrics: service_kit::metrics::MetricsAccess::from_env(env)?,
             cookie_domain: env
                 .optional("HANDOFF_COOKIE_DOMAIN")
                 .filter(|d| !d.is_empty()),
@@ -234,18 +233,18 @@ fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> 
     let people = if person_audiences.is_empty() {
         None
     } else {
-        Some(AccessPolicy::from_env(env)?)
+        Some(service_kit::access::access_policy(env)?)
     };
     let mut issuers = env.list("ID_TOKEN_ISSUERS");
     if issuers.is_empty() {
-        issuers = shared::id_token::GOOGLE_ISSUERS
+        issuers = handoff_guard::id_token::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
     }
     let jwks_url = match env.optional_url("ID_TOKEN_JWKS_URL")? {
         Some(url) => url,
-        None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+        None => Url::parse(handoff_guard::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
     Ok(Some(IdTokenSettings {
         issuers,

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use shared::clock::{SharedClock, SystemClock};
-use shared::cors::CorsOrigins;
-use shared::extractor::{BearerIdTokens, HandoffGate};
-use shared::handoff_code::CodeRedemption;
-use shared::id_token::IdTokenVerifier;
-use shared::jwks::RemoteJwksOptions;
-use shared::metadata::IdTokenSource;
-use shared::rate_limit::{Limit, RateLimiter};
-use shared::revocation::{RevocationFeed, RevokedSessions};
-use shared::verifier::{HandoffVerifier, KeySource};
+use handoff_guard::clock::{SharedClock, SystemClock};
+use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
+use handoff_guard::handoff_code::CodeRedemption;
+use handoff_guard::id_token::IdTokenVerifier;
+use handoff_guard::jwks::RemoteJwksOptions;
+use handoff_guard::metadata::IdTokenSource;
+use handoff_guard::revocation::{RevocationFeed, RevokedSessions};
+use handoff_guard::verifier::{HandoffVerifier, KeySource};
+use service_kit::cors::CorsOrigins;
+use service_kit::rate_limit::{Limit, RateLimiter};
 
 use crate::routes;
 use crate::settings::{AppDelivery, KeySettings, Settings};
@@ -104,21 +104,22 @@ impl Application {
         });
         let links = web::Data::new(routes::Links {
             // With separate sites the app ends the session itself (see
-            // shared::handoff_code); otherwise the public service's form does.
+            // handoff_guard::handoff_code); otherwise the public service's form does.
             logout_url: match settings.delivery {
-                AppDelivery::Code => shared::handoff_code::LOGOUT_PATH.to_owned(),
+                AppDelivery::Code => handoff_guard::handoff_code::LOGOUT_PATH.to_owned(),
                 AppDelivery::Cookie => settings.logout_url().to_string(),
             },
             app_url: settings.app_url.to_string(),
         });
+        service_kit::metrics_bridge::install();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(shared::telemetry::security_headers_allowing_forms_to(
+                .wrap(service_kit::telemetry::security_headers_allowing_forms_to(
                     std::slice::from_ref(&auth_origin),
                 ))
-                .wrap(from_fn(shared::cors::cors))
-                .wrap(from_fn(shared::service::bounded_headers))
-                .wrap(from_fn(shared::telemetry::log_request))
+                .wrap(from_fn(service_kit::cors::cors))
+                .wrap(from_fn(service_kit::service::bounded_headers))
+                .wrap(from_fn(service_kit::telemetry::log_request))
                 .app_data(cors_origins.clone())
                 .app_data(gate.clone())
                 .app_data(metrics.clone())
@@ -126,7 +127,7 @@ impl Application {
                 .configure(|cfg| {
                     if let Some(redemption) = &redemption {
                         cfg.app_data(redemption.clone());
-                        shared::handoff_code::configure(cfg);
+                        handoff_guard::handoff_code::configure(cfg);
                     }
                 })
                 .route("/", web::get().to(routes::home))
@@ -137,13 +138,13 @@ impl Application {
                 .route("/auth/verify/{tail:.*}", web::to(routes::forward_auth))
                 .route("/healthz", web::get().to(routes::healthz))
                 .route("/readyz", web::get().to(routes::readyz))
-                .route("/metrics", web::get().to(shared::metrics::endpoint))
+                .route("/metrics", web::get().to(service_kit::metrics::endpoint))
                 .route("/favicon.svg", web::get().to(routes::favicon))
                 .route("/favicon.ico", web::get().to(routes::favicon))
                 .default_service(web::to(routes::not_found))
         })
         // Tags this server's threads for a process running several services.
-        .on_connect(|_, _| shared::telemetry::set_thread_service("app"))
+        .on_connect(|_, _| service_kit::telemetry::set_thread_service("app"))
         .workers(settings.workers)
         .shutdown_timeout(9)
         .listen(listener)?
@@ -163,18 +164,18 @@ impl Application {
 /// The private app's `main`: settings from the environment, logs, serve
 /// until SIGTERM (also run by the tests' `private-service-under-test`).
 pub async fn serve_from_env() -> std::process::ExitCode {
-    shared::service::run(async {
-        let env = shared::config::Env::from_process();
-        shared::telemetry::init(&env, "info").map_err(shared::service::Stop::Config)?;
-        let settings = Settings::from_env(&env).map_err(shared::service::Stop::Config)?;
+    service_kit::service::run(async {
+        let env = service_kit::config::Env::from_process();
+        service_kit::telemetry::init(&env, "info").map_err(service_kit::service::Stop::Config)?;
+        let settings = Settings::from_env(&env).map_err(service_kit::service::Stop::Config)?;
         let application = Application::build(settings)
             .await
-            .map_err(shared::service::Stop::Start)?;
+            .map_err(service_kit::service::Stop::Start)?;
         tracing::info!(port = application.port(), "private app listening");
         application
             .run_until_stopped()
             .await
-            .map_err(shared::service::Stop::Serve)
+            .map_err(service_kit::service::Stop::Serve)
     })
     .await
 }

@@ -1,3 +1,4 @@
+// Over 400 lines: a third is tests; the registry and ReturnTo are one rule (a return URL can only name a registered app).
 //! The apps this service signs people into, and `return_to` URLs that can
 //! only point at them.
 //!
@@ -239,7 +240,7 @@ fn parse_app(
     public_url: &Url,
 ) -> Result<App, String> {
     let url = Url::parse(raw)
-        .map_err(|e| shared::config::describe_url_error(raw, e, "https://app.example.com"))?;
+        .map_err(|e| service_kit::config::describe_url_error(raw, e, "https://app.example.com"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
     }

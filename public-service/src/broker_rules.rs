@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use shared::config::ConfigError;
+use service_kit::config::ConfigError;
 
 use crate::scopes::{self, ScopeSet};
 

@@ -5,9 +5,9 @@
 //! `return_to`. Code delivery redirects to the app's `/auth/handoff?code=…`
 //! with a one-time code (256 random bits, stored only as its SHA-256,
 //! bound to the app and to the browser's binding, valid
-//! [`crate::settings::HandoffSettings::code_ttl`]); the app redeems it over
+//! [`HandoffSettings::code_ttl`]); the app redeems it over
 //! the back channel, with the browser's verifier, for the token. No code
-//! is issued without a binding (see `shared::handoff_binding`). The token
+//! is issued without a binding (see `handoff_guard::handoff_binding`). The token
 //! never travels in a URL either way.
 
 use std::time::Duration;
@@ -20,8 +20,18 @@ use crate::apps::{Delivery, ReturnTo};
 use crate::policy::Identity;
 use crate::state::AppState;
 use crate::store::{NewCode, StoreError};
+use handoff_guard::keys::SigningKey;
 
-/// The app route that redeems codes (see `shared::handoff_code`).
+pub struct HandoffSettings {
+    pub signing_key: SigningKey,
+    pub previous_keys: Vec<SigningKey>,
+    pub ttl: Duration,
+    pub delivery: Delivery,
+    /// How long a one-time handoff code may wait for its redemption.
+    pub code_ttl: Duration,
+}
+
+/// The app route that redeems codes (see `handoff_guard::handoff_code`).
 pub const APP_HANDOFF_PATH: &str = "/auth/handoff";
 /// The app route that forgets the app's own cookie after sign-out.
 pub const APP_SIGNED_OUT_PATH: &str = "/auth/signed-out";
@@ -36,7 +46,7 @@ pub struct BrowserBinding([u8; 32]);
 impl BrowserBinding {
     /// The `binding` parameter decoded, or `None` when it is not one.
     pub fn parse(param: &str) -> Option<Self> {
-        shared::handoff_binding::parse_binding(param).map(Self)
+        handoff_guard::handoff_binding::parse_binding(param).map(Self)
     }
 
     /// The form it travels in (inside the sealed login transaction).
@@ -80,7 +90,7 @@ pub fn bounce_to_app(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> 
 #[derive(Debug, thiserror::Error)]
 pub enum HandOffError {
     #[error("signing the handoff token failed")]
-    Signing(#[from] shared::signer::SignError),
+    Signing(#[from] handoff_guard::signer::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("a code without a browser binding was asked for")]
@@ -102,7 +112,7 @@ pub async fn hand_off(
         Delivery::Cookie { .. } => "cookie",
         Delivery::Code => "code",
     };
-    shared::metrics::count(
+    service_kit::metrics::count(
         "handoffs_total",
         "Browsers handed to an app, by delivery.",
         &[("delivery", delivery)],
@@ -117,7 +127,7 @@ pub async fn hand_off(
         }
         Delivery::Code => {
             let binding = binding.ok_or(HandOffError::Unbound)?;
-            let code = shared::random::url_safe_token(32);
+            let code = handoff_guard::random::url_safe_token(32);
             let now = state.clock.unix_seconds();
             state
                 .store

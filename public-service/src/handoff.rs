@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use actix_web::cookie::Cookie;
-use shared::clock::SharedClock;
-use shared::signer::{HandoffSigner, SignError};
-use shared::HandoffClaims;
+use handoff_guard::clock::SharedClock;
+use handoff_guard::signer::{HandoffSigner, SignError};
+use handoff_guard::HandoffClaims;
 
 use crate::apps::{AppRegistry, Delivery};
 use crate::policy::Identity;
@@ -62,14 +62,14 @@ impl HandoffIssuer {
             iat: now,
             nbf: now,
             exp: now + self.ttl.as_secs(),
-            jti: shared::random::url_safe_token(16),
+            jti: handoff_guard::random::url_safe_token(16),
         };
         self.signer.sign(&claims)
     }
 
     /// The cookie carrying `token` for the app `audience` (cookie delivery).
     pub fn cookie(&self, token: String, audience: &str) -> Cookie<'static> {
-        shared::cookie::handoff_cookie(token, self.ttl, &self.cookie_scope(), audience)
+        handoff_guard::cookie::handoff_cookie(token, self.ttl, &self.cookie_scope(), audience)
     }
 
     /// Clears the cookies this service sets, one per app on a parent
@@ -79,7 +79,7 @@ impl HandoffIssuer {
         let scope = self.cookie_scope();
         let mut cookies: Vec<Cookie<'static>> = Vec::new();
         for app in apps.apps() {
-            let cookie = shared::cookie::removal_cookie(&scope, app.audience());
+            let cookie = handoff_guard::cookie::removal_cookie(&scope, app.audience());
             if !cookies.iter().any(|c| c.name() == cookie.name()) {
                 cookies.push(cookie);
             }
@@ -87,15 +87,15 @@ impl HandoffIssuer {
         cookies
     }
 
-    fn cookie_scope(&self) -> shared::cookie::CookieScope {
+    fn cookie_scope(&self) -> handoff_guard::cookie::CookieScope {
         match &self.delivery {
             Delivery::Cookie {
                 domain: Some(domain),
-            } => shared::cookie::CookieScope::ParentDomain {
+            } => handoff_guard::cookie::CookieScope::ParentDomain {
                 domain: domain.clone(),
             },
             Delivery::Cookie { domain: None } | Delivery::Code => {
-                shared::cookie::CookieScope::HostOnly
+                handoff_guard::cookie::CookieScope::HostOnly
             }
         }
     }
@@ -107,12 +107,12 @@ impl HandoffIssuer {
         &self,
         token: &str,
         audience: &str,
-    ) -> Result<shared::HandoffClaims, shared::verifier::VerifyError> {
-        let keys = shared::jwks::KeySet::from_jwks(self.signer.jwks());
-        shared::verifier::HandoffVerifier::new(
+    ) -> Result<handoff_guard::HandoffClaims, handoff_guard::verifier::VerifyError> {
+        let keys = handoff_guard::jwks::KeySet::from_jwks(self.signer.jwks());
+        handoff_guard::verifier::HandoffVerifier::new(
             &self.issuer,
             audience,
-            shared::verifier::KeySource::Static(keys),
+            handoff_guard::verifier::KeySource::Static(keys),
         )
         .with_clock(self.clock.clone())
         .verify(token)

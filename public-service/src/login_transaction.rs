@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use actix_web::cookie::{time, Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
+use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -24,11 +25,11 @@ const NAME_PREFIX: &str = "__Host-login-";
 #[derive(Serialize, Deserialize)]
 pub struct LoginTransaction {
     #[serde(rename = "s")]
-    pub state: String,
+    pub state: CsrfToken,
     #[serde(rename = "n")]
-    pub nonce: String,
+    pub nonce: Nonce,
     #[serde(rename = "v")]
-    pub pkce_verifier: String,
+    pub pkce_verifier: PkceCodeVerifier,
     #[serde(rename = "r")]
     pub return_to: String,
     #[serde(rename = "t")]
@@ -68,7 +69,7 @@ impl LoginTransaction {
 
     pub fn to_cookie(&self, key: &Key, lifetime: Duration) -> Cookie<'static> {
         let value = serde_json::to_string(self).expect("a login transaction serialises to JSON");
-        let cookie = Cookie::build(Self::cookie_name(&self.state), value)
+        let cookie = Cookie::build(Self::cookie_name(self.state.secret()), value)
             .http_only(true)
             .secure(true)
             .same_site(SameSite::Lax)
@@ -104,7 +105,7 @@ impl LoginTransaction {
             .ok_or(TransactionError::Undecryptable)?;
         let tx: LoginTransaction =
             serde_json::from_str(opened.value()).map_err(|_| TransactionError::Undecryptable)?;
-        if !bool::from(tx.state.as_bytes().ct_eq(state.as_bytes())) {
+        if !bool::from(tx.state.secret().as_bytes().ct_eq(state.as_bytes())) {
             return Err(TransactionError::StateMismatch);
         }
         if now.saturating_sub(tx.created_at) > lifetime.as_secs() || tx.created_at > now + 60 {
@@ -132,9 +133,9 @@ mod tests {
 
     fn tx(state: &str, now: u64) -> LoginTransaction {
         LoginTransaction {
-            state: state.into(),
-            nonce: "n".repeat(43),
-            pkce_verifier: "v".repeat(43),
+            state: CsrfToken::new(state.into()),
+            nonce: Nonce::new("n".repeat(43)),
+            pkce_verifier: PkceCodeVerifier::new("v".repeat(43)),
             return_to: format!("https://app.example.com/{}", "p".repeat(480)),
             created_at: now,
             extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
@@ -159,7 +160,7 @@ mod tests {
         let got =
             LoginTransaction::from_request(&req, "state-1", &key, 1010, Duration::from_secs(600))
                 .unwrap();
-        assert_eq!(got.nonce, "n".repeat(43));
+        assert_eq!(got.nonce.secret(), &"n".repeat(43));
     }
 
     #[test]

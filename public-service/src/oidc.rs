@@ -1,3 +1,4 @@
+// Over 400 lines: the relying party is one state machine over openidconnect (discovery, auth URL, exchange, ID-token rules, refresh, revocation); its types live in oidc/config.rs, UserInfo in oidc/userinfo.rs.
 //! The OpenID Connect relying party: discovery, the authorization URL, the
 //! code exchange and id_token validation, all through `openidconnect`.
 //!
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use handoff_guard::clock::SharedClock;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
     CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims,
@@ -45,11 +47,9 @@ use openidconnect::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use shared::clock::SharedClock;
 use url::Url;
 
 use crate::policy::Identity;
-use crate::settings::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 
 /// Tolerated clock skew for `iat` in the future.
 const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
@@ -65,7 +65,10 @@ pub struct LogoutMetadata {
 }
 impl AdditionalProviderMetadata for LogoutMetadata {}
 
+mod config;
 pub mod userinfo;
+
+pub use config::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 
 pub type Metadata = ProviderMetadata<
     LogoutMetadata,
@@ -152,9 +155,9 @@ pub struct SignIn {
 /// Everything the login route needs to send the browser to the provider.
 pub struct AuthorizationRequest {
     pub url: Url,
-    pub state: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub pkce_verifier: PkceCodeVerifier,
 }
 
 pub struct OidcClient {
@@ -191,7 +194,7 @@ impl OidcClient {
         let http = reqwest::Client::builder()
             // Following redirects on a back-channel call opens the door to SSRF.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(shared::back_channel::POOL_IDLE_TIMEOUT)
+            .pool_idle_timeout(handoff_guard::back_channel::POOL_IDLE_TIMEOUT)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .build()?;
@@ -258,8 +261,8 @@ impl OidcClient {
     ) -> Result<AuthorizationRequest, ProviderError> {
         let client = self.client(&self.metadata().await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = CsrfToken::new(shared::random::url_safe_token(32));
-        let nonce = Nonce::new(shared::random::url_safe_token(32));
+        let state = CsrfToken::new(handoff_guard::random::url_safe_token(32));
+        let nonce = Nonce::new(handoff_guard::random::url_safe_token(32));
         let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
         let mut request = client
             .authorize_url(
@@ -296,9 +299,9 @@ impl OidcClient {
         let (url, _, _) = request.url();
         Ok(AuthorizationRequest {
             url,
-            state: state.secret().clone(),
-            nonce: nonce.secret().clone(),
-            pkce_verifier: verifier.secret().clone(),
+            state,
+            nonce,
+            pkce_verifier: verifier,
         })
     }
 
@@ -324,8 +327,8 @@ impl OidcClient {
     pub async fn exchange(
         &self,
         code: String,
-        pkce_verifier: String,
-        nonce: &str,
+        pkce_verifier: PkceCodeVerifier,
+        nonce: &Nonce,
         requested_scopes: &[String],
     ) -> Result<SignIn, ProviderError> {
         let mut metadata = self.metadata().await?;
@@ -342,19 +345,18 @@ impl OidcClient {
         let response = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| ProviderError::BadResponse(e.to_string()))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier))
+            .set_pkce_verifier(pkce_verifier)
             .request_async(&self.http)
             .await
             .map_err(classify_token_error)?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let (identity, complete) = match self.validate(&client, &response, &nonce) {
+        let (identity, complete) = match self.validate(&client, &response, nonce) {
             Err(ProviderError::InvalidIdToken(reason)) if reason == NO_MATCHING_KEY => {
                 // The provider may have rotated its keys: look again, once.
                 if !self.refresh_jwks("an unknown kid").await? {
                     return Err(ProviderError::InvalidIdToken(reason));
                 }
                 let client = self.client(&self.metadata().await?);
-                self.validate(&client, &response, &nonce)?
+                self.validate(&client, &response, nonce)?
             }
             other => other?,
         };
@@ -596,7 +598,7 @@ impl OidcClient {
     /// `Ok(false)` when it did. A failed fetch is the provider's outage,
     /// not a verdict on the token. The answer's `Cache-Control: max-age`
     /// says how long the new copy counts as fresh (read as the app reads
-    /// the JWKS it fetches, [`shared::jwks::cache_control_max_age`]).
+    /// the JWKS it fetches, [`handoff_guard::jwks::cache_control_max_age`]).
     async fn refresh_jwks(&self, why: &'static str) -> Result<bool, ProviderError> {
         let mut last_fetch = self.refresh.lock().await;
         if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
@@ -633,7 +635,10 @@ impl OidcClient {
         url: &Url,
     ) -> Result<(CoreJsonWebKeySet, Option<Duration>), ProviderError> {
         let unreachable = |e: reqwest::Error| {
-            ProviderError::Unreachable(format!("JWKS: {}", shared::back_channel::describe(&e)))
+            ProviderError::Unreachable(format!(
+                "JWKS: {}",
+                handoff_guard::back_channel::describe(&e)
+            ))
         };
         let response = self
             .http
@@ -652,7 +657,7 @@ impl OidcClient {
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(shared::jwks::cache_control_max_age);
+            .and_then(handoff_guard::jwks::cache_control_max_age);
         let body = response.bytes().await.map_err(unreachable)?;
         let jwks = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::BadResponse(format!("JWKS: {e}")))?;

@@ -25,7 +25,7 @@ pub struct ErrorPage<'a> {
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
-    shared::service::html(status, page.render())
+    service_kit::service::html(status, page.render())
 }
 
 /// An error page with a fresh reference that the caller also logs.
@@ -35,7 +35,7 @@ pub fn error_page(
     message: &str,
     retry_url: Option<&str>,
 ) -> HttpResponse {
-    let reference = shared::random::url_safe_token(6);
+    let reference = handoff_guard::random::url_safe_token(6);
     tracing::info!(%reference, status = status.as_u16(), title, "error page shown");
     render(
         status,

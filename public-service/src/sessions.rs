@@ -8,14 +8,26 @@
 //! is younger than its absolute lifetime.
 
 use actix_web::cookie::{time, Cookie, SameSite};
+use std::time::Duration;
+
 use actix_web::HttpRequest;
+use handoff_guard::clock::SharedClock;
 use sha2::{Digest, Sha256};
-use shared::clock::SharedClock;
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;
-use crate::settings::SessionSettings;
 use crate::store::{NewSession, SessionRecord, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// A session unused (no sign-in, no renewal) this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    pub max_lifetime: Duration,
+    /// Renewal also refreshes the provider grant, so a user who removed
+    /// the app's access at the provider is signed out at the next renewal.
+    pub renewal_checks_grant: bool,
+}
 
 pub const COOKIE_NAME: &str = "__Host-session";
 
@@ -59,8 +71,8 @@ impl Sessions {
         email: &str,
     ) -> Result<(SessionRecord, Cookie<'static>), StoreError> {
         let now = self.clock.unix_seconds();
-        let id = shared::random::url_safe_token(16);
-        let secret = shared::random::url_safe_token(32);
+        let id = handoff_guard::random::url_safe_token(16);
+        let secret = handoff_guard::random::url_safe_token(32);
         let new = NewSession {
             id: id.clone(),
             secret_hash: hash(&secret),

@@ -1,3 +1,4 @@
+// Over 400 lines: one place reads the whole environment (so every error names its variable); 250 of the lines are its tests.
 //! Typed settings of the public service, read once from the environment.
 //!
 //! Tests build [`Settings`] directly; `from_env` is the only place that
@@ -8,14 +9,19 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use handoff_guard::keys::SigningKey;
 use secrecy::{ExposeSecret, SecretString};
-use shared::config::{ConfigError, Env, Required};
-use shared::keys::SigningKey;
+use service_kit::config::{ConfigError, Env, Required};
 use url::Url;
 
 use crate::apps::{AppRegistry, Delivery};
 use crate::broker_rules::BrokerRules;
+pub use crate::delivery::HandoffSettings;
+pub use crate::oidc::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
 use crate::policy::AccessPolicy;
+pub use crate::sessions::SessionSettings;
+pub use crate::state::SignOutSettings;
+pub use crate::token_broker::BrokerSettings;
 use crate::token_cipher::TokenCipher;
 
 pub struct Settings {
@@ -40,7 +46,7 @@ pub struct Settings {
     pub dev_mode: bool,
     pub workers: usize,
     /// Who may read `/metrics`.
-    pub metrics: shared::metrics::MetricsAccess,
+    pub metrics: service_kit::metrics::MetricsAccess,
 }
 
 /// Per-client request rates, each with a burst of half a minute's worth.
@@ -64,132 +70,6 @@ pub struct DatabaseSettings {
     /// The longest a statement waits, connecting included: while the
     /// database is down, requests that need it fail after this long.
     pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    /// A session unused (no sign-in, no renewal) this long ends.
-    pub idle_timeout: Duration,
-    /// A session ends this long after sign-in, however active.
-    pub max_lifetime: Duration,
-    /// Renewal also refreshes the provider grant, so a user who removed
-    /// the app's access at the provider is signed out at the next renewal.
-    pub renewal_checks_grant: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct SignOutSettings {
-    /// Revoke the refresh token at the provider and forget the grant.
-    pub revoke_grant: bool,
-    /// Send the browser through the provider's end-session endpoint.
-    pub end_provider_session: bool,
-}
-
-pub struct BrokerSettings {
-    /// Service-account e-mails allowed to call the token broker; empty
-    /// disables it.
-    pub allowed_callers: Vec<String>,
-    pub caller_issuers: Vec<String>,
-    pub caller_jwks_url: Url,
-    /// The audience callers' ID tokens must name: this service's URL.
-    pub caller_audience: String,
-    /// The scopes and users each caller may get.
-    pub rules: BrokerRules,
-    /// A token only for a user with a live (valid) session.
-    pub requires_session: bool,
-    /// Ask the provider for a token carrying only the scopes wanted
-    /// (RFC 6749 §6), instead of every scope of the grant.
-    pub narrows_scopes: bool,
-}
-
-pub struct ProviderSettings {
-    pub issuer_url: Url,
-    /// Shown on the start page's button ("Sign in with Google").
-    pub display_name: String,
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub auth_method: ClientAuthMethod,
-    pub scopes: Vec<String>,
-    /// Scopes a sign-in may add with `/login?scope=…` (incremental
-    /// authorization); anything else is refused.
-    pub optional_scopes: Vec<String>,
-    pub offline: OfflineAccess,
-    /// Extra authorization-request parameters for providers that need them.
-    pub extra_auth_params: Vec<(String, String)>,
-    /// Whole-request timeout of every back-channel call to the provider.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    /// The least time between two JWKS fetches caused by an unknown `kid`.
-    pub jwks_refetch_interval: Duration,
-    /// `OIDC_ID_TOKEN_ALGORITHMS`: the algorithms an ID token may be
-    /// signed with (of those the provider advertises).
-    pub id_token_algorithms: Vec<IdTokenAlgorithm>,
-    /// The access policy decides on `hd`: fetch UserInfo when the ID token
-    /// lacks it (set from the policy, not a variable of its own).
-    pub hosted_domain_needed: bool,
-}
-
-/// An asymmetric JWS algorithm an ID token may be signed with. Never
-/// `none`, never an HMAC: anyone holding the client secret could mint one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdTokenAlgorithm {
-    Rs256,
-    Es256,
-    Ps256,
-    EdDsa,
-}
-
-impl IdTokenAlgorithm {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Es256 => "ES256",
-            Self::Ps256 => "PS256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "RS256" => Ok(Self::Rs256),
-            "ES256" => Ok(Self::Es256),
-            "PS256" => Ok(Self::Ps256),
-            "EdDSA" => Ok(Self::EdDsa),
-            "none" | "HS256" | "HS384" | "HS512" => Err(format!(
-                "{raw} is never accepted for ID tokens; use asymmetric ones, e.g. RS256,ES256"
-            )),
-            other => Err(format!(
-                "{other:?} is not one of RS256, ES256, PS256, EdDSA (e.g. RS256,ES256)"
-            )),
-        }
-    }
-}
-
-/// How offline access (a refresh token) is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OfflineAccess {
-    /// `access_type=offline` and `include_granted_scopes=true`; Google
-    /// sends a refresh token only with a consent screen.
-    Google,
-    /// The standard `offline_access` scope.
-    OfflineAccessScope,
-    /// Sign-in only.
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-pub struct HandoffSettings {
-    pub signing_key: SigningKey,
-    pub previous_keys: Vec<SigningKey>,
-    pub ttl: Duration,
-    pub delivery: Delivery,
-    /// How long a one-time handoff code may wait for its redemption.
-    pub code_ttl: Duration,
 }
 
 /// What the service cannot start without, each with an example value;
@@ -245,7 +125,7 @@ impl Settings {
                 ));
             }
         }
-        let policy = AccessPolicy::from_env(env)?;
+        let policy = service_kit::access::access_policy(env)?;
         let mut provider = provider_from_env(env)?;
         provider.hosted_domain_needed = policy.uses_hosted_domains();
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
@@ -283,7 +163,7 @@ impl Settings {
             },
             dev_mode,
             workers: env.parse_or("WORKERS", default_workers())?,
-            metrics: shared::metrics::MetricsAccess::from_env(env)?,
+            metrics: service_kit::metrics::MetricsAccess::from_env(env)?,
             public_url,
         })
     }
@@ -500,14 +380,14 @@ fn broker_from_env(
 ) -> Result<BrokerSettings, ConfigError> {
     let mut caller_issuers = env.list("CALLER_TOKEN_ISSUERS");
     if caller_issuers.is_empty() {
-        caller_issuers = shared::id_token::GOOGLE_ISSUERS
+        caller_issuers = handoff_guard::id_token::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
     }
     let caller_jwks_url = match env.optional_url("CALLER_TOKEN_JWKS_URL")? {
         Some(url) => url,
-        None => Url::parse(shared::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+        None => Url::parse(handoff_guard::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
     let allowed_callers = env.list("BROKER_ALLOWED_CALLERS");
     let mut known_scopes = provider.scopes.clone();

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use handoff_guard::callers::ServiceCallers;
+use handoff_guard::clock::{SharedClock, SystemClock};
+use handoff_guard::id_token::IdTokenVerifier;
+use handoff_guard::jwks::RemoteJwksOptions;
+use handoff_guard::signer::HandoffSigner;
 use secrecy::ExposeSecret;
-use shared::callers::ServiceCallers;
-use shared::clock::{SharedClock, SystemClock};
-use shared::id_token::IdTokenVerifier;
-use shared::jwks::RemoteJwksOptions;
-use shared::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
-use shared::signer::HandoffSigner;
+use service_kit::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
 
 use crate::handoff::HandoffIssuer;
 use crate::housekeeping::Housekeeping;
@@ -91,12 +91,13 @@ impl Application {
         if let Err(e) = state.oidc.metadata().await {
             tracing::warn!(reason = %e, "provider discovery failed at start; will retry on first use");
         }
+        service_kit::metrics_bridge::install();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(shared::telemetry::security_headers())
-                .wrap(from_fn(shared::service::bounded_headers))
+                .wrap(service_kit::telemetry::security_headers())
+                .wrap(from_fn(service_kit::service::bounded_headers))
                 .wrap(from_fn(crate::housekeeping::on_request))
-                .wrap(from_fn(shared::telemetry::log_request))
+                .wrap(from_fn(service_kit::telemetry::log_request))
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(back_channel_limits.clone())
@@ -140,13 +141,13 @@ impl Application {
                 .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
                 .route("/healthz", web::get().to(routes::health::healthz))
                 .route("/readyz", web::get().to(routes::health::readyz))
-                .route("/metrics", web::get().to(shared::metrics::endpoint))
+                .route("/metrics", web::get().to(service_kit::metrics::endpoint))
                 .route("/favicon.svg", web::get().to(crate::pages::favicon))
                 .route("/favicon.ico", web::get().to(crate::pages::favicon))
                 .default_service(web::to(not_found))
         })
         // Tags this server's threads for a process running several services.
-        .on_connect(|_, _| shared::telemetry::set_thread_service("auth"))
+        .on_connect(|_, _| service_kit::telemetry::set_thread_service("auth"))
         .workers(workers)
         .shutdown_timeout(9)
         .listen(listener)?
@@ -170,10 +171,10 @@ impl Application {
 
 /// The service as configured by the process environment: what `main` runs.
 pub async fn serve_from_env() -> std::process::ExitCode {
-    use shared::service::{run, Stop};
+    use service_kit::service::{run, Stop};
     run(async {
-        let env = shared::config::Env::from_process();
-        shared::telemetry::init(&env, "info").map_err(Stop::Config)?;
+        let env = service_kit::config::Env::from_process();
+        service_kit::telemetry::init(&env, "info").map_err(Stop::Config)?;
         let settings = Settings::from_env(&env).map_err(Stop::Config)?;
         let application = Application::build(settings).await.map_err(Stop::Start)?;
         tracing::info!(port = application.port(), "public service listening");

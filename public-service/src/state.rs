@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::cookie::Key;
-use shared::callers::ServiceCallers;
-use shared::clock::SharedClock;
+use handoff_guard::callers::ServiceCallers;
+use handoff_guard::clock::SharedClock;
 use url::Url;
 
 use crate::apps::AppRegistry;
@@ -15,9 +15,16 @@ use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
 use crate::policy::AccessPolicy;
 use crate::sessions::Sessions;
-use crate::settings::SignOutSettings;
 use crate::store::Store;
 use crate::token_broker::TokenBroker;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SignOutSettings {
+    /// Revoke the refresh token at the provider and forget the grant.
+    pub revoke_grant: bool,
+    /// Send the browser through the provider's end-session endpoint.
+    pub end_provider_session: bool,
+}
 
 pub struct AppState {
     pub oidc: Arc<OidcClient>,

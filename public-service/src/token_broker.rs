@@ -1,3 +1,4 @@
+// Over 400 lines: the broker's cache, per-user lock and row lease are one protocol whose ordering is the point; reading it whole is safer.
 //! The token broker: fresh provider access tokens for signed-in users,
 //! minted from their stored refresh tokens, for trusted backends.
 //!
@@ -29,14 +30,34 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use handoff_guard::clock::SharedClock;
 use secrecy::{ExposeSecret, SecretString};
-use shared::clock::SharedClock;
 
+use url::Url;
+
+use crate::broker_rules::BrokerRules;
 use crate::oidc::{OidcClient, ProviderTokens, RefreshError};
 use crate::policy::Identity;
 use crate::scopes::{canonicalised, ScopeSet};
 use crate::store::{FreshTokens, GrantRecord, SignInGrant, Store, StoreError};
 use crate::token_cipher::TokenCipher;
+
+pub struct BrokerSettings {
+    /// Service-account e-mails allowed to call the token broker; empty
+    /// disables it.
+    pub allowed_callers: Vec<String>,
+    pub caller_issuers: Vec<String>,
+    pub caller_jwks_url: Url,
+    /// The audience callers' ID tokens must name: this service's URL.
+    pub caller_audience: String,
+    /// The scopes and users each caller may get.
+    pub rules: BrokerRules,
+    /// A token only for a user with a live (valid) session.
+    pub requires_session: bool,
+    /// Ask the provider for a token carrying only the scopes wanted
+    /// (RFC 6749 §6), instead of every scope of the grant.
+    pub narrows_scopes: bool,
+}
 
 /// An access token is handed out only if it lives at least this long.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -358,7 +379,7 @@ impl TokenBroker {
                     }
                 }
             }
-            let lease_id = shared::random::url_safe_token(16);
+            let lease_id = handoff_guard::random::url_safe_token(16);
             let until = now + self.lease_ttl.as_secs();
             match self
                 .store
@@ -498,7 +519,7 @@ impl TokenBroker {
             Err(RefreshError::InvalidGrant) => "invalid_grant",
             Err(RefreshError::Provider(_)) => "failed",
         };
-        shared::metrics::count(
+        service_kit::metrics::count(
             "token_refreshes_total",
             "Access-token refreshes at the provider, by outcome.",
             &[("outcome", outcome)],

@@ -1,3 +1,4 @@
+// Over 400 lines: the wiring of a whole deployment for tests (mock provider, both services, their settings) in one place, so every suite starts the same stack.
 //! [`TestApp`]: the mock provider, the public service and the private app,
 //! each on a random loopback port, wired together like a deployment that
 //! shares the parent domain `example.test`.
@@ -17,18 +18,18 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use handoff_guard::clock::{OffsetClock, SharedClock};
+use handoff_guard::jwks::RemoteJwksOptions;
+use handoff_guard::keys::SigningKey;
+use handoff_guard::policy::AccessPolicy;
+use handoff_guard::HandoffClaims;
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::{AppDelivery, IdTokenSettings, KeySettings};
 use public_service::settings::ClientAuthMethod;
 use public_service::store::{Store, StoreOptions};
 use public_service::token_cipher::TokenCipher;
 use secrecy::SecretString;
-use shared::clock::{OffsetClock, SharedClock};
-use shared::config::Env;
-use shared::jwks::RemoteJwksOptions;
-use shared::keys::SigningKey;
-use shared::policy::AccessPolicy;
-use shared::HandoffClaims;
+use service_kit::config::Env;
 use url::Url;
 
 use crate::browser::{Browser, Page};
@@ -300,7 +301,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         }),
         cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
-        metrics: shared::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
+        metrics: service_kit::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
         cookie_domain: (delivery == AppDelivery::Cookie).then(|| PARENT_DOMAIN.to_owned()),
         handoff_per_minute: 60,
         trusted_proxy_hops: ctx.trusted_proxy_hops,
@@ -399,7 +400,7 @@ impl TestApp {
             let url = Url::parse(&format!("http://{OTHER_APP_HOST}:{}", addr.port())).unwrap();
             (url, addr)
         });
-        let mock_client_secret = shared::random::url_safe_token(24);
+        let mock_client_secret = handoff_guard::random::url_safe_token(24);
         let (external_issuer, client_id, client_secret) = match &external {
             Some(e) => (
                 Some(e.issuer.clone()),
@@ -822,8 +823,10 @@ impl TestApp {
     /// own) on the shared parent domain, `__Host-handoff` with codes.
     pub fn handoff_cookie(&self) -> String {
         match self.delivery {
-            TestDelivery::SharedCookie => shared::cookie::parent_domain_name(&self.app_audience()),
-            TestDelivery::Code => shared::cookie::HOST_ONLY_NAME.to_owned(),
+            TestDelivery::SharedCookie => {
+                handoff_guard::cookie::parent_domain_name(&self.app_audience())
+            }
+            TestDelivery::Code => handoff_guard::cookie::HOST_ONLY_NAME.to_owned(),
         }
     }
 
@@ -907,11 +910,11 @@ impl TestApp {
             sub: MockUser::new(email).sub,
             email: email.into(),
             name: None,
-            sid: shared::random::url_safe_token(16),
+            sid: handoff_guard::random::url_safe_token(16),
             iat: now,
             nbf: now,
             exp: now + 300,
-            jti: shared::random::url_safe_token(16),
+            jti: handoff_guard::random::url_safe_token(16),
         }
     }
 
@@ -919,13 +922,13 @@ impl TestApp {
     /// after checking its signature.
     pub async fn verified_sid(&self, token: &str) -> String {
         let key = SigningKey::from_pem(&SecretString::from(self.signing_pem.clone())).unwrap();
-        let keys = shared::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet {
+        let keys = handoff_guard::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet {
             keys: vec![key.public_jwk().clone()],
         });
-        let verifier = shared::verifier::HandoffVerifier::new(
+        let verifier = handoff_guard::verifier::HandoffVerifier::new(
             &self.issuer(),
             &self.app_audience(),
-            shared::verifier::KeySource::Static(keys),
+            handoff_guard::verifier::KeySource::Static(keys),
         )
         .with_clock(Arc::new(self.public_clock.clone()));
         verifier

@@ -3,9 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use handoff_guard::HandoffClaims;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
-use shared::HandoffClaims;
 
 /// A fresh P-256 private key as PKCS#8 PEM.
 pub fn new_p256_pem() -> String {

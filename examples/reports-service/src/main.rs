@@ -1,4 +1,4 @@
-//! A third service behind the same sign-in, protected by `shared` in a
+//! A third service behind the same sign-in, protected by `handoff-guard` in a
 //! handful of lines: people (handoff cookie or token) on `/`, service
 //! accounts (Cloud Scheduler, say, listed in `SERVICE_ACCOUNTS`) on `/jobs`.
 //!
@@ -9,9 +9,9 @@
 //! the public service's `APP_ORIGINS`.
 
 use actix_web::{web, App, HttpServer};
-use shared::extractor::{BearerIdTokens, HandoffGate};
-use shared::verifier::HandoffVerifier;
-use shared::{ServiceCaller, SignedInUser};
+use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
+use handoff_guard::verifier::HandoffVerifier;
+use handoff_guard::{ServiceCaller, SignedInUser};
 use url::Url;
 
 async fn report(user: SignedInUser) -> String {

@@ -2,7 +2,7 @@
 //!
 //! With separate sites the browser's session cookie (`SameSite=Lax`, on
 //! this service's site) does not travel with a form posted from the app,
-//! so the app's own sign-out route (`shared::handoff_code`) ends the
+//! so the app's own sign-out route (`handoff_guard::handoff_code`) ends the
 //! session here instead: it proves it is the app (its service account's ID
 //! token) and that it holds a handoff token of that session addressed to
 //! it. An app can only end sessions it was handed. Request:
@@ -105,7 +105,7 @@ async fn handed_to_the_caller(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
-) -> Result<shared::HandoffClaims, HttpResponse> {
+) -> Result<handoff_guard::HandoffClaims, HttpResponse> {
     let caller = app_caller(req, state).await?;
     let Ok(request) = serde_json::from_slice::<EndRequest>(body) else {
         return Err(json_answer(

@@ -18,12 +18,12 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::delivery::{hand_off, HandOffError};
 use crate::login_transaction::{LoginTransaction, TransactionError};
+use crate::oidc::OfflineAccess;
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
 use crate::policy::Denial;
 use crate::routes::login::{start_sign_in, SignInRequest};
 use crate::routes::{query_param, QueryError};
-use crate::settings::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -48,7 +48,7 @@ pub enum CallbackError {
     #[error("the stored return_to is no longer a registered app")]
     StaleReturnTo,
     #[error("signing the handoff token failed")]
-    Signing(#[from] shared::signer::SignError),
+    Signing(#[from] handoff_guard::signer::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
 }
@@ -106,7 +106,7 @@ impl ResponseError for CallbackError {
 
     fn error_response(&self) -> HttpResponse {
         tracing::warn!(reason = %self, "sign-in failed");
-        shared::metrics::count(
+        service_kit::metrics::count(
             "signins_total",
             "Completed sign-in attempts by outcome.",
             &[("outcome", "failed"), ("reason", self.metric_reason())],
@@ -272,7 +272,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         refresh_token = sign_in.tokens.refresh_token.is_some(),
         "sign-in completed"
     );
-    shared::metrics::count(
+    service_kit::metrics::count(
         "signins_total",
         "Completed sign-in attempts by outcome.",
         &[("outcome", "success"), ("reason", "")],

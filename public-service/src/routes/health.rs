@@ -65,7 +65,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn check(state: &AppState) -> Checked {
-    shared::metrics::count(
+    service_kit::metrics::count(
         "readiness_checks_total",
         "Readiness checks that asked the database and the provider (an answer serves later probes for a second).",
         &[],

@@ -17,11 +17,11 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::apps::{Delivery, ReturnTo, ReturnToError};
 use crate::delivery::{bounce_to_app, BrowserBinding};
 use crate::login_transaction::LoginTransaction;
+use crate::oidc::OfflineAccess;
 use crate::oidc::{AuthorizationOptions, ProviderError};
 use crate::pages::error_page;
 use crate::routes::{query_param, QueryError};
 use crate::scopes;
-use crate::settings::OfflineAccess;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -45,7 +45,7 @@ pub enum LoginError {
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("signing the handoff token failed")]
-    Signing(#[from] shared::signer::SignError),
+    Signing(#[from] handoff_guard::signer::SignError),
 }
 
 impl From<crate::delivery::HandOffError> for LoginError {
@@ -164,7 +164,7 @@ pub enum Bound {
 
 /// The `binding` parameter; refused when it is there but not a binding.
 pub fn binding(req: &HttpRequest, state: &AppState) -> Result<Bound, LoginError> {
-    let param = query_param(req, shared::handoff_binding::BINDING_PARAM)?;
+    let param = query_param(req, handoff_guard::handoff_binding::BINDING_PARAM)?;
     let binding = param
         .map(|p| BrowserBinding::parse(&p).ok_or(LoginError::BadBinding))
         .transpose()?;

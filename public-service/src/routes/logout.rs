@@ -110,7 +110,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
             destination = end_session;
         }
     }
-    let mut page = shared::service::continue_to(&destination);
+    let mut page = service_kit::service::continue_to(&destination);
     let _ = page.add_cookie(&Sessions::removal_cookie());
     for cookie in state.handoff.removal_cookies(&state.apps) {
         let _ = page.add_cookie(&cookie);

@@ -17,8 +17,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::sync::Arc;
 
-use shared::callers::ServiceCaller;
-use shared::rate_limit::CallerLimiter;
+use handoff_guard::callers::ServiceCaller;
+use service_kit::rate_limit::CallerLimiter;
 
 use crate::state::AppState;
 

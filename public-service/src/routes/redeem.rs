@@ -56,7 +56,7 @@ impl RedeemRequest {
     pub fn has_plausible_code(&self) -> bool {
         !self.code.is_empty()
             && self.code.len() <= MAX_CODE_LEN
-            && shared::handoff_binding::is_well_formed(&self.verifier)
+            && handoff_guard::handoff_binding::is_well_formed(&self.verifier)
     }
 
     /// Whether the verifier hashes to the binding stored with the code.
@@ -64,7 +64,7 @@ impl RedeemRequest {
         let Some(stored) = binding_hash else {
             return false;
         };
-        let presented = shared::handoff_binding::hash(&self.verifier);
+        let presented = handoff_guard::handoff_binding::hash(&self.verifier);
         bool::from(presented.as_slice().ct_eq(stored))
     }
 }
@@ -154,7 +154,7 @@ pub async fn redeem(
 }
 
 fn count_redemption(outcome: &'static str) {
-    shared::metrics::count(
+    service_kit::metrics::count(
         "handoff_code_redemptions_total",
         "Handoff code redemptions by outcome.",
         &[("outcome", outcome)],
@@ -236,8 +236,8 @@ mod tests {
             audience: "a".into(),
             verifier: "v".repeat(43),
         };
-        let bound = shared::handoff_binding::hash(&"v".repeat(43));
-        let other = shared::handoff_binding::hash(&"w".repeat(43));
+        let bound = handoff_guard::handoff_binding::hash(&"v".repeat(43));
+        let other = handoff_guard::handoff_binding::hash(&"w".repeat(43));
         assert!(request.matches(Some(&bound)));
         assert!(!request.matches(Some(&other)));
         assert!(!request.matches(Some(&bound[..31])));

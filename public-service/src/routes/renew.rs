@@ -101,7 +101,7 @@ pub async fn renew(
 }
 
 fn count_renewal(outcome: &'static str) {
-    shared::metrics::count(
+    service_kit::metrics::count(
         "renewals_total",
         "Renewal requests: renewed silently, or sent to sign in.",
         &[("outcome", outcome)],

@@ -7,8 +7,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use handoff_guard::revocation::{RevokedPage, RevokedSession};
 use serde_json::json;
-use shared::revocation::{RevokedPage, RevokedSession};
 
 use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;

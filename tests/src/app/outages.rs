@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use shared::config::Env;
+use service_kit::config::Env;
 
 use super::{bind, spawn_app, AppContext, TestApp};
 use crate::proxy::CuttableProxy;

@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use mock_provider::MockProvider;
-use shared::config::Env;
+use service_kit::config::Env;
 
 const MOCK_CLIENT_ID: &str = "local-dev-client";
 const MOCK_CLIENT_SECRET: &str = "local-dev-secret-not-for-production";
@@ -27,24 +27,28 @@ fn port(name: &str, default: u16) -> u16 {
 }
 
 /// Which service wrote a log line: the server thread's tag
-/// ([`shared::telemetry::set_thread_service`]), else the module it came from.
+/// ([`service_kit::telemetry::set_thread_service`]), else the module it came from.
 fn service_of(target: &str) -> &'static str {
-    if let Some(name) = shared::telemetry::thread_service() {
+    if let Some(name) = service_kit::telemetry::thread_service() {
         return name;
     }
     let from = |prefixes: &[&str]| prefixes.iter().any(|p| target.starts_with(p));
     if from(&["mock_provider"]) {
         "provider"
-    } else if from(&["public_service", "shared::policy"]) {
+    } else if from(&[
+        "public_service",
+        "handoff_guard::policy",
+        "service_kit::access",
+    ]) {
         "auth"
     } else if from(&[
         "private_service",
-        "shared::revocation",
-        "shared::jwks",
-        "shared::verifier",
-        "shared::extractor",
-        "shared::handoff_code",
-        "shared::metadata",
+        "handoff_guard::revocation",
+        "handoff_guard::jwks",
+        "handoff_guard::verifier",
+        "handoff_guard::extractor",
+        "handoff_guard::handoff_code",
+        "handoff_guard::metadata",
     ]) {
         "app"
     } else {

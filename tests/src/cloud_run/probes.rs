@@ -38,7 +38,10 @@ pub async fn check(
                     .send()
                     .await
                     .map_err(|e| {
-                        format!("GET {path} failed: {}", shared::back_channel::describe(&e))
+                        format!(
+                            "GET {path} failed: {}",
+                            handoff_guard::back_channel::describe(&e)
+                        )
                     })?;
                 let status = response.status().as_u16();
                 match (200..400).contains(&status) {

@@ -81,7 +81,10 @@ impl Rehearsal {
             ("PROJECT_ID", PROJECT_ID.to_owned()),
             ("REGION", REGION.to_owned()),
             ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("OIDC_CLIENT_SECRET", shared::random::url_safe_token(24)),
+            (
+                "OIDC_CLIENT_SECRET",
+                handoff_guard::random::url_safe_token(24),
+            ),
             ("ALLOWED_DOMAINS", ALLOWED_DOMAIN.to_owned()),
             // deploy.sh's defaults for the optional variables.
             ("ALLOWED_HOSTED_DOMAINS", String::new()),

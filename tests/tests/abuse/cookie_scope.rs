@@ -3,9 +3,9 @@
 //! sign-in overwrote another's, and a sibling host could plant a
 //! `__Secure-handoff` cookie that an app on host-only cookies accepted.
 
+use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
 use integration_tests::app::{TestDelivery, TestOptions, PARENT_DOMAIN};
 use integration_tests::{logs, TestApp};
-use shared::cookie::{parent_domain_name, HOST_ONLY_NAME};
 
 const ALICE: &str = "alice@example.com";
 

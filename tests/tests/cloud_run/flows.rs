@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::cloud_run::rehearsal::{app_service_account, Options, Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::DeployError;
-use shared::cookie::HOST_ONLY_NAME;
 
 use crate::support::{
     assert_no_liveness_failure, env_value, eventually, paths, prepare, seconds,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use shared::config::Env;
+use service_kit::config::Env;
 use sqlx::postgres::PgConnectOptions;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -197,7 +197,7 @@ fn the_public_service_definition_sets_what_the_service_reads_and_all_it_needs() 
     let (set, doc) = environment(file);
     check_runtime(&doc, file);
     let env = Env::from_map(set.clone());
-    shared::telemetry::LogSettings::from_env(&env, "info").unwrap();
+    service_kit::telemetry::LogSettings::from_env(&env, "info").unwrap();
     if let Err(e) = public_service::settings::Settings::from_env(&env) {
         panic!("{file} leaves the service unable to start: {e}");
     }
@@ -230,7 +230,7 @@ fn the_private_service_definition_sets_what_the_app_reads_and_all_it_needs() {
     let (set, doc) = environment(file);
     check_runtime(&doc, file);
     let env = Env::from_map(set.clone());
-    shared::telemetry::LogSettings::from_env(&env, "info").unwrap();
+    service_kit::telemetry::LogSettings::from_env(&env, "info").unwrap();
     if let Err(e) = private_service::settings::Settings::from_env(&env) {
         panic!("{file} leaves the app unable to start: {e}");
     }
@@ -427,9 +427,9 @@ fn recipe_hops(paragraph_start: &str) -> usize {
 /// Who the rate limiter takes for the client of a request whose
 /// `X-Forwarded-For` is `forwarded`, with `hops` trusted proxies.
 fn client_seen(hops: usize, forwarded: &str) -> std::net::IpAddr {
-    let limiter = shared::rate_limit::RateLimiter::new(
+    let limiter = service_kit::rate_limit::RateLimiter::new(
         "recipe",
-        shared::rate_limit::Limit {
+        service_kit::rate_limit::Limit {
             per_minute: 60,
             burst: 30,
         },
@@ -469,11 +469,11 @@ fn each_recipes_trusted_hops_find_the_client_behind_googles_front_ends() {
 /// at); the example deployment admits by Workspace domain (`hd`) instead.
 #[test]
 fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
-    use shared::policy::{AccessPolicy, Identity};
+    use handoff_guard::policy::Identity;
     for file in ["public-service.yaml", "private-service.yaml"] {
         let (set, _) = environment(file);
         let env = Env::from_map(set.clone());
-        let policy = AccessPolicy::from_env(&env)
+        let policy = service_kit::access::access_policy(&env)
             .unwrap_or_else(|e| panic!("{file}: no access policy: {e}"));
         let person = |hd: Option<&str>| Identity {
             subject: "1".into(),
@@ -491,9 +491,9 @@ fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
             "{file}: the Workspace account is refused"
         );
         assert!(
-            policy.warnings().is_empty(),
+            service_kit::access::warnings(&policy).is_empty(),
             "{file}: the example starts with warnings: {:?}",
-            policy.warnings()
+            service_kit::access::warnings(&policy)
         );
     }
 }

@@ -1,9 +1,9 @@
 //! The private app refuses every handoff token it should not trust.
 
+use handoff_guard::HandoffClaims;
 use integration_tests::app::PARENT_DOMAIN;
 use integration_tests::{tokens, Browser, TestApp};
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use shared::HandoffClaims;
 
 fn now() -> u64 {
     std::time::SystemTime::now()

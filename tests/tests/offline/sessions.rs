@@ -27,10 +27,10 @@ fn paths(hops: &[Page]) -> Vec<String> {
 fn expire_handoff_cookie(browser: &Browser) {
     let jar: Vec<_> = browser.cookies();
     browser.clear_cookies();
-    for cookie in jar
-        .into_iter()
-        .filter(|c| !c.name.starts_with(shared::cookie::PARENT_DOMAIN_PREFIX))
-    {
+    for cookie in jar.into_iter().filter(|c| {
+        !c.name
+            .starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX)
+    }) {
         browser.put_cookie(
             &cookie.name,
             &cookie.value,

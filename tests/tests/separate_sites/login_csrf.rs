@@ -6,10 +6,10 @@
 //! app's `/auth/handoff?code=…`. Without the binding, the victim would be
 //! signed in to the app as the attacker and their own cookie overwritten.
 
+use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::browser::Page;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
-use shared::cookie::HOST_ONLY_NAME;
 
 use crate::{separate_sites, ALICE};
 

@@ -10,9 +10,9 @@
 //! public service confirms (over the back channel) that the token's
 //! session has ended. Sign-out itself is the `POST` it always was.
 
+use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
-use shared::cookie::HOST_ONLY_NAME;
 
 use crate::{paths, separate_sites, ALICE};
 

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use handoff_guard::clock::Clock;
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
 use public_service::housekeeping::{Housekeeping, PURGE_INTERVAL};
 use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store, StoreOptions};
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
-use shared::clock::Clock;
 
 const NOW: u64 = 1_900_000_000;
 
@@ -616,7 +616,7 @@ async fn expired_sessions_are_purged_by_a_request_once_a_purge_is_due(backend: B
     let Some((store, _db)) = store_on(backend).await else {
         return;
     };
-    let clock = shared::clock::OffsetClock::default();
+    let clock = handoff_guard::clock::OffsetClock::default();
     let upkeep = Housekeeping::new(store.clone(), Arc::new(clock.clone()));
     let expired = |id: &str, now: u64| NewSession {
         id: id.into(),

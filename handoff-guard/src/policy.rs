@@ -7,8 +7,6 @@
 
 use std::collections::HashSet;
 
-use crate::config::{ConfigError, Env};
-
 /// The identity the provider vouched for, from a verified id_token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -54,40 +52,21 @@ impl AccessPolicy {
         }
     }
 
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let policy = Self::new(
-            env.list("ALLOWED_EMAILS"),
-            env.list("ALLOWED_DOMAINS"),
-            env.list("ALLOWED_HOSTED_DOMAINS"),
-            env.flag_or("ALLOW_ANY_VERIFIED_EMAIL", false)?,
-        );
-        let empty = policy.emails.is_empty()
-            && policy.domains.is_empty()
-            && policy.hosted_domains.is_empty();
-        if empty && !policy.allow_any_verified {
-            return Err(ConfigError::new(
-                "ALLOWED_EMAILS",
-                "no one could sign in: set ALLOWED_EMAILS, ALLOWED_DOMAINS or ALLOWED_HOSTED_DOMAINS, or ALLOW_ANY_VERIFIED_EMAIL=true",
-            ));
-        }
-        for warning in policy.warnings() {
-            tracing::warn!("{warning}");
-        }
-        Ok(policy)
+    /// Whether no one at all could sign in under this policy.
+    pub fn admits_no_one(&self) -> bool {
+        self.emails.is_empty()
+            && self.domains.is_empty()
+            && self.hosted_domains.is_empty()
+            && !self.allow_any_verified
     }
 
-    /// What a security reviewer would want to know about this policy.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = Vec::new();
-        if !self.domains.is_empty() {
-            // A consumer Google account can be made with any address the
-            // person can receive mail at; only `hd` says the organisation
-            // manages it (https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload).
-            warnings.push(
-                "ALLOWED_DOMAINS admits any verified account whose address ends in the domain, consumer accounts made with a work address included; to admit only accounts the organisation's Google Workspace manages, use ALLOWED_HOSTED_DOMAINS".to_owned(),
-            );
-        }
-        warnings
+    /// Whether an e-mail domain alone admits people. A consumer Google
+    /// account can be made with any address the person can receive mail
+    /// at; only `hd` says the organisation manages it
+    /// (https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload),
+    /// so a host should warn about this.
+    pub fn admits_by_address_domain(&self) -> bool {
+        !self.domains.is_empty()
     }
 
     /// Whether the decision can rest on `hd` (Workspace hosted domains).
@@ -177,13 +156,11 @@ mod tests {
     }
 
     #[test]
-    fn address_domains_come_with_a_warning_and_hosted_domains_without() {
+    fn only_address_domains_admit_by_address_domain() {
         let by_address = AccessPolicy::new([], ["corp.example".into()], [], false);
-        let warnings = by_address.warnings();
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("ALLOWED_HOSTED_DOMAINS"));
+        assert!(by_address.admits_by_address_domain());
         let hosted = AccessPolicy::new([], [], ["corp.example".into()], false);
-        assert!(hosted.warnings().is_empty());
+        assert!(!hosted.admits_by_address_domain());
     }
 
     #[test]

@@ -1,3 +1,4 @@
+// Over 400 lines: the feed, its freshness rules and its paging are one mechanism; 200 of the lines are its tests.
 //! Revoked sessions, so a copied handoff token stops working soon after
 //! its user signs out rather than only at its expiry.
 //!

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use handoff_guard::clock::{Clock, OffsetClock, SystemClock};
+use handoff_guard::id_token::{IdTokenVerifier, LEEWAY};
+use handoff_guard::jwks::KeySet;
+use handoff_guard::verifier::{KeySource, VerifyError};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
-use shared::clock::{Clock, OffsetClock, SystemClock};
-use shared::id_token::{IdTokenVerifier, LEEWAY};
-use shared::jwks::KeySet;
-use shared::verifier::{KeySource, VerifyError};
 
 const ISSUER: &str = "https://accounts.google.com";
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use handoff_guard::jwks::{RemoteJwks, RemoteJwksOptions};
+use handoff_guard::keys::SigningKey;
 use jsonwebtoken::jwk::JwkSet;
-use shared::jwks::{RemoteJwks, RemoteJwksOptions};
-use shared::keys::SigningKey;
 
 struct JwksServer {
     url: url::Url,

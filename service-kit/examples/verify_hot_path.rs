@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::cookie::Cookie;
 use actix_web::test::TestRequest;
-use shared::clock::{Clock, SystemClock};
-use shared::extractor::HandoffGate;
-use shared::jwks::KeySet;
-use shared::keys::SigningKey;
-use shared::verifier::{HandoffVerifier, KeySource};
-use shared::{HandoffClaims, HandoffSigner};
+use handoff_guard::clock::{Clock, SystemClock};
+use handoff_guard::extractor::HandoffGate;
+use handoff_guard::jwks::KeySet;
+use handoff_guard::keys::SigningKey;
+use handoff_guard::verifier::{HandoffVerifier, KeySource};
+use handoff_guard::{HandoffClaims, HandoffSigner};
 
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://app.example.com";
@@ -83,7 +83,10 @@ async fn main() {
     report("HandoffVerifier", without, with);
 
     let request = TestRequest::default()
-        .cookie(Cookie::new(shared::cookie::HOST_ONLY_NAME, token.clone()))
+        .cookie(Cookie::new(
+            handoff_guard::cookie::HOST_ONLY_NAME,
+            token.clone(),
+        ))
         .insert_header(("accept", "application/json"))
         .to_http_request();
     assert!(cached.authenticate(&request).await.is_ok(), "signed in");
@@ -92,12 +95,12 @@ async fn main() {
     report("HandoffGate::authenticate", without, with);
 
     let registry = || {
-        shared::metrics::count("bench_total", "Bench.", &[("outcome", "valid")]);
-        shared::metrics::observe("bench_seconds", "Bench.", Duration::from_micros(80));
+        service_kit::metrics::count("bench_total", "Bench.", &[("outcome", "valid")]);
+        service_kit::metrics::observe("bench_seconds", "Bench.", Duration::from_micros(80));
     };
     let atomics = || {
-        shared::metrics::HANDOFF_VALID.increment();
-        shared::metrics::HANDOFF_VERIFICATION_SECONDS.observe(Duration::from_micros(80));
+        service_kit::metrics::HANDOFF_VALID.increment();
+        service_kit::metrics::HANDOFF_VERIFICATION_SECONDS.observe(Duration::from_micros(80));
     };
     // Nanoseconds each: enough calls that a preemption does not count.
     let calls = iterations.saturating_mul(50);

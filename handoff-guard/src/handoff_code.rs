@@ -1,3 +1,4 @@
+// Over 400 lines: the four routes of one protocol (start, handoff, logout, signed-out) and their client; splitting them would scatter one exchange.
 //! The app's side of the separate-sites delivery: redeem a one-time code
 //! for a handoff token over the back channel, set the app's own host-only
 //! cookie, and forget it after sign-out.
@@ -42,7 +43,6 @@ use url::Url;
 use crate::cookie::{handoff_cookie, removal_cookie, CookieScope, HOST_ONLY_NAME};
 use crate::handoff_binding::{Binding, BINDING_PARAM};
 use crate::metadata::IdTokenSource;
-use crate::rate_limit::RateLimiter;
 
 pub const START_PATH: &str = "/auth/start";
 pub const HANDOFF_PATH: &str = "/auth/handoff";
@@ -52,6 +52,13 @@ pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
 const MAX_CODE_LEN: usize = 128;
 /// Longest handoff lifetime honoured for the cookie, whatever the answer says.
 const MAX_COOKIE_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A rate limit the host application puts in front of the routes that
+/// cost a back-channel call. The library keeps no limiter of its own.
+pub trait Throttle: Send + Sync {
+    /// `Some(answer)` (typically a `429`) when `req` is over its limit.
+    fn refuse(&self, req: &HttpRequest) -> Option<HttpResponse>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
@@ -80,7 +87,7 @@ pub struct CodeRedemption {
     tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
     /// Per client address, on `/auth/handoff`.
-    limiter: Option<Arc<RateLimiter>>,
+    limiter: Option<Arc<dyn Throttle>>,
 }
 
 impl CodeRedemption {
@@ -112,8 +119,8 @@ impl CodeRedemption {
         }
     }
 
-    /// Limits `/auth/handoff` per client address with `limiter`.
-    pub fn throttled(mut self, limiter: Arc<RateLimiter>) -> Self {
+    /// Limits `/auth/handoff` (and the sign-out form) with `limiter`.
+    pub fn throttled(mut self, limiter: Arc<dyn Throttle>) -> Self {
         self.limiter = Some(limiter);
         self
     }
@@ -236,7 +243,7 @@ async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Http
         },
         None => redemption.public_logout_page(),
     };
-    let mut page = crate::service::continue_to(&destination);
+    let mut page = crate::page::continue_to(&destination);
     let _ = page.add_cookie(&removal_cookie(
         &CookieScope::HostOnly,
         &redemption.audience,
@@ -300,12 +307,8 @@ async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpR
 }
 
 async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    if let Some(limiter) = &redemption.limiter {
-        if let Some(client) = limiter.client(&req) {
-            if let Err(wait) = limiter.check(client, std::time::Instant::now()) {
-                return limiter.refusal(wait);
-            }
-        }
+    if let Some(refusal) = redemption.limiter.as_ref().and_then(|l| l.refuse(&req)) {
+        return refusal;
     }
     let code = url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "code")
@@ -354,12 +357,8 @@ async fn signed_out(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> 
         return page.finish();
     };
     // Asking costs a back-channel call: throttled like `/auth/handoff`.
-    if let Some(limiter) = &redemption.limiter {
-        if let Some(client) = limiter.client(&req) {
-            if let Err(wait) = limiter.check(client, std::time::Instant::now()) {
-                return limiter.refusal(wait);
-            }
-        }
+    if let Some(refusal) = redemption.limiter.as_ref().and_then(|l| l.refuse(&req)) {
+        return refusal;
     }
     match redemption.session_ended(token).await {
         Ok(true) => {
@@ -401,7 +400,7 @@ fn sign_in_again(status: StatusCode) -> HttpResponse {
             "The sign-in service could not be reached. Please try again in a moment.",
         )
     };
-    crate::service::html(
+    crate::page::html(
         status,
         Ok::<_, std::convert::Infallible>(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\

@@ -1,5 +1,5 @@
-//! The handoff-token contract shared by the public login service and every
-//! app it protects.
+//! Protect a service with the login service's handoff tokens: the
+//! contract between the public login service and every app it protects.
 //!
 //! The public service signs a short-lived ES256 JWT (the *handoff token*) and
 //! publishes its verification keys as a JWKS; an app verifies it with no
@@ -28,75 +28,55 @@
 //!   [`handoff_binding`]: a code works only in the browser that asked for it.
 //! - [`policy`]: who may sign in or call as a person (verified e-mail on
 //!   an allowlist of addresses, domains or Workspace `hd`).
-//! - [`cors`]: CORS for configured origins only (a Chrome extension).
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
-//! - [`config`]: reading settings from the environment with one clear error
-//!   line per bad setting; secrets from `NAME` or `NAME_FILE`.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
-//! - [`service`]: what both `main`s share (exit codes, HTML responses).
-//! - [`telemetry`]: log set-up, the request log line (no query strings) and
-//!   the security headers every response carries; [`log_writer`]: lines
-//!   reach stdout in batches from a thread of their own.
+//! - [`page`]: the small HTML answers of the routes.
 //!
-//! Protecting a service takes a few lines:
-//! ```no_run
-//! use actix_web::{web, App, HttpServer};
-//! use shared::{extractor::HandoffGate, verifier::HandoffVerifier, SignedInUser};
+//! The library reads no environment variable, installs no logger and keeps
+//! no registry: it logs through `tracing` and counts through the `metrics`
+//! facade, and the host application decides where both go. With the
+//! `actix` feature (on by default) it also brings the actix-web
+//! extractors, gates and routes.
 //!
-//! async fn me(user: SignedInUser) -> String {
-//!     format!("hello {}", user.email())
-//! }
-//!
-//! # async fn run() -> std::io::Result<()> {
-//! let verifier = HandoffVerifier::remote(
-//!     "https://auth.example.com",          // issuer
-//!     "https://app.example.com",           // this app's audience
-//!     "https://auth.example.com/.well-known/jwks.json".parse().unwrap(),
-//!     Default::default(),
-//! );
-//! let gate = web::Data::new(HandoffGate::new(
-//!     verifier,
-//!     "https://auth.example.com/login".parse().unwrap(),
-//!     "https://app.example.com".parse().unwrap(),
-//! ));
-//! HttpServer::new(move || App::new().app_data(gate.clone()).route("/me", web::get().to(me)))
-//!     .bind(("127.0.0.1", 8080))?
-//!     .run()
-//!     .await
-//! # }
-//! ```
+//! The crate's README (with the "protect a service in a dozen lines"
+//! example, compiled as a doc test) is in `handoff-guard/README.md`.
 #![forbid(unsafe_code)]
 
 pub mod back_channel;
+#[cfg(feature = "actix")]
 pub mod callers;
 pub mod claims;
 pub mod clock;
-pub mod cloud_logging;
-pub mod config;
+#[cfg(feature = "actix")]
 pub mod cookie;
-pub mod cors;
+#[cfg(feature = "actix")]
 pub mod extractor;
+#[cfg(feature = "actix")]
 pub mod handoff_binding;
+#[cfg(feature = "actix")]
 pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
-pub mod log_writer;
 pub mod metadata;
-pub mod metrics;
+#[cfg(feature = "actix")]
+pub mod page;
 pub mod policy;
 pub mod random;
-pub mod rate_limit;
 pub mod revocation;
-pub mod service;
 pub mod signer;
-pub mod telemetry;
 pub mod token_cache;
 pub mod verifier;
 
 pub use claims::HandoffClaims;
+#[cfg(feature = "actix")]
 pub use extractor::{Principal, ServiceCaller, SignedInUser};
 pub use signer::HandoffSigner;
 pub use verifier::HandoffVerifier;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(all(doctest, feature = "actix"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,28 @@
+//! The internal plumbing of this workspace's services, not for the apps
+//! that depend on `handoff-guard`:
+//! - [`config`]: reading settings from the environment with one clear error
+//!   line per bad setting; secrets from `NAME` or `NAME_FILE`;
+//!   [`access`]: the access policy's variables.
+//! - [`telemetry`]: log set-up, the request log line (no query strings) and
+//!   the security headers every response carries; [`cloud_logging`]: the
+//!   JSON lines Cloud Logging reads; [`log_writer`]: lines reach stdout in
+//!   batches from a thread of their own.
+//! - [`metrics`]: the `/metrics` exporter; [`metrics_bridge`] routes the
+//!   library's `metrics` facade calls into it.
+//! - [`rate_limit`]: per-address and per-caller limits; [`throttle`] puts
+//!   them in front of the library's routes.
+//! - [`cors`]: CORS for configured origins only (a Chrome extension).
+//! - [`service`]: what both `main`s share (exit codes, HTML responses).
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod cloud_logging;
+pub mod config;
+pub mod cors;
+pub mod log_writer;
+pub mod metrics;
+pub mod metrics_bridge;
+pub mod rate_limit;
+pub mod service;
+pub mod telemetry;
+pub mod throttle;
