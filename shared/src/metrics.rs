@@ -1,42 +1,30 @@
-//! Prometheus metrics: counters and latency histograms, recorded through
-//! the [`metrics`] facade and served as text at `/metrics` by
-//! `metrics-exporter-prometheus`'s recorder.
+//! Prometheus metrics: counters and latency histograms, kept in process
+//! and served as text at `/metrics`.
 //!
 //! Names and label values are fixed strings chosen in code, never taken
 //! from a request, so the set of series stays bounded. Series recorded on
-//! every request (the verification counters and histogram) are statics
-//! that look their facade handle up once, so recording one is an atomic
-//! add on the exporter's storage, no lock and no key lookup; rarer ones
-//! ([`count`], [`observe`]) look their series up in the exporter's
-//! registry on every call. A series appears once it has been recorded.
-//!
-//! The recorder is installed as the process's global one the first time
-//! anything is recorded or rendered. A host application that installed its
-//! own recorder first keeps it: the series go there and [`render`] shows
-//! nothing. Histogram samples wait in the exporter's lock-free buckets until
-//! they are folded into the fixed [`BUCKETS`]; a background thread folds them
-//! every [`UPKEEP`], and every render does too, so memory stays bounded
-//! without scrapes.
+//! every request (the verification counters and histogram) are statics of
+//! atomics, so recording one takes no lock and allocates nothing; rarer
+//! ones ([`count`], [`observe`]) go through a registry behind a lock. A
+//! series appears once it has been recorded, whichever kind it is.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
-use metrics::{Key, Label, Level, Metadata};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, Env};
 
-/// Upper bounds of the latency buckets, in seconds.
+/// Upper bounds of the verification-latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.25, 1.0,
 ];
-
-/// How often waiting histogram samples are folded into their buckets.
-const UPKEEP: Duration = Duration::from_secs(1);
 
 const VERIFICATIONS_HELP: &str = "Handoff tokens verified, by outcome.";
 
@@ -58,44 +46,15 @@ pub static HANDOFF_VERIFICATION_SECONDS: Histogram = Histogram::new(
     "Time to verify a handoff token.",
 );
 
-static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
-
-/// The exporter's handle, the recorder installed on first use.
-fn exporter() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(&BUCKETS)
-            .expect("a non-empty list of buckets")
-            .build_recorder();
-        let handle = recorder.handle();
-        // Refused when the host installed a recorder of its own: it keeps it.
-        let _ = metrics::set_global_recorder(recorder);
-        let upkeep = handle.clone();
-        let _ = std::thread::Builder::new()
-            .name("metrics-upkeep".into())
-            .spawn(move || loop {
-                std::thread::sleep(UPKEEP);
-                upkeep.run_upkeep();
-            });
-        handle
-    })
-}
-
-fn key(name: &'static str, labels: &[(&'static str, &'static str)]) -> Key {
-    let labels: Vec<Label> = labels
-        .iter()
-        .map(|(k, v)| Label::from_static_parts(k, v))
-        .collect();
-    Key::from_parts(name, labels)
-}
+static COUNTERS: [&Counter; 2] = [&HANDOFF_VALID, &HANDOFF_REFUSED];
+static HISTOGRAMS: [&Histogram; 1] = [&HANDOFF_VERIFICATION_SECONDS];
 
 /// A counter series with its labels fixed in code.
 pub struct Counter {
     name: &'static str,
     help: &'static str,
     labels: &'static [(&'static str, &'static str)],
-    handle: OnceLock<metrics::Counter>,
+    value: AtomicU64,
 }
 
 impl Counter {
@@ -108,28 +67,24 @@ impl Counter {
             name,
             help,
             labels,
-            handle: OnceLock::new(),
+            value: AtomicU64::new(0),
         }
     }
 
     pub fn increment(&self) {
-        self.handle
-            .get_or_init(|| {
-                exporter();
-                metrics::describe_counter!(self.name, self.help);
-                metrics::with_recorder(|r| {
-                    r.register_counter(&key(self.name, self.labels), &METADATA)
-                })
-            })
-            .increment(1);
+        // Counters order nothing else, so relaxed suffices.
+        self.value.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// A latency histogram over [`BUCKETS`].
+/// A latency histogram over [`BUCKETS`]. Each observation adds to the one
+/// bucket it falls in (the last slot: above every bound), two atomic adds
+/// in all; the cumulative counts Prometheus wants are summed when read.
 pub struct Histogram {
     name: &'static str,
     help: &'static str,
-    handle: OnceLock<metrics::Histogram>,
+    slots: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
 }
 
 impl Histogram {
@@ -137,39 +92,141 @@ impl Histogram {
         Self {
             name,
             help,
-            handle: OnceLock::new(),
+            slots: [const { AtomicU64::new(0) }; BUCKETS.len() + 1],
+            sum_nanos: AtomicU64::new(0),
         }
     }
 
     pub fn observe(&self, elapsed: Duration) {
-        self.handle
-            .get_or_init(|| {
-                exporter();
-                metrics::describe_histogram!(self.name, self.help);
-                metrics::with_recorder(|r| r.register_histogram(&key(self.name, &[]), &METADATA))
-            })
-            .record(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        let slot = BUCKETS.partition_point(|bound| *bound < seconds);
+        self.slots[slot].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
+
+    fn values(&self) -> HistogramValues {
+        let mut values = HistogramValues {
+            sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            ..HistogramValues::default()
+        };
+        let mut below = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            below += slot.load(Ordering::Relaxed);
+            if let Some(bucket) = values.buckets.get_mut(i) {
+                *bucket = below;
+            }
+        }
+        values.count = below;
+        values
+    }
+}
+
+#[derive(Default, Clone)]
+struct HistogramValues {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+/// A series: the metric's name and its label pairs.
+type Series = (&'static str, Vec<(&'static str, &'static str)>);
+
+#[derive(Default, Clone)]
+struct Registry {
+    counters: BTreeMap<Series, u64>,
+    help: BTreeMap<&'static str, &'static str>,
+    histograms: BTreeMap<&'static str, HistogramValues>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    let mut guard = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(Registry::default))
 }
 
 /// Adds one to the counter `name` with `labels`.
 pub fn count(name: &'static str, help: &'static str, labels: &[(&'static str, &'static str)]) {
-    exporter();
-    metrics::describe_counter!(name, help);
-    metrics::with_recorder(|r| r.register_counter(&key(name, labels), &METADATA)).increment(1);
+    with_registry(|r| {
+        r.help.entry(name).or_insert(help);
+        *r.counters.entry((name, labels.to_vec())).or_default() += 1;
+    });
 }
 
 /// Records one observation of the histogram `name`.
 pub fn observe(name: &'static str, help: &'static str, elapsed: Duration) {
-    exporter();
-    metrics::describe_histogram!(name, help);
-    metrics::with_recorder(|r| r.register_histogram(&key(name, &[]), &METADATA))
-        .record(elapsed.as_secs_f64());
+    let seconds = elapsed.as_secs_f64();
+    with_registry(|r| {
+        r.help.entry(name).or_insert(help);
+        let histogram = r.histograms.entry(name).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                histogram.buckets[i] += 1;
+            }
+        }
+        histogram.sum += seconds;
+        histogram.count += 1;
+    });
+}
+
+/// The registry's series with the statics' recorded ones merged in.
+fn snapshot() -> Registry {
+    let mut all = with_registry(|r| r.clone());
+    for counter in COUNTERS {
+        let value = counter.value.load(Ordering::Relaxed);
+        if value > 0 {
+            all.help.entry(counter.name).or_insert(counter.help);
+            *all.counters
+                .entry((counter.name, counter.labels.to_vec()))
+                .or_default() += value;
+        }
+    }
+    for histogram in HISTOGRAMS {
+        let values = histogram.values();
+        if values.count > 0 {
+            all.help.entry(histogram.name).or_insert(histogram.help);
+            let merged = all.histograms.entry(histogram.name).or_default();
+            for (into, from) in merged.buckets.iter_mut().zip(values.buckets) {
+                *into += from;
+            }
+            merged.sum += values.sum;
+            merged.count += values.count;
+        }
+    }
+    all
 }
 
 /// Everything recorded so far, in Prometheus' text format.
 pub fn render() -> String {
-    exporter().render()
+    let r = snapshot();
+    let mut out = String::new();
+    let mut last = "";
+    for ((name, labels), value) in &r.counters {
+        if *name != last {
+            let _ = writeln!(out, "# HELP {name} {}", r.help.get(name).unwrap_or(&""));
+            let _ = writeln!(out, "# TYPE {name} counter");
+            last = name;
+        }
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+    for (name, histogram) in &r.histograms {
+        let _ = writeln!(out, "# HELP {name} {}", r.help.get(name).unwrap_or(&""));
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+        let _ = writeln!(out, "{name}_sum {}", histogram.sum);
+        let _ = writeln!(out, "{name}_count {}", histogram.count);
+    }
+    out
 }
 
 /// Who may read `/metrics`: counts of sign-ins, denials and refreshes are
