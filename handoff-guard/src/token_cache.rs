@@ -18,18 +18,17 @@
 //! policy, which audience a service may use) run on every request either
 //! way.
 //!
-//! The bound: a fixed number of entries, split over shards each held by a
-//! short lock (never across an `.await`). A full shard drops its oldest
-//! entry (first in, first out, O(1)). Only tokens that verify can take a
-//! place, so flooding the cache takes tokens the public service (or the
-//! provider) signed for this audience, and each one costs its sender a full
-//! verification, the very cost an evicted entry costs once when its token
-//! comes back: a flood can make the cache as slow as having no cache, no
-//! worse. A recency order (LRU) would need a write on every hit; FIFO keeps
-//! hits to one lookup.
+//! The bound: a fixed number of entries in a `quick_cache` cache (sharded,
+//! a read lock per hit, S3-FIFO eviction: an entry seen once leaves before
+//! one seen again). Only tokens that verify can take a place, so flooding
+//! the cache takes tokens the public service (or the provider) signed for
+//! this audience, and each one costs its sender a full verification, the
+//! very cost an evicted entry costs once when its token comes back: a flood
+//! can make the cache as slow as having no cache, no worse. S3-FIFO keeps
+//! the entries that are used again through such a flood, which the
+//! first-in-first-out ring this replaced did not.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::DecodingKey;
@@ -39,8 +38,6 @@ use crate::verifier::{check_lifetime, KeySource, VerifyError};
 
 /// Entries a verifier keeps unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 10_000;
-
-const SHARDS: usize = 16;
 
 /// The SHA-256 of a whole token.
 pub(crate) type TokenDigest = [u8; 32];
@@ -70,43 +67,21 @@ impl<C> Clone for Verified<C> {
     }
 }
 
-struct Shard<C> {
-    /// Each entry with the place in `order` it owns.
-    entries: HashMap<TokenDigest, (Verified<C>, usize)>,
-    /// Insertion order, a ring once full; a place whose digest no longer
-    /// owns it (removed, or inserted again elsewhere) is simply reused.
-    order: Vec<TokenDigest>,
-    next: usize,
-}
-
 pub struct VerifiedTokens<C> {
-    shards: Box<[Mutex<Shard<C>>]>,
-    per_shard: usize,
+    /// `None`: a capacity of `0`, nothing is kept.
+    cache: Option<quick_cache::sync::Cache<TokenDigest, Verified<C>>>,
 }
 
 impl<C> VerifiedTokens<C> {
     /// At most `capacity` entries; `0` caches nothing.
     pub fn new(capacity: usize) -> Self {
-        let shards = capacity.clamp(1, SHARDS);
-        let shards = (0..shards)
-            .map(|_| {
-                Mutex::new(Shard {
-                    entries: HashMap::new(),
-                    order: Vec::new(),
-                    next: 0,
-                })
-            })
-            .collect();
         Self {
-            shards,
-            per_shard: capacity / capacity.clamp(1, SHARDS),
+            cache: (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity)),
         }
     }
 
     pub fn len(&self) -> usize {
-        (0..self.shards.len())
-            .map(|i| lock(&self.shards[i]).entries.len())
-            .sum()
+        self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -137,45 +112,20 @@ impl<C> VerifiedTokens<C> {
     }
 
     pub(crate) fn insert(&self, digest: TokenDigest, verified: Verified<C>) {
-        if self.per_shard == 0 {
-            return;
+        if let Some(cache) = &self.cache {
+            cache.insert(digest, verified);
         }
-        let mut shard = self.shard(&digest);
-        let place = if shard.order.len() < self.per_shard {
-            shard.order.push(digest);
-            shard.order.len() - 1
-        } else {
-            let place = shard.next;
-            shard.next = (place + 1) % self.per_shard;
-            let oldest = std::mem::replace(&mut shard.order[place], digest);
-            if shard.entries.get(&oldest).is_some_and(|(_, p)| *p == place) {
-                shard.entries.remove(&oldest);
-            }
-            place
-        };
-        shard.entries.insert(digest, (verified, place));
     }
 
     fn get(&self, digest: &TokenDigest) -> Option<Verified<C>> {
-        self.shard(digest)
-            .entries
-            .get(digest)
-            .map(|(verified, _)| verified.clone())
+        self.cache.as_ref()?.get(digest)
     }
 
     fn remove(&self, digest: &TokenDigest) {
-        self.shard(digest).entries.remove(digest);
+        if let Some(cache) = &self.cache {
+            cache.remove(digest);
+        }
     }
-
-    fn shard(&self, digest: &TokenDigest) -> MutexGuard<'_, Shard<C>> {
-        lock(&self.shards[usize::from(digest[0]) % self.shards.len()])
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

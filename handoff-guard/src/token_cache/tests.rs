@@ -126,7 +126,7 @@ async fn a_verifier_for_another_audience_never_sees_the_entry() {
 }
 
 #[tokio::test]
-async fn the_cache_keeps_no_more_than_its_capacity_and_drops_the_oldest() {
+async fn the_cache_keeps_no_more_than_its_capacity_and_evicts_the_rest() {
     let signer = signer();
     let verifier = verifier(&signer, AUD).with_cache_capacity(4);
     let tokens: Vec<String> = (0..20)
@@ -137,8 +137,17 @@ async fn the_cache_keeps_no_more_than_its_capacity_and_drops_the_oldest() {
         first_answers.push(verifier.verify_shared(token).await.unwrap());
         assert!(verifier.cached_tokens() <= 4);
     }
-    let oldest = verifier.verify_shared(&tokens[0]).await.unwrap();
-    assert!(!Arc::ptr_eq(&oldest, &first_answers[0]), "still cached");
+    // Seen once each: which four stay is the eviction policy's choice
+    // (S3-FIFO keeps the first ones and lets a run of one-off tokens
+    // churn), but no more than four answer from the cache.
+    let mut from_cache = 0;
+    for (token, first) in tokens.iter().zip(&first_answers) {
+        let again = verifier.verify_shared(token).await.unwrap();
+        if Arc::ptr_eq(&again, first) {
+            from_cache += 1;
+        }
+    }
+    assert!(from_cache <= 4, "{from_cache} answered from a cache of 4");
     assert!(verifier.cached_tokens() <= 4);
 }
 
