@@ -59,11 +59,15 @@ impl Browser {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             // Read the body so the connection can be reused.
-            let _ = response.bytes().await;
+            let body = response.bytes().await.unwrap_or_default();
             match (status, location) {
                 (StatusCode::OK, _) => return Ok(hop),
                 (s, Some(location)) if s.is_redirection() => url = url.join(&location)?,
-                (s, _) => bail!("the sign-in stopped at GET {}: {s}", url.path()),
+                (s, _) => bail!(
+                    "the sign-in stopped at GET {}: {s}: {}",
+                    url.path(),
+                    excerpt(&body)
+                ),
             }
         }
         bail!("the sign-in took more than {MAX_HOPS} hops")
@@ -93,6 +97,21 @@ impl Browser {
                 cookies.insert(name.to_owned(), value.to_owned());
             }
         }
+    }
+}
+
+/// The start of an answer's body, for an error message: the services'
+/// refusals name a reason and carry no secret.
+pub fn excerpt(body: &[u8]) -> String {
+    const MOST: usize = 400;
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    match text.char_indices().nth(MOST) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

@@ -13,7 +13,7 @@ use reqwest::Client;
 use serde_json::json;
 use url::Url;
 
-use crate::browser::Browser;
+use crate::browser::{excerpt, Browser};
 use crate::stack::{self, Stack};
 
 /// The binding verifier of the benchmark's codes (a browser keeps its own
@@ -65,7 +65,7 @@ impl Inputs {
             app_url,
             public_url,
         };
-        let status = client
+        let response = client
             .post(format!("{}/broker/token", inputs.public_url))
             .header(
                 AUTHORIZATION,
@@ -74,11 +74,17 @@ impl Inputs {
             .header("Content-Type", "application/json")
             .body(inputs.broker_body.clone())
             .send()
-            .await?
-            .status();
+            .await?;
+        let status = response.status();
         if !status.is_success() {
-            bail!("the broker refused the first call: {status}");
+            let body = response.bytes().await.unwrap_or_default();
+            bail!(
+                "the broker refused the first call: {status}: {}",
+                excerpt(&body)
+            );
         }
+        // The answer carries an access token: not kept, not shown.
+        let _ = response.bytes().await;
         Ok(inputs)
     }
 
@@ -102,13 +108,13 @@ impl Inputs {
             .and_then(|v| v.to_str().ok())
             .and_then(|l| Url::parse(l).ok());
         // Read to the end, so the connection goes back to the pool.
-        let _ = response.bytes().await;
+        let body = response.bytes().await.unwrap_or_default();
         let code = location.and_then(|l| {
             l.query_pairs()
                 .find(|(k, _)| k == "code")
                 .map(|(_, v)| v.into_owned())
         });
-        code.with_context(|| format!("/renew gave no code ({status})"))
+        code.with_context(|| format!("/renew gave no code: {status}: {}", excerpt(&body)))
     }
 
     /// Redeems `code` as the app does, server to server.
@@ -120,9 +126,10 @@ impl Inputs {
             .send()
             .await?;
         let status = response.status();
-        let _ = response.bytes().await;
+        // A success carries a handoff token: only a refusal's body is shown.
+        let body = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            bail!("redemption refused: {status}");
+            bail!("redemption refused: {status}: {}", excerpt(&body));
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use reqwest::Client;
 
-use crate::browser::Browser;
+use crate::browser::{excerpt, Browser};
 use crate::inputs::Inputs;
 use crate::load::{self, Measured, Outcome};
 use crate::settings::RunSettings;
@@ -110,33 +110,70 @@ impl Runner<'_> {
         let mut rows = Vec::new();
         for (kind, request) in wrk_rows {
             eprintln!("bench: {kind:?} (wrk)");
-            rows.push(self.wrk_row(kind, &request)?);
+            rows.push(succeeded(self.wrk_row(kind, &request).await?)?);
         }
         eprintln!("bench: BaselineDriver");
-        rows.push(self.baseline_from_driver().await?);
+        rows.push(succeeded(self.baseline_from_driver().await?)?);
         eprintln!("bench: Redemption");
-        rows.push(self.redemption().await?);
+        rows.push(succeeded(self.redemption().await?)?);
         eprintln!("bench: SignIn");
-        rows.push(self.sign_in().await?);
+        rows.push(succeeded(self.sign_in().await?)?);
         Ok(rows)
     }
 
-    fn wrk_row(&self, kind: Kind, request: &Request) -> anyhow::Result<Row> {
+    async fn wrk_row(&self, kind: Kind, request: &Request) -> anyhow::Result<Row> {
         let servers = servers_of(kind);
-        tokio::task::block_in_place(|| {
+        let mut row = tokio::task::block_in_place(|| {
             if !self.settings.warmup.is_zero() {
                 self.wrk.run(request, self.settings.warmup)?;
             }
             self.reset_peaks(servers)?;
             let measured = self.wrk.run(request, self.settings.duration)?;
-            Ok(Row {
+            anyhow::Ok(Row {
                 kind,
                 generator: Generator::Wrk,
                 measured,
                 peak_memory: self.peaks(servers)?,
                 note: None,
             })
-        })
+        })?;
+        if row.measured.errors > 0 {
+            // wrk counts failures but keeps no answer: the same request,
+            // sent once more right after, says what the server answers.
+            row.note = Some(format!("first error: {}", self.probe(request).await));
+        }
+        Ok(row)
+    }
+
+    /// Sends `request` once and describes the answer: its status, and the
+    /// body of a refusal (a success's body may carry a token).
+    async fn probe(&self, request: &Request) -> String {
+        let method = match reqwest::Method::from_bytes(request.method.as_bytes()) {
+            Ok(method) => method,
+            Err(e) => return format!("{} is not a method: {e}", request.method),
+        };
+        let mut sent = self.client.request(method, &request.url);
+        for (name, value) in &request.headers {
+            sent = sent.header(*name, value);
+        }
+        if let Some(body) = &request.body {
+            sent = sent.body(body.clone());
+        }
+        let path = reqwest::Url::parse(&request.url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        match sent.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.bytes().await.unwrap_or_default();
+                if status.is_success() || status.is_redirection() {
+                    format!("{} {path} answers {status} when sent once more (the failures were socket errors or intermittent)", request.method)
+                } else {
+                    format!("{} {path}: {status}: {}", request.method, excerpt(&body))
+                }
+            }
+            Err(e) => format!("{} {path}: {e:#}", request.method),
+        }
     }
 
     /// Runs `op` from this process with the row's concurrency.
@@ -175,9 +212,9 @@ impl Runner<'_> {
                     let result = async {
                         let response = client.get(&url).send().await?;
                         let status = response.status();
-                        response.bytes().await?;
+                        let body = response.bytes().await?;
                         if status != reqwest::StatusCode::OK {
-                            bail!("the baseline answered {status}");
+                            bail!("the baseline answered {status}: {}", excerpt(&body));
                         }
                         Ok(())
                     };
@@ -317,6 +354,27 @@ impl Runner<'_> {
             .map(|s| Ok((*s, self.server(*s).peak_memory()?)))
             .collect()
     }
+}
+
+/// `row`, unless any of its requests failed or none completed: figures
+/// for failures would be figures for error pages, so the run stops, with
+/// the first failure's status and body, and writes no table.
+fn succeeded(row: Row) -> anyhow::Result<Row> {
+    let Measured {
+        completed, errors, ..
+    } = row.measured;
+    if errors > 0 {
+        bail!(
+            "{:?}: {errors} of {} requests failed; {}",
+            row.kind,
+            errors + completed,
+            row.note.as_deref().unwrap_or("no error was kept")
+        );
+    }
+    if completed == 0 {
+        bail!("{:?}: no request completed in the window", row.kind);
+    }
+    Ok(row)
 }
 
 /// The servers that do a row's work.

@@ -120,6 +120,12 @@ impl Stack {
                 "RATE_LIMIT_BACK_CHANNEL_PER_MINUTE",
                 RATE_LIMIT_PER_MINUTE.to_string(),
             ),
+            // The broker's per-caller budget: one caller sends every
+            // request of the broker row.
+            (
+                "RATE_LIMIT_BROKER_PER_MINUTE",
+                RATE_LIMIT_PER_MINUTE.to_string(),
+            ),
         ]);
         let mut app_env = common(app_port);
         app_env.extend([
@@ -131,6 +137,12 @@ impl Stack {
             ("ALLOWED_EMAILS", PERSON.to_owned()),
             ("ID_TOKEN_ISSUERS", issuer),
             ("ID_TOKEN_JWKS_URL", certs),
+            // `/auth/handoff` per client address: every sign-in of the
+            // sign-in row comes from 127.0.0.1.
+            (
+                "RATE_LIMIT_HANDOFF_PER_MINUTE",
+                RATE_LIMIT_PER_MINUTE.to_string(),
+            ),
         ]);
         let launch = |name: &'static str, port: u16, env: Vec<(&'static str, String)>| Launch {
             name,
