@@ -10,7 +10,7 @@ use integration_tests::cloud_run::runtime::HostBinaries;
 use integration_tests::cloud_run::{api, deploy_sh, spec, validate, Config, Emulator};
 use yaml_rust2::Yaml;
 
-use crate::support::with_startup;
+use super::support::with_startup;
 
 /// `deploy.sh`'s variables as a second pass has them.
 fn vars(image: &str) -> Vec<(String, String)> {

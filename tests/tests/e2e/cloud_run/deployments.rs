@@ -11,7 +11,7 @@ use integration_tests::cloud_run::{spec, DeployError};
 use mock_provider::{Misbehaviour, MockUser};
 use sqlx::Connection;
 
-use crate::support::{
+use super::support::{
     assert_no_liveness_failure, eventually, prepare, with_env, with_startup,
     with_startup_threshold, without_service_annotation, Ran, ALICE,
 };

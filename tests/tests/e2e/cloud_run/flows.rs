@@ -7,7 +7,7 @@ use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::cloud_run::rehearsal::{app_service_account, Options, Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::DeployError;
 
-use crate::support::{
+use super::support::{
     assert_no_liveness_failure, env_value, eventually, paths, prepare, seconds,
     with_startup_threshold, Ran, ALICE,
 };

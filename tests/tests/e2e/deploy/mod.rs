@@ -318,7 +318,7 @@ fn both_services_disable_the_invoker_check_on_the_service_itself() {
     // way to make a service public, which also works where the
     // domain-restricted-sharing policy refuses `allUsers`, is the
     // service-level annotation: https://cloud.google.com/run/docs/authenticating/public
-    // (the rehearsal shows the 403 without it: tests/tests/cloud_run).
+    // (the rehearsal shows the 403 without it: tests/tests/e2e/cloud_run).
     for file in ["public-service.yaml", "private-service.yaml"] {
         let doc = rendered(file);
         assert_eq!(

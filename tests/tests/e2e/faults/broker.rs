@@ -10,7 +10,7 @@ use integration_tests::db::Backend;
 use integration_tests::{on_both_backends, TestApp, TestOptions};
 use mock_provider::{Misbehaviour, MockUser};
 
-use crate::{assert_nothing_leaked, within_bound, PROVIDER_TIMEOUT, SLOW};
+use super::{assert_nothing_leaked, within_bound, PROVIDER_TIMEOUT, SLOW};
 
 const ALICE: &str = "alice@example.com";
 /// Past the access token's lifetime (an hour), so the next call refreshes.

@@ -16,7 +16,7 @@ use integration_tests::{logs, on_both_backends, TestApp};
 use mock_provider::MockUser;
 use sqlx::{Connection, Executor};
 
-use crate::{
+use super::{
     assert_clean_error_page, assert_nothing_leaked, readiness, wait_for_readiness, within_bound,
 };
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use integration_tests::{TestApp, TestOptions};
 use mock_provider::Misbehaviour;
 
-use crate::{
+use super::{
     assert_clean_error_page, readiness, wait_for_readiness, within_bound, PROVIDER_TIMEOUT, SLOW,
 };
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use integration_tests::app::APP_HOST;
 use integration_tests::{logs, Browser, TestApp, TestOptions};
 
-use crate::{assert_nothing_leaked, within_bound, BOUND};
+use super::{assert_nothing_leaked, within_bound, BOUND};
 
 /// Past the handoff token's lifetime (10 minutes) and the verifier's leeway.
 const PAST_TOKEN_EXPIRY: Duration = Duration::from_secs(11 * 60);

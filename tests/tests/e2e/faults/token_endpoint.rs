@@ -33,7 +33,7 @@ async fn a_token_endpoint_answering_500_gives_a_clean_error_page() {
         last.body
     );
     assert!(!last.body.to_lowercase().contains("panic"));
-    crate::assert_clean_error_page(last, 503);
+    super::assert_clean_error_page(last, 503);
 
     app.provider.behave();
     let hops = app.sign_in(&browser, "alice@example.com").await;
@@ -47,7 +47,7 @@ async fn a_token_endpoint_answering_garbage_gives_a_clean_error_page() {
     let browser = app.browser();
     let hops = app.sign_in(&browser, "alice@example.com").await;
     assert_eq!(hops.last().unwrap().status, 502);
-    crate::assert_clean_error_page(hops.last().unwrap(), 502);
+    super::assert_clean_error_page(hops.last().unwrap(), 502);
 
     app.provider.behave();
     let hops = app.sign_in(&browser, "alice@example.com").await;
@@ -75,7 +75,7 @@ async fn a_slow_token_endpoint_gives_a_clean_error_page_within_the_timeout() {
     );
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains("not responding"));
-    crate::assert_clean_error_page(&page, 503);
+    super::assert_clean_error_page(&page, 503);
 
     app.provider.behave();
     let hops = app.sign_in(&browser, "alice@example.com").await;
@@ -86,15 +86,15 @@ async fn a_slow_token_endpoint_gives_a_clean_error_page_within_the_timeout() {
 async fn a_token_endpoint_refusing_connections_gives_a_clean_error_page_and_recovers() {
     let app = TestApp::spawn_with(TestOptions {
         provider_behind_proxy: true,
-        provider_timeout: crate::PROVIDER_TIMEOUT,
+        provider_timeout: super::PROVIDER_TIMEOUT,
         ..TestOptions::default()
     })
     .await;
     let browser = app.browser();
     let callback = app.callback_url_for(&browser, "alice@example.com").await;
     app.provider_proxy().cut().await;
-    let page = crate::within_bound("the callback", browser.get(&callback)).await;
-    crate::assert_clean_error_page(&page, 503);
+    let page = super::within_bound("the callback", browser.get(&callback)).await;
+    super::assert_clean_error_page(&page, 503);
     assert!(page.body.contains("not responding"), "{}", page.body);
 
     app.provider_proxy().restore().await;

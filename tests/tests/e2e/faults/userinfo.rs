@@ -8,7 +8,7 @@ use std::time::Duration;
 use integration_tests::{TestApp, TestOptions};
 use mock_provider::Misbehaviour;
 
-use crate::{assert_nothing_leaked, within_bound, PROVIDER_TIMEOUT, SLOW};
+use super::{assert_nothing_leaked, within_bound, PROVIDER_TIMEOUT, SLOW};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_userinfo_endpoint_changes_nothing_because_it_is_never_called() {

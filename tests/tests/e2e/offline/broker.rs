@@ -10,7 +10,7 @@ use integration_tests::TestApp;
 use mock_provider::MockUser;
 use serde_json::json;
 
-use crate::{assert_nothing_leaked, signed_in};
+use super::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
 /// Past the access token's lifetime (an hour), so the next call refreshes.

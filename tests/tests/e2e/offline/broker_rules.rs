@@ -14,7 +14,7 @@ use mock_provider::google::{USERINFO_EMAIL, USERINFO_PROFILE};
 use mock_provider::MockUser;
 use serde_json::json;
 
-use crate::{assert_nothing_leaked, signed_in};
+use super::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@corp.example";

@@ -12,7 +12,7 @@ use integration_tests::{TestApp, TestOptions};
 use mock_provider::google::{USERINFO_EMAIL, USERINFO_PROFILE};
 use mock_provider::MockUser;
 
-use crate::{assert_nothing_leaked, signed_in};
+use super::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
 

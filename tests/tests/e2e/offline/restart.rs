@@ -7,7 +7,7 @@ use integration_tests::on_both_backends;
 use integration_tests::TestApp;
 use sqlx::Row;
 
-use crate::{assert_nothing_leaked, signed_in};
+use super::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
 

@@ -11,7 +11,7 @@ use integration_tests::browser::Page;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
 
-use crate::{separate_sites, ALICE};
+use super::{separate_sites, ALICE};
 
 const VICTIM: &str = "victim@corp.example";
 

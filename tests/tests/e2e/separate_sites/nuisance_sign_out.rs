@@ -14,7 +14,7 @@ use handoff_guard::cookie::HOST_ONLY_NAME;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
 
-use crate::{paths, separate_sites, ALICE};
+use super::{paths, separate_sites, ALICE};
 
 const SESSION: &str = "__Host-session";
 
