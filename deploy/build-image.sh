@@ -8,7 +8,7 @@
 #
 # No CA bundle: reqwest is built with `rustls-tls`, which trusts the Mozilla
 # roots compiled into the binary (webpki-roots), not the system store.
-# tests/tests/image checks Cargo.lock still says so.
+# tests/tests/e2e/image checks Cargo.lock still says so.
 #
 #   deploy/build-image.sh SERVICE [BINARY]       build the image (podman or buildah)
 #   deploy/build-image.sh --rootfs DIR SERVICE [BINARY]
@@ -48,7 +48,7 @@ esac
 # written for distroless images apply unchanged.
 uid=65532
 
-# The runtime stage: the same lines as deploy/Dockerfile's (tests/tests/image
+# The runtime stage: the same lines as deploy/Dockerfile's (tests/tests/e2e/image
 # checks they agree).
 containerfile() {
     cat <<EOF

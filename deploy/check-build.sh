@@ -8,7 +8,7 @@
 #   deploy/check-build.sh [DIR]
 #
 # DIR: where to keep the two release binaries (for deploy/build-image.sh and
-# tests/tests/image), so CI compiles them once.
+# tests/tests/e2e/image), so CI compiles them once.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 keep="${1:-}"

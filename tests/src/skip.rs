@@ -21,7 +21,7 @@ pub fn directory() -> PathBuf {
         .join("skipped-tests")
 }
 
-/// The test binary's name without cargo's hash (`flows`, `browser`).
+/// The test binary's name without cargo's hash (`e2e`, `load`).
 fn binary() -> String {
     let exe = std::env::current_exe().ok();
     let stem = exe

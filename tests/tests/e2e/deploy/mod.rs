@@ -1,0 +1,575 @@
+//! The Cloud Run service definitions in `deploy/` against the code: every
+//! variable they set is one the service reads, and with the values they
+//! give (placeholders filled, secrets stood in for) the service's settings
+//! parse, so nothing required is missing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use service_kit::config::Env;
+use sqlx::postgres::PgConnectOptions;
+use yaml_rust2::{Yaml, YamlLoader};
+
+mod cloud_run_rules;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// What deploy.sh exports before it renders, as a deployment would have it.
+const DEPLOY_ENV: &[(&str, &str)] = &[
+    ("PROJECT_ID", "my-project"),
+    ("REGION", "europe-west1"),
+    (
+        "IMAGE",
+        "europe-west1-docker.pkg.dev/my-project/auth/image:1",
+    ),
+    ("PUBLIC_URL", "https://auth-abc123-ew.a.run.app"),
+    ("APP_URL", "https://app-abc123-ew.a.run.app"),
+    (
+        "APP_SERVICE_ACCOUNT",
+        "app-service@my-project.iam.gserviceaccount.com",
+    ),
+    ("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com"),
+    ("ALLOWED_HOSTED_DOMAINS", "example.com"),
+    // deploy.sh's default: the address-domain list stays possible.
+    ("ALLOWED_DOMAINS", ""),
+    ("ALLOWED_EMAILS", ""),
+    ("BROKER_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
+    (
+        "BROKER_CALLER_SCOPES",
+        "jobs@my-project.iam.gserviceaccount.com=email",
+    ),
+    ("TASK_CALLERS", "jobs@my-project.iam.gserviceaccount.com"),
+    ("EXTENSION_CLIENT_ID", "456-ext.apps.googleusercontent.com"),
+    (
+        "EXTENSION_ORIGIN",
+        "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+    ),
+    ("SECRET_VERSION_OIDC_CLIENT_SECRET", "1"),
+    ("SECRET_VERSION_HANDOFF_SIGNING_KEY", "3"),
+    ("SECRET_VERSION_HANDOFF_PREVIOUS_KEYS", "2"),
+    ("SECRET_VERSION_COOKIE_SECRET", "1"),
+    ("SECRET_VERSION_TOKEN_ENCRYPTION_KEYS", "1"),
+    ("SECRET_VERSION_DATABASE_URL", "1"),
+];
+
+/// `deploy/render.sh FILE` (what deploy.sh deploys) with `env` only.
+fn render_with(file: &str, env: &[(&str, &str)]) -> Result<String, String> {
+    let output = Command::new("bash")
+        .arg(root().join("deploy/render.sh"))
+        .arg(root().join("deploy").join(file))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash runs");
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+fn rendered(file: &str) -> Yaml {
+    let text = render_with(file, DEPLOY_ENV).unwrap_or_else(|e| panic!("{file}: {e}"));
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+/// deploy.sh's database URL, from the printf format in the script itself.
+fn deploy_sh_database_url(password: &str) -> String {
+    let script = std::fs::read_to_string(root().join("deploy/deploy.sh")).unwrap();
+    let start = script
+        .find("postgres://auth:")
+        .expect("deploy.sh writes a postgres:// URL");
+    let format = &script[start..start + script[start..].find('"').unwrap()];
+    let mut url = String::new();
+    let mut values = [password, "my-project", "europe-west1"].into_iter();
+    for (i, part) in format.split("%s").enumerate() {
+        if i > 0 {
+            url.push_str(values.next().expect("three %s"));
+        }
+        url.push_str(part);
+    }
+    url
+}
+
+/// A value of the right shape for each Secret Manager secret.
+fn secret(name: &str) -> String {
+    match name {
+        "SIGNING_KEY" | "PREVIOUS_SIGNING_KEYS" => integration_tests::tokens::new_p256_pem(),
+        "COOKIE_SECRET" => STANDARD.encode([7u8; 48]),
+        "TOKEN_ENCRYPTION_KEYS" => format!("k1:{}", STANDARD.encode([9u8; 32])),
+        "DATABASE_URL" => deploy_sh_database_url("0123abcd"),
+        "OIDC_CLIENT_SECRET" => "a-client-secret".into(),
+        other => panic!("no stand-in for the secret {other}"),
+    }
+}
+
+/// The environment a service definition gives its container.
+fn environment(file: &str) -> (BTreeMap<String, String>, Yaml) {
+    let doc = rendered(file);
+    assert_eq!(
+        doc["apiVersion"].as_str(),
+        Some("serving.knative.dev/v1"),
+        "{file}"
+    );
+    assert_eq!(doc["kind"].as_str(), Some("Service"), "{file}");
+    let container = &doc["spec"]["template"]["spec"]["containers"][0];
+    let mut env = BTreeMap::new();
+    for var in container["env"].as_vec().expect("an env list") {
+        let name = var["name"].as_str().unwrap().to_owned();
+        let value = match &var["value"] {
+            Yaml::Null => String::new(),
+            Yaml::String(value) => value.clone(),
+            Yaml::BadValue => {
+                let reference = &var["valueFrom"]["secretKeyRef"];
+                assert!(
+                    reference["name"].as_str().is_some(),
+                    "{name}: a value or a secret"
+                );
+                secret(&name)
+            }
+            other => panic!("{file}: {name} = {other:?} is not a string; quote it"),
+        };
+        assert!(
+            env.insert(name.clone(), value).is_none(),
+            "{file}: {name} set twice"
+        );
+    }
+    (env, doc)
+}
+
+fn check_runtime(doc: &Yaml, file: &str) {
+    let template = &doc["spec"]["template"];
+    assert_eq!(
+        template["metadata"]["annotations"]["autoscaling.knative.dev/minScale"].as_str(),
+        Some("0"),
+        "{file}: scales to zero"
+    );
+    let spec = &template["spec"];
+    assert!(
+        spec["serviceAccountName"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(".iam.gserviceaccount.com")),
+        "{file}: a dedicated service account"
+    );
+    assert!(spec["containerConcurrency"].as_i64().is_some());
+    let container = &spec["containers"][0];
+    assert_eq!(
+        container["startupProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert!(container["resources"]["limits"]["memory"]
+        .as_str()
+        .is_some());
+    assert!(container["resources"]["limits"]["cpu"].as_str().is_some());
+}
+
+/// Variables set that the service never asked for.
+fn unread(set: &BTreeMap<String, String>, env: &Env) -> Vec<String> {
+    let read = env.names_read();
+    set.keys()
+        .filter(|name| !read.contains(name))
+        .cloned()
+        .collect()
+}
+
+fn assert_all_read(file: &str, set: &BTreeMap<String, String>, env: &Env) {
+    let unread = unread(set, env);
+    assert!(
+        unread.is_empty(),
+        "{file} sets {unread:?}, which the service never reads"
+    );
+}
+
+#[test]
+fn the_public_service_definition_sets_what_the_service_reads_and_all_it_needs() {
+    let file = "public-service.yaml";
+    let (set, doc) = environment(file);
+    check_runtime(&doc, file);
+    let env = Env::from_map(set.clone());
+    service_kit::telemetry::LogSettings::from_env(&env, "info").unwrap();
+    if let Err(e) = public_service::settings::Settings::from_env(&env) {
+        panic!("{file} leaves the service unable to start: {e}");
+    }
+    assert_all_read(file, &set, &env);
+    // Secrets come from Secret Manager, never as literal values.
+    for secret in [
+        "OIDC_CLIENT_SECRET",
+        "SIGNING_KEY",
+        "COOKIE_SECRET",
+        "TOKEN_ENCRYPTION_KEYS",
+        "DATABASE_URL",
+    ] {
+        let container = &doc["spec"]["template"]["spec"]["containers"][0];
+        let var = container["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"].as_str() == Some(secret))
+            .unwrap_or_else(|| panic!("{secret} is not set"));
+        assert!(
+            var["valueFrom"]["secretKeyRef"]["name"].as_str().is_some(),
+            "{secret}"
+        );
+    }
+}
+
+#[test]
+fn the_private_service_definition_sets_what_the_app_reads_and_all_it_needs() {
+    let file = "private-service.yaml";
+    let (set, doc) = environment(file);
+    check_runtime(&doc, file);
+    let env = Env::from_map(set.clone());
+    service_kit::telemetry::LogSettings::from_env(&env, "info").unwrap();
+    if let Err(e) = private_service::settings::Settings::from_env(&env) {
+        panic!("{file} leaves the app unable to start: {e}");
+    }
+    assert_all_read(file, &set, &env);
+}
+
+#[test]
+fn a_variable_the_service_does_not_read_is_caught() {
+    let env = Env::from_map([
+        ("APP_URL", "https://a.example"),
+        ("AUTH_URL", "https://b.example"),
+    ]);
+    private_service::settings::Settings::from_env(&env).unwrap();
+    let set: BTreeMap<String, String> = [("TYPO_VARIABLE".to_owned(), String::new())].into();
+    assert_eq!(unread(&set, &env), ["TYPO_VARIABLE"]);
+}
+
+#[test]
+fn the_container_build_copies_the_manifest_of_every_workspace_member() {
+    // Cargo refuses to build the dependency layer if a member's manifest is
+    // missing, so a new member must be added to the Dockerfile, the stub
+    // script and the host check.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    let workspace = read("Cargo.toml");
+    let members_line = workspace
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("a members line");
+    let members: Vec<&str> = members_line.split('"').skip(1).step_by(2).collect();
+    assert!(members.len() >= 6, "{members:?}");
+    let dockerfile = read("deploy/Dockerfile");
+    let host_check = read("deploy/check-build.sh");
+    for member in members {
+        assert!(
+            dockerfile.contains(&format!("COPY {member}/Cargo.toml {member}/")),
+            "deploy/Dockerfile does not copy {member}/Cargo.toml"
+        );
+        assert!(
+            host_check.contains(&format!(" {member}")),
+            "deploy/check-build.sh does not copy {member}/Cargo.toml"
+        );
+    }
+}
+
+#[test]
+fn both_definitions_meet_cloud_runs_documented_constraints() {
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let violations = cloud_run_rules::violations(&rendered(file));
+        assert!(violations.is_empty(), "{file}:\n{}", violations.join("\n"));
+    }
+}
+
+#[test]
+fn the_rules_catch_what_cloud_run_refuses() {
+    // The definitions as they were before: a 3 s timeout on a 2 s period,
+    // secrets at `latest`, always-on CPU, the invoker annotation on the
+    // revision.
+    let text = render_with("public-service.yaml", DEPLOY_ENV).unwrap();
+    let broken = text
+        .replacen("periodSeconds: 3", "periodSeconds: 2", 1)
+        .replacen("timeoutSeconds: 2", "timeoutSeconds: 3", 1)
+        .replace("key: \"1\"", "key: latest")
+        .replace(
+            "run.googleapis.com/startup-cpu-boost: \"true\"",
+            "run.googleapis.com/startup-cpu-boost: \"true\"\n        run.googleapis.com/cpu-throttling: \"false\"\n        run.googleapis.com/invoker-iam-disabled: \"true\"",
+        );
+    let violations =
+        cloud_run_rules::violations(&YamlLoader::load_from_str(&broken).unwrap().remove(0));
+    let all = violations.join("\n");
+    for expected in [
+        "startupProbe: timeoutSeconds 3 must be between 1 and periodSeconds 2",
+        "secret version \"latest\" is not pinned",
+        "cpu-throttling \"false\"",
+        "invoker-iam-disabled is a service-level annotation",
+    ] {
+        assert!(all.contains(expected), "{expected} not in:\n{all}");
+    }
+}
+
+#[test]
+fn both_services_disable_the_invoker_check_on_the_service_itself() {
+    // Browsers carry no Google identity: with the Invoker IAM check on
+    // (Cloud Run's default) every page would answer 403. The recommended
+    // way to make a service public, which also works where the
+    // domain-restricted-sharing policy refuses `allUsers`, is the
+    // service-level annotation: https://cloud.google.com/run/docs/authenticating/public
+    // (the rehearsal shows the 403 without it: tests/tests/e2e/cloud_run).
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let doc = rendered(file);
+        assert_eq!(
+            doc["metadata"]["annotations"]["run.googleapis.com/invoker-iam-disabled"].as_str(),
+            Some("true"),
+            "{file}: metadata.annotations must disable the Invoker IAM check (a quoted \"true\")"
+        );
+        assert!(
+            doc["spec"]["template"]["metadata"]["annotations"]
+                ["run.googleapis.com/invoker-iam-disabled"]
+                .is_badvalue(),
+            "{file}: not on the revision template, where it does not apply"
+        );
+    }
+}
+
+#[test]
+fn the_public_services_pool_fits_the_default_cloud_sql_tier() {
+    let (set, doc) = environment("public-service.yaml");
+    let pool: i64 = set["DATABASE_MAX_CONNECTIONS"].parse().unwrap();
+    cloud_run_rules::pool_fits_default_tier(&doc, pool).unwrap();
+    // And the service's default pool (5) at maxScale 10 would not.
+    assert!(cloud_run_rules::pool_fits_default_tier(&doc, 5).is_err());
+    // deploy.sh creates that tier unless told otherwise.
+    let script = std::fs::read_to_string(root().join("deploy/deploy.sh")).unwrap();
+    assert!(script.contains("--tier \"${DB_TIER:-db-f1-micro}\""));
+}
+
+#[test]
+fn rendering_refuses_a_variable_left_unset() {
+    let without: Vec<_> = DEPLOY_ENV
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "SECRET_VERSION_DATABASE_URL")
+        .collect();
+    let error = render_with("public-service.yaml", &without).unwrap_err();
+    assert!(
+        error.contains("SECRET_VERSION_DATABASE_URL"),
+        "render.sh said: {error}"
+    );
+    // Empty is allowed (no broker callers is a valid choice).
+    let mut empty = DEPLOY_ENV.to_vec();
+    empty.retain(|(name, _)| !name.starts_with("BROKER_CALLER"));
+    empty.push(("BROKER_CALLERS", ""));
+    empty.push(("BROKER_CALLER_SCOPES", ""));
+    render_with("public-service.yaml", &empty).unwrap();
+}
+
+#[test]
+fn the_database_url_deploy_sh_stores_is_one_sqlx_connects_with() {
+    // With credentials, an empty host is not a URL (`EmptyHost`); with
+    // `localhost` and `host=` sqlx uses the socket directory instead:
+    // https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html
+    let url = deploy_sh_database_url("0123abcd");
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap_or_else(|e| panic!("sqlx refuses deploy.sh's DATABASE_URL: {e}"));
+    assert_eq!(
+        options.get_socket().map(|p| p.to_str().unwrap()),
+        Some("/cloudsql/my-project:europe-west1:auth-db")
+    );
+    assert_eq!(options.get_username(), "auth");
+    assert_eq!(options.get_database(), Some("auth"));
+    // The form deploy.sh used to store, refused at start.
+    assert!(
+        PgConnectOptions::from_str("postgres://auth:pw@/auth?host=/cloudsql/p:r:auth-db").is_err()
+    );
+}
+
+#[test]
+fn the_readmes_broker_example_makes_a_token_with_an_email() {
+    // Without --include-email the token has no e-mail and the broker answers
+    // 401: https://cloud.google.com/sdk/gcloud/reference/auth/print-identity-token
+    for file in ["docs/flows.md", "deploy/README.md"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for line in text.lines().filter(|l| l.contains("print-identity-token")) {
+            if line.contains("$(gcloud auth print-identity-token") {
+                assert!(
+                    line.contains("--include-email") && line.contains("--audiences="),
+                    "{file}: {line}"
+                );
+            }
+        }
+    }
+}
+
+/// The number of trusted hops the recipe gives for `delivery`'s paragraph
+/// of deploy/README.md (`**TRUSTED_PROXY_HOPS=N**` or `TRUSTED_PROXY_HOPS=N`).
+fn recipe_hops(paragraph_start: &str) -> usize {
+    let readme = std::fs::read_to_string(root().join("deploy/README.md")).unwrap();
+    let start = readme
+        .find(paragraph_start)
+        .unwrap_or_else(|| panic!("deploy/README.md has no {paragraph_start:?}"));
+    let rest = &readme[start..];
+    let at = rest
+        .find("TRUSTED_PROXY_HOPS=")
+        .expect("the recipe names the hops")
+        + 19;
+    rest[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Who the rate limiter takes for the client of a request whose
+/// `X-Forwarded-For` is `forwarded`, with `hops` trusted proxies.
+fn client_seen(hops: usize, forwarded: &str) -> std::net::IpAddr {
+    let limiter = service_kit::rate_limit::RateLimiter::new(
+        "recipe",
+        service_kit::rate_limit::Limit {
+            per_minute: 60,
+            burst: 30,
+        },
+        hops,
+    );
+    let req = actix_web::test::TestRequest::default()
+        .peer_addr("169.254.1.1:40000".parse().unwrap())
+        .insert_header(("x-forwarded-for", forwarded))
+        .to_http_request();
+    limiter.client(&req).unwrap()
+}
+
+#[test]
+fn each_recipes_trusted_hops_find_the_client_behind_googles_front_ends() {
+    // Cloud Run's front end appends the address it saw the client at
+    // (https://cloud.google.com/run/docs/container-contract#request-headers);
+    // the external Application Load Balancer appends `<client-ip>,<lb-ip>`
+    // (https://cloud.google.com/load-balancing/docs/https#x-forwarded-for_header).
+    // Whatever the client sent itself comes first and must not count.
+    let forged = "6.6.6.6";
+    let client: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+    let direct = recipe_hops("**Separate sites**");
+    assert_eq!(client_seen(direct, &format!("{forged}, {client}")), client);
+    let behind_lb = recipe_hops("**Shared parent domain**");
+    let via_lb = format!("{forged}, {client}, 34.120.0.1");
+    assert_eq!(client_seen(behind_lb, &via_lb), client);
+    assert_ne!(
+        client_seen(1, &via_lb),
+        client,
+        "one hop behind the load balancer puts every client in the load balancer's bucket"
+    );
+}
+
+/// Issue 15, item 6: `ALLOWED_DOMAINS` admits any verified address at the
+/// domain, consumer accounts created with a work address among them (a
+/// Google account can be made for any address the person can receive mail
+/// at); the example deployment admits by Workspace domain (`hd`) instead.
+#[test]
+fn the_example_admits_the_workspace_domain_not_any_address_at_it() {
+    use handoff_guard::policy::Identity;
+    for file in ["public-service.yaml", "private-service.yaml"] {
+        let (set, _) = environment(file);
+        let env = Env::from_map(set.clone());
+        let policy = service_kit::access::access_policy(&env)
+            .unwrap_or_else(|e| panic!("{file}: no access policy: {e}"));
+        let person = |hd: Option<&str>| Identity {
+            subject: "1".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
+            name: None,
+            hosted_domain: hd.map(str::to_owned),
+        };
+        assert!(
+            policy.check(&person(None)).is_err(),
+            "{file}: a consumer account at the domain gets in"
+        );
+        assert!(
+            policy.check(&person(Some("example.com"))).is_ok(),
+            "{file}: the Workspace account is refused"
+        );
+        assert!(
+            service_kit::access::warnings(&policy).is_empty(),
+            "{file}: the example starts with warnings: {:?}",
+            service_kit::access::warnings(&policy)
+        );
+    }
+}
+
+/// Issue 15, item 6: where a service sends credentials or takes keys from
+/// must be `https` (plain `http` only to loopback). Each service binary,
+/// given its deployment's settings with one such URL turned into plain
+/// `http` to another host, refuses to start and names the setting; with
+/// `http` to loopback the settings still parse (local development).
+#[test]
+fn each_service_refuses_to_start_with_a_plain_http_url_off_loopback() {
+    let cases = [
+        (
+            env!("CARGO_BIN_EXE_public-service-under-test"),
+            "public-service.yaml",
+            "OIDC_ISSUER_URL",
+        ),
+        (
+            env!("CARGO_BIN_EXE_private-service-under-test"),
+            "private-service.yaml",
+            "AUTH_URL",
+        ),
+        (
+            env!("CARGO_BIN_EXE_private-service-under-test"),
+            "private-service.yaml",
+            "AUTH_BACKCHANNEL_URL",
+        ),
+        (
+            env!("CARGO_BIN_EXE_private-service-under-test"),
+            "private-service.yaml",
+            "HANDOFF_JWKS_URL",
+        ),
+    ];
+    for (binary, file, name) in cases {
+        let (mut set, _) = environment(file);
+        set.insert(name.to_owned(), "http://auth.example.com/".to_owned());
+        let mut child = Command::new(binary)
+            .env_clear()
+            .envs(&set)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the service binary runs");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{file}: the service started with {name}=http://auth.example.com/");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let output = child.wait_with_output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!status.success(), "{file}: {name} over http: {said}");
+        assert!(
+            said.contains(name) && said.contains("must be an https URL"),
+            "{file}: the refusal does not name {name}: {said}"
+        );
+
+        // Loopback over plain http stays possible.
+        set.insert(name.to_owned(), "http://127.0.0.1:8080/".to_owned());
+        let env = Env::from_map(set);
+        let parsed = if file == "public-service.yaml" {
+            public_service::settings::Settings::from_env(&env).map(|_| ())
+        } else {
+            private_service::settings::Settings::from_env(&env).map(|_| ())
+        };
+        if let Err(e) = parsed {
+            panic!("{file}: {name} to loopback over http refused: {e}");
+        }
+    }
+}
