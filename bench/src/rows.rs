@@ -1,3 +1,4 @@
+// Over 400 lines: every row of the table in one place, so what each measures can be compared at a glance.
 //! The rows of the table: what each one sends, which load generator sends
 //! it, and which servers' peak memory it reads.
 

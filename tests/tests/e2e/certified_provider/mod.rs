@@ -1,3 +1,4 @@
+// Over 400 lines: every flow against one external provider process, which the tests share; splitting would start it once per file.
 //! The whole sign-in against a certified OpenID Provider: panva's
 //! `oidc-provider` (OpenID Certified), run by `tests/oidc-provider/server.mjs`
 //! on loopback in its default, spec-conformant configuration. Its login and

@@ -1,3 +1,4 @@
+// Over 400 lines: the rehearsal's deployment cases share one emulator set-up and read as the list of what Cloud Run does to a revision.
 //! Deployments as Cloud Run makes them: startup probes with the YAMLs'
 //! numbers, the database over the Cloud SQL socket, failing revisions,
 //! rollouts and the SIGTERM drain.

@@ -1,3 +1,4 @@
+// Over 400 lines: every check of the definitions against the code and Cloud Run's rules, side by side, so a change to deploy/ meets all of them.
 //! The Cloud Run service definitions in `deploy/` against the code: every
 //! variable they set is one the service reads, and with the values they
 //! give (placeholders filled, secrets stood in for) the service's settings

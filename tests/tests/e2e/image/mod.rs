@@ -1,3 +1,4 @@
+// Over 400 lines: one test builds both images and walks a deployment through them (files, user, socket database, sign-in, SIGTERM); its helpers are only its own.
 //! The container images themselves: `deploy/build-image.sh` builds each
 //! service's image FROM scratch with podman, offline, from the release
 //! binaries; then both images run side by side (host network, as Cloud Run

@@ -1,3 +1,4 @@
+// Over 400 lines: readiness, shutdown, metrics and start-up warnings each need a whole running service; they share its set-up here.
 //! Running like a production service: readiness that follows the
 //! database and the provider, and a graceful stop on SIGTERM.
 
