@@ -37,6 +37,11 @@ fi
 export PROJECT_ID REGION OIDC_CLIENT_ID
 export BROKER_CALLERS="${BROKER_CALLERS:-}" TASK_CALLERS="${TASK_CALLERS:-}"
 export BROKER_CALLER_SCOPES="${BROKER_CALLER_SCOPES:-}"
+if [ -n "$BROKER_CALLERS" ] && [ -z "$BROKER_CALLER_SCOPES" ]; then
+  # The public service refuses to start without it; say so before deploying.
+  echo "deploy.sh: BROKER_CALLERS needs BROKER_CALLER_SCOPES, what each caller may get, e.g. BROKER_CALLER_SCOPES='backend@$PROJECT_ID.iam.gserviceaccount.com=email' (or <account>=* for every scope)" >&2
+  exit 2
+fi
 export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent.com}"
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
 gcloud config set project "$PROJECT_ID" >/dev/null

@@ -234,10 +234,13 @@ fn without_postgresql_the_stand_in_says_what_is_missing() {
 /// naming what to set.
 #[test]
 fn deploy_sh_without_an_access_list_stops_and_names_the_variables() {
+    // A machine may have the real gcloud: one that answers instead, so a
+    // deploy.sh that went on could not reach Google.
+    let path_without_gcloud = FailingGcloud::new();
     let output = std::process::Command::new("bash")
         .arg(rehearsal::root().join("deploy/deploy.sh"))
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PATH", path_without_gcloud.path_var())
         .env("PROJECT_ID", "my-project")
         .env("REGION", "europe-west1")
         .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
@@ -251,4 +254,61 @@ fn deploy_sh_without_an_access_list_stops_and_names_the_variables() {
         "deploy.sh said: {said}"
     );
     assert!(!said.contains("gcloud"), "it went on: {said}");
+}
+
+/// A broker caller without its rules would stop the public service at start
+/// (a failed revision); deploy.sh says so before it touches the project.
+#[test]
+fn deploy_sh_with_broker_callers_but_no_scopes_stops_and_names_the_variable() {
+    // A machine may have the real gcloud: one that answers instead, so a
+    // deploy.sh that went on could not reach Google.
+    let path_without_gcloud = FailingGcloud::new();
+    let output = std::process::Command::new("bash")
+        .arg(rehearsal::root().join("deploy/deploy.sh"))
+        .env_clear()
+        .env("PATH", path_without_gcloud.path_var())
+        .env("PROJECT_ID", "my-project")
+        .env("REGION", "europe-west1")
+        .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
+        .env("OIDC_CLIENT_SECRET", "a-secret")
+        .env("ALLOWED_HOSTED_DOMAINS", "example.com")
+        .env(
+            "BROKER_CALLERS",
+            "backend@my-project.iam.gserviceaccount.com",
+        )
+        .output()
+        .expect("bash runs deploy.sh");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "deploy.sh said: {said}");
+    assert!(
+        said.contains("BROKER_CALLER_SCOPES"),
+        "deploy.sh said: {said}"
+    );
+    assert!(!said.contains("gcloud"), "it went on: {said}");
+}
+
+/// A directory holding a `gcloud` that only fails, first on `PATH`.
+struct FailingGcloud(tempfile::TempDir);
+
+impl FailingGcloud {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let gcloud = dir.path().join("gcloud");
+        std::fs::write(
+            &gcloud,
+            "#!/bin/sh\necho \"gcloud called: $*\" >&2\nexit 97\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&gcloud, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Self(dir)
+    }
+
+    fn path_var(&self) -> String {
+        format!(
+            "{}:{}",
+            self.0.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
 }
