@@ -71,6 +71,11 @@ impl Counter {
         }
     }
 
+    /// Adds `by` at once (the `metrics` facade's counters increment by any amount).
+    pub fn add(&self, by: u64) {
+        self.value.fetch_add(by, Ordering::Relaxed);
+    }
+
     pub fn increment(&self) {
         // Counters order nothing else, so relaxed suffices.
         self.value.fetch_add(1, Ordering::Relaxed);
