@@ -52,6 +52,17 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     backchannelLogout: { enabled: true },
   },
+  // Its outgoing requests refuse special-use addresses (SSRF protection,
+  // lib/helpers/fetch_request.js), loopback among them; here our service
+  // is on loopback, so the one request to our back-channel logout URI goes
+  // without that check (any other keeps it).
+  fetch: (url, options) => {
+    if (BACKCHANNEL_LOGOUT_URI && new URL(url).href === new URL(BACKCHANNEL_LOGOUT_URI).href) {
+      const { dispatcher, ...unchecked } = options;
+      return globalThis.fetch(url, unchecked);
+    }
+    return globalThis.fetch(url, options);
+  },
   async findAccount(ctx, id) {
     return {
       accountId: id,
