@@ -1,5 +1,5 @@
-//! Upkeep that rides on requests: purging expired sessions and codes, and
-//! trying a database that was down at start.
+//! Upkeep that rides on requests: purging expired sessions, codes and
+//! logout-token `jti`s, and trying a database that was down at start.
 //!
 //! Cloud Run throttles an instance's CPU outside requests under
 //! request-based billing, so a timer-driven task may not run for as long
@@ -78,6 +78,10 @@ impl Housekeeping {
         }
         if let Err(e) = self.store.purge_handoff_codes(now).await {
             tracing::warn!(reason = %e, "handoff code purge failed");
+            return;
+        }
+        if let Err(e) = self.store.purge_logout_token_jtis(now).await {
+            tracing::warn!(reason = %e, "logout token jti purge failed");
             return;
         }
         let next = self.clock.unix_seconds() + PURGE_INTERVAL.as_secs();

@@ -62,10 +62,18 @@ pub struct LogoutMetadata {
     /// RFC 9207: authorization responses carry `iss`.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// OpenID Connect Back-Channel Logout 1.0 section 2.1: the provider
+    /// can post logout tokens to our `backchannel_logout_uri`.
+    #[serde(default)]
+    pub backchannel_logout_supported: Option<bool>,
+    /// Section 2.1: its logout tokens (and ID tokens) carry `sid`.
+    #[serde(default)]
+    pub backchannel_logout_session_supported: Option<bool>,
 }
 impl AdditionalProviderMetadata for LogoutMetadata {}
 
 mod config;
+pub mod logout_token;
 pub mod userinfo;
 
 pub use config::{ClientAuthMethod, IdTokenAlgorithm, OfflineAccess, ProviderSettings};
@@ -150,6 +158,9 @@ pub struct ProviderTokens {
 pub struct SignIn {
     pub identity: Identity,
     pub tokens: ProviderTokens,
+    /// The provider's session id (the ID token's `sid`), which its
+    /// back-channel logout tokens name.
+    pub provider_sid: Option<String>,
 }
 
 /// Everything the login route needs to send the browser to the provider.
@@ -183,6 +194,8 @@ pub struct OidcClient {
     clock: SharedClock,
     algorithms: Vec<IdTokenAlgorithm>,
     hosted_domain_needed: bool,
+    /// `BACKCHANNEL_LOGOUT` is not `off`.
+    backchannel_logout: bool,
 }
 
 impl OidcClient {
@@ -224,6 +237,7 @@ impl OidcClient {
             clock,
             algorithms: settings.id_token_algorithms.clone(),
             hosted_domain_needed: settings.hosted_domain_needed,
+            backchannel_logout: settings.backchannel_logout,
         })
     }
 
@@ -372,6 +386,7 @@ impl OidcClient {
         Ok(SignIn {
             identity,
             tokens: tokens_of(&response, requested_scopes),
+            provider_sid: response.id_token().and_then(provider_session_id),
         })
     }
 
@@ -508,6 +523,64 @@ impl OidcClient {
             Some(_) => Err(ProviderError::WrongResponseIssuer("another issuer")),
             None if promised => Err(ProviderError::WrongResponseIssuer("missing")),
             None => Ok(()),
+        }
+    }
+
+    /// Whether logout tokens are taken: the provider advertises
+    /// `backchannel_logout_supported` (Back-Channel Logout 1.0 section 2.1;
+    /// Google does not) and `BACKCHANNEL_LOGOUT` is not `off`.
+    pub async fn backchannel_logout_enabled(&self) -> Result<bool, ProviderError> {
+        if !self.backchannel_logout {
+            return Ok(false);
+        }
+        let metadata = self.metadata().await?;
+        Ok(metadata.additional_metadata().backchannel_logout_supported == Some(true))
+    }
+
+    /// Verifies a logout token with the keys and algorithms ID tokens are
+    /// verified with ([`logout_token`]), re-fetching the JWKS as for ID
+    /// tokens: once its max-age passed, and on an unknown `kid` at most
+    /// once per interval (so forged tokens cannot make us hammer the
+    /// provider). `Err(Ok(_))`: the token is refused; `Err(Err(_))`: the
+    /// provider could not be asked.
+    pub async fn verify_logout_token(
+        &self,
+        jwt: &str,
+    ) -> Result<logout_token::LogoutToken, Result<logout_token::LogoutTokenError, ProviderError>>
+    {
+        let mut metadata = self.metadata().await.map_err(Err)?;
+        if self.jwks_expired() {
+            match self.refresh_jwks("its max-age passed").await {
+                Ok(true) => metadata = self.metadata().await.map_err(Err)?,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(reason = %e, "using the provider keys we have"),
+            }
+        }
+        let check = |metadata: &Metadata| {
+            logout_token::verify(
+                jwt,
+                &logout_token::Expected {
+                    keys: metadata.jwks(),
+                    algorithms: &self.allowed_algorithms(),
+                    issuer: self.issuer.as_str(),
+                    client_id: self.client_id.as_str(),
+                    now: self.clock.unix_seconds(),
+                },
+            )
+        };
+        match check(metadata.as_ref()) {
+            Err(logout_token::LogoutTokenError::NoMatchingKey) => {
+                if !self
+                    .refresh_jwks("an unknown kid in a logout token")
+                    .await
+                    .map_err(Err)?
+                {
+                    return Err(Ok(logout_token::LogoutTokenError::NoMatchingKey));
+                }
+                let refreshed = self.metadata().await.map_err(Err)?;
+                check(refreshed.as_ref()).map_err(Ok)
+            }
+            other => other.map_err(Ok),
         }
     }
 
@@ -820,6 +893,21 @@ fn hosted_domain(id_token: &CoreIdToken) -> Option<String> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<Hd>(&bytes).ok()?.hd
+}
+
+/// The `sid` claim (OpenID Connect Back-Channel Logout 1.0 section 2.1)
+/// of an ID token whose signature and claims were already verified.
+fn provider_session_id(id_token: &CoreIdToken) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Sid {
+        sid: Option<String>,
+    }
+    let jwt = id_token.to_string();
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let sid = serde_json::from_slice::<Sid>(&bytes).ok()?.sid?;
+    // The column holds what a logout token may name (255 characters at most).
+    (!sid.is_empty() && sid.len() <= 255).then_some(sid)
 }
 
 fn describe_claims_error(e: &ClaimsVerificationError) -> String {

@@ -64,11 +64,14 @@ impl Sessions {
         &self.settings
     }
 
-    /// Starts a session for a user who just signed in, and the cookie for it.
+    /// Starts a session for a user who just signed in, and the cookie for
+    /// it. `provider_sid`: the ID token's `sid`, which the provider's
+    /// back-channel logout tokens name.
     pub async fn start(
         &self,
         identity: &Identity,
         email: &str,
+        provider_sid: Option<&str>,
     ) -> Result<(SessionRecord, Cookie<'static>), StoreError> {
         let now = self.clock.unix_seconds();
         let id = handoff_guard::random::url_safe_token(16);
@@ -82,6 +85,7 @@ impl Sessions {
             hosted_domain: identity.hosted_domain.clone(),
             created_at: now,
             expires_at: now + self.settings.max_lifetime.as_secs(),
+            provider_sid: provider_sid.map(str::to_owned),
         };
         self.store.create_session(&new).await?;
         let cookie = self.cookie(format!("{id}.{secret}"), new.expires_at - now);
@@ -96,6 +100,7 @@ impl Sessions {
             last_seen_at: now,
             expires_at: new.expires_at,
             revoked_at: None,
+            provider_sid: new.provider_sid,
         };
         Ok((record, cookie))
     }
@@ -167,14 +172,22 @@ impl Sessions {
     /// Records a new sign-in of the session's own user: its use, and the
     /// identity the provider just vouched for (address, name and `hd` may
     /// have changed; renewals check the access policy against them).
-    /// Returns the session as stored now.
+    /// Returns the session as stored now. The provider session it came
+    /// from (`provider_sid`) is recorded when it changed, so the provider's
+    /// back-channel logout of the new one ends it.
     pub async fn signed_in_again(
         &self,
         session: SessionRecord,
         identity: &Identity,
         email: &str,
+        provider_sid: Option<&str>,
     ) -> Result<SessionRecord, StoreError> {
         let now = self.clock.unix_seconds();
+        if session.provider_sid.as_deref() != provider_sid {
+            self.store
+                .set_session_provider_sid(&session.id, provider_sid)
+                .await?;
+        }
         self.store
             .refresh_session(
                 &session.id,
@@ -189,6 +202,7 @@ impl Sessions {
             name: identity.name.clone(),
             hosted_domain: identity.hosted_domain.clone(),
             last_seen_at: now,
+            provider_sid: provider_sid.map(str::to_owned),
             ..session
         })
     }

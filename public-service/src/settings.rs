@@ -54,7 +54,8 @@ pub struct Settings {
 pub struct RateLimits {
     /// `/login`, `/callback`, `/renew`, per client address.
     pub sign_in_per_minute: u32,
-    /// `/handoff/redeem`, per calling app (its service account).
+    /// `/handoff/redeem`, per calling app (its service account), and
+    /// `/backchannel-logout`, per client address (the provider's).
     pub back_channel_per_minute: u32,
     /// `/broker/token`, per calling service account.
     pub broker_per_minute: u32,
@@ -247,7 +248,22 @@ fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
             .seconds_or("PROVIDER_JWKS_REFETCH_INTERVAL", Duration::from_secs(30))?,
         id_token_algorithms: id_token_algorithms(env)?,
         hosted_domain_needed: false,
+        backchannel_logout: backchannel_logout(env)?,
     })
+}
+
+/// `BACKCHANNEL_LOGOUT`: `auto` (the default: `POST /backchannel-logout`
+/// takes logout tokens when discovery advertises
+/// `backchannel_logout_supported`) or `off` (never, whatever it says).
+fn backchannel_logout(env: &Env) -> Result<bool, ConfigError> {
+    match env.optional("BACKCHANNEL_LOGOUT").as_deref() {
+        None | Some("auto") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            "BACKCHANNEL_LOGOUT",
+            format!("expected auto or off (e.g. BACKCHANNEL_LOGOUT=off), got {other:?}"),
+        )),
+    }
 }
 
 fn id_token_algorithms(env: &Env) -> Result<Vec<IdTokenAlgorithm>, ConfigError> {
@@ -731,6 +747,20 @@ mod tests {
             error_for(&[("OFFLINE_ACCESS", "sometimes")]).name,
             "OFFLINE_ACCESS"
         );
+        assert_eq!(
+            error_for(&[("BACKCHANNEL_LOGOUT", "on")]).name,
+            "BACKCHANNEL_LOGOUT"
+        );
+    }
+
+    #[test]
+    fn backchannel_logout_follows_discovery_unless_turned_off() {
+        let settings = Settings::from_env(&Env::from_map(base())).unwrap();
+        assert!(settings.provider.backchannel_logout);
+        let mut vars = base();
+        vars.push(("BACKCHANNEL_LOGOUT", "off".into()));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert!(!settings.provider.backchannel_logout);
     }
 
     #[test]

@@ -77,6 +77,9 @@ impl Application {
             )
         };
         let sign_in_limit = limit("sign_in", limits.sign_in_per_minute);
+        // The provider's logout tokens come unauthenticated but for their
+        // signature: per address, like sign-ins, at the back channel's rate.
+        let logout_limit = limit("backchannel_logout", limits.back_channel_per_minute);
         let metrics = web::Data::new(settings.metrics.clone());
         let per_caller = |name: &'static str, per_minute: u32| {
             CallerLimiter::per_caller(name, Limit::per_minute(per_minute))
@@ -130,6 +133,11 @@ impl Application {
                     web::get().to(routes::revocations::revoked_sessions),
                 )
                 .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
+                .service(
+                    web::resource("/backchannel-logout")
+                        .wrap(from_fn(limited(logout_limit.clone())))
+                        .route(web::post().to(routes::backchannel_logout::backchannel_logout)),
+                )
                 .route(
                     "/sessions/end",
                     web::post().to(routes::app_sign_out::end_session),

@@ -31,6 +31,9 @@ pub struct ProviderSettings {
     /// The access policy decides on `hd`: fetch UserInfo when the ID token
     /// lacks it (set from the policy, not a variable of its own).
     pub hosted_domain_needed: bool,
+    /// `BACKCHANNEL_LOGOUT` (`auto`, the default, or `off`): take logout
+    /// tokens when the provider advertises back-channel logout.
+    pub backchannel_logout: bool,
 }
 
 /// An asymmetric JWS algorithm an ID token may be signed with. Never

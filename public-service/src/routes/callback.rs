@@ -253,7 +253,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         Some(session) if session.subject == identity.subject => {
             state
                 .sessions
-                .signed_in_again(session, &identity, &email)
+                .signed_in_again(session, &identity, &email, sign_in.provider_sid.as_deref())
                 .await?
         }
         other => {
@@ -261,7 +261,10 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
                 // Another account signs in in this browser: end the old session.
                 state.sessions.revoke(&someone_else).await?;
             }
-            let (session, cookie) = state.sessions.start(&identity, &email).await?;
+            let (session, cookie) = state
+                .sessions
+                .start(&identity, &email, sign_in.provider_sid.as_deref())
+                .await?;
             response.cookie(cookie);
             session
         }

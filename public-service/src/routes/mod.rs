@@ -1,6 +1,7 @@
 //! HTTP routes of the public service, one module per route.
 
 pub mod app_sign_out;
+pub mod backchannel_logout;
 pub mod broker;
 pub mod callback;
 pub mod health;

@@ -16,6 +16,7 @@
 mod codes;
 mod connect;
 mod grants;
+mod logout;
 mod sessions;
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
+pub use logout::LogoutTarget;
 pub use sessions::{NewSession, SessionRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{from_db, to_db, Store, StoreError};
 
 const COLUMNS: &str =
-    "id, secret_hash, subject, email, name, hosted_domain, created_at, last_seen_at, expires_at, revoked_at";
+    "id, secret_hash, subject, email, name, hosted_domain, created_at, last_seen_at, expires_at, revoked_at, provider_sid";
 
 pub struct NewSession {
     pub id: String,
@@ -19,6 +19,9 @@ pub struct NewSession {
     pub hosted_domain: Option<String>,
     pub created_at: u64,
     pub expires_at: u64,
+    /// The provider's session id (the ID token's `sid`), which its
+    /// back-channel logout tokens name.
+    pub provider_sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +37,7 @@ pub struct SessionRecord {
     /// The absolute end of the session, whatever its activity.
     pub expires_at: u64,
     pub revoked_at: Option<u64>,
+    pub provider_sid: Option<String>,
 }
 
 impl Store {
@@ -41,8 +45,8 @@ impl Store {
         self.bounded(
             sqlx::query(
                 "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
-                created_at, last_seen_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL)",
+                created_at, last_seen_at, expires_at, revoked_at, provider_sid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL, $9)",
             )
             .bind(&session.id)
             .bind(session.secret_hash.clone())
@@ -52,6 +56,7 @@ impl Store {
             .bind(session.hosted_domain.clone())
             .bind(to_db(session.created_at))
             .bind(to_db(session.expires_at))
+            .bind(session.provider_sid.clone())
             .execute(self.pool()?),
         )
         .await?;
@@ -189,5 +194,6 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         last_seen_at: from_db(row.try_get("last_seen_at")?),
         expires_at: from_db(row.try_get("expires_at")?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_db),
+        provider_sid: row.try_get("provider_sid")?,
     })
 }

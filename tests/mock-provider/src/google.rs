@@ -84,6 +84,16 @@ pub fn has_end_session_endpoint(dialect: Dialect) -> bool {
     dialect != Dialect::Google
 }
 
+/// Google's discovery document does not advertise
+/// `backchannel_logout_supported`, and its ID tokens carry no `sid`: Google
+/// implements no OpenID Connect Back-Channel Logout
+/// (<https://developers.google.com/identity/openid-connect/openid-connect#discovery>
+/// lists the document's fields). A generic provider here does, as
+/// <https://openid.net/specs/openid-connect-backchannel-1_0.html> section 2.1 has it.
+pub fn has_backchannel_logout(dialect: Dialect) -> bool {
+    dialect != Dialect::Google
+}
+
 /// Revoking at Google: `POST https://oauth2.googleapis.com/revoke` with the
 /// form parameter `token` (an access or a refresh token); "if the token is an
 /// access token and it has a corresponding refresh token, the refresh token

@@ -20,16 +20,19 @@
 //! - [`state`]: everything the provider remembers, behind one mutex.
 //! - [`tokens`]: id_tokens, broken on request.
 //! - [`routes`]: the HTTP endpoints.
+//! - [`logout_tokens`]: back-channel logout tokens, broken on request.
 //! - [`keys`]: test-only RSA keys and one P-256 key.
 #![forbid(unsafe_code)]
 
 pub mod google;
 pub mod keys;
+pub mod logout_tokens;
 pub mod provider;
 pub mod routes;
 pub mod state;
 pub mod tokens;
 
+pub use logout_tokens::LogoutSigning;
 pub use provider::{MockProvider, MockProviderBuilder};
 pub use state::{Decision, Dialect, Misbehaviour, MockUser, SigningAlg};
 

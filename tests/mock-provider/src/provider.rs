@@ -93,6 +93,37 @@ impl MockProvider {
         self.shared.lock().iss_in_authorization_response = on;
     }
 
+    /// Advertises back-channel logout and puts `sid` in ID tokens (or
+    /// not), whatever the dialect does.
+    pub fn set_backchannel_logout(&self, on: bool) {
+        self.shared.lock().backchannel_logout = Some(on);
+    }
+
+    /// `(sub, sid)` of every provider session a sign-in started, oldest first.
+    pub fn provider_sessions(&self) -> Vec<(String, String)> {
+        self.shared.lock().sessions.clone()
+    }
+
+    /// The claims of a valid logout token from this provider for
+    /// `audience` (a client id), naming `sub` and/or `sid`.
+    pub fn logout_token_claims(
+        &self,
+        audience: &str,
+        sub: Option<&str>,
+        sid: Option<&str>,
+    ) -> serde_json::Value {
+        crate::logout_tokens::claims(&self.shared.lock(), &self.shared.issuer, audience, sub, sid)
+    }
+
+    /// `claims` as a logout token signed as `signing` says.
+    pub fn sign_logout_token(
+        &self,
+        claims: &serde_json::Value,
+        signing: crate::LogoutSigning,
+    ) -> String {
+        crate::logout_tokens::sign(&self.shared.lock(), claims, signing)
+    }
+
     pub fn issuer(&self) -> String {
         self.shared.issuer.clone()
     }
@@ -232,6 +263,7 @@ impl MockProvider {
                 user,
                 nonce: None,
                 access_token: None,
+                sid: None,
             },
         )
     }

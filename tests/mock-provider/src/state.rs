@@ -211,6 +211,12 @@ pub struct State {
     pub claims_only_in_userinfo: bool,
     /// `iss` in authorization responses, advertised in discovery (RFC 9207).
     pub iss_in_authorization_response: bool,
+    /// Advertise `backchannel_logout_supported` and put a `sid` in ID
+    /// tokens; `None`: as the dialect does ([`crate::google::has_backchannel_logout`]).
+    pub backchannel_logout: Option<bool>,
+    /// The `sid` of every provider session a code exchange started, with
+    /// its `sub`, oldest first.
+    pub sessions: Vec<(String, String)>,
 }
 
 impl State {
@@ -250,6 +256,8 @@ impl State {
             refresh_ignores_scope: false,
             claims_only_in_userinfo: false,
             iss_in_authorization_response: false,
+            backchannel_logout: None,
+            sessions: Vec::new(),
         }
     }
 
@@ -277,6 +285,12 @@ impl State {
         let key = RsaKey::nth(self.keys_made);
         self.keys_made += 1;
         self.keys.push(key);
+    }
+
+    /// Whether discovery advertises back-channel logout and ID tokens carry `sid`.
+    pub fn backchannel_logout(&self) -> bool {
+        self.backchannel_logout
+            .unwrap_or_else(|| crate::google::has_backchannel_logout(self.dialect))
     }
 
     pub fn client(&self, client_id: &str) -> Option<&Client> {

@@ -34,6 +34,8 @@ pub struct IdTokenRequest<'a> {
     pub user: &'a MockUser,
     pub nonce: Option<&'a str>,
     pub access_token: Option<&'a str>,
+    /// The provider session's id (`sid`), for back-channel logout.
+    pub sid: Option<&'a str>,
 }
 
 /// An id_token as the provider would issue it, with every active
@@ -71,6 +73,9 @@ fn claims(state: &State, r: &IdTokenRequest<'_>) -> Value {
     }
     if let Some(nonce) = r.nonce {
         claims["nonce"] = json!(nonce);
+    }
+    if let Some(sid) = r.sid {
+        claims["sid"] = json!(sid);
     }
     if let Some(access_token) = r.access_token {
         claims["at_hash"] = json!(at_hash_for(state.signing_alg, access_token));

@@ -171,6 +171,7 @@ fn identity_for(req: &HttpRequest, shared: &Shared, account: &str) -> HttpRespon
             user: &account,
             nonce: None,
             access_token: None,
+            sid: None,
         },
     );
     HttpResponse::Ok().content_type("text/html").body(token)

@@ -39,13 +39,14 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
     if garbage {
         return truncated_json();
     }
-    let (dialect, signing_alg, iss_parameter) = {
+    let (dialect, signing_alg, iss_parameter, backchannel_logout) = {
         let state = shared.lock();
         (
             state.dialect,
             state.signing_alg,
             state.iss_in_authorization_response
                 || state.misbehaves(&Misbehaviour::AuthorizationResponseNoIss),
+            state.backchannel_logout(),
         )
     };
     let i = &shared.issuer;
@@ -72,6 +73,11 @@ pub(super) async fn discovery(shared: web::Data<Shared>) -> HttpResponse {
     });
     if google::has_end_session_endpoint(dialect) {
         document["end_session_endpoint"] = json!(format!("{i}/logout"));
+    }
+    if backchannel_logout {
+        // Back-Channel Logout 1.0 section 2.1: both, since ID tokens carry `sid`.
+        document["backchannel_logout_supported"] = json!(true);
+        document["backchannel_logout_session_supported"] = json!(true);
     }
     if iss_parameter {
         document["authorization_response_iss_parameter_supported"] = json!(true);

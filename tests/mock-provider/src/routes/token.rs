@@ -131,6 +131,12 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
             scopes: grant.scopes.clone(),
         },
     );
+    // Each code exchange is a sign-in, a provider session of its own:
+    // its `sid` (Back-Channel Logout 1.0 section 2.1) names it.
+    let sid = state.backchannel_logout().then(random_token);
+    if let Some(sid) = &sid {
+        state.sessions.push((grant.user.sub.clone(), sid.clone()));
+    }
     let id_token = id_token(
         &state,
         &IdTokenRequest {
@@ -139,6 +145,7 @@ fn exchange_code(shared: &Shared, client_id: &str, p: &Params) -> HttpResponse {
             user: &grant.user,
             nonce: grant.nonce.as_deref(),
             access_token: Some(&access_token),
+            sid: sid.as_deref(),
         },
     );
     let mut body = json!({

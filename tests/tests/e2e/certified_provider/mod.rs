@@ -7,8 +7,9 @@
 //! What it proves that the mock cannot: claims for `email`/`profile` come
 //! from UserInfo only (Core 5.4), refresh tokens only through the
 //! provider's own rules (`offline_access` with `prompt=consent`), RFC 9207
-//! `iss` in every authorization response, RFC 7009 revocation and
-//! RP-initiated logout with the provider's confirmation form.
+//! `iss` in every authorization response, RFC 7009 revocation,
+//! RP-initiated logout with the provider's confirmation form, and
+//! back-channel logout (its logout tokens end our session).
 //!
 //! Needs Node.js and `npm ci --prefix tests/oidc-provider`; without them
 //! the tests print why and skip, unless `CERTIFIED_PROVIDER_REQUIRED=1`
@@ -96,6 +97,11 @@ fn start_provider(auth_port: u16, client_secret: &str) -> Option<CertifiedProvid
         .env("CLIENT_SECRET", client_secret)
         .env("REDIRECT_URI", format!("{auth}/callback"))
         .env("POST_LOGOUT_REDIRECT_URI", format!("{auth}/signed-out"))
+        // Node resolves no test host names: the loopback address.
+        .env(
+            "BACKCHANNEL_LOGOUT_URI",
+            format!("http://127.0.0.1:{auth_port}/backchannel-logout"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn();
@@ -441,6 +447,73 @@ async fn sign_out_revokes_the_token_and_ends_the_provider_session() {
         "{:?}",
         urls(&hops)
     );
+}
+
+/// The user signs out at the provider itself (its end-session endpoint and
+/// confirmation form, nothing of ours): the provider posts a logout token
+/// (OpenID Connect Back-Channel Logout 1.0) to our
+/// `/backchannel-logout`, which ends our session of that provider session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_at_the_provider_ends_our_session_through_the_back_channel() {
+    let Some((app, provider)) = deployment(TestOptions::default()).await else {
+        return;
+    };
+    let discovery = discovery(&app).await;
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    let browser = app.browser();
+    sign_in(&app, &browser, ALICE).await;
+    let cookie = browser.cookie("__Host-session").expect("a session");
+    let session_id = cookie.value.split('.').next().unwrap().to_owned();
+    let store = app.store().await;
+    let stored = store.session(&session_id).await.unwrap().unwrap();
+    assert!(
+        stored.provider_sid.is_some(),
+        "the ID token's sid is stored"
+    );
+    assert_eq!(stored.revoked_at, None);
+
+    let mut end_session: url::Url = discovery["end_session_endpoint"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    end_session
+        .query_pairs_mut()
+        .append_pair("client_id", CLIENT_ID);
+    let confirm = browser.get(end_session.as_str()).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let action = form_by_id(&confirm, "op.logoutForm").expect("the logout form");
+    let xsrf = hidden_value(&confirm, "xsrf").expect("the xsrf field");
+    let delivered = provider.count("backchannel.success");
+    let done = browser
+        .post_form(action.as_str(), &[("xsrf", &xsrf), ("logout", "yes")], &[])
+        .await;
+    assert!(done.status.as_u16() < 500, "{}", done.body);
+    assert_eq!(
+        provider
+            .wait_for("backchannel.success", delivered + 1)
+            .await,
+        delivered + 1,
+        "the provider's logout token was not taken: {:?}",
+        provider.events.lock().unwrap()
+    );
+    let ended = store.session(&session_id).await.unwrap().unwrap();
+    assert!(
+        ended.revoked_at.is_some(),
+        "our session outlived the provider's"
+    );
+    // The app learns it from the revocation feed and refuses the browser's
+    // handoff token.
+    let mut refused = false;
+    for _ in 0..30 {
+        if browser.get_json(&app.app("/api/me")).await.status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the app still takes the ended session's token");
+    logs::assert_no_service_panics();
 }
 
 fn form_by_id(page: &Page, id: &str) -> Option<url::Url> {

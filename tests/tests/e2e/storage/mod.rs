@@ -315,6 +315,7 @@ async fn only_a_valid_session_counts_as_live(backend: Backend) {
         email: format!("{subject}@example.com"),
         name: None,
         hosted_domain: None,
+        provider_sid: None,
         created_at: created,
         expires_at: created + 3600,
     };
@@ -370,6 +371,7 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
         email: "alice@example.com".into(),
         name: Some("Alice".into()),
         hosted_domain: None,
+        provider_sid: None,
         created_at: created,
         expires_at: created + 1000,
     };
@@ -474,6 +476,7 @@ async fn revocations_within_one_second_page_on_a_cursor_and_none_is_lost(backend
                 email: "alice@example.com".into(),
                 name: None,
                 hosted_domain: None,
+                provider_sid: None,
                 created_at: NOW,
                 expires_at: NOW + 1000,
             })
@@ -626,6 +629,7 @@ async fn expired_sessions_are_purged_by_a_request_once_a_purge_is_due(backend: B
         email: "alice@example.com".into(),
         name: None,
         hosted_domain: None,
+        provider_sid: None,
         created_at: now - 7200,
         expires_at: now - 1,
     };

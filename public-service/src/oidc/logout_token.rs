@@ -1,0 +1,331 @@
+//! Logout tokens of OpenID Connect Back-Channel Logout 1.0
+//! (<https://openid.net/specs/openid-connect-backchannel-1_0.html>): the
+//! JWT a provider posts to our `backchannel_logout_uri` when a user's
+//! session there ends.
+//!
+//! `openidconnect` has no logout-token type (its `IdToken` verifier insists
+//! on ID-token rules, a nonce among them, which a logout token must not
+//! carry), so the JWS is verified here, but with the crate's own machinery:
+//! the provider's `CoreJsonWebKeySet` the ID-token verification keeps
+//! fresh, `CoreJsonWebKey::verify_signature`, and the same algorithm
+//! allowlist (`OIDC_ID_TOKEN_ALGORITHMS` intersected with discovery). One
+//! key set, one algorithm mapping, no second JWT library to keep in step
+//! (jsonwebtoken would need every JWK converted and its own allowlist).
+//!
+//! The checks are section 2.6's, in its order, plus the ones the other
+//! sections make: `typ` (section 2.4 recommends `logout+jwt`; Security
+//! Considerations, Cross-JWT Confusion), `exp` (section 2.4) and the
+//! `jti` seen before (step 6, done by the caller against the store).
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
+use openidconnect::{JsonWebKey, JsonWebKeyId};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The `events` member a logout token must carry (section 2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// Tolerated clock skew for `iat` in the future, as for ID tokens.
+const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
+/// A logout token issued longer ago than this is refused: providers send
+/// them at once (section 2.5), and the `jti`s to remember stay few.
+pub const MAX_AGE: Duration = Duration::from_secs(600);
+/// Longest `logout_token` read; providers' are well under 2 KiB.
+pub const MAX_LEN: usize = 8 * 1024;
+
+/// What a valid logout token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutToken {
+    /// The provider's `sub`: our sessions' subject.
+    pub subject: Option<String>,
+    /// The provider's session id (`sid`), stored with each session at sign-in.
+    pub provider_sid: Option<String>,
+    pub jti: String,
+    /// Until when (Unix seconds) the `jti` must be remembered: past it the
+    /// token is refused by its `exp` or its age anyway.
+    pub remember_until: u64,
+}
+
+/// Why a logout token is refused. The text goes to the provider as the
+/// `error_description` (section 2.8): it names the check, never a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LogoutTokenError {
+    #[error("the logout_token is not a signed JWT")]
+    Malformed,
+    #[error("the logout_token's typ is not logout+jwt")]
+    WrongType,
+    #[error("the logout_token's algorithm is not allowed")]
+    Algorithm,
+    #[error("no published key matches the logout_token")]
+    NoMatchingKey,
+    #[error("the logout_token's signature is invalid")]
+    BadSignature,
+    #[error("the logout_token's issuer is wrong")]
+    WrongIssuer,
+    #[error("the logout_token is not for this client")]
+    WrongAudience,
+    #[error("the logout_token has no valid iat")]
+    NoIssueTime,
+    #[error("the logout_token was issued in the future")]
+    IssuedInFuture,
+    #[error("the logout_token is too old")]
+    TooOld,
+    #[error("the logout_token has expired")]
+    Expired,
+    #[error("the logout_token has no jti")]
+    NoJti,
+    #[error("the logout_token has no back-channel logout event")]
+    NoLogoutEvent,
+    #[error("the logout_token names neither sub nor sid")]
+    NoSubjectOrSession,
+    #[error("the logout_token carries a nonce")]
+    Nonce,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: CoreJwsSigningAlgorithm,
+    kid: Option<JsonWebKeyId>,
+    typ: Option<String>,
+    /// RFC 7515 4.1.11: extensions we do not understand must be refused.
+    crit: Option<Value>,
+}
+
+/// What the ID-token side of the relying party knows: the provider's keys,
+/// the algorithms allowed, our issuer and client id, and the time.
+pub struct Expected<'a> {
+    pub keys: &'a CoreJsonWebKeySet,
+    pub algorithms: &'a [CoreJwsSigningAlgorithm],
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub now: u64,
+}
+
+/// Verifies `jwt` as section 2.6 says (but the `jti` replay check).
+pub fn verify(jwt: &str, expected: &Expected<'_>) -> Result<LogoutToken, LogoutTokenError> {
+    use LogoutTokenError as E;
+    if jwt.len() > MAX_LEN {
+        return Err(E::Malformed);
+    }
+    // Step 1: we register no encryption key, so a JWE (five parts) is not ours.
+    let mut parts = jwt.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(E::Malformed);
+    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| E::Malformed);
+    let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| E::Malformed)?;
+    if header.crit.is_some() {
+        return Err(E::Malformed);
+    }
+    if let Some(typ) = &header.typ {
+        check_type(typ)?;
+    }
+    // Step 2: the signature, as for ID tokens (OpenID Connect Core 3.1.3.7):
+    // only allowlisted algorithms (never `none` nor an HMAC).
+    if !expected.algorithms.contains(&header.alg) {
+        return Err(E::Algorithm);
+    }
+    let signature = decode(signature_b64)?;
+    let message = format!("{header_b64}.{payload_b64}");
+    check_signature(&header, message.as_bytes(), &signature, expected.keys)?;
+    let claims: Value = serde_json::from_slice(&decode(payload_b64)?).map_err(|_| E::Malformed)?;
+    check_claims(&claims, expected)
+}
+
+/// `logout+jwt` (section 2.4), in its full media-type form too (RFC 7515
+/// 4.1.9); `JWT` from providers that predate explicit typing.
+fn check_type(typ: &str) -> Result<(), LogoutTokenError> {
+    let typ = typ.to_ascii_lowercase();
+    match typ.as_str() {
+        "logout+jwt" | "application/logout+jwt" | "jwt" => Ok(()),
+        _ => Err(LogoutTokenError::WrongType),
+    }
+}
+
+fn check_signature(
+    header: &Header,
+    message: &[u8],
+    signature: &[u8],
+    keys: &CoreJsonWebKeySet,
+) -> Result<(), LogoutTokenError> {
+    // As `openidconnect` picks keys for ID tokens: the token's `kid` when it
+    // names one, and only keys meant for signatures.
+    let candidates: Vec<_> = keys
+        .keys()
+        .iter()
+        .filter(|key| header.kid.is_none() || header.kid.as_ref() == key.key_id())
+        .filter(|key| !matches!(key.key_use(), Some(CoreJsonWebKeyUse::Encryption)))
+        .collect();
+    if candidates.is_empty() {
+        return Err(LogoutTokenError::NoMatchingKey);
+    }
+    candidates
+        .iter()
+        .any(|key| {
+            key.verify_signature(&header.alg, message, signature)
+                .is_ok()
+        })
+        .then_some(())
+        .ok_or(LogoutTokenError::BadSignature)
+}
+
+fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, LogoutTokenError> {
+    use LogoutTokenError as E;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
+    // Step 2, continued: `iss` exactly, `aud` holding our client id, `iat`.
+    if text("iss") != Some(expected.issuer) {
+        return Err(E::WrongIssuer);
+    }
+    let for_us = match claims.get("aud") {
+        Some(Value::String(aud)) => aud == expected.client_id,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expected.client_id)),
+        _ => false,
+    };
+    if !for_us {
+        return Err(E::WrongAudience);
+    }
+    let iat = seconds("iat").ok_or(E::NoIssueTime)?;
+    if iat > expected.now + IAT_FUTURE_LEEWAY.as_secs() {
+        return Err(E::IssuedInFuture);
+    }
+    if iat.saturating_add(MAX_AGE.as_secs()) < expected.now {
+        return Err(E::TooOld);
+    }
+    // Section 2.4: `exp` is REQUIRED.
+    let exp = seconds("exp").ok_or(E::Expired)?;
+    if exp <= expected.now {
+        return Err(E::Expired);
+    }
+    let jti = text("jti").filter(|j| !j.is_empty() && j.len() <= 256);
+    let jti = jti.ok_or(E::NoJti)?.to_owned();
+    // Step 4: `events` is a JSON object with the back-channel logout member,
+    // itself a JSON object (section 2.4).
+    let event = claims
+        .get("events")
+        .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT));
+    if !event.is_some_and(Value::is_object) {
+        return Err(E::NoLogoutEvent);
+    }
+    // Step 3: `sub`, `sid` or both.
+    let bounded = |v: &str| (!v.is_empty() && v.len() <= 255).then(|| v.to_owned());
+    let subject = text("sub").and_then(bounded);
+    let provider_sid = text("sid").and_then(bounded);
+    if subject.is_none() && provider_sid.is_none() {
+        return Err(E::NoSubjectOrSession);
+    }
+    // Step 5: a nonce is prohibited (it would let an ID token pass as one).
+    if claims.get("nonce").is_some() {
+        return Err(E::Nonce);
+    }
+    Ok(LogoutToken {
+        subject,
+        provider_sid,
+        jti,
+        remember_until: exp
+            .min(iat.saturating_add(MAX_AGE.as_secs()))
+            .saturating_add(1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn expected(keys: &CoreJsonWebKeySet) -> Expected<'_> {
+        Expected {
+            keys,
+            algorithms: &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+            issuer: "https://op.example",
+            client_id: "client",
+            now: 10_000,
+        }
+    }
+
+    fn valid() -> Value {
+        json!({
+            "iss": "https://op.example", "aud": ["other", "client"], "iat": 10_000,
+            "exp": 10_120, "jti": "j1", "sid": "s1",
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+        })
+    }
+
+    fn check(change: impl FnOnce(&mut Value)) -> Result<LogoutToken, LogoutTokenError> {
+        let keys = CoreJsonWebKeySet::new(Vec::new());
+        let mut claims = valid();
+        change(&mut claims);
+        check_claims(&claims, &expected(&keys))
+    }
+
+    #[test]
+    fn each_claim_rule_refuses_what_section_2_6_refuses() {
+        use LogoutTokenError as E;
+        let ok = check(|_| {}).unwrap();
+        assert_eq!(ok.provider_sid.as_deref(), Some("s1"));
+        assert_eq!(ok.subject, None);
+        assert_eq!(ok.remember_until, 10_121);
+        assert_eq!(
+            check(|c| c["iss"] = json!("https://op.example/")),
+            Err(E::WrongIssuer)
+        );
+        assert_eq!(check(|c| c["aud"] = json!("other")), Err(E::WrongAudience));
+        assert_eq!(check(|c| c["iat"] = json!(10_061)), Err(E::IssuedInFuture));
+        assert_eq!(check(|c| c["iat"] = json!(9_000)), Err(E::TooOld));
+        assert_eq!(check(|c| c["iat"] = json!("10000")), Err(E::NoIssueTime));
+        assert_eq!(check(|c| c["exp"] = json!(10_000)), Err(E::Expired));
+        assert_eq!(
+            check(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+            Err(E::Expired)
+        );
+        assert_eq!(check(|c| c["jti"] = json!("")), Err(E::NoJti));
+        assert_eq!(
+            check(|c| c["events"] = json!([BACKCHANNEL_LOGOUT_EVENT])),
+            Err(E::NoLogoutEvent)
+        );
+        assert_eq!(
+            check(|c| c["events"] = json!({ BACKCHANNEL_LOGOUT_EVENT: true })),
+            Err(E::NoLogoutEvent)
+        );
+        assert_eq!(
+            check(|c| {
+                c.as_object_mut().unwrap().remove("sid");
+            }),
+            Err(E::NoSubjectOrSession)
+        );
+        assert_eq!(check(|c| c["nonce"] = json!("n")), Err(E::Nonce));
+    }
+
+    #[test]
+    fn only_signed_compact_jwts_with_an_allowed_algorithm_and_type_are_read() {
+        use LogoutTokenError as E;
+        let keys = CoreJsonWebKeySet::new(Vec::new());
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap());
+        let token = |header: Value| format!("{}.{}.c2ln", b64(header), b64(valid()));
+        let verify = |jwt: &str| verify(jwt, &expected(&keys));
+        assert_eq!(verify("a.b"), Err(E::Malformed));
+        assert_eq!(verify("a.b.c.d.e"), Err(E::Malformed));
+        assert_eq!(verify(&token(json!({ "alg": "none" }))), Err(E::Algorithm));
+        assert_eq!(verify(&token(json!({ "alg": "HS256" }))), Err(E::Algorithm));
+        assert_eq!(
+            verify(&token(json!({ "alg": "RS256", "typ": "at+jwt" }))),
+            Err(E::WrongType)
+        );
+        assert_eq!(
+            verify(&token(json!({ "alg": "RS256", "crit": ["x"] }))),
+            Err(E::Malformed)
+        );
+        assert_eq!(
+            verify(&token(json!({ "alg": "RS256", "typ": "logout+jwt" }))),
+            Err(E::NoMatchingKey)
+        );
+        assert_eq!(verify(&"a".repeat(MAX_LEN + 1)), Err(E::Malformed));
+    }
+}
