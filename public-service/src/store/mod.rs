@@ -16,7 +16,9 @@
 mod codes;
 mod connect;
 mod grants;
+mod reseal;
 mod sessions;
+mod users;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -28,7 +30,9 @@ use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
+pub use reseal::{KeyUsage, Resealed};
 pub use sessions::{NewSession, SessionRecord};
+pub use users::KnownUser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -7,6 +7,7 @@
 //! other suites.
 
 mod abuse;
+mod admin;
 mod bearer;
 mod browser;
 mod certified_provider;
