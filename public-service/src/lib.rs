@@ -17,10 +17,13 @@
 //! - [`pages`]: the start page and the error page (askama templates).
 //! - [`token_broker`] and [`routes::broker`]: fresh access tokens for
 //!   trusted backends, within each caller's [`broker_rules`].
+//! - [`admin`]: `public-service admin …`, the operators' commands (sessions,
+//!   grants, key rotation) on the service's own environment.
 //! - [`housekeeping`]: upkeep started by requests (purges, a database that
 //!   was down), since Cloud Run gives no CPU between them.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod apps;
 pub mod broker_rules;
 pub mod delivery;

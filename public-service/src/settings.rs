@@ -182,7 +182,7 @@ impl Settings {
     }
 }
 
-fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
+pub(crate) fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
     let issuer_url = match env.optional_secure_url("OIDC_ISSUER_URL")? {
         Some(url) => url,
         None => Url::parse("https://accounts.google.com").expect("a valid constant URL"),
@@ -315,7 +315,10 @@ fn extra_auth_params(env: &Env) -> Result<Vec<(String, String)>, ConfigError> {
     Ok(params)
 }
 
-fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, ConfigError> {
+pub(crate) fn database_from_env(
+    env: &Env,
+    dev_mode: bool,
+) -> Result<DatabaseSettings, ConfigError> {
     let url = match env.secret("DATABASE_URL")? {
         Some(url) => url,
         None if dev_mode => SecretString::from("sqlite::memory:"),
@@ -358,7 +361,7 @@ fn database_from_env(env: &Env, dev_mode: bool) -> Result<DatabaseSettings, Conf
     })
 }
 
-fn token_cipher_from_env(env: &Env, dev_mode: bool) -> Result<TokenCipher, ConfigError> {
+pub(crate) fn token_cipher_from_env(env: &Env, dev_mode: bool) -> Result<TokenCipher, ConfigError> {
     match env.secret("TOKEN_ENCRYPTION_KEYS")? {
         Some(ring) => TokenCipher::from_key_ring(&ring)
             .map_err(|e| ConfigError::new("TOKEN_ENCRYPTION_KEYS", e)),
@@ -466,7 +469,7 @@ fn handoff_ttl(env: &Env) -> Result<Duration, ConfigError> {
     Ok(ttl)
 }
 
-fn signing_key_from_env(env: &Env, dev_mode: bool) -> Result<SigningKey, ConfigError> {
+pub(crate) fn signing_key_from_env(env: &Env, dev_mode: bool) -> Result<SigningKey, ConfigError> {
     match env.secret("SIGNING_KEY")? {
         Some(pem) => SigningKey::from_pem(&pem).map_err(|e| ConfigError::new("SIGNING_KEY", e)),
         None if dev_mode => Ok(SigningKey::generate()),
@@ -478,7 +481,7 @@ fn signing_key_from_env(env: &Env, dev_mode: bool) -> Result<SigningKey, ConfigE
 }
 
 /// Keys that no longer sign but stay in the JWKS until tokens they signed expire.
-fn previous_keys_from_env(env: &Env) -> Result<Vec<SigningKey>, ConfigError> {
+pub(crate) fn previous_keys_from_env(env: &Env) -> Result<Vec<SigningKey>, ConfigError> {
     let Some(pems) = env.secret("PREVIOUS_SIGNING_KEYS")? else {
         return Ok(Vec::new());
     };

@@ -759,10 +759,10 @@ fn consent_required() -> BrokerError {
     }
 }
 
-fn refresh_context(subject: &str) -> String {
+pub(crate) fn refresh_context(subject: &str) -> String {
     format!("refresh_token:{subject}")
 }
 
-fn access_context(subject: &str) -> String {
+pub(crate) fn access_context(subject: &str) -> String {
     format!("access_token:{subject}")
 }

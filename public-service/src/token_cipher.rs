@@ -150,6 +150,11 @@ impl TokenCipher {
             .map_err(|_| CipherError::Unopenable)
     }
 
+    /// The ids of the ring's keys, the sealing one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
     /// Whether `sealed` was sealed by an older key and should be re-sealed.
     pub fn is_stale(&self, sealed: &Sealed) -> bool {
         sealed.key_id != self.keys[0].id

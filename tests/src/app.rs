@@ -8,7 +8,10 @@
 //! it as a separate process on the same database ([`TestApp::restart_public_service`]).
 //! [`outages`] takes parts of the deployment down and brings them back.
 
+mod admin;
 mod outages;
+
+pub use admin::AdminRun;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};

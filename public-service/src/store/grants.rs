@@ -18,7 +18,7 @@ use super::{from_db, to_db, Store, StoreError};
 use crate::scopes::{canonicalised, ScopeSet};
 use crate::token_cipher::Sealed;
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "subject, email, hosted_domain, scopes, refresh_token, refresh_token_key_id, \
      access_token, access_token_key_id, access_token_expires_at, version, \
      refresh_lease_until, created_at, updated_at, revoked_at";
@@ -295,7 +295,7 @@ fn sealed(bytes: Option<Vec<u8>>, key_id: Option<String>) -> Option<Sealed> {
     })
 }
 
-fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
+pub(super) fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
     let access = sealed(
         row.try_get("access_token")?,
         row.try_get("access_token_key_id")?,

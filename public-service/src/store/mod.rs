@@ -17,7 +17,9 @@ mod codes;
 mod connect;
 mod grants;
 mod logout;
+mod reseal;
 mod sessions;
+mod users;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -30,7 +32,9 @@ use sqlx::AnyPool;
 pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use logout::LogoutTarget;
+pub use reseal::{KeyUsage, Resealed};
 pub use sessions::{NewSession, SessionRecord};
+pub use users::KnownUser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

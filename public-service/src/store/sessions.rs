@@ -157,6 +157,52 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// The subject's sessions that are not revoked and not expired at `now`,
+    /// newest first.
+    pub async fn live_sessions_of(
+        &self,
+        subject: &str,
+        now: u64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = self
+            .bounded(
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE subject = $1 AND revoked_at IS NULL \
+                     AND expires_at > $2 ORDER BY created_at DESC, id DESC"
+                ))
+                .bind(subject)
+                .bind(to_db(now))
+                .fetch_all(self.pool()?),
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Revokes every live session of `subject` except `keep` (a session id);
+    /// returns how many were revoked. Revoked sessions reach the apps
+    /// through [`Self::sessions_revoked_since`], like a sign-out.
+    pub async fn revoke_sessions_of(
+        &self,
+        subject: &str,
+        keep: Option<&str>,
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL \
+                     AND expires_at > $1 AND id <> $3",
+                )
+                .bind(to_db(now))
+                .bind(subject)
+                // No session id is empty.
+                .bind(keep.unwrap_or(""))
+                .execute(self.pool()?),
+            )
+            .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Ids of sessions revoked at or after `since`, oldest first.
     /// Sessions revoked at or after `since`, in (revoked_at, id) order,
     /// starting after `after` (the last entry of the previous page) when

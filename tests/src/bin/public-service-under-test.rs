@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    public_service::startup::serve_from_env().await
+    public_service::admin::main_from_process().await
 }

@@ -7,6 +7,7 @@
 //! other suites.
 
 mod abuse;
+mod admin;
 mod backchannel_logout;
 mod bearer;
 mod browser;

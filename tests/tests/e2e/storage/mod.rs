@@ -1,6 +1,8 @@
 // Over 400 lines: each test runs on both backends through one macro, so the storage contract reads as one list of behaviours.
 //! The storage interface's behaviour, the same on SQLite and PostgreSQL.
 
+mod user_sessions;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,222 @@
+//! `admin grants reseal`: every stored token sealed by a key other than
+//! the newest of `TOKEN_ENCRYPTION_KEYS` is opened and sealed again with
+//! the newest, so an old key can leave the ring without waiting for each
+//! grant's next refresh. Needs `DATABASE_URL` and `TOKEN_ENCRYPTION_KEYS`.
+//!
+//! Grants are taken in subject order, in batches, each under its refresh
+//! lease and written back with the grant's version compare-and-swap (see
+//! `store::reseal`): a refresh in progress is waited for and a token
+//! stored meanwhile is never overwritten. A grant that stays busy or keeps
+//! changing is skipped and named. Resumable without a cursor: what is done
+//! no longer matches, so a run after an interruption (or `--limit`)
+//! continues with the rest, and a run when all is done changes nothing.
+
+use std::time::Duration;
+
+use handoff_guard::clock::SharedClock;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use service_kit::config::Env;
+
+use super::audit::AuditLine;
+use super::{context, AdminError, Console};
+use crate::store::{Resealed, Store, StoreError};
+use crate::token_broker::{access_context, refresh_context};
+use crate::token_cipher::{Sealed, TokenCipher};
+
+/// Tries per grant before it is skipped, and the wait between them
+/// (about a provider's refresh: the broker's lease lasts that long).
+const ATTEMPTS: u32 = 5;
+const RETRY_WAIT: Duration = Duration::from_millis(400);
+/// How long one grant's lease is held at most if this process dies.
+const LEASE: Duration = Duration::from_secs(30);
+
+pub struct Options<'a> {
+    pub batch_size: u32,
+    pub limit: Option<u64>,
+    pub reason: Option<&'a str>,
+}
+
+enum One {
+    Resealed,
+    /// Nothing of it was stale any more (a refresh re-sealed it).
+    Current,
+    Skipped(String),
+}
+
+pub async fn reseal(
+    env: &Env,
+    clock: &SharedClock,
+    options: &Options<'_>,
+    json: bool,
+    console: &mut Console<'_>,
+) -> Result<(), AdminError> {
+    let store = context::store(env).await?;
+    let cipher = context::token_cipher(env)?;
+    let newest = cipher.sealing_key_id().to_owned();
+    let stale_before = store.count_stale_grants(&newest).await?;
+    let goal = options
+        .limit
+        .map_or(stale_before, |limit| limit.min(stale_before));
+    if !json {
+        writeln!(
+            console.out,
+            "{stale_before} grant(s) hold a token sealed by a key other than {newest}"
+        )?;
+    }
+    let (mut resealed, mut current) = (0u64, 0u64);
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let processed = resealed + current + skipped.len() as u64;
+        let room = goal.saturating_sub(processed);
+        if room == 0 {
+            break;
+        }
+        let size = options
+            .batch_size
+            .min(u32::try_from(room).unwrap_or(u32::MAX));
+        let batch = store
+            .stale_grant_subjects(&newest, after.as_deref(), size)
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for subject in &batch {
+            match reseal_one(&store, &cipher, clock, subject).await? {
+                One::Resealed => resealed += 1,
+                One::Current => current += 1,
+                One::Skipped(why) => skipped.push((subject.clone(), why)),
+            }
+        }
+        after = batch.last().cloned();
+        if !json {
+            let skipped_note = match skipped.len() {
+                0 => String::new(),
+                n => format!(" ({n} skipped)"),
+            };
+            writeln!(console.out, "resealed {resealed}/{goal}{skipped_note}")?;
+        }
+    }
+    let remaining = store.count_stale_grants(&newest).await?;
+    let outcome = if skipped.is_empty() {
+        "ok"
+    } else {
+        "incomplete"
+    };
+    let counts = json!({
+        "newest_key": newest, "stale_before": stale_before, "resealed": resealed,
+        "already_current": current, "skipped": skipped.len(), "remaining": remaining,
+    });
+    AuditLine {
+        action: "grants.reseal",
+        reason: options.reason,
+        subject: None,
+        outcome,
+        details: counts.clone(),
+    }
+    .write(console.audit)?;
+    if json {
+        let mut answer = counts;
+        answer["skipped_subjects"] = json!(skipped
+            .iter()
+            .map(|(s, why)| json!({ "subject": s, "why": why }))
+            .collect::<Vec<_>>());
+        writeln!(console.out, "{answer}")?;
+    } else {
+        for (subject, why) in &skipped {
+            writeln!(console.out, "skipped {subject}: {why}")?;
+        }
+        if remaining == 0 {
+            writeln!(
+                console.out,
+                "every stored token is sealed by {newest}: the other keys can leave TOKEN_ENCRYPTION_KEYS"
+            )?;
+        } else {
+            writeln!(
+                console.out,
+                "{remaining} grant(s) still hold a token sealed by an older key: run again"
+            )?;
+        }
+    }
+    if skipped.is_empty() {
+        Ok(())
+    } else {
+        Err(AdminError::ResealIncomplete(skipped.len() as u64))
+    }
+}
+
+/// Re-seals one grant under its lease, trying again while a refresh
+/// holds it or a sign-in changes it.
+async fn reseal_one(
+    store: &Store,
+    cipher: &TokenCipher,
+    clock: &SharedClock,
+    subject: &str,
+) -> Result<One, StoreError> {
+    let mut why = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(RETRY_WAIT).await;
+        }
+        let lease_id = handoff_guard::random::url_safe_token(16);
+        let now = clock.unix_seconds();
+        let until = now + LEASE.as_secs();
+        let Some(grant) = store
+            .take_reseal_lease(subject, &lease_id, now, until)
+            .await?
+        else {
+            why = "a refresh held the grant on every try".into();
+            continue;
+        };
+        let stored_access = grant.access_token.as_ref().map(|(sealed, _)| sealed);
+        let opened = again(
+            cipher,
+            grant.refresh_token.as_ref(),
+            &refresh_context(subject),
+        )
+        .map_err(|e| format!("its refresh token does not open: {e}"))
+        .and_then(|refresh| {
+            again(cipher, stored_access, &access_context(subject))
+                .map(|access| (refresh, access))
+                .map_err(|e| format!("its access token does not open: {e}"))
+        });
+        let resealed = match opened {
+            Ok((refresh_token, access_token)) => Resealed {
+                refresh_token,
+                access_token,
+            },
+            Err(reason) => {
+                store.release_refresh_lease(subject, &lease_id).await?;
+                return Ok(One::Skipped(reason));
+            }
+        };
+        if resealed.refresh_token.is_none() && resealed.access_token.is_none() {
+            store.release_refresh_lease(subject, &lease_id).await?;
+            return Ok(One::Current);
+        }
+        if store.finish_reseal(&grant, &lease_id, &resealed).await? {
+            return Ok(One::Resealed);
+        }
+        // A sign-in stored a new refresh token meanwhile (or the lease ran
+        // out): nothing was written; read the grant again.
+        store.release_refresh_lease(subject, &lease_id).await?;
+        why = "it changed on every try".into();
+    }
+    Ok(One::Skipped(why))
+}
+
+/// `sealed` under the newest key, if it is sealed by an older one.
+fn again(
+    cipher: &TokenCipher,
+    sealed: Option<&Sealed>,
+    context: &str,
+) -> Result<Option<Sealed>, crate::token_cipher::CipherError> {
+    match sealed.filter(|s| cipher.is_stale(s)) {
+        None => Ok(None),
+        Some(sealed) => {
+            let plain = cipher.open(sealed, context)?;
+            Ok(Some(cipher.seal(plain.expose_secret(), context)))
+        }
+    }
+}
