@@ -259,6 +259,7 @@ async fn an_email_of_several_subjects_is_refused_and_nothing_is_revoked(backend:
                 hosted_domain: None,
                 created_at: now,
                 expires_at: now + 3600,
+                provider_sid: None,
             })
             .await
             .unwrap();

@@ -18,6 +18,7 @@ fn session(id: &str, subject: &str, email: &str, created: u64, lifetime: u64) ->
         hosted_domain: None,
         created_at: created,
         expires_at: created + lifetime,
+        provider_sid: None,
     }
 }
 
