@@ -31,7 +31,11 @@ use crate::store::StoreError;
 
 /// Operator commands of the public service (same environment as the service).
 #[derive(Debug, Parser)]
-#[command(name = "public-service admin", disable_version_flag = true)]
+#[command(
+    name = "admin",
+    bin_name = "public-service admin",
+    disable_version_flag = true
+)]
 pub struct Admin {
     /// Print the result as one JSON object instead of a table.
     #[arg(long, global = true)]
