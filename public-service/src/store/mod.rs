@@ -28,7 +28,7 @@ use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
-pub use sessions::{NewSession, SessionRecord};
+pub use sessions::{NewSession, SessionRecord, SIGNED_OUT_EVERYWHERE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -134,6 +134,14 @@ impl Store {
                 .execute(self.pool()?),
             )
             .await?;
+        // The apps each purged session was handed to go with it.
+        self.bounded(
+            sqlx::query(
+                "DELETE FROM session_apps WHERE session_id NOT IN (SELECT id FROM sessions)",
+            )
+            .execute(self.pool()?),
+        )
+        .await?;
         Ok(result.rows_affected())
     }
 

@@ -7,8 +7,17 @@ use sqlx::Row;
 
 use super::{from_db, to_db, Store, StoreError};
 
-const COLUMNS: &str =
-    "id, secret_hash, subject, email, name, hosted_domain, created_at, last_seen_at, expires_at, revoked_at";
+const COLUMNS: &str = "id, secret_hash, subject, email, name, hosted_domain, created_at, \
+    last_seen_at, expires_at, revoked_at, device, place, revoked_reason";
+
+/// The `revoked_reason` of sessions ended by [`Store::revoke_sessions_of`]
+/// ("end all others" on the sessions page, or an operator): their
+/// browser's next sign-in may say so.
+pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
+
+/// Most live sessions [`Store::live_sessions_of`] returns: a page, not an
+/// export (older ones still end with "end all others").
+const MAX_LISTED: i64 = 100;
 
 pub struct NewSession {
     pub id: String,
@@ -19,6 +28,12 @@ pub struct NewSession {
     pub hosted_domain: Option<String>,
     pub created_at: u64,
     pub expires_at: u64,
+    /// A summary such as "Chrome on macOS" (`crate::device`), never the
+    /// raw User-Agent.
+    pub device: Option<String>,
+    /// The approximate place the operator's load balancer reported, when
+    /// configured (`SESSION_PLACE_HEADER`).
+    pub place: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +49,10 @@ pub struct SessionRecord {
     /// The absolute end of the session, whatever its activity.
     pub expires_at: u64,
     pub revoked_at: Option<u64>,
+    pub device: Option<String>,
+    pub place: Option<String>,
+    /// How a revoked session ended, when known ([`SIGNED_OUT_EVERYWHERE`]).
+    pub revoked_reason: Option<String>,
 }
 
 impl Store {
@@ -41,8 +60,8 @@ impl Store {
         self.bounded(
             sqlx::query(
                 "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
-                created_at, last_seen_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL)",
+                created_at, last_seen_at, expires_at, revoked_at, device, place) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL, $9, $10)",
             )
             .bind(&session.id)
             .bind(session.secret_hash.clone())
@@ -52,6 +71,8 @@ impl Store {
             .bind(session.hosted_domain.clone())
             .bind(to_db(session.created_at))
             .bind(to_db(session.expires_at))
+            .bind(session.device.clone())
+            .bind(session.place.clone())
             .execute(self.pool()?),
         )
         .await?;
@@ -152,7 +173,113 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Ids of sessions revoked at or after `since`, oldest first.
+    /// The subject's sessions that are not revoked and not expired at
+    /// `now`, newest first (at most [`MAX_LISTED`]).
+    pub async fn live_sessions_of(
+        &self,
+        subject: &str,
+        now: u64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = self
+            .bounded(
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM sessions WHERE subject = $1 AND revoked_at IS NULL \
+                     AND expires_at > $2 ORDER BY created_at DESC, id LIMIT $3"
+                ))
+                .bind(subject)
+                .bind(to_db(now))
+                .bind(MAX_LISTED)
+                .fetch_all(self.pool()?),
+            )
+            .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Revokes every live session of `subject` except `keep` (a session
+    /// id); returns how many were revoked. They are marked
+    /// [`SIGNED_OUT_EVERYWHERE`].
+    pub async fn revoke_sessions_of(
+        &self,
+        subject: &str,
+        keep: Option<&str>,
+        now: u64,
+    ) -> Result<u64, StoreError> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                     WHERE subject = $3 AND revoked_at IS NULL AND expires_at > $1 AND id <> $4",
+                )
+                .bind(to_db(now))
+                .bind(SIGNED_OUT_EVERYWHERE)
+                .bind(subject)
+                // No session id is empty.
+                .bind(keep.unwrap_or(""))
+                .execute(self.pool()?),
+            )
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Revokes session `id` only if it belongs to `subject` (a person ends
+    /// one of their own sessions); returns whether this call revoked it.
+    pub async fn revoke_session_of(
+        &self,
+        subject: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 \
+                     WHERE id = $2 AND subject = $3 AND revoked_at IS NULL",
+                )
+                .bind(to_db(now))
+                .bind(id)
+                .bind(subject)
+                .execute(self.pool()?),
+            )
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records that session `id` was handed to `app` (its origin) at `now`.
+    pub async fn record_session_app(
+        &self,
+        id: &str,
+        app: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO session_apps (session_id, app, first_at, last_at) \
+                 VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (session_id, app) DO UPDATE SET last_at = excluded.last_at",
+            )
+            .bind(id)
+            .bind(app)
+            .bind(to_db(now))
+            .execute(self.pool()?),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The apps session `id` was handed to, most recently used first.
+    pub async fn apps_of_session(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .bounded(
+                sqlx::query(
+                    "SELECT app FROM session_apps WHERE session_id = $1 ORDER BY last_at DESC, app",
+                )
+                .bind(id)
+                .fetch_all(self.pool()?),
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get("app")?)).collect()
+    }
+
     /// Sessions revoked at or after `since`, in (revoked_at, id) order,
     /// starting after `after` (the last entry of the previous page) when
     /// given: a cursor, so that any number of revocations within one
@@ -189,5 +316,8 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         last_seen_at: from_db(row.try_get("last_seen_at")?),
         expires_at: from_db(row.try_get("expires_at")?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_db),
+        device: row.try_get("device")?,
+        place: row.try_get("place")?,
+        revoked_reason: row.try_get("revoked_reason")?,
     })
 }
