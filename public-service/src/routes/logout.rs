@@ -184,10 +184,7 @@ pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
     let claimed = match headers.get(header::ORIGIN) {
         Some(origin) => origin,
-        None => match headers.get(header::REFERER) {
-            Some(referer) => referer,
-            None => return None,
-        },
+        None => headers.get(header::REFERER)?,
     };
     claimed
         .to_str()

@@ -138,7 +138,7 @@ async fn the_page_lists_both_browsers_with_devices_and_apps_and_marks_this_one()
         .contains(&format!("Used with {}", app.app_url.host_str().unwrap())));
     assert_eq!(
         hidden(&page, "session"),
-        [linux_sid.clone()],
+        [linux_sid],
         "only the other browser has an End button"
     );
     assert!(page.body.contains("id=\"end-others\""));
