@@ -13,6 +13,9 @@ use handoff_guard::{Principal, ServiceCaller};
 pub struct Links {
     pub logout_url: String,
     pub app_url: String,
+    /// The public service's "Where you're signed in" page, with this app
+    /// as the way back.
+    pub sessions_url: String,
 }
 
 #[derive(Template)]
@@ -25,6 +28,7 @@ struct HomePage<'a> {
     expires_clock: String,
     logout_url: &'a str,
     app_url: &'a str,
+    sessions_url: &'a str,
 }
 
 pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
@@ -36,6 +40,7 @@ pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
         expires_clock: clock_time(user.expires_at()),
         logout_url: &links.logout_url,
         app_url: &links.app_url,
+        sessions_url: &links.sessions_url,
     };
     service_kit::service::html(StatusCode::OK, page.render())
 }

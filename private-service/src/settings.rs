@@ -161,6 +161,15 @@ impl Settings {
         self.auth_route("/logout")
     }
 
+    /// The public service's page of the person's sessions
+    /// (`/account/sessions`), coming back here.
+    pub fn sessions_url(&self) -> Url {
+        let mut url = self.auth_route("/account/sessions");
+        url.query_pairs_mut()
+            .append_pair("return_to", self.app_url.as_str());
+        url
+    }
+
     pub fn revoked_sessions_url(&self) -> Url {
         let mut url = self.backchannel_url.clone();
         url.set_path("/sessions/revoked");

@@ -110,6 +110,7 @@ impl Application {
                 AppDelivery::Cookie => settings.logout_url().to_string(),
             },
             app_url: settings.app_url.to_string(),
+            sessions_url: settings.sessions_url().to_string(),
         });
         service_kit::metrics_bridge::install();
         let server = HttpServer::new(move || {

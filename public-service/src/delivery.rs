@@ -117,6 +117,15 @@ pub async fn hand_off(
         "Browsers handed to an app, by delivery.",
         &[("delivery", delivery)],
     );
+    // For the sessions page ("which apps it has been handed to"); a
+    // failure here must not stop the sign-in.
+    if let Err(e) = state
+        .store
+        .record_session_app(session_id, return_to.audience(), state.clock.unix_seconds())
+        .await
+    {
+        tracing::warn!(reason = %e, "the app a session was handed to was not recorded");
+    }
     let location = match state.handoff.delivery() {
         Delivery::Cookie { .. } => {
             let token = state

@@ -27,6 +27,7 @@ pub mod admin;
 pub mod apps;
 pub mod broker_rules;
 pub mod delivery;
+pub mod device;
 pub mod handoff;
 pub mod housekeeping;
 pub mod login_transaction;

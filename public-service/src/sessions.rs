@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;
-use crate::store::{NewSession, SessionRecord, Store, StoreError};
+use crate::store::{NewSession, SessionRecord, Store, StoreError, SIGNED_OUT_EVERYWHERE};
 
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -27,6 +27,13 @@ pub struct SessionSettings {
     /// Renewal also refreshes the provider grant, so a user who removed
     /// the app's access at the provider is signed out at the next renewal.
     pub renewal_checks_grant: bool,
+    /// `SESSION_PLACE_HEADER`: the request header the operator's load
+    /// balancer fills with the client's approximate place; `None` (the
+    /// default) records no place at all.
+    pub place_header: Option<actix_web::http::header::HeaderName>,
+    /// `SIGNED_OUT_NOTICE`: a browser whose session was ended by "end all
+    /// others" (or an operator) is told so on its next sign-in.
+    pub signed_out_notice: bool,
 }
 
 pub const COOKIE_NAME: &str = "__Host-session";
@@ -65,10 +72,12 @@ impl Sessions {
     }
 
     /// Starts a session for a user who just signed in, and the cookie for
-    /// it. `provider_sid`: the ID token's `sid`, which the provider's
+    /// it. `req` gives the device summary and (when configured) the place;
+    /// `provider_sid` is the ID token's `sid`, which the provider's
     /// back-channel logout tokens name.
     pub async fn start(
         &self,
+        req: &HttpRequest,
         identity: &Identity,
         email: &str,
         provider_sid: Option<&str>,
@@ -86,6 +95,12 @@ impl Sessions {
             created_at: now,
             expires_at: now + self.settings.max_lifetime.as_secs(),
             provider_sid: provider_sid.map(str::to_owned),
+            device: crate::device::summary_of(req),
+            place: self
+                .settings
+                .place_header
+                .as_ref()
+                .and_then(|name| crate::device::place_of(req, name)),
         };
         self.store.create_session(&new).await?;
         let cookie = self.cookie(format!("{id}.{secret}"), new.expires_at - now);
@@ -101,6 +116,9 @@ impl Sessions {
             expires_at: new.expires_at,
             revoked_at: None,
             provider_sid: new.provider_sid,
+            device: new.device,
+            place: new.place,
+            revoked_reason: None,
         };
         Ok((record, cookie))
     }
@@ -218,6 +236,77 @@ impl Sessions {
             name: session.name.clone(),
             hosted_domain: session.hosted_domain.clone(),
         }
+    }
+
+    /// When the session this browser's cookie names (with its secret) was
+    /// ended by "end all others" or an operator; for the notice on the
+    /// next sign-in. Revoked sessions are purged a day after the end, and
+    /// the notice with them.
+    pub async fn signed_out_everywhere_at(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some((id, secret)) = presented(req) else {
+            return Ok(None);
+        };
+        let Some(session) = self.store.session(&id).await? else {
+            return Ok(None);
+        };
+        if !bool::from(hash(&secret).ct_eq(&session.secret_hash)) {
+            return Ok(None);
+        }
+        Ok(session
+            .revoked_at
+            .filter(|_| session.revoked_reason.as_deref() == Some(SIGNED_OUT_EVERYWHERE)))
+    }
+
+    /// The subject's valid sessions (as [`Self::validity`] counts them),
+    /// newest first.
+    pub async fn live_sessions_of(&self, subject: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        let sessions = self
+            .store
+            .live_sessions_of(subject, self.clock.unix_seconds())
+            .await?;
+        Ok(sessions
+            .into_iter()
+            .filter(|s| self.validity(s).is_ok())
+            .collect())
+    }
+
+    /// Ends the subject's session `id`; false if it is not theirs or
+    /// already ended.
+    pub async fn end_one_of(&self, subject: &str, id: &str) -> Result<bool, StoreError> {
+        self.store
+            .revoke_session_of(subject, id, self.clock.unix_seconds())
+            .await
+    }
+
+    /// Ends every session of the subject but `keep`; how many ended.
+    pub async fn end_all_others(&self, subject: &str, keep: &str) -> Result<u64, StoreError> {
+        self.store
+            .revoke_sessions_of(subject, Some(keep), self.clock.unix_seconds())
+            .await
+    }
+
+    /// The token the sessions page's forms carry: derived from this
+    /// browser's cookie secret (which only the browser holds; the database
+    /// has a different hash of it), so another site can neither read nor
+    /// compute it, and it changes with the session. `None` without a
+    /// well-formed cookie.
+    pub fn form_token(req: &HttpRequest) -> Option<String> {
+        let (_, secret) = presented(req)?;
+        let digest = Sha256::digest(format!("sessions-page-form:{secret}").as_bytes());
+        Some(base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            digest,
+        ))
+    }
+
+    /// Whether `submitted` is the request's [`Self::form_token`]
+    /// (compared in constant time).
+    pub fn form_token_matches(req: &HttpRequest, submitted: &str) -> bool {
+        Self::form_token(req)
+            .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(submitted.as_bytes())))
     }
 
     pub async fn revoke(&self, session: &SessionRecord) -> Result<bool, StoreError> {

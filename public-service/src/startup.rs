@@ -125,6 +125,18 @@ impl Application {
                 .route("/logout", web::post().to(routes::logout::logout))
                 .route("/signed-out", web::get().to(routes::logout::signed_out))
                 .route(
+                    routes::account_sessions::PAGE_PATH,
+                    web::get().to(routes::account_sessions::page),
+                )
+                .route(
+                    "/account/sessions/end",
+                    web::post().to(routes::account_sessions::end_one),
+                )
+                .route(
+                    "/account/sessions/end-others",
+                    web::post().to(routes::account_sessions::end_others),
+                )
+                .route(
                     "/broker/token",
                     web::post().to(routes::broker::access_token),
                 )

@@ -249,6 +249,13 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         .await?;
 
     let mut response = HttpResponse::Found();
+    // Before the cookie is replaced: was this browser signed out
+    // everywhere else since its last visit?
+    let signed_out_at = if state.sessions.settings().signed_out_notice {
+        state.sessions.signed_out_everywhere_at(req).await?
+    } else {
+        None
+    };
     let session = match state.sessions.current(req).await? {
         Some(session) if session.subject == identity.subject => {
             state
@@ -263,7 +270,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
             }
             let (session, cookie) = state
                 .sessions
-                .start(&identity, &email, sign_in.provider_sid.as_deref())
+                .start(req, &identity, &email, sign_in.provider_sid.as_deref())
                 .await?;
             response.cookie(cookie);
             session
@@ -280,7 +287,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         "Completed sign-in attempts by outcome.",
         &[("outcome", "success"), ("reason", "")],
     );
-    Ok(hand_off(
+    let handed_off = hand_off(
         state,
         &identity,
         &session.id,
@@ -288,5 +295,9 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         binding.as_ref(),
         response,
     )
-    .await?)
+    .await?;
+    Ok(match signed_out_at {
+        Some(at) => crate::routes::account_sessions::signed_out_notice(handed_off, at),
+        None => handed_off,
+    })
 }

@@ -152,7 +152,7 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
 
 /// `return_to`, or `state` when the provider's end-session endpoint sent
 /// the browser back (it carries `return_to`); a registered app either way.
-fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {
+pub(crate) fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {
     let param = |name: &str| query_param(req, name).ok().flatten();
     param("return_to")
         .or_else(|| param("state"))
@@ -171,24 +171,26 @@ fn signed_out_url(state: &AppState, return_to: &ReturnTo) -> Url {
 /// or a registered app. Neither header, or an opaque (`null`) origin:
 /// refused.
 fn from_a_trusted_origin(req: &HttpRequest, state: &AppState) -> bool {
+    let Some(origin) = claimed_origin(req) else {
+        return false;
+    };
+    origin == state.public_url.origin().ascii_serialization()
+        || state.apps.apps().iter().any(|app| app.audience() == origin)
+}
+
+/// The serialised `Origin`, or `Referer`'s origin when a browser sent no
+/// `Origin`; `None` for neither, or an opaque (`null`) origin.
+pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
     let claimed = match headers.get(header::ORIGIN) {
         Some(origin) => origin,
-        None => match headers.get(header::REFERER) {
-            Some(referer) => referer,
-            None => return false,
-        },
+        None => headers.get(header::REFERER)?,
     };
-    let Some(origin) = claimed
+    claimed
         .to_str()
         .ok()
         .and_then(|v| Url::parse(v).ok())
         .map(|u| u.origin())
         .filter(|o| o.is_tuple())
         .map(|o| o.ascii_serialization())
-    else {
-        return false;
-    };
-    origin == state.public_url.origin().ascii_serialization()
-        || state.apps.apps().iter().any(|app| app.audience() == origin)
 }

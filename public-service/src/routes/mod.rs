@@ -1,5 +1,6 @@
 //! HTTP routes of the public service, one module per route.
 
+pub mod account_sessions;
 pub mod app_sign_out;
 pub mod backchannel_logout;
 pub mod broker;

@@ -33,7 +33,7 @@ pub use codes::{NewCode, RedeemedCode};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use logout::LogoutTarget;
 pub use reseal::{KeyUsage, Resealed};
-pub use sessions::{NewSession, SessionRecord};
+pub use sessions::{NewSession, SessionRecord, SIGNED_OUT_EVERYWHERE};
 pub use users::KnownUser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,14 @@ impl Store {
                 .execute(self.pool()?),
             )
             .await?;
+        // The apps each purged session was handed to go with it.
+        self.bounded(
+            sqlx::query(
+                "DELETE FROM session_apps WHERE session_id NOT IN (SELECT id FROM sessions)",
+            )
+            .execute(self.pool()?),
+        )
+        .await?;
         Ok(result.rows_affected())
     }
 

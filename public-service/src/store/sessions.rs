@@ -7,8 +7,17 @@ use sqlx::Row;
 
 use super::{from_db, to_db, Store, StoreError};
 
-const COLUMNS: &str =
-    "id, secret_hash, subject, email, name, hosted_domain, created_at, last_seen_at, expires_at, revoked_at, provider_sid";
+const COLUMNS: &str = "id, secret_hash, subject, email, name, hosted_domain, created_at, \
+    last_seen_at, expires_at, revoked_at, provider_sid, device, place, revoked_reason";
+
+/// The `revoked_reason` of sessions ended by [`Store::revoke_sessions_of`]
+/// ("end all others" on the sessions page, or an operator): their
+/// browser's next sign-in may say so.
+pub const SIGNED_OUT_EVERYWHERE: &str = "signed_out_everywhere";
+
+/// Most live sessions [`Store::live_sessions_of`] returns: a page, not an
+/// export (older ones still end with "end all others").
+const MAX_LISTED: i64 = 100;
 
 pub struct NewSession {
     pub id: String,
@@ -22,6 +31,12 @@ pub struct NewSession {
     /// The provider's session id (the ID token's `sid`), which its
     /// back-channel logout tokens name.
     pub provider_sid: Option<String>,
+    /// A summary such as "Chrome on macOS" (`crate::device`), never the
+    /// raw User-Agent.
+    pub device: Option<String>,
+    /// The approximate place the operator's load balancer reported, when
+    /// configured (`SESSION_PLACE_HEADER`).
+    pub place: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +53,10 @@ pub struct SessionRecord {
     pub expires_at: u64,
     pub revoked_at: Option<u64>,
     pub provider_sid: Option<String>,
+    pub device: Option<String>,
+    pub place: Option<String>,
+    /// How a revoked session ended, when known ([`SIGNED_OUT_EVERYWHERE`]).
+    pub revoked_reason: Option<String>,
 }
 
 impl Store {
@@ -45,8 +64,8 @@ impl Store {
         self.bounded(
             sqlx::query(
                 "INSERT INTO sessions (id, secret_hash, subject, email, name, hosted_domain, \
-                created_at, last_seen_at, expires_at, revoked_at, provider_sid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL, $9)",
+                created_at, last_seen_at, expires_at, revoked_at, provider_sid, device, place) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, NULL, $9, $10, $11)",
             )
             .bind(&session.id)
             .bind(session.secret_hash.clone())
@@ -57,6 +76,8 @@ impl Store {
             .bind(to_db(session.created_at))
             .bind(to_db(session.expires_at))
             .bind(session.provider_sid.clone())
+            .bind(session.device.clone())
+            .bind(session.place.clone())
             .execute(self.pool()?),
         )
         .await?;
@@ -157,8 +178,8 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// The subject's sessions that are not revoked and not expired at `now`,
-    /// newest first.
+    /// The subject's sessions that are not revoked and not expired at
+    /// `now`, newest first (at most [`MAX_LISTED`]).
     pub async fn live_sessions_of(
         &self,
         subject: &str,
@@ -168,19 +189,21 @@ impl Store {
             .bounded(
                 sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM sessions WHERE subject = $1 AND revoked_at IS NULL \
-                     AND expires_at > $2 ORDER BY created_at DESC, id DESC"
+                     AND expires_at > $2 ORDER BY created_at DESC, id LIMIT $3"
                 ))
                 .bind(subject)
                 .bind(to_db(now))
+                .bind(MAX_LISTED)
                 .fetch_all(self.pool()?),
             )
             .await?;
         rows.iter().map(session_from_row).collect()
     }
 
-    /// Revokes every live session of `subject` except `keep` (a session id);
-    /// returns how many were revoked. Revoked sessions reach the apps
-    /// through [`Self::sessions_revoked_since`], like a sign-out.
+    /// Revokes every live session of `subject` except `keep` (a session
+    /// id); returns how many were revoked. They are marked
+    /// [`SIGNED_OUT_EVERYWHERE`], and reach the apps through
+    /// [`Self::sessions_revoked_since`], like a sign-out.
     pub async fn revoke_sessions_of(
         &self,
         subject: &str,
@@ -190,10 +213,11 @@ impl Store {
         let result = self
             .bounded(
                 sqlx::query(
-                    "UPDATE sessions SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL \
-                     AND expires_at > $1 AND id <> $3",
+                    "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+                     WHERE subject = $3 AND revoked_at IS NULL AND expires_at > $1 AND id <> $4",
                 )
                 .bind(to_db(now))
+                .bind(SIGNED_OUT_EVERYWHERE)
                 .bind(subject)
                 // No session id is empty.
                 .bind(keep.unwrap_or(""))
@@ -203,7 +227,65 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Ids of sessions revoked at or after `since`, oldest first.
+    /// Revokes session `id` only if it belongs to `subject` (a person ends
+    /// one of their own sessions); returns whether this call revoked it.
+    pub async fn revoke_session_of(
+        &self,
+        subject: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 \
+                     WHERE id = $2 AND subject = $3 AND revoked_at IS NULL",
+                )
+                .bind(to_db(now))
+                .bind(id)
+                .bind(subject)
+                .execute(self.pool()?),
+            )
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records that session `id` was handed to `app` (its origin) at `now`.
+    pub async fn record_session_app(
+        &self,
+        id: &str,
+        app: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.bounded(
+            sqlx::query(
+                "INSERT INTO session_apps (session_id, app, first_at, last_at) \
+                 VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (session_id, app) DO UPDATE SET last_at = excluded.last_at",
+            )
+            .bind(id)
+            .bind(app)
+            .bind(to_db(now))
+            .execute(self.pool()?),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The apps session `id` was handed to, most recently used first.
+    pub async fn apps_of_session(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .bounded(
+                sqlx::query(
+                    "SELECT app FROM session_apps WHERE session_id = $1 ORDER BY last_at DESC, app",
+                )
+                .bind(id)
+                .fetch_all(self.pool()?),
+            )
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get("app")?)).collect()
+    }
+
     /// Sessions revoked at or after `since`, in (revoked_at, id) order,
     /// starting after `after` (the last entry of the previous page) when
     /// given: a cursor, so that any number of revocations within one
@@ -241,5 +323,8 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         expires_at: from_db(row.try_get("expires_at")?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_db),
         provider_sid: row.try_get("provider_sid")?,
+        device: row.try_get("device")?,
+        place: row.try_get("place")?,
+        revoked_reason: row.try_get("revoked_reason")?,
     })
 }

@@ -22,5 +22,6 @@ mod image;
 mod offline;
 mod operations;
 mod separate_sites;
+mod sessions_page;
 mod storage;
 mod supply_chain;

@@ -260,6 +260,8 @@ async fn an_email_of_several_subjects_is_refused_and_nothing_is_revoked(backend:
                 created_at: now,
                 expires_at: now + 3600,
                 provider_sid: None,
+                device: None,
+                place: None,
             })
             .await
             .unwrap();

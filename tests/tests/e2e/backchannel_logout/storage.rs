@@ -30,6 +30,8 @@ async fn session(store: &Store, id: &str, subject: &str, sid: Option<&str>, expi
             created_at: NOW - 100,
             expires_at,
             provider_sid: sid.map(str::to_owned),
+            device: None,
+            place: None,
         })
         .await
         .unwrap();

@@ -7,7 +7,8 @@
 //! `BROWSER_TEST_REQUIRED=1`, so there a missing piece fails the test;
 //! elsewhere the test is skipped with the reason printed. Screenshots of
 //! each step land in `tests/artifacts/browser/`, and of the pages at a
-//! desktop and a phone width in `tests/artifacts/browser/pages/`.
+//! desktop and a phone width in `tests/artifacts/browser/pages/` (and of the
+//! sessions page in `.../sessions/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -270,4 +271,66 @@ async fn the_chrome_extension_calls_the_app_with_an_id_token() {
         "no CORS preflight reached the app"
     );
     integration_tests::logs::assert_not_logged(&[&token, &wrong]);
+}
+
+/// "Where you're signed in": two browsers (desktop and phone width) sign
+/// in, both see both sessions, the desktop ends the phone's, and the
+/// phone's app page then sends it to sign in again. Screenshots in
+/// `tests/artifacts/browser/sessions/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_see_their_sessions_and_one_ends_the_other() {
+    let (chromium, _) = match tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
+            integration_tests::skipped(format_args!(
+                "{reason}; .ci/run installs what this test needs"
+            ));
+            return;
+        }
+        Err(reason) => panic!("the browser test is required here: {reason}"),
+    };
+    let app = TestApp::spawn_with(TestOptions {
+        delivery: TestDelivery::Code,
+        hosts: ("localhost", "127.0.0.1"),
+        interactive_provider: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/browser/sessions");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let output = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::process::Command::new("node")
+            .arg(browser_dir().join("sessions-page.mjs"))
+            .env("APP_URL", app.app_url.as_str())
+            .env("AUTH_URL", app.auth_url.as_str())
+            .env("PROVIDER_URL", app.provider.issuer())
+            .env("CHROMIUM", &chromium)
+            .env("ARTIFACTS", &artifacts)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the sessions run finishes within three minutes")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the sessions run failed:\n{stdout}\n{stderr}"
+    );
+    for shot in [
+        "desktop-01-sessions",
+        "phone-01-sessions",
+        "desktop-02-other-ended",
+        "phone-02-asked-to-sign-in-again",
+    ] {
+        let path = artifacts.join(format!("{shot}.png"));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|_| panic!("no screenshot {}", path.display()));
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
+    }
+    assert!(stdout.contains("ok: phone: the app refused the ended session"));
+    integration_tests::logs::assert_no_service_panics();
 }

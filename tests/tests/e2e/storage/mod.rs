@@ -14,6 +14,8 @@ use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
 
+mod session_devices;
+
 const NOW: u64 = 1_900_000_000;
 
 async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> {
@@ -320,6 +322,8 @@ async fn only_a_valid_session_counts_as_live(backend: Backend) {
         provider_sid: None,
         created_at: created,
         expires_at: created + 3600,
+        device: None,
+        place: None,
     };
     assert!(!store.has_live_session("frank", NOW, idle).await.unwrap());
     store
@@ -376,6 +380,8 @@ async fn sessions_are_created_touched_revoked_and_purged(backend: Backend) {
         provider_sid: None,
         created_at: created,
         expires_at: created + 1000,
+        device: None,
+        place: None,
     };
     store.create_session(&new("s1", NOW)).await.unwrap();
     store.create_session(&new("s2", NOW)).await.unwrap();
@@ -481,6 +487,8 @@ async fn revocations_within_one_second_page_on_a_cursor_and_none_is_lost(backend
                 provider_sid: None,
                 created_at: NOW,
                 expires_at: NOW + 1000,
+                device: None,
+                place: None,
             })
             .await
             .unwrap();
@@ -634,6 +642,8 @@ async fn expired_sessions_are_purged_by_a_request_once_a_purge_is_due(backend: B
         provider_sid: None,
         created_at: now - 7200,
         expires_at: now - 1,
+        device: None,
+        place: None,
     };
     let now = clock.unix_seconds();
     store.create_session(&expired("first", now)).await.unwrap();

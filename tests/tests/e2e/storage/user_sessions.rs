@@ -19,6 +19,8 @@ fn session(id: &str, subject: &str, email: &str, created: u64, lifetime: u64) ->
         created_at: created,
         expires_at: created + lifetime,
         provider_sid: None,
+        device: None,
+        place: None,
     }
 }
 
