@@ -227,6 +227,12 @@ impl Report<'_> {
                 "- **{}** ({}): {}",
                 title(row.kind),
                 match row.generator {
+                    Generator::Wrk
+                        if matches!(
+                            row.kind,
+                            Kind::AppRotatingUsers | Kind::FreshValid | Kind::FreshForged
+                        ) =>
+                        "wrk, a token from a list in turn on every request",
                     Generator::Wrk => "wrk, one fixed request on every connection",
                     Generator::Driver =>
                         "the Rust driver in `bench/src`, one operation per task at a time",

@@ -137,7 +137,7 @@ local next_token = 0
 init = function(args)
   local i = 0
   for line in io.lines({path}) do
-    if i % {stride} == offset then tokens[#tokens + 1] = line end
+    if i % {stride} == (offset or 0) then tokens[#tokens + 1] = line end
     i = i + 1
   end
 end
