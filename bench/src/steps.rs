@@ -41,7 +41,9 @@ pub async fn measure(
     inputs: &Inputs,
     sign_ins: usize,
 ) -> anyhow::Result<SignInSteps> {
-    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(sign_ins); SIGN_IN_REQUESTS];
+    let mut times: Vec<Vec<Duration>> = (0..SIGN_IN_REQUESTS)
+        .map(|_| Vec::with_capacity(sign_ins))
+        .collect();
     let mut paths = Vec::new();
     let start = format!("{}/", inputs.app_url);
     for _ in 0..sign_ins {
