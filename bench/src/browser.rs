@@ -3,6 +3,7 @@
 //! path and status of the hop, never its query (which carries codes).
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, SET_COOKIE};
@@ -19,14 +20,17 @@ pub fn client() -> anyhow::Result<Client> {
         .redirect(reqwest::redirect::Policy::none())
         // Below the servers' 5 s keep-alive: a request sent on a connection
         // the server is closing fails, and is counted as an error.
-        .pool_idle_timeout(std::time::Duration::from_secs(4))
-        .timeout(std::time::Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(4))
+        .timeout(Duration::from_secs(30))
         .build()?)
 }
 
 pub struct Browser {
     client: Client,
     jar: HashMap<String, BTreeMap<String, String>>,
+    /// Each request of the last [`Browser::open`]: its path,
+    /// and send to last byte of the answer.
+    pub steps: Vec<(String, Duration)>,
 }
 
 impl Browser {
@@ -34,6 +38,7 @@ impl Browser {
         Self {
             client,
             jar: HashMap::new(),
+            steps: Vec::new(),
         }
     }
 
@@ -41,7 +46,9 @@ impl Browser {
     /// answers `200`; returns how many requests that took.
     pub async fn open(&mut self, start: &str) -> anyhow::Result<usize> {
         let mut url = Url::parse(start)?;
+        self.steps.clear();
         for hop in 1..=MAX_HOPS {
+            let sent = Instant::now();
             let origin = url.origin().ascii_serialization();
             let mut request = self.client.get(url.clone()).header(ACCEPT, "text/html");
             if let Some(cookies) = self.cookie_header(&origin) {
@@ -60,6 +67,7 @@ impl Browser {
                 .map(str::to_owned);
             // Read the body so the connection can be reused.
             let body = response.bytes().await.unwrap_or_default();
+            self.steps.push((url.path().to_owned(), sent.elapsed()));
             match (status, location) {
                 (StatusCode::OK, _) => return Ok(hop),
                 (s, Some(location)) if s.is_redirection() => url = url.join(&location)?,
@@ -71,6 +79,11 @@ impl Browser {
             }
         }
         bail!("the sign-in took more than {MAX_HOPS} hops")
+    }
+
+    /// The value of the cookie `name` this browser keeps for `origin`.
+    pub fn cookie(&self, origin: &str, name: &str) -> Option<String> {
+        self.jar.get(origin)?.get(name).cloned()
     }
 
     /// The `Cookie` header this browser sends to `origin`.

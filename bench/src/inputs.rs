@@ -24,6 +24,9 @@ const BENCH_VERIFIER: &str = "benchbenchbenchbenchbenchbenchbenchbenchben";
 pub struct Inputs {
     /// The app's `Cookie` header after sign-in (the handoff cookie).
     pub app_cookie: String,
+    /// The handoff cookie's name and value (the token) on its own.
+    pub handoff_cookie_name: String,
+    pub handoff_token: String,
     /// The public service's `Cookie` header (the session cookie).
     pub session_cookie: String,
     /// A person's ID token for the extension's client id.
@@ -49,6 +52,10 @@ impl Inputs {
         let app_cookie = browser
             .cookie_header(&app_url)
             .context("no handoff cookie after sign-in")?;
+        let handoff_cookie_name = handoff_guard::cookie::HOST_ONLY_NAME.to_owned();
+        let handoff_token = browser
+            .cookie(&app_url, &handoff_cookie_name)
+            .with_context(|| format!("no {handoff_cookie_name} cookie after sign-in"))?;
         let session_cookie = browser
             .cookie_header(&public_url)
             .context("no session cookie after sign-in")?;
@@ -61,6 +68,8 @@ impl Inputs {
             app_caller_token: provider.mint_service_account_token(stack::APP_ACCOUNT, &public_url),
             broker_body: json!({ "subject": person.sub, "scopes": ["email"] }).to_string(),
             app_cookie,
+            handoff_cookie_name,
+            handoff_token,
             session_cookie,
             app_url,
             public_url,

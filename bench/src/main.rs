@@ -10,8 +10,10 @@
 //! - [`stack`]: the deployment and its configuration.
 //! - [`browser`] and [`inputs`]: a real sign-in, and the cookies, tokens
 //!   and codes the rows send.
+//! - [`tokens`]: handoff tokens minted with the stack's signing key, for
+//!   the rotating and never-seen rows.
 //! - [`wrk`] and [`load`]: the two load generators; [`rows`]: what is
-//!   measured.
+//!   measured; [`steps`]: a sign-in's cost step by step.
 //! - [`report`] and [`machine`]: the results file.
 #![forbid(unsafe_code)]
 
@@ -25,6 +27,8 @@ mod report;
 mod rows;
 mod settings;
 mod stack;
+mod steps;
+mod tokens;
 mod wrk;
 
 use std::path::PathBuf;
@@ -89,7 +93,13 @@ async fn measure(settings: settings::RunSettings, pinning: cpus::Pinning) -> any
         },
     };
     let rows = runner.all().await?;
+    eprintln!(
+        "bench: sign-in steps ({} sign-ins one at a time)",
+        settings.step_sign_ins
+    );
+    let steps = steps::measure(&runner.client, &inputs, settings.step_sign_ins).await?;
     let report = report::Report {
+        steps: &steps,
         settings: &settings,
         pinning: &pinning,
         stack: &stack,

@@ -19,6 +19,8 @@ const READY_POLL: Duration = Duration::from_millis(1);
 /// What to start.
 pub struct Launch {
     pub name: &'static str,
+    /// `<log_dir>/<log_name>.log` gets the server's output.
+    pub log_name: &'static str,
     pub binary: PathBuf,
     pub port: u16,
     pub env: Vec<(&'static str, String)>,
@@ -37,7 +39,7 @@ impl Server {
     /// Starts the server and waits until it answers `/readyz` with `200`;
     /// returns it with the time that took.
     pub fn start(launch: &Launch) -> anyhow::Result<(Self, Duration)> {
-        let log_path = launch.log_dir.join(format!("{}.log", launch.name));
+        let log_path = launch.log_dir.join(format!("{}.log", launch.log_name));
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut command = match &launch.cpus {

@@ -14,7 +14,8 @@ use crate::inputs::Inputs;
 use crate::load::{self, Measured, Outcome};
 use crate::settings::RunSettings;
 use crate::stack::Stack;
-use crate::wrk::{Request, Wrk};
+use crate::tokens::{self, Minter};
+use crate::wrk::{Request, Rotation, Wrk};
 
 /// Codes live 60 s; minting, warm-up and measuring must fit in that.
 const CODE_LIFETIME: Duration = Duration::from_secs(60);
@@ -28,6 +29,11 @@ pub const SIGN_IN_REQUESTS: usize = 6;
 pub enum Kind {
     BaselineWrk,
     AppCookie,
+    AppCookieDefaults,
+    AppCookieJson,
+    AppRotatingUsers,
+    FreshValid,
+    FreshForged,
     AppBearer,
     ForwardAuth,
     LoginRedirect,
@@ -47,6 +53,8 @@ pub enum Generator {
 pub enum ServerKind {
     Public,
     App,
+    AppDefaults,
+    AppJson,
     Baseline,
 }
 
@@ -70,10 +78,56 @@ impl Runner<'_> {
     pub async fn all(&self) -> anyhow::Result<Vec<Row>> {
         let (app, public) = (&self.inputs.app_url, &self.inputs.public_url);
         let baseline = self.stack.baseline.server.url();
+        let (defaults, json) = (
+            self.stack.app_defaults.server.url(),
+            self.stack.app_json.server.url(),
+        );
         let cookie = || vec![("Cookie", self.inputs.app_cookie.clone())];
+        let minter = Minter::new(&self.stack.signing_key_pem, &self.inputs.handoff_token)?;
+        let rotating = |tokens: Vec<String>| Rotation {
+            header: "Cookie",
+            prefix: format!("{}=", self.inputs.handoff_cookie_name),
+            tokens: Arc::new(tokens),
+        };
+        let users = rotating(minter.users(tokens::ROTATING_USERS)?);
+        eprintln!(
+            "bench: minting {} never-seen tokens",
+            self.settings.fresh_tokens
+        );
+        let fresh = minter.fresh(self.settings.fresh_tokens)?;
+        let forged = rotating(tokens::forged(&fresh)?);
+        let fresh = rotating(fresh);
         let wrk_rows = [
             (Kind::BaselineWrk, get(format!("{baseline}/api/me"), vec![])),
             (Kind::AppCookie, get(format!("{app}/api/me"), cookie())),
+            (
+                Kind::AppCookieDefaults,
+                get(format!("{defaults}/api/me"), cookie()),
+            ),
+            (Kind::AppCookieJson, get(format!("{json}/api/me"), cookie())),
+            (
+                Kind::AppRotatingUsers,
+                Request {
+                    rotate: Some(users),
+                    ..get(format!("{defaults}/api/me"), vec![])
+                },
+            ),
+            (
+                Kind::FreshValid,
+                Request {
+                    rotate: Some(fresh),
+                    ..get(format!("{defaults}/api/me"), vec![])
+                },
+            ),
+            (
+                Kind::FreshForged,
+                Request {
+                    rotate: Some(forged),
+                    // The app's refusal of a token that does not verify.
+                    expect: Some(401),
+                    ..get(format!("{defaults}/api/me"), vec![])
+                },
+            ),
             (
                 Kind::AppBearer,
                 get(
@@ -105,6 +159,8 @@ impl Runner<'_> {
                         ("Content-Type", "application/json".to_owned()),
                     ],
                     body: Some(self.inputs.broker_body.clone()),
+                    rotate: None,
+                    expect: None,
                 },
             ),
         ];
@@ -124,12 +180,21 @@ impl Runner<'_> {
 
     async fn wrk_row(&self, kind: Kind, request: &Request) -> anyhow::Result<Row> {
         let servers = servers_of(kind);
+        let never_seen = matches!(kind, Kind::FreshValid | Kind::FreshForged);
+        let (warmup, measured_part) = split_for_warmup(request, self.settings, never_seen);
         let mut row = tokio::task::block_in_place(|| {
             if !self.settings.warmup.is_zero() {
-                self.wrk.run(request, self.settings.warmup)?;
+                self.wrk.run(&warmup, self.settings.warmup)?;
             }
             self.reset_peaks(servers)?;
-            let measured = self.wrk.run(request, self.settings.duration)?;
+            let run = self.wrk.run(&measured_part, self.settings.duration)?;
+            if never_seen && run.wrapped > 0 {
+                bail!(
+                    "{kind:?}: the {} never-seen tokens ran out, so some were sent twice; raise BENCH_FRESH_TOKENS",
+                    self.settings.fresh_tokens
+                );
+            }
+            let measured = run.measured;
             anyhow::Ok(Row {
                 kind,
                 generator: Generator::Wrk,
@@ -339,6 +404,8 @@ impl Runner<'_> {
         match kind {
             ServerKind::Public => &self.stack.public.server,
             ServerKind::App => &self.stack.app.server,
+            ServerKind::AppDefaults => &self.stack.app_defaults.server,
+            ServerKind::AppJson => &self.stack.app_json.server,
             ServerKind::Baseline => &self.stack.baseline.server,
         }
     }
@@ -378,11 +445,47 @@ fn succeeded(row: Row) -> anyhow::Result<Row> {
     Ok(row)
 }
 
+/// For rows of never-seen tokens, the warm-up and the measured window
+/// get different tokens (each wrk run starts at the top of its list), in
+/// proportion to their lengths; any other request is sent as it is.
+fn split_for_warmup(
+    request: &Request,
+    settings: &RunSettings,
+    never_seen: bool,
+) -> (Request, Request) {
+    let copy = |rotate: Option<Rotation>| Request {
+        method: request.method,
+        url: request.url.clone(),
+        headers: request.headers.clone(),
+        body: request.body.clone(),
+        rotate,
+        expect: request.expect,
+    };
+    match &request.rotate {
+        Some(rotation) if never_seen => {
+            let total = settings.warmup + settings.duration;
+            let share = settings.warmup.as_secs_f64() / total.as_secs_f64();
+            let cut = (rotation.tokens.len() as f64 * share) as usize;
+            let (early, late) = rotation.tokens.split_at(cut.max(1));
+            let part = |tokens: &[String]| Rotation {
+                tokens: Arc::new(tokens.to_vec()),
+                ..rotation.clone()
+            };
+            (copy(Some(part(early))), copy(Some(part(late))))
+        }
+        _ => (copy(request.rotate.clone()), copy(request.rotate.clone())),
+    }
+}
+
 /// The servers that do a row's work.
 pub fn servers_of(kind: Kind) -> &'static [ServerKind] {
     match kind {
         Kind::BaselineWrk | Kind::BaselineDriver => &[ServerKind::Baseline],
         Kind::AppCookie | Kind::AppBearer | Kind::ForwardAuth => &[ServerKind::App],
+        Kind::AppCookieDefaults | Kind::AppRotatingUsers | Kind::FreshValid | Kind::FreshForged => {
+            &[ServerKind::AppDefaults]
+        }
+        Kind::AppCookieJson => &[ServerKind::AppJson],
         Kind::LoginRedirect | Kind::Broker | Kind::Redemption => &[ServerKind::Public],
         Kind::SignIn => &[ServerKind::Public, ServerKind::App],
     }
@@ -394,6 +497,8 @@ fn get(url: String, headers: Vec<(&'static str, String)>) -> Request {
         url,
         headers,
         body: None,
+        rotate: None,
+        expect: None,
     }
 }
 

@@ -14,6 +14,12 @@ pub struct RunSettings {
     pub connections: usize,
     /// Starts per service for start-to-ready (`BENCH_STARTS`, default 5).
     pub starts: usize,
+    /// Tokens minted for the never-seen rows (`BENCH_FRESH_TOKENS`,
+    /// default 300000): more than the warm-up and window can send.
+    pub fresh_tokens: usize,
+    /// Sign-ins one after another for the per-step costs
+    /// (`BENCH_SIGN_IN_STEPS`, default 50).
+    pub step_sign_ins: usize,
     /// Where the table goes (`BENCH_RESULTS`, default `bench/RESULTS.md`).
     pub results: PathBuf,
 }
@@ -25,6 +31,8 @@ impl RunSettings {
             warmup: Duration::from_secs(number("BENCH_WARMUP", 2, 0)?),
             connections: number("BENCH_CONNECTIONS", 64, 1)? as usize,
             starts: number("BENCH_STARTS", 5, 1)? as usize,
+            fresh_tokens: number("BENCH_FRESH_TOKENS", 300_000, 2)? as usize,
+            step_sign_ins: number("BENCH_SIGN_IN_STEPS", 50, 1)? as usize,
             results: std::env::var_os("BENCH_RESULTS")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md")),

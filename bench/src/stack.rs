@@ -51,8 +51,16 @@ impl Service {
 pub struct Stack {
     pub provider: MockProvider,
     pub public: Service,
+    /// The app with `RUST_LOG=warn`: the quiet configuration.
     pub app: Service,
+    /// The same app as shipped: no `RUST_LOG`, text logs.
+    pub app_defaults: Service,
+    /// The defaults with `LOG_FORMAT=json`, as on Cloud Run.
+    pub app_json: Service,
     pub baseline: Service,
+    /// The public service's handoff signing key (PKCS#8 PEM), so that the
+    /// driver can mint tokens the apps trust for the rotating rows.
+    pub signing_key_pem: String,
     _dir: TempDir,
 }
 
@@ -66,6 +74,7 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("bench-").tempdir()?;
         let mock_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let (public_port, app_port, baseline_port) = (free_port()?, free_port()?, free_port()?);
+        let (defaults_port, json_port) = (free_port()?, free_port()?);
         let public_url = format!("http://127.0.0.1:{public_port}");
         let app_url = format!("http://127.0.0.1:{app_port}");
         let client_secret = random_base64(24);
@@ -81,13 +90,17 @@ impl Stack {
             .context("starting the mock provider")?;
         let issuer = provider.issuer();
         let certs = format!("{issuer}/oauth2/v3/certs");
-        let common = |port: u16| {
+        let unfiltered = |port: u16| {
             vec![
                 ("BIND_ADDRESS", "127.0.0.1".to_owned()),
                 ("PORT", port.to_string()),
                 ("WORKERS", pinning.server_cores.to_string()),
-                ("RUST_LOG", LOG_FILTER.to_owned()),
             ]
+        };
+        let common = |port: u16| {
+            let mut env = unfiltered(port);
+            env.push(("RUST_LOG", LOG_FILTER.to_owned()));
+            env
         };
         let signing_key = p256::SecretKey::random(&mut rand::rngs::OsRng)
             .to_pkcs8_pem(LineEnding::LF)?
@@ -104,7 +117,7 @@ impl Stack {
             ("HANDOFF_DELIVERY", "code".to_owned()),
             ("APP_SERVICE_ACCOUNTS", format!("{app_url}={APP_ACCOUNT}")),
             ("HANDOFF_TTL", HANDOFF_TTL.to_owned()),
-            ("SIGNING_KEY", signing_key),
+            ("SIGNING_KEY", signing_key.clone()),
             ("COOKIE_SECRET", random_base64(48)),
             ("TOKEN_ENCRYPTION_KEYS", format!("k1:{}", random_base64(32))),
             ("ALLOWED_EMAILS", PERSON.to_owned()),
@@ -127,8 +140,9 @@ impl Stack {
                 RATE_LIMIT_PER_MINUTE.to_string(),
             ),
         ]);
-        let mut app_env = common(app_port);
-        app_env.extend([
+        // Every app instance answers for the same `APP_URL` (the tokens'
+        // audience), each on a port of its own.
+        let app_settings = [
             ("APP_URL", app_url),
             ("AUTH_URL", public_url),
             ("HANDOFF_DELIVERY", "code".to_owned()),
@@ -143,9 +157,17 @@ impl Stack {
                 "RATE_LIMIT_HANDOFF_PER_MINUTE",
                 RATE_LIMIT_PER_MINUTE.to_string(),
             ),
-        ]);
+        ];
+        let mut app_env = common(app_port);
+        app_env.extend(app_settings.clone());
+        let mut defaults_env = unfiltered(defaults_port);
+        defaults_env.extend(app_settings.clone());
+        let mut json_env = unfiltered(json_port);
+        json_env.extend(app_settings);
+        json_env.push(("LOG_FORMAT", "json".to_owned()));
         let launch = |name: &'static str, port: u16, env: Vec<(&'static str, String)>| Launch {
             name,
+            log_name: name,
             binary: bin_dir.join(name),
             port,
             env,
@@ -166,11 +188,23 @@ impl Stack {
         let baseline = start_repeatedly(settings.starts, |_| {
             launch("baseline", baseline_port, common(baseline_port))
         })?;
+        // Started once each: start-to-ready is the quiet app's figure.
+        let app_defaults = start_repeatedly(1, |_| Launch {
+            log_name: "private-service-defaults",
+            ..launch("private-service", defaults_port, defaults_env.clone())
+        })?;
+        let app_json = start_repeatedly(1, |_| Launch {
+            log_name: "private-service-json",
+            ..launch("private-service", json_port, json_env.clone())
+        })?;
         Ok(Self {
             provider,
             public,
             app,
+            app_defaults,
+            app_json,
             baseline,
+            signing_key_pem: signing_key,
             _dir: dir,
         })
     }

@@ -7,8 +7,20 @@
 //! `traceparent`, so every line it logs carries them. The request line
 //! carries method, path, status and latency, and never the query string: on
 //! the callback route it holds the authorization code.
+//!
+//! By default (`REQUEST_LOG=failures`) a request that succeeds (below
+//! `400`) writes its line at `debug` only: Cloud Run already writes a
+//! request log entry for every request, with method, URL, status, latency
+//! and trace (<https://cloud.google.com/run/docs/logging>), so an `info`
+//! line per success repeated it at about a fifth of an authenticated
+//! request's cost. Refusals and failures (`400` and above) keep their `info`
+//! or `warn` line, and the routes' own lines for security decisions
+//! (sign-ins, refused tokens, sign-outs) are untouched. `REQUEST_LOG=all`
+//! writes every request's line at `info`, as before, for a host without a
+//! request log of its own.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -29,10 +41,13 @@ use crate::config::{ConfigError, Env};
 use crate::log_writer::{LineBuffer, LineWriter};
 
 /// How logs are written: `LOG_FORMAT` (`text` or `json`), `RUST_LOG`,
-/// and `GOOGLE_CLOUD_PROJECT` (names traces in JSON logs).
+/// `REQUEST_LOG` (`failures` or `all`) and `GOOGLE_CLOUD_PROJECT` (names
+/// traces in JSON logs).
 pub struct LogSettings {
     pub json: bool,
     pub filter: String,
+    /// `REQUEST_LOG=all`: every request's line at `info`, successes too.
+    pub all_requests: bool,
     pub project: Option<String>,
 }
 
@@ -52,9 +67,22 @@ impl LogSettings {
                 ))
             }
         };
+        let all_requests = match env.optional("REQUEST_LOG").as_deref() {
+            None | Some("failures") => false,
+            Some("all") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "REQUEST_LOG",
+                    format!(
+                        "expected failures or all (for example REQUEST_LOG=all), got {other:?}"
+                    ),
+                ))
+            }
+        };
         Ok(Self {
             json,
             filter,
+            all_requests,
             project: env.optional("GOOGLE_CLOUD_PROJECT"),
         })
     }
@@ -66,6 +94,7 @@ impl LogSettings {
 /// a terminal.
 pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
     let settings = LogSettings::from_env(env, default_filter)?;
+    ALL_REQUESTS.store(settings.all_requests, Ordering::Relaxed);
     let filter = EnvFilter::new(&settings.filter);
     let stdout = LineBuffer::start(std::io::stdout());
     let writer = LineWriter(stdout.clone());
@@ -90,6 +119,10 @@ pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// `REQUEST_LOG=all`, as [`init`] read it (tests that build a service in
+/// process without [`init`] get the default).
+static ALL_REQUESTS: AtomicBool = AtomicBool::new(false);
 
 /// The buffer the installed subscriber writes through, for [`flush`].
 static STDOUT: OnceLock<Arc<LineBuffer<std::io::Stdout>>> = OnceLock::new();
@@ -133,8 +166,9 @@ pub async fn log_request(
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let _entered = span.enter();
     let path = uri.path();
+    let all_requests = ALL_REQUESTS.load(Ordering::Relaxed);
     match &mut result {
-        Ok(res) if routine(path) && res.status().is_success() => {
+        Ok(res) if quiet_on_success(path, all_requests) && res.status().as_u16() < 400 => {
             tracing::debug!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
             res.headers_mut().insert(
                 HeaderName::from_static("x-request-id"),
@@ -156,16 +190,19 @@ pub async fn log_request(
     result
 }
 
-/// Requests that come on a timer rather than from a person: the apps'
+/// Whether a request to `path` that succeeds is logged at debug only:
+/// every one by default (see the module docs); with `REQUEST_LOG=all`, the
+/// requests that come on a timer rather than from a person: the apps'
 /// revocation polls and key refreshes, and readiness probes (startup
-/// probes and `local-stack` poll `/readyz`). Logged at debug when they
-/// succeed, so that info shows what people do. `/healthz` stays at info:
-/// it is the line an operator checks a probe by.
-fn routine(path: &str) -> bool {
-    matches!(
-        path,
-        "/sessions/revoked" | "/.well-known/jwks.json" | "/readyz"
-    )
+/// probes and `local-stack` poll `/readyz`), so that info shows what
+/// people do. `/healthz` stays at info then: it is the line an operator
+/// checks a probe by.
+fn quiet_on_success(path: &str, all_requests: bool) -> bool {
+    !all_requests
+        || matches!(
+            path,
+            "/sessions/revoked" | "/.well-known/jwks.json" | "/readyz"
+        )
 }
 
 thread_local! {
@@ -232,4 +269,42 @@ pub fn security_headers_allowing_forms_to(origins: &[String]) -> DefaultHeaders 
             "Content-Security-Policy",
             format!("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"),
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<LogSettings, ConfigError> {
+        LogSettings::from_env(&Env::from_map(pairs.iter().copied()), "info")
+    }
+
+    #[test]
+    fn request_log_is_failures_by_default_and_all_when_asked() {
+        assert!(!settings(&[]).unwrap().all_requests);
+        assert!(
+            !settings(&[("REQUEST_LOG", "failures")])
+                .unwrap()
+                .all_requests
+        );
+        assert!(settings(&[("REQUEST_LOG", "all")]).unwrap().all_requests);
+    }
+
+    #[test]
+    fn an_unknown_request_log_value_names_the_variable_and_an_example() {
+        let text = settings(&[("REQUEST_LOG", "some")])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(text.contains("REQUEST_LOG"), "{text}");
+        assert!(text.contains("REQUEST_LOG=all"), "{text}");
+    }
+
+    #[test]
+    fn successes_are_quiet_by_default_and_only_routine_ones_with_all() {
+        assert!(quiet_on_success("/api/me", false));
+        assert!(!quiet_on_success("/api/me", true));
+        assert!(!quiet_on_success("/healthz", true));
+        assert!(quiet_on_success("/readyz", true));
+    }
 }

@@ -10,6 +10,8 @@ use integration_tests::proxy::CuttableProxy;
 use integration_tests::TestApp;
 use mock_provider::Misbehaviour;
 
+mod request_log;
+
 async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
     let response = reqwest::get(format!("http://{}/readyz", app.auth_addr))
         .await
@@ -190,8 +192,12 @@ fn json_lines(keep: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Valu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_logs_are_cloud_logging_json_with_request_and_trace_ids() {
     let app = TestApp::spawn().await;
-    app.restart_public_service(env!("CARGO_BIN_EXE_public-service-under-test"))
-        .await;
+    // Every request's line, successes too (the default is in request_log).
+    app.restart_public_service_with(
+        env!("CARGO_BIN_EXE_public-service-under-test"),
+        &[("REQUEST_LOG", "all")],
+    )
+    .await;
     let trace = "105445aa7843bc8bf206b12000100000";
     let browser = app.browser();
     let login = browser
