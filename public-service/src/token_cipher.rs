@@ -11,7 +11,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -161,9 +160,12 @@ impl TokenCipher {
     }
 }
 
+/// Nonces (and the throwaway development key) come from the thread-local
+/// CSPRNG, as `handoff_guard::random` explains: a random 96-bit GCM nonce
+/// needs unpredictability and no repeats, not a system call each.
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    OsRng.fill_bytes(&mut bytes);
+    rand::thread_rng().fill_bytes(&mut bytes);
     bytes
 }
 
