@@ -18,7 +18,7 @@ use super::{from_db, to_db, Store, StoreError};
 use crate::scopes::{canonicalised, ScopeSet};
 use crate::token_cipher::Sealed;
 
-pub(super) const COLUMNS: &str =
+const COLUMNS: &str =
     "subject, email, hosted_domain, scopes, refresh_token, refresh_token_key_id, \
      access_token, access_token_key_id, access_token_expires_at, version, \
      refresh_lease_until, created_at, updated_at, revoked_at";
@@ -139,13 +139,35 @@ impl Store {
         now: u64,
         until: u64,
     ) -> Result<Option<GrantRecord>, StoreError> {
+        self.take_lease(
+            "revoked_at IS NULL AND refresh_token IS NOT NULL",
+            subject,
+            lease_id,
+            now,
+            until,
+        )
+        .await
+    }
+
+    /// Takes the grant's lease if nobody holds it and `condition` (a fixed
+    /// SQL condition on the grant, never input) holds; the grant as it is
+    /// under the lease. The broker's refresh and `admin grants reseal`
+    /// share the lease, so neither overwrites the other.
+    pub(super) async fn take_lease(
+        &self,
+        condition: &'static str,
+        subject: &str,
+        lease_id: &str,
+        now: u64,
+        until: u64,
+    ) -> Result<Option<GrantRecord>, StoreError> {
         let row = self
             .bounded(
                 sqlx::query(&format!(
                     "UPDATE grants SET refresh_lease_id = $1, refresh_lease_until = $2 \
-             WHERE subject = $3 AND revoked_at IS NULL AND refresh_token IS NOT NULL \
-               AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4) \
-             RETURNING {COLUMNS}"
+                     WHERE subject = $3 AND {condition} \
+                       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4) \
+                     RETURNING {COLUMNS}"
                 ))
                 .bind(lease_id)
                 .bind(to_db(until))
@@ -295,7 +317,7 @@ fn sealed(bytes: Option<Vec<u8>>, key_id: Option<String>) -> Option<Sealed> {
     })
 }
 
-pub(super) fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
+fn grant_from_row(row: &AnyRow) -> Result<GrantRecord, StoreError> {
     let access = sealed(
         row.try_get("access_token")?,
         row.try_get("access_token_key_id")?,

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::grants::{grant_from_row, COLUMNS};
-use super::{to_db, GrantRecord, Store, StoreError};
+use super::{GrantRecord, Store, StoreError};
 use crate::token_cipher::Sealed;
 
 /// "Some token of this grant is sealed by a key other than `$1`."
@@ -80,22 +79,8 @@ impl Store {
         now: u64,
         until: u64,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        let row = self
-            .bounded(
-                sqlx::query(&format!(
-                    "UPDATE grants SET refresh_lease_id = $1, refresh_lease_until = $2 \
-                     WHERE subject = $3 \
-                       AND (refresh_lease_until IS NULL OR refresh_lease_until <= $4) \
-                     RETURNING {COLUMNS}"
-                ))
-                .bind(lease_id)
-                .bind(to_db(until))
-                .bind(subject)
-                .bind(to_db(now))
-                .fetch_optional(self.pool()?),
-            )
-            .await?;
-        row.as_ref().map(grant_from_row).transpose()
+        self.take_lease("1 = 1", subject, lease_id, now, until)
+            .await
     }
 
     /// Writes a re-seal of `read` (taken under `lease_id`) and releases

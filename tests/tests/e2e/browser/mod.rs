@@ -124,19 +124,20 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
     integration_tests::logs::assert_no_service_panics();
 }
 
-/// The pages a newcomer meets, at a desktop and a phone width: wording,
-/// a readable expiry, Cancel on the sign-out confirmation, the app's HTML
-/// 404 (JSON for API clients), a way on from every error page, the favicon.
-/// Screenshots in `tests/artifacts/browser/pages/`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
+/// Runs `tests/browser/<script>` in Chromium against a fresh stack (code
+/// delivery, the provider's sign-in form, the app on `localhost` and the
+/// public service on `127.0.0.1`: two sites), screenshots going to
+/// `tests/artifacts/browser/<artifacts>/`; fails on the script's failure.
+/// `None` (recorded as skipped) when Chromium or Node is missing and the
+/// browser test is not required.
+async fn run_script(script: &str, artifacts: &str) -> Option<(TestApp, String, PathBuf)> {
     let (chromium, _) = match tools() {
         Ok(tools) => tools,
         Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
             integration_tests::skipped(format_args!(
                 "{reason}; .ci/run installs what this test needs"
             ));
-            return;
+            return None;
         }
         Err(reason) => panic!("the browser test is required here: {reason}"),
     };
@@ -147,12 +148,14 @@ async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
         ..TestOptions::default()
     })
     .await;
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/browser/pages");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts/browser")
+        .join(artifacts);
     let _ = std::fs::remove_dir_all(&artifacts);
     let output = tokio::time::timeout(
         Duration::from_secs(180),
         tokio::process::Command::new("node")
-            .arg(browser_dir().join("pages.mjs"))
+            .arg(browser_dir().join(script))
             .env("APP_URL", app.app_url.as_str())
             .env("AUTH_URL", app.auth_url.as_str())
             .env("PROVIDER_URL", app.provider.issuer())
@@ -162,15 +165,27 @@ async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
             .output(),
     )
     .await
-    .expect("the pages run finishes within three minutes")
+    .unwrap_or_else(|_| panic!("{script} finishes within three minutes"))
     .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
     assert!(
         output.status.success(),
-        "the pages run failed:\n{stdout}\n{stderr}"
+        "{script} failed:\n{stdout}\n{stderr}"
     );
+    Some((app, stdout, artifacts))
+}
+
+/// The pages a newcomer meets, at a desktop and a phone width: wording,
+/// a readable expiry, Cancel on the sign-out confirmation, the app's HTML
+/// 404 (JSON for API clients), a way on from every error page, the favicon.
+/// Screenshots in `tests/artifacts/browser/pages/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_a_newcomer_meets_at_desktop_and_phone_widths() {
+    let Some((_app, _stdout, artifacts)) = run_script("pages.mjs", "pages").await else {
+        return;
+    };
     for width in ["desktop", "phone"] {
         for page in [
             "01-start",
@@ -279,47 +294,9 @@ async fn the_chrome_extension_calls_the_app_with_an_id_token() {
 /// `tests/artifacts/browser/sessions/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_browsers_see_their_sessions_and_one_ends_the_other() {
-    let (chromium, _) = match tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            return;
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
+    let Some((_app, stdout, artifacts)) = run_script("sessions-page.mjs", "sessions").await else {
+        return;
     };
-    let app = TestApp::spawn_with(TestOptions {
-        delivery: TestDelivery::Code,
-        hosts: ("localhost", "127.0.0.1"),
-        interactive_provider: true,
-        ..TestOptions::default()
-    })
-    .await;
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/browser/sessions");
-    let _ = std::fs::remove_dir_all(&artifacts);
-    let output = tokio::time::timeout(
-        Duration::from_secs(180),
-        tokio::process::Command::new("node")
-            .arg(browser_dir().join("sessions-page.mjs"))
-            .env("APP_URL", app.app_url.as_str())
-            .env("AUTH_URL", app.auth_url.as_str())
-            .env("PROVIDER_URL", app.provider.issuer())
-            .env("CHROMIUM", &chromium)
-            .env("ARTIFACTS", &artifacts)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the sessions run finishes within three minutes")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "the sessions run failed:\n{stdout}\n{stderr}"
-    );
     for shot in [
         "desktop-01-sessions",
         "phone-01-sessions",
