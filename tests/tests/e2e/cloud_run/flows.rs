@@ -75,8 +75,17 @@ pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() -> Ran {
     };
     // Checks that do not stop the rest of the walk: each failure is listed.
     let mut broken = Vec::new();
-    if !app_lines().iter().any(|l| l.contains("\"/api/me\"")) {
-        broken.push("the request's log line was not written out before the response completed (the instance froze with it unwritten)".to_owned());
+    // A success writes no line by default (REQUEST_LOG=failures: Cloud Run
+    // logs every request itself); a refusal does, and it must be out
+    // before the response completes, since the instance may freeze right
+    // after it.
+    let refused = r.browser().get_json(&r.app("/api/me")).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    if !app_lines()
+        .iter()
+        .any(|l| l.contains("\"/api/me\"") && l.contains("401"))
+    {
+        broken.push("the refused request's log line was not written out before the response completed (the instance froze with it unwritten)".to_owned());
     }
 
     // Renewal: when the app's cookie expires the browser drops it; the
