@@ -4,19 +4,11 @@
 
 use std::sync::Arc;
 
-use integration_tests::db::{Backend, TestDatabase};
+use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
-use public_service::store::{LogoutTarget, NewSession, Store, StoreOptions};
+use public_service::store::{LogoutTarget, NewSession, Store};
 
-const NOW: u64 = 1_900_000_000;
-
-async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> {
-    let db = TestDatabase::create(backend).await?;
-    let store = Store::connect(&db.url, StoreOptions::default())
-        .await
-        .expect("the store connects and migrates");
-    Some((store, db))
-}
+use crate::storage::{store_on, NOW};
 
 async fn session(store: &Store, id: &str, subject: &str, sid: Option<&str>, expires_at: u64) {
     store

@@ -16,9 +16,9 @@ use secrecy::ExposeSecret;
 
 mod session_devices;
 
-const NOW: u64 = 1_900_000_000;
+pub(crate) const NOW: u64 = 1_900_000_000;
 
-async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> {
+pub(crate) async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> {
     let db = TestDatabase::create(backend).await?;
     let store = Store::connect(&db.url, StoreOptions::default())
         .await
