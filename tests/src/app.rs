@@ -334,8 +334,10 @@ fn leak(name: &str) -> &'static str {
     Box::leak(name.to_owned().into_boxed_str())
 }
 
+/// Below the ephemeral range: the public service may be restarted as a
+/// process on its old port, which no outgoing connection may take meanwhile.
 fn bind() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").expect("a free loopback port")
+    crate::ports::listener()
 }
 
 fn seconds(d: Duration) -> String {

@@ -4,13 +4,15 @@
 //! [`logs`] proves no secret reached a log line; [`db`] gives each test a
 //! database of its own, SQLite or PostgreSQL; [`proxy`] puts a relay that
 //! a test can cut in front of a database or the provider; [`cloud_run`]
-//! rehearses Cloud Run's contract with the deployment's own definitions.
+//! rehearses Cloud Run's contract with the deployment's own definitions;
+//! [`ports`] gives servers ports no outgoing connection can take.
 
 pub mod app;
 pub mod browser;
 pub mod cloud_run;
 pub mod db;
 pub mod logs;
+pub mod ports;
 pub mod proxy;
 pub mod skip;
 pub mod tokens;

@@ -22,9 +22,12 @@ pub struct CuttableProxy {
 impl CuttableProxy {
     /// A relay to `target` on a new loopback port, up.
     pub async fn to(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free loopback port");
+        // Below the ephemeral range: `restore` binds the same port again.
+        let listener = crate::ports::listener();
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let listener = TcpListener::from_std(listener).expect("a free loopback port");
         let proxy = Self {
             addr: listener.local_addr().unwrap(),
             target,

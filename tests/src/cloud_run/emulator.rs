@@ -127,11 +127,12 @@ pub struct Emulator {
     next_host: AtomicU8,
 }
 
+/// The instance's `PORT`: on Cloud Run each container has the port to
+/// itself; here the instances share the host, so the port comes from
+/// below the ephemeral range, where no outgoing connection can take it
+/// before the instance binds it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    crate::ports::for_a_child()
 }
 
 fn suffix() -> String {

@@ -179,11 +179,7 @@ mod tests {
         let command = std::process::Command::new("sleep");
         let mut command = command;
         command.arg("30");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::ports::for_a_child();
         let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
         let instance = Instance::spawn(command, &env, "x-00001-abc", port, true).unwrap();
         let started = std::time::Instant::now();

@@ -113,8 +113,7 @@ impl Rehearsal {
         let postgres = UnixPostgres::start(&instance, &db_password).await?;
 
         // The URLs first: the provider must know the callback.
-        let provider_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let provider_listener = crate::ports::listener();
         let issuer = format!(
             "http://{}",
             provider_listener.local_addr().map_err(|e| e.to_string())?

@@ -84,10 +84,7 @@ fn start_provider(auth_port: u16, client_secret: &str) -> Option<CertifiedProvid
     if !dir.join("node_modules/oidc-provider").is_dir() {
         return skip("tests/oidc-provider/node_modules is not installed");
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = integration_tests::ports::for_a_child();
     let auth = format!("http://{}:{auth_port}", integration_tests::app::AUTH_HOST);
     let child = Command::new("node")
         .arg("server.mjs")

@@ -103,11 +103,7 @@ http {{
 }
 
 async fn start_nginx(dir: &Path, app_port: u16, upstream_port: u16) -> (Nginx, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = integration_tests::ports::for_a_child();
     let config = dir.join("nginx.conf");
     std::fs::write(&config, nginx_config(dir, port, app_port, upstream_port)).unwrap();
     let child = Command::new(NGINX)

@@ -11,7 +11,7 @@
 //! `IMAGE_TEST_REQUIRED=1`. Elsewhere a missing podman or missing release
 //! binaries skip the test with the reason printed.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -319,10 +319,7 @@ async fn check_stops_on_sigterm(container: &Container) {
 }
 
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    SocketAddr::from(([127, 0, 0, 1], integration_tests::ports::for_a_child()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

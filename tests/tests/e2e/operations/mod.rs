@@ -434,10 +434,7 @@ async fn an_app_without_a_service_account_is_named_at_start() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    integration_tests::ports::for_a_child()
 }
 
 /// `cargo run --bin local-stack`: each log line names its service, the
