@@ -95,6 +95,7 @@ pub struct IdTokenVerifier {
 impl IdTokenVerifier {
     /// `keys` must hold RS256 keys (see [`crate::jwks::KeySet::from_jwks_for`]).
     pub fn new(issuers: &[String], audiences: &[String], keys: KeySource) -> Self {
+        crate::crypto::install();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         // `exp` is checked below against the injectable clock.

@@ -51,6 +51,7 @@ pub mod claims;
 pub mod clock;
 #[cfg(feature = "actix")]
 pub mod cookie;
+pub mod crypto;
 #[cfg(feature = "actix")]
 pub mod extractor;
 #[cfg(feature = "actix")]

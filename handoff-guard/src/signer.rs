@@ -20,6 +20,8 @@ pub struct HandoffSigner {
 
 impl HandoffSigner {
     pub fn new(active: SigningKey, previous: Vec<SigningKey>) -> Self {
+        // Before the first signature: it fixes the process's backend.
+        crate::crypto::install();
         let keys = std::iter::once(&active)
             .chain(previous.iter())
             .map(|k| k.public_jwk().clone())

@@ -82,6 +82,7 @@ pub struct HandoffVerifier {
 
 impl HandoffVerifier {
     pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
+        crate::crypto::install();
         let mut validation = Validation::new(Algorithm::ES256);
         validation.algorithms = vec![Algorithm::ES256];
         // `exp` and `nbf` are checked below against the injectable clock.
