@@ -97,7 +97,11 @@ async fn measure(settings: settings::RunSettings, pinning: cpus::Pinning) -> any
         "bench: sign-in steps ({} sign-ins one at a time)",
         settings.step_sign_ins
     );
-    let steps = steps::measure(&runner.client, &inputs, settings.step_sign_ins).await?;
+    let steps = if settings.runs("Steps") {
+        steps::measure(&runner.client, &inputs, settings.step_sign_ins).await?
+    } else {
+        Default::default()
+    };
     let report = report::Report {
         steps: &steps,
         settings: &settings,

@@ -202,6 +202,9 @@ impl Report<'_> {
     }
 
     fn sign_in_steps(&self) -> String {
+        if self.steps.steps.is_empty() {
+            return String::new();
+        }
         let mut t = format!(
             "## A sign-in step by step\n\n{} sign-ins one after another on otherwise idle servers (after the rows above), each step timed from sending the request to the last byte of the answer, as the Rust driver sees it (loopback and client time included, no queueing):\n\n| Step | p50 | p99 | What it is |\n|---|--:|--:|---|\n",
             self.steps.sign_ins

@@ -165,16 +165,26 @@ impl Runner<'_> {
             ),
         ];
         let mut rows = Vec::new();
+        let runs = |kind: Kind| self.settings.runs(&format!("{kind:?}"));
         for (kind, request) in wrk_rows {
+            if kind != Kind::BaselineWrk && !runs(kind) {
+                continue;
+            }
             eprintln!("bench: {kind:?} (wrk)");
             rows.push(succeeded(self.wrk_row(kind, &request).await?)?);
         }
-        eprintln!("bench: BaselineDriver");
-        rows.push(succeeded(self.baseline_from_driver().await?)?);
-        eprintln!("bench: Redemption");
-        rows.push(succeeded(self.redemption().await?)?);
-        eprintln!("bench: SignIn");
-        rows.push(succeeded(self.sign_in().await?)?);
+        if runs(Kind::Redemption) || runs(Kind::SignIn) {
+            eprintln!("bench: BaselineDriver");
+            rows.push(succeeded(self.baseline_from_driver().await?)?);
+        }
+        if runs(Kind::Redemption) {
+            eprintln!("bench: Redemption");
+            rows.push(succeeded(self.redemption().await?)?);
+        }
+        if runs(Kind::SignIn) {
+            eprintln!("bench: SignIn");
+            rows.push(succeeded(self.sign_in().await?)?);
+        }
         Ok(rows)
     }
 

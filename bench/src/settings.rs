@@ -22,6 +22,10 @@ pub struct RunSettings {
     pub step_sign_ins: usize,
     /// Where the table goes (`BENCH_RESULTS`, default `bench/RESULTS.md`).
     pub results: PathBuf,
+    /// Only these rows, by kind (`BENCH_ROWS=AppCookieDefaults,FreshValid`;
+    /// `Steps` for the sign-in steps), beside their baselines: for trying a
+    /// change quickly. Unset: every row.
+    pub only: Option<Vec<String>>,
 }
 
 impl RunSettings {
@@ -36,7 +40,20 @@ impl RunSettings {
             results: std::env::var_os("BENCH_RESULTS")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md")),
+            only: std::env::var("BENCH_ROWS").ok().map(|rows| {
+                rows.split(',')
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .collect()
+            }),
         })
+    }
+
+    /// Whether the row or part named `name` runs.
+    pub fn runs(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == name))
     }
 }
 

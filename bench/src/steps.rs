@@ -29,6 +29,7 @@ pub struct StepCost {
     pub p99: Duration,
 }
 
+#[derive(Default)]
 pub struct SignInSteps {
     pub sign_ins: usize,
     pub steps: Vec<StepCost>,

@@ -1,7 +1,8 @@
 //! One JSON object per line, in Cloud Logging's structured format:
 //! `severity`, `message`, `timestamp`, the request's `httpRequest`, and
-//! `logging.googleapis.com/trace` so lines group under their trace. Fields
-//! of enclosing spans (the request id, the trace id) are on every line.
+//! `logging.googleapis.com/trace` so lines group under their trace. The
+//! request's ids ([`crate::request_context`]) and the fields of enclosing
+//! spans are on every line.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -117,6 +118,14 @@ where
                 }
             }
         }
+        crate::request_context::current(|request| {
+            if let Some(request) = request {
+                fields.insert("request_id".into(), json!(request.request_id()));
+                if let Some(trace) = request.trace() {
+                    fields.insert("trace_id".into(), json!(trace));
+                }
+            }
+        });
         fields.extend(collector.fields);
         let line = self.line(event.metadata(), collector.message, fields);
         // Serialised straight to bytes (not through `Display`), then

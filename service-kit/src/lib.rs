@@ -4,7 +4,8 @@
 //!   line per bad setting; secrets from `NAME` or `NAME_FILE`;
 //!   [`access`]: the access policy's variables.
 //! - [`telemetry`]: log set-up, the request log line (no query strings) and
-//!   the security headers every response carries; [`cloud_logging`]: the
+//!   the security headers every response carries; [`request_context`]: the
+//!   request id and trace a line carries; [`cloud_logging`]: the
 //!   JSON lines Cloud Logging reads; [`log_writer`]: lines reach stdout in
 //!   batches from a thread of their own.
 //! - [`metrics`]: the `/metrics` exporter; [`metrics_bridge`] routes the
@@ -23,6 +24,7 @@ pub mod log_writer;
 pub mod metrics;
 pub mod metrics_bridge;
 pub mod rate_limit;
+pub mod request_context;
 pub mod service;
 pub mod telemetry;
 pub mod throttle;

@@ -2,9 +2,9 @@
 //!
 //! Logs are readable text by default and Cloud Logging's structured JSON
 //! with `LOG_FORMAT=json` (see [`crate::cloud_logging`]). Every request runs
-//! in a span carrying a fresh `request_id` (also sent back as
-//! `X-Request-Id`) and the trace id from `X-Cloud-Trace-Context` or
-//! `traceparent`, so every line it logs carries them. The request line
+//! with a fresh `request_id` (also sent back as `X-Request-Id`) and the
+//! trace id from `X-Cloud-Trace-Context` or `traceparent` as its
+//! [`crate::request_context`], so every line it logs carries them. The request line
 //! carries method, path, status and latency, and never the query string: on
 //! the callback route it holds the authorization code.
 //!
@@ -28,17 +28,21 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rand::RngCore;
-use tracing::Instrument;
+use std::rc::Rc;
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::cloud_logging::{trace_id, CloudLoggingLayer};
 use crate::config::{ConfigError, Env};
 use crate::log_writer::{LineBuffer, LineWriter};
+use crate::request_context::{within, InRequest, RequestContext};
 
 /// How logs are written: `LOG_FORMAT` (`text` or `json`), `RUST_LOG`,
 /// `REQUEST_LOG` (`failures` or `all`) and `GOOGLE_CLOUD_PROJECT` (names
@@ -108,8 +112,8 @@ pub fn init(env: &Env, default_filter: &str) -> Result<(), ConfigError> {
     } else {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_target(false)
             .with_ansi(std::io::stdout().is_terminal())
+            .event_format(TextFormat)
             .with_writer(move || writer.clone())
             .try_init()
             .is_ok()
@@ -150,42 +154,31 @@ pub async fn log_request(
     // request itself would break actix's routing (it needs it unshared).
     // Both clones share the request's buffers rather than copying them.
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let request_id = RequestId::new();
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let trace = trace_id(header("x-cloud-trace-context"), header("traceparent"));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id.as_str(),
-        trace_id = tracing::field::Empty
-    );
-    if let Some(trace) = &trace {
-        span.record("trace_id", trace.as_str());
-    }
+    let context = Rc::new(RequestContext::new(trace));
     let started = Instant::now();
-    let mut result = next.call(req).instrument(span.clone()).await;
+    let mut result = InRequest::new(context.clone(), next.call(req)).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let _entered = span.enter();
     let path = uri.path();
     let all_requests = ALL_REQUESTS.load(Ordering::Relaxed);
-    match &mut result {
-        Ok(res) if quiet_on_success(path, all_requests) && res.status().as_u16() < 400 => {
-            tracing::debug!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
-            res.headers_mut().insert(
-                HeaderName::from_static("x-request-id"),
-                request_id.header_value(),
-            );
-        }
+    within(&context, || match &mut result {
         Ok(res) => {
-            tracing::info!(%method, %path, status = res.status().as_u16(), latency_ms, "request");
-            res.headers_mut().insert(
-                HeaderName::from_static("x-request-id"),
-                request_id.header_value(),
-            );
+            let status = res.status().as_u16();
+            if quiet_on_success(path, all_requests) && status < 400 {
+                tracing::debug!(%method, %path, status, latency_ms, "request");
+            } else {
+                tracing::info!(%method, %path, status, latency_ms, "request");
+            }
+            if let Ok(id) = HeaderValue::from_str(context.request_id()) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static("x-request-id"), id);
+            }
         }
         Err(e) => {
             tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")
         }
-    }
+    });
     write_out_pending();
     result
 }
@@ -221,30 +214,6 @@ pub fn thread_service() -> Option<&'static str> {
     SERVICE.with(|s| s.get())
 }
 
-/// 9 random bytes in base64url: unique enough to find a request's lines,
-/// made without a system call or a heap allocation.
-struct RequestId([u8; 12]);
-
-impl RequestId {
-    fn new() -> Self {
-        let mut bytes = [0u8; 9];
-        rand::thread_rng().fill_bytes(&mut bytes);
-        let mut text = [0u8; 12];
-        let written = URL_SAFE_NO_PAD.encode_slice(bytes, &mut text);
-        debug_assert_eq!(written.ok(), Some(12));
-        Self(text)
-    }
-
-    fn as_str(&self) -> &str {
-        // base64url is ASCII.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    fn header_value(&self) -> HeaderValue {
-        HeaderValue::from_bytes(&self.0).unwrap_or(HeaderValue::from_static("-"))
-    }
-}
-
 /// Headers every response carries: no sniffing, no framing, forms posted
 /// only to this origin, and a `Referer` of the origin only (never a path,
 /// which could hold a code), which keeps `Origin` on form posts for the
@@ -271,9 +240,112 @@ pub fn security_headers_allowing_forms_to(origins: &[String]) -> DefaultHeaders 
         ))
 }
 
+/// The text lines: time, level, the request's ids, enclosing spans, then
+/// the message and fields (what `tracing_subscriber`'s default format
+/// shows, with the request's ids where its span used to be).
+pub struct TextFormat;
+
+impl<S, N> FormatEvent<S, N> for TextFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        SystemTime.format_time(&mut writer)?;
+        write!(writer, " {:>5} ", event.metadata().level())?;
+        crate::request_context::current(|request| match request {
+            Some(request) => {
+                write!(writer, "request{{request_id={}", request.request_id())?;
+                if let Some(trace) = request.trace() {
+                    write!(writer, " trace_id={trace}")?;
+                }
+                writer.write_str("}: ")
+            }
+            None => Ok(()),
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                writer.write_str(span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
+                    if !fields.is_empty() {
+                        write!(writer, "{{{fields}}}")?;
+                    }
+                }
+                writer.write_str(": ")?;
+            }
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// The text lines `TextFormat` writes while `f` runs.
+    fn text_lines(f: impl FnOnce()) -> String {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .event_format(TextFormat)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_text_line_written_during_a_request_carries_its_ids_and_one_outside_none() {
+        let trace = "105445aa7843bc8bf206b12000100000";
+        let context = Rc::new(RequestContext::new(Some(trace.to_owned())));
+        let text = text_lines(|| {
+            within(&context, || tracing::info!(status = 401, "request"));
+            tracing::info!("after");
+        });
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        let expected = format!(
+            "INFO request{{request_id={} trace_id={trace}}}: request status=401",
+            context.request_id()
+        );
+        assert!(lines[0].ends_with(&expected), "{text}");
+        assert!(lines[1].ends_with(" INFO after"), "{text}");
+    }
+
+    #[test]
+    fn a_text_line_shows_the_spans_it_is_in() {
+        let text = text_lines(|| {
+            let span = tracing::info_span!("purge", table = "sessions");
+            let _entered = span.enter();
+            tracing::warn!(rows = 3, "slow");
+        });
+        assert!(
+            text.trim_end()
+                .ends_with(" WARN purge{table=\"sessions\"}: slow rows=3"),
+            "{text}"
+        );
+    }
 
     fn settings(pairs: &[(&str, &str)]) -> Result<LogSettings, ConfigError> {
         LogSettings::from_env(&Env::from_map(pairs.iter().copied()), "info")

@@ -83,13 +83,10 @@ fn init_logs() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let format = tracing_subscriber::fmt::format()
-        .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stdout().is_terminal())
-        .event_format(Tagged(format))
+        .event_format(Tagged(service_kit::telemetry::TextFormat))
         .try_init();
 }
 
