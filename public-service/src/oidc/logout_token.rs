@@ -81,6 +81,8 @@ pub enum LogoutTokenError {
     NoLogoutEvent,
     #[error("the logout_token names neither sub nor sid")]
     NoSubjectOrSession,
+    #[error("the logout_token's sub or sid is not a string of 1 to 255 characters")]
+    BadSubjectOrSession,
     #[error("the logout_token carries a nonce")]
     Nonce,
 }
@@ -212,10 +214,16 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     if !event.is_some_and(Value::is_object) {
         return Err(E::NoLogoutEvent);
     }
-    // Step 3: `sub`, `sid` or both.
-    let bounded = |v: &str| (!v.is_empty() && v.len() <= 255).then(|| v.to_owned());
-    let subject = text("sub").and_then(bounded);
-    let provider_sid = text("sid").and_then(bounded);
+    // Step 3: `sub`, `sid` or both. One that is present but cannot be a
+    // value we stored refuses the token: dropped, a bad `sid` beside a
+    // `sub` would turn "end this session" into "end all of them".
+    let bounded = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(v)) if !v.is_empty() && v.len() <= 255 => Ok(Some(v.clone())),
+        Some(_) => Err(E::BadSubjectOrSession),
+    };
+    let subject = bounded("sub")?;
+    let provider_sid = bounded("sid")?;
     if subject.is_none() && provider_sid.is_none() {
         return Err(E::NoSubjectOrSession);
     }
@@ -301,6 +309,30 @@ mod tests {
             Err(E::NoSubjectOrSession)
         );
         assert_eq!(check(|c| c["nonce"] = json!("n")), Err(E::Nonce));
+    }
+
+    #[test]
+    fn a_sub_or_sid_that_cannot_be_ours_refuses_the_token_instead_of_being_dropped() {
+        use LogoutTokenError as E;
+        let sub_and = |sid: Value| {
+            check(|c| {
+                c["sub"] = json!("alice");
+                c["sid"] = sid;
+            })
+        };
+        // Dropping the sid would leave a sub-only token: every session of
+        // the person would end, not the one the provider meant.
+        assert_eq!(sub_and(json!("s".repeat(256))), Err(E::BadSubjectOrSession));
+        assert_eq!(sub_and(json!("")), Err(E::BadSubjectOrSession));
+        assert_eq!(sub_and(json!(7)), Err(E::BadSubjectOrSession));
+        assert_eq!(check(|c| c["sub"] = json!("")), Err(E::BadSubjectOrSession));
+        assert_eq!(
+            check(|c| c["sub"] = json!(null)),
+            Err(E::BadSubjectOrSession)
+        );
+        let longest = sub_and(json!("s".repeat(255))).unwrap();
+        assert_eq!(longest.subject.as_deref(), Some("alice"));
+        assert_eq!(longest.provider_sid.map(|s| s.len()), Some(255));
     }
 
     #[test]

@@ -148,6 +148,8 @@ fn metric_reason(e: LogoutTokenError) -> &'static str {
         E::Algorithm | E::NoMatchingKey | E::BadSignature => "signature",
         E::WrongIssuer | E::WrongAudience => "not_for_us",
         E::NoIssueTime | E::IssuedInFuture | E::TooOld | E::Expired => "time",
-        E::NoJti | E::NoLogoutEvent | E::NoSubjectOrSession | E::Nonce => "claims",
+        E::NoJti | E::NoLogoutEvent | E::NoSubjectOrSession | E::BadSubjectOrSession | E::Nonce => {
+            "claims"
+        }
     }
 }

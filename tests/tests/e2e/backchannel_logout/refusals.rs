@@ -71,6 +71,15 @@ fn bad_tokens(app: &TestApp, sid: &str) -> Vec<Bad> {
             c.remove("sid");
             c.remove("sub");
         }),
+        // Neither may be dropped as unreadable: a long sid beside the sub
+        // would end every session of the person, an empty sub would leave
+        // the sid alone to act.
+        changed("with a sid over 255 characters beside the sub", &|c| {
+            c["sid"] = json!("s".repeat(256))
+        }),
+        changed("with an empty sub beside the sid", &|c| {
+            c["sub"] = json!("")
+        }),
         changed("without jti", &|c| {
             c.as_object_mut().unwrap().remove("jti");
         }),
