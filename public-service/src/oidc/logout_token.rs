@@ -67,6 +67,8 @@ pub enum LogoutTokenError {
     WrongIssuer,
     #[error("the logout_token is not for this client")]
     WrongAudience,
+    #[error("the logout_token has several audiences and no azp, or its azp is another client")]
+    AuthorizedParty,
     #[error("the logout_token has no valid iat")]
     NoIssueTime,
     #[error("the logout_token was issued in the future")]
@@ -180,7 +182,8 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     use LogoutTokenError as E;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
-    // Step 2, continued: `iss` exactly, `aud` holding our client id, `iat`.
+    // Step 2, continued: `iss` exactly, `aud` holding our client id (and
+    // `azp` as for ID tokens), `iat`.
     if text("iss") != Some(expected.issuer) {
         return Err(E::WrongIssuer);
     }
@@ -192,6 +195,17 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     if !for_us {
         return Err(E::WrongAudience);
     }
+    let azp = match claims.get("azp") {
+        None => None,
+        Some(Value::String(azp)) => Some(azp.as_str()),
+        Some(_) => return Err(E::AuthorizedParty),
+    };
+    let audiences = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    super::check_authorized_party(expected.client_id, azp, audiences)
+        .map_err(|_| E::AuthorizedParty)?;
     let iat = seconds("iat").ok_or(E::NoIssueTime)?;
     if iat > expected.now + IAT_FUTURE_LEEWAY.as_secs() {
         return Err(E::IssuedInFuture);
@@ -258,7 +272,7 @@ mod tests {
 
     fn valid() -> Value {
         json!({
-            "iss": "https://op.example", "aud": ["other", "client"], "iat": 10_000,
+            "iss": "https://op.example", "aud": ["client"], "iat": 10_000,
             "exp": 10_120, "jti": "j1", "sid": "s1",
             "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
         })
@@ -309,6 +323,33 @@ mod tests {
             Err(E::NoSubjectOrSession)
         );
         assert_eq!(check(|c| c["nonce"] = json!("n")), Err(E::Nonce));
+    }
+
+    #[test]
+    fn several_audiences_need_our_azp_as_an_id_token_does() {
+        use LogoutTokenError as E;
+        assert!(check(|c| c["aud"] = json!("client")).is_ok());
+        assert_eq!(
+            check(|c| c["aud"] = json!(["other", "client"])),
+            Err(E::AuthorizedParty)
+        );
+        assert!(check(|c| {
+            c["aud"] = json!(["other", "client"]);
+            c["azp"] = json!("client");
+        })
+        .is_ok());
+        assert_eq!(
+            check(|c| {
+                c["aud"] = json!(["other", "client"]);
+                c["azp"] = json!("other");
+            }),
+            Err(E::AuthorizedParty)
+        );
+        assert_eq!(
+            check(|c| c["azp"] = json!("other")),
+            Err(E::AuthorizedParty)
+        );
+        assert_eq!(check(|c| c["azp"] = json!(7)), Err(E::AuthorizedParty));
     }
 
     #[test]

@@ -146,7 +146,7 @@ fn metric_reason(e: LogoutTokenError) -> &'static str {
     match e {
         E::Malformed | E::WrongType => "malformed",
         E::Algorithm | E::NoMatchingKey | E::BadSignature => "signature",
-        E::WrongIssuer | E::WrongAudience => "not_for_us",
+        E::WrongIssuer | E::WrongAudience | E::AuthorizedParty => "not_for_us",
         E::NoIssueTime | E::IssuedInFuture | E::TooOld | E::Expired => "time",
         E::NoJti | E::NoLogoutEvent | E::NoSubjectOrSession | E::BadSubjectOrSession | E::Nonce => {
             "claims"

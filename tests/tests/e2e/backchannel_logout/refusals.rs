@@ -56,6 +56,14 @@ fn bad_tokens(app: &TestApp, sid: &str) -> Vec<Bad> {
         changed("for another client", &|c| {
             c["aud"] = json!("another-client.apps.example")
         }),
+        // As for ID tokens (section 2.6 step 2 sends aud there).
+        changed("for us and another client without azp", &|c| {
+            c["aud"] = json!([CLIENT_ID, "another-client.apps.example"])
+        }),
+        changed("with the azp of another client", &|c| {
+            c["aud"] = json!([CLIENT_ID, "another-client.apps.example"]);
+            c["azp"] = json!("another-client.apps.example");
+        }),
         changed("with a nonce", &|c| c["nonce"] = json!("n-0S6_WzA2Mj")),
         changed("without events", &|c| {
             c.as_object_mut().unwrap().remove("events");
