@@ -8,7 +8,8 @@
 //!
 //! Each command reads only the variables it uses ([`context`]); results go
 //! to stdout (a table, or JSON with `--json`); each action writes one audit
-//! line in Cloud Logging's JSON format to stderr ([`audit`]). Exit code 0
+//! line in Cloud Logging's JSON format to stderr ([`audit`]), also when it
+//! fails after changing something (outcome `failed`, counts so far). Exit code 0
 //! when everything asked was done, 1 when not (with one line saying why),
 //! 2 for a usage error.
 

@@ -64,49 +64,31 @@ pub async fn reseal(
             "{stale_before} grant(s) hold a token sealed by a key other than {newest}"
         )?;
     }
-    let (mut resealed, mut current) = (0u64, 0u64);
-    let mut skipped: Vec<(String, String)> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let processed = resealed + current + skipped.len() as u64;
-        let room = goal.saturating_sub(processed);
-        if room == 0 {
-            break;
-        }
-        let size = options
-            .batch_size
-            .min(u32::try_from(room).unwrap_or(u32::MAX));
-        let batch = store
-            .stale_grant_subjects(&newest, after.as_deref(), size)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        for subject in &batch {
-            match reseal_one(&store, &cipher, clock, subject).await? {
-                One::Resealed => resealed += 1,
-                One::Current => current += 1,
-                One::Skipped(why) => skipped.push((subject.clone(), why)),
-            }
-        }
-        after = batch.last().cloned();
-        if !json {
-            let skipped_note = match skipped.len() {
-                0 => String::new(),
-                n => format!(" ({n} skipped)"),
-            };
-            writeln!(console.out, "resealed {resealed}/{goal}{skipped_note}")?;
-        }
-    }
-    let remaining = store.count_stale_grants(&newest).await?;
-    let outcome = if skipped.is_empty() {
-        "ok"
-    } else {
-        "incomplete"
+    let run = Run {
+        store: &store,
+        cipher: &cipher,
+        clock,
+        newest: &newest,
+        goal,
+        batch_size: options.batch_size,
+        json,
+    };
+    let mut progress = Progress::default();
+    let remaining = match run.batches(console, &mut progress).await {
+        Ok(()) => store.count_stale_grants(&newest).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    let outcome = match &remaining {
+        Ok(_) if progress.skipped.is_empty() => "ok",
+        Ok(_) => "incomplete",
+        // Earlier batches are re-sealed already: the line says how far the
+        // run got before it stopped.
+        Err(_) => "failed",
     };
     let counts = json!({
-        "newest_key": newest, "stale_before": stale_before, "resealed": resealed,
-        "already_current": current, "skipped": skipped.len(), "remaining": remaining,
+        "newest_key": newest, "stale_before": stale_before, "resealed": progress.resealed,
+        "already_current": progress.current, "skipped": progress.skipped.len(),
+        "remaining": remaining.as_ref().ok(),
     });
     AuditLine {
         action: "grants.reseal",
@@ -116,6 +98,8 @@ pub async fn reseal(
         details: counts.clone(),
     }
     .write(console.audit)?;
+    let remaining = remaining?;
+    let skipped = progress.skipped;
     if json {
         let mut answer = counts;
         answer["skipped_subjects"] = json!(skipped
@@ -143,6 +127,69 @@ pub async fn reseal(
         Ok(())
     } else {
         Err(AdminError::ResealIncomplete(skipped.len() as u64))
+    }
+}
+
+/// What a run has done so far.
+#[derive(Default)]
+struct Progress {
+    resealed: u64,
+    /// Nothing of them was stale any more.
+    current: u64,
+    skipped: Vec<(String, String)>,
+}
+
+/// One run's fixed parts.
+struct Run<'a> {
+    store: &'a Store,
+    cipher: &'a TokenCipher,
+    clock: &'a SharedClock,
+    newest: &'a str,
+    goal: u64,
+    batch_size: u32,
+    json: bool,
+}
+
+impl Run<'_> {
+    /// Re-seals up to `goal` stale grants in batches, counting into
+    /// `progress` as it goes (so a failure still knows what was done).
+    async fn batches(
+        &self,
+        console: &mut Console<'_>,
+        progress: &mut Progress,
+    ) -> Result<(), AdminError> {
+        let mut after: Option<String> = None;
+        loop {
+            let processed = progress.resealed + progress.current + progress.skipped.len() as u64;
+            let room = self.goal.saturating_sub(processed);
+            if room == 0 {
+                return Ok(());
+            }
+            let size = self.batch_size.min(u32::try_from(room).unwrap_or(u32::MAX));
+            let batch = self
+                .store
+                .stale_grant_subjects(self.newest, after.as_deref(), size)
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for subject in &batch {
+                match reseal_one(self.store, self.cipher, self.clock, subject).await? {
+                    One::Resealed => progress.resealed += 1,
+                    One::Current => progress.current += 1,
+                    One::Skipped(why) => progress.skipped.push((subject.clone(), why)),
+                }
+            }
+            after = batch.last().cloned();
+            if !self.json {
+                let skipped_note = match progress.skipped.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} skipped)"),
+                };
+                let (done, goal) = (progress.resealed, self.goal);
+                writeln!(console.out, "resealed {done}/{goal}{skipped_note}")?;
+            }
+        }
     }
 }
 

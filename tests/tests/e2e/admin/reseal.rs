@@ -19,7 +19,7 @@ use public_service::token_cipher::TokenCipher;
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::config::Env;
 
-use super::signed_in;
+use super::{refuse_grant_changes_of, signed_in};
 
 const USERS: [&str; 3] = [
     "alice@example.com",
@@ -152,6 +152,57 @@ async fn reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go(backe
     assert_eq!(app.provider.token_endpoint_calls(), calls + USERS.len());
 }
 
+/// The database fails in the third batch, after two grants were re-sealed:
+/// the run fails, and its audit line says how far it got.
+async fn a_reseal_that_fails_on_storage_midway_is_audited_with_its_counts(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    for user in USERS {
+        signed_in(&app, user).await;
+    }
+    let mut subjects: Vec<String> = USERS.iter().map(|u| MockUser::new(u).sub).collect();
+    subjects.sort();
+    // Grants are taken in subject order: the last one fails.
+    refuse_grant_changes_of(&app, &subjects[2]).await;
+    let rotated = format!("{},{}", new_key("k2"), ring_var(&app));
+
+    let run = app
+        .admin(
+            &[
+                "grants",
+                "reseal",
+                "--batch-size",
+                "1",
+                "--reason",
+                "retire k1",
+            ],
+            &[("TOKEN_ENCRYPTION_KEYS", rotated.as_str())],
+        )
+        .await;
+    assert!(
+        matches!(run.result, Err(AdminError::Store(_))),
+        "{:?}",
+        run.result.err()
+    );
+    assert!(run.stdout.contains("resealed 2/3"), "{}", run.stdout);
+    assert_eq!(run.audit.len(), 1, "{:?}", run.audit);
+    let line = &run.audit[0];
+    assert_eq!(line["action"], "grants.reseal");
+    assert_eq!(line["outcome"], "failed");
+    assert_eq!(line["severity"], "WARNING");
+    assert_eq!(line["reason"], "retire k1");
+    assert_eq!(line["newest_key"], "k2");
+    assert_eq!(line["stale_before"], 3);
+    assert_eq!(line["resealed"], 2);
+    assert_eq!(line["skipped"], 0);
+    let store = app.store().await;
+    for subject in &subjects[..2] {
+        let grant = store.grant(subject).await.unwrap().unwrap();
+        assert_eq!(grant.refresh_token.unwrap().key_id, "k2");
+    }
+}
+
 /// A refresh that holds the grant's lease and rotates the refresh token
 /// while the re-seal waits: the re-seal stores nothing over it, and seals
 /// the rotated token once the lease is free.
@@ -234,4 +285,5 @@ async fn reseal_waits_for_a_refresh_in_progress_and_keeps_its_rotated_token(back
 on_both_backends!(
     reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go,
     reseal_waits_for_a_refresh_in_progress_and_keeps_its_rotated_token,
+    a_reseal_that_fails_on_storage_midway_is_audited_with_its_counts,
 );
