@@ -10,6 +10,11 @@
 //! changing is skipped and named. Resumable without a cursor: what is done
 //! no longer matches, so a run after an interruption (or `--limit`)
 //! continues with the rest, and a run when all is done changes nothing.
+//!
+//! It refuses to start while no stored token is sealed by the newest key
+//! (unless `--new-key-is-deployed`): the Cloud Run job reads the secret's
+//! latest version, the service the version it was deployed with, and a
+//! token re-sealed by a key the service lacks is one it cannot open.
 
 use std::time::Duration;
 
@@ -34,6 +39,8 @@ const LEASE: Duration = Duration::from_secs(30);
 pub struct Options<'a> {
     pub batch_size: u32,
     pub limit: Option<u64>,
+    /// The operator's word that the service runs with the newest key.
+    pub new_key_is_deployed: bool,
     pub reason: Option<&'a str>,
 }
 
@@ -55,6 +62,20 @@ pub async fn reseal(
     let cipher = context::token_cipher(env)?;
     let newest = cipher.sealing_key_id().to_owned();
     let stale_before = store.count_stale_grants(&newest).await?;
+    // The job reads the secret's latest version, which may be ahead of the
+    // deployed service: tokens sealed by a key the service lacks could not
+    // be opened by it. A token the service itself sealed by the newest key
+    // shows it has the key.
+    if stale_before > 0 && !options.new_key_is_deployed {
+        let in_use = store
+            .key_usage()
+            .await?
+            .get(&newest)
+            .is_some_and(|usage| usage.refresh_tokens + usage.access_tokens > 0);
+        if !in_use {
+            return Err(AdminError::NewKeyNotDeployed(newest));
+        }
+    }
     let goal = options
         .limit
         .map_or(stale_before, |limit| limit.min(stale_before));
