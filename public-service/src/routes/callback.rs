@@ -249,10 +249,13 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         .await?;
 
     let mut response = HttpResponse::Found();
-    // Before the cookie is replaced: was this browser signed out
-    // everywhere else since its last visit?
+    // Before the cookie is replaced: was this person signed out everywhere
+    // else in this browser since their last visit?
     let signed_out_at = if state.sessions.settings().signed_out_notice {
-        state.sessions.signed_out_everywhere_at(req).await?
+        state
+            .sessions
+            .signed_out_everywhere_at(req, &identity.subject)
+            .await?
     } else {
         None
     };

@@ -18,6 +18,7 @@ use mock_provider::MockUser;
 use crate::offline::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@corp.example";
 const SESSION: &str = "__Host-session";
 const MAC_CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 \
                           (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";

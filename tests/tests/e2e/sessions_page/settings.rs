@@ -7,7 +7,7 @@ use integration_tests::app::TestOptions;
 use integration_tests::{Browser, TestApp};
 
 use super::{
-    app_refuses_within_the_bound, post_from_page, sessions_page, sign_in_with, token, ALICE,
+    app_refuses_within_the_bound, post_from_page, sessions_page, sign_in_with, token, ALICE, BOB,
 };
 use crate::offline::signed_in;
 
@@ -67,6 +67,26 @@ async fn with_the_notice_on_the_ended_browser_is_told_at_its_next_sign_in() {
     let fresh = app.browser();
     let hops = signed_in(&app, &fresh, ALICE).await;
     assert!(!hops.iter().any(|p| p.body.contains("signed-out-notice")));
+}
+
+/// The notice is the ended person's: someone else signing in next in
+/// that browser is not told about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notice_is_not_shown_to_another_person_signing_in_in_that_browser() {
+    let app = TestApp::spawn_with(TestOptions {
+        public_env: vec![("SIGNED_OUT_NOTICE", "true".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let (_mine, other) = signed_out_everywhere_else(&app).await;
+    let hops = app.sign_in(&other, BOB).await;
+    assert!(
+        !hops.iter().any(|p| p.body.contains("signed-out-notice")),
+        "{BOB} was shown {ALICE}'s notice"
+    );
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert!(last.body.contains(BOB));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
