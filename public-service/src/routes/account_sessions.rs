@@ -163,7 +163,9 @@ pub async fn end_others(
 
 /// The page a browser signed out everywhere else sees on its next
 /// sign-in (with `SIGNED_OUT_NOTICE`): the notice and a link on to where
-/// `handed_off` was taking it, with `handed_off`'s cookies.
+/// `handed_off` was taking it, with `handed_off`'s cookies. With code
+/// delivery that is the app's start route, not a code that could expire
+/// while the notice is read (see the callback).
 pub fn signed_out_notice(handed_off: HttpResponse, at: u64) -> HttpResponse {
     let Some(location) = handed_off
         .headers()
