@@ -79,15 +79,17 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         };
         rows.push(row(listed, apps, &session.id));
     }
-    // Only fixed sentences: nothing from the query reaches the page.
+    // Only fixed sentences: nothing from the query reaches the page. No
+    // figure for the apps' checks: each app sets its own interval, which
+    // this service cannot know.
     let done = match query_param(&req, "done").ok().flatten().as_deref() {
         Some("one") => Some(
             "That session was ended. Apps refuse it at their next check of ended sessions \
-             (every 15 seconds by default).",
+             (each app sets how often it checks).",
         ),
         Some("others") => Some(
             "All your other sessions were ended. Apps refuse them at their next check of \
-             ended sessions (every 15 seconds by default).",
+             ended sessions (each app sets how often it checks).",
         ),
         _ => None,
     };
