@@ -69,6 +69,18 @@ impl std::fmt::Debug for BrowserBinding {
 /// with code delivery: to the app, which gives it a verifier and sends it
 /// back with the binding. No code is ever issued unbound.
 pub fn bounce_to_app(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((
+            header::LOCATION,
+            app_start_url(return_to, renew, scope).as_str(),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The app's [`APP_START_PATH`], which gives the browser a binding and
+/// sends it on to `/login` (or `/renew` with `renew`).
+pub fn app_start_url(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> url::Url {
     let mut url = return_to.app_url();
     url.set_path(APP_START_PATH);
     {
@@ -81,10 +93,7 @@ pub fn bounce_to_app(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> 
             query.append_pair("scope", scope);
         }
     }
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, url.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+    url
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -658,13 +658,9 @@ impl OidcClient {
     }
 
     fn check_authorized_party(&self, claims: &CoreIdTokenClaims) -> Result<(), String> {
-        match claims.authorized_party() {
-            Some(azp) if azp.as_str() != self.client_id.as_str() => {
-                Err("azp is another client".into())
-            }
-            None if claims.audiences().len() > 1 => Err("several audiences and no azp".into()),
-            _ => Ok(()),
-        }
+        let azp = claims.authorized_party().map(|azp| azp.as_str());
+        check_authorized_party(self.client_id.as_str(), azp, claims.audiences().len())
+            .map_err(str::to_owned)
     }
 
     /// Re-fetches the JWKS unless that happened within the interval:
@@ -814,6 +810,22 @@ pub const JWKS_DEFAULT_FRESH: Duration = Duration::from_secs(3600);
 /// guide says the keys may be cached per the cache directives of the
 /// response).
 pub const JWKS_MAX_FRESH: Duration = Duration::from_secs(86_400);
+
+/// The `azp` rule of our ID tokens (OpenID Connect Core 3.1.3.7): when
+/// present it must be our client id, and with several audiences it must be
+/// present. Logout tokens share it: Back-Channel Logout 1.0 section 2.6
+/// validates their `aud` as an ID token's.
+fn check_authorized_party(
+    client_id: &str,
+    azp: Option<&str>,
+    audiences: usize,
+) -> Result<(), &'static str> {
+    match azp {
+        Some(azp) if azp != client_id => Err("azp is another client"),
+        None if audiences > 1 => Err("several audiences and no azp"),
+        _ => Ok(()),
+    }
+}
 
 fn core_algorithm(alg: IdTokenAlgorithm) -> CoreJwsSigningAlgorithm {
     match alg {

@@ -239,12 +239,14 @@ impl Sessions {
     }
 
     /// When the session this browser's cookie names (with its secret) was
-    /// ended by "end all others" or an operator; for the notice on the
-    /// next sign-in. Revoked sessions are purged a day after the end, and
-    /// the notice with them.
+    /// ended by "end all others" or an operator, if it was `subject`'s; for
+    /// the notice on the next sign-in. Someone else signing in next in that
+    /// browser is not told about another person's sessions. Revoked
+    /// sessions are purged a day after the end, and the notice with them.
     pub async fn signed_out_everywhere_at(
         &self,
         req: &HttpRequest,
+        subject: &str,
     ) -> Result<Option<u64>, StoreError> {
         let Some((id, secret)) = presented(req) else {
             return Ok(None);
@@ -252,7 +254,7 @@ impl Sessions {
         let Some(session) = self.store.session(&id).await? else {
             return Ok(None);
         };
-        if !bool::from(hash(&secret).ct_eq(&session.secret_hash)) {
+        if !bool::from(hash(&secret).ct_eq(&session.secret_hash)) || session.subject != subject {
             return Ok(None);
         }
         Ok(session

@@ -120,9 +120,19 @@ pub async fn revoke_grant(
         }
         .write(console.audit)
     };
-    let mut last = None;
+    let mut last: Option<GrantOutcome> = None;
     for _ in 0..ATTEMPTS {
-        let Some(grant) = store.grant(subject).await? else {
+        let grant = match store.grant(subject).await {
+            Ok(grant) => grant,
+            Err(e) => {
+                // An earlier try may have revoked the token at the provider.
+                if let Some(outcome) = &last {
+                    audit("failed", outcome.to_json(), console)?;
+                }
+                return Err(e.into());
+            }
+        };
+        let Some(grant) = grant else {
             let outcome = GrantOutcome {
                 at_provider: AtProvider::NoRefreshToken,
                 revoked_here: false,
@@ -157,9 +167,22 @@ pub async fn revoke_grant(
                 return Err(AdminError::ProviderFailed(reason.clone()));
             }
         }
-        let revoked_here = store
+        let revoked_here = match store
             .revoke_grant(subject, Some(grant.version), clock.unix_seconds())
-            .await?;
+            .await
+        {
+            Ok(revoked_here) => revoked_here,
+            Err(e) => {
+                // The provider may have revoked the token already: that is
+                // a change, and the audit line says so.
+                let outcome = GrantOutcome {
+                    at_provider,
+                    revoked_here: false,
+                };
+                audit("failed", outcome.to_json(), console)?;
+                return Err(e.into());
+            }
+        };
         let outcome = GrantOutcome {
             at_provider,
             revoked_here,

@@ -8,7 +8,8 @@
 //!
 //! Each command reads only the variables it uses ([`context`]); results go
 //! to stdout (a table, or JSON with `--json`); each action writes one audit
-//! line in Cloud Logging's JSON format to stderr ([`audit`]). Exit code 0
+//! line in Cloud Logging's JSON format to stderr ([`audit`]), also when it
+//! fails after changing something (outcome `failed`, counts so far). Exit code 0
 //! when everything asked was done, 1 when not (with one line saying why),
 //! 2 for a usage error.
 
@@ -96,6 +97,11 @@ enum GrantsCommand {
         /// Stop after this many grants (a later run continues).
         #[arg(long)]
         limit: Option<u64>,
+        /// Re-seal even though no stored token is sealed by the newest key
+        /// yet (the evidence that the service has it): say so only once the
+        /// service runs with the new TOKEN_ENCRYPTION_KEYS.
+        #[arg(long)]
+        new_key_is_deployed: bool,
         #[command(flatten)]
         reason: ReasonArg,
     },
@@ -148,6 +154,8 @@ pub enum AdminError {
     ProviderFailed(String),
     #[error("{0}")]
     Incomplete(String),
+    #[error("no stored token is sealed by {0} yet, so nothing shows that the service has that key; re-sealing now could leave it unable to open any token; nothing was done. Deploy the new TOKEN_ENCRYPTION_KEYS first, then run again (add --new-key-is-deployed if it is deployed and no token was written since)")]
+    NewKeyNotDeployed(String),
     #[error("{0} grant(s) were not re-sealed (listed above); run the command again")]
     ResealIncomplete(u64),
     #[error("stored tokens are sealed by key ids not in TOKEN_ENCRYPTION_KEYS ({}): they cannot be opened", .0.join(", "))]
@@ -218,11 +226,13 @@ pub async fn run(
         Command::Grants(GrantsCommand::Reseal {
             batch_size,
             limit,
+            new_key_is_deployed,
             reason,
         }) => {
             let options = reseal::Options {
                 batch_size,
                 limit,
+                new_key_is_deployed,
                 reason: reason.reason.as_deref(),
             };
             reseal::reseal(env, &clock, &options, json, console).await

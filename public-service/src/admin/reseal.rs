@@ -10,6 +10,11 @@
 //! changing is skipped and named. Resumable without a cursor: what is done
 //! no longer matches, so a run after an interruption (or `--limit`)
 //! continues with the rest, and a run when all is done changes nothing.
+//!
+//! It refuses to start while no stored token is sealed by the newest key
+//! (unless `--new-key-is-deployed`): the Cloud Run job reads the secret's
+//! latest version, the service the version it was deployed with, and a
+//! token re-sealed by a key the service lacks is one it cannot open.
 
 use std::time::Duration;
 
@@ -34,6 +39,8 @@ const LEASE: Duration = Duration::from_secs(30);
 pub struct Options<'a> {
     pub batch_size: u32,
     pub limit: Option<u64>,
+    /// The operator's word that the service runs with the newest key.
+    pub new_key_is_deployed: bool,
     pub reason: Option<&'a str>,
 }
 
@@ -55,6 +62,20 @@ pub async fn reseal(
     let cipher = context::token_cipher(env)?;
     let newest = cipher.sealing_key_id().to_owned();
     let stale_before = store.count_stale_grants(&newest).await?;
+    // The job reads the secret's latest version, which may be ahead of the
+    // deployed service: tokens sealed by a key the service lacks could not
+    // be opened by it. A token the service itself sealed by the newest key
+    // shows it has the key.
+    if stale_before > 0 && !options.new_key_is_deployed {
+        let in_use = store
+            .key_usage()
+            .await?
+            .get(&newest)
+            .is_some_and(|usage| usage.refresh_tokens + usage.access_tokens > 0);
+        if !in_use {
+            return Err(AdminError::NewKeyNotDeployed(newest));
+        }
+    }
     let goal = options
         .limit
         .map_or(stale_before, |limit| limit.min(stale_before));
@@ -64,49 +85,31 @@ pub async fn reseal(
             "{stale_before} grant(s) hold a token sealed by a key other than {newest}"
         )?;
     }
-    let (mut resealed, mut current) = (0u64, 0u64);
-    let mut skipped: Vec<(String, String)> = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let processed = resealed + current + skipped.len() as u64;
-        let room = goal.saturating_sub(processed);
-        if room == 0 {
-            break;
-        }
-        let size = options
-            .batch_size
-            .min(u32::try_from(room).unwrap_or(u32::MAX));
-        let batch = store
-            .stale_grant_subjects(&newest, after.as_deref(), size)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        for subject in &batch {
-            match reseal_one(&store, &cipher, clock, subject).await? {
-                One::Resealed => resealed += 1,
-                One::Current => current += 1,
-                One::Skipped(why) => skipped.push((subject.clone(), why)),
-            }
-        }
-        after = batch.last().cloned();
-        if !json {
-            let skipped_note = match skipped.len() {
-                0 => String::new(),
-                n => format!(" ({n} skipped)"),
-            };
-            writeln!(console.out, "resealed {resealed}/{goal}{skipped_note}")?;
-        }
-    }
-    let remaining = store.count_stale_grants(&newest).await?;
-    let outcome = if skipped.is_empty() {
-        "ok"
-    } else {
-        "incomplete"
+    let run = Run {
+        store: &store,
+        cipher: &cipher,
+        clock,
+        newest: &newest,
+        goal,
+        batch_size: options.batch_size,
+        json,
+    };
+    let mut progress = Progress::default();
+    let remaining = match run.batches(console, &mut progress).await {
+        Ok(()) => store.count_stale_grants(&newest).await.map_err(Into::into),
+        Err(e) => Err(e),
+    };
+    let outcome = match &remaining {
+        Ok(_) if progress.skipped.is_empty() => "ok",
+        Ok(_) => "incomplete",
+        // Earlier batches are re-sealed already: the line says how far the
+        // run got before it stopped.
+        Err(_) => "failed",
     };
     let counts = json!({
-        "newest_key": newest, "stale_before": stale_before, "resealed": resealed,
-        "already_current": current, "skipped": skipped.len(), "remaining": remaining,
+        "newest_key": newest, "stale_before": stale_before, "resealed": progress.resealed,
+        "already_current": progress.current, "skipped": progress.skipped.len(),
+        "remaining": remaining.as_ref().ok(),
     });
     AuditLine {
         action: "grants.reseal",
@@ -116,6 +119,8 @@ pub async fn reseal(
         details: counts.clone(),
     }
     .write(console.audit)?;
+    let remaining = remaining?;
+    let skipped = progress.skipped;
     if json {
         let mut answer = counts;
         answer["skipped_subjects"] = json!(skipped
@@ -143,6 +148,69 @@ pub async fn reseal(
         Ok(())
     } else {
         Err(AdminError::ResealIncomplete(skipped.len() as u64))
+    }
+}
+
+/// What a run has done so far.
+#[derive(Default)]
+struct Progress {
+    resealed: u64,
+    /// Nothing of them was stale any more.
+    current: u64,
+    skipped: Vec<(String, String)>,
+}
+
+/// One run's fixed parts.
+struct Run<'a> {
+    store: &'a Store,
+    cipher: &'a TokenCipher,
+    clock: &'a SharedClock,
+    newest: &'a str,
+    goal: u64,
+    batch_size: u32,
+    json: bool,
+}
+
+impl Run<'_> {
+    /// Re-seals up to `goal` stale grants in batches, counting into
+    /// `progress` as it goes (so a failure still knows what was done).
+    async fn batches(
+        &self,
+        console: &mut Console<'_>,
+        progress: &mut Progress,
+    ) -> Result<(), AdminError> {
+        let mut after: Option<String> = None;
+        loop {
+            let processed = progress.resealed + progress.current + progress.skipped.len() as u64;
+            let room = self.goal.saturating_sub(processed);
+            if room == 0 {
+                return Ok(());
+            }
+            let size = self.batch_size.min(u32::try_from(room).unwrap_or(u32::MAX));
+            let batch = self
+                .store
+                .stale_grant_subjects(self.newest, after.as_deref(), size)
+                .await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for subject in &batch {
+                match reseal_one(self.store, self.cipher, self.clock, subject).await? {
+                    One::Resealed => progress.resealed += 1,
+                    One::Current => progress.current += 1,
+                    One::Skipped(why) => progress.skipped.push((subject.clone(), why)),
+                }
+            }
+            after = batch.last().cloned();
+            if !self.json {
+                let skipped_note = match progress.skipped.len() {
+                    0 => String::new(),
+                    n => format!(" ({n} skipped)"),
+                };
+                let (done, goal) = (progress.resealed, self.goal);
+                writeln!(console.out, "resealed {done}/{goal}{skipped_note}")?;
+            }
+        }
     }
 }
 

@@ -67,6 +67,8 @@ pub enum LogoutTokenError {
     WrongIssuer,
     #[error("the logout_token is not for this client")]
     WrongAudience,
+    #[error("the logout_token has several audiences and no azp, or its azp is another client")]
+    AuthorizedParty,
     #[error("the logout_token has no valid iat")]
     NoIssueTime,
     #[error("the logout_token was issued in the future")]
@@ -81,6 +83,8 @@ pub enum LogoutTokenError {
     NoLogoutEvent,
     #[error("the logout_token names neither sub nor sid")]
     NoSubjectOrSession,
+    #[error("the logout_token's sub or sid is not a string of 1 to 255 characters")]
+    BadSubjectOrSession,
     #[error("the logout_token carries a nonce")]
     Nonce,
 }
@@ -178,7 +182,8 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     use LogoutTokenError as E;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let seconds = |name: &str| claims.get(name).and_then(Value::as_u64);
-    // Step 2, continued: `iss` exactly, `aud` holding our client id, `iat`.
+    // Step 2, continued: `iss` exactly, `aud` holding our client id (and
+    // `azp` as for ID tokens), `iat`.
     if text("iss") != Some(expected.issuer) {
         return Err(E::WrongIssuer);
     }
@@ -190,6 +195,17 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     if !for_us {
         return Err(E::WrongAudience);
     }
+    let azp = match claims.get("azp") {
+        None => None,
+        Some(Value::String(azp)) => Some(azp.as_str()),
+        Some(_) => return Err(E::AuthorizedParty),
+    };
+    let audiences = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    super::check_authorized_party(expected.client_id, azp, audiences)
+        .map_err(|_| E::AuthorizedParty)?;
     let iat = seconds("iat").ok_or(E::NoIssueTime)?;
     if iat > expected.now + IAT_FUTURE_LEEWAY.as_secs() {
         return Err(E::IssuedInFuture);
@@ -212,10 +228,16 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
     if !event.is_some_and(Value::is_object) {
         return Err(E::NoLogoutEvent);
     }
-    // Step 3: `sub`, `sid` or both.
-    let bounded = |v: &str| (!v.is_empty() && v.len() <= 255).then(|| v.to_owned());
-    let subject = text("sub").and_then(bounded);
-    let provider_sid = text("sid").and_then(bounded);
+    // Step 3: `sub`, `sid` or both. One that is present but cannot be a
+    // value we stored refuses the token: dropped, a bad `sid` beside a
+    // `sub` would turn "end this session" into "end all of them".
+    let bounded = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(v)) if !v.is_empty() && v.len() <= 255 => Ok(Some(v.clone())),
+        Some(_) => Err(E::BadSubjectOrSession),
+    };
+    let subject = bounded("sub")?;
+    let provider_sid = bounded("sid")?;
     if subject.is_none() && provider_sid.is_none() {
         return Err(E::NoSubjectOrSession);
     }
@@ -250,7 +272,7 @@ mod tests {
 
     fn valid() -> Value {
         json!({
-            "iss": "https://op.example", "aud": ["other", "client"], "iat": 10_000,
+            "iss": "https://op.example", "aud": ["client"], "iat": 10_000,
             "exp": 10_120, "jti": "j1", "sid": "s1",
             "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
         })
@@ -301,6 +323,57 @@ mod tests {
             Err(E::NoSubjectOrSession)
         );
         assert_eq!(check(|c| c["nonce"] = json!("n")), Err(E::Nonce));
+    }
+
+    #[test]
+    fn several_audiences_need_our_azp_as_an_id_token_does() {
+        use LogoutTokenError as E;
+        assert!(check(|c| c["aud"] = json!("client")).is_ok());
+        assert_eq!(
+            check(|c| c["aud"] = json!(["other", "client"])),
+            Err(E::AuthorizedParty)
+        );
+        assert!(check(|c| {
+            c["aud"] = json!(["other", "client"]);
+            c["azp"] = json!("client");
+        })
+        .is_ok());
+        assert_eq!(
+            check(|c| {
+                c["aud"] = json!(["other", "client"]);
+                c["azp"] = json!("other");
+            }),
+            Err(E::AuthorizedParty)
+        );
+        assert_eq!(
+            check(|c| c["azp"] = json!("other")),
+            Err(E::AuthorizedParty)
+        );
+        assert_eq!(check(|c| c["azp"] = json!(7)), Err(E::AuthorizedParty));
+    }
+
+    #[test]
+    fn a_sub_or_sid_that_cannot_be_ours_refuses_the_token_instead_of_being_dropped() {
+        use LogoutTokenError as E;
+        let sub_and = |sid: Value| {
+            check(|c| {
+                c["sub"] = json!("alice");
+                c["sid"] = sid;
+            })
+        };
+        // Dropping the sid would leave a sub-only token: every session of
+        // the person would end, not the one the provider meant.
+        assert_eq!(sub_and(json!("s".repeat(256))), Err(E::BadSubjectOrSession));
+        assert_eq!(sub_and(json!("")), Err(E::BadSubjectOrSession));
+        assert_eq!(sub_and(json!(7)), Err(E::BadSubjectOrSession));
+        assert_eq!(check(|c| c["sub"] = json!("")), Err(E::BadSubjectOrSession));
+        assert_eq!(
+            check(|c| c["sub"] = json!(null)),
+            Err(E::BadSubjectOrSession)
+        );
+        let longest = sub_and(json!("s".repeat(255))).unwrap();
+        assert_eq!(longest.subject.as_deref(), Some("alice"));
+        assert_eq!(longest.provider_sid.map(|s| s.len()), Some(255));
     }
 
     #[test]

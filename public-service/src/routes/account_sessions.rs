@@ -79,15 +79,17 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         };
         rows.push(row(listed, apps, &session.id));
     }
-    // Only fixed sentences: nothing from the query reaches the page.
+    // Only fixed sentences: nothing from the query reaches the page. No
+    // figure for the apps' checks: each app sets its own interval, which
+    // this service cannot know.
     let done = match query_param(&req, "done").ok().flatten().as_deref() {
         Some("one") => Some(
             "That session was ended. Apps refuse it at their next check of ended sessions \
-             (every 15 seconds by default).",
+             (each app sets how often it checks).",
         ),
         Some("others") => Some(
             "All your other sessions were ended. Apps refuse them at their next check of \
-             ended sessions (every 15 seconds by default).",
+             ended sessions (each app sets how often it checks).",
         ),
         _ => None,
     };
@@ -163,7 +165,9 @@ pub async fn end_others(
 
 /// The page a browser signed out everywhere else sees on its next
 /// sign-in (with `SIGNED_OUT_NOTICE`): the notice and a link on to where
-/// `handed_off` was taking it, with `handed_off`'s cookies.
+/// `handed_off` was taking it, with `handed_off`'s cookies. With code
+/// delivery that is the app's start route, not a code that could expire
+/// while the notice is read (see the callback).
 pub fn signed_out_notice(handed_off: HttpResponse, at: u64) -> HttpResponse {
     let Some(location) = handed_off
         .headers()

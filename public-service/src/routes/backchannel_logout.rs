@@ -11,7 +11,9 @@
 //! `/sessions/revoked` like any sign-out (section 2.7: the apps' copies of
 //! the session end with it). The grant stays: a logout ends sessions, not
 //! the offline access a user gave (sign-out's `SIGN_OUT_REVOKES_GRANT` is
-//! for that). Answers (section 2.8): `200` with `Cache-Control: no-store`,
+//! for that), as section 2.7 has it for `offline_access` refresh tokens;
+//! where a provider's refresh token is not offline, docs/security.md says
+//! why it is kept all the same. Answers (section 2.8): `200` with `Cache-Control: no-store`,
 //! or `400` `{"error": "invalid_request", "error_description": …}`.
 //! The route is rate-limited per client address
 //! (`RATE_LIMIT_BACK_CHANNEL_PER_MINUTE`), and an unknown `kid` re-fetches
@@ -146,8 +148,10 @@ fn metric_reason(e: LogoutTokenError) -> &'static str {
     match e {
         E::Malformed | E::WrongType => "malformed",
         E::Algorithm | E::NoMatchingKey | E::BadSignature => "signature",
-        E::WrongIssuer | E::WrongAudience => "not_for_us",
+        E::WrongIssuer | E::WrongAudience | E::AuthorizedParty => "not_for_us",
         E::NoIssueTime | E::IssuedInFuture | E::TooOld | E::Expired => "time",
-        E::NoJti | E::NoLogoutEvent | E::NoSubjectOrSession | E::Nonce => "claims",
+        E::NoJti | E::NoLogoutEvent | E::NoSubjectOrSession | E::BadSubjectOrSession | E::Nonce => {
+            "claims"
+        }
     }
 }

@@ -13,10 +13,11 @@
 //! the browser's session is kept (same user) or started, and the handoff
 //! token carries the session id.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::delivery::{hand_off, HandOffError};
+use crate::apps::Delivery;
+use crate::delivery::{app_start_url, hand_off, HandOffError};
 use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::OfflineAccess;
 use crate::oidc::ProviderError;
@@ -249,10 +250,13 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         .await?;
 
     let mut response = HttpResponse::Found();
-    // Before the cookie is replaced: was this browser signed out
-    // everywhere else since its last visit?
+    // Before the cookie is replaced: was this person signed out everywhere
+    // else in this browser since their last visit?
     let signed_out_at = if state.sessions.settings().signed_out_notice {
-        state.sessions.signed_out_everywhere_at(req).await?
+        state
+            .sessions
+            .signed_out_everywhere_at(req, &identity.subject)
+            .await?
     } else {
         None
     };
@@ -287,15 +291,29 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         "Completed sign-in attempts by outcome.",
         &[("outcome", "success"), ("reason", "")],
     );
-    let handed_off = hand_off(
-        state,
-        &identity,
-        &session.id,
-        &return_to,
-        binding.as_ref(),
-        response,
-    )
-    .await?;
+    let handed_off = match (signed_out_at, state.handoff.delivery()) {
+        // A one-time code lives a minute: minted now, it would wait behind
+        // the notice's Continue and could expire. Continue goes through the
+        // app's start route instead, which binds the browser afresh and
+        // renews on the live session: the code is minted on the click.
+        (Some(_), Delivery::Code) => response
+            .insert_header((
+                header::LOCATION,
+                app_start_url(&return_to, true, None).as_str(),
+            ))
+            .finish(),
+        _ => {
+            hand_off(
+                state,
+                &identity,
+                &session.id,
+                &return_to,
+                binding.as_ref(),
+                response,
+            )
+            .await?
+        }
+    };
     Ok(match signed_out_at {
         Some(at) => crate::routes::account_sessions::signed_out_notice(handed_off, at),
         None => handed_off,

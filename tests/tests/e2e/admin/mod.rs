@@ -38,6 +38,33 @@ async fn app_refuses(app: &TestApp, browser: &Browser) -> bool {
     false
 }
 
+/// Makes the database refuse every change to `subject`'s grant from now
+/// on (a trigger), as a full disk or a lost connection would refuse it:
+/// the failure comes mid-command, after the command changed something.
+async fn refuse_grant_changes_of(app: &TestApp, subject: &str) {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let statements = match app.db.backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_grant_change BEFORE UPDATE ON grants \
+             WHEN OLD.subject = '{subject}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_grant_change() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER refuse_grant_change BEFORE UPDATE ON grants FOR EACH ROW \
+                 WHEN (OLD.subject = '{subject}') EXECUTE FUNCTION refuse_grant_change()"
+            ),
+        ],
+    };
+    for statement in statements {
+        db.execute(statement.as_str()).await.unwrap();
+    }
+}
+
 /// No token the provider issued reached the admin output or audit lines.
 fn assert_no_token_in(app: &TestApp, text: &str) {
     for token in app.provider.issued_tokens() {
@@ -237,6 +264,43 @@ async fn with_the_provider_down_a_grant_is_kept_unless_the_operator_says_otherwi
     assert!(grant.revoked_at.is_some());
 }
 
+/// The provider revoked the token, then the database refused to record
+/// it: the audit line still says what happened.
+async fn a_grant_revoke_that_fails_on_storage_after_the_provider_revoked_is_audited(
+    backend: Backend,
+) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    let _browser = signed_in(&app, ALICE).await;
+    let refresh_token = app.provider.live_refresh_tokens_of(ALICE).pop().unwrap();
+    let subject = MockUser::new(ALICE).sub;
+    refuse_grant_changes_of(&app, &subject).await;
+
+    let run = app
+        .admin(
+            &["grants", "revoke", "--user", ALICE, "--reason", "left"],
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(run.result, Err(AdminError::Store(_))),
+        "{:?}",
+        run.result.err()
+    );
+    assert!(app.provider.revoked_tokens().contains(&refresh_token));
+    assert_eq!(run.audit.len(), 1, "{:?}", run.audit);
+    let line = &run.audit[0];
+    assert_eq!(line["action"], "grants.revoke");
+    assert_eq!(line["outcome"], "failed");
+    assert_eq!(line["severity"], "WARNING");
+    assert_eq!(line["reason"], "left");
+    assert_eq!(line["subject"], subject.as_str());
+    assert_eq!(line["at_provider"], "revoked");
+    assert_eq!(line["revoked_here"], false);
+    assert_no_token_in(&app, &format!("{}{:?}", run.stdout, run.audit));
+}
+
 async fn an_email_of_several_subjects_is_refused_and_nothing_is_revoked(backend: Backend) {
     let Some(db) = TestDatabase::create(backend).await else {
         return;
@@ -324,6 +388,7 @@ on_both_backends!(
     sessions_revoke_ends_every_session_of_one_user_and_the_apps_hear_of_it,
     grants_revoke_revokes_at_the_provider_then_here,
     with_the_provider_down_a_grant_is_kept_unless_the_operator_says_otherwise,
+    a_grant_revoke_that_fails_on_storage_after_the_provider_revoked_is_audited,
     an_email_of_several_subjects_is_refused_and_nothing_is_revoked,
 );
 

@@ -19,7 +19,7 @@ use public_service::token_cipher::TokenCipher;
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::config::Env;
 
-use super::signed_in;
+use super::{refuse_grant_changes_of, signed_in};
 
 const USERS: [&str; 3] = [
     "alice@example.com",
@@ -67,10 +67,21 @@ async fn reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go(backe
     assert_eq!(status["signing_keys"][0]["signs"], true);
     assert_eq!(status["signing_keys"][0]["alg"], "ES256");
 
-    // Interrupted: a limit stops it after two grants, in batches of one.
+    // The service is deployed with both keys; nothing was written since,
+    // so the operator says so. Interrupted: a limit stops it after two
+    // grants, in batches of one.
+    app.redeploy_public_service_with(&both).await;
     let first = app
         .admin(
-            &["grants", "reseal", "--batch-size", "1", "--limit", "2"],
+            &[
+                "grants",
+                "reseal",
+                "--batch-size",
+                "1",
+                "--limit",
+                "2",
+                "--new-key-is-deployed",
+            ],
             &both,
         )
         .await
@@ -92,7 +103,8 @@ async fn reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go(backe
     );
     assert!(early.stdout.contains("NOT CONFIGURED"), "{}", early.stdout);
 
-    // Resumed: the rest, then a run with nothing to do.
+    // Resumed (the grants sealed by k2 are the evidence now): the rest,
+    // then a run with nothing to do.
     let second = app.admin(&["grants", "reseal"], &both).await.ok();
     assert!(
         second.stdout.contains("1 grant(s) hold a token"),
@@ -152,6 +164,120 @@ async fn reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go(backe
     assert_eq!(app.provider.token_endpoint_calls(), calls + USERS.len());
 }
 
+/// The job reads the newest secret version, which may not be deployed
+/// yet: until a token sealed by the new key shows the service has it, the
+/// re-seal refuses to start unless the operator says it is deployed.
+async fn reseal_waits_for_evidence_that_the_service_has_the_new_key(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    signed_in(&app, USERS[0]).await;
+    let k2 = new_key("k2");
+    let rotated = format!("{k2},{}", ring_var(&app));
+    let both = [("TOKEN_ENCRYPTION_KEYS", rotated.as_str())];
+    let subject = MockUser::new(USERS[0]).sub;
+    let key_of = |subject: String| {
+        let app = &app;
+        async move {
+            let grant = app.store().await.grant(&subject).await.unwrap().unwrap();
+            grant.refresh_token.unwrap().key_id
+        }
+    };
+
+    // The secret has k2, the running service does not.
+    let early = app.admin(&["grants", "reseal"], &both).await;
+    assert!(
+        matches!(&early.result, Err(AdminError::NewKeyNotDeployed(id)) if id == "k2"),
+        "{:?}",
+        early.result.err()
+    );
+    let said = early.result.unwrap_err().to_string();
+    assert!(
+        said.contains("Deploy the new TOKEN_ENCRYPTION_KEYS first"),
+        "{said}"
+    );
+    assert!(
+        early.audit.is_empty(),
+        "nothing was done, so nothing is audited"
+    );
+    assert_eq!(key_of(subject.clone()).await, "k1");
+
+    // Deployed: the service's first write with k2 is the evidence.
+    app.redeploy_public_service_with(&both).await;
+    signed_in(&app, USERS[1]).await;
+    assert_eq!(key_of(MockUser::new(USERS[1]).sub).await, "k2");
+    let run = app.admin(&["grants", "reseal"], &both).await.ok();
+    assert!(run.stdout.contains("resealed 1/1"), "{}", run.stdout);
+    assert_eq!(key_of(subject).await, "k2");
+
+    // Or the operator's word, when nothing was written since the deploy.
+    let k3 = new_key("k3");
+    let again = format!("{k3},{rotated}");
+    let newer = [("TOKEN_ENCRYPTION_KEYS", again.as_str())];
+    let refused = app.admin(&["grants", "reseal"], &newer).await;
+    assert!(matches!(
+        refused.result,
+        Err(AdminError::NewKeyNotDeployed(_))
+    ));
+    let told = app
+        .admin(&["grants", "reseal", "--new-key-is-deployed"], &newer)
+        .await
+        .ok();
+    assert!(told.stdout.contains("resealed 2/2"), "{}", told.stdout);
+}
+
+/// The database fails in the third batch, after two grants were re-sealed:
+/// the run fails, and its audit line says how far it got.
+async fn a_reseal_that_fails_on_storage_midway_is_audited_with_its_counts(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    for user in USERS {
+        signed_in(&app, user).await;
+    }
+    let mut subjects: Vec<String> = USERS.iter().map(|u| MockUser::new(u).sub).collect();
+    subjects.sort();
+    // Grants are taken in subject order: the last one fails.
+    refuse_grant_changes_of(&app, &subjects[2]).await;
+    let rotated = format!("{},{}", new_key("k2"), ring_var(&app));
+
+    let run = app
+        .admin(
+            &[
+                "grants",
+                "reseal",
+                "--batch-size",
+                "1",
+                "--reason",
+                "retire k1",
+                "--new-key-is-deployed",
+            ],
+            &[("TOKEN_ENCRYPTION_KEYS", rotated.as_str())],
+        )
+        .await;
+    assert!(
+        matches!(run.result, Err(AdminError::Store(_))),
+        "{:?}",
+        run.result.err()
+    );
+    assert!(run.stdout.contains("resealed 2/3"), "{}", run.stdout);
+    assert_eq!(run.audit.len(), 1, "{:?}", run.audit);
+    let line = &run.audit[0];
+    assert_eq!(line["action"], "grants.reseal");
+    assert_eq!(line["outcome"], "failed");
+    assert_eq!(line["severity"], "WARNING");
+    assert_eq!(line["reason"], "retire k1");
+    assert_eq!(line["newest_key"], "k2");
+    assert_eq!(line["stale_before"], 3);
+    assert_eq!(line["resealed"], 2);
+    assert_eq!(line["skipped"], 0);
+    let store = app.store().await;
+    for subject in &subjects[..2] {
+        let grant = store.grant(subject).await.unwrap().unwrap();
+        assert_eq!(grant.refresh_token.unwrap().key_id, "k2");
+    }
+}
+
 /// A refresh that holds the grant's lease and rotates the refresh token
 /// while the re-seal waits: the re-seal stores nothing over it, and seals
 /// the rotated token once the lease is free.
@@ -197,7 +323,7 @@ async fn reseal_waits_for_a_refresh_in_progress_and_keeps_its_rotated_token(back
             out: &mut out,
             audit: &mut audit,
         };
-        let args = ["admin", "grants", "reseal"];
+        let args = ["admin", "grants", "reseal", "--new-key-is-deployed"];
         let result =
             public_service::admin::execute(args, &env, Arc::new(SystemClock), &mut console).await;
         (result, String::from_utf8(out).unwrap())
@@ -234,4 +360,6 @@ async fn reseal_waits_for_a_refresh_in_progress_and_keeps_its_rotated_token(back
 on_both_backends!(
     reseal_moves_every_grant_to_the_newest_key_and_the_old_one_can_go,
     reseal_waits_for_a_refresh_in_progress_and_keeps_its_rotated_token,
+    a_reseal_that_fails_on_storage_midway_is_audited_with_its_counts,
+    reseal_waits_for_evidence_that_the_service_has_the_new_key,
 );

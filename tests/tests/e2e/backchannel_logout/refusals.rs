@@ -56,6 +56,14 @@ fn bad_tokens(app: &TestApp, sid: &str) -> Vec<Bad> {
         changed("for another client", &|c| {
             c["aud"] = json!("another-client.apps.example")
         }),
+        // As for ID tokens (section 2.6 step 2 sends aud there).
+        changed("for us and another client without azp", &|c| {
+            c["aud"] = json!([CLIENT_ID, "another-client.apps.example"])
+        }),
+        changed("with the azp of another client", &|c| {
+            c["aud"] = json!([CLIENT_ID, "another-client.apps.example"]);
+            c["azp"] = json!("another-client.apps.example");
+        }),
         changed("with a nonce", &|c| c["nonce"] = json!("n-0S6_WzA2Mj")),
         changed("without events", &|c| {
             c.as_object_mut().unwrap().remove("events");
@@ -70,6 +78,15 @@ fn bad_tokens(app: &TestApp, sid: &str) -> Vec<Bad> {
             let c = c.as_object_mut().unwrap();
             c.remove("sid");
             c.remove("sub");
+        }),
+        // Neither may be dropped as unreadable: a long sid beside the sub
+        // would end every session of the person, an empty sub would leave
+        // the sid alone to act.
+        changed("with a sid over 255 characters beside the sub", &|c| {
+            c["sid"] = json!("s".repeat(256))
+        }),
+        changed("with an empty sub beside the sid", &|c| {
+            c["sub"] = json!("")
         }),
         changed("without jti", &|c| {
             c.as_object_mut().unwrap().remove("jti");

@@ -3,10 +3,8 @@
 
 use integration_tests::TestApp;
 
-use super::{hidden, post_from_page, sessions_page, sid_of, token, ALICE};
+use super::{hidden, post_from_page, sessions_page, sid_of, token, ALICE, BOB};
 use crate::offline::signed_in;
-
-const BOB: &str = "bob@corp.example";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_posts_are_refused_and_end_nothing() {

@@ -18,6 +18,7 @@ use mock_provider::MockUser;
 use crate::offline::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@corp.example";
 const SESSION: &str = "__Host-session";
 const MAC_CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 \
                           (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
@@ -204,6 +205,12 @@ async fn ending_the_other_browser_makes_the_app_refuse_it_within_the_bound() {
         "{}",
         page.body
     );
+    // Each app sets how often it checks: the page cannot name a figure.
+    assert!(
+        page.body.contains("each app sets how often") && !page.body.contains("seconds"),
+        "{}",
+        page.body
+    );
     assert!(hidden(&page, "session").is_empty());
     assert!(page.body.contains("id=\"only-this\""));
     let record = app
@@ -254,6 +261,7 @@ async fn ending_all_others_keeps_only_this_browser() {
     assert_eq!(ended.status, 303, "{}", ended.body);
     let page = mine.get(ended.location().unwrap().as_str()).await;
     assert!(page.body.contains("All your other sessions were ended"));
+    assert!(page.body.contains("each app sets how often") && !page.body.contains("seconds"));
     assert!(page.body.contains("id=\"only-this\""));
     let store = app.store().await;
     for other in [second, third] {

@@ -3,11 +3,13 @@
 //! default) and the place from the operator's load balancer header
 //! (`SESSION_PLACE_HEADER`, off by default).
 
-use integration_tests::app::TestOptions;
+use integration_tests::app::{TestDelivery, TestOptions};
+use integration_tests::browser::Page;
 use integration_tests::{Browser, TestApp};
+use public_service::delivery::CODE_TTL;
 
 use super::{
-    app_refuses_within_the_bound, post_from_page, sessions_page, sign_in_with, token, ALICE,
+    app_refuses_within_the_bound, post_from_page, sessions_page, sign_in_with, token, ALICE, BOB,
 };
 use crate::offline::signed_in;
 
@@ -29,6 +31,14 @@ async fn signed_out_everywhere_else(app: &TestApp) -> (Browser, Browser) {
     (mine, other)
 }
 
+/// Where the notice's Continue link leads.
+fn continue_url(notice: &Page) -> String {
+    let marker = "id=\"continue\" href=\"";
+    let start = notice.body.find(marker).unwrap() + marker.len();
+    let end = start + notice.body[start..].find('"').unwrap();
+    notice.body[start..end].replace("&amp;", "&")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_notice_on_the_ended_browser_is_told_at_its_next_sign_in() {
     let app = TestApp::spawn_with(TestOptions {
@@ -48,12 +58,7 @@ async fn with_the_notice_on_the_ended_browser_is_told_at_its_next_sign_in() {
     assert_eq!(notice.status, 200);
     // The way on is where the sign-in was going, with its cookies.
     assert!(notice.set_cookie(&app.handoff_cookie()).is_some());
-    let marker = "id=\"continue\" href=\"";
-    let start = notice.body.find(marker).unwrap() + marker.len();
-    let end = start + notice.body[start..].find('"').unwrap();
-    let on = other
-        .navigate(&notice.body[start..end].replace("&amp;", "&"))
-        .await;
+    let on = other.navigate(&continue_url(notice)).await;
     let last = on.last().unwrap();
     assert_eq!(last.status, 200);
     assert!(last.body.contains(ALICE));
@@ -67,6 +72,53 @@ async fn with_the_notice_on_the_ended_browser_is_told_at_its_next_sign_in() {
     let fresh = app.browser();
     let hops = signed_in(&app, &fresh, ALICE).await;
     assert!(!hops.iter().any(|p| p.body.contains("signed-out-notice")));
+}
+
+/// With code delivery a one-time code lives a minute: the notice must not
+/// hold one while the person reads it. Continue, minutes later, still
+/// lands in the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_code_delivery_continue_works_however_long_the_notice_was_read() {
+    let app = TestApp::spawn_with(TestOptions {
+        delivery: TestDelivery::Code,
+        public_env: vec![("SIGNED_OUT_NOTICE", "true".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let (_mine, other) = signed_out_everywhere_else(&app).await;
+    let hops = other.navigate(&app.app("/")).await;
+    let notice = hops
+        .iter()
+        .find(|p| p.body.contains("id=\"signed-out-notice\""))
+        .unwrap_or_else(|| panic!("no notice: {:?}", hops.last().map(|p| &p.body)));
+    let on = continue_url(notice);
+    assert!(!on.contains("code="), "the notice holds a code: {on}");
+
+    app.advance_time(CODE_TTL * 3);
+    let hops = other.navigate(&on).await;
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{}: {}", last.url, last.body);
+    assert!(last.body.contains(ALICE));
+}
+
+/// The notice is the ended person's: someone else signing in next in
+/// that browser is not told about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notice_is_not_shown_to_another_person_signing_in_in_that_browser() {
+    let app = TestApp::spawn_with(TestOptions {
+        public_env: vec![("SIGNED_OUT_NOTICE", "true".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let (_mine, other) = signed_out_everywhere_else(&app).await;
+    let hops = app.sign_in(&other, BOB).await;
+    assert!(
+        !hops.iter().any(|p| p.body.contains("signed-out-notice")),
+        "{BOB} was shown {ALICE}'s notice"
+    );
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert!(last.body.contains(BOB));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
