@@ -280,16 +280,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rsa_signatures_are_checked_as_rustcrypto_checks_them() {
-        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    /// A fresh RSA key of `bits`: its signing key, its public key as
+    /// PKCS#1 DER, and the public key itself.
+    fn rsa_key(bits: usize) -> (EncodingKey, Vec<u8>, rsa::RsaPublicKey) {
+        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), bits).unwrap();
         let signing = EncodingKey::from_rsa_der(
             rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&private)
                 .unwrap()
                 .as_bytes(),
         );
         let public = private.to_public_key();
-        let der = DecodingKey::from_rsa_der(public.to_pkcs1_der().unwrap().as_bytes());
+        let der = public.to_pkcs1_der().unwrap().as_bytes().to_vec();
+        (signing, der, public)
+    }
+
+    #[test]
+    fn rsa_signatures_are_checked_as_rustcrypto_checks_them() {
+        let (signing, der, public) = rsa_key(2048);
+        let der = DecodingKey::from_rsa_der(&der);
         let components = DecodingKey::from_rsa_raw_components(
             &public.n().to_bytes_be(),
             &public.e().to_bytes_be(),
@@ -311,18 +319,9 @@ mod tests {
 
     #[test]
     fn rsa_keys_under_2048_bits_go_to_rustcrypto_and_still_verify() {
-        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
-        let signing = EncodingKey::from_rsa_der(
-            rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&private)
-                .unwrap()
-                .as_bytes(),
-        );
-        let public = private.to_public_key();
-        let der = DecodingKey::from_rsa_der(public.to_pkcs1_der().unwrap().as_bytes());
-        assert_eq!(
-            rsa_modulus_bits_of_der(public.to_pkcs1_der().unwrap().as_bytes()),
-            Some(1024)
-        );
+        let (signing, der_bytes, _) = rsa_key(1024);
+        assert_eq!(rsa_modulus_bits_of_der(&der_bytes), Some(1024));
+        let der = DecodingKey::from_rsa_der(&der_bytes);
         let (message, sig) = signed(Algorithm::RS256, &signing);
         assert!(ours(Algorithm::RS256, &der).verify(&message, &sig).is_ok());
     }
