@@ -97,10 +97,46 @@ impl Inputs {
         Ok(inputs)
     }
 
+    /// The browser binding of [`BENCH_VERIFIER`], as the app puts it on
+    /// the sign-in redirect with the separate-sites delivery.
+    pub fn binding() -> String {
+        URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(BENCH_VERIFIER))
+    }
+
+    /// Stops the run unless `url` answers what the login row says it
+    /// measures: a `302` to the provider's authorization endpoint with a
+    /// PKCE challenge and a state (with the separate-sites delivery and no
+    /// binding, `/login` sends the browser back to the app for one first,
+    /// a much cheaper answer).
+    pub async fn check_login_redirect(&self, client: &Client, url: &str) -> anyhow::Result<()> {
+        let response = client.get(url).send().await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| Url::parse(l).ok());
+        let _ = response.bytes().await;
+        let to_provider = location.as_ref().is_some_and(|l| {
+            let has = |name: &str| l.query_pairs().any(|(k, _)| k == name);
+            !l.as_str().starts_with(&self.app_url)
+                && !l.as_str().starts_with(&self.public_url)
+                && has("code_challenge")
+                && has("state")
+        });
+        if status != reqwest::StatusCode::FOUND || !to_provider {
+            bail!(
+                "the login row's request answers {status} to {:?}, not a redirect to the provider's authorization endpoint",
+                location.map(|l| format!("{}{}", l.origin().ascii_serialization(), l.path()))
+            );
+        }
+        Ok(())
+    }
+
     /// A fresh one-time code for the app: what `/renew` hands a signed-in
     /// browser with the separate-sites delivery, bound to [`BENCH_VERIFIER`].
     pub async fn mint_code(&self, client: &Client) -> anyhow::Result<String> {
-        let binding = URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(BENCH_VERIFIER));
+        let binding = Self::binding();
         let response = client
             .get(format!("{}/renew", self.public_url))
             .query(&[

@@ -367,7 +367,7 @@ fn meaning(kind: Kind) -> String {
         Kind::FreshForged => "`GET /api/me` on the app as shipped, each request with a forged token: a minted token's claims with another one's signature, for the trusted key's `kid`, so the app refuses it only after the full signature check. Success here is the app's `401`; any other answer is an error.",
         Kind::AppBearer => "`GET /api/me` on the app with `Authorization: Bearer` and a person's ID token from the provider: RS256 verification, issuer, audience, e-mail policy.",
         Kind::ForwardAuth => "`GET /auth/verify` on the app with the handoff cookie: `200` with the identity headers.",
-        Kind::LoginRedirect => "`GET /login?return_to=<app>/` on the public service: a sealed login-transaction cookie (state, nonce, PKCE) and a `302` to the provider.",
+        Kind::LoginRedirect => "`GET /login?return_to=<app>/&binding=<the browser's binding>` on the public service, as the app sends a browser under the separate-sites delivery: a sealed login-transaction cookie (state, nonce, PKCE, binding) and a `302` to the provider (checked once before the row).",
         Kind::Broker => "`POST /broker/token` with the caller's service-account ID token (RS256) for a signed-in user whose access token the broker has cached.",
         Kind::BaselineDriver => "the baseline's `GET /api/me` from the Rust driver: the driver's own ceiling, the reference (†) for the rows below.",
         Kind::Redemption => "`POST /handoff/redeem` with the app's service-account ID token and an unused one-time code, as the app calls it. The codes are minted before the window by `GET /renew` with the session cookie (not timed); each is redeemed once, oldest first.",

@@ -144,7 +144,16 @@ impl Runner<'_> {
             ),
             (
                 Kind::LoginRedirect,
-                get(format!("{public}/login?return_to={app}/"), vec![]),
+                // With the browser's binding, as the app sends it under the
+                // separate-sites delivery: without one `/login` only sends
+                // the browser back to the app for it.
+                get(
+                    format!(
+                        "{public}/login?return_to={app}/&binding={}",
+                        Inputs::binding()
+                    ),
+                    vec![],
+                ),
             ),
             (
                 Kind::Broker,
@@ -169,6 +178,11 @@ impl Runner<'_> {
         for (kind, request) in wrk_rows {
             if kind != Kind::BaselineWrk && !runs(kind) {
                 continue;
+            }
+            if kind == Kind::LoginRedirect {
+                self.inputs
+                    .check_login_redirect(&self.client, &request.url)
+                    .await?;
             }
             eprintln!("bench: {kind:?} (wrk)");
             rows.push(succeeded(self.wrk_row(kind, &request).await?)?);
