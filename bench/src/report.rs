@@ -88,7 +88,7 @@ impl Report<'_> {
         let _ = writeln!(
             t,
             "\n{} concurrent connections (wrk) or flows (Rust driver) per row, {} s measured after {} s of warm-up. \
-             × baseline: against the baseline row of the same load generator (†: the baseline driven by the Rust driver). \
+             × baseline: a wrk row against the baseline measured again, as long, right before it (so a machine whose speed drifts during the run moves both alike; the baseline row shows the first of these), a Rust driver row against the baseline row of the driver (†). \
              Errors: non-2xx/3xx answers and socket errors (wrk), failed operations (Rust driver); they are not counted in requests/s. \
              Peak RSS: the server's VmHWM, reset when the measured window starts. \
              Start → ready: from spawn to the first `200` of `/readyz`, polled every millisecond; the median of {} starts (fastest–slowest: {}).\n",
@@ -127,7 +127,12 @@ impl Report<'_> {
         };
         let ratio = |kind| self.row(kind).map_or(0.0, |r| self.ratio(r));
         let p99 = |kind| self.row(kind).map_or(Duration::MAX, |r| r.measured.p99);
-        let baseline_p99 = p99(Kind::BaselineWrk).as_secs_f64();
+        let baseline_p99 = |kind| {
+            self.row(kind)
+                .and_then(|r| self.baseline_of(r))
+                .map_or(Duration::ZERO, |b| b.p99)
+                .as_secs_f64()
+        };
         for kind in [
             Kind::AppCookieDefaults,
             Kind::AppCookieJson,
@@ -139,7 +144,7 @@ impl Report<'_> {
                 format!("{r:.2}×"),
                 r >= 0.9,
             );
-            let of_baseline = p99(kind).as_secs_f64() / baseline_p99;
+            let of_baseline = p99(kind).as_secs_f64() / baseline_p99(kind);
             line(
                 &format!("{}: p99 ≤ 1.3× the baseline's p99", title(kind)),
                 format!("{} ({of_baseline:.2}×)", ms(p99(kind))),
@@ -283,13 +288,21 @@ impl Report<'_> {
     }
 
     /// Requests per second against the baseline of the same load generator.
-    fn ratio(&self, row: &Row) -> f64 {
+    /// What `row` is compared with: the baseline measured right before it
+    /// (wrk rows), or the baseline row of its load generator.
+    fn baseline_of<'r>(&'r self, row: &'r Row) -> Option<&'r crate::load::Measured> {
         let baseline = match row.generator {
             Generator::Wrk => Kind::BaselineWrk,
             Generator::Driver => Kind::BaselineDriver,
         };
-        self.row(baseline)
-            .map(|b| b.measured.per_second())
+        row.paired_baseline
+            .as_ref()
+            .or_else(|| self.row(baseline).map(|b| &b.measured))
+    }
+
+    fn ratio(&self, row: &Row) -> f64 {
+        self.baseline_of(row)
+            .map(|b| b.per_second())
             .filter(|b| *b > 0.0)
             .map_or(0.0, |b| row.measured.per_second() / b)
     }

@@ -64,6 +64,10 @@ pub struct Row {
     pub measured: Measured,
     pub peak_memory: Vec<(ServerKind, u64)>,
     pub note: Option<String>,
+    /// The baseline measured again right before this row, for as long
+    /// (wrk rows): the row's ratio is to it, so a machine whose speed
+    /// drifts during the run moves both sides alike.
+    pub paired_baseline: Option<Measured>,
 }
 
 pub struct Runner<'a> {
@@ -174,6 +178,7 @@ impl Runner<'_> {
             ),
         ];
         let mut rows = Vec::new();
+        let mut baseline_request: Option<Request> = None;
         let runs = |kind: Kind| self.settings.runs(&format!("{kind:?}"));
         for (kind, request) in wrk_rows {
             if kind != Kind::BaselineWrk && !runs(kind) {
@@ -184,8 +189,24 @@ impl Runner<'_> {
                     .check_login_redirect(&self.client, &request.url)
                     .await?;
             }
+            let paired_baseline = match (kind, &baseline_request) {
+                (Kind::BaselineWrk, _) | (_, None) => None,
+                (_, Some(baseline)) => {
+                    let run = tokio::task::block_in_place(|| {
+                        self.wrk.run(baseline, self.settings.duration)
+                    })?;
+                    Some(run.measured)
+                }
+            };
             eprintln!("bench: {kind:?} (wrk)");
-            rows.push(succeeded(self.wrk_row(kind, &request).await?)?);
+            let row = succeeded(self.wrk_row(kind, &request).await?)?;
+            if kind == Kind::BaselineWrk {
+                baseline_request = Some(request.clone());
+            }
+            rows.push(Row {
+                paired_baseline,
+                ..row
+            });
         }
         if runs(Kind::Redemption) || runs(Kind::SignIn) {
             eprintln!("bench: BaselineDriver");
@@ -225,6 +246,7 @@ impl Runner<'_> {
                 measured,
                 peak_memory: self.peaks(servers)?,
                 note: None,
+                paired_baseline: None,
             })
         })?;
         if row.measured.errors > 0 {
@@ -287,6 +309,7 @@ impl Runner<'_> {
             measured,
             peak_memory: self.peaks(servers)?,
             note: None,
+            paired_baseline: None,
         })
     }
 

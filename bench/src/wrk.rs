@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use crate::load::Measured;
 
 /// One request, repeated on every connection.
+#[derive(Clone)]
 pub struct Request {
     pub method: &'static str,
     pub url: String,
