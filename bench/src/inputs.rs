@@ -110,12 +110,7 @@ impl Inputs {
     /// a much cheaper answer).
     pub async fn check_login_redirect(&self, client: &Client, url: &str) -> anyhow::Result<()> {
         let response = client.get(url).send().await?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| Url::parse(l).ok());
+        let (status, location) = (response.status(), location(&response));
         let _ = response.bytes().await;
         let to_provider = location.as_ref().is_some_and(|l| {
             let has = |name: &str| l.query_pairs().any(|(k, _)| k == name);
@@ -146,12 +141,7 @@ impl Inputs {
             .header(COOKIE, &self.session_cookie)
             .send()
             .await?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| Url::parse(l).ok());
+        let (status, location) = (response.status(), location(&response));
         // Read to the end, so the connection goes back to the pool.
         let body = response.bytes().await.unwrap_or_default();
         let code = location.and_then(|l| {
@@ -178,4 +168,13 @@ impl Inputs {
         }
         Ok(())
     }
+}
+
+/// The answer's `Location`, if it is a URL.
+fn location(response: &reqwest::Response) -> Option<Url> {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| Url::parse(l).ok())
 }

@@ -62,13 +62,10 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
     let ring_alg: &'static dyn ring_sig::VerificationAlgorithm = match alg {
         Algorithm::ES256 => &ring_sig::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &ring_sig::ECDSA_P384_SHA384_FIXED,
-        Algorithm::RS256 => &ring_sig::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &ring_sig::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &ring_sig::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &ring_sig::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &ring_sig::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &ring_sig::RSA_PSS_2048_8192_SHA512,
-        _ => return (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(alg, key),
+        _ => match rsa_parameters(*alg) {
+            Some(parameters) => parameters,
+            None => return (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(alg, key),
+        },
     };
     let public_key = match (alg.family(), key.family(), key.kind()) {
         (AlgorithmFamily::Ec, AlgorithmFamily::Ec, DecodingKeyKind::SecretOrDer(point)) => {
