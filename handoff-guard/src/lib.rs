@@ -16,7 +16,9 @@
 //!   from the public service's JWKS endpoint, cached and re-fetched on an
 //!   unknown `kid` at most once per interval.
 //! - [`token_cache`]: both verifiers keep the tokens they verified, so a
-//!   token costs one signature check, not one per request.
+//!   token costs one signature check, not one per request; [`crypto`]
+//!   makes that check on `ring` (installed as `jsonwebtoken`'s backend
+//!   unless the host chose one).
 //! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
 //!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
 //!   admits service accounts on an allowlist with them.

@@ -31,6 +31,13 @@ async fn signed_out_everywhere_else(app: &TestApp) -> (Browser, Browser) {
     (mine, other)
 }
 
+/// The notice page among a sign-in's hops.
+fn notice_in(hops: &[Page]) -> &Page {
+    hops.iter()
+        .find(|p| p.body.contains("id=\"signed-out-notice\""))
+        .unwrap_or_else(|| panic!("no notice: {:?}", hops.last().map(|p| &p.body)))
+}
+
 /// Where the notice's Continue link leads.
 fn continue_url(notice: &Page) -> String {
     let marker = "id=\"continue\" href=\"";
@@ -48,10 +55,7 @@ async fn with_the_notice_on_the_ended_browser_is_told_at_its_next_sign_in() {
     .await;
     let (_mine, other) = signed_out_everywhere_else(&app).await;
     let hops = other.navigate(&app.app("/")).await;
-    let notice = hops
-        .iter()
-        .find(|p| p.body.contains("id=\"signed-out-notice\""))
-        .unwrap_or_else(|| panic!("no notice: {:?}", hops.last().map(|p| &p.body)));
+    let notice = notice_in(&hops);
     assert!(notice
         .body
         .contains("You were signed out everywhere else on"));
@@ -87,10 +91,7 @@ async fn with_code_delivery_continue_works_however_long_the_notice_was_read() {
     .await;
     let (_mine, other) = signed_out_everywhere_else(&app).await;
     let hops = other.navigate(&app.app("/")).await;
-    let notice = hops
-        .iter()
-        .find(|p| p.body.contains("id=\"signed-out-notice\""))
-        .unwrap_or_else(|| panic!("no notice: {:?}", hops.last().map(|p| &p.body)));
+    let notice = notice_in(&hops);
     let on = continue_url(notice);
     assert!(!on.contains("code="), "the notice holds a code: {on}");
 
