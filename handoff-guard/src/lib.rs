@@ -30,7 +30,8 @@
 //!   [`handoff_binding`]: a code works only in the browser that asked for it.
 //! - [`policy`]: who may sign in or call as a person (verified e-mail on
 //!   an allowlist of addresses, domains or Workspace `hd`).
-//! - [`cookie`]: the cookie names and attributes of the handoff cookie.
+//! - [`cookie`]: the cookie names and attributes of the handoff cookie;
+//!   [`cookie_header`] reads every cookie of ours by its exact name.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
@@ -53,6 +54,7 @@ pub mod claims;
 pub mod clock;
 #[cfg(feature = "actix")]
 pub mod cookie;
+pub mod cookie_header;
 pub mod crypto;
 #[cfg(feature = "actix")]
 pub mod extractor;

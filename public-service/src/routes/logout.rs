@@ -138,7 +138,7 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     // session, knock them out while the session stays valid).
     let ended = match state.sessions.check(&req).await {
         Ok(Ok(_)) => false,
-        Ok(Err(_)) => req.cookie(crate::sessions::COOKIE_NAME).is_some(),
+        Ok(Err(_)) => crate::sessions::cookie_present(&req),
         Err(e) => {
             tracing::warn!(reason = %e, "session lookup failed on the signed-out page; cookie kept");
             false
