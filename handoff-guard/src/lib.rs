@@ -31,7 +31,8 @@
 //! - [`policy`]: who may sign in or call as a person (verified e-mail on
 //!   an allowlist of addresses, domains or Workspace `hd`).
 //! - [`cookie`]: the cookie names and attributes of the handoff cookie;
-//!   [`cookie_header`] reads every cookie of ours by its exact name.
+//!   [`cookie_header`] reads every cookie of ours by its exact name, and
+//!   [`request_origin`] a browser's `Origin` as it was sent.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
@@ -70,6 +71,7 @@ pub mod metadata;
 pub mod page;
 pub mod policy;
 pub mod random;
+pub mod request_origin;
 pub mod revocation;
 pub mod signer;
 pub mod token_cache;

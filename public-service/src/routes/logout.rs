@@ -179,18 +179,13 @@ fn from_a_trusted_origin(req: &HttpRequest, state: &AppState) -> bool {
 }
 
 /// The serialised `Origin`, or `Referer`'s origin when a browser sent no
-/// `Origin`; `None` for neither, or an opaque (`null`) origin.
+/// `Origin`; `None` for neither, several, an opaque (`null`) origin or an
+/// `Origin` that is not exactly a serialised origin
+/// (`handoff_guard::request_origin`).
 pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
-    let claimed = match headers.get(header::ORIGIN) {
-        Some(origin) => origin,
-        None => headers.get(header::REFERER)?,
-    };
-    claimed
-        .to_str()
-        .ok()
-        .and_then(|v| Url::parse(v).ok())
-        .map(|u| u.origin())
-        .filter(|o| o.is_tuple())
-        .map(|o| o.ascii_serialization())
+    handoff_guard::request_origin::claimed(
+        headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
+        headers.get_all(header::REFERER).map(|v| v.as_bytes()),
+    )
 }
