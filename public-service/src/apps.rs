@@ -241,14 +241,14 @@ fn parse_app(
 ) -> Result<App, String> {
     let url = Url::parse(raw)
         .map_err(|e| service_kit::config::describe_url_error(raw, e, "https://app.example.com"))?;
+    // Before anything quotes the value: it would repeat a password.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("an origin must not carry a user name or password".into());
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
     }
-    if url.path() != "/"
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-    {
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "{raw:?} must be an origin only (scheme, host and port), without a path"
         ));
@@ -387,6 +387,16 @@ mod tests {
             &Url::parse("https://auth.example.com").unwrap(),
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn an_app_origin_with_a_password_is_a_configuration_error() {
+        let err = AppRegistry::parse(
+            &["https://:hunter2@app.example.com".into()],
+            &Delivery::Code,
+            &Url::parse("https://auth.example.com").unwrap(),
+        );
+        assert!(!err.unwrap_err().contains("hunter2"));
     }
 
     #[test]
