@@ -839,6 +839,30 @@ mod tests {
     }
 
     #[test]
+    fn apps_sharing_a_host_under_a_host_only_cookie_are_refused() {
+        // Cookie delivery without a domain: the public service sets
+        // `__Host-handoff` on its own host, where both apps are.
+        let e = error_for(&[
+            ("HANDOFF_COOKIE_DOMAIN", ""),
+            (
+                "APP_ORIGINS",
+                "https://auth.example.com:8443,https://auth.example.com:9443",
+            ),
+        ]);
+        assert_eq!(e.name, "APP_ORIGINS");
+        assert!(
+            e.problem.contains("are on one host, auth.example.com")
+                && e.problem.contains("HANDOFF_COOKIE_DOMAIN"),
+            "{e}"
+        );
+        // One app there is the one-host setup.
+        let mut vars = base();
+        vars.retain(|(k, _)| !["HANDOFF_COOKIE_DOMAIN", "APP_ORIGINS"].contains(k));
+        vars.push(("APP_ORIGINS", "https://auth.example.com:8443".into()));
+        Settings::from_env(&Env::from_map(vars)).unwrap();
+    }
+
+    #[test]
     fn backchannel_logout_follows_discovery_unless_turned_off() {
         let settings = Settings::from_env(&Env::from_map(base())).unwrap();
         assert!(settings.provider.backchannel_logout);

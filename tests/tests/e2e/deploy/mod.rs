@@ -558,3 +558,37 @@ fn each_service_refuses_to_start_with_a_plain_http_url_off_loopback() {
         }
     }
 }
+
+/// Two apps on the public service's host with cookie delivery and no
+/// parent domain would share one `__Host-handoff` cookie (browsers keep
+/// cookies per host, not per port): the binary refuses to start, in one
+/// line naming `APP_ORIGINS`.
+#[test]
+fn the_public_service_refuses_to_start_with_two_apps_on_one_host_only_cookie() {
+    let (mut set, _) = environment("public-service.yaml");
+    let host = url::Url::parse(&set["PUBLIC_URL"])
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_owned();
+    set.insert("HANDOFF_DELIVERY".into(), "cookie".into());
+    set.remove("HANDOFF_COOKIE_DOMAIN");
+    set.remove("APP_SERVICE_ACCOUNTS");
+    set.insert(
+        "APP_ORIGINS".into(),
+        format!("https://{host}:8443,https://{host}:9443"),
+    );
+    let said = refusal_at_start(
+        env!("CARGO_BIN_EXE_public-service-under-test"),
+        &set,
+        "two apps on one host",
+    );
+    assert!(
+        said.contains("APP_ORIGINS: ") && said.contains(&format!("are on one host, {host}")),
+        "{said}"
+    );
+
+    // One app there is the one-host setup, and starts.
+    set.insert("APP_ORIGINS".into(), format!("https://{host}:8443"));
+    public_service::settings::Settings::from_env(&Env::from_map(set)).unwrap();
+}
