@@ -189,11 +189,11 @@ impl Application {
     }
 }
 
-/// The service as configured by the process environment: what `main` runs.
-pub async fn serve_from_env() -> std::process::ExitCode {
+/// The service as configured by `env` (the process environment, from
+/// `main`).
+pub async fn serve_with(env: service_kit::config::Env) -> std::process::ExitCode {
     use service_kit::service::{run, Stop};
-    run(async {
-        let env = service_kit::config::Env::from_process();
+    run(async move {
         service_kit::telemetry::init(&env, "info").map_err(Stop::Config)?;
         let settings = Settings::from_env(&env).map_err(Stop::Config)?;
         let application = Application::build(settings).await.map_err(Stop::Start)?;
