@@ -16,7 +16,11 @@
 //! trip while the session lives, a sign-in otherwise) with `return_to`
 //! pointing back at the page; any other request gets `401` with
 //! `WWW-Authenticate` and a JSON body naming the login URL. The precise
-//! reason is logged at debug level and never sent to the client. When no
+//! reason is logged at debug level and never sent to the client; every
+//! refusal is counted (`auth_refusals_total`, by [`Refusal`]), and only the
+//! first few of each kind per interval are logged one by one
+//! ([`crate::refusal_log`]), so a flood of forged tokens is a few lines and
+//! a count. When no
 //! key to check a handoff token with can be had (the public service is
 //! down and none was fetched before), the answer is `503` with
 //! `Retry-After`, a page or JSON, never a redirect to sign in.
@@ -34,6 +38,7 @@ use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
 use crate::handoff_binding::{Binding, BINDING_PARAM};
 use crate::id_token::{bearer_token, IdTokenVerifier};
 use crate::policy::{AccessPolicy, Identity};
+use crate::refusal_log::{RefusalLog, Summary};
 use crate::revocation::{RevocationFeed, RevokedSessions};
 use crate::verifier::{HandoffVerifier, VerifyError};
 
@@ -50,6 +55,39 @@ pub struct HandoffGate {
     cookie_name: String,
     /// Browsers sent to sign in get a binding (code delivery).
     binds_codes: bool,
+    /// Which refusals are logged one by one.
+    refusals: RefusalLog,
+}
+
+/// Why a request's credentials were refused: the `reason` label of
+/// `auth_refusals_total` and the `refusal` field of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Neither an `Authorization` header nor the handoff cookie.
+    NoCredentials,
+    /// An `Authorization` header that is not a Bearer token.
+    MalformedAuthorization,
+    /// A handoff token (cookie or Bearer) that does not verify.
+    HandoffToken,
+    /// A provider-signed ID token (Bearer) refused.
+    IdToken,
+    /// A valid handoff token of a session since revoked.
+    RevokedSession,
+}
+
+impl Refusal {
+    /// The labels of every refusal, in the order the variants are declared.
+    pub const LABELS: [&'static str; 5] = [
+        "no_credentials",
+        "malformed_authorization",
+        "handoff_token",
+        "id_token",
+        "revoked_session",
+    ];
+
+    pub fn label(self) -> &'static str {
+        Self::LABELS[self as usize]
+    }
 }
 
 /// Which provider-signed ID tokens an app accepts as Bearer tokens.
@@ -104,7 +142,9 @@ impl HandoffGate {
     /// `app_url`: this app's external origin, used to build `return_to`.
     /// Browsers are sent to `login_url` too unless [`Self::renewing_at`].
     pub fn new(verifier: HandoffVerifier, login_url: Url, app_url: Url) -> Self {
+        let refusals = RefusalLog::new(&Refusal::LABELS, verifier.clock().clone());
         Self {
+            refusals,
             verifier,
             renew_url: login_url.clone(),
             login_url,
@@ -213,8 +253,11 @@ impl HandoffGate {
 
     /// Who sent the request, or the answer that refuses it.
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, Unauthenticated> {
-        let reject = |reason: &dyn std::fmt::Display| {
-            tracing::debug!(%reason, path = req.path(), "request not authenticated");
+        // An interval's summary is written by whichever request comes after
+        // it: nothing else runs on an idle instance.
+        self.refusals.summaries(log_summary);
+        let reject = |refusal: Refusal, reason: &dyn std::fmt::Display| {
+            self.count_refusal(refusal, reason, req);
             self.sign_in(req)
         };
         let authorization = req
@@ -225,12 +268,13 @@ impl HandoffGate {
             Some(Some(token)) => (token, Credential::Bearer),
             Some(None) => {
                 return Err(reject(
+                    Refusal::MalformedAuthorization,
                     &"an Authorization header that is not a Bearer token",
                 ))
             }
             None => (
                 handoff_token(req, &self.cookie_name)
-                    .ok_or_else(|| reject(&"no handoff cookie"))?,
+                    .ok_or_else(|| reject(Refusal::NoCredentials, &"no handoff cookie"))?,
                 Credential::Cookie,
             ),
         };
@@ -238,7 +282,7 @@ impl HandoffGate {
             return self
                 .authenticate_id_token(token)
                 .await
-                .map_err(|e| reject(&e));
+                .map_err(|e| reject(Refusal::IdToken, &e));
         }
         let started = std::time::Instant::now();
         let verified = self.verifier.verify_shared(token).await;
@@ -250,7 +294,7 @@ impl HandoffGate {
                 tracing::debug!(reason = %e, "handoff token not checked");
                 Unauthenticated::unavailable(req)
             }
-            e => reject(&e),
+            e => reject(Refusal::HandoffToken, &e),
         })?;
         if let Some(feed) = &self.feed {
             feed.ensure_fresh().await;
@@ -260,7 +304,7 @@ impl HandoffGate {
             .as_ref()
             .is_some_and(|revoked| revoked.is_revoked(&claims.sid))
         {
-            return Err(reject(&"the session was revoked"));
+            return Err(reject(Refusal::RevokedSession, &"the session was revoked"));
         }
         Ok(Principal::Person(Person {
             subject: claims.sub.clone(),
@@ -273,6 +317,24 @@ impl HandoffGate {
                 Credential::Bearer => Via::HandoffBearer,
             },
         }))
+    }
+
+    /// Counts a refusal; its line is written if the interval's budget for
+    /// its kind allows (see [`crate::refusal_log`]).
+    fn count_refusal(&self, refusal: Refusal, reason: &dyn std::fmt::Display, req: &HttpRequest) {
+        metrics::counter!("auth_refusals_total", "reason" => refusal.label()).increment(1);
+        let (in_full, summary) = self.refusals.refusal(refusal as usize);
+        if let Some(summary) = summary {
+            log_summary(summary);
+        }
+        if in_full {
+            tracing::debug!(
+                refusal = %refusal.label(),
+                %reason,
+                path = req.path(),
+                "request not authenticated"
+            );
+        }
     }
 
     async fn authenticate_id_token(&self, token: &str) -> Result<Principal, String> {
@@ -334,6 +396,21 @@ impl HandoffGate {
             via: Via::IdToken,
         }))
     }
+}
+
+/// The line that stands for the refusals of one kind not logged one by one.
+fn log_summary(summary: Summary) {
+    let Summary {
+        reason,
+        not_logged,
+        seconds,
+    } = summary;
+    tracing::debug!(
+        refusal = %reason,
+        not_logged,
+        seconds,
+        "{not_logged} more requests not authenticated ({reason}) in the last {seconds} s, not logged one by one"
+    );
 }
 
 /// Whether a Bearer token claims to be a provider's (RS256) ID token; the

@@ -36,6 +36,9 @@
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
+//! - [`refusal_log`]: the first few refused requests of each kind per
+//!   interval are logged one by one, the rest in one summary line, so a
+//!   flood of forged tokens is a few lines (the gate and [`callers`] use it).
 //! - [`page`]: the small HTML answers of the routes.
 //!
 //! The library reads no environment variable, installs no logger and keeps
@@ -71,6 +74,7 @@ pub mod metadata;
 pub mod page;
 pub mod policy;
 pub mod random;
+pub mod refusal_log;
 pub mod request_origin;
 pub mod revocation;
 pub mod signer;

@@ -105,6 +105,11 @@ impl HandoffVerifier {
         self
     }
 
+    /// The clock it checks lifetimes against.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// Keeps at most `capacity` verified tokens (`0`: verify every time).
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.verified = VerifiedTokens::new(capacity);

@@ -446,6 +446,7 @@ fn broker_from_env(
         &allowed_callers,
         &env.list(crate::broker_rules::SCOPES_VAR),
         &env.list(crate::broker_rules::USERS_VAR),
+        &env.list(crate::broker_rules::WHOLE_GRANT_VAR),
         &known_scopes,
     )?;
     Ok(BrokerSettings {
@@ -652,12 +653,32 @@ mod tests {
             ("BROKER_CALLER_USERS", format!("{caller}=@example.com")),
             ("BROKER_REQUIRES_SESSION", "true".to_owned()),
         ]);
-        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        let settings = Settings::from_env(&Env::from_map(vars.clone())).unwrap();
         let rules = settings.broker.rules.for_caller(caller).unwrap();
         assert!(rules.allows_scope("email") && !rules.allows_scope("profile"));
         assert!(rules.admits_user("a@example.com") && !rules.admits_user("a@example.org"));
         assert!(settings.broker.requires_session);
         assert!(settings.broker.narrows_scopes);
+        let whole_grant = ["openid".to_owned(), "profile".to_owned()];
+        assert_eq!(
+            rules.scopes_beyond(&whole_grant),
+            whole_grant,
+            "no caller accepts the whole grant unless listed"
+        );
+
+        vars.push(("BROKER_WHOLE_GRANT_CALLERS", caller.to_owned()));
+        let settings = Settings::from_env(&Env::from_map(vars.clone())).unwrap();
+        let rules = settings.broker.rules.for_caller(caller).unwrap();
+        assert!(rules.scopes_beyond(&whole_grant).is_empty());
+        assert!(!rules.allows_scope("profile"), "nor may it ask for more");
+        vars.push((
+            "BROKER_WHOLE_GRANT_CALLERS",
+            "other@p.iam.gserviceaccount.com".to_owned(),
+        ));
+        let e = Settings::from_env(&Env::from_map(vars))
+            .err()
+            .expect("refused");
+        assert_eq!(e.name, "BROKER_WHOLE_GRANT_CALLERS");
     }
 
     #[test]

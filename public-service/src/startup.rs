@@ -89,6 +89,7 @@ impl Application {
             broker: per_caller("broker", limits.broker_per_minute),
         });
         warn_of_shared_parent_domain(&settings);
+        let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -101,6 +102,7 @@ impl Application {
                 .wrap(from_fn(service_kit::service::bounded_headers))
                 .wrap(from_fn(crate::housekeeping::on_request))
                 .wrap(from_fn(service_kit::telemetry::log_request))
+                .app_data(request_log.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(back_channel_limits.clone())
