@@ -59,9 +59,14 @@ async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
     let password = project.database_password();
     assert_eq!(password.len(), 48, "a hex password of 24 bytes");
     let log = project.raw_calls();
-    assert!(!log.contains(&password), "a call's arguments held the password");
-    assert!(project.calls().iter().any(|c| call_is(c, &["sql", "users", "create"])
-        && c.iter().any(|a| a == "--flags-file")));
+    assert!(
+        !log.contains(&password),
+        "a call's arguments held the password"
+    );
+    assert!(project
+        .calls()
+        .iter()
+        .any(|c| call_is(c, &["sql", "users", "create"]) && c.iter().any(|a| a == "--flags-file")));
 }
 
 /// A project already in use can hold conditional role bindings (an
@@ -144,7 +149,8 @@ async fn a_grant_refused_for_good_stops_the_run_at_once() {
     ]);
     assert!(!run.ok, "{}", run.output);
     assert!(
-        run.output.contains("does not have permission to access projects instance"),
+        run.output
+            .contains("does not have permission to access projects instance"),
         "{}",
         run.output
     );

@@ -201,7 +201,9 @@ impl Rehearsal {
             .max()
             .expect("a version of database-url");
         let url = std::fs::read_to_string(dir.join(newest.to_string())).unwrap();
-        let rest = url.strip_prefix("postgres://auth:").expect("deploy.sh's form");
+        let rest = url
+            .strip_prefix("postgres://auth:")
+            .expect("deploy.sh's form");
         rest.split('@').next().unwrap().to_owned()
     }
 
