@@ -149,6 +149,28 @@ async fn logout_jwt_is_read_as_a_media_type_name() {
     }
 }
 
+/// A logout token signed by a 1024-bit RSA key whose `kid` the provider
+/// publishes is refused: the key is dropped when the JWKS is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_token_signed_by_a_published_1024_bit_key_is_refused() {
+    let app = TestApp::spawn_with(generic(integration_tests::db::Backend::Sqlite)).await;
+    let alice = signed_in(&app, ALICE).await;
+    app.provider.sign_with_a_1024_bit_key();
+    let claims = app
+        .provider
+        .logout_token_claims(CLIENT_ID, None, Some(&alice.provider_sid));
+    let token = app
+        .provider
+        .sign_logout_token(&claims, LogoutSigning::Published);
+    let answer = post_logout(&app, &token).await;
+    assert_eq!(answer.status, 400, "{}", answer.json);
+    assert!(!revoked(&app, &alice.session_id).await);
+    assert!(
+        logs::captured().contains(mock_provider::keys::WEAK_KID),
+        "no warning names the dropped key"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_logout_tokens_are_refused_and_end_nothing() {
     let app = TestApp::spawn_with(generic(integration_tests::db::Backend::Sqlite)).await;
