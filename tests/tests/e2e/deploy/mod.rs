@@ -388,21 +388,76 @@ fn the_database_url_deploy_sh_stores_is_one_sqlx_connects_with() {
     );
 }
 
-#[test]
-fn the_readmes_broker_example_makes_a_token_with_an_email() {
-    // Without --include-email the token has no e-mail and the broker answers
-    // 401: https://cloud.google.com/sdk/gcloud/reference/auth/print-identity-token
-    for file in ["docs/flows.md", "deploy/README.md"] {
-        let text = std::fs::read_to_string(root().join(file)).unwrap();
-        for line in text.lines().filter(|l| l.contains("print-identity-token")) {
-            if line.contains("$(gcloud auth print-identity-token") {
-                assert!(
-                    line.contains("--include-email") && line.contains("--audiences="),
-                    "{file}: {line}"
-                );
+/// Every `gcloud` command the documentation gives (a `\`-continued command
+/// read as one line), with the file it is in.
+fn documented_gcloud_commands() -> Vec<(String, String)> {
+    let mut files = vec![root().join("README.md"), root().join("deploy/README.md")];
+    let mut dirs = vec![root().join("docs"), root().join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
             }
         }
     }
+    let mut commands = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut joined = String::new();
+        for line in text.lines() {
+            match line.trim_end().strip_suffix('\\') {
+                Some(head) => joined.push_str(head),
+                None => {
+                    joined.push_str(line);
+                    let name = file.strip_prefix(root()).unwrap().display().to_string();
+                    if joined.contains("gcloud ") {
+                        commands.push((name, std::mem::take(&mut joined)));
+                    }
+                    joined.clear();
+                }
+            }
+        }
+    }
+    commands
+}
+
+#[test]
+fn the_documented_broker_token_is_one_gcloud_gives() {
+    // Without --include-email the token has no e-mail and the broker answers
+    // 401; gcloud 528 refuses --include-email for a user account and for a
+    // service-account key ("Requires an impersonate service account"):
+    // https://cloud.google.com/sdk/gcloud/reference/auth/print-identity-token
+    let mut seen = 0;
+    for (file, command) in documented_gcloud_commands() {
+        if command.contains("gcloud auth print-identity-token") {
+            seen += 1;
+            assert!(
+                command.contains("--include-email")
+                    && command.contains("--audiences=")
+                    && command.contains("--impersonate-service-account="),
+                "{file}: {command}"
+            );
+        }
+    }
+    assert!(seen >= 2, "the broker examples were not found");
+}
+
+#[test]
+fn documented_cloud_tasks_commands_name_their_location() {
+    // Without --location, gcloud 528 takes the App Engine app's region, and
+    // in a project without an app stops: "Please use the location flag to
+    // manually specify a location."
+    let mut seen = 0;
+    for (file, command) in documented_gcloud_commands() {
+        if command.contains("gcloud tasks ") {
+            seen += 1;
+            assert!(command.contains("--location"), "{file}: {command}");
+        }
+    }
+    assert!(seen >= 1, "the Cloud Tasks example was not found");
 }
 
 /// The number of trusted hops the recipe gives for `delivery`'s paragraph
