@@ -6,6 +6,7 @@ mod handoff_flood;
 mod readiness_flood;
 mod redirects;
 mod reflection;
+mod sign_in_flood;
 
 use integration_tests::app::TestOptions;
 use integration_tests::TestApp;
