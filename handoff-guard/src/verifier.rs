@@ -105,6 +105,12 @@ impl HandoffVerifier {
         self
     }
 
+    /// The clock tokens are checked against (the gate dates the binding
+    /// verifiers it issues by it too).
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// Keeps at most `capacity` verified tokens (`0`: verify every time).
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.verified = VerifiedTokens::new(capacity);
