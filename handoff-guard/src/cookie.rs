@@ -98,30 +98,24 @@ fn base(
 /// The handoff token a request carries in the cookie named `name` (the
 /// app's own, see [`CookieScope::name`]); every other name is ignored.
 ///
-/// Read in place from the `Cookie` headers, the first cookie of each name
-/// winning as with actix's parser, but without percent-decoding and
-/// copying every cookie of every request: a token has nothing to decode.
+/// Read in place from the `Cookie` headers by the exact name (see
+/// [`crate::cookie_header`]): no name is decoded or trimmed, and a name
+/// sent twice is taken as absent.
 pub fn handoff_token<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
     cookie_value(req, name).filter(|v| !v.is_empty())
 }
 
-pub(crate) fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|h| std::str::from_utf8(h.as_bytes()).ok())
-        .flat_map(|h| h.split(';'))
-        .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| unquoted(value.trim()).trim())
-        })
-}
-
-/// A value in double quotes (RFC 6265 allows them) without them.
-fn unquoted(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
+/// The value of the cookie named exactly `name` in `req`'s `Cookie`
+/// headers, if exactly one pair carries that name (see
+/// [`crate::cookie_header::find`]).
+pub fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    crate::cookie_header::find(
+        req.headers()
+            .get_all(header::COOKIE)
+            .map(|value| value.as_bytes()),
+        name,
+    )
+    .value()
 }
 
 #[cfg(test)]
@@ -165,20 +159,28 @@ mod tests {
                 HOST_ONLY_NAME,
                 &[
                     &format!("__Secure-handoff=p; {own}=p"),
-                    "x=\"y\"; __Host-handoff = \"own\" "
+                    "x=\"y\"; __Host-handoff=\"own\" "
                 ]
             )
             .as_deref(),
             Some("own")
         );
+        // Two copies: one was set by another host; neither is taken.
         assert_eq!(
             token(
                 HOST_ONLY_NAME,
                 &["__Host-handoff=first; __Host-handoff=second"]
-            )
-            .as_deref(),
-            Some("first")
+            ),
+            None
         );
+        // A name that only decodes or trims to ours is not ours.
+        for forged in [
+            "__%48ost-handoff=t",
+            "\u{2000}__Host-handoff=t",
+            "__Host-handoff =t",
+        ] {
+            assert_eq!(token(HOST_ONLY_NAME, &[forged]), None, "{forged:?}");
+        }
         // Another mode's or another app's cookie is not this app's.
         assert_eq!(
             token(

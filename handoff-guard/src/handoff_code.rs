@@ -278,12 +278,11 @@ async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Http
 /// `Origin` (or `Referer` when there is none) is this app's origin.
 fn same_origin(req: &HttpRequest, own_origin: &str) -> bool {
     let headers = req.headers();
-    let claimed = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| Url::parse(v).ok());
-    claimed.is_some_and(|url| url.origin().ascii_serialization() == own_origin)
+    crate::request_origin::claimed(
+        headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
+        headers.get_all(header::REFERER).map(|v| v.as_bytes()),
+    )
+    .is_some_and(|origin| origin == own_origin)
 }
 
 /// Sends the browser back to the public service with a binding: to

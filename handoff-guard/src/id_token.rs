@@ -188,12 +188,15 @@ impl IdTokenVerifier {
 
 /// Reads the token of an `Authorization: Bearer <token>` header value.
 pub fn bearer_token(header_value: &str) -> Option<&str> {
+    // RFC 6750 §2.1: `"Bearer" 1*SP b64token`, nothing before or after.
     let (scheme, token) = header_value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let token = token.trim();
-    (!token.is_empty() && !token.contains(' ')).then_some(token)
+    let token = token.trim_start_matches(' ');
+    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+    let body = token.trim_end_matches('=');
+    (!body.is_empty() && body.bytes().all(b64token)).then_some(token)
 }
 
 #[cfg(test)]
@@ -208,6 +211,19 @@ mod tests {
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("Bearer a b"), None);
         assert_eq!(bearer_token("Bearerabc"), None);
+        assert_eq!(bearer_token("Bearer  abc=="), Some("abc=="));
+        // Only b64token characters, and nothing after the token.
+        for bad in [
+            "Bearer \u{2000}abc",
+            "Bearer abc\u{2000}",
+            "Bearer abc ",
+            "Bearer \tabc",
+            "Bearer a,b",
+            "Bearer ==",
+            "Bearer a=b",
+        ] {
+            assert_eq!(bearer_token(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@
 //!   [`handoff_binding`]: a code works only in the browser that asked for it.
 //! - [`policy`]: who may sign in or call as a person (verified e-mail on
 //!   an allowlist of addresses, domains or Workspace `hd`).
-//! - [`cookie`]: the cookie names and attributes of the handoff cookie.
+//! - [`cookie`]: the cookie names and attributes of the handoff cookie;
+//!   [`cookie_header`] reads every cookie of ours by its exact name, and
+//!   [`request_origin`] a browser's `Origin` as it was sent.
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
@@ -53,6 +55,7 @@ pub mod claims;
 pub mod clock;
 #[cfg(feature = "actix")]
 pub mod cookie;
+pub mod cookie_header;
 pub mod crypto;
 #[cfg(feature = "actix")]
 pub mod extractor;
@@ -68,6 +71,7 @@ pub mod metadata;
 pub mod page;
 pub mod policy;
 pub mod random;
+pub mod request_origin;
 pub mod revocation;
 pub mod signer;
 pub mod token_cache;

@@ -150,8 +150,11 @@ impl LoginTransaction {
         lifetime: Duration,
     ) -> Result<Self, TransactionError> {
         let name = Self::cookie_name(state);
-        let sealed = req.cookie(&name).ok_or(TransactionError::NotFound)?;
-        let tx = Self::open(&name, sealed.value(), key).ok_or(TransactionError::Undecryptable)?;
+        // By its exact name: a sibling host's `__%48ost-login-…` is not ours.
+        let sealed = handoff_guard::cookie::cookie_value(req, &name)
+            .filter(|v| !v.is_empty())
+            .ok_or(TransactionError::NotFound)?;
+        let tx = Self::open(&name, sealed, key).ok_or(TransactionError::Undecryptable)?;
         if !bool::from(tx.state.secret().as_bytes().ct_eq(state.as_bytes())) {
             return Err(TransactionError::StateMismatch);
         }
@@ -312,6 +315,17 @@ mod tests {
         }
     }
 
+    /// A request carrying `cookie` as a browser sends it back: the name and
+    /// the value exactly as they were set.
+    fn sent(cookie: &Cookie<'_>) -> actix_web::HttpRequest {
+        TestRequest::default()
+            .insert_header((
+                actix_web::http::header::COOKIE,
+                format!("{}={}", cookie.name(), cookie.value()),
+            ))
+            .to_http_request()
+    }
+
     #[test]
     fn a_sealed_transaction_opens_with_the_same_key_and_state() {
         let key = Key::generate();
@@ -324,7 +338,7 @@ mod tests {
             !cookie.value().contains("state-1"),
             "cookie is not encrypted"
         );
-        let req = TestRequest::default().cookie(cookie).to_http_request();
+        let req = sent(&cookie);
         let got =
             LoginTransaction::from_request(&req, "state-1", &key, 1010, Duration::from_secs(600))
                 .unwrap();
@@ -335,9 +349,7 @@ mod tests {
     fn another_key_another_state_or_an_old_cookie_is_refused() {
         let key = Key::generate();
         let cookie = tx("state-1", 1000).to_cookie(&key, Duration::from_secs(600));
-        let req = TestRequest::default()
-            .cookie(cookie.clone())
-            .to_http_request();
+        let req = sent(&cookie);
         let ttl = Duration::from_secs(600);
         assert_eq!(
             LoginTransaction::from_request(&req, "state-1", &Key::generate(), 1010, ttl).err(),
@@ -432,11 +444,24 @@ mod tests {
             LoginTransaction::cookie_name("state-2"),
             sealed.value().to_owned(),
         );
-        let req = TestRequest::default().cookie(renamed).to_http_request();
+        let req = sent(&renamed);
         assert_eq!(
             LoginTransaction::from_request(&req, "state-2", &key, 1010, Duration::from_secs(600))
                 .err(),
             Some(TransactionError::Undecryptable)
+        );
+    }
+
+    #[test]
+    fn a_transaction_under_a_name_that_only_decodes_to_its_own_is_not_found() {
+        let key = Key::generate();
+        let sealed = tx("state-1", 1000).to_cookie(&key, Duration::from_secs(600));
+        let forged = sealed.name().replacen("__Host-", "__%48ost-", 1);
+        let req = sent(&Cookie::new(forged, sealed.value().to_owned()));
+        assert_eq!(
+            LoginTransaction::from_request(&req, "state-1", &key, 1010, Duration::from_secs(600))
+                .err(),
+            Some(TransactionError::NotFound)
         );
     }
 }

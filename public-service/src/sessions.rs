@@ -342,13 +342,20 @@ impl Sessions {
 }
 
 /// The `(id, secret)` of the request's session cookie, if it is well formed.
-/// Public so the fuzz targets reach the parsing the routes use.
+/// The cookie is read by its exact name (`handoff_guard::cookie_header`):
+/// `__%48ost-session`, planted by a sibling host for a shared parent
+/// domain, is not ours. Public so the fuzz targets reach the parsing the
+/// routes use.
 pub fn presented(req: &HttpRequest) -> Option<(String, String)> {
-    req.cookie(COOKIE_NAME).as_ref().and_then(parse)
+    handoff_guard::cookie::cookie_value(req, COOKIE_NAME).and_then(parse)
 }
 
-fn parse(cookie: &Cookie<'_>) -> Option<(String, String)> {
-    let value = cookie.value();
+/// Whether the request carries a cookie by the session cookie's exact name.
+pub fn cookie_present(req: &HttpRequest) -> bool {
+    handoff_guard::cookie::cookie_value(req, COOKIE_NAME).is_some()
+}
+
+fn parse(value: &str) -> Option<(String, String)> {
     if value.len() > MAX_COOKIE_LEN {
         return None;
     }
@@ -371,7 +378,7 @@ mod tests {
 
     #[test]
     fn only_well_formed_cookie_values_are_read() {
-        let read = |v: &str| parse(&Cookie::new(COOKIE_NAME, v.to_owned()));
+        let read = parse;
         assert_eq!(read("abc.def"), Some(("abc".into(), "def".into())));
         assert_eq!(read("abc"), None);
         assert_eq!(read(".def"), None);
@@ -379,5 +386,29 @@ mod tests {
         assert_eq!(read("a'c.def"), None);
         assert_eq!(read("abc.d.ef"), None);
         assert_eq!(read(&format!("a.{}", "b".repeat(200))), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_under_its_exact_name_only() {
+        use actix_web::test::TestRequest;
+        let read = |header: &str| {
+            presented(
+                &TestRequest::default()
+                    .insert_header((actix_web::http::header::COOKIE, header))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(
+            read("a=1; __Host-session=abc.def"),
+            Some(("abc".into(), "def".into()))
+        );
+        for planted in [
+            "__%48ost-session=abc.def",
+            "\u{2000}__Host-session=abc.def",
+            "__host-session=abc.def",
+            "__Host-session=abc.def; __Host-session=abc.def",
+        ] {
+            assert_eq!(read(planted), None, "{planted:?}");
+        }
     }
 }

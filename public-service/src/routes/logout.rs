@@ -138,7 +138,7 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     // session, knock them out while the session stays valid).
     let ended = match state.sessions.check(&req).await {
         Ok(Ok(_)) => false,
-        Ok(Err(_)) => req.cookie(crate::sessions::COOKIE_NAME).is_some(),
+        Ok(Err(_)) => crate::sessions::cookie_present(&req),
         Err(e) => {
             tracing::warn!(reason = %e, "session lookup failed on the signed-out page; cookie kept");
             false
@@ -179,18 +179,13 @@ fn from_a_trusted_origin(req: &HttpRequest, state: &AppState) -> bool {
 }
 
 /// The serialised `Origin`, or `Referer`'s origin when a browser sent no
-/// `Origin`; `None` for neither, or an opaque (`null`) origin.
+/// `Origin`; `None` for neither, several, an opaque (`null`) origin or an
+/// `Origin` that is not exactly a serialised origin
+/// (`handoff_guard::request_origin`).
 pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
-    let claimed = match headers.get(header::ORIGIN) {
-        Some(origin) => origin,
-        None => headers.get(header::REFERER)?,
-    };
-    claimed
-        .to_str()
-        .ok()
-        .and_then(|v| Url::parse(v).ok())
-        .map(|u| u.origin())
-        .filter(|o| o.is_tuple())
-        .map(|o| o.ascii_serialization())
+    handoff_guard::request_origin::claimed(
+        headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
+        headers.get_all(header::REFERER).map(|v| v.as_bytes()),
+    )
 }

@@ -1,6 +1,7 @@
 //! What the services refuse when pushed: rate limits on the routes an
 //! attacker can drive cheaply.
 
+mod cookie_names;
 mod cookie_scope;
 mod handoff_flood;
 mod readiness_flood;

@@ -19,13 +19,20 @@ async fn forged_posts_are_refused_and_end_nothing() {
     assert_ne!(good_token, others_token, "each browser has its own token");
 
     let app_origin = app.app_audience();
-    let forged_origins: [&[(&str, &str)]; 5] = [
+    // This service's own origin, but not as a browser serialises it.
+    let own_uppercase = app.issuer().to_ascii_uppercase();
+    let own_with_path = format!("{}/account/sessions", app.issuer());
+    let own = app.issuer();
+    let forged_origins: [&[(&str, &str)]; 8] = [
         &[],
         &[("origin", "https://evil.example")],
         &[("origin", "null")],
         &[("referer", "https://evil.example/page")],
         // Only this service's page has these forms, not even an app.
         &[("origin", app_origin.as_str())],
+        &[("origin", own_uppercase.as_str())],
+        &[("origin", own_with_path.as_str())],
+        &[("origin", own.as_str()), ("origin", "https://evil.example")],
     ];
     for headers in forged_origins {
         for (path, fields) in [
