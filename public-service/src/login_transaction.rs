@@ -237,16 +237,14 @@ impl LoginTransaction {
     }
 }
 
-/// Every `(name, value)` pair of `req`'s `Cookie` headers, names as sent.
+/// Every `(name, value)` pair of `req`'s `Cookie` headers, names as sent
+/// (never decoded: see [`handoff_guard::cookie_header`]).
 fn cookie_pairs(req: &HttpRequest) -> impl Iterator<Item = (&[u8], &[u8])> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
-        .filter_map(|pair| {
-            let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|&b| b == b'=')?;
-            Some((&pair[..eq], &pair[eq + 1..]))
-        })
+    handoff_guard::cookie_header::pairs(
+        req.headers()
+            .get_all(header::COOKIE)
+            .map(|value| value.as_bytes()),
+    )
 }
 
 /// Wraps the header-size check (which answers `431` before any route):
