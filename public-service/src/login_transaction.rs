@@ -208,7 +208,7 @@ impl LoginTransaction {
             carried.push((name, created_at));
         }
         // Newest first; those that cannot finish last.
-        carried.sort_by(|a, b| b.1.cmp(&a.1));
+        carried.sort_by_key(|&(_, created)| std::cmp::Reverse(created));
         let dead = carried.iter().skip_while(|(_, created)| created.is_some());
         let kept = carried.iter().take_while(|(_, created)| created.is_some());
         kept.skip(MAX_PENDING - 1)
