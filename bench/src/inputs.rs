@@ -157,7 +157,7 @@ impl Inputs {
         let response = client
             .post(format!("{}/handoff/redeem", self.public_url))
             .header(AUTHORIZATION, format!("Bearer {}", self.app_caller_token))
-            .json(&json!({ "code": code, "audience": self.app_url, "verifier": BENCH_VERIFIER }))
+            .json(&json!({ "code": code, "audience": self.app_url, "verifiers": [BENCH_VERIFIER] }))
             .send()
             .await?;
         let status = response.status();

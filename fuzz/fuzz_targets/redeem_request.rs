@@ -1,7 +1,8 @@
 //! What `POST /handoff/redeem` reads before touching the store: the
 //! caller's Bearer token from `Authorization`, and the JSON body. A body
 //! is read only if it is exactly one object with a string `code`, a
-//! string `audience` and a string `verifier`, and then it says what a
+//! string `audience` and either an array of strings `verifiers` or a
+//! string `verifier` (as apps sent it before), and then it says what a
 //! generic JSON reader says.
 #![no_main]
 
@@ -48,7 +49,11 @@ fn raw_body(body: &[u8]) {
     assert_eq!(object.len(), 3, "read a body with other fields: {object:?}");
     assert_eq!(object["code"], request.code.as_str());
     assert_eq!(object["audience"], request.audience.as_str());
-    assert_eq!(object["verifier"], request.verifier.as_str());
+    match (object.get("verifier"), object.get("verifiers")) {
+        (Some(one), None) => assert_eq!(request.verifiers, [one.as_str().expect("a string")]),
+        (None, Some(several)) => assert_eq!(&Value::from(request.verifiers.clone()), several),
+        other => panic!("read a body with verifiers {other:?}"),
+    }
 }
 
 fn fields_body(
@@ -68,13 +73,15 @@ fn fields_body(
                 "code" => Some((value, audience, verifier)),
                 "audience" => Some((code, value, verifier)),
                 "verifier" => Some((code, audience, value)),
+                // Both forms at once: refused.
                 _ => None,
             }
         }
         None => Some((code, audience, verifier)),
     };
     let parsed = RedeemRequest::parse(body.to_string().as_bytes());
-    assert_eq!(parsed.map(|r| (r.code, r.audience, r.verifier)), read);
+    let read = read.map(|(code, audience, verifier)| (code, audience, vec![verifier]));
+    assert_eq!(parsed.map(|r| (r.code, r.audience, r.verifiers)), read);
 }
 
 fn check_bearer(header: &str) {

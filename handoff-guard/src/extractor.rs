@@ -35,7 +35,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, Respo
 use url::Url;
 
 use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
-use crate::handoff_binding::{Binding, BINDING_PARAM};
+use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM};
 use crate::id_token::{bearer_token, IdTokenVerifier};
 use crate::policy::{AccessPolicy, Identity};
 use crate::refusal_log::{RefusalLog, Summary};
@@ -165,7 +165,8 @@ impl HandoffGate {
     }
 
     /// Code delivery: a browser sent to sign in carries a binding, and gets
-    /// the verifier in a cookie (see [`crate::handoff_binding`]).
+    /// its verifier in a cookie, a fresh one for every sign-in (see
+    /// [`crate::handoff_binding`]).
     pub fn binding_codes(mut self) -> Self {
         self.binds_codes = true;
         self
@@ -233,18 +234,19 @@ impl HandoffGate {
     }
 
     /// The answer that sends `req` to sign in; with code delivery, a
-    /// browser's redirect carries its binding and sets its verifier.
+    /// browser's redirect carries the binding of a verifier made for this
+    /// sign-in alone, added to the ones the browser has pending.
     fn sign_in(&self, req: &HttpRequest) -> Unauthenticated {
         let mut url = self.sign_in_url_for(req);
         let mut verifier = None;
         if self.binds_codes && wants_html(req) {
-            let binding = Binding::for_request(req);
+            let now = self.verifier.clock().unix_seconds();
+            let mut pending = PendingVerifiers::from_request(req, now);
+            let binding = pending.start(now);
             let mut bound = Url::parse(&url).expect("a URL this gate built");
-            bound
-                .query_pairs_mut()
-                .append_pair(BINDING_PARAM, &binding.binding());
+            bound.query_pairs_mut().append_pair(BINDING_PARAM, &binding);
             url = bound.into();
-            verifier = Some(binding.cookie());
+            verifier = Some(pending.cookie(now));
         }
         let mut answer = Unauthenticated::new(req, url);
         answer.cookie = verifier;
@@ -558,7 +560,7 @@ enum Answer {
 pub struct Unauthenticated {
     sign_in_url: String,
     answer: Answer,
-    /// Set with a redirect: the binding's verifier.
+    /// Set with a redirect: the pending verifiers, the new one among them.
     cookie: Option<actix_web::cookie::Cookie<'static>>,
 }
 

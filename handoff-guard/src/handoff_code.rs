@@ -6,17 +6,19 @@
 //! Mount with [`configure`] and register a [`CodeRedemption`] as app data:
 //! - `GET /auth/start?return_to=…[&scope=…][&renew=1]`: where the public
 //!   service sends a browser that came to its `/login` or `/renew` without
-//!   a binding (a bookmark, a link): the browser gets a verifier here and
-//!   goes back to sign in with its binding (see [`crate::handoff_binding`]).
+//!   a binding (a bookmark, a link): the browser gets a verifier for this
+//!   sign-in here and goes back to sign in with its binding (see
+//!   [`crate::handoff_binding`]).
 //! - `GET /auth/handoff?code=…`: the public service sends the browser here
 //!   after sign-in or renewal. The code is posted to the public service's
 //!   `/handoff/redeem` with this app's service-account ID token and the
-//!   browser's verifier; the token that comes back goes into
-//!   `__Host-handoff` (never into a URL or a page), and the browser
-//!   continues to the path stored with the code. A browser without the
-//!   verifier the code was bound to gets a page saying so, and keeps the
-//!   cookie it had. Throttled per client address: every request costs a
-//!   back-channel call.
+//!   browser's pending verifiers; the token that comes back goes into
+//!   `__Host-handoff` (never into a URL or a page), the verifier the code
+//!   was bound to is forgotten, and the browser continues to the path
+//!   stored with the code. A browser without the verifier the code was
+//!   bound to gets a page saying so, and keeps the cookies it had.
+//!   Throttled per client address: every request costs a back-channel
+//!   call.
 //! - `POST /auth/logout`: the app's sign-out button. Same-origin only (its
 //!   `Origin` must be this app). The public service's session cookie does
 //!   not travel with a request from another site, so the session is ended
@@ -40,8 +42,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::cookie::{handoff_cookie, removal_cookie, CookieScope, HOST_ONLY_NAME};
-use crate::handoff_binding::{Binding, BINDING_PARAM};
+use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM, MAX_PENDING};
 use crate::metadata::IdTokenSource;
 
 pub const START_PATH: &str = "/auth/start";
@@ -76,6 +79,8 @@ pub struct Redeemed {
     pub token: SecretString,
     pub expires_in: Duration,
     pub return_to: String,
+    /// Which of the verifiers presented the code was bound to.
+    pub verifier_index: usize,
 }
 
 pub struct CodeRedemption {
@@ -88,6 +93,8 @@ pub struct CodeRedemption {
     http: reqwest::Client,
     /// Per client address, on `/auth/handoff`.
     limiter: Option<Arc<dyn Throttle>>,
+    /// Dates the binding verifiers.
+    clock: SharedClock,
 }
 
 impl CodeRedemption {
@@ -116,7 +123,14 @@ impl CodeRedemption {
             tokens,
             http: crate::back_channel::client(Duration::from_secs(5)),
             limiter: None,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Dates binding verifiers by `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Limits `/auth/handoff` (and the sign-out form) with `limiter`.
@@ -125,21 +139,31 @@ impl CodeRedemption {
         self
     }
 
-    /// Redeems `code` with the browser's binding `verifier`.
-    pub async fn redeem(&self, code: &str, verifier: &str) -> Result<Redeemed, RedeemError> {
+    /// Redeems `code` with the browser's pending binding `verifiers` (at
+    /// most [`MAX_PENDING`]); the answer names the one the code was bound to.
+    pub async fn redeem(&self, code: &str, verifiers: &[&str]) -> Result<Redeemed, RedeemError> {
         #[derive(Deserialize)]
         struct Answer {
             handoff_token: String,
             expires_in: u64,
             return_to: String,
+            verifier_index: usize,
         }
-        let body =
-            serde_json::json!({ "code": code, "audience": self.audience, "verifier": verifier });
+        let verifiers = &verifiers[..verifiers.len().min(MAX_PENDING)];
+        let body = serde_json::json!({
+            "code": code,
+            "audience": self.audience,
+            "verifiers": verifiers,
+        });
         let answer: Answer = self.post(&self.redeem_url, &body).await?;
+        if answer.verifier_index >= verifiers.len() {
+            return Err(RedeemError::Malformed);
+        }
         Ok(Redeemed {
             token: SecretString::from(answer.handoff_token),
             expires_in: Duration::from_secs(answer.expires_in).min(MAX_COOKIE_LIFETIME),
             return_to: answer.return_to,
+            verifier_index: answer.verifier_index,
         })
     }
 
@@ -285,7 +309,9 @@ async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpR
         return_to.set_path(path);
         return_to.set_query(Some(query).filter(|q| !q.is_empty()));
     }
-    let binding = Binding::for_request(&req);
+    let now = redemption.clock.unix_seconds();
+    let mut pending = PendingVerifiers::from_request(&req, now);
+    let binding = pending.start(now);
     let renew = param("renew").as_deref() == Some("1");
     let mut url = redemption.auth_url.clone();
     url.set_path(if renew { "/renew" } else { "/login" });
@@ -293,7 +319,7 @@ async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpR
     {
         let mut query = url.query_pairs_mut();
         query.append_pair("return_to", return_to.as_str());
-        query.append_pair(BINDING_PARAM, &binding.binding());
+        query.append_pair(BINDING_PARAM, &binding);
         if let (false, Some(scope)) = (renew, param("scope")) {
             query.append_pair("scope", &scope);
         }
@@ -301,7 +327,7 @@ async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpR
     HttpResponse::Found()
         .insert_header((header::LOCATION, url.as_str()))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .cookie(binding.cookie())
+        .cookie(pending.cookie(now))
         .finish()
 }
 
@@ -316,13 +342,16 @@ async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Htt
     let Some(code) = code else {
         return sign_in_again(StatusCode::BAD_REQUEST);
     };
-    // No verifier: the code was not asked for by this browser (or its
-    // cookie expired). Nothing to redeem, and nothing is overwritten.
-    let Some(verifier) = crate::handoff_binding::verifier(&req) else {
+    // No pending verifier: the code was not asked for by this browser (or
+    // its sign-in outlived the verifier). Nothing to redeem, and nothing is
+    // overwritten.
+    let now = redemption.clock.unix_seconds();
+    let mut pending = PendingVerifiers::from_request(&req, now);
+    if pending.is_empty() {
         tracing::warn!("handoff code brought by a browser without a binding; not redeemed");
         return sign_in_again(StatusCode::BAD_REQUEST);
-    };
-    match redemption.redeem(&code, verifier).await {
+    }
+    match redemption.redeem(&code, &pending.verifiers()).await {
         Ok(redeemed) => {
             tracing::info!("handoff code redeemed; signed in");
             let cookie = handoff_cookie(
@@ -331,10 +360,14 @@ async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> Htt
                 &CookieScope::HostOnly,
                 &redemption.audience,
             );
+            // Its binding may sit in a request log: from now on it matches
+            // nothing this browser holds.
+            pending.forget(redeemed.verifier_index);
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, local_path(&redeemed.return_to)))
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .cookie(cookie)
+                .cookie(pending.cookie(now))
                 .finish()
         }
         Err(e @ RedeemError::Refused(_)) => {

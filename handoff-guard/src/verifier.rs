@@ -105,7 +105,8 @@ impl HandoffVerifier {
         self
     }
 
-    /// The clock it checks lifetimes against.
+    /// The clock tokens are checked against (the gate dates the binding
+    /// verifiers it issues by it too).
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }

@@ -31,7 +31,8 @@ impl Application {
     }
 
     /// `listener`: an already-bound socket (tests bind port 0 first);
-    /// `clock`: the time tokens are checked against.
+    /// `clock`: the time tokens are checked against and binding verifiers
+    /// are dated by.
     pub async fn build_with(
         settings: Settings,
         listener: Option<TcpListener>,
@@ -78,7 +79,7 @@ impl Application {
                 identity.clone(),
                 interval,
                 Arc::new(RevokedSessions::default()),
-                clock,
+                clock.clone(),
             );
             feed.spawn();
             gate = gate.refusing_revoked_from(feed);
@@ -100,6 +101,7 @@ impl Application {
                     &settings.audience(),
                     identity.clone(),
                 )
+                .with_clock(clock.clone())
                 .throttled(limiter),
             )
         });

@@ -100,6 +100,10 @@ impl Application {
             App::new()
                 .wrap(service_kit::telemetry::security_headers())
                 .wrap(from_fn(service_kit::service::bounded_headers))
+                // Outside the size check: it sees the check's `431`.
+                .wrap(from_fn(
+                    crate::login_transaction::clear_when_headers_too_large,
+                ))
                 .wrap(from_fn(crate::housekeeping::on_request))
                 .wrap(from_fn(service_kit::telemetry::log_request))
                 .app_data(request_log.clone())

@@ -211,7 +211,8 @@ impl Browser {
         self.history.lock().unwrap().clone()
     }
 
-    fn cookie_header(&self, url: &Url) -> Option<String> {
+    /// The `Cookie` header this browser sends with a request to `url`.
+    pub fn cookie_header(&self, url: &Url) -> Option<String> {
         let host = url.host_str()?.to_ascii_lowercase();
         let path = url.path();
         let jar = self.jar.lock().unwrap();

@@ -233,6 +233,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         tracing::info!("no refresh token sent or stored; asking once more, with consent");
         return Ok(start_sign_in(
             state,
+            req,
             SignInRequest {
                 return_to,
                 extra_scopes: transaction.extra_scopes,

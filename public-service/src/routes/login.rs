@@ -142,6 +142,7 @@ pub async fn login(
     };
     Ok(start_sign_in(
         &state,
+        &req,
         SignInRequest {
             return_to,
             extra_scopes,
@@ -217,9 +218,12 @@ fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, Logi
     Ok(scopes)
 }
 
-/// Seals a new login transaction and sends the browser to the provider.
+/// Seals a new login transaction and sends the browser to the provider;
+/// the oldest of the transactions `req` carries beyond
+/// [`crate::login_transaction::MAX_PENDING`] go (see there).
 pub async fn start_sign_in(
     state: &AppState,
+    req: &HttpRequest,
     request: SignInRequest,
 ) -> Result<HttpResponse, ProviderError> {
     let authorization = state
@@ -245,9 +249,19 @@ pub async fn start_sign_in(
         consent = request.force_consent,
         "sign-in started"
     );
-    Ok(HttpResponse::Found()
+    let mut response = HttpResponse::Found();
+    response
         .insert_header((header::LOCATION, authorization.url.as_str()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    for stale in LoginTransaction::to_make_room(
+        req,
+        &state.cookie_key,
+        transaction.created_at,
+        state.login_timeout,
+    ) {
+        response.cookie(stale);
+    }
+    Ok(response
         .cookie(transaction.to_cookie(&state.cookie_key, state.login_timeout))
         .finish())
 }

@@ -34,6 +34,7 @@ pub async fn renew(
         count_renewal("sign_in");
         return Ok(start_sign_in(
             &state,
+            &req,
             SignInRequest {
                 return_to,
                 extra_scopes: Vec::new(),
@@ -72,6 +73,7 @@ pub async fn renew(
                 tracing::info!("the provider grant no longer refreshes; signing in again");
                 return Ok(start_sign_in(
                     &state,
+                    &req,
                     SignInRequest {
                         return_to,
                         extra_scopes: Vec::new(),

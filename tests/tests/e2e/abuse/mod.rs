@@ -8,6 +8,7 @@ mod readiness_flood;
 mod redirects;
 mod reflection;
 mod refusal_flood;
+mod sign_in_flood;
 
 use integration_tests::app::TestOptions;
 use integration_tests::TestApp;

@@ -401,14 +401,22 @@ async fn an_app_can_only_end_sessions_it_was_handed(backend: Backend) {
 }
 
 use login_csrf::{
+    a_binding_of_a_sign_in_left_unfinished_dies_with_its_verifier,
+    a_binding_read_from_a_log_after_its_sign_in_signs_no_one_in,
     a_code_works_once_in_the_browser_that_asked_for_it,
-    an_attackers_code_does_not_sign_a_victim_in, no_code_is_issued_without_a_binding,
+    an_attackers_code_does_not_sign_a_victim_in,
+    every_sign_in_has_a_binding_of_its_own_forgotten_once_redeemed,
+    no_code_is_issued_without_a_binding, two_tabs_signing_in_at_once_both_complete,
 };
 
 on_both_backends!(
     an_attackers_code_does_not_sign_a_victim_in,
     a_code_works_once_in_the_browser_that_asked_for_it,
     no_code_is_issued_without_a_binding,
+    every_sign_in_has_a_binding_of_its_own_forgotten_once_redeemed,
+    a_binding_read_from_a_log_after_its_sign_in_signs_no_one_in,
+    a_binding_of_a_sign_in_left_unfinished_dies_with_its_verifier,
+    two_tabs_signing_in_at_once_both_complete,
     an_app_can_only_end_sessions_it_was_handed,
     a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie,
     a_code_is_single_use_short_lived_and_bound_to_its_app,
