@@ -33,6 +33,7 @@ use http::request::Parts;
 use http::StatusCode;
 
 use crate::gate::{HandoffGate, Principal, ServiceCaller, SignedInUser, Unauthenticated};
+use crate::handoff_code::CodeRedemption;
 
 impl<S> FromRequestParts<S> for Principal
 where
@@ -90,4 +91,65 @@ impl IntoResponse for Unauthenticated {
         }
         response
     }
+}
+
+/// The code-redemption routes (`/auth/start`, `/auth/handoff`,
+/// `/auth/logout`, `/auth/signed-out`) for a router whose state holds the
+/// [`CodeRedemption`]; [`crate::Guard::routes`] gives them with the guard.
+pub fn code_redemption_routes<S>() -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Option<Arc<CodeRedemption>>: FromRef<S>,
+{
+    use axum::extract::{Request, State};
+    use axum::routing::{get, post};
+
+    use crate::handoff_code::{HANDOFF_PATH, LOGOUT_PATH, SIGNED_OUT_PATH, START_PATH};
+
+    type Redemption = State<Option<Arc<CodeRedemption>>>;
+    fn missing() -> Response {
+        tracing::error!("code-redemption routes mounted without a CodeRedemption");
+        StatusCode::NOT_FOUND.into_response()
+    }
+    axum::Router::new()
+        .route(
+            START_PATH,
+            get(|State(r): Redemption, req: Request| async move {
+                let (head, _) = req.into_parts();
+                match r {
+                    Some(r) => r.start(&head).into_response(),
+                    None => missing(),
+                }
+            }),
+        )
+        .route(
+            HANDOFF_PATH,
+            get(|State(r): Redemption, req: Request| async move {
+                let (head, _) = req.into_parts();
+                match r {
+                    Some(r) => r.handoff(&head).await.into_response(),
+                    None => missing(),
+                }
+            }),
+        )
+        .route(
+            LOGOUT_PATH,
+            post(|State(r): Redemption, req: Request| async move {
+                let (head, _) = req.into_parts();
+                match r {
+                    Some(r) => r.logout(&head).await.into_response(),
+                    None => missing(),
+                }
+            }),
+        )
+        .route(
+            SIGNED_OUT_PATH,
+            get(|State(r): Redemption, req: Request| async move {
+                let (head, _) = req.into_parts();
+                match r {
+                    Some(r) => r.signed_out(&head).await.into_response(),
+                    None => missing(),
+                }
+            }),
+        )
 }

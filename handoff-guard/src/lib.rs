@@ -64,6 +64,7 @@ pub mod crypto;
 #[cfg(feature = "actix")]
 pub mod extractor;
 pub mod gate;
+pub mod guard;
 pub mod handoff_binding;
 pub mod handoff_code;
 pub mod id_token;
@@ -85,6 +86,7 @@ pub mod verifier;
 
 pub use claims::HandoffClaims;
 pub use gate::{HandoffGate, Principal, ServiceCaller, SignedInUser};
+pub use guard::Guard;
 pub use signer::HandoffSigner;
 pub use verifier::HandoffVerifier;
 

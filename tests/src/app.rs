@@ -99,6 +99,8 @@ pub struct TestOptions {
     pub delivery: TestDelivery,
     /// Also start a second registered app on [`OTHER_APP_HOST`].
     pub second_app: bool,
+    /// The second app is the axum example instead of the actix app.
+    pub second_app_on_axum: bool,
     /// Host names of the public service and the app (both must resolve to
     /// loopback for a real browser: `localhost`, `127.0.0.1`).
     pub hosts: (&'static str, &'static str),
@@ -179,6 +181,7 @@ impl Default for TestOptions {
             backend: Backend::Sqlite,
             delivery: TestDelivery::SharedCookie,
             second_app: false,
+            second_app_on_axum: false,
             hosts: (AUTH_HOST, APP_HOST),
             interactive_provider: false,
             allowed_emails: vec!["alice@example.com".into()],
@@ -284,6 +287,40 @@ struct AppContext<'a> {
 }
 
 /// Starts one private app.
+/// The axum example service (`examples/axum-service`), built from the two
+/// URLs as its `main` builds it, with the harness's clock, back channel
+/// and metadata server.
+async fn spawn_axum_app(
+    listener: TcpListener,
+    app_url: &Url,
+    metadata_url: &str,
+    ctx: &AppContext<'_>,
+) {
+    let mut builder = handoff_guard::Guard::builder_with_loopback_names(
+        ctx.auth_url.as_str(),
+        app_url.as_str(),
+        &TEST_HOSTS,
+    )
+    .expect("the test URLs are origins")
+    .back_channel(Url::parse(&format!("http://{}", ctx.auth_addr)).unwrap())
+    .metadata_server(Url::parse(metadata_url).unwrap())
+    .revocation_every(REVOCATION_POLL_INTERVAL)
+    .clock(ctx.clock.clone());
+    if ctx.delivery == AppDelivery::Cookie {
+        builder = builder.parent_domain_cookie();
+    }
+    let guard = builder.build();
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+    tokio::spawn(async move {
+        axum::serve(listener, axum_service::router(guard))
+            .await
+            .expect("the axum app serves");
+    });
+}
+
 async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx: &AppContext<'_>) {
     let (auth_url, auth_addr, delivery, clock) =
         (ctx.auth_url, ctx.auth_addr, ctx.delivery, ctx.clock.clone());
@@ -627,7 +664,11 @@ impl TestApp {
         spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
         if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
             let metadata = provider.metadata_url_for(OTHER_APP_ACCOUNT);
-            spawn_app(listener, other_url, &metadata, &context).await;
+            if options.second_app_on_axum {
+                spawn_axum_app(listener, other_url, &metadata, &context).await;
+            } else {
+                spawn_app(listener, other_url, &metadata, &context).await;
+            }
         }
 
         Some(Self {

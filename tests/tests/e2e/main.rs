@@ -18,6 +18,7 @@ mod deploy_script;
 mod faults;
 mod flows;
 mod forward_auth;
+mod frameworks;
 mod image;
 mod offline;
 mod operations;

@@ -1,0 +1,99 @@
+//! The axum example (`examples/axum-service`, built by `Guard::builder`
+//! from two URLs) behind the real stack: a person signs in to it in both
+//! delivery modes, and a sign-out at the login service reaches it through
+//! the revocation feed, which the builder turns on by default.
+
+use std::time::Duration;
+
+use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
+use integration_tests::app::{TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL};
+use integration_tests::browser::Browser;
+use integration_tests::TestApp;
+use mock_provider::MockUser;
+
+const ALICE: &str = "alice@example.com";
+
+async fn an_axum_service_is_signed_into_and_hears_of_the_sign_out(delivery: TestDelivery) {
+    let app = TestApp::spawn_with(TestOptions {
+        delivery,
+        second_app: true,
+        second_app_on_axum: true,
+        ..TestOptions::default()
+    })
+    .await;
+    let browser = app.browser();
+    app.provider.set_user(MockUser::new(ALICE));
+    let hops = browser.navigate(&app.other_app("/")).await;
+    let last = hops.last().unwrap();
+    assert_eq!(last.status, 200, "{}", last.body);
+    assert!(
+        last.body
+            .contains("Hello alice@example.com, from an axum service"),
+        "{}",
+        last.body
+    );
+    // Not signed in, an API client gets 401 with the login URL, not a redirect.
+    let anonymous = app.browser().get_json(&app.other_app("/api/me")).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert!(anonymous.headers.contains_key("www-authenticate"));
+    assert!(anonymous.body.contains("login_url"), "{}", anonymous.body);
+
+    let me = browser.get_json(&app.other_app("/api/me")).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let json: serde_json::Value = serde_json::from_str(&me.body).unwrap();
+    assert_eq!(json["email"], ALICE);
+
+    // A copy of the app's cookie, as a thief would hold it.
+    let (name, domain, host_only) = match delivery {
+        TestDelivery::Code => (
+            HOST_ONLY_NAME.to_owned(),
+            integration_tests::app::OTHER_APP_HOST,
+            true,
+        ),
+        TestDelivery::SharedCookie => (
+            parent_domain_name(&app.other_app_audience()),
+            PARENT_DOMAIN,
+            false,
+        ),
+    };
+    let token = browser
+        .cookie(&name)
+        .expect("the app's handoff cookie")
+        .value;
+    let copy = app.browser();
+    copy.put_cookie(&name, &token, domain, host_only);
+    assert_eq!(copy.get_json(&app.other_app("/api/me")).await.status, 200);
+
+    let out = browser
+        .post_form(
+            &app.auth("/logout"),
+            &[("return_to", app.other_app("/").as_str())],
+            &[("origin", &app.other_app_audience())],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(
+        refused_within_a_few_polls(&app, &copy).await,
+        "the axum app still took a signed-out session's token"
+    );
+}
+
+async fn refused_within_a_few_polls(app: &TestApp, browser: &Browser) -> bool {
+    for _ in 0..(4 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
+        if browser.get_json(&app.other_app("/api/me")).await.status == 401 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_axum_service_is_signed_into_with_code_delivery() {
+    an_axum_service_is_signed_into_and_hears_of_the_sign_out(TestDelivery::Code).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_axum_service_is_signed_into_with_cookie_delivery() {
+    an_axum_service_is_signed_into_and_hears_of_the_sign_out(TestDelivery::SharedCookie).await;
+}
