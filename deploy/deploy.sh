@@ -46,27 +46,42 @@ export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
 gcloud config set project "$PROJECT_ID" >/dev/null
 
-# Runs a command until it succeeds, waiting 2, 4, 8 … s in between, at most
-# 7 times (about 4 minutes). A role granted to a service account just created
-# can be refused while IAM propagates the account ("does not exist"):
-# https://cloud.google.com/iam/docs/access-change-propagation
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+# Runs an IAM grant until it succeeds, waiting 2, 4, 8 … s in between, at
+# most 7 times (about 4 minutes), but only while IAM answers that the
+# service account does not exist: a role granted to an account just created
+# is refused so while IAM propagates it
+# (https://cloud.google.com/iam/docs/access-change-propagation). Any other
+# refusal is final and stops the script at once with gcloud's own message.
 retry() {
-  local attempt=1 delay="${RETRY_DELAY:-2}"
-  until "$@"; do
-    if [ "$attempt" -ge 7 ]; then
-      echo "deploy.sh: gave up after $attempt attempts: $*" >&2
+  local attempt=1 delay="${RETRY_DELAY:-2}" errors="$WORK/retry.err"
+  until "$@" 2>"$errors"; do
+    if ! grep -q "Service account .* does not exist" "$errors"; then
+      cat "$errors" >&2
+      echo "deploy.sh: refused, and not for IAM propagation (not retried): $*" >&2
       return 1
     fi
-    echo "deploy.sh: retrying in ${delay}s (IAM may still be propagating)" >&2
+    if [ "$attempt" -ge 7 ]; then
+      cat "$errors" >&2
+      echo "deploy.sh: gave up after $attempt attempts: IAM still reports the account missing: $*" >&2
+      return 1
+    fi
+    echo "deploy.sh: retrying in ${delay}s (IAM may still be propagating the new account)" >&2
     sleep "$delay"
     attempt=$((attempt + 1))
     delay="$(awk -v d="$delay" 'BEGIN { print d * 2 }')"
   done
+  cat "$errors" >&2
 }
 
 echo "== APIs"
+# iam.googleapis.com: `iam service-accounts create` calls it
+# (https://cloud.google.com/iam/docs/service-accounts-create, "Before you begin").
 gcloud services enable run.googleapis.com artifactregistry.googleapis.com \
-  secretmanager.googleapis.com sqladmin.googleapis.com iamcredentials.googleapis.com
+  secretmanager.googleapis.com sqladmin.googleapis.com iam.googleapis.com \
+  iamcredentials.googleapis.com
 
 echo "== images"
 REPO="$REGION-docker.pkg.dev/$PROJECT_ID/auth"
@@ -86,8 +101,12 @@ for account in auth-service app-service; do
 done
 export APP_SERVICE_ACCOUNT="app-service@$PROJECT_ID.iam.gserviceaccount.com"
 AUTH_SA="auth-service@$PROJECT_ID.iam.gserviceaccount.com"
+# --condition=None: without it gcloud refuses, when it cannot prompt (--quiet),
+# to add a binding to a policy that holds any conditional binding ("Adding a
+# binding without specifying a condition to a policy containing conditions
+# is prohibited in non-interactive mode"; gcloud 528); the same for secrets.
 retry gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
-  --member "serviceAccount:$AUTH_SA" --role roles/cloudsql.client >/dev/null
+  --member "serviceAccount:$AUTH_SA" --role roles/cloudsql.client --condition=None >/dev/null
 
 echo "== database"
 # Enterprise edition: the shared-core tiers (db-f1-micro, db-g1-small) exist
@@ -111,7 +130,7 @@ secret() { # name, command printing the first value
   if [ -z "$(gcloud secrets versions list "$1" --limit 1 --format 'value(name)')" ]; then
     eval "$2" | gcloud secrets versions add "$1" --data-file=-
   fi
-  retry gcloud secrets add-iam-policy-binding "$1" --quiet \
+  retry gcloud secrets add-iam-policy-binding "$1" --quiet --condition=None \
     --member "serviceAccount:$AUTH_SA" --role roles/secretmanager.secretAccessor >/dev/null
   local variable version
   version="$(gcloud secrets versions describe latest --secret "$1" --format 'value(name.basename())')"
@@ -141,12 +160,19 @@ if [ -z "$DB_PASSWORD" ]; then
   echo "deploy.sh: the database-url secret is not in the form this script writes" >&2
   exit 1
 fi
-if gcloud sql users list --instance auth-db --format 'value(name)' | grep -qx auth; then
-  gcloud sql users set-password auth --instance auth-db --password "$DB_PASSWORD"
-else
-  gcloud sql users create auth --instance auth-db --password "$DB_PASSWORD"
-fi
+# The password goes to gcloud in a flags file (`gcloud topic flags-file`),
+# never in its arguments, which every user of this machine can read (ps)
+# while the call runs. Quoted: a plain YAML scalar such as 1e5 would reach
+# gcloud as the number 100000.0. printf is a shell builtin: no process has
+# the password in its arguments here either.
+(umask 077 && printf -- '--password: "%s"\n' "$DB_PASSWORD" > "$WORK/db-password.yaml")
 unset DB_PASSWORD
+if gcloud sql users list --instance auth-db --format 'value(name)' | grep -qx auth; then
+  gcloud sql users set-password auth --instance auth-db --flags-file "$WORK/db-password.yaml"
+else
+  gcloud sql users create auth --instance auth-db --flags-file "$WORK/db-password.yaml"
+fi
+rm -f "$WORK/db-password.yaml"
 
 echo "== deploy"
 deploy() { # service name, definition, image
@@ -154,8 +180,6 @@ deploy() { # service name, definition, image
   gcloud run services replace "$WORK/$1.yaml" --region "$REGION" --quiet
 }
 url() { gcloud run services describe "$1" --region "$REGION" --format 'value(status.url)' 2>/dev/null || true; }
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 # Each service names the other and itself. The public service becomes ready
 # without the app (its readiness is its database and the provider); the app
 # does not without the public service: it needs its keys, and it is ready

@@ -6,8 +6,13 @@ They keep what a real project keeps (enabled APIs, the Artifact Registry
 repository and pushed images, service accounts, IAM bindings, a Cloud SQL
 instance with its databases and users, secrets and their versions) as files
 under $GCLOUD_STANDIN_STATE, and fail the way gcloud fails: an unknown flag,
-a resource that exists already, a missing one, an API not enabled yet, a
-role granted to a service account IAM has not propagated yet. Cloud Run
+a resource that exists already, a missing one, an API not enabled yet
+(403 SERVICE_DISABLED), a role granted to a service account IAM has not
+propagated yet, a binding added without --condition to a policy that holds
+a conditional one (as gcloud refuses it when it cannot prompt). Flags may
+come from a --flags-file, as gcloud's may. One rule is the rehearsal's and
+not gcloud's: a password on the command line (--password,
+--root-password) is refused, since `ps` shows it to every user. Cloud Run
 itself is the emulator of the integration-tests crate (`cloud-run-emulator`)
 at $CLOUD_RUN_EMULATOR: `run services replace` and `describe` call its
 control API.
@@ -22,6 +27,9 @@ redacted). Environment:
                               same setting goes through)
   GCLOUD_STANDIN_FAIL_AFTER   the same, but the call acts and then reports a
                               failure (a timeout after the change was made)
+  GCLOUD_STANDIN_DENIED       "projects add-iam-policy-binding" (or several,
+                              ';'-separated): matching calls are refused 403
+                              every time (the deployer lacks the permission)
   GCLOUD_STANDIN_IAM_DELAY    calls for which a new service account cannot
                               be granted roles (default 5)
   GCLOUD_STANDIN_DOMAIN_RESTRICTED=1  the organisation refuses allUsers
@@ -157,7 +165,14 @@ COMMANDS = {
 
 # The API each command group needs enabled first.
 APIS = {"artifacts": "artifactregistry.googleapis.com", "sql": "sqladmin.googleapis.com",
-        "secrets": "secretmanager.googleapis.com", "run": "run.googleapis.com"}
+        "secrets": "secretmanager.googleapis.com", "run": "run.googleapis.com",
+        "iam": "iam.googleapis.com"}
+# Each API's name in the SERVICE_DISABLED message.
+API_TITLES = {"artifactregistry.googleapis.com": "Artifact Registry API",
+              "sqladmin.googleapis.com": "Cloud SQL Admin API",
+              "secretmanager.googleapis.com": "Secret Manager API",
+              "run.googleapis.com": "Cloud Run Admin API",
+              "iam.googleapis.com": "Identity and Access Management (IAM) API"}
 
 
 class Failure(Exception):
@@ -232,8 +247,12 @@ def injected(state, command, variable):
 # ---------------------------------------------------------------- parsing
 
 def parse(tool_argv):
-    """Splits gcloud's argv into (command, positionals, flags) or raises."""
-    words, rest = [], list(tool_argv)
+    """Splits gcloud's argv into (command, positionals, flags) or raises.
+    Each --flags-file is replaced by the flags it holds first, as gcloud
+    does; a password on the command line itself is refused (see
+    `refuse_password_in_argv`)."""
+    refuse_password_in_argv(tool_argv)
+    words, rest = [], expand_flags_files(tool_argv)
     names = {tuple(name.split()) for name in COMMANDS}
     while rest and not rest[0].startswith("-"):
         words.append(rest.pop(0))
@@ -280,6 +299,107 @@ def parse(tool_argv):
     return command, positionals, flags
 
 
+# Flags whose value is a password: never on the command line (below).
+PASSWORD_FLAGS = ("--password", "--root-password")
+
+
+def refuse_password_in_argv(argv):
+    """The rehearsal's own rule, not gcloud's (gcloud takes --password): a
+    password in a process's arguments is readable by every user of the
+    machine (`ps`, /proc/PID/cmdline) while the call runs. deploy.sh passes
+    it in a --flags-file instead."""
+    for arg in argv:
+        if arg in PASSWORD_FLAGS or arg.startswith(tuple(f + "=" for f in PASSWORD_FLAGS)):
+            raise Failure(f"ERROR: (stand-in) {arg.split('=', 1)[0]} on the command line: every "
+                          "process on this machine can read it (ps). Pass it in a --flags-file "
+                          "(https://cloud.google.com/sdk/gcloud/reference/topic/flags-file).", 2)
+
+
+def expand_flags_files(argv):
+    """argv with each --flags-file=FILE (or `--flags-file FILE`) replaced by
+    the flags the file holds, in place, so flags after it win, as
+    `gcloud topic flags-file` describes. FILE `-` is standard input (gcloud
+    528's calliope reads it so)."""
+    out, rest = [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--flags-file" and rest:
+            out.extend(flags_file_args(rest.pop(0)))
+        elif arg.startswith("--flags-file="):
+            out.extend(flags_file_args(arg.split("=", 1)[1]))
+        else:
+            out.append(arg)
+    return out
+
+
+def flags_file_args(path, depth=0):
+    if depth > 5:
+        raise Failure("ERROR: (gcloud) --flags-file recursive reference.", 2)
+    if path == "-":
+        text = sys.stdin.read()
+    elif not os.path.exists(path):
+        raise Failure(f"ERROR: (gcloud) --flags-file [{path}] not found.", 2)
+    else:
+        with open(path) as f:
+            text = f.read()
+    if not text:
+        raise Failure(f"ERROR: (gcloud) --flags-file [{path}] is empty.", 2)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = yaml_flags(text, path)
+    args = []
+    for group in data if isinstance(data, list) else [data]:
+        if not isinstance(group, dict):
+            raise Failure(f"ERROR: (gcloud) {path}: --flags-file file must contain a dictionary "
+                          "or list of dictionaries of flags.", 2)
+        for name, value in group.items():
+            if name == "--flags-file":
+                for inner in value if isinstance(value, list) else [value]:
+                    args.extend(flags_file_args(inner, depth + 1))
+            elif value is None or isinstance(value, bool):
+                args.append(name)
+            elif isinstance(value, (list, dict)):
+                raise Failure(f"ERROR: (stand-in) {path}: list and dict flag values are not "
+                              "supported here", 2)
+            else:
+                # gcloud formats the value YAML gave it: an unquoted 1e5 is
+                # the float 100000.0, and so is the flag's value.
+                args.append(f"{name}={value}")
+    return args
+
+
+def yaml_flags(text, path):
+    """The YAML a flags file of deploy.sh's uses: `--flag: value` lines, the
+    value plain, "double-" or 'single-quoted', read with YAML 1.2's core
+    schema as gcloud's ruamel.yaml reads it (a plain 123 is a number)."""
+    flags = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"\s*([^\s:#]+):(?:\s+(.*?))?\s*", line)
+        if not match:
+            raise Failure(f"ERROR: (stand-in) {path}: only `--flag: value` lines are "
+                          f"supported here: {line!r}", 2)
+        name, raw = match.group(1), match.group(2) or ""
+        if raw.startswith('"'):
+            value = json.loads(raw)
+        elif raw.startswith("'"):
+            value = raw[1:-1].replace("''", "'")
+        elif raw in ("", "~", "null", "Null", "NULL"):
+            value = None
+        elif raw in ("true", "True", "TRUE", "false", "False", "FALSE"):
+            value = raw.lower() == "true"
+        elif re.fullmatch(r"[-+]?[0-9]+", raw):
+            value = int(raw)
+        elif re.fullmatch(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", raw):
+            value = float(raw)
+        else:
+            value = raw
+        flags[name] = value
+    return flags
+
+
 def render(resources, fmt):
     """The few --format forms deploy.sh uses: value(a.b), value(a.basename())."""
     if fmt is None or fmt in ("json",):
@@ -303,12 +423,22 @@ def render(resources, fmt):
 # ---------------------------------------------------------------- commands
 
 def need_api(state, command, dotted):
+    """An API that is not enabled answers 403 PERMISSION_DENIED with reason
+    SERVICE_DISABLED (`iam service-accounts create` calls the IAM API,
+    iam.googleapis.com, which "Before you begin" of
+    https://cloud.google.com/iam/docs/service-accounts-create says to
+    enable; gcloud 528 prints the error's ErrorInfo as below)."""
     api = APIS.get(command.split()[0])
     if api and api not in state.data["apis"]:
-        raise Failure(f"ERROR: ({dotted}) PERMISSION_DENIED: {api.split('.')[0].title()} API "
-                      f"has not been used in project {PROJECT_NUMBER} before or it is "
-                      f"disabled. Enable it by visiting https://console.developers.google.com/"
-                      f"apis/api/{api}/overview?project={PROJECT_NUMBER} then retry.")
+        raise Failure(f"ERROR: ({dotted}) PERMISSION_DENIED: {API_TITLES.get(api, api)} has not "
+                      f"been used in project {PROJECT_NUMBER} before or it is disabled. Enable "
+                      f"it by visiting https://console.developers.google.com/apis/api/{api}/"
+                      f"overview?project={PROJECT_NUMBER} then retry.\n"
+                      "- '@type': type.googleapis.com/google.rpc.ErrorInfo\n"
+                      "  domain: googleapis.com\n"
+                      f"  metadata:\n    consumer: projects/{PROJECT_NUMBER}\n"
+                      f"    service: {api}\n"
+                      "  reason: SERVICE_DISABLED")
 
 
 def account_usable(state, email, dotted):
@@ -321,8 +451,44 @@ def account_usable(state, email, dotted):
                       "does not exist.")
 
 
+def parse_condition(flags, dotted):
+    """--condition as gcloud reads it: `None`, or key=value pairs of which
+    `expression` and `title` are required; a condition on a basic role is
+    refused (iam_util.ValidateConditionArgument and
+    ValidateMutexConditionAndPrimitiveRoles in gcloud 528). Returns "absent",
+    "None" or the condition as a dict."""
+    if "--condition" not in flags:
+        return "absent"
+    raw = flags["--condition"]
+    if raw == "None":
+        return "None"
+    condition = dict(part.split("=", 1) for part in raw.split(",") if "=" in part)
+    if not condition.get("expression") or not condition.get("title") or \
+            set(condition) - {"expression", "title", "description"}:
+        raise Failure(f"ERROR: ({dotted}) Invalid value for [condition]: condition must be "
+                      "either `None` or a list of key=value pairs. If not `None`, `expression` "
+                      "and `title` are required keys.\nExample: --condition=expression="
+                      "[expression],title=[title],description=[description]")
+    if flags["--role"] in ("roles/editor", "roles/owner", "roles/viewer"):
+        raise Failure(f"ERROR: ({dotted}) Binding with a condition and a basic role is not "
+                      "allowed. Basic roles are `roles/editor`, `roles/owner`, and "
+                      "`roles/viewer`.")
+    return condition
+
+
 def bind(state, bindings, flags, dotted):
+    """add-iam-policy-binding on one policy: `bindings` holds [member, role]
+    and, for a conditional binding, [member, role, condition]."""
     member, role = flags["--member"], flags["--role"]
+    condition = parse_condition(flags, dotted)
+    # gcloud reads the policy first, and refuses to add a binding without
+    # --condition to a policy that holds a conditional one unless it can
+    # prompt (never under --quiet, nor without a terminal): checked with
+    # gcloud 528 (iam_util.AddBindingToIamPolicyWithCondition).
+    if condition == "absent" and any(len(b) > 2 for b in bindings):
+        raise Failure(f"ERROR: ({dotted}) Adding a binding without specifying a condition to a "
+                      "policy containing conditions is prohibited in non-interactive mode. Run "
+                      "the command again with `--condition=None`")
     if member.startswith("serviceAccount:"):
         account_usable(state, member.split(":", 1)[1], dotted)
     if member in ("allUsers", "allAuthenticatedUsers") and \
@@ -330,8 +496,9 @@ def bind(state, bindings, flags, dotted):
         raise Failure(f"ERROR: ({dotted}) FAILED_PRECONDITION: One or more users named in "
                       "the policy do not belong to a permitted customer, perhaps due to an "
                       "organization policy.")
-    if [member, role] not in bindings:
-        bindings.append([member, role])
+    binding = [member, role] + ([condition] if isinstance(condition, dict) else [])
+    if binding not in bindings:
+        bindings.append(binding)
     print("Updated IAM policy.", file=sys.stderr)
 
 
@@ -360,6 +527,13 @@ def gcloud(state, argv):
     if injected(state, command, "GCLOUD_STANDIN_FAIL_AT"):
         raise Failure(f"ERROR: ({dotted}) UNAVAILABLE: injected failure "
                       "(GCLOUD_STANDIN_FAIL_AT)")
+    if any(command.startswith(spec.strip()) for spec in
+           os.environ.get("GCLOUD_STANDIN_DENIED", "").split(";") if spec.strip()):
+        # As gcloud prints a 403 on the call (the deployer lacks the
+        # permission), every time: nothing changes by waiting.
+        raise Failure(f"ERROR: ({dotted}) [deployer@example.com] does not have permission to "
+                      f"access projects instance [{state.project}] (or it may not exist): "
+                      "The caller does not have permission")
     if command != "config set" and not state.project and "--project" not in flags:
         raise Failure(f"ERROR: ({dotted}) The required property [project] is not currently "
                       "set.")
@@ -482,7 +656,19 @@ def sql(state, command, args, flags, dotted, project):
     elif command == "sql users set-password":
         if args[0] not in instance["users"]:
             raise Failure(f"ERROR: ({dotted}) HTTPError 404: User {args[0]} does not exist.")
+        if "--password" in flags and "--prompt-for-password" in flags:
+            raise Failure(f"ERROR: ({dotted}) argument --password: At most one of --password | "
+                          "--prompt-for-password can be specified.", 2)
         password = flags.get("--password", "")
+        if "--prompt-for-password" in flags:
+            # gcloud 528 asks getpass, which reads the terminal if there is
+            # one and standard input only without; under --quiet it asks
+            # nothing and sends no password at all (checked against a local
+            # listener). deploy.sh uses --flags-file instead.
+            if "--quiet" in flags:
+                raise Failure(f"ERROR: (stand-in) {dotted}: --prompt-for-password under --quiet "
+                              "sends no password (gcloud asks nothing)")
+            password = sys.stdin.readline().rstrip("\n")
         postgres_sql(state, flags["--instance"],
                      f"ALTER ROLE \"{args[0]}\" PASSWORD {quote(password)}")
         instance["users"][args[0]] = hashlib.sha256(password.encode()).hexdigest()

@@ -2,12 +2,19 @@
 //! service account with a provider-signed ID token whose audience is the
 //! service it calls (on Google Cloud: the token the metadata server mints
 //! for `audience=<URL>`), and the account's e-mail must be on a list.
+//!
+//! Every refused caller is counted (`auth_refusals_total`, reasons
+//! `caller_token` and `caller_not_allowed`) and logged at warn, the first
+//! few of each kind per interval one by one and the rest in a summary
+//! ([`crate::refusal_log`]): anyone can send a forged token, and each one
+//! must not cost a log line.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use crate::id_token::{bearer_token, IdTokenVerifier};
+use crate::refusal_log::{RefusalLog, Summary};
 use crate::verifier::VerifyError;
 
 /// A caller whose ID token verified and whose account is allowed.
@@ -40,8 +47,9 @@ impl ResponseError for CallerError {
         }
     }
 
+    /// The answer only: [`ServiceCallers::authenticate`] has counted and
+    /// logged the refusal.
     fn error_response(&self) -> HttpResponse {
-        tracing::warn!(reason = %self, "service caller refused");
         let (error, message) = match self {
             Self::NotAllowed => (
                 "caller_not_allowed",
@@ -76,15 +84,39 @@ impl ResponseError for CallerError {
 pub struct ServiceCallers {
     verifier: IdTokenVerifier,
     allowed: Vec<String>,
+    /// Which refusals are logged one by one.
+    refusals: RefusalLog,
+}
+
+/// The `reason` labels of `auth_refusals_total` counted here: a token that
+/// is missing or does not verify, and an account not on the list.
+pub const REFUSAL_REASONS: [&str; 2] = ["caller_token", "caller_not_allowed"];
+
+/// The kinds of refusal, as logged (`refusal`); the last is no refusal of
+/// the caller (its token could not be checked), logged the same way but
+/// not counted.
+const KINDS: [&str; 3] = [REFUSAL_REASONS[0], REFUSAL_REASONS[1], "keys_unavailable"];
+
+impl CallerError {
+    /// Its index in [`KINDS`].
+    fn kind(&self) -> usize {
+        match self {
+            Self::Invalid(VerifyError::KeysUnavailable(_)) => 2,
+            Self::NotAllowed => 1,
+            Self::Missing | Self::Invalid(_) | Self::NoVerifiedEmail => 0,
+        }
+    }
 }
 
 impl ServiceCallers {
     /// `verifier`: issuers and the audience this service answers to;
     /// `allowed`: service-account e-mails, compared without case.
     pub fn new(verifier: IdTokenVerifier, allowed: &[String]) -> Self {
+        let refusals = RefusalLog::new(&KINDS, verifier.clock().clone());
         Self {
             verifier,
             allowed: allowed.iter().map(|e| e.to_ascii_lowercase()).collect(),
+            refusals,
         }
     }
 
@@ -92,7 +124,34 @@ impl ServiceCallers {
         self.allowed.is_empty()
     }
 
+    /// The caller, or why it is refused (counted and logged here; see the
+    /// module docs).
     pub async fn authenticate(&self, req: &HttpRequest) -> Result<ServiceCaller, CallerError> {
+        // An interval's summary is written by whichever call comes after
+        // it: nothing else runs on an idle instance.
+        self.refusals.summaries(log_summary);
+        let checked = self.check(req).await;
+        if let Err(e) = &checked {
+            self.count_refusal(e);
+        }
+        checked
+    }
+
+    fn count_refusal(&self, e: &CallerError) {
+        let kind = e.kind();
+        if let Some(reason) = REFUSAL_REASONS.get(kind) {
+            metrics::counter!("auth_refusals_total", "reason" => *reason).increment(1);
+        }
+        let (in_full, summary) = self.refusals.refusal(kind);
+        if let Some(summary) = summary {
+            log_summary(summary);
+        }
+        if in_full {
+            tracing::warn!(refusal = %KINDS[kind], reason = %e, "service caller refused");
+        }
+    }
+
+    async fn check(&self, req: &HttpRequest) -> Result<ServiceCaller, CallerError> {
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -112,4 +171,19 @@ impl ServiceCallers {
             subject: claims.sub,
         })
     }
+}
+
+/// The line that stands for the refusals of one kind not logged one by one.
+fn log_summary(summary: Summary) {
+    let Summary {
+        reason,
+        not_logged,
+        seconds,
+    } = summary;
+    tracing::warn!(
+        refusal = %reason,
+        not_logged,
+        seconds,
+        "{not_logged} more service callers refused ({reason}) in the last {seconds} s, not logged one by one"
+    );
 }

@@ -1,6 +1,6 @@
 //! Injectable time, so expiry is tested by moving a clock, not by sleeping.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,13 +25,28 @@ impl Clock for SystemClock {
     }
 }
 
-/// The wall clock shifted by an adjustable offset (tests).
+/// The wall clock shifted by an adjustable offset (tests); it can also be
+/// stopped, so that only [`OffsetClock::advance`] moves it.
 #[derive(Debug, Default, Clone)]
 pub struct OffsetClock {
     offset_seconds: Arc<AtomicI64>,
+    /// The wall-clock second it was stopped at; 0 while it runs.
+    stopped_at: Arc<AtomicU64>,
 }
 
 impl OffsetClock {
+    /// Stops the wall clock's part at the current second: from now on the
+    /// time moves only when advanced or rewound, however long the test
+    /// runs (for what depends on how many seconds pass, such as intervals).
+    pub fn stop(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs().max(1));
+        let _ = self
+            .stopped_at
+            .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
     pub fn advance(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.offset_seconds.fetch_add(secs, Ordering::SeqCst);
@@ -46,7 +61,10 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> SystemTime {
         let offset = self.offset_seconds.load(Ordering::SeqCst);
-        let now = SystemTime::now();
+        let now = match self.stopped_at.load(Ordering::SeqCst) {
+            0 => SystemTime::now(),
+            stopped => UNIX_EPOCH + Duration::from_secs(stopped),
+        };
         if offset >= 0 {
             now + Duration::from_secs(offset.unsigned_abs())
         } else {

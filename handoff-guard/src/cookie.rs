@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{time, Cookie, SameSite};
-use actix_web::http::header;
-use actix_web::HttpRequest;
+use cookie::{time, Cookie, SameSite};
+
+use crate::request_head::RequestHead;
 use sha2::{Digest, Sha256};
 
 /// The host-only cookie: set by the app itself (code delivery) or by the
@@ -79,11 +79,7 @@ pub fn removal_cookie(scope: &CookieScope, audience: &str) -> Cookie<'static> {
     cookie
 }
 
-fn base(
-    value: String,
-    scope: &CookieScope,
-    audience: &str,
-) -> actix_web::cookie::CookieBuilder<'static> {
+fn base(value: String, scope: &CookieScope, audience: &str) -> cookie::CookieBuilder<'static> {
     let builder = Cookie::build(scope.name(audience), value)
         .http_only(true)
         .secure(true)
@@ -101,21 +97,15 @@ fn base(
 /// Read in place from the `Cookie` headers by the exact name (see
 /// [`crate::cookie_header`]): no name is decoded or trimmed, and a name
 /// sent twice is taken as absent.
-pub fn handoff_token<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+pub fn handoff_token<'r>(req: &'r impl RequestHead, name: &str) -> Option<&'r str> {
     cookie_value(req, name).filter(|v| !v.is_empty())
 }
 
 /// The value of the cookie named exactly `name` in `req`'s `Cookie`
 /// headers, if exactly one pair carries that name (see
 /// [`crate::cookie_header::find`]).
-pub fn cookie_value<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
-    crate::cookie_header::find(
-        req.headers()
-            .get_all(header::COOKIE)
-            .map(|value| value.as_bytes()),
-        name,
-    )
-    .value()
+pub fn cookie_value<'r>(req: &'r impl RequestHead, name: &str) -> Option<&'r str> {
+    crate::cookie_header::find(req.header_values("cookie"), name).value()
 }
 
 #[cfg(test)]
@@ -145,7 +135,7 @@ mod tests {
         let token = |name: &str, headers: &[&str]| {
             let mut req = TestRequest::default();
             for value in headers {
-                req = req.append_header((header::COOKIE, *value));
+                req = req.append_header((actix_web::http::header::COOKIE, *value));
             }
             handoff_token(&req.to_http_request(), name).map(str::to_owned)
         };

@@ -9,10 +9,14 @@
 //! `jsonwebtoken` lets a process pick its signature backend with a
 //! [`CryptoProvider`]: this one checks ES256, ES384, RS256/384/512 and
 //! PS256/384/512 with `ring` and hands everything else (signing, HMAC,
-//! EdDSA, RSA keys under 2048 bits, which `ring` refuses) to
-//! `jsonwebtoken`'s own RustCrypto provider. Parsing, the algorithm
-//! allowlist and every claim check stay `jsonwebtoken`'s: only the
-//! arithmetic moves. The measurement is in `docs/crate-choices.md`.
+//! EdDSA) to `jsonwebtoken`'s own RustCrypto provider. An RSA key under
+//! 2048 bits checks nothing: `ring` refuses it, and it is not handed on to
+//! RustCrypto, which would take it (a key that short can be factored;
+//! docs/security.md, "RSA keys under 2048 bits"). The key sets of
+//! [`crate::jwks`] leave such keys out already; this holds for a key that
+//! reaches `jsonwebtoken` some other way. Parsing, the algorithm allowlist
+//! and every claim check stay `jsonwebtoken`'s: only the arithmetic moves.
+//! The measurement is in `docs/crate-choices.md`.
 //!
 //! A process has one provider, chosen on its first `jsonwebtoken` call;
 //! every verifier of this crate calls [`install`] when it is made, and a
@@ -72,22 +76,18 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
             PublicKey::Encoded(point.clone())
         }
         (AlgorithmFamily::Rsa, AlgorithmFamily::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
-            // `ring` reads the modulus only when it checks; a key under
-            // its 2048-bit floor would fail every check, so it goes to
-            // RustCrypto, which takes it.
-            match rsa_modulus_bits_of_der(der) {
-                Some(bits) if bits >= 2048 => PublicKey::Encoded(der.clone()),
-                _ => return (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(alg, key),
-            }
+            // Measured here, not left to `ring` (which reads the modulus
+            // only when it checks): a key whose modulus cannot be read, or
+            // is under 2048 bits, is refused outright.
+            long_enough(rsa_modulus_bits_of_der(der))?;
+            PublicKey::Encoded(der.clone())
         }
         (
             AlgorithmFamily::Rsa,
             AlgorithmFamily::Rsa,
             DecodingKeyKind::RsaModulusExponent { n, e },
         ) => {
-            if significant_bits(n) < 2048 {
-                return (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(alg, key);
-            }
+            long_enough(Some(significant_bits(n)))?;
             PublicKey::Components {
                 n: n.clone(),
                 e: e.clone(),
@@ -149,6 +149,30 @@ fn rsa_parameters(alg: Algorithm) -> Option<&'static ring_sig::RsaParameters> {
         Algorithm::PS512 => &ring_sig::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
+}
+
+/// The shortest RSA modulus, in bits, that checks a signature here.
+pub const MIN_RSA_MODULUS_BITS: usize = 2048;
+
+/// An RSA key of `bits` (`None`: unreadable) may check signatures.
+fn long_enough(bits: Option<usize>) -> Result<()> {
+    match bits {
+        Some(bits) if bits >= MIN_RSA_MODULUS_BITS => Ok(()),
+        Some(bits) => Err(ErrorKind::InvalidRsaKey(format!(
+            "a {bits}-bit modulus, under {MIN_RSA_MODULUS_BITS} bits"
+        ))
+        .into()),
+        None => Err(ErrorKind::InvalidRsaKey("the modulus cannot be read".into()).into()),
+    }
+}
+
+/// The bit length of an RSA JWK's `n` (base64url, RFC 7518 6.3.1.1);
+/// `None` when it is not base64url.
+pub fn rsa_modulus_bits_of_jwk(n: &str) -> Option<usize> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let bytes = URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok()?;
+    Some(significant_bits(&bytes))
 }
 
 /// The bit length of a big-endian unsigned integer.
@@ -315,12 +339,71 @@ mod tests {
     }
 
     #[test]
-    fn rsa_keys_under_2048_bits_go_to_rustcrypto_and_still_verify() {
-        let (signing, der_bytes, _) = rsa_key(1024);
+    fn rsa_keys_under_2048_bits_verify_nothing() {
+        let (signing, der_bytes, public) = rsa_key(1024);
         assert_eq!(rsa_modulus_bits_of_der(&der_bytes), Some(1024));
-        let der = DecodingKey::from_rsa_der(&der_bytes);
         let (message, sig) = signed(Algorithm::RS256, &signing);
-        assert!(ours(Algorithm::RS256, &der).verify(&message, &sig).is_ok());
+        // RustCrypto alone would take the signature: it is a good one.
+        let der = DecodingKey::from_rsa_der(&der_bytes);
+        assert!(theirs(Algorithm::RS256, &der)
+            .verify(&message, &sig)
+            .is_ok());
+        let components = DecodingKey::from_rsa_raw_components(
+            &public.n().to_bytes_be(),
+            &public.e().to_bytes_be(),
+        );
+        for key in [&der, &components] {
+            for alg in [Algorithm::RS256, Algorithm::PS256] {
+                let refused = match verifier(&alg, key) {
+                    Err(_) => true,
+                    Ok(checker) => checker.verify(&message, &sig).is_err(),
+                };
+                assert!(refused, "{alg:?}: a 1024-bit key verified");
+            }
+        }
+        // And through jsonwebtoken's own decode, as every verifier calls it.
+        install();
+        let token = encode(
+            &Header::new(Algorithm::RS256),
+            &serde_json::json!({"sub": "1"}),
+            &signing,
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        for key in [&der, &components] {
+            assert!(jsonwebtoken::decode::<serde_json::Value>(&token, key, &validation).is_err());
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_that_is_not_pkcs1_der_is_refused_not_handed_on() {
+        let (_, der_bytes, _) = rsa_key(2048);
+        // A SubjectPublicKeyInfo, or anything else that is not an
+        // RSAPublicKey: its modulus cannot be read, so nothing checks with it.
+        let mut wrapped = vec![0x30, 0x82];
+        wrapped.extend(((der_bytes.len() + 4) as u16).to_be_bytes());
+        wrapped.extend([0x30, 0x00, 0x05, 0x00]);
+        wrapped.extend(&der_bytes);
+        assert_eq!(rsa_modulus_bits_of_der(&wrapped), None);
+        assert!(verifier(&Algorithm::RS256, &DecodingKey::from_rsa_der(&wrapped)).is_err());
+    }
+
+    #[test]
+    fn the_modulus_of_a_jwk_is_measured() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let (_, _, public) = rsa_key(1024);
+        let n = URL_SAFE_NO_PAD.encode(public.n().to_bytes_be());
+        assert_eq!(rsa_modulus_bits_of_jwk(&n), Some(1024));
+        let mut padded = vec![0, 0];
+        padded.extend(public.n().to_bytes_be());
+        assert_eq!(
+            rsa_modulus_bits_of_jwk(&URL_SAFE_NO_PAD.encode(padded)),
+            Some(1024)
+        );
+        assert_eq!(rsa_modulus_bits_of_jwk("not base64!"), None);
     }
 
     #[test]

@@ -1,388 +1,22 @@
-// Over 400 lines: the gate and its three extractors share one authentication path (cookie, handoff Bearer, ID-token Bearer); splitting would spread one decision.
-//! The actix-web extractors that gate a handler: [`SignedInUser`] (a
-//! person), [`ServiceCaller`] (a service account) and [`Principal`]
-//! (either).
-//!
-//! The app registers a [`HandoffGate`] as `web::Data`. A person is a valid
-//! handoff token (the cookie, or the same token as `Authorization: Bearer`)
-//! or, when configured, a provider-signed ID token of a person (a Chrome
-//! extension's) for one of the configured audiences, passing the access
-//! policy. A service is a provider-signed ID token of a listed service
-//! account for this app's URL (Cloud Tasks, Cloud Scheduler, another Cloud
-//! Run service). A Bearer token that does not verify is refused; it never
-//! falls back to the cookie. A person on a service-only route, or a service
-//! on a person's route, gets `403`. Anything else is answered here: a browser page request is redirected to the public
-//! service's renewal route (a new handoff token without a provider round
-//! trip while the session lives, a sign-in otherwise) with `return_to`
-//! pointing back at the page; any other request gets `401` with
-//! `WWW-Authenticate` and a JSON body naming the login URL. The precise
-//! reason is logged at debug level and never sent to the client. When no
-//! key to check a handoff token with can be had (the public service is
-//! down and none was fetched before), the answer is `503` with
-//! `Retry-After`, a page or JSON, never a redirect to sign in.
+//! The actix-web adapter of the gate ([`crate::gate`]): register a
+//! [`HandoffGate`] as `web::Data` and take [`SignedInUser`],
+//! [`ServiceCaller`] or [`Principal`] in a handler; a handler that takes
+//! one cannot run for a request the gate refuses. The refusal is an actix
+//! `ResponseError`: a redirect to sign in for a browser's page, `401` with
+//! JSON otherwise, `403` for the wrong kind of caller, `503` while no key
+//! can be had.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use url::Url;
 
-use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
-use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM};
-use crate::id_token::{bearer_token, IdTokenVerifier};
-use crate::policy::{AccessPolicy, Identity};
-use crate::revocation::{RevocationFeed, RevokedSessions};
-use crate::verifier::{HandoffVerifier, VerifyError};
-
-/// What an app needs to check handoff tokens and send strangers to sign in.
-pub struct HandoffGate {
-    verifier: HandoffVerifier,
-    login_url: Url,
-    renew_url: Url,
-    app_url: Url,
-    revoked: Option<Arc<RevokedSessions>>,
-    feed: Option<Arc<RevocationFeed>>,
-    bearer: Option<BearerIdTokens>,
-    /// The one cookie name this app reads its token from.
-    cookie_name: String,
-    /// Browsers sent to sign in get a binding (code delivery).
-    binds_codes: bool,
-}
-
-/// Which provider-signed ID tokens an app accepts as Bearer tokens.
-pub struct BearerIdTokens {
-    /// Verifies signature, issuer, expiry, and that the audience is one of
-    /// `person_audiences` or `service_audience`.
-    pub verifier: IdTokenVerifier,
-    /// Audiences of people's tokens (a Chrome extension's OAuth client id).
-    pub person_audiences: Vec<String>,
-    /// Who may call as a person; `None`: no person ID tokens.
-    pub people: Option<AccessPolicy>,
-    /// The audience of service accounts' tokens: this app's URL.
-    pub service_audience: String,
-    /// Service-account e-mails allowed to call.
-    pub service_accounts: Vec<String>,
-}
-
-impl BearerIdTokens {
-    /// Google-signed ID tokens of `service_accounts` for `app_url` (what
-    /// Cloud Tasks, Cloud Scheduler and other Cloud Run services send); no
-    /// people's ID tokens.
-    pub fn google_service_accounts(app_url: &Url, service_accounts: &[String]) -> Self {
-        let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
-        let issuers: Vec<String> = crate::id_token::GOOGLE_ISSUERS
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let verifier = IdTokenVerifier::remote(
-            &issuers,
-            std::slice::from_ref(&service_audience),
-            Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
-            Default::default(),
-        );
-        Self {
-            verifier,
-            person_audiences: Vec::new(),
-            people: None,
-            service_audience,
-            service_accounts: service_accounts
-                .iter()
-                .map(|e| e.to_ascii_lowercase())
-                .collect(),
-        }
-    }
-}
-
-/// Service accounts' e-mail addresses end with this (Google's convention).
-const SERVICE_ACCOUNT_DOMAIN: &str = ".gserviceaccount.com";
-
-impl HandoffGate {
-    /// `login_url`: the public service's `/login`, named to API clients;
-    /// `app_url`: this app's external origin, used to build `return_to`.
-    /// Browsers are sent to `login_url` too unless [`Self::renewing_at`].
-    pub fn new(verifier: HandoffVerifier, login_url: Url, app_url: Url) -> Self {
-        Self {
-            verifier,
-            renew_url: login_url.clone(),
-            login_url,
-            app_url,
-            revoked: None,
-            feed: None,
-            bearer: None,
-            cookie_name: HOST_ONLY_NAME.to_owned(),
-            binds_codes: false,
-        }
-    }
-
-    /// Reads the token from this app's parent-domain cookie (cookie
-    /// delivery with `HANDOFF_COOKIE_DOMAIN`) instead of the host-only one.
-    pub fn parent_domain_cookie(mut self) -> Self {
-        self.cookie_name = parent_domain_name(&self.app_url.origin().ascii_serialization());
-        self
-    }
-
-    /// Code delivery: a browser sent to sign in carries a binding, and gets
-    /// its verifier in a cookie, a fresh one for every sign-in (see
-    /// [`crate::handoff_binding`]).
-    pub fn binding_codes(mut self) -> Self {
-        self.binds_codes = true;
-        self
-    }
-
-    /// The name of the cookie this app reads its token from.
-    pub fn cookie_name(&self) -> &str {
-        &self.cookie_name
-    }
-
-    /// Also accepts provider-signed ID tokens as Bearer tokens.
-    pub fn accepting_id_tokens(mut self, bearer: BearerIdTokens) -> Self {
-        self.bearer = Some(bearer);
-        self
-    }
-
-    /// Refuses tokens whose session is in `revoked` (kept up to date by
-    /// someone else).
-    pub fn refusing_revoked(mut self, revoked: Arc<RevokedSessions>) -> Self {
-        self.revoked = Some(revoked);
-        self
-    }
-
-    /// Refuses tokens whose session the public service's feed lists as
-    /// revoked, refreshing the list on the request path when it is stale
-    /// (see [`crate::revocation`]).
-    pub fn refusing_revoked_from(mut self, feed: Arc<RevocationFeed>) -> Self {
-        self.revoked = Some(feed.revoked().clone());
-        self.feed = Some(feed);
-        self
-    }
-
-    /// The revocation feed, if this gate follows one (readiness asks it).
-    pub fn revocation_feed(&self) -> Option<&Arc<RevocationFeed>> {
-        self.feed.as_ref()
-    }
-
-    /// Sends browsers to the public service's `/renew` instead of `/login`.
-    pub fn renewing_at(mut self, renew_url: Url) -> Self {
-        self.renew_url = renew_url;
-        self
-    }
-
-    pub fn verifier(&self) -> &HandoffVerifier {
-        &self.verifier
-    }
-
-    /// The sign-in URL with `return_to` set to this request's page on this
-    /// app: the renewal route for browsers, the login route for API clients.
-    pub fn sign_in_url_for(&self, req: &HttpRequest) -> String {
-        let base = if wants_html(req) {
-            &self.renew_url
-        } else {
-            &self.login_url
-        };
-        let mut return_to = self.app_url.clone();
-        // set_path keeps the host fixed whatever the request path looks like
-        // (a path of `//evil.example` must not become a host).
-        return_to.set_path(req.path());
-        return_to.set_query(Some(req.query_string()).filter(|q| !q.is_empty()));
-        let mut url = base.clone();
-        url.query_pairs_mut()
-            .append_pair("return_to", return_to.as_str());
-        url.into()
-    }
-
-    /// The answer that sends `req` to sign in; with code delivery, a
-    /// browser's redirect carries the binding of a verifier made for this
-    /// sign-in alone, added to the ones the browser has pending.
-    fn sign_in(&self, req: &HttpRequest) -> Unauthenticated {
-        let mut url = self.sign_in_url_for(req);
-        let mut verifier = None;
-        if self.binds_codes && wants_html(req) {
-            let now = self.verifier.clock().unix_seconds();
-            let mut pending = PendingVerifiers::from_request(req, now);
-            let binding = pending.start(now);
-            let mut bound = Url::parse(&url).expect("a URL this gate built");
-            bound.query_pairs_mut().append_pair(BINDING_PARAM, &binding);
-            url = bound.into();
-            verifier = Some(pending.cookie(now));
-        }
-        let mut answer = Unauthenticated::new(req, url);
-        answer.cookie = verifier;
-        answer
-    }
-
-    /// Who sent the request, or the answer that refuses it.
-    pub async fn authenticate(&self, req: &HttpRequest) -> Result<Principal, Unauthenticated> {
-        let reject = |reason: &dyn std::fmt::Display| {
-            tracing::debug!(%reason, path = req.path(), "request not authenticated");
-            self.sign_in(req)
-        };
-        let authorization = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().ok().and_then(bearer_token));
-        let (token, via) = match authorization {
-            Some(Some(token)) => (token, Credential::Bearer),
-            Some(None) => {
-                return Err(reject(
-                    &"an Authorization header that is not a Bearer token",
-                ))
-            }
-            None => (
-                handoff_token(req, &self.cookie_name)
-                    .ok_or_else(|| reject(&"no handoff cookie"))?,
-                Credential::Cookie,
-            ),
-        };
-        if via == Credential::Bearer && self.bearer.is_some() && names_rs256(token) {
-            return self
-                .authenticate_id_token(token)
-                .await
-                .map_err(|e| reject(&e));
-        }
-        let started = std::time::Instant::now();
-        let verified = self.verifier.verify_shared(token).await;
-        metrics::histogram!("handoff_verification_seconds").record(started.elapsed());
-        let outcome = if verified.is_ok() { "valid" } else { "refused" };
-        metrics::counter!("handoff_verifications_total", "outcome" => outcome).increment(1);
-        let claims = verified.map_err(|e| match e {
-            VerifyError::KeysUnavailable(_) => {
-                tracing::debug!(reason = %e, "handoff token not checked");
-                Unauthenticated::unavailable(req)
-            }
-            e => reject(&e),
-        })?;
-        if let Some(feed) = &self.feed {
-            feed.ensure_fresh().await;
-        }
-        if self
-            .revoked
-            .as_ref()
-            .is_some_and(|revoked| revoked.is_revoked(&claims.sid))
-        {
-            return Err(reject(&"the session was revoked"));
-        }
-        Ok(Principal::Person(Person {
-            subject: claims.sub.clone(),
-            email: claims.email.clone(),
-            name: claims.name.clone(),
-            session_id: Some(claims.sid.clone()),
-            expires_at: claims.exp,
-            via: match via {
-                Credential::Cookie => Via::HandoffCookie,
-                Credential::Bearer => Via::HandoffBearer,
-            },
-        }))
-    }
-
-    async fn authenticate_id_token(&self, token: &str) -> Result<Principal, String> {
-        let bearer = self
-            .bearer
-            .as_ref()
-            .ok_or("ID tokens are not accepted here")?;
-        let claims = bearer
-            .verifier
-            .verify_shared(token)
-            .await
-            .map_err(|e| e.to_string())?;
-        // Several audiences: only with `azp` naming one of them, as OIDC asks.
-        let audience = match claims.aud.as_slice() {
-            [one] => one.as_str(),
-            [] => return Err("an ID token without an audience".into()),
-            several => match &claims.azp {
-                Some(azp) if several.contains(azp) => azp.as_str(),
-                _ => return Err("several audiences and no matching azp".into()),
-            },
-        };
-        let email = claims
-            .verified_email()
-            .ok_or("the ID token has no verified e-mail")?
-            .to_ascii_lowercase();
-        if email.ends_with(SERVICE_ACCOUNT_DOMAIN) {
-            if audience != bearer.service_audience {
-                return Err("a service account's token for another audience".into());
-            }
-            if !bearer.service_accounts.contains(&email) {
-                return Err("a service account that is not on the list".into());
-            }
-            return Ok(Principal::Service(Service {
-                email,
-                subject: claims.sub.clone(),
-            }));
-        }
-        let people = bearer
-            .people
-            .as_ref()
-            .ok_or("ID tokens of people are not accepted here")?;
-        if !bearer.person_audiences.iter().any(|a| a == audience) {
-            return Err("a person's token for another audience".into());
-        }
-        let identity = Identity {
-            subject: claims.sub.clone(),
-            email: Some(email.clone()),
-            email_verified: true,
-            name: claims.name.clone(),
-            hosted_domain: claims.hd.clone(),
-        };
-        people.check(&identity).map_err(|e| e.to_string())?;
-        Ok(Principal::Person(Person {
-            subject: claims.sub.clone(),
-            email,
-            name: claims.name.clone(),
-            session_id: None,
-            expires_at: claims.exp,
-            via: Via::IdToken,
-        }))
-    }
-}
-
-/// Whether a Bearer token claims to be a provider's (RS256) ID token; the
-/// verifier it is routed to checks the algorithm again, so this only
-/// chooses which one refuses a lie.
-fn names_rs256(token: &str) -> bool {
-    jsonwebtoken::decode_header(token).is_ok_and(|h| h.alg == jsonwebtoken::Algorithm::RS256)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Credential {
-    Cookie,
-    Bearer,
-}
-
-/// How a person proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    HandoffCookie,
-    HandoffBearer,
-    /// A provider-signed ID token (a Chrome extension's).
-    IdToken,
-}
-
-#[derive(Debug, Clone)]
-pub struct Person {
-    pub subject: String,
-    pub email: String,
-    pub name: Option<String>,
-    /// The public service's session, for handoff tokens.
-    pub session_id: Option<String>,
-    pub expires_at: u64,
-    pub via: Via,
-}
-
-#[derive(Debug, Clone)]
-pub struct Service {
-    pub email: String,
-    pub subject: String,
-}
-
-/// Whoever sent an authenticated request.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    Person(Person),
-    Service(Service),
-}
+pub use crate::gate::{
+    BearerIdTokens, HandoffGate, Person, Principal, Refusal, Service, ServiceCaller, SignedInUser,
+    Unauthenticated, Via,
+};
 
 impl FromRequest for Principal {
     type Error = Unauthenticated;
@@ -400,50 +34,13 @@ impl FromRequest for Principal {
     }
 }
 
-/// A service account calling a service-only route.
-#[derive(Debug, Clone)]
-pub struct ServiceCaller(pub Service);
-
 impl FromRequest for ServiceCaller {
     type Error = Unauthenticated;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let principal = Principal::from_request(req, payload);
-        Box::pin(async move {
-            match principal.await? {
-                Principal::Service(service) => Ok(ServiceCaller(service)),
-                Principal::Person(_) => {
-                    Err(Unauthenticated::forbidden("this route is for services"))
-                }
-            }
-        })
-    }
-}
-
-/// A person: a valid handoff token (cookie or Bearer) or a person's ID token.
-#[derive(Debug, Clone)]
-pub struct SignedInUser(Person);
-
-impl SignedInUser {
-    pub fn email(&self) -> &str {
-        &self.0.email
-    }
-    pub fn subject(&self) -> &str {
-        &self.0.subject
-    }
-    pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
-    }
-    /// The public service's session id; `None` for an ID token.
-    pub fn session_id(&self) -> Option<&str> {
-        self.0.session_id.as_deref()
-    }
-    pub fn expires_at(&self) -> u64 {
-        self.0.expires_at
-    }
-    pub fn via(&self) -> Via {
-        self.0.via
+        Box::pin(async move { principal.await?.service() })
     }
 }
 
@@ -453,164 +50,25 @@ impl FromRequest for SignedInUser {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let principal = Principal::from_request(req, payload);
-        Box::pin(async move {
-            match principal.await? {
-                Principal::Person(person) => Ok(SignedInUser(person)),
-                Principal::Service(_) => {
-                    Err(Unauthenticated::forbidden("this route is for people"))
-                }
-            }
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Answer {
-    Redirect,
-    Json,
-    Forbidden,
-    ServerError,
-    /// The keys to verify the token with cannot be fetched (the public
-    /// service is down and none were fetched before): neither "signed in"
-    /// nor "sign in again", whose redirect could loop while the outage lasts.
-    Unavailable {
-        html: bool,
-    },
-}
-
-/// The one answer to every authentication failure.
-#[derive(Debug)]
-pub struct Unauthenticated {
-    sign_in_url: String,
-    answer: Answer,
-    /// Set with a redirect: the pending verifiers, the new one among them.
-    cookie: Option<actix_web::cookie::Cookie<'static>>,
-}
-
-impl Unauthenticated {
-    fn new(req: &HttpRequest, sign_in_url: String) -> Self {
-        let answer = if wants_html(req) {
-            Answer::Redirect
-        } else {
-            Answer::Json
-        };
-        Self {
-            sign_in_url,
-            answer,
-            cookie: None,
-        }
-    }
-
-    fn forbidden(message: &'static str) -> Self {
-        Self {
-            sign_in_url: message.to_owned(),
-            answer: Answer::Forbidden,
-            cookie: None,
-        }
-    }
-
-    fn unavailable(req: &HttpRequest) -> Self {
-        Self {
-            sign_in_url: String::new(),
-            answer: Answer::Unavailable {
-                html: wants_html(req),
-            },
-            cookie: None,
-        }
-    }
-
-    /// Whether the request could not be checked at all, for want of keys.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self.answer, Answer::Unavailable { .. })
-    }
-
-    fn misconfigured() -> Self {
-        Self {
-            sign_in_url: String::new(),
-            answer: Answer::ServerError,
-            cookie: None,
-        }
-    }
-
-    pub fn sign_in_url(&self) -> &str {
-        &self.sign_in_url
-    }
-}
-
-const UNAVAILABLE_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-    <title>Temporarily unavailable</title></head><body><h1>Temporarily unavailable</h1>\
-    <p>Your sign-in cannot be checked right now. Please reload this page in a moment.</p>\
-    <p><a id=\"way-on\" href=\"\">Try again</a></p></body></html>";
-
-/// Browsers navigating to a page send `Accept: text/html`; API clients and
-/// `fetch()` calls asking for JSON do not, and get a 401 instead of a redirect.
-fn wants_html(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
-}
-
-impl std::fmt::Display for Unauthenticated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not signed in")
+        Box::pin(async move { principal.await?.person() })
     }
 }
 
 impl ResponseError for Unauthenticated {
     fn status_code(&self) -> StatusCode {
-        match self.answer {
-            Answer::Redirect => StatusCode::FOUND,
-            Answer::Json => StatusCode::UNAUTHORIZED,
-            Answer::Forbidden => StatusCode::FORBIDDEN,
-            Answer::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            Answer::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        match self.answer {
-            Answer::Redirect => {
-                if let Some(cookie) = &self.cookie {
-                    response.cookie(cookie.clone());
+        for (name, value) in self.headers() {
+            match HeaderValue::try_from(value) {
+                Ok(value) => {
+                    response.append_header((name, value));
                 }
-                response
-                    .insert_header((header::LOCATION, self.sign_in_url.as_str()))
-                    .finish()
-            }
-            Answer::Json => response
-                .insert_header((
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer realm="app", error="invalid_token""#),
-                ))
-                .json(serde_json::json!({
-                    "error": "unauthenticated",
-                    "message": "Sign in to continue.",
-                    "login_url": self.sign_in_url,
-                })),
-            Answer::Forbidden => response.json(serde_json::json!({
-                "error": "forbidden",
-                "message": self.sign_in_url,
-            })),
-            Answer::ServerError => response.json(serde_json::json!({
-                "error": "server_error",
-                "message": "Authentication is not configured on this route.",
-            })),
-            Answer::Unavailable { html } => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-                if html {
-                    response
-                        .content_type("text/html; charset=utf-8")
-                        .body(UNAVAILABLE_PAGE)
-                } else {
-                    response.json(serde_json::json!({
-                        "error": "temporarily_unavailable",
-                        "message": "Sign-in cannot be checked right now. Try again shortly.",
-                    }))
-                }
+                Err(_) => return HttpResponse::InternalServerError().finish(),
             }
         }
+        response.body(self.body())
     }
 }

@@ -31,10 +31,9 @@
 
 use std::time::Duration;
 
-use actix_web::cookie::{time, Cookie, SameSite};
-use actix_web::HttpRequest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use cookie::{time, Cookie, SameSite};
 use sha2::{Digest, Sha256};
 
 /// The app's host-only cookie holding the pending verifiers.
@@ -74,7 +73,7 @@ pub struct PendingVerifiers {
 impl PendingVerifiers {
     /// The unexpired verifiers `req` carries in [`VERIFIER_COOKIE`] at `now`
     /// (unix seconds); malformed entries are dropped.
-    pub fn from_request(req: &HttpRequest, now: u64) -> Self {
+    pub fn from_request(req: &impl crate::request_head::RequestHead, now: u64) -> Self {
         crate::cookie::cookie_value(req, VERIFIER_COOKIE)
             .map(|value| Self::parse(value, now))
             .unwrap_or_default()
@@ -215,7 +214,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     /// A request carrying `cookie` as a browser sends it back.
-    fn request_with(cookie: &Cookie<'_>) -> HttpRequest {
+    fn request_with(cookie: &Cookie<'_>) -> actix_web::HttpRequest {
         TestRequest::default()
             .insert_header((
                 actix_web::http::header::COOKIE,

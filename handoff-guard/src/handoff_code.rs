@@ -35,9 +35,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -46,6 +43,8 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::cookie::{handoff_cookie, removal_cookie, CookieScope, HOST_ONLY_NAME};
 use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM, MAX_PENDING};
 use crate::metadata::IdTokenSource;
+use crate::page::{continue_to, Reply};
+use crate::request_head::RequestHead;
 
 pub const START_PATH: &str = "/auth/start";
 pub const HANDOFF_PATH: &str = "/auth/handoff";
@@ -58,9 +57,10 @@ const MAX_COOKIE_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// A rate limit the host application puts in front of the routes that
 /// cost a back-channel call. The library keeps no limiter of its own.
+#[cfg(feature = "actix")]
 pub trait Throttle: Send + Sync {
     /// `Some(answer)` (typically a `429`) when `req` is over its limit.
-    fn refuse(&self, req: &HttpRequest) -> Option<HttpResponse>;
+    fn refuse(&self, req: &actix_web::HttpRequest) -> Option<actix_web::HttpResponse>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,7 @@ pub struct CodeRedemption {
     tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
     /// Per client address, on `/auth/handoff`.
+    #[cfg(feature = "actix")]
     limiter: Option<Arc<dyn Throttle>>,
     /// Dates the binding verifiers.
     clock: SharedClock,
@@ -122,6 +123,7 @@ impl CodeRedemption {
             auth_url: auth_url.clone(),
             tokens,
             http: crate::back_channel::client(Duration::from_secs(5)),
+            #[cfg(feature = "actix")]
             limiter: None,
             clock: Arc::new(SystemClock),
         }
@@ -134,6 +136,7 @@ impl CodeRedemption {
     }
 
     /// Limits `/auth/handoff` (and the sign-out form) with `limiter`.
+    #[cfg(feature = "actix")]
     pub fn throttled(mut self, limiter: Arc<dyn Throttle>) -> Self {
         self.limiter = Some(limiter);
         self
@@ -239,171 +242,199 @@ impl CodeRedemption {
     }
 }
 
-/// Mounts `/auth/start`, `/auth/handoff`, `/auth/logout` and `/auth/signed-out`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(START_PATH, web::get().to(start))
-        .route(HANDOFF_PATH, web::get().to(handoff))
-        .route(LOGOUT_PATH, web::post().to(logout))
-        .route(SIGNED_OUT_PATH, web::get().to(signed_out));
-}
-
-async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    if !same_origin(&req, &redemption.audience) {
-        tracing::warn!("sign-out refused: not posted from this app");
-        return HttpResponse::Forbidden()
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .body("Sign out from this app's sign-out button.");
+impl CodeRedemption {
+    /// `POST /auth/logout`: ends the session at the public service and
+    /// sends the browser on to its signed-out page.
+    pub async fn logout(&self, req: &impl RequestHead) -> Reply {
+        if !same_origin(req, &self.audience) {
+            tracing::warn!("sign-out refused: not posted from this app");
+            return Reply::text(403, "Sign out from this app's sign-out button.");
+        }
+        let destination = match crate::cookie::handoff_token(req, HOST_ONLY_NAME) {
+            Some(token) => match self.end_session(token).await {
+                Ok(url) => {
+                    tracing::info!("signed out");
+                    url
+                }
+                Err(e) => {
+                    tracing::warn!(reason = %e, "sign-out at the public service failed; handing over to its page");
+                    self.public_logout_page()
+                }
+            },
+            None => self.public_logout_page(),
+        };
+        continue_to(&destination).cookie(&removal_cookie(&CookieScope::HostOnly, &self.audience))
     }
-    let destination = match crate::cookie::handoff_token(&req, HOST_ONLY_NAME) {
-        Some(token) => match redemption.end_session(token).await {
-            Ok(url) => {
-                tracing::info!("signed out");
-                url
+
+    /// `GET /auth/start`: sends the browser back to the public service
+    /// with a binding: to `/login`, or `/renew` with `renew=1`;
+    /// `return_to` is a path on this app or a URL on it, anything else is
+    /// this app's root.
+    pub fn start(&self, req: &impl RequestHead) -> Reply {
+        let param = |name: &str| {
+            url::form_urlencoded::parse(req.query().as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let mut return_to = Url::parse(&self.audience).expect("an origin is a URL");
+        if let Some(asked) = param("return_to") {
+            let path = match Url::parse(&asked) {
+                Ok(url) if url.origin().ascii_serialization() == self.audience => {
+                    let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+                    format!("{}{query}", url.path())
+                }
+                Ok(_) => "/".to_owned(),
+                Err(_) => asked,
+            };
+            let path = local_path(&path);
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
+            return_to.set_path(path);
+            return_to.set_query(Some(query).filter(|q| !q.is_empty()));
+        }
+        let now = self.clock.unix_seconds();
+        let mut pending = PendingVerifiers::from_request(req, now);
+        let binding = pending.start(now);
+        let renew = param("renew").as_deref() == Some("1");
+        let mut url = self.auth_url.clone();
+        url.set_path(if renew { "/renew" } else { "/login" });
+        url.set_query(None);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("return_to", return_to.as_str());
+            query.append_pair(BINDING_PARAM, &binding);
+            if let (false, Some(scope)) = (renew, param("scope")) {
+                query.append_pair("scope", &scope);
+            }
+        }
+        Reply::redirect(302, url.as_str()).cookie(&pending.cookie(now))
+    }
+
+    /// `GET /auth/handoff?code=…`: redeems the code with the browser's
+    /// pending verifiers, sets this app's cookie and continues to the page
+    /// stored with the code.
+    pub async fn handoff(&self, req: &impl RequestHead) -> Reply {
+        let code = url::form_urlencoded::parse(req.query().as_bytes())
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .filter(|c| !c.is_empty() && c.len() <= MAX_CODE_LEN);
+        let Some(code) = code else {
+            return sign_in_again(400);
+        };
+        // No pending verifier: the code was not asked for by this browser (or
+        // its sign-in outlived the verifier). Nothing to redeem, and nothing is
+        // overwritten.
+        let now = self.clock.unix_seconds();
+        let mut pending = PendingVerifiers::from_request(req, now);
+        if pending.is_empty() {
+            tracing::warn!("handoff code brought by a browser without a binding; not redeemed");
+            return sign_in_again(400);
+        }
+        match self.redeem(&code, &pending.verifiers()).await {
+            Ok(redeemed) => {
+                tracing::info!("handoff code redeemed; signed in");
+                let cookie = handoff_cookie(
+                    redeemed.token.expose_secret().to_owned(),
+                    redeemed.expires_in,
+                    &CookieScope::HostOnly,
+                    &self.audience,
+                );
+                // Its binding may sit in a request log: from now on it matches
+                // nothing this browser holds.
+                pending.forget(redeemed.verifier_index);
+                Reply::redirect(303, local_path(&redeemed.return_to))
+                    .cookie(&cookie)
+                    .cookie(&pending.cookie(now))
+            }
+            Err(e @ RedeemError::Refused(_)) => {
+                tracing::warn!(reason = %e, "handoff code not redeemed");
+                sign_in_again(400)
             }
             Err(e) => {
-                tracing::warn!(reason = %e, "sign-out at the public service failed; handing over to its page");
-                redemption.public_logout_page()
+                tracing::error!(reason = %e, "handoff code redemption failed");
+                sign_in_again(503)
             }
-        },
-        None => redemption.public_logout_page(),
-    };
-    let mut page = crate::page::continue_to(&destination);
-    let _ = page.add_cookie(&removal_cookie(
-        &CookieScope::HostOnly,
-        &redemption.audience,
-    ));
-    page
+        }
+    }
+
+    /// `GET /auth/signed-out`: continues to the public service's
+    /// signed-out page, forgetting this app's cookie only when the public
+    /// service confirms that its session has ended.
+    pub async fn signed_out(&self, req: &impl RequestHead) -> Reply {
+        let page = Reply::redirect(303, self.signed_out_page().as_str());
+        let Some(token) = crate::cookie::handoff_token(req, HOST_ONLY_NAME) else {
+            return page;
+        };
+        match self.session_ended(token).await {
+            Ok(true) => page.cookie(&removal_cookie(&CookieScope::HostOnly, &self.audience)),
+            Ok(false) => {
+                tracing::warn!("signed-out page visited with a live session; cookie kept");
+                page
+            }
+            Err(e) => {
+                tracing::warn!(reason = %e, "session status unavailable; cookie kept");
+                page
+            }
+        }
+    }
+}
+
+/// Mounts `/auth/start`, `/auth/handoff`, `/auth/logout` and
+/// `/auth/signed-out` on actix-web; register the [`CodeRedemption`] as
+/// `web::Data`.
+#[cfg(feature = "actix")]
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::web;
+    cfg.route(START_PATH, web::get().to(actix_routes::start))
+        .route(HANDOFF_PATH, web::get().to(actix_routes::handoff))
+        .route(LOGOUT_PATH, web::post().to(actix_routes::logout))
+        .route(SIGNED_OUT_PATH, web::get().to(actix_routes::signed_out));
+}
+
+#[cfg(feature = "actix")]
+mod actix_routes {
+    use actix_web::{web, HttpRequest, HttpResponse};
+
+    use super::CodeRedemption;
+
+    fn throttle(req: &HttpRequest, redemption: &CodeRedemption) -> Option<HttpResponse> {
+        redemption.limiter.as_ref().and_then(|l| l.refuse(req))
+    }
+
+    pub async fn logout(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+        redemption.logout(&req).await.into()
+    }
+
+    pub async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+        redemption.start(&req).into()
+    }
+
+    pub async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
+        if let Some(refusal) = throttle(&req, &redemption) {
+            return refusal;
+        }
+        redemption.handoff(&req).await.into()
+    }
+
+    pub async fn signed_out(
+        req: HttpRequest,
+        redemption: web::Data<CodeRedemption>,
+    ) -> HttpResponse {
+        // Asking whether the session ended costs a back-channel call:
+        // throttled like `/auth/handoff` when there is a token to ask about.
+        let has_token = crate::cookie::handoff_token(&req, super::HOST_ONLY_NAME).is_some();
+        if has_token {
+            if let Some(refusal) = throttle(&req, &redemption) {
+                return refusal;
+            }
+        }
+        redemption.signed_out(&req).await.into()
+    }
 }
 
 /// `Origin` (or `Referer` when there is none) is this app's origin.
-fn same_origin(req: &HttpRequest, own_origin: &str) -> bool {
-    let headers = req.headers();
-    crate::request_origin::claimed(
-        headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
-        headers.get_all(header::REFERER).map(|v| v.as_bytes()),
-    )
-    .is_some_and(|origin| origin == own_origin)
-}
-
-/// Sends the browser back to the public service with a binding: to
-/// `/login`, or `/renew` with `renew=1`; `return_to` is a path on this app
-/// or a URL on it, anything else is this app's root.
-async fn start(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    let param = |name: &str| {
-        url::form_urlencoded::parse(req.query_string().as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let mut return_to = Url::parse(&redemption.audience).expect("an origin is a URL");
-    if let Some(asked) = param("return_to") {
-        let path = match Url::parse(&asked) {
-            Ok(url) if url.origin().ascii_serialization() == redemption.audience => {
-                let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-                format!("{}{query}", url.path())
-            }
-            Ok(_) => "/".to_owned(),
-            Err(_) => asked,
-        };
-        let path = local_path(&path);
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        return_to.set_path(path);
-        return_to.set_query(Some(query).filter(|q| !q.is_empty()));
-    }
-    let now = redemption.clock.unix_seconds();
-    let mut pending = PendingVerifiers::from_request(&req, now);
-    let binding = pending.start(now);
-    let renew = param("renew").as_deref() == Some("1");
-    let mut url = redemption.auth_url.clone();
-    url.set_path(if renew { "/renew" } else { "/login" });
-    url.set_query(None);
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("return_to", return_to.as_str());
-        query.append_pair(BINDING_PARAM, &binding);
-        if let (false, Some(scope)) = (renew, param("scope")) {
-            query.append_pair("scope", &scope);
-        }
-    }
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, url.as_str()))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .cookie(pending.cookie(now))
-        .finish()
-}
-
-async fn handoff(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    if let Some(refusal) = redemption.limiter.as_ref().and_then(|l| l.refuse(&req)) {
-        return refusal;
-    }
-    let code = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .filter(|c| !c.is_empty() && c.len() <= MAX_CODE_LEN);
-    let Some(code) = code else {
-        return sign_in_again(StatusCode::BAD_REQUEST);
-    };
-    // No pending verifier: the code was not asked for by this browser (or
-    // its sign-in outlived the verifier). Nothing to redeem, and nothing is
-    // overwritten.
-    let now = redemption.clock.unix_seconds();
-    let mut pending = PendingVerifiers::from_request(&req, now);
-    if pending.is_empty() {
-        tracing::warn!("handoff code brought by a browser without a binding; not redeemed");
-        return sign_in_again(StatusCode::BAD_REQUEST);
-    }
-    match redemption.redeem(&code, &pending.verifiers()).await {
-        Ok(redeemed) => {
-            tracing::info!("handoff code redeemed; signed in");
-            let cookie = handoff_cookie(
-                redeemed.token.expose_secret().to_owned(),
-                redeemed.expires_in,
-                &CookieScope::HostOnly,
-                &redemption.audience,
-            );
-            // Its binding may sit in a request log: from now on it matches
-            // nothing this browser holds.
-            pending.forget(redeemed.verifier_index);
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, local_path(&redeemed.return_to)))
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .cookie(cookie)
-                .cookie(pending.cookie(now))
-                .finish()
-        }
-        Err(e @ RedeemError::Refused(_)) => {
-            tracing::warn!(reason = %e, "handoff code not redeemed");
-            sign_in_again(StatusCode::BAD_REQUEST)
-        }
-        Err(e) => {
-            tracing::error!(reason = %e, "handoff code redemption failed");
-            sign_in_again(StatusCode::SERVICE_UNAVAILABLE)
-        }
-    }
-}
-
-async fn signed_out(req: HttpRequest, redemption: web::Data<CodeRedemption>) -> HttpResponse {
-    let mut page = HttpResponse::SeeOther();
-    page.insert_header((header::LOCATION, redemption.signed_out_page().as_str()))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    let Some(token) = crate::cookie::handoff_token(&req, HOST_ONLY_NAME) else {
-        return page.finish();
-    };
-    // Asking costs a back-channel call: throttled like `/auth/handoff`.
-    if let Some(refusal) = redemption.limiter.as_ref().and_then(|l| l.refuse(&req)) {
-        return refusal;
-    }
-    match redemption.session_ended(token).await {
-        Ok(true) => {
-            page.cookie(removal_cookie(&CookieScope::HostOnly, &redemption.audience));
-        }
-        Ok(false) => {
-            tracing::warn!("signed-out page visited with a live session; cookie kept");
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "session status unavailable; cookie kept");
-        }
-    }
-    page.finish()
+fn same_origin(req: &impl RequestHead, own_origin: &str) -> bool {
+    crate::request_origin::claimed(req.header_values("origin"), req.header_values("referer"))
+        .is_some_and(|origin| origin == own_origin)
 }
 
 /// A path on this app, or `/`: the stored `return_to` comes from the public
@@ -420,8 +451,8 @@ fn local_path(return_to: &str) -> &str {
     }
 }
 
-fn sign_in_again(status: StatusCode) -> HttpResponse {
-    let (title, message) = if status == StatusCode::BAD_REQUEST {
+fn sign_in_again(status: u16) -> Reply {
+    let (title, message) = if status == 400 {
         (
             "This sign-in link has expired",
             "It was already used, took too long, was started in another browser, or was meant for another app. Nothing has changed here.",
@@ -432,13 +463,13 @@ fn sign_in_again(status: StatusCode) -> HttpResponse {
             "The sign-in service could not be reached. Please try again in a moment.",
         )
     };
-    crate::page::html(
+    Reply::html(
         status,
-        Ok::<_, std::convert::Infallible>(format!(
+        format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
              <body><main><h1 id=\"error-title\">{title}</h1><p>{message}</p>\
              <p><a id=\"sign-in\" href=\"/\">Sign in again</a></p></main></body></html>"
-        )),
+        ),
     )
 }
 

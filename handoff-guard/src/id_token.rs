@@ -117,6 +117,11 @@ impl IdTokenVerifier {
         self
     }
 
+    /// The clock it checks lifetimes against.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// Keeps at most `capacity` verified tokens (`0`: verify every time).
     pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
         self.verified = VerifiedTokens::new(capacity);

@@ -3,7 +3,9 @@
 //!
 //! A key set holds the keys of one algorithm only (ES256 for handoff tokens,
 //! RS256 for Google ID tokens), so a key can never be used with an algorithm
-//! it was not published for.
+//! it was not published for. An RSA key under 2048 bits is left out when the
+//! set is read, with a warning naming its `kid`: a token signed with it finds
+//! no key ([`crate::crypto`] would refuse the key too).
 //!
 //! The remote cache answers from memory on the hot path. It fetches when it
 //! has no keys yet, when its copy is older than the endpoint's
@@ -62,6 +64,7 @@ impl KeySet {
             .keys
             .iter()
             .filter(|jwk| is_signing_key_for(jwk, algorithm))
+            .filter(|jwk| long_enough(jwk))
             .filter_map(|jwk| {
                 let kid = jwk.common.key_id.clone()?;
                 let key = DecodingKey::from_jwk(jwk).ok()?;
@@ -127,6 +130,24 @@ fn same_key(a: &DecodingKey, b: &DecodingKey) -> bool {
             ) => n == n2 && e == e2,
             _ => false,
         }
+}
+
+/// Whether an RSA key's modulus has 2048 bits or more (other keys pass);
+/// one that has not is named in a warning, every time the set is read.
+fn long_enough(jwk: &Jwk) -> bool {
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return true;
+    };
+    let bits = crate::crypto::rsa_modulus_bits_of_jwk(&rsa.n);
+    if bits.is_some_and(|bits| bits >= crate::crypto::MIN_RSA_MODULUS_BITS) {
+        return true;
+    }
+    tracing::warn!(
+        kid = jwk.common.key_id.as_deref().unwrap_or("(none)"),
+        bits = bits.unwrap_or(0),
+        "a JWKS key was left out: RSA keys under 2048 bits verify nothing"
+    );
+    false
 }
 
 fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
@@ -393,5 +414,21 @@ mod tests {
         assert!(KeySet::from_json_for(&json, Algorithm::HS256)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_dropped_when_the_set_is_read() {
+        // A 2048-bit modulus, and the mock provider's 1024-bit test key
+        // (tests/mock-provider/keys/test-only-rsa-1024.pem).
+        let strong = r#"{"kty":"RSA","kid":"strong","alg":"RS256","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}"#;
+        let weak = r#"{"kty":"RSA","kid":"weak","alg":"RS256","n":"0MZP7ne1Euke0pNE2AE7rTly0MYUya0UpAqfmj8p7tKnLGfKC4AifWQW7vR2f88nI-jSmnHiNaPMq69Jv28f7wPZLQH3rL3SlWzyK2_czrR1hDVIJ097lWtzZ6scfI-0E8bwzPBhsnK8uWcue0KPfxnaAU_nM-7M1UOfH6e65U0","e":"AQAB"}"#;
+        let json = format!(r#"{{"keys":[{strong},{weak}]}}"#);
+        let set = KeySet::from_json_for(&json, Algorithm::RS256).unwrap();
+        assert!(set.get("strong").is_some());
+        assert!(set.get("weak").is_none(), "a 1024-bit key was kept");
+        assert_eq!(set.len(), 1);
+        // The one key left is the sole key: a kid-less token is not
+        // checked against the dropped one either.
+        assert!(set.sole_key().is_some());
     }
 }

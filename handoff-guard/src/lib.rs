@@ -36,6 +36,9 @@
 //! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
 //!   takes it cannot run for an anonymous request.
 //! - [`clock`] and [`random`]: injectable time and URL-safe random values.
+//! - [`refusal_log`]: the first few refused requests of each kind per
+//!   interval are logged one by one, the rest in one summary line, so a
+//!   flood of forged tokens is a few lines (the gate and [`callers`] use it).
 //! - [`page`]: the small HTML answers of the routes.
 //!
 //! The library reads no environment variable, installs no logger and keeps
@@ -48,38 +51,40 @@
 //! example, compiled as a doc test) is in `handoff-guard/README.md`.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod back_channel;
 #[cfg(feature = "actix")]
 pub mod callers;
 pub mod claims;
 pub mod clock;
-#[cfg(feature = "actix")]
 pub mod cookie;
 pub mod cookie_header;
 pub mod crypto;
 #[cfg(feature = "actix")]
 pub mod extractor;
-#[cfg(feature = "actix")]
+pub mod gate;
 pub mod handoff_binding;
-#[cfg(feature = "actix")]
 pub mod handoff_code;
 pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod metadata;
-#[cfg(feature = "actix")]
 pub mod page;
 pub mod policy;
 pub mod random;
+pub mod refusal_log;
+pub mod request_head;
 pub mod request_origin;
 pub mod revocation;
 pub mod signer;
 pub mod token_cache;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod verifier;
 
 pub use claims::HandoffClaims;
-#[cfg(feature = "actix")]
-pub use extractor::{Principal, ServiceCaller, SignedInUser};
+pub use gate::{HandoffGate, Principal, ServiceCaller, SignedInUser};
 pub use signer::HandoffSigner;
 pub use verifier::HandoffVerifier;
 

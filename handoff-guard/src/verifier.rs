@@ -107,8 +107,7 @@ impl HandoffVerifier {
 
     /// The clock tokens are checked against (the gate dates the binding
     /// verifiers it issues by it too).
-    #[cfg(feature = "actix")]
-    pub(crate) fn clock(&self) -> &SharedClock {
+    pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
 

@@ -1,10 +1,11 @@
+// Over 400 lines: one place reads the app's whole environment (so every error names its variable); a quarter of the lines are its tests.
 //! Typed settings of the private app, read once from the environment.
 
 use std::time::Duration;
 
 use handoff_guard::jwks::{KeySet, RemoteJwksOptions};
 use handoff_guard::policy::AccessPolicy;
-use service_kit::config::{ConfigError, Env, Required};
+use service_kit::config::{ConfigError, Env, Required, UrlRule};
 use url::Url;
 
 pub struct Settings {
@@ -84,9 +85,9 @@ impl Settings {
             Required::var(&["AUTH_URL"], "https://auth.example.com"),
         ])?;
         let app_url = origin_only("APP_URL", env.url("APP_URL")?)?;
-        let auth_url = env.secure_url("AUTH_URL")?;
+        let auth_url = env.url("AUTH_URL")?;
         let backchannel_url = env
-            .optional_secure_url("AUTH_BACKCHANNEL_URL")?
+            .optional_url("AUTH_BACKCHANNEL_URL")?
             .unwrap_or_else(|| auth_url.clone());
         Ok(Self {
             backchannel_url,
@@ -96,7 +97,9 @@ impl Settings {
             port: env.parse_or("PORT", 8080)?,
             keys: key_settings(env, &auth_url)?,
             revocation_poll_interval: revocation_poll_interval(env)?,
-            metadata_url: match env.optional_url("METADATA_URL")? {
+            metadata_url: match env
+                .optional_url_with("METADATA_URL", service_kit::config::METADATA_SERVER)?
+            {
                 Some(url) => url,
                 None => Url::parse(handoff_guard::metadata::GOOGLE_METADATA_URL)
                     .expect("a valid constant URL"),
@@ -210,7 +213,7 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
         }
         return Ok(KeySettings::Static(keys));
     }
-    let jwks_url = match env.optional_secure_url("HANDOFF_JWKS_URL")? {
+    let jwks_url = match env.optional_url("HANDOFF_JWKS_URL")? {
         Some(url) => url,
         None => auth_url
             .join("/.well-known/jwks.json")
@@ -266,16 +269,28 @@ fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> 
     }))
 }
 
+/// Origins a browser may call the API from: an extension's
+/// (`chrome-extension://<id>`), an `https` origin, or plain `http` on
+/// loopback (a page served locally), each exactly as the browser sends it
+/// in `Origin`.
 fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
-    let origins = env.list("CORS_ALLOWED_ORIGINS");
-    for origin in &origins {
-        let well_formed = origin.starts_with("chrome-extension://")
-            || origin.starts_with("https://")
-            || origin.starts_with("http://localhost");
-        if !well_formed || origin.ends_with('/') || origin == "*" {
+    const NAME: &str = "CORS_ALLOWED_ORIGINS";
+    let rule = UrlRule {
+        other_schemes: &["chrome-extension"],
+        ..UrlRule::default()
+    };
+    let parsed = env.url_list(NAME, rule)?;
+    let origins = env.list(NAME);
+    for (origin, url) in origins.iter().zip(&parsed) {
+        // Compared with the `Origin` header as sent, so written as sent.
+        let as_sent = match url.scheme() {
+            "http" | "https" => url.origin().ascii_serialization() == *origin,
+            _ => url.path().is_empty() && url.query().is_none(),
+        };
+        if !as_sent {
             return Err(ConfigError::new(
-                "CORS_ALLOWED_ORIGINS",
-                format!("{origin:?} is not an origin such as chrome-extension://<id>"),
+                NAME,
+                format!("{origin:?} is not an origin as a browser sends it, such as chrome-extension://<id> or https://app.example.com (no path, no trailing slash)"),
             ));
         }
     }
@@ -305,6 +320,92 @@ fn default_workers() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every setting of this app whose value is a URL or a list of them.
+    /// Each is read through `service_kit::config`'s URL readers, and the
+    /// test below fails until a new one is listed here.
+    const URL_SETTINGS: [&str; 7] = [
+        "APP_URL",
+        "AUTH_URL",
+        "AUTH_BACKCHANNEL_URL",
+        "HANDOFF_JWKS_URL",
+        "METADATA_URL",
+        "ID_TOKEN_JWKS_URL",
+        "CORS_ALLOWED_ORIGINS",
+    ];
+
+    /// Names that look like URL settings but are not read as URLs.
+    const NOT_URL_SETTINGS: [(&str, &str); 1] = [(
+        "ID_TOKEN_ISSUERS",
+        "issuer names compared with a token's iss, never fetched (Google's has no scheme)",
+    )];
+
+    #[test]
+    fn every_url_setting_is_https_or_plain_http_to_loopback() {
+        let environment = [
+            ("APP_URL", "https://app.example.com"),
+            ("AUTH_URL", "https://auth.example.com"),
+            ("AUTH_BACKCHANNEL_URL", "https://auth-internal.example.com"),
+            ("HANDOFF_JWKS_URL", "https://keys.example.com/jwks.json"),
+            ("METADATA_URL", "http://metadata.google.internal"),
+            // People's ID tokens on, so their keys' URL is read.
+            ("ID_TOKEN_AUDIENCES", "extension-client-id"),
+            ("ALLOWED_DOMAINS", "example.com"),
+            (
+                "ID_TOKEN_JWKS_URL",
+                "https://certs.example.org/oauth2/v3/certs",
+            ),
+            ("CORS_ALLOWED_ORIGINS", "https://console.example.com"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        service_kit::config::testing::UrlSettings {
+            environment,
+            url_settings: &URL_SETTINGS,
+            not_url_settings: &NOT_URL_SETTINGS,
+            sources: vec![root.join("src"), root.join("../service-kit/src")],
+            // The environment reader, whose own tests use example names.
+            skip: &["config.rs"],
+            parse: &|env| Settings::from_env(env).map(|_| ()),
+        }
+        .assert_each_is_checked();
+    }
+
+    #[test]
+    fn cors_origins_are_written_as_a_browser_sends_them() {
+        let parse = |value: &str| {
+            Settings::from_env(&Env::from_map([
+                ("APP_URL", "https://app.example.com"),
+                ("AUTH_URL", "https://auth.example.com"),
+                ("CORS_ALLOWED_ORIGINS", value),
+            ]))
+            .map(|s| s.cors_origins)
+        };
+        assert_eq!(
+            parse("chrome-extension://abcdefgh, https://console.example.com,http://localhost:3000")
+                .unwrap(),
+            [
+                "chrome-extension://abcdefgh",
+                "https://console.example.com",
+                "http://localhost:3000"
+            ]
+        );
+        for refused in [
+            "*",
+            "https://console.example.com/",
+            "https://console.example.com/page",
+            "HTTPS://console.example.com",
+            "http://localhost.example.net",
+            "http://localhost.example.net:3000",
+            "chrome-extension://abcdefgh/page",
+        ] {
+            match parse(refused) {
+                Ok(_) => panic!("{refused} accepted"),
+                Err(e) => assert_eq!(e.name, "CORS_ALLOWED_ORIGINS", "{refused}: {e}"),
+            }
+        }
+    }
 
     #[test]
     fn both_missing_urls_are_named_at_once() {

@@ -43,6 +43,7 @@ impl Application {
             None => TcpListener::bind((settings.bind_address.as_str(), settings.port))?,
         };
         let port = listener.local_addr()?.port();
+        let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
         let mut gate = gate(&settings, clock.clone());
         if let Some(id_tokens) = &settings.id_tokens {
             gate = gate.accepting_id_tokens(BearerIdTokens {
@@ -123,6 +124,7 @@ impl Application {
                 .wrap(from_fn(service_kit::cors::cors))
                 .wrap(from_fn(service_kit::service::bounded_headers))
                 .wrap(from_fn(service_kit::telemetry::log_request))
+                .app_data(request_log.clone())
                 .app_data(cors_origins.clone())
                 .app_data(gate.clone())
                 .app_data(metrics.clone())

@@ -1,4 +1,4 @@
-// Over 400 lines: a third is tests; the registry and ReturnTo are one rule (a return URL can only name a registered app).
+// Over 400 lines: two fifths are tests; the registry and ReturnTo are one rule (a return URL can only name a registered app).
 //! The apps this service signs people into, and `return_to` URLs that can
 //! only point at them.
 //!
@@ -132,6 +132,9 @@ impl AppRegistry {
                 return Err(format!("{:?} is listed twice", app.audience));
             }
         }
+        if let Some(problem) = shared_host_only_cookie(&apps, delivery) {
+            return Err(problem);
+        }
         Ok(Self { apps })
     }
 
@@ -232,6 +235,39 @@ impl AppRegistry {
     }
 }
 
+/// Two apps on one host, when their tokens travel in a host-only cookie.
+///
+/// Browsers keep cookies per host, whatever the port or scheme
+/// (RFC 6265, section 8.5), and a host-only handoff cookie has one name,
+/// `__Host-handoff`: apps on `host:8443` and `host:9443` would each
+/// receive the other's token (and could replay it to the other) and
+/// overwrite it on every sign-in. That is the case with cookie delivery
+/// without a domain (the public service sets the cookie on its own host,
+/// where every app then is) and with code delivery (each app sets it on
+/// its host). On a parent domain each app's cookie has a name of its own.
+fn shared_host_only_cookie(apps: &[App], delivery: &Delivery) -> Option<String> {
+    let remedy = match delivery {
+        Delivery::Cookie { domain: Some(_) } => return None,
+        Delivery::Cookie { domain: None } => "set HANDOFF_COOKIE_DOMAIN (each app then has a cookie name of its own), or give each app a host of its own with HANDOFF_DELIVERY=code",
+        Delivery::Code => "give each app a host of its own (e.g. reports.example.com beside app.example.com)",
+    };
+    for (i, app) in apps.iter().enumerate() {
+        let host = app.origin_url().host_str().map(str::to_owned);
+        if let Some(other) = apps[..i]
+            .iter()
+            .find(|other| other.origin_url().host_str().map(str::to_owned) == host)
+        {
+            return Some(format!(
+                "{:?} and {:?} are on one host, {}, and browsers keep one set of cookies per host whatever the port: with a host-only handoff cookie (__Host-handoff) each app would receive and overwrite the other's token; {remedy}",
+                other.audience,
+                app.audience,
+                host.unwrap_or_default(),
+            ));
+        }
+    }
+    None
+}
+
 /// `cookie_domain`: `None` for code delivery (apps may be anywhere),
 /// `Some(None)` for a host-only cookie, `Some(Some(domain))` for a parent domain.
 fn parse_app(
@@ -241,14 +277,14 @@ fn parse_app(
 ) -> Result<App, String> {
     let url = Url::parse(raw)
         .map_err(|e| service_kit::config::describe_url_error(raw, e, "https://app.example.com"))?;
+    // Before anything quotes the value: it would repeat a password.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("an origin must not carry a user name or password".into());
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{raw:?} must be an http(s) origin"));
     }
-    if url.path() != "/"
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-    {
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "{raw:?} must be an origin only (scheme, host and port), without a path"
         ));
@@ -387,6 +423,65 @@ mod tests {
             &Url::parse("https://auth.example.com").unwrap(),
         );
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn apps_sharing_a_host_under_a_host_only_cookie_are_a_configuration_error() {
+        let public = Url::parse("https://example.com").unwrap();
+        let parse = |origins: &[&str], delivery: Delivery| {
+            let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+            AppRegistry::parse(&origins, &delivery, &public)
+        };
+        let host_only = || Delivery::Cookie { domain: None };
+        for origins in [
+            &["https://example.com:8443", "https://example.com:9443"][..],
+            &["https://example.com", "https://EXAMPLE.com:8443"],
+            &["https://example.com:8443", "http://example.com:8443"],
+            &[
+                "https://example.com",
+                "https://example.com:444",
+                "https://example.com:445",
+            ],
+        ] {
+            let err = parse(origins, host_only()).unwrap_err();
+            assert!(
+                err.contains("are on one host, example.com")
+                    && err.contains("HANDOFF_COOKIE_DOMAIN"),
+                "{origins:?}: {err}"
+            );
+            // Each app sets `__Host-handoff` on its own host with code
+            // delivery: the same cookie again.
+            let err = parse(origins, Delivery::Code).unwrap_err();
+            assert!(err.contains("a host of its own"), "{origins:?}: {err}");
+            // On a parent domain each app has a cookie name of its own.
+            parse(
+                origins,
+                Delivery::Cookie {
+                    domain: Some("example.com".into()),
+                },
+            )
+            .unwrap();
+        }
+        // One app on the public service's host is the one-host setup.
+        parse(&["https://example.com:8443"], host_only()).unwrap();
+        parse(
+            &[
+                "https://app.example.com",
+                "https://reports.example.com:8443",
+            ],
+            Delivery::Code,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn an_app_origin_with_a_password_is_a_configuration_error() {
+        let err = AppRegistry::parse(
+            &["https://:hunter2@app.example.com".into()],
+            &Delivery::Code,
+            &Url::parse("https://auth.example.com").unwrap(),
+        );
+        assert!(!err.unwrap_err().contains("hunter2"));
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! (`BROKER_CALLER_SCOPES`) and, optionally, only some users
 //! (`BROKER_CALLER_USERS`).
 //!
+//! Its scopes bound both what a caller may ask for and what the token it
+//! is handed may carry ([`CallerRules::scopes_beyond`]): a provider that
+//! does not narrow a refreshed token to the scopes asked for answers with
+//! every scope the user granted, and such a token goes only to a caller
+//! allowed all of them, or to one listed on `BROKER_WHOLE_GRANT_CALLERS`,
+//! which accepts, knowingly, tokens carrying the whole grant.
+//!
 //! Every caller on `BROKER_ALLOWED_CALLERS` must have its scopes listed:
 //! a caller without rules would otherwise get every scope any user ever
 //! granted, so a list without them stops the service at start. `*` is the
@@ -20,6 +27,7 @@ use crate::scopes::{self, ScopeSet};
 
 pub const SCOPES_VAR: &str = "BROKER_CALLER_SCOPES";
 pub const USERS_VAR: &str = "BROKER_CALLER_USERS";
+pub const WHOLE_GRANT_VAR: &str = "BROKER_WHOLE_GRANT_CALLERS";
 const SCOPES_EXAMPLE: &str =
     "backend@my-project.iam.gserviceaccount.com=email https://www.googleapis.com/auth/drive.readonly";
 const USERS_EXAMPLE: &str =
@@ -36,6 +44,9 @@ pub struct CallerRules {
     /// In the operator's names, as listed (`*` expanded).
     scopes: Vec<String>,
     users: Option<UserFilter>,
+    /// Accepts tokens carrying every scope of the user's grant, beyond
+    /// `scopes` (`BROKER_WHOLE_GRANT_CALLERS`).
+    whole_grant: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -47,11 +58,13 @@ struct UserFilter {
 impl BrokerRules {
     /// `callers`: `BROKER_ALLOWED_CALLERS`; `scope_entries` and
     /// `user_entries`: the two variables' comma-separated entries;
-    /// `known_scopes`: the configured and optional scopes.
+    /// `whole_grant`: `BROKER_WHOLE_GRANT_CALLERS`; `known_scopes`: the
+    /// configured and optional scopes.
     pub fn parse(
         callers: &[String],
         scope_entries: &[String],
         user_entries: &[String],
+        whole_grant: &[String],
         known_scopes: &[String],
     ) -> Result<Self, ConfigError> {
         let callers: Vec<String> = callers.iter().map(|c| c.to_ascii_lowercase()).collect();
@@ -62,6 +75,7 @@ impl BrokerRules {
             let rule = CallerRules {
                 scopes,
                 users: None,
+                whole_grant: false,
             };
             if rules.insert(account.clone(), rule).is_some() {
                 return Err(ConfigError::new(
@@ -89,6 +103,16 @@ impl BrokerRules {
                 ));
             }
         }
+        for account in whole_grant {
+            let account = account.trim().to_ascii_lowercase();
+            let Some(rule) = rules.get_mut(&account) else {
+                return Err(ConfigError::new(
+                    WHOLE_GRANT_VAR,
+                    format!("{account} is not on BROKER_ALLOWED_CALLERS"),
+                ));
+            };
+            rule.whole_grant = true;
+        }
         Ok(Self { callers: rules })
     }
 
@@ -110,6 +134,16 @@ impl CallerRules {
 
     pub fn allowed_set(&self) -> ScopeSet {
         self.scopes.iter().collect()
+    }
+
+    /// The scopes a token carrying `carried` has that this caller may not
+    /// have, as spelt in `carried`; empty when the token may be handed to
+    /// it. A caller on `BROKER_WHOLE_GRANT_CALLERS` may have them all.
+    pub fn scopes_beyond(&self, carried: &[String]) -> Vec<String> {
+        if self.whole_grant {
+            return Vec::new();
+        }
+        self.allowed_set().missing(carried)
     }
 
     /// Whether the caller may act for the user with this e-mail address.
@@ -214,6 +248,14 @@ mod tests {
     }
 
     fn parse(scopes: &[&str], users: &[&str]) -> Result<BrokerRules, ConfigError> {
+        parse_with(scopes, users, &[])
+    }
+
+    fn parse_with(
+        scopes: &[&str],
+        users: &[&str],
+        whole_grant: &[&str],
+    ) -> Result<BrokerRules, ConfigError> {
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         BrokerRules::parse(
             &[
@@ -222,8 +264,91 @@ mod tests {
             ],
             &owned(scopes),
             &owned(users),
+            &owned(whole_grant),
             &known(),
         )
+    }
+
+    fn carried(scopes: &[&str]) -> Vec<String> {
+        scopes.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_token_carrying_more_than_the_callers_scopes_is_not_for_it() {
+        let rules = parse(
+            &[
+                &format!("{CALLER}=email"),
+                &format!("other@p.iam.gserviceaccount.com=openid email profile {DRIVE}"),
+            ],
+            &[],
+        )
+        .unwrap();
+        let caller = rules.for_caller(CALLER).unwrap();
+        assert!(caller.scopes_beyond(&carried(&["email"])).is_empty());
+        assert!(
+            caller
+                .scopes_beyond(&carried(&[
+                    "https://www.googleapis.com/auth/userinfo.email"
+                ]))
+                .is_empty(),
+            "in any spelling"
+        );
+        assert_eq!(
+            caller.scopes_beyond(&carried(&["openid", "email", "profile", DRIVE])),
+            ["openid", "profile", DRIVE],
+            "a token the provider did not narrow names what is beyond"
+        );
+        let other = rules.for_caller("other@p.iam.gserviceaccount.com").unwrap();
+        assert!(other
+            .scopes_beyond(&carried(&["openid", "email", "profile", DRIVE]))
+            .is_empty());
+        assert_eq!(
+            other.scopes_beyond(&carried(&["email", "https://mail.google.com/"])),
+            ["https://mail.google.com/"],
+            "a scope no sign-in asked for is beyond every list"
+        );
+    }
+
+    #[test]
+    fn only_a_caller_marked_for_it_accepts_the_whole_grant() {
+        let rules = parse_with(
+            &[
+                &format!("{CALLER}=email"),
+                "other@p.iam.gserviceaccount.com=email",
+            ],
+            &[],
+            &[&format!(" {} ", CALLER.to_ascii_uppercase())],
+        )
+        .unwrap();
+        let whole = carried(&["openid", "email", "profile", DRIVE]);
+        assert!(rules
+            .for_caller(CALLER)
+            .unwrap()
+            .scopes_beyond(&whole)
+            .is_empty());
+        assert_eq!(
+            rules
+                .for_caller("other@p.iam.gserviceaccount.com")
+                .unwrap()
+                .scopes_beyond(&whole),
+            ["openid", "profile", DRIVE]
+        );
+        // What it may ask for does not change.
+        assert!(!rules.for_caller(CALLER).unwrap().allows_scope(DRIVE));
+        let stranger = parse_with(
+            &[
+                &format!("{CALLER}=email"),
+                "other@p.iam.gserviceaccount.com=email",
+            ],
+            &[],
+            &["stranger@p.iam.gserviceaccount.com"],
+        )
+        .unwrap_err();
+        assert_eq!(stranger.name, WHOLE_GRANT_VAR);
+        assert!(
+            stranger.problem.contains("not on BROKER_ALLOWED_CALLERS"),
+            "{stranger}"
+        );
     }
 
     #[test]

@@ -257,7 +257,8 @@ impl OidcClient {
         let metadata = Metadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|e| ProviderError::Discovery(describe_discovery_error(&e)))?;
-        let metadata = Arc::new(metadata);
+        let keys = without_short_rsa_keys(metadata.jwks());
+        let metadata = Arc::new(metadata.set_jwks(keys));
         *self.write_metadata() = Some(metadata.clone());
         // Discovery's copy of the keys came without its headers.
         self.keys_fresh_for(JWKS_MIN_FRESH);
@@ -730,7 +731,7 @@ impl OidcClient {
         let body = response.bytes().await.map_err(unreachable)?;
         let jwks = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::BadResponse(format!("JWKS: {e}")))?;
-        Ok((jwks, max_age))
+        Ok((without_short_rsa_keys(&jwks), max_age))
     }
 
     fn keys_fresh_for(&self, fresh_for: Duration) {
@@ -810,6 +811,45 @@ pub const JWKS_DEFAULT_FRESH: Duration = Duration::from_secs(3600);
 /// guide says the keys may be cached per the cache directives of the
 /// response).
 pub const JWKS_MAX_FRESH: Duration = Duration::from_secs(86_400);
+
+/// The provider's keys less every RSA key whose modulus is under 2048 bits
+/// or cannot be read, each named in a warning. `openidconnect` checks RSA
+/// signatures with RustCrypto, which takes any length, and the same key set
+/// checks logout tokens: dropped here, a 1024-bit key the provider
+/// publishes verifies no token (docs/security.md, "RSA keys under 2048
+/// bits"), as in `handoff_guard::jwks`.
+fn without_short_rsa_keys(jwks: &CoreJsonWebKeySet) -> CoreJsonWebKeySet {
+    let keys = jwks
+        .keys()
+        .iter()
+        .filter(|key| {
+            let Ok(serde_json::Value::Object(jwk)) = serde_json::to_value(key) else {
+                return true;
+            };
+            if jwk.get("kty").and_then(serde_json::Value::as_str) != Some("RSA") {
+                return true;
+            }
+            let bits = jwk
+                .get("n")
+                .and_then(serde_json::Value::as_str)
+                .and_then(handoff_guard::crypto::rsa_modulus_bits_of_jwk);
+            if bits.is_some_and(|bits| bits >= handoff_guard::crypto::MIN_RSA_MODULUS_BITS) {
+                return true;
+            }
+            tracing::warn!(
+                kid = jwk
+                    .get("kid")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("(none)"),
+                bits = bits.unwrap_or(0),
+                "a provider key was left out: RSA keys under 2048 bits verify nothing"
+            );
+            false
+        })
+        .cloned()
+        .collect();
+    CoreJsonWebKeySet::new(keys)
+}
 
 /// The `azp` rule of our ID tokens (OpenID Connect Core 3.1.3.7): when
 /// present it must be our client id, and with several audiences it must be

@@ -1,4 +1,4 @@
-// Over 400 lines: one place reads the whole environment (so every error names its variable); 250 of the lines are its tests.
+// Over 400 lines: one place reads the whole environment (so every error names its variable); 370 of the lines are its tests.
 //! Typed settings of the public service, read once from the environment.
 //!
 //! Tests build [`Settings`] directly; `from_env` is the only place that
@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use handoff_guard::keys::SigningKey;
 use secrecy::{ExposeSecret, SecretString};
-use service_kit::config::{ConfigError, Env, Required};
+use service_kit::config::{ConfigError, Env, Required, UrlRule};
 use url::Url;
 
 use crate::apps::{AppRegistry, Delivery};
@@ -111,6 +111,9 @@ impl Settings {
         env.check_required(&required(dev_mode))?;
         let public_url = env.url("PUBLIC_URL")?;
         let delivery = delivery_from_env(env)?;
+        // Each origin is an https URL (or plain http to loopback) before
+        // the registry checks it is an origin the delivery can reach.
+        env.url_list("APP_ORIGINS", UrlRule::default())?;
         let apps = AppRegistry::parse(&env.list("APP_ORIGINS"), &delivery, &public_url)
             .map_err(|e| ConfigError::new("APP_ORIGINS", e))?
             .with_service_accounts(&env.list("APP_SERVICE_ACCOUNTS"))
@@ -183,7 +186,7 @@ impl Settings {
 }
 
 pub(crate) fn provider_from_env(env: &Env) -> Result<ProviderSettings, ConfigError> {
-    let issuer_url = match env.optional_secure_url("OIDC_ISSUER_URL")? {
+    let issuer_url = match env.optional_url("OIDC_ISSUER_URL")? {
         Some(url) => url,
         None => Url::parse("https://accounts.google.com").expect("a valid constant URL"),
     };
@@ -443,6 +446,7 @@ fn broker_from_env(
         &allowed_callers,
         &env.list(crate::broker_rules::SCOPES_VAR),
         &env.list(crate::broker_rules::USERS_VAR),
+        &env.list(crate::broker_rules::WHOLE_GRANT_VAR),
         &known_scopes,
     )?;
     Ok(BrokerSettings {
@@ -649,12 +653,32 @@ mod tests {
             ("BROKER_CALLER_USERS", format!("{caller}=@example.com")),
             ("BROKER_REQUIRES_SESSION", "true".to_owned()),
         ]);
-        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        let settings = Settings::from_env(&Env::from_map(vars.clone())).unwrap();
         let rules = settings.broker.rules.for_caller(caller).unwrap();
         assert!(rules.allows_scope("email") && !rules.allows_scope("profile"));
         assert!(rules.admits_user("a@example.com") && !rules.admits_user("a@example.org"));
         assert!(settings.broker.requires_session);
         assert!(settings.broker.narrows_scopes);
+        let whole_grant = ["openid".to_owned(), "profile".to_owned()];
+        assert_eq!(
+            rules.scopes_beyond(&whole_grant),
+            whole_grant,
+            "no caller accepts the whole grant unless listed"
+        );
+
+        vars.push(("BROKER_WHOLE_GRANT_CALLERS", caller.to_owned()));
+        let settings = Settings::from_env(&Env::from_map(vars.clone())).unwrap();
+        let rules = settings.broker.rules.for_caller(caller).unwrap();
+        assert!(rules.scopes_beyond(&whole_grant).is_empty());
+        assert!(!rules.allows_scope("profile"), "nor may it ask for more");
+        vars.push((
+            "BROKER_WHOLE_GRANT_CALLERS",
+            "other@p.iam.gserviceaccount.com".to_owned(),
+        ));
+        let e = Settings::from_env(&Env::from_map(vars))
+            .err()
+            .expect("refused");
+        assert_eq!(e.name, "BROKER_WHOLE_GRANT_CALLERS");
     }
 
     #[test]
@@ -778,6 +802,85 @@ mod tests {
             error_for(&[("BACKCHANNEL_LOGOUT", "on")]).name,
             "BACKCHANNEL_LOGOUT"
         );
+    }
+
+    /// Every setting of this service whose value is a URL or a list of
+    /// them. Each is read through `service_kit::config`'s URL readers, and
+    /// the test below fails until a new one is listed here.
+    const URL_SETTINGS: [&str; 4] = [
+        "PUBLIC_URL",
+        "APP_ORIGINS",
+        "OIDC_ISSUER_URL",
+        "CALLER_TOKEN_JWKS_URL",
+    ];
+
+    /// Names that look like URL settings but are not read as URLs.
+    const NOT_URL_SETTINGS: [(&str, &str); 2] = [
+        (
+            "DATABASE_URL",
+            "a sqlite: or postgres:// connection string, checked by store::check_url",
+        ),
+        (
+            "CALLER_TOKEN_ISSUERS",
+            "issuer names compared with a token's iss, never fetched (Google's has no scheme)",
+        ),
+    ];
+
+    #[test]
+    fn every_url_setting_is_https_or_plain_http_to_loopback() {
+        let mut environment: Vec<(String, String)> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "HANDOFF_COOKIE_DOMAIN")
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        // Code delivery: apps may be anywhere, so an app origin can move
+        // to loopback alone.
+        for (name, value) in [
+            ("HANDOFF_DELIVERY", "code"),
+            (
+                "APP_SERVICE_ACCOUNTS",
+                "https://app.example.com=app@p.iam.gserviceaccount.com",
+            ),
+            ("OIDC_ISSUER_URL", "https://login.example.org/realms/x"),
+            ("CALLER_TOKEN_JWKS_URL", "https://keys.example.org/certs"),
+        ] {
+            environment.push((name.to_owned(), value.to_owned()));
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        service_kit::config::testing::UrlSettings {
+            environment,
+            url_settings: &URL_SETTINGS,
+            not_url_settings: &NOT_URL_SETTINGS,
+            sources: vec![root.join("src"), root.join("../service-kit/src")],
+            // The environment reader, whose own tests use example names.
+            skip: &["config.rs"],
+            parse: &|env| Settings::from_env(env).map(|_| ()),
+        }
+        .assert_each_is_checked();
+    }
+
+    #[test]
+    fn apps_sharing_a_host_under_a_host_only_cookie_are_refused() {
+        // Cookie delivery without a domain: the public service sets
+        // `__Host-handoff` on its own host, where both apps are.
+        let e = error_for(&[
+            ("HANDOFF_COOKIE_DOMAIN", ""),
+            (
+                "APP_ORIGINS",
+                "https://auth.example.com:8443,https://auth.example.com:9443",
+            ),
+        ]);
+        assert_eq!(e.name, "APP_ORIGINS");
+        assert!(
+            e.problem.contains("are on one host, auth.example.com")
+                && e.problem.contains("HANDOFF_COOKIE_DOMAIN"),
+            "{e}"
+        );
+        // One app there is the one-host setup.
+        let mut vars = base();
+        vars.retain(|(k, _)| !["HANDOFF_COOKIE_DOMAIN", "APP_ORIGINS"].contains(k));
+        vars.push(("APP_ORIGINS", "https://auth.example.com:8443".into()));
+        Settings::from_env(&Env::from_map(vars)).unwrap();
     }
 
     #[test]

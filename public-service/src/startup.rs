@@ -89,6 +89,7 @@ impl Application {
             broker: per_caller("broker", limits.broker_per_minute),
         });
         warn_of_shared_parent_domain(&settings);
+        let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
         let state = web::Data::new(build_state(settings, store, clock)?);
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
@@ -105,6 +106,7 @@ impl Application {
                 ))
                 .wrap(from_fn(crate::housekeeping::on_request))
                 .wrap(from_fn(service_kit::telemetry::log_request))
+                .app_data(request_log.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
                 .app_data(back_channel_limits.clone())
@@ -193,11 +195,11 @@ impl Application {
     }
 }
 
-/// The service as configured by the process environment: what `main` runs.
-pub async fn serve_from_env() -> std::process::ExitCode {
+/// The service as configured by `env` (the process environment, from
+/// `main`).
+pub async fn serve_with(env: service_kit::config::Env) -> std::process::ExitCode {
     use service_kit::service::{run, Stop};
-    run(async {
-        let env = service_kit::config::Env::from_process();
+    run(async move {
         service_kit::telemetry::init(&env, "info").map_err(Stop::Config)?;
         let settings = Settings::from_env(&env).map_err(Stop::Config)?;
         let application = Application::build(settings).await.map_err(Stop::Start)?;

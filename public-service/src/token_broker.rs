@@ -25,6 +25,14 @@
 //! provider narrowed to them (RFC 6749 §6, `scope` on the refresh); such
 //! tokens live in this instance's memory only, keyed by the scopes asked,
 //! while the grant row keeps the token that carries the whole grant.
+//!
+//! Narrowing is a request the provider may ignore (or that
+//! `BROKER_NARROWS_SCOPES=false` never makes), and then the token carries
+//! the whole grant under a narrower key. So what a token carries, as the
+//! provider reported it, is judged against the caller's rules
+//! ([`TokenRequest::handed_to`]) every time one is handed out, from
+//! memory, from the grant row or fresh: a token carrying a scope the caller
+//! may not have is refused ([`BrokerError::TooBroad`]), never handed out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,7 +43,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use url::Url;
 
-use crate::broker_rules::BrokerRules;
+use crate::broker_rules::{BrokerRules, CallerRules};
 use crate::oidc::{OidcClient, ProviderTokens, RefreshError};
 use crate::policy::Identity;
 use crate::scopes::{canonicalised, ScopeSet};
@@ -55,7 +63,9 @@ pub struct BrokerSettings {
     /// A token only for a user with a live (valid) session.
     pub requires_session: bool,
     /// Ask the provider for a token carrying only the scopes wanted
-    /// (RFC 6749 §6), instead of every scope of the grant.
+    /// (RFC 6749 §6), instead of every scope of the grant. Off, tokens
+    /// carry the whole grant, and only callers allowed all of it (or
+    /// accepting it, `BROKER_WHOLE_GRANT_CALLERS`) get one.
     pub narrows_scopes: bool,
 }
 
@@ -113,6 +123,9 @@ pub struct TokenRequest<'a> {
     pub wanted: Wanted,
     /// Judged on every call, before any token is handed out or minted.
     pub admit: &'a (dyn Fn(&Holder<'_>) -> Result<(), Refusal> + Sync),
+    /// The caller the token is for, whose rules bound what it may carry;
+    /// `None`: the token stays here (renewal's check of the grant).
+    pub handed_to: Option<&'a CallerRules>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +136,10 @@ pub enum BrokerError {
     ConsentRequired { missing_scopes: Vec<String> },
     #[error("refused: {0:?}")]
     Refused(Refusal),
+    /// The provider's token carries `extra_scopes` (canonical names),
+    /// which the caller may not have: it did not narrow the token.
+    #[error("the token carries scopes beyond the caller's: {extra_scopes:?}")]
+    TooBroad { extra_scopes: Vec<String> },
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
     #[error("storage: {0}")]
@@ -138,7 +155,9 @@ struct Cached {
     /// The grant row's version the tokens were minted under.
     version: i64,
     checked_at: u64,
-    /// By the scopes asked for ([`ScopeSet::to_scope_string`]).
+    /// By the scopes asked for ([`ScopeSet::to_scope_string`]); a token
+    /// may carry more than its key says (a provider that did not narrow),
+    /// which [`TokenBroker::access_token`] checks on the way out.
     tokens: HashMap<String, AccessToken>,
 }
 
@@ -245,15 +264,24 @@ impl TokenBroker {
     }
 
     /// A token valid for at least [`EXPIRY_MARGIN`] for what `request`
-    /// wants, if `request.admit` lets the grant's holder be served.
+    /// wants, if `request.admit` lets the grant's holder be served and the
+    /// token carries nothing beyond `request.handed_to`'s scopes.
     pub async fn access_token(
         &self,
         request: &TokenRequest<'_>,
     ) -> Result<AccessToken, BrokerError> {
-        if let Some(answer) = self.cached(request) {
-            return answer;
+        let token = match self.cached(request) {
+            Some(answer) => answer?,
+            None => self.fetch(request, false).await?,
+        };
+        // The one way out, whichever layer the token came from.
+        if let Some(rules) = request.handed_to {
+            let extra_scopes = rules.scopes_beyond(&token.scopes);
+            if !extra_scopes.is_empty() {
+                return Err(BrokerError::TooBroad { extra_scopes });
+            }
         }
-        self.fetch(request, false).await
+        Ok(token)
     }
 
     /// Refreshes at the provider now, whatever is cached: proves the grant
@@ -263,6 +291,7 @@ impl TokenBroker {
             subject,
             wanted: Wanted::Whole,
             admit: &|_| Ok(()),
+            handed_to: None,
         };
         self.fetch(&request, true).await.map(|_| ())
     }
@@ -601,7 +630,7 @@ impl TokenBroker {
             tracing::warn!(
                 asked = %asked.to_scope_string(),
                 carried = %carried.join(" "),
-                "the provider did not narrow the token to the scopes asked for"
+                "the provider did not narrow the token to the scopes asked for; callers not allowed all it carries are refused it"
             );
         }
         let fresh = FreshTokens {

@@ -1,4 +1,4 @@
-// Over 400 lines: the one reader of the environment (its error wording is the product); a third of the lines are its tests.
+// Over 400 lines: the one reader of the environment (its error wording is the product); half of the lines are its tests and the helpers the services' tests check their URL settings with.
 //! Settings from environment variables, Cloud Run style.
 //!
 //! Every reader returns a [`ConfigError`] naming the variable, so a service
@@ -8,6 +8,15 @@
 //! each with an example value.
 //! Secrets may come from `NAME` or from a file named by `NAME_FILE` (a mounted
 //! Secret Manager volume); never from both.
+//!
+//! Every URL setting is read through [`Env::url`], [`Env::optional_url`],
+//! [`Env::optional_url_with`] or [`Env::url_list`]: `https`, or plain `http`
+//! only to a loopback address, and never with a user name, password or
+//! fragment. A setting that names keys, an issuer or a peer decides whom the
+//! service trusts, so a network attacker must not be able to read or replace
+//! what travels to or from it. Those readers also record the names
+//! ([`Env::url_names_read`]), so each service's tests can check that every
+//! URL setting it has goes through them.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -69,13 +78,41 @@ pub struct Env {
     /// Every name asked for, so a deployment's variables can be checked
     /// against what the services read.
     read: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The names read as URLs, so tests can check that each URL setting
+    /// is held to the `https` rule.
+    urls: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Host names taken as loopback besides `localhost` and loopback
+    /// addresses; see [`Env::with_loopback_names`].
+    loopback_names: Vec<String>,
 }
+
+/// What a URL setting may hold besides `https` anywhere and plain `http`
+/// to loopback.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlRule {
+    /// Hosts plain `http` may also reach, exactly as written (Google's
+    /// metadata server answers only plain `http`, on the instance itself).
+    pub plain_http_hosts: &'static [&'static str],
+    /// Schemes besides `http(s)` a value may have (`chrome-extension`, for
+    /// an extension's origin).
+    pub other_schemes: &'static [&'static str],
+}
+
+/// Where Google's metadata server answers: the only off-loopback hosts
+/// that plain `http` may reach (it serves nothing else, and the traffic
+/// never leaves the instance's host).
+pub const METADATA_SERVER: UrlRule = UrlRule {
+    plain_http_hosts: &["metadata.google.internal", "169.254.169.254"],
+    other_schemes: &[],
+};
 
 impl Env {
     pub fn from_process() -> Self {
         Self {
             lookup: Box::new(|name| std::env::var(name).ok()),
             read: Default::default(),
+            urls: Default::default(),
+            loopback_names: Vec::new(),
         }
     }
 
@@ -89,7 +126,29 @@ impl Env {
         Self {
             lookup: Box::new(move |name| map.get(name).cloned()),
             read: Default::default(),
+            urls: Default::default(),
+            loopback_names: Vec::new(),
         }
+    }
+
+    /// Takes `names` as loopback host names in URL settings, as `localhost`
+    /// is. For a test harness whose own clients resolve such names to
+    /// 127.0.0.1 (to test cookie domains, which an IP address cannot have);
+    /// only code can ask for it, no variable turns it on, and the services'
+    /// `main` never does.
+    pub fn with_loopback_names(mut self, names: &[&str]) -> Self {
+        self.loopback_names = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// The names read through the URL readers so far (set or not).
+    pub fn url_names_read(&self) -> Vec<String> {
+        self.urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The names looked up so far (with `_FILE` variants of secrets).
@@ -191,28 +250,118 @@ impl Env {
         }
     }
 
-    /// An absolute `http(s)` URL.
+    /// A required URL: `https`, or plain `http` to loopback.
     pub fn url(&self, name: &str) -> Result<Url, ConfigError> {
-        parse_http_url(name, &self.required(name)?)
+        self.register_url(name);
+        self.checked_url(name, &self.required(name)?, UrlRule::default())
     }
 
+    /// An optional URL: `https`, or plain `http` to loopback.
     pub fn optional_url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
+        self.optional_url_with(name, UrlRule::default())
+    }
+
+    /// An optional URL that `rule` also allows.
+    pub fn optional_url_with(&self, name: &str, rule: UrlRule) -> Result<Option<Url>, ConfigError> {
+        self.register_url(name);
         self.optional(name)
-            .map(|raw| parse_http_url(name, &raw))
+            .map(|raw| self.checked_url(name, &raw, rule))
             .transpose()
     }
 
-    /// An `https` URL, or `http` to a loopback address: where this service
-    /// sends credentials or takes keys from, which a network attacker
-    /// must not be able to read or replace.
-    pub fn secure_url(&self, name: &str) -> Result<Url, ConfigError> {
-        secure(name, self.url(name)?)
+    /// A comma-separated list of URLs, each as for [`Env::optional_url_with`];
+    /// an error quotes the entry it is about.
+    pub fn url_list(&self, name: &str, rule: UrlRule) -> Result<Vec<Url>, ConfigError> {
+        self.register_url(name);
+        self.list(name)
+            .iter()
+            .map(|raw| {
+                self.checked_url(name, raw, rule).map_err(|e| {
+                    let entry = shown(raw);
+                    if e.problem.contains(&entry) {
+                        e
+                    } else {
+                        ConfigError::new(name, format!("{entry}: {}", e.problem))
+                    }
+                })
+            })
+            .collect()
     }
 
-    pub fn optional_secure_url(&self, name: &str) -> Result<Option<Url>, ConfigError> {
-        self.optional_url(name)?
-            .map(|url| secure(name, url))
-            .transpose()
+    fn register_url(&self, name: &str) {
+        self.urls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
+    }
+
+    fn checked_url(&self, name: &str, raw: &str, rule: UrlRule) -> Result<Url, ConfigError> {
+        let example = example_url(name);
+        let url = Url::parse(raw)
+            .map_err(|e| ConfigError::new(name, describe_url_error(raw, e, example)))?;
+        let other_scheme = rule.other_schemes.contains(&url.scheme());
+        if !(matches!(url.scheme(), "http" | "https") || other_scheme) || url.host_str().is_none() {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "{} is not an http(s) URL with a host; expected something like {example}",
+                    shown(raw)
+                ),
+            ));
+        }
+        // A password in a setting's value would be repeated wherever the
+        // URL is, and a user name before `@` can make a value read as
+        // another host than the one it names (`http://127.0.0.1@evil.com`).
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::new(
+                name,
+                format!("must not carry a user name or password (user:password@host); expected something like {example}"),
+            ));
+        }
+        // The fragment never reaches the server: a value with one is not
+        // the one the operator meant.
+        if url.fragment().is_some() {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "{} has a #fragment, which is never sent to a server; expected something like {example}",
+                    shown(raw)
+                ),
+            ));
+        }
+        if url.scheme() == "http"
+            && !self.is_loopback(&url)
+            && !rule
+                .plain_http_hosts
+                .contains(&url.host_str().unwrap_or_default())
+        {
+            let also = match rule.plain_http_hosts {
+                [] => String::new(),
+                hosts => format!(", and {}", hosts.join(" or ")),
+            };
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "must be an https URL (plain http is accepted only for localhost and loopback addresses{also}), for example https://{}",
+                    url.host_str().unwrap_or("auth.example.com")
+                ),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// `localhost`, 127.0.0.0/8 or `::1`, compared on the parsed host (so
+    /// `localhost.example.net`, `127.0.0.1.nip.io` or a user name
+    /// `127.0.0.1@` are not); plus the names of [`Env::with_loopback_names`].
+    fn is_loopback(&self, url: &Url) -> bool {
+        match url.host() {
+            Some(url::Host::Domain(domain)) => {
+                domain == "localhost" || self.loopback_names.iter().any(|n| n == domain)
+            }
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
     }
 
     /// A comma-separated list; blank entries are dropped.
@@ -261,44 +410,15 @@ impl Env {
     }
 }
 
-fn secure(name: &str, url: Url) -> Result<Url, ConfigError> {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() == "https" || loopback {
-        return Ok(url);
-    }
-    Err(ConfigError::new(
-        name,
-        format!(
-            "must be an https URL (plain http is accepted only for localhost and loopback addresses), for example https://{}",
-            url.host_str().unwrap_or("auth.example.com")
-        ),
-    ))
-}
-
-fn parse_http_url(name: &str, raw: &str) -> Result<Url, ConfigError> {
-    let example = example_url(name);
-    let url =
-        Url::parse(raw).map_err(|e| ConfigError::new(name, describe_url_error(raw, e, example)))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(
-            name,
-            format!(
-                "{} is not an http(s) URL with a host; expected something like {example}",
-                shown(raw)
-            ),
-        ));
-    }
-    Ok(url)
-}
-
 /// An example value for a URL setting, for error messages.
 fn example_url(name: &str) -> &'static str {
-    if name.contains("APP") {
+    if name.contains("JWKS") {
+        "https://www.googleapis.com/oauth2/v3/certs"
+    } else if name.contains("METADATA") {
+        "http://metadata.google.internal"
+    } else if name.contains("CORS") {
+        "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+    } else if name.contains("APP") {
         "https://app.example.com"
     } else if name.contains("ISSUER") {
         "https://accounts.google.com"
@@ -359,6 +479,213 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// For the services' tests: that every URL setting goes through the URL
+/// readers, and what each then refuses.
+#[doc(hidden)]
+pub mod testing {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use url::Url;
+
+    use super::{ConfigError, Env};
+
+    /// Endings of variable names whose value is, or may be, a URL.
+    const URL_LIKE: [&str; 9] = [
+        "_URL",
+        "_URLS",
+        "_URI",
+        "_URIS",
+        "_ISSUER",
+        "_ISSUERS",
+        "_ORIGIN",
+        "_ORIGINS",
+        "_ENDPOINT",
+    ];
+
+    pub fn looks_like_url_setting(name: &str) -> bool {
+        URL_LIKE.iter().any(|end| name.ends_with(end))
+    }
+
+    /// Every quoted `SCREAMING_CASE` string that looks like a URL
+    /// setting's name, in the `.rs` files under `dir` but those named in
+    /// `skip`: where a service names a setting it reads, even one read
+    /// only under some configuration.
+    pub fn url_like_names_in(dir: &Path, skip: &[&str]) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+                let path = entry.expect("a directory entry").path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if name.ends_with(".rs") && !skip.contains(&name) {
+                    let text = std::fs::read_to_string(&path).expect("a source file");
+                    for quoted in text.split('"') {
+                        let screaming = quoted.starts_with(|c: char| c.is_ascii_uppercase())
+                            && quoted
+                                .chars()
+                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                        if screaming && looks_like_url_setting(quoted) {
+                            names.insert(quoted.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// A service's URL settings, as its tests declare them.
+    pub struct UrlSettings<'a> {
+        /// A valid environment in which every URL setting is set, each to
+        /// an `https` URL on a host of its own (or the metadata server),
+        /// and read.
+        pub environment: Vec<(String, String)>,
+        /// Every variable whose value is a URL or a list of them.
+        pub url_settings: &'a [&'a str],
+        /// Names that look like URL settings but are not, and why.
+        pub not_url_settings: &'a [(&'a str, &'a str)],
+        /// The service's sources (and what it delegates to).
+        pub sources: Vec<PathBuf>,
+        /// Files of `sources` not searched for names.
+        pub skip: &'a [&'a str],
+        /// The service's settings reader.
+        pub parse: &'a dyn Fn(&Env) -> Result<(), ConfigError>,
+    }
+
+    impl UrlSettings<'_> {
+        /// Panics unless every URL setting the service has is listed
+        /// and, for each, plain `http` to another host, a user name or
+        /// password, a fragment and another scheme are refused at start
+        /// naming it, while plain `http` to loopback is accepted.
+        pub fn assert_each_is_checked(&self) {
+            let env = Env::from_map(self.environment.clone());
+            if let Err(e) = (self.parse)(&env) {
+                panic!("the test environment is refused: {e}");
+            }
+            let mut listed: Vec<&str> = self.url_settings.to_vec();
+            listed.sort_unstable();
+            assert_eq!(
+                env.url_names_read(),
+                listed,
+                "the settings read as URLs are not the ones listed as URL settings"
+            );
+            let known = |name: &str| {
+                self.url_settings.contains(&name)
+                    || self.not_url_settings.iter().any(|(n, _)| *n == name)
+            };
+            for name in env.names_read() {
+                assert!(
+                    !looks_like_url_setting(&name) || known(&name),
+                    "{name} is read, looks like a URL setting, and is not read as a URL"
+                );
+            }
+            for dir in &self.sources {
+                for name in url_like_names_in(dir, self.skip) {
+                    assert!(
+                        known(&name),
+                        "{name} is named in {dir:?} and is neither a listed URL setting nor listed as not one"
+                    );
+                }
+            }
+            for name in self.url_settings {
+                self.assert_refusals(name);
+            }
+        }
+
+        fn assert_refusals(&self, name: &str) {
+            let original = self
+                .environment
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{name} is not set in the test environment"));
+            let outcome = |value: &str| {
+                // Other settings that name this one's value (an app's
+                // service account names its origin) follow it.
+                let vars = self.environment.iter().map(|(n, v)| {
+                    let v = if n == name {
+                        value.to_owned()
+                    } else {
+                        v.replace(&original, value)
+                    };
+                    (n.clone(), v)
+                });
+                (self.parse)(&Env::from_map(vars))
+            };
+            let refused = |value: &str, says: &str| match outcome(value) {
+                Ok(()) => panic!("{name}={value} is accepted"),
+                Err(e) => {
+                    assert_eq!(e.name, name, "{name}={value}: {e}");
+                    assert!(e.problem.contains(says), "{name}={value}: {e}");
+                    assert!(!e.problem.contains("hunter2"), "{name}={value}: {e}");
+                }
+            };
+            let moved = |scheme: &str, host: &str, port: Option<u16>| {
+                variant(&original, |url| {
+                    url.set_scheme(scheme)
+                        .expect("http and https are interchangeable");
+                    url.set_host(Some(host)).expect("a host");
+                    url.set_port(port).expect("a port");
+                })
+            };
+            let https = "must be an https URL";
+            refused(&moved("http", "example.net", None), https);
+            refused(
+                &moved("http", "example.net", None).replacen("http", "HTTP", 1),
+                https,
+            );
+            refused(&moved("http", "localhost.example.net", Some(8443)), https);
+            refused(&moved("http", "127.0.0.1.nip.io", Some(8443)), https);
+            refused(&moved("http", "10.0.0.7", None), https);
+            let userinfo = "user name or password";
+            refused(
+                &variant(&moved("http", "example.net", None), |url| {
+                    url.set_username("127.0.0.1").expect("a user name");
+                }),
+                userinfo,
+            );
+            refused(
+                &variant(&original, |url| {
+                    url.set_username("user").expect("a user name");
+                    url.set_password(Some("hunter2")).expect("a password");
+                }),
+                userinfo,
+            );
+            refused(
+                &variant(&original, |url| url.set_fragment(Some("top"))),
+                "#fragment",
+            );
+            refused(
+                &original
+                    .replacen("https", "ftp", 1)
+                    .replacen("http:", "ftp:", 1),
+                "not an http(s) URL",
+            );
+            for host in ["127.0.0.1", "localhost", "[::1]"] {
+                let loopback = moved("http", host, Some(8443));
+                if let Err(e) = outcome(&loopback) {
+                    panic!("{name}={loopback} is refused: {e}");
+                }
+            }
+        }
+    }
+
+    /// `original` changed by `change`, without the `/` the parser adds to
+    /// an origin if `original` had none.
+    fn variant(original: &str, change: impl FnOnce(&mut Url)) -> String {
+        let mut url = Url::parse(original).expect("the test environment's URL");
+        change(&mut url);
+        let text = url.to_string();
+        match text.strip_suffix('/') {
+            Some(origin) if !original.ends_with('/') && url.path() == "/" => origin.to_owned(),
+            _ => text,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,27 +700,129 @@ mod tests {
         assert!(parse_duration("10y").is_err());
     }
 
+    /// The refusal of `value` for a setting named `U`, or `None` if accepted.
+    fn refusal(value: &str, rule: UrlRule) -> Option<String> {
+        Env::from_map([("U", value)])
+            .optional_url_with("U", rule)
+            .err()
+            .map(|e| e.to_string())
+    }
+
     #[test]
-    fn urls_that_carry_credentials_or_keys_must_be_https_off_loopback() {
-        let env = Env::from_map([
-            ("A", "http://auth.example.com"),
-            ("B", "https://auth.example.com"),
-            ("C", "http://127.0.0.1:8080"),
-            ("D", "http://[::1]:8080"),
-            ("E", "http://localhost:8080"),
-            ("F", "http://10.0.0.7"),
-        ]);
-        let refused = env.secure_url("A").unwrap_err().to_string();
-        assert!(refused.contains("A") && refused.contains("https://auth.example.com"));
-        assert!(
-            env.secure_url("F").is_err(),
-            "a private address is no loopback"
-        );
-        for ok in ["B", "C", "D", "E"] {
-            env.secure_url(ok).unwrap();
+    fn a_url_setting_is_https_or_plain_http_to_loopback_exactly() {
+        for accepted in [
+            "https://auth.example.com",
+            "https://keys.example.net/certs?x=1",
+            "http://127.0.0.1:8080/certs",
+            "http://127.9.8.7",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://LOCALHOST:8080",
+            "HTTP://127.0.0.1:8080",
+        ] {
+            assert_eq!(refusal(accepted, UrlRule::default()), None, "{accepted}");
         }
-        assert_eq!(env.optional_secure_url("missing").unwrap(), None);
-        assert!(env.optional_secure_url("A").is_err());
+        for refused in [
+            "http://jwks.example.net/certs",
+            "HTTP://jwks.example.net/certs",
+            "http://10.0.0.7",
+            "http://0.0.0.0:8080",
+            "http://localhost.evil.com/certs",
+            "http://localhost.:8080",
+            "http://127.0.0.1.nip.io/certs",
+            "http://127.0.0.1@evil.com/certs",
+            "http://[::ffff:127.0.0.1]/certs",
+            "http://metadata.google.internal",
+        ] {
+            let e = refusal(refused, UrlRule::default())
+                .unwrap_or_else(|| panic!("{refused} accepted"));
+            assert!(e.starts_with("U: "), "{refused}: {e}");
+        }
+        let e = refusal("http://jwks.example.net/certs", UrlRule::default()).unwrap();
+        assert!(
+            e.contains("must be an https URL") && e.contains("https://jwks.example.net"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_url_setting_with_credentials_a_fragment_or_another_scheme_is_refused() {
+        for (value, says) in [
+            (
+                "https://user:hunter2@auth.example.com/",
+                "user name or password",
+            ),
+            (
+                "https://:hunter2@auth.example.com/",
+                "user name or password",
+            ),
+            ("https://user@auth.example.com/", "user name or password"),
+            ("https://auth.example.com/#frag", "#fragment"),
+            ("https://auth.example.com/#", "#fragment"),
+            ("ftp://auth.example.com/", "not an http(s) URL"),
+            ("file:///etc/passwd", "not an http(s) URL"),
+            ("chrome-extension://abcdef", "not an http(s) URL"),
+        ] {
+            let e =
+                refusal(value, UrlRule::default()).unwrap_or_else(|| panic!("{value} accepted"));
+            assert!(e.contains(says), "{value}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_rule_allows_only_the_hosts_and_schemes_it_names() {
+        for ok in [
+            "http://metadata.google.internal",
+            "http://169.254.169.254/computeMetadata/v1",
+            "http://127.0.0.1:9000/metadata",
+        ] {
+            assert_eq!(refusal(ok, METADATA_SERVER), None, "{ok}");
+        }
+        for refused in [
+            "http://metadata.google.internal.evil.com",
+            "http://169.254.169.254.nip.io",
+            "http://metadata.example.net",
+        ] {
+            let e =
+                refusal(refused, METADATA_SERVER).unwrap_or_else(|| panic!("{refused} accepted"));
+            assert!(e.contains("metadata.google.internal"), "{e}");
+        }
+        let extension = UrlRule {
+            other_schemes: &["chrome-extension"],
+            ..UrlRule::default()
+        };
+        assert_eq!(refusal("chrome-extension://abcdef", extension), None);
+        assert!(refusal("chrome-extension://user@abcdef", extension).is_some());
+    }
+
+    #[test]
+    fn a_url_list_names_the_setting_and_the_entry_and_records_its_name() {
+        let env = Env::from_map([
+            ("LIST", "https://a.example.com, http://b.example.com"),
+            ("GOOD", "https://a.example.com,http://127.0.0.1:8001"),
+        ]);
+        let e = env.url_list("LIST", UrlRule::default()).unwrap_err();
+        assert_eq!(e.name, "LIST");
+        assert!(
+            e.problem
+                .starts_with("\"http://b.example.com\": must be an https URL"),
+            "{e}"
+        );
+        assert_eq!(env.url_list("GOOD", UrlRule::default()).unwrap().len(), 2);
+        env.optional_url("UNSET").unwrap();
+        assert_eq!(env.url_names_read(), ["GOOD", "LIST", "UNSET"]);
+    }
+
+    #[test]
+    fn only_code_can_take_another_name_as_loopback() {
+        let vars = [("U", "http://auth.example.test:8000")];
+        assert!(Env::from_map(vars).url("U").is_err());
+        let harness = Env::from_map(vars).with_loopback_names(&["auth.example.test"]);
+        harness.url("U").unwrap();
+        let sibling = Env::from_map([("U", "http://other.auth.example.test")])
+            .with_loopback_names(&["auth.example.test"]);
+        assert!(sibling.url("U").is_err());
     }
 
     #[test]

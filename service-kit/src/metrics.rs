@@ -46,6 +46,58 @@ pub static HANDOFF_VERIFICATION_SECONDS: Histogram = Histogram::new(
     "Time to verify a handoff token.",
 );
 
+const REFUSALS_HELP: &str =
+    "Requests refused for their credentials, by reason: every one, logged one by one or not.";
+
+/// Refused credentials, by the `reason` the library counts them under
+/// (`handoff_guard::extractor::Refusal` and `handoff_guard::callers`):
+/// a flood of forged tokens is counted here in full while its log lines
+/// are summarised.
+pub static AUTH_REFUSALS: [Counter; 7] = [
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "no_credentials")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "malformed_authorization")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "handoff_token")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "id_token")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "revoked_session")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "caller_token")],
+    ),
+    Counter::new(
+        "auth_refusals_total",
+        REFUSALS_HELP,
+        &[("reason", "caller_not_allowed")],
+    ),
+];
+
+/// The static of `auth_refusals_total` for `reason`, if there is one.
+pub fn auth_refusals(reason: &str) -> Option<&'static Counter> {
+    AUTH_REFUSALS
+        .iter()
+        .find(|c| c.labels.iter().any(|(k, v)| *k == "reason" && *v == reason))
+}
+
 static COUNTERS: [&Counter; 2] = [&HANDOFF_VALID, &HANDOFF_REFUSED];
 static HISTOGRAMS: [&Histogram; 1] = [&HANDOFF_VERIFICATION_SECONDS];
 
@@ -74,6 +126,11 @@ impl Counter {
     /// Adds `by` at once (the `metrics` facade's counters increment by any amount).
     pub fn add(&self, by: u64) {
         self.value.fetch_add(by, Ordering::Relaxed);
+    }
+
+    /// The count so far.
+    pub fn value(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
     }
 
     pub fn increment(&self) {
@@ -178,7 +235,7 @@ pub fn observe(name: &'static str, help: &'static str, elapsed: Duration) {
 /// The registry's series with the statics' recorded ones merged in.
 fn snapshot() -> Registry {
     let mut all = with_registry(|r| r.clone());
-    for counter in COUNTERS {
+    for counter in COUNTERS.into_iter().chain(&AUTH_REFUSALS) {
         let value = counter.value.load(Ordering::Relaxed);
         if value > 0 {
             all.help.entry(counter.name).or_insert(counter.help);

@@ -1,6 +1,7 @@
 //! The `metrics` facade recorder that hands the library's series
-//! (`handoff_verifications_total`, `handoff_verification_seconds`) to our
-//! exporter's lock-free statics in [`crate::metrics`]. Series it does not
+//! (`handoff_verifications_total`, `auth_refusals_total`,
+//! `handoff_verification_seconds`) to our exporter's lock-free statics in
+//! [`crate::metrics`]. Series it does not
 //! know are dropped: every other series is recorded through
 //! [`crate::metrics::count`] and [`crate::metrics::observe`] directly.
 
@@ -42,6 +43,13 @@ impl Recorder for Bridge {
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        if key.name() == "auth_refusals_total" {
+            let reason = key.labels().find(|l| l.key() == "reason");
+            return match reason.and_then(|l| crate::metrics::auth_refusals(l.value())) {
+                Some(counter) => Counter::from_arc(Arc::new(StaticCounter(counter))),
+                None => Counter::noop(),
+            };
+        }
         if key.name() != "handoff_verifications_total" {
             return Counter::noop();
         }
@@ -73,4 +81,28 @@ impl Recorder for Bridge {
 /// (and a recorder someone else installed first) leave it as it is.
 pub fn install() {
     let _ = metrics::set_global_recorder(Bridge);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{auth_refusals, AUTH_REFUSALS};
+
+    #[test]
+    fn every_refusal_the_library_counts_reaches_its_own_series() {
+        let reasons: Vec<&str> = handoff_guard::extractor::Refusal::LABELS
+            .into_iter()
+            .chain(handoff_guard::callers::REFUSAL_REASONS)
+            .collect();
+        assert_eq!(reasons.len(), AUTH_REFUSALS.len(), "one series each");
+        for reason in reasons {
+            let series = auth_refusals(reason).unwrap_or_else(|| panic!("{reason}"));
+            let before = series.value();
+            metrics::with_local_recorder(&Bridge, || {
+                metrics::counter!("auth_refusals_total", "reason" => reason).increment(3);
+            });
+            let after = series.value();
+            assert!(after >= before + 3, "{reason}: {before} then {after}");
+        }
+    }
 }

@@ -40,7 +40,26 @@ pub async fn run(service: impl Future<Output = Result<(), Stop>>) -> ExitCode {
     }
 }
 
-pub use handoff_guard::page::{continue_to, html};
+/// A rendered HTML page, never cached; a rendering failure becomes a
+/// generic 500 with the cause in the log.
+pub fn html(
+    status: actix_web::http::StatusCode,
+    rendered: Result<String, impl std::fmt::Display>,
+) -> actix_web::HttpResponse {
+    match rendered {
+        Ok(body) => handoff_guard::page::Reply::html(status.as_u16(), body).into(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            actix_web::HttpResponse::InternalServerError().body("Something went wrong.")
+        }
+    }
+}
+
+/// A page that moves the browser on to `url` (see
+/// `handoff_guard::page::continue_to`).
+pub fn continue_to(url: &url::Url) -> actix_web::HttpResponse {
+    handoff_guard::page::continue_to(url).into()
+}
 
 /// Largest header block (names and values) a request may carry. Real
 /// browsers and Google's front end send a few kilobytes; anything far

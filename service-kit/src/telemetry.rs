@@ -18,6 +18,14 @@
 //! (sign-ins, refused tokens, sign-outs) are untouched. `REQUEST_LOG=all`
 //! writes every request's line at `info`, as before, for a host without a
 //! request log of its own.
+//!
+//! A `4xx` answer is the client's doing, and anyone can send ten thousand
+//! forged tokens a second: those lines go through a [`RequestLog`], which
+//! writes the first few of each status per interval and then one summary
+//! line with the count of the others (see `handoff_guard::refusal_log`),
+//! with either `REQUEST_LOG` value. Each service registers one as app data,
+//! timed by its clock; the summary comes with the next request after the
+//! interval, since nothing runs between requests on Cloud Run.
 
 use std::io::IsTerminal;
 use std::rc::Rc;
@@ -29,6 +37,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::web;
+use handoff_guard::clock::{SharedClock, SystemClock};
+use handoff_guard::refusal_log::{RefusalLog, Summary};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -145,6 +156,70 @@ fn write_out_pending() {
     }
 }
 
+/// The statuses whose request lines are budgeted each on its own, and the
+/// labels of their budgets; the last label stands for every other `4xx`.
+const CLIENT_ERROR_CODES: [u16; 7] = [400, 401, 403, 404, 405, 413, 429];
+const CLIENT_ERRORS: [&str; 8] = ["400", "401", "403", "404", "405", "413", "429", "4xx"];
+
+/// Which `4xx` request lines are written (see the module docs): app data
+/// of each service, so its clock times the intervals.
+pub struct RequestLog {
+    client_errors: RefusalLog,
+}
+
+impl RequestLog {
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            client_errors: RefusalLog::new(&CLIENT_ERRORS, clock),
+        }
+    }
+
+    /// Writes the summaries that are due: any request may.
+    fn write_summaries(&self) {
+        self.client_errors.summaries(log_summary);
+    }
+
+    /// Whether the line of a request answered `status` is written: always
+    /// but for a `4xx`, which is counted against its status's budget.
+    fn writes(&self, status: u16) -> bool {
+        if !(400..500).contains(&status) {
+            return true;
+        }
+        let slot = CLIENT_ERROR_CODES
+            .iter()
+            .position(|code| *code == status)
+            .unwrap_or(CLIENT_ERROR_CODES.len());
+        let (in_full, summary) = self.client_errors.refusal(slot);
+        if let Some(summary) = summary {
+            log_summary(summary);
+        }
+        in_full
+    }
+}
+
+/// The line that stands for the request lines of one status not written.
+fn log_summary(summary: Summary) {
+    let Summary {
+        reason: status,
+        not_logged,
+        seconds,
+    } = summary;
+    tracing::info!(
+        %status,
+        not_logged,
+        seconds,
+        "{not_logged} more requests answered {status} in the last {seconds} s, not logged one by one"
+    );
+}
+
+/// For a host that registers no [`RequestLog`]: one for the process, on
+/// the wall clock.
+fn process_request_log() -> Arc<RequestLog> {
+    static LOG: OnceLock<Arc<RequestLog>> = OnceLock::new();
+    LOG.get_or_init(|| Arc::new(RequestLog::new(Arc::new(SystemClock))))
+        .clone()
+}
+
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -153,6 +228,9 @@ pub async fn log_request(
     // request itself would break actix's routing (it needs it unshared).
     // Both clones share the request's buffers rather than copying them.
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    let request_log = req
+        .app_data::<web::Data<RequestLog>>()
+        .map_or_else(process_request_log, |log| log.clone().into_inner());
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let trace = trace_id(header("x-cloud-trace-context"), header("traceparent"));
     let context = Rc::new(RequestContext::new(trace));
@@ -161,21 +239,27 @@ pub async fn log_request(
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let path = uri.path();
     let all_requests = ALL_REQUESTS.load(Ordering::Relaxed);
-    within(&context, || match &mut result {
-        Ok(res) => {
-            let status = res.status().as_u16();
-            if quiet_on_success(path, all_requests) && status < 400 {
-                tracing::debug!(%method, %path, status, latency_ms, "request");
-            } else {
-                tracing::info!(%method, %path, status, latency_ms, "request");
+    within(&context, || {
+        request_log.write_summaries();
+        match &mut result {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                if quiet_on_success(path, all_requests) && status < 400 {
+                    tracing::debug!(%method, %path, status, latency_ms, "request");
+                } else if request_log.writes(status) {
+                    tracing::info!(%method, %path, status, latency_ms, "request");
+                }
+                if let Ok(id) = HeaderValue::from_str(context.request_id()) {
+                    res.headers_mut()
+                        .insert(HeaderName::from_static("x-request-id"), id);
+                }
             }
-            if let Ok(id) = HeaderValue::from_str(context.request_id()) {
-                res.headers_mut()
-                    .insert(HeaderName::from_static("x-request-id"), id);
+            Err(e) => {
+                let status = e.as_response_error().status_code().as_u16();
+                if request_log.writes(status) {
+                    tracing::warn!(%method, %path, status, latency_ms, "request failed")
+                }
             }
-        }
-        Err(e) => {
-            tracing::warn!(%method, %path, status = e.as_response_error().status_code().as_u16(), latency_ms, "request failed")
         }
     });
     write_out_pending();
@@ -369,6 +453,40 @@ mod tests {
             .to_string();
         assert!(text.contains("REQUEST_LOG"), "{text}");
         assert!(text.contains("REQUEST_LOG=all"), "{text}");
+    }
+
+    #[test]
+    fn client_error_lines_are_budgeted_per_status_and_the_rest_summarised() {
+        use handoff_guard::clock::OffsetClock;
+        use handoff_guard::refusal_log::{INTERVAL, IN_FULL};
+        let clock = OffsetClock::default();
+        clock.stop();
+        let log = RequestLog::new(Arc::new(clock.clone()));
+        let written = |status: u16, n: u64| (0..n).filter(|_| log.writes(status)).count() as u64;
+        assert_eq!(written(401, 1000), IN_FULL);
+        assert_eq!(written(404, 10), IN_FULL, "a budget per status");
+        assert_eq!(
+            written(418, 3) + written(422, 3),
+            IN_FULL,
+            "other 4xx share one"
+        );
+        assert_eq!(written(200, 1000), 1000, "never a success");
+        assert_eq!(written(500, 1000), 1000, "never a failure of ours");
+        clock.advance(INTERVAL);
+        let text = text_lines(|| log.write_summaries());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].ends_with(&format!(
+                "INFO {} more requests answered 401 in the last 10 s, not logged one by one status=401 not_logged={} seconds=10",
+                1000 - IN_FULL,
+                1000 - IN_FULL
+            )),
+            "{text}"
+        );
+        assert!(lines[1].contains("not_logged=5"), "{text}");
+        assert!(lines[2].contains("status=4xx not_logged=1"), "{text}");
+        assert_eq!(text_lines(|| log.write_summaries()), "", "written once");
     }
 
     #[test]

@@ -45,6 +45,17 @@ pub const AUTH_HOST: &str = "auth.example.test";
 pub const APP_HOST: &str = "app.example.test";
 /// A second registered app, when a test asks for one.
 pub const OTHER_APP_HOST: &str = "reports.example.test";
+/// The test host names, all on 127.0.0.1 for the test browser (which
+/// resolves them itself) and so taken as loopback in the services'
+/// URL settings ([`test_env`]): plain `http` to them is as to `localhost`.
+pub const TEST_HOSTS: [&str; 3] = [AUTH_HOST, APP_HOST, OTHER_APP_HOST];
+
+/// The services' settings reader over `vars`, with the test host names
+/// taken as loopback.
+pub fn test_env<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Env {
+    Env::from_map(vars).with_loopback_names(&TEST_HOSTS)
+}
+
 /// The second app's service account.
 pub const OTHER_APP_ACCOUNT: &str = "reports@project.iam.gserviceaccount.com";
 pub const CLIENT_ID: &str = "test-client.apps.example";
@@ -576,10 +587,9 @@ impl TestApp {
             &options.public_env,
         );
         let public_clock = OffsetClock::default();
-        let public_settings = public_service::settings::Settings::from_env(&Env::from_map(
-            public_env.iter().cloned(),
-        ))
-        .expect("the test environment is a valid configuration");
+        let public_settings =
+            public_service::settings::Settings::from_env(&test_env(public_env.iter().cloned()))
+                .expect("the test environment is a valid configuration");
         let public = public_service::startup::Application::build_with(
             public_settings,
             Some(auth_listener),
@@ -702,7 +712,7 @@ impl TestApp {
     pub async fn spawn_second_public_instance(&self) -> SocketAddr {
         let listener = bind();
         let addr = listener.local_addr().unwrap();
-        let settings = public_service::settings::Settings::from_env(&Env::from_map(
+        let settings = public_service::settings::Settings::from_env(&test_env(
             self.public_env.iter().cloned(),
         ))
         .unwrap();

@@ -2,7 +2,8 @@
 //! test can prove that no token, code or secret it saw reached a log.
 //!
 //! One global subscriber per test binary, installed before any service
-//! starts; `TEST_LOG=1` also echoes the lines to stderr.
+//! starts; `TEST_LOG=1` also echoes the lines to stderr. [`lines_of_trace`]
+//! picks the lines of the requests that carried one trace id.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,9 +38,13 @@ pub fn install() {
         // Everything at debug, including the libraries the services use;
         // only the mock provider, which legitimately logs what it issues, is left out.
         let filter = EnvFilter::new("debug,mock_provider=off");
+        // The services' own text format: a line written during a request
+        // carries its `request_id` and `trace_id`, so a test can pick the
+        // lines of its own requests out of those of every test running.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(false)
+            .event_format(service_kit::telemetry::TextFormat)
             .with_writer(move || sink.clone())
             .try_init();
         record_service_panics();
@@ -104,4 +109,15 @@ pub fn assert_not_logged(secrets: &[&str]) {
             &secret[..8]
         );
     }
+}
+
+/// The captured lines written during requests that carried `trace`
+/// (`X-Cloud-Trace-Context: <trace>/…`), in the order written.
+pub fn lines_of_trace(trace: &str) -> Vec<String> {
+    let marker = format!(" trace_id={trace}}}");
+    captured()
+        .lines()
+        .filter(|line| line.contains(&marker))
+        .map(str::to_owned)
+        .collect()
 }

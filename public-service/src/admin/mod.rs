@@ -244,9 +244,15 @@ pub async fn run(
 /// What `main` runs: `admin …` when the first argument says so, the
 /// service otherwise (exactly as before).
 pub async fn main_from_process() -> ExitCode {
+    main_with(Env::from_process()).await
+}
+
+/// [`main_from_process`] with settings read from `env` (the tests' build
+/// of the binary takes their host names as loopback).
+pub async fn main_with(env: Env) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.first().map(|a| a.as_os_str()) != Some("admin".as_ref()) {
-        return crate::startup::serve_from_env().await;
+        return crate::startup::serve_with(env).await;
     }
     let admin = match Admin::try_parse_from(&args) {
         Ok(admin) => admin,
@@ -256,7 +262,6 @@ pub async fn main_from_process() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let env = Env::from_process();
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
     let mut console = Console {
         out: &mut stdout,

@@ -14,8 +14,10 @@
 //!
 //! The checks are section 2.6's, in its order, plus the ones the other
 //! sections make: `typ` (section 2.4 recommends `logout+jwt`; Security
-//! Considerations, Cross-JWT Confusion), `exp` (section 2.4) and the
-//! `jti` seen before (step 6, done by the caller against the store).
+//! Considerations, Cross-JWT Confusion: present, it must say so; absent,
+//! the token is read, as providers that predate the recommendation send
+//! none), `exp` (section 2.4) and the `jti` seen before (step 6, done by
+//! the caller against the store).
 
 use std::time::Duration;
 
@@ -141,13 +143,20 @@ pub fn verify(jwt: &str, expected: &Expected<'_>) -> Result<LogoutToken, LogoutT
     check_claims(&claims, expected)
 }
 
-/// `logout+jwt` (section 2.4), in its full media-type form too (RFC 7515
-/// 4.1.9); `JWT` from providers that predate explicit typing.
+/// `logout+jwt` (section 2.4), read as RFC 7515 4.1.9 reads a `typ`: a
+/// media type name, compared without regard to case, with `application/`
+/// implied when it has no `/`. Any other type, plain `JWT` included, is
+/// some other JWT of the provider's (section 4.1, Cross-JWT Confusion).
 fn check_type(typ: &str) -> Result<(), LogoutTokenError> {
-    let typ = typ.to_ascii_lowercase();
-    match typ.as_str() {
-        "logout+jwt" | "application/logout+jwt" | "jwt" => Ok(()),
-        _ => Err(LogoutTokenError::WrongType),
+    let subtype = match typ.split_once('/') {
+        Some((top, subtype)) if top.eq_ignore_ascii_case("application") => subtype,
+        Some(_) => return Err(LogoutTokenError::WrongType),
+        None => typ,
+    };
+    if subtype.eq_ignore_ascii_case("logout+jwt") {
+        Ok(())
+    } else {
+        Err(LogoutTokenError::WrongType)
     }
 }
 
@@ -400,5 +409,44 @@ mod tests {
             Err(E::NoMatchingKey)
         );
         assert_eq!(verify(&"a".repeat(MAX_LEN + 1)), Err(E::Malformed));
+    }
+
+    #[test]
+    fn typ_is_logout_jwt_as_a_media_type_or_absent() {
+        use LogoutTokenError as E;
+        // RFC 7515 4.1.9: a media type name, compared case-insensitively,
+        // with `application/` implied when there is no slash.
+        for typ in [
+            "logout+jwt",
+            "LOGOUT+JWT",
+            "Logout+Jwt",
+            "application/logout+jwt",
+            "APPLICATION/LOGOUT+JWT",
+        ] {
+            assert_eq!(check_type(typ), Ok(()), "{typ}");
+        }
+        // Another type, even one a provider's other JWTs carry, is not a
+        // logout token (section 2.4; Cross-JWT Confusion, section 4.1).
+        for typ in [
+            "JWT",
+            "jwt",
+            "application/jwt",
+            "at+jwt",
+            "secevent+jwt",
+            "application/secevent+jwt",
+            "text/logout+jwt",
+            "application/logout+jwt; charset=utf-8",
+            " logout+jwt",
+            "logout+jwt ",
+            "application//logout+jwt",
+            "",
+        ] {
+            assert_eq!(check_type(typ), Err(E::WrongType), "{typ:?}");
+        }
+        // Absent, the token goes on to its signature.
+        let keys = CoreJsonWebKeySet::new(Vec::new());
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap());
+        let untyped = format!("{}.{}.c2ln", b64(json!({ "alg": "RS256" })), b64(valid()));
+        assert_eq!(verify(&untyped, &expected(&keys)), Err(E::NoMatchingKey));
     }
 }

@@ -6,9 +6,11 @@
 //! Request: `{"subject": "<the user's sub>", "scopes": ["…"]}`. `scopes`
 //! must be among those listed for the caller (`BROKER_CALLER_SCOPES`);
 //! without them, the token is for every listed scope the grant holds. The
-//! token is narrowed to those scopes at the provider (unless
-//! `BROKER_NARROWS_SCOPES=false`); `scope` in the answer says what it
-//! carries, in the operator's names. On every call the user must pass
+//! token is asked of the provider narrowed to those scopes (unless
+//! `BROKER_NARROWS_SCOPES=false`); if what it carries goes beyond the
+//! caller's scopes (a provider that does not narrow), the caller gets it
+//! only if listed on `BROKER_WHOLE_GRANT_CALLERS`. `scope` in the answer
+//! says what it carries, in the operator's names. On every call the user must pass
 //! the access policy (as signed in: e-mail and `hd`) and the caller's user
 //! filter (`BROKER_CALLER_USERS`), and with `BROKER_REQUIRES_SESSION` have
 //! a live session. Answers:
@@ -18,6 +20,9 @@
 //! - `403` `session_required` (with `login_url`): no live session;
 //! - `403` `scope_not_allowed`, `subject_not_allowed`: beyond the caller's
 //!   rules; `403` `user_not_allowed`: the access policy refuses the user;
+//! - `403` `{"error": "token_too_broad", "extra_scopes": […]}`: the
+//!   provider's token carries these scopes too, which the caller may not
+//!   have; no token;
 //! - `400` `invalid_request` / `invalid_scope`, `401` `invalid_token`,
 //!   `403` `caller_not_allowed`, `503` `temporarily_unavailable`.
 
@@ -151,6 +156,7 @@ pub async fn access_token(
         subject: &request.subject,
         wanted,
         admit: &admit,
+        handed_to: Some(rules),
     };
 
     match state.broker.access_token(&token_request).await {
@@ -185,6 +191,24 @@ pub async fn access_token(
             refused(
                 "subject_not_allowed",
                 "This caller may not act for this user (BROKER_CALLER_USERS).".to_owned(),
+            )
+        }
+        Err(BrokerError::TooBroad { extra_scopes }) => {
+            let extra: Vec<&str> = extra_scopes
+                .iter()
+                .map(|s| scopes::as_written(s, &known))
+                .collect();
+            tracing::warn!(caller = %caller.email, subject = %request.subject, extra = %extra.join(" "), "the provider's token carries scopes beyond the caller's; refused");
+            json_answer(
+                StatusCode::FORBIDDEN,
+                json!({
+                    "error": "token_too_broad",
+                    "message": format!(
+                        "The provider's token also carries {}, which this caller may not have (BROKER_CALLER_SCOPES); it is not handed out.",
+                        extra.join(" ")
+                    ),
+                    "extra_scopes": extra,
+                }),
             )
         }
         Err(BrokerError::ConsentRequired { missing_scopes }) => {

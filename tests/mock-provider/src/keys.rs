@@ -13,6 +13,10 @@ const FIXTURES: [&str; 3] = [
     include_str!("../keys/test-only-rsa-3.pem"),
 ];
 const ROGUE: &str = include_str!("../keys/test-only-rsa-rogue.pem");
+const WEAK: &str = include_str!("../keys/test-only-rsa-1024.pem");
+
+/// The `kid` of [`RsaKey::weak`].
+pub const WEAK_KID: &str = "mock-key-rsa-1024";
 
 #[derive(Clone)]
 pub struct RsaKey {
@@ -56,6 +60,13 @@ impl RsaKey {
     pub fn rogue() -> Self {
         let private = RsaPrivateKey::from_pkcs8_pem(ROGUE).expect("the rogue fixture parses");
         Self::from_private("never-published".into(), &private)
+    }
+
+    /// A 1024-bit key: too short to be trusted, published only when a test
+    /// asks ([`crate::MockProvider::sign_with_a_1024_bit_key`]).
+    pub fn weak() -> Self {
+        let private = RsaPrivateKey::from_pkcs8_pem(WEAK).expect("the 1024-bit fixture parses");
+        Self::from_private(WEAK_KID.into(), &private)
     }
 
     pub fn jwk(&self) -> serde_json::Value {

@@ -21,6 +21,8 @@ pub enum LogoutSigning {
     Published,
     /// The same, without `typ` (the spec only recommends it).
     PublishedWithoutTyp,
+    /// The same, with this `typ` instead of `logout+jwt`.
+    PublishedWithTyp(&'static str),
     /// An unpublished key with the published `kid`.
     UnpublishedKey,
     /// An unpublished key with a `kid` never published.
@@ -74,6 +76,11 @@ pub fn sign(state: &State, claims: &Value, signing: LogoutSigning) -> String {
             let mut plain = header(Algorithm::RS256, &key.kid);
             plain.typ = None;
             encode(&plain, claims, &key.encoding).expect("RS256")
+        }
+        LogoutSigning::PublishedWithTyp(typ) => {
+            let mut typed = header(Algorithm::RS256, &key.kid);
+            typed.typ = Some(typ.to_owned());
+            encode(&typed, claims, &key.encoding).expect("RS256")
         }
         LogoutSigning::UnpublishedKey => encode(
             &header(Algorithm::RS256, &key.kid),

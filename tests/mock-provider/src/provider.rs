@@ -209,6 +209,13 @@ impl MockProvider {
         self.shared.lock().rotate_keys();
     }
 
+    /// Publishes a 1024-bit RSA key (kid [`crate::keys::WEAK_KID`]) beside
+    /// the others and signs everything RS256 with it from now on: ID
+    /// tokens, minted tokens, logout tokens.
+    pub fn sign_with_a_1024_bit_key(&self) {
+        self.shared.lock().keys.push(crate::keys::RsaKey::weak());
+    }
+
     pub fn retire_old_keys(&self) {
         let mut state = self.shared.lock();
         let current = state.signing_key().clone();

@@ -41,7 +41,7 @@ impl TestApp {
         let changes: Vec<(&str, String)> =
             changes.iter().map(|(k, v)| (*k, v.to_string())).collect();
         let env = with_changes(self.public_env.clone(), &changes);
-        Env::from_map(env.into_iter().filter(|(_, v)| !v.is_empty()))
+        super::test_env(env.into_iter().filter(|(_, v)| !v.is_empty()))
     }
 
     /// Runs `admin <args>` in this process, on the public service's

@@ -7,8 +7,6 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use service_kit::config::Env;
-
 use super::{bind, spawn_app, AppContext, TestApp};
 use crate::proxy::CuttableProxy;
 
@@ -42,7 +40,7 @@ impl TestApp {
         let changes: Vec<(&str, String)> =
             changes.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         let env = super::with_changes(self.public_env.clone(), &changes);
-        let settings = public_service::settings::Settings::from_env(&Env::from_map(env))
+        let settings = public_service::settings::Settings::from_env(&super::test_env(env))
             .expect("the test environment is a valid configuration");
         let public = public_service::startup::Application::build_with(
             settings,

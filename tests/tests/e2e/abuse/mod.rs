@@ -7,6 +7,7 @@ mod handoff_flood;
 mod readiness_flood;
 mod redirects;
 mod reflection;
+mod refusal_flood;
 mod sign_in_flood;
 
 use integration_tests::app::TestOptions;

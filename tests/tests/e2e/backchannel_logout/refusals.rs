@@ -98,7 +98,77 @@ fn bad_tokens(app: &TestApp, sid: &str) -> Vec<Bad> {
             LogoutSigning::HsWithPublicKey,
         ),
         signed("alg none", LogoutSigning::AlgNone),
+        // Section 2.4 recommends explicit typing: a `typ` that is there
+        // must say logout+jwt (RFC 7515 4.1.9), so no other JWT of the
+        // provider's can pass for a logout token.
+        signed("typed JWT", LogoutSigning::PublishedWithTyp("JWT")),
+        signed(
+            "typed application/jwt",
+            LogoutSigning::PublishedWithTyp("application/jwt"),
+        ),
+        signed(
+            "typed as an access token",
+            LogoutSigning::PublishedWithTyp("at+jwt"),
+        ),
+        signed(
+            "typed as a security event token",
+            LogoutSigning::PublishedWithTyp("secevent+jwt"),
+        ),
+        signed(
+            "typed logout+jwt under another top-level type",
+            LogoutSigning::PublishedWithTyp("text/logout+jwt"),
+        ),
+        signed(
+            "typed logout+jwt with a parameter",
+            LogoutSigning::PublishedWithTyp("logout+jwt; charset=utf-8"),
+        ),
     ]
+}
+
+/// The `typ` of a logout token is a media type (RFC 7515 4.1.9): its name
+/// is compared without regard to case, and `application/logout+jwt` is
+/// the same type as `logout+jwt`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_jwt_is_read_as_a_media_type_name() {
+    let app = TestApp::spawn_with(generic(integration_tests::db::Backend::Sqlite)).await;
+    for typ in [
+        "application/logout+jwt",
+        "Application/Logout+JWT",
+        "LOGOUT+JWT",
+    ] {
+        let alice = signed_in(&app, ALICE).await;
+        let claims = app
+            .provider
+            .logout_token_claims(CLIENT_ID, None, Some(&alice.provider_sid));
+        let token = app
+            .provider
+            .sign_logout_token(&claims, LogoutSigning::PublishedWithTyp(typ));
+        let answer = post_logout(&app, &token).await;
+        assert_eq!(answer.status, 200, "typ {typ}: {}", answer.json);
+        assert!(revoked(&app, &alice.session_id).await, "typ {typ}");
+    }
+}
+
+/// A logout token signed by a 1024-bit RSA key whose `kid` the provider
+/// publishes is refused: the key is dropped when the JWKS is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_token_signed_by_a_published_1024_bit_key_is_refused() {
+    let app = TestApp::spawn_with(generic(integration_tests::db::Backend::Sqlite)).await;
+    let alice = signed_in(&app, ALICE).await;
+    app.provider.sign_with_a_1024_bit_key();
+    let claims = app
+        .provider
+        .logout_token_claims(CLIENT_ID, None, Some(&alice.provider_sid));
+    let token = app
+        .provider
+        .sign_logout_token(&claims, LogoutSigning::Published);
+    let answer = post_logout(&app, &token).await;
+    assert_eq!(answer.status, 400, "{}", answer.json);
+    assert!(!revoked(&app, &alice.session_id).await);
+    assert!(
+        logs::captured().contains(mock_provider::keys::WEAK_KID),
+        "no warning names the dropped key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,6 +158,23 @@ async fn broken_or_unwelcome_id_tokens_are_refused() {
     );
 }
 
+/// Google ID tokens (a person's, a service account's) signed by a 1024-bit
+/// RSA key whose `kid` the provider publishes are refused: the app drops
+/// the key when it reads the JWKS.
+#[tokio::test]
+async fn id_tokens_signed_by_a_published_1024_bit_key_are_refused() {
+    let app = TestApp::spawn().await;
+    app.provider.sign_with_a_1024_bit_key();
+    let person = person_token(&app, &MockUser::new(ALICE));
+    assert_eq!(me(&app, &person).await, 401, "a person's token");
+    let service = service_token(&app, TASKS_ACCOUNT);
+    assert_eq!(task(&app, &service).await, 401, "a service account's token");
+    assert!(
+        logs::captured().contains(mock_provider::keys::WEAK_KID),
+        "no warning names the dropped key"
+    );
+}
+
 #[tokio::test]
 async fn unknown_keys_and_rotation_cost_at_most_one_fetch() {
     let app = TestApp::spawn().await;

@@ -52,6 +52,116 @@ async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
         .calls()
         .iter()
         .any(|c| c.iter().any(|a| a.contains("allUsers"))));
+    // The database password reached gcloud in a flags file, never in the
+    // arguments of a process (`ps` shows those to every user): the stand-in
+    // refuses --password on the command line, and no call had the password
+    // anywhere in its arguments.
+    let password = project.database_password();
+    assert_eq!(password.len(), 48, "a hex password of 24 bytes");
+    let log = project.raw_calls();
+    assert!(
+        !log.contains(&password),
+        "a call's arguments held the password"
+    );
+    assert!(project
+        .calls()
+        .iter()
+        .any(|c| call_is(c, &["sql", "users", "create"]) && c.iter().any(|a| a == "--flags-file")));
+}
+
+/// A project already in use can hold conditional role bindings (an
+/// operator's time-bound access, say). gcloud then refuses, without a
+/// terminal to prompt on, to add a binding without `--condition`, and the
+/// refusal is final: deploy.sh passes `--condition=None` on every grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_whose_policies_hold_conditional_bindings_is_deployed() {
+    let project = Rehearsal::start().await;
+    let gcloud = |args: &[&str]| {
+        let out = project.gcloud(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    let condition = "expression=request.time < timestamp('2030-01-01T00:00:00Z'),title=until-2030";
+    gcloud(&["config", "set", "project", rehearsal::PROJECT_ID]);
+    gcloud(&[
+        "projects",
+        "add-iam-policy-binding",
+        rehearsal::PROJECT_ID,
+        "--member",
+        "user:ops@example.com",
+        "--role",
+        "roles/storage.objectViewer",
+        "--condition",
+        condition,
+    ]);
+    // A secret deploy.sh finds made already, with a conditional binding
+    // of its own.
+    gcloud(&["services", "enable", "secretmanager.googleapis.com"]);
+    gcloud(&[
+        "secrets",
+        "create",
+        "oidc-client-secret",
+        "--replication-policy",
+        "automatic",
+        "--data-file",
+        project.client_secret_file().to_str().unwrap(),
+    ]);
+    gcloud(&[
+        "secrets",
+        "add-iam-policy-binding",
+        "oidc-client-secret",
+        "--member",
+        "user:ops@example.com",
+        "--role",
+        "roles/secretmanager.viewer",
+        "--condition",
+        condition,
+    ]);
+    let run = project.deploy(&[]);
+    assert!(run.ok, "{}", run.output);
+    for service in ["auth", "app"] {
+        project.assert_ready_through_its_url(service).await;
+    }
+    let grants: Vec<_> = project
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            call_is(c, &["projects", "add-iam-policy-binding"])
+                || call_is(c, &["secrets", "add-iam-policy-binding"])
+        })
+        .filter(|c| !c.iter().any(|a| a == "user:ops@example.com"))
+        .collect();
+    assert!(!grants.is_empty());
+    for grant in grants {
+        assert!(grant.iter().any(|a| a == "--condition=None"), "{grant:?}");
+    }
+}
+
+/// A grant refused for good (here the deployer may not set the project's
+/// policy) stops deploy.sh at once with gcloud's own message: only "the
+/// service account does not exist", IAM still propagating a new account,
+/// is waited out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_grant_refused_for_good_stops_the_run_at_once() {
+    let project = Rehearsal::start().await;
+    let run = project.deploy(&[
+        ("GCLOUD_STANDIN_DENIED", "projects add-iam-policy-binding"),
+        ("RETRY_DELAY", "0.01"),
+    ]);
+    assert!(!run.ok, "{}", run.output);
+    assert!(
+        run.output
+            .contains("does not have permission to access projects instance"),
+        "{}",
+        run.output
+    );
+    assert!(run.output.contains("not retried"), "{}", run.output);
+    assert!(!run.output.contains("propagating"), "{}", run.output);
+    let grants = project
+        .calls()
+        .iter()
+        .filter(|c| call_is(c, &["projects", "add-iam-policy-binding"]))
+        .count();
+    assert_eq!(grants, 1, "{}", run.output);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,6 +275,150 @@ fn the_stand_in_refuses_flags_the_gcloud_reference_does_not_have() {
     assert!(!ok(&[
         "secrets", "versions", "describe", "latest", "--secret", "s"
     ]));
+}
+
+/// What the real gcloud (528) does with the flags deploy.sh now relies
+/// on, checked offline against a local listener: `--condition` on an IAM
+/// binding, `--flags-file`, and an API that is not enabled.
+#[test]
+fn the_stand_in_refuses_what_gcloud_refuses_on_iam_policies() {
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| rehearsal::gcloud(state.path(), args);
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(run(&["config", "set", "project", "p"]).status.success());
+    let bind = |extra: &[&str]| {
+        let mut args = vec![
+            "projects",
+            "add-iam-policy-binding",
+            "p",
+            "--quiet",
+            "--member",
+            "user:a@example.com",
+            "--role",
+            "roles/storage.objectViewer",
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    // Without conditions in the policy, no --condition is needed.
+    assert!(bind(&[]).status.success());
+    // A condition needs a title and an expression, and no basic role.
+    let untitled = bind(&["--condition=expression=true"]);
+    assert!(!untitled.status.success());
+    assert!(stderr(&untitled).contains("Invalid value for [condition]"));
+    let basic = run(&[
+        "projects",
+        "add-iam-policy-binding",
+        "p",
+        "--member",
+        "user:a@example.com",
+        "--role",
+        "roles/viewer",
+        "--condition=expression=true,title=t",
+    ]);
+    assert!(stderr(&basic).contains("Binding with a condition and a basic role is not allowed"));
+    assert!(bind(&["--condition=expression=true,title=always"])
+        .status
+        .success());
+    // Now the policy holds a conditional binding.
+    let refused = bind(&[]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(
+            "Adding a binding without specifying a condition to a policy containing \
+             conditions is prohibited in non-interactive mode. Run the command again with \
+             `--condition=None`"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(bind(&["--condition=None"]).status.success());
+
+    // The IAM API answers 403 SERVICE_DISABLED until it is enabled.
+    let create = ["iam", "service-accounts", "create", "auth-service"];
+    let disabled = run(&create);
+    assert!(!disabled.status.success());
+    assert!(
+        stderr(&disabled).contains("reason: SERVICE_DISABLED")
+            && stderr(&disabled).contains("iam.googleapis.com"),
+        "{}",
+        stderr(&disabled)
+    );
+    assert!(run(&["services", "enable", "iam.googleapis.com"])
+        .status
+        .success());
+    assert!(run(&create).status.success());
+}
+
+/// A password reaches the stand-in in a flags file, read as gcloud reads
+/// YAML (a plain 1e5 is the number 100000.0); on the command line the
+/// rehearsal refuses it, since `ps` shows it to every user.
+#[test]
+fn the_stand_in_takes_a_password_from_a_flags_file_only() {
+    let state = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| rehearsal::gcloud(state.path(), args);
+    for setup in [
+        &["config", "set", "project", "p"][..],
+        &["services", "enable", "sqladmin.googleapis.com"],
+        &[
+            "sql",
+            "instances",
+            "create",
+            "auth-db",
+            "--tier",
+            "db-f1-micro",
+            "--edition",
+            "enterprise",
+        ],
+    ] {
+        let out = run(setup);
+        assert!(out.status.success(), "{setup:?}: {out:?}");
+    }
+    let on_the_command_line = run(&[
+        "sql",
+        "users",
+        "create",
+        "auth",
+        "--instance",
+        "auth-db",
+        "--password",
+        "hunter2hunter2",
+    ]);
+    assert_eq!(on_the_command_line.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&on_the_command_line.stderr).contains("ps"));
+    let stored = |user: &str| -> String {
+        let project: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.path().join("project.json")).unwrap(),
+        )
+        .unwrap();
+        project["sql"]["auth-db"]["users"][user]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let sha256 = |text: &str| {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+    };
+    for (user, line, password) in [
+        ("quoted", "--password: \"1e5\"\n", "1e5"),
+        ("plain", "--password: 1e5\n", "100000.0"),
+    ] {
+        let file = state.path().join(format!("{user}.yaml"));
+        std::fs::write(&file, line).unwrap();
+        let out = run(&[
+            "sql",
+            "users",
+            "create",
+            user,
+            "--instance",
+            "auth-db",
+            "--flags-file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(stored(user), sha256(password), "{line}");
+    }
 }
 
 #[test]

@@ -173,6 +173,45 @@ impl Rehearsal {
         }
     }
 
+    /// The stand-in `gcloud` on this project, as an operator would run it
+    /// before deploy.sh.
+    pub fn gcloud(&self, args: &[&str]) -> Output {
+        Command::new(stand_ins().join("gcloud"))
+            .args(args)
+            .env("GCLOUD_STANDIN_STATE", self.state.path())
+            .env("CLOUD_RUN_EMULATOR", &self.emulator_url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the stand-in gcloud runs")
+    }
+
+    /// A file holding the OAuth client secret deploy.sh is given.
+    pub fn client_secret_file(&self) -> PathBuf {
+        let path = self.state.path().join("client-secret.txt");
+        std::fs::write(&path, &self.client_secret).unwrap();
+        path
+    }
+
+    /// The database password in the newest version of `database-url`.
+    pub fn database_password(&self) -> String {
+        let dir = self.state.path().join("secrets/database-url");
+        let newest = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .max()
+            .expect("a version of database-url");
+        let url = std::fs::read_to_string(dir.join(newest.to_string())).unwrap();
+        let rest = url
+            .strip_prefix("postgres://auth:")
+            .expect("deploy.sh's form");
+        rest.split('@').next().unwrap().to_owned()
+    }
+
+    /// Every call of the stand-ins as logged, `docker`'s too, as text.
+    pub fn raw_calls(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("calls.log")).unwrap_or_default()
+    }
+
     /// Every `gcloud` call so far (its arguments).
     pub fn calls(&self) -> Vec<Vec<String>> {
         let log = std::fs::read_to_string(self.state.path().join("calls.log")).unwrap_or_default();

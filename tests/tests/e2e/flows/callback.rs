@@ -169,6 +169,24 @@ async fn an_unverified_email_is_denied() {
     assert_refused_without_handoff(hops.last().unwrap(), 403, &browser);
 }
 
+/// An ID token signed by a 1024-bit RSA key whose `kid` the provider
+/// publishes is refused like a forged one: the key is dropped, with a
+/// warning naming it, when the provider's JWKS is read.
+#[tokio::test]
+async fn an_id_token_signed_by_a_published_1024_bit_key_is_refused() {
+    let app = TestApp::spawn().await;
+    app.provider.sign_with_a_1024_bit_key();
+    let browser = app.browser();
+    let hops = app.sign_in(&browser, "alice@example.com").await;
+    let last = hops.last().unwrap();
+    assert_eq!(last.url.path(), "/callback");
+    assert_refused_without_handoff(last, 502, &browser);
+    assert!(
+        integration_tests::logs::captured().contains(mock_provider::keys::WEAK_KID),
+        "no warning names the dropped key"
+    );
+}
+
 #[tokio::test]
 async fn a_key_rotated_at_the_provider_is_picked_up_after_one_jwks_fetch() {
     let app = TestApp::spawn().await;

@@ -240,6 +240,26 @@ async fn callers_without_a_valid_allowed_token_are_refused(backend: Backend) {
     );
 }
 
+/// A caller's ID token signed by a 1024-bit RSA key whose `kid` the
+/// provider publishes is refused: the public service drops the key when it
+/// reads the callers' JWKS.
+#[tokio::test]
+async fn a_caller_token_signed_by_a_published_1024_bit_key_is_refused() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    signed_in(&app, &browser, ALICE).await;
+    app.provider.sign_with_a_1024_bit_key();
+    let weak = app.caller_token(BROKER_CALLER);
+    let body = json!({ "subject": MockUser::new(ALICE).sub });
+    let answer = app.broker(Some(&weak), body).await;
+    assert_eq!((answer.status, answer.error()), (401, "invalid_token"));
+    assert!(answer.json.get("access_token").is_none());
+    assert!(
+        integration_tests::logs::captured().contains(mock_provider::keys::WEAK_KID),
+        "no warning names the dropped key"
+    );
+}
+
 on_both_backends!(
     the_brokered_token_works_at_the_provider_and_is_cached,
     fifty_concurrent_calls_for_an_expired_token_cause_one_refresh,

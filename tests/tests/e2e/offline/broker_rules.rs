@@ -2,7 +2,7 @@
 //! for scopes or users beyond its rules, tokens for a user the access
 //! policy no longer admits, tokens after sign-out (when a live session is
 //! required), renewal that keeps a denied user's grant, and tokens that
-//! carry more than was asked for.
+//! carry more than the caller may have (a provider that does not narrow).
 
 use std::time::Duration;
 
@@ -259,25 +259,107 @@ async fn renewal_that_finds_the_user_denied_revokes_the_grant_too(backend: Backe
     assert_nothing_leaked(&app, &[&browser], &[]);
 }
 
-async fn a_provider_that_does_not_narrow_is_reported_in_the_answer(backend: Backend) {
+/// The scopes a `403 token_too_broad` names, sorted.
+fn extra_scopes(refused: &BrokerAnswer) -> Vec<String> {
+    let mut extra: Vec<String> = refused.json["extra_scopes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no extra_scopes: {refused:?}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    extra.sort_unstable();
+    extra
+}
+
+/// The scopes an answer's `scope` reports, sorted.
+fn reported(answer: &BrokerAnswer) -> Vec<&str> {
+    let mut reported: Vec<&str> = answer.json["scope"].as_str().unwrap().split(' ').collect();
+    reported.sort_unstable();
+    reported
+}
+
+async fn a_provider_that_does_not_narrow_gives_a_narrow_caller_no_token(backend: Backend) {
     let Some(app) = TestApp::try_spawn_on(backend).await else {
+        return;
+    };
+    app.provider.set_refresh_ignores_scope(true);
+    let browser = signed_in_with_drive(&app, BOB).await;
+
+    // The caller allowed `email` only asks for `email`: the provider answers
+    // with a token carrying Drive and the rest of the grant. It is refused,
+    // naming what the caller may not have.
+    let calls = app.provider.token_endpoint_calls();
+    let refused = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
+    assert_eq!(
+        (refused.status, refused.error()),
+        (403, "token_too_broad"),
+        "{refused:?}"
+    );
+    assert!(refused.json.get("access_token").is_none(), "{refused:?}");
+    assert_eq!(extra_scopes(&refused), [DRIVE_SCOPE, "openid", "profile"]);
+    assert_eq!(
+        app.provider.token_endpoint_calls(),
+        calls + 1,
+        "the provider was asked, narrowed to `email`"
+    );
+
+    // A caller allowed every scope of the grant gets that token, and is
+    // told what it carries.
+    let broad = ask(&app, BROKER_CALLER, BOB, &["email"]).await;
+    assert_eq!(broad.status, 200, "{broad:?}");
+    assert_eq!(
+        reported(&broad),
+        ["email", DRIVE_SCOPE, "openid", "profile"]
+    );
+    assert_eq!(
+        app.provider.token_endpoint_calls(),
+        calls + 1,
+        "the broker kept the broad token for `email`"
+    );
+
+    // The broker holds a token for `email` now: it is not handed to the
+    // narrow caller either, whether it names `email` or nothing.
+    for scopes in [&["email"][..], &[]] {
+        let again = ask(&app, NARROW_CALLER, BOB, scopes).await;
+        assert_eq!(
+            (again.status, again.error()),
+            (403, "token_too_broad"),
+            "{scopes:?}: {again:?}"
+        );
+        assert!(again.json.get("access_token").is_none());
+        assert_eq!(extra_scopes(&again), [DRIVE_SCOPE, "openid", "profile"]);
+    }
+    assert_nothing_leaked(&app, &[&browser], &[broad.access_token()]);
+}
+
+async fn a_caller_marked_as_accepting_the_whole_grant_gets_the_broad_token(backend: Backend) {
+    let Some(app) = TestApp::try_spawn_with(TestOptions {
+        backend,
+        public_env: vec![("BROKER_WHOLE_GRANT_CALLERS", NARROW_CALLER.into())],
+        ..TestOptions::default()
+    })
+    .await
+    else {
         return;
     };
     app.provider.set_refresh_ignores_scope(true);
     let browser = signed_in_with_drive(&app, BOB).await;
     let answer = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    let mut reported: Vec<&str> = answer.json["scope"].as_str().unwrap().split(' ').collect();
-    reported.sort_unstable();
     assert_eq!(
-        reported,
+        reported(&answer),
         ["email", DRIVE_SCOPE, "openid", "profile"],
         "the answer says what the token carries, in the operator's names"
+    );
+    // What it may ask for is still its own scopes only.
+    assert_eq!(
+        ask(&app, NARROW_CALLER, BOB, &[DRIVE_SCOPE]).await.error(),
+        "scope_not_allowed"
     );
     assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
 }
 
-async fn with_narrowing_off_the_whole_grant_is_handed_out_and_said_so(backend: Backend) {
+async fn with_narrowing_off_only_callers_allowed_the_whole_grant_get_a_token(backend: Backend) {
     let Some(app) = TestApp::try_spawn_with(TestOptions {
         backend,
         public_env: vec![("BROKER_NARROWS_SCOPES", "false".into())],
@@ -290,22 +372,40 @@ async fn with_narrowing_off_the_whole_grant_is_handed_out_and_said_so(backend: B
     let browser = app.browser();
     signed_in(&app, &browser, BOB).await;
     let calls = app.provider.token_endpoint_calls();
-    let answer = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
+    let refused = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
+    assert_eq!(
+        (refused.status, refused.error()),
+        (403, "token_too_broad"),
+        "{refused:?}"
+    );
+    assert!(refused.json.get("access_token").is_none());
+    assert_eq!(extra_scopes(&refused), ["openid", "profile"]);
+
+    let answer = ask(&app, BROKER_CALLER, BOB, &["email"]).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
         app.provider.token_endpoint_calls(),
         calls,
         "the sign-in's token, not a narrowed one"
     );
-    let mut reported: Vec<&str> = answer.json["scope"].as_str().unwrap().split(' ').collect();
-    reported.sort_unstable();
-    assert_eq!(reported, ["email", "openid", "profile"]);
-    // The caller's rules still hold for what it may ask.
+    assert_eq!(reported(&answer), ["email", "openid", "profile"]);
+
+    // Marked as accepting the whole grant, the narrow caller gets it; the
+    // rules still hold for what it may ask.
+    app.redeploy_public_service_with(&[("BROKER_WHOLE_GRANT_CALLERS", NARROW_CALLER)])
+        .await;
+    let marked = ask(&app, NARROW_CALLER, BOB, &["email"]).await;
+    assert_eq!(marked.status, 200, "{marked:?}");
+    assert_eq!(reported(&marked), ["email", "openid", "profile"]);
     assert_eq!(
         ask(&app, NARROW_CALLER, BOB, &["profile"]).await.error(),
         "scope_not_allowed"
     );
-    assert_nothing_leaked(&app, &[&browser], &[answer.access_token()]);
+    assert_nothing_leaked(
+        &app,
+        &[&browser],
+        &[answer.access_token(), marked.access_token()],
+    );
 }
 
 on_both_backends!(
@@ -315,6 +415,7 @@ on_both_backends!(
     the_policy_is_checked_against_the_hosted_domain_the_user_signed_in_with,
     with_a_live_session_required_no_token_comes_after_sign_out_or_expiry,
     renewal_that_finds_the_user_denied_revokes_the_grant_too,
-    a_provider_that_does_not_narrow_is_reported_in_the_answer,
-    with_narrowing_off_the_whole_grant_is_handed_out_and_said_so,
+    a_provider_that_does_not_narrow_gives_a_narrow_caller_no_token,
+    a_caller_marked_as_accepting_the_whole_grant_gets_the_broad_token,
+    with_narrowing_off_only_callers_allowed_the_whole_grant_get_a_token,
 );
