@@ -68,12 +68,12 @@ fn fields_body(
     let read = match extra {
         Some((name, value)) => {
             body[name.as_str()] = Value::String(value.clone());
-            // An unknown field is refused; a known one was replaced.
+            // An unknown field, or `verifiers` beside `verifier`, is
+            // refused; a known one was replaced.
             match name.as_str() {
                 "code" => Some((value, audience, verifier)),
                 "audience" => Some((code, value, verifier)),
                 "verifier" => Some((code, audience, value)),
-                // Both forms at once: refused.
                 _ => None,
             }
         }
