@@ -50,6 +50,7 @@
 //! The crate's README (with the "protect a service in a dozen lines"
 //! example, compiled as a doc test) is in `handoff-guard/README.md`.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "axum")]
 pub mod axum;
