@@ -99,8 +99,8 @@ pub struct TestOptions {
     pub delivery: TestDelivery,
     /// Also start a second registered app on [`OTHER_APP_HOST`].
     pub second_app: bool,
-    /// The second app is the axum example instead of the actix app.
-    pub second_app_on_axum: bool,
+    /// Which service the second app is.
+    pub second_app_kind: SecondApp,
     /// Host names of the public service and the app (both must resolve to
     /// loopback for a real browser: `localhost`, `127.0.0.1`).
     pub hosts: (&'static str, &'static str),
@@ -181,7 +181,7 @@ impl Default for TestOptions {
             backend: Backend::Sqlite,
             delivery: TestDelivery::SharedCookie,
             second_app: false,
-            second_app_on_axum: false,
+            second_app_kind: SecondApp::PrivateService,
             hosts: (AUTH_HOST, APP_HOST),
             interactive_provider: false,
             allowed_emails: vec!["alice@example.com".into()],
@@ -287,10 +287,22 @@ struct AppContext<'a> {
 }
 
 /// Starts one private app.
-/// The axum example service (`examples/axum-service`), built from the two
-/// URLs as its `main` builds it, with the harness's clock, back channel
-/// and metadata server.
-async fn spawn_axum_app(
+/// What runs as the second app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondApp {
+    /// The demo app, as the first one.
+    PrivateService,
+    /// `examples/reports-service`: actix-web with `handoff_guard::Guard`.
+    ReportsOnActix,
+    /// `examples/axum-service`: axum with `handoff_guard::Guard`.
+    Axum,
+}
+
+/// An example service (`examples/reports-service` or
+/// `examples/axum-service`), built from the two URLs as its `main` builds
+/// it, with the harness's clock, back channel and metadata server.
+async fn spawn_example_app(
+    kind: SecondApp,
     listener: TcpListener,
     app_url: &Url,
     metadata_url: &str,
@@ -664,10 +676,11 @@ impl TestApp {
         spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
         if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
             let metadata = provider.metadata_url_for(OTHER_APP_ACCOUNT);
-            if options.second_app_on_axum {
-                spawn_axum_app(listener, other_url, &metadata, &context).await;
-            } else {
-                spawn_app(listener, other_url, &metadata, &context).await;
+            match options.second_app_kind {
+                SecondApp::PrivateService => {
+                    spawn_app(listener, other_url, &metadata, &context).await
+                }
+                kind => spawn_example_app(kind, listener, other_url, &metadata, &context).await,
             }
         }
 

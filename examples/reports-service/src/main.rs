@@ -1,67 +1,34 @@
 //! A third service behind the same sign-in, protected by `handoff-guard` in a
-//! handful of lines: people (handoff cookie or token) on `/`, service
-//! accounts (Cloud Scheduler, say, listed in `SERVICE_ACCOUNTS`) on `/jobs`.
+//! handful of lines (the routes are in `lib.rs`).
 //!
 //! `AUTH_URL=https://auth.example.com APP_URL=https://reports.example.com
-//! HANDOFF_COOKIE_DOMAIN=example.com
 //! SERVICE_ACCOUNTS=scheduler@my-project.iam.gserviceaccount.com
 //! cargo run -p reports-service`, and add `https://reports.example.com` to
-//! the public service's `APP_ORIGINS`.
+//! the public service's `APP_ORIGINS` (and this service's account to its
+//! `APP_SERVICE_ACCOUNTS`). With `HANDOFF_COOKIE_DOMAIN` set, the token
+//! comes in this app's cookie on the shared parent domain instead of a
+//! one-time code.
 
-use actix_web::{web, App, HttpServer};
-use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
-use handoff_guard::verifier::HandoffVerifier;
-use handoff_guard::{ServiceCaller, SignedInUser};
-use url::Url;
-
-async fn report(user: SignedInUser) -> String {
-    format!("Quarterly report for {}\n", user.email())
-}
-
-async fn job(caller: ServiceCaller) -> String {
-    format!("job started by {}\n", caller.0.email)
-}
+use actix_web::{App, HttpServer};
+use handoff_guard::Guard;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is required"));
-    let (auth, app): (Url, Url) = (
-        var("AUTH_URL").parse().unwrap(),
-        var("APP_URL").parse().unwrap(),
-    );
-    let issuer = auth.as_str().trim_end_matches('/');
-    let audience = app.origin().ascii_serialization();
-    let verifier = HandoffVerifier::remote(
-        issuer,
-        &audience,
-        auth.join("/.well-known/jwks.json").unwrap(),
-        Default::default(),
-    );
-    let services: Vec<String> = var("SERVICE_ACCOUNTS")
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let mut gate = HandoffGate::new(verifier, auth.join("/login").unwrap(), app.clone())
-        .renewing_at(auth.join("/renew").unwrap())
-        .accepting_id_tokens(BearerIdTokens::google_service_accounts(&app, &services));
-    // On a shared parent domain, this app's own `__Secure-handoff-…` cookie.
-    if std::env::var("HANDOFF_COOKIE_DOMAIN").is_ok_and(|d| !d.is_empty()) {
-        gate = gate.parent_domain_cookie();
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let mut builder = Guard::builder(&var("AUTH_URL"), &var("APP_URL"))
+        .unwrap_or_else(|e| panic!("AUTH_URL or APP_URL: {e}"))
+        .service_accounts(var("SERVICE_ACCOUNTS").split(',').filter(|e| !e.is_empty()));
+    if !var("HANDOFF_COOKIE_DOMAIN").is_empty() {
+        builder = builder.parent_domain_cookie();
     }
-    let gate = web::Data::new(gate);
-    HttpServer::new(move || {
-        App::new()
-            .app_data(gate.clone())
-            .route("/", web::get().to(report))
-            .route("/jobs", web::post().to(job))
-    })
-    .bind((
-        "0.0.0.0",
-        std::env::var("PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(8080),
-    ))?
-    .run()
-    .await
+    let guard = builder.build();
+    if let Err(problem) = guard.check().await {
+        eprintln!("warning: {problem}");
+    }
+    let routes = reports_service::routes(&guard);
+    let port = var("PORT").parse().unwrap_or(8080);
+    HttpServer::new(move || App::new().configure(routes.clone()))
+        .bind(("0.0.0.0", port))?
+        .run()
+        .await
 }

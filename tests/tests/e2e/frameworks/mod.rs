@@ -1,23 +1,30 @@
-//! The axum example (`examples/axum-service`, built by `Guard::builder`
-//! from two URLs) behind the real stack: a person signs in to it in both
+//! The two example services built by `Guard::builder` from two URLs,
+//! `examples/axum-service` (axum) and `examples/reports-service`
+//! (actix-web), behind the real stack: a person signs in to each in both
 //! delivery modes, and a sign-out at the login service reaches it through
 //! the revocation feed, which the builder turns on by default.
 
 use std::time::Duration;
 
 use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
-use integration_tests::app::{TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL};
+use integration_tests::app::{
+    SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
+};
 use integration_tests::browser::Browser;
 use integration_tests::TestApp;
 use mock_provider::MockUser;
 
 const ALICE: &str = "alice@example.com";
 
-async fn an_axum_service_is_signed_into_and_hears_of_the_sign_out(delivery: TestDelivery) {
+async fn signed_into_and_hears_of_the_sign_out(
+    kind: SecondApp,
+    delivery: TestDelivery,
+    greeting: &str,
+) {
     let app = TestApp::spawn_with(TestOptions {
         delivery,
         second_app: true,
-        second_app_on_axum: true,
+        second_app_kind: kind,
         ..TestOptions::default()
     })
     .await;
@@ -88,12 +95,31 @@ async fn refused_within_a_few_polls(app: &TestApp, browser: &Browser) -> bool {
     false
 }
 
+const AXUM: &str = "Hello alice@example.com, from an axum service";
+const ACTIX: &str = "Quarterly report for alice@example.com";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_axum_service_is_signed_into_with_code_delivery() {
-    an_axum_service_is_signed_into_and_hears_of_the_sign_out(TestDelivery::Code).await;
+    signed_into_and_hears_of_the_sign_out(SecondApp::Axum, TestDelivery::Code, AXUM).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_axum_service_is_signed_into_with_cookie_delivery() {
-    an_axum_service_is_signed_into_and_hears_of_the_sign_out(TestDelivery::SharedCookie).await;
+    signed_into_and_hears_of_the_sign_out(SecondApp::Axum, TestDelivery::SharedCookie, AXUM).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actix_service_built_by_the_guard_is_signed_into_with_code_delivery() {
+    signed_into_and_hears_of_the_sign_out(SecondApp::ReportsOnActix, TestDelivery::Code, ACTIX)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actix_service_built_by_the_guard_is_signed_into_with_cookie_delivery() {
+    signed_into_and_hears_of_the_sign_out(
+        SecondApp::ReportsOnActix,
+        TestDelivery::SharedCookie,
+        ACTIX,
+    )
+    .await;
 }
