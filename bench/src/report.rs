@@ -324,6 +324,8 @@ impl Report<'_> {
             ServerKind::AppDefaults => &self.stack.app_defaults,
             ServerKind::AppJson => &self.stack.app_json,
             ServerKind::Baseline => &self.stack.baseline,
+            ServerKind::Axum => &self.stack.axum,
+            ServerKind::AxumBaseline => &self.stack.axum_baseline,
         }
     }
 }
@@ -339,6 +341,8 @@ fn name(server: ServerKind) -> &'static str {
         ServerKind::AppDefaults => "app (defaults)",
         ServerKind::AppJson => "app (JSON logs)",
         ServerKind::Baseline => "baseline",
+        ServerKind::Axum => "axum app",
+        ServerKind::AxumBaseline => "axum baseline",
     }
 }
 
@@ -347,6 +351,8 @@ fn service_name(server: ServerKind) -> &'static str {
         ServerKind::Public => "Public service",
         ServerKind::App | ServerKind::AppDefaults | ServerKind::AppJson => "Private app",
         ServerKind::Baseline => "Baseline",
+        ServerKind::Axum => "axum example",
+        ServerKind::AxumBaseline => "axum baseline",
     }
 }
 
@@ -356,6 +362,8 @@ fn title(kind: Kind) -> &'static str {
         Kind::AppCookie => "App GET `/api/me`, handoff cookie",
         Kind::AppCookieDefaults => "App GET `/api/me`, handoff cookie, defaults",
         Kind::AppCookieJson => "App GET `/api/me`, handoff cookie, JSON logs",
+        Kind::AxumBaseline => "Baseline: plain axum, no auth",
+        Kind::AxumCookie => "axum example GET `/api/me`, handoff cookie (ratio to plain axum)",
         Kind::AppRotatingUsers => "App GET `/api/me`, 100 users' cookies in rotation, defaults",
         Kind::FreshValid => "App GET `/api/me`, never-seen valid tokens, defaults",
         Kind::FreshForged => "App GET `/api/me`, never-seen forged tokens, defaults",
@@ -375,6 +383,8 @@ fn meaning(kind: Kind) -> String {
         Kind::AppCookie => "`GET /api/me` on the app with the handoff cookie of a real sign-in: ES256 verification against the cached JWKS, the revoked-session check, the JSON answer.",
         Kind::AppCookieDefaults => "the same request on the app as shipped: no `RUST_LOG` (its default filter, `info`), text logs.",
         Kind::AppCookieJson => "the same request on the app with `LOG_FORMAT=json` and no `RUST_LOG`, as on Cloud Run.",
+        Kind::AxumBaseline => "`GET /api/me` on a plain axum handler returning the same JSON, no auth (`bench/src/bin/axum-baseline.rs`); its ratio is to the actix-web baseline.",
+        Kind::AxumCookie => "`GET /api/me` on `examples/axum-service` (`Guard::builder` from two URLs, revocation on, no middleware of ours) with the app's handoff cookie (the same audience): the same gate as the actix app through the axum adapter; its ratio is to the plain axum handler measured right before it.",
         Kind::AppRotatingUsers => "`GET /api/me` on the app as shipped, the handoff cookie taken in turn from 100 users' tokens (minted by the driver with the public service's signing key, with the real sign-in's issuer, audience, session and lifetime): all in the verified-token cache after the first round.",
         Kind::FreshValid => "`GET /api/me` on the app as shipped, each request with a handoff token it has never seen (minted beforehand with the public service's key, each with its own `jti`; the warm-up and the window get different ones, and a row that would send one twice stops the run): a full ES256 verification and a cache insertion per request, `200`.",
         Kind::FreshForged => "`GET /api/me` on the app as shipped, each request with a forged token: a minted token's claims with another one's signature, for the trusted key's `kid`, so the app refuses it only after the full signature check. Success here is the app's `401`; any other answer is an error.",

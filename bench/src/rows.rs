@@ -31,6 +31,8 @@ pub enum Kind {
     AppCookie,
     AppCookieDefaults,
     AppCookieJson,
+    AxumBaseline,
+    AxumCookie,
     AppRotatingUsers,
     FreshValid,
     FreshForged,
@@ -56,6 +58,8 @@ pub enum ServerKind {
     AppDefaults,
     AppJson,
     Baseline,
+    Axum,
+    AxumBaseline,
 }
 
 pub struct Row {
@@ -82,6 +86,10 @@ impl Runner<'_> {
     pub async fn all(&self) -> anyhow::Result<Vec<Row>> {
         let (app, public) = (&self.inputs.app_url, &self.inputs.public_url);
         let baseline = self.stack.baseline.server.url();
+        let (axum, axum_baseline) = (
+            self.stack.axum.server.url(),
+            self.stack.axum_baseline.server.url(),
+        );
         let (defaults, json) = (
             self.stack.app_defaults.server.url(),
             self.stack.app_json.server.url(),
@@ -109,6 +117,11 @@ impl Runner<'_> {
                 get(format!("{defaults}/api/me"), cookie()),
             ),
             (Kind::AppCookieJson, get(format!("{json}/api/me"), cookie())),
+            (
+                Kind::AxumBaseline,
+                get(format!("{axum_baseline}/api/me"), vec![]),
+            ),
+            (Kind::AxumCookie, get(format!("{axum}/api/me"), cookie())),
             (
                 Kind::AppRotatingUsers,
                 Request {
@@ -179,9 +192,16 @@ impl Runner<'_> {
         ];
         let mut rows = Vec::new();
         let mut baseline_request: Option<Request> = None;
+        // The axum row is paired with the plain axum handler, so that its
+        // ratio is the gate's cost on axum, beside the actix rows' on actix.
+        let mut axum_baseline_request: Option<Request> = None;
         let runs = |kind: Kind| self.settings.runs(&format!("{kind:?}"));
         for (kind, request) in wrk_rows {
-            if kind != Kind::BaselineWrk && !runs(kind) {
+            let is_baseline = matches!(kind, Kind::BaselineWrk | Kind::AxumBaseline);
+            if !is_baseline && !runs(kind) {
+                continue;
+            }
+            if kind == Kind::AxumBaseline && !runs(Kind::AxumCookie) {
                 continue;
             }
             if kind == Kind::LoginRedirect {
@@ -189,8 +209,12 @@ impl Runner<'_> {
                     .check_login_redirect(&self.client, &request.url)
                     .await?;
             }
-            let paired_baseline = match (kind, &baseline_request) {
-                (Kind::BaselineWrk, _) | (_, None) => None,
+            let pair = match kind {
+                Kind::AxumCookie => &axum_baseline_request,
+                _ => &baseline_request,
+            };
+            let paired_baseline = match (kind, pair) {
+                (Kind::BaselineWrk | Kind::AxumBaseline, _) | (_, None) => None,
                 (_, Some(baseline)) => {
                     let run = tokio::task::block_in_place(|| {
                         self.wrk.run(baseline, self.settings.duration)
@@ -200,8 +224,10 @@ impl Runner<'_> {
             };
             eprintln!("bench: {kind:?} (wrk)");
             let row = succeeded(self.wrk_row(kind, &request).await?)?;
-            if kind == Kind::BaselineWrk {
-                baseline_request = Some(request.clone());
+            match kind {
+                Kind::BaselineWrk => baseline_request = Some(request.clone()),
+                Kind::AxumBaseline => axum_baseline_request = Some(request.clone()),
+                _ => {}
             }
             rows.push(Row {
                 paired_baseline,
@@ -454,6 +480,8 @@ impl Runner<'_> {
             ServerKind::AppDefaults => &self.stack.app_defaults.server,
             ServerKind::AppJson => &self.stack.app_json.server,
             ServerKind::Baseline => &self.stack.baseline.server,
+            ServerKind::Axum => &self.stack.axum.server,
+            ServerKind::AxumBaseline => &self.stack.axum_baseline.server,
         }
     }
 
@@ -533,6 +561,8 @@ pub fn servers_of(kind: Kind) -> &'static [ServerKind] {
             &[ServerKind::AppDefaults]
         }
         Kind::AppCookieJson => &[ServerKind::AppJson],
+        Kind::AxumCookie => &[ServerKind::Axum],
+        Kind::AxumBaseline => &[ServerKind::AxumBaseline],
         Kind::LoginRedirect | Kind::Broker | Kind::Redemption => &[ServerKind::Public],
         Kind::SignIn => &[ServerKind::Public, ServerKind::App],
     }

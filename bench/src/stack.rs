@@ -58,6 +58,10 @@ pub struct Stack {
     /// The defaults with `LOG_FORMAT=json`, as on Cloud Run.
     pub app_json: Service,
     pub baseline: Service,
+    /// `examples/axum-service`: the same audience as the app, on axum.
+    pub axum: Service,
+    /// A plain axum handler, the axum row's baseline.
+    pub axum_baseline: Service,
     /// The public service's handoff signing key (PKCS#8 PEM), so that the
     /// driver can mint tokens the apps trust for the rotating rows.
     pub signing_key_pem: String,
@@ -75,6 +79,7 @@ impl Stack {
         let mock_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let (public_port, app_port, baseline_port) = (free_port()?, free_port()?, free_port()?);
         let (defaults_port, json_port) = (free_port()?, free_port()?);
+        let (axum_port, axum_baseline_port) = (free_port()?, free_port()?);
         let public_url = format!("http://127.0.0.1:{public_port}");
         let app_url = format!("http://127.0.0.1:{app_port}");
         let client_secret = random_base64(24);
@@ -160,6 +165,12 @@ impl Stack {
         ];
         let mut app_env = common(app_port);
         app_env.extend(app_settings.clone());
+        let mut axum_env = common(axum_port);
+        axum_env.extend([
+            ("APP_URL", app_settings[0].1.clone()),
+            ("AUTH_URL", app_settings[1].1.clone()),
+            ("METADATA_URL", app_settings[3].1.clone()),
+        ]);
         let mut defaults_env = unfiltered(defaults_port);
         defaults_env.extend(app_settings.clone());
         let mut json_env = unfiltered(json_port);
@@ -193,6 +204,14 @@ impl Stack {
             log_name: "private-service-defaults",
             ..launch("private-service", defaults_port, defaults_env.clone())
         })?;
+        let axum = start_repeatedly(1, |_| launch("axum-service", axum_port, axum_env.clone()))?;
+        let axum_baseline = start_repeatedly(1, |_| {
+            launch(
+                "axum-baseline",
+                axum_baseline_port,
+                common(axum_baseline_port),
+            )
+        })?;
         let app_json = start_repeatedly(1, |_| Launch {
             log_name: "private-service-json",
             ..launch("private-service", json_port, json_env.clone())
@@ -204,6 +223,8 @@ impl Stack {
             app_defaults,
             app_json,
             baseline,
+            axum,
+            axum_baseline,
             signing_key_pem: signing_key,
             _dir: dir,
         })

@@ -29,6 +29,7 @@ pub fn router(guard: Guard) -> Router {
         .route("/", get(home))
         .route("/api/me", get(me))
         .route("/jobs", post(job))
+        .route("/readyz", get(|| async { "ready\n" }))
         .merge(guard.routes())
         .with_state(guard)
 }
