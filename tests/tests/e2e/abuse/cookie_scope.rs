@@ -1,4 +1,4 @@
-//! Each app's handoff cookie is its own (issue 15, item 2): a parent-domain
+//! Each app's handoff cookie is its own: a parent-domain
 //! cookie used to carry every app's token under one name, so one app's
 //! sign-in overwrote another's, and a sibling host could plant a
 //! `__Secure-handoff` cookie that an app on host-only cookies accepted.

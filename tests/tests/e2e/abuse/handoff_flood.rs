@@ -1,5 +1,4 @@
-//! One junk request must not exhaust everyone's redemptions (issue 15,
-//! item 4): every `GET <app>/auth/handoff?code=<junk>` used to make the app
+//! One junk request must not exhaust everyone's redemptions: every `GET <app>/auth/handoff?code=<junk>` used to make the app
 //! send an authenticated redemption, and the public service limited those
 //! by the app's address, so a few hundred junk requests locked out real
 //! sign-ins and the token broker with them.

@@ -1,4 +1,4 @@
-//! A flood of `/readyz` (issue 15, item 6): readiness is public (Cloud Run
+//! A flood of `/readyz`: readiness is public (Cloud Run
 //! probes it), so anyone can call it as often as they like. Answers are
 //! kept for a second behind one lock, so the flood costs a bounded number
 //! of checks against the database and the provider, and sign-ins keep

@@ -1,4 +1,4 @@
-//! `public-service admin …` (issue 18, for operators): sessions and grants
+//! `public-service admin …` (for operators): sessions and grants
 //! of one user ended with one command, on the service's own environment;
 //! the re-seal and key status are in [`reseal`]. Each test runs on SQLite
 //! and on PostgreSQL, and one runs the real binary.

@@ -482,7 +482,7 @@ fn without_postgresql_the_stand_in_says_what_is_missing() {
     );
 }
 
-/// Issue 15, item 6: the example admits by Workspace domain
+/// The example admits by Workspace domain
 /// (`ALLOWED_HOSTED_DOMAINS`; the rehearsals above set only that), and a
 /// run with no access list at all stops before it touches the project,
 /// naming what to set.

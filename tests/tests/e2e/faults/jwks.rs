@@ -79,7 +79,7 @@ async fn a_garbage_jwks_after_a_key_rotation_gives_a_502_page_and_recovers() {
     jwks_fault_after_rotation(Misbehaviour::JwksGarbage, 502).await;
 }
 
-/// Issue 15, item 6: the provider takes a key out of its JWKS (it was
+/// The provider takes a key out of its JWKS (it was
 /// retired, maybe leaked); ID tokens signed with it are refused once the
 /// copy the service holds is older than the JWKS answer's `Cache-Control:
 /// max-age`, without a restart and without waiting for an unknown `kid`.

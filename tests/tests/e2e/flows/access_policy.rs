@@ -79,7 +79,7 @@ async fn an_hd_claim_naming_another_domain_keeps_a_listed_address_domain_out() {
     );
 }
 
-/// Issue 15, item 6: a user whose address (and Workspace domain) changed
+/// A user whose address (and Workspace domain) changed
 /// at the provider signs in again in the same browser; the session kept
 /// for the same `sub` must carry the new address and `hd`, or renewals
 /// would check the policy against the old ones for the session's life.

@@ -390,7 +390,7 @@ async fn a_rotated_out_key_verifies_during_the_overlap_and_not_after_retirement(
     assert_eq!(me(new).await, 200, "the active key's tokens still verify");
 }
 
-/// Issue 15, item 5: an app that polls the revoked-sessions feed (every
+/// An app that polls the revoked-sessions feed (every
 /// app does by default) but has no entry in `APP_SERVICE_ACCOUNTS` gets
 /// `404` for ever and is never ready. The public service names each such
 /// app at start, not only when the whole list is empty.

@@ -1,4 +1,4 @@
-//! Login CSRF through a handoff code (issue 15, item 1): a code works only
+//! Login CSRF through a handoff code: a code works only
 //! in the browser that asked for it.
 //!
 //! The attacker signs in with their own account, takes a code from their

@@ -1,4 +1,4 @@
-//! Nuisance sign-out (issue 15, item 6): a `GET` from any site must not
+//! Nuisance sign-out: a `GET` from any site must not
 //! sign anyone out. The public service's `/signed-out` and the app's
 //! `/auth/signed-out` are where a real sign-out lands, so they used to
 //! clear the session (or handoff) cookie on every visit, while the session
