@@ -20,18 +20,34 @@ use crate::verifier::VerifyError;
 /// A caller whose ID token verified and whose account is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceCaller {
+    /// The service account's e-mail address, ASCII-lower-cased: the entry
+    /// of the allowlist it matched.
     pub email: String,
+    /// The token's `sub`: the provider's unique id of the account.
     pub subject: String,
 }
 
+/// Why a service caller was refused. As an actix-web `ResponseError` it
+/// answers JSON with `Cache-Control: no-store`: `401` with
+/// `WWW-Authenticate` for a missing or bad token, `403` for an account not
+/// on the list, `503` with `Retry-After` when the token could not be
+/// checked. The reason in full goes to the log
+/// ([`ServiceCallers::authenticate`]), not into the answer.
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
+    /// No `Authorization` header, or one that is not a well-formed Bearer
+    /// token.
     #[error("no Bearer token")]
     Missing,
+    /// The token does not verify; [`VerifyError::KeysUnavailable`] inside
+    /// means it could not be checked (`503`), not that it is bad.
     #[error("the caller's token is not acceptable: {0}")]
     Invalid(#[from] VerifyError),
+    /// The token verified but carries no e-mail address the provider
+    /// verified, so it cannot be matched against the list.
     #[error("the caller's token has no verified e-mail")]
     NoVerifiedEmail,
+    /// The account's e-mail address is not on the allowlist.
     #[error("the caller is not on the allowlist")]
     NotAllowed,
 }
@@ -81,6 +97,10 @@ impl ResponseError for CallerError {
     }
 }
 
+/// The service accounts allowed to call a back-channel route, and the
+/// verifier of their ID tokens (see the module docs). An app behind the
+/// gate admits service accounts with [`crate::gate::BearerIdTokens`]
+/// instead.
 pub struct ServiceCallers {
     verifier: IdTokenVerifier,
     allowed: Vec<String>,
@@ -120,6 +140,7 @@ impl ServiceCallers {
         }
     }
 
+    /// Whether the allowlist is empty: every caller is refused.
     pub fn is_empty(&self) -> bool {
         self.allowed.is_empty()
     }

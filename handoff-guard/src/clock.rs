@@ -4,9 +4,16 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Where the library reads the time: token lifetimes, binding verifiers,
+/// remembered revocations and the refusal log's intervals are all dated by
+/// one. Production uses [`SystemClock`]; tests move an [`OffsetClock`].
 pub trait Clock: Send + Sync + 'static {
+    /// The current time. It is read on every verification, so it must be
+    /// cheap and must not block.
     fn now(&self) -> SystemTime;
 
+    /// [`Self::now`] in whole seconds since the Unix epoch, the unit of
+    /// every JWT time claim; 0 for a time before 1970.
     fn unix_seconds(&self) -> u64 {
         self.now()
             .duration_since(UNIX_EPOCH)
@@ -47,11 +54,16 @@ impl OffsetClock {
             .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
     }
 
+    /// Moves the clock forward by `by` in whole seconds (a fraction of a
+    /// second is dropped). Clones share the offset, so a clock handed to a
+    /// verifier moves with the test's copy.
     pub fn advance(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.offset_seconds.fetch_add(secs, Ordering::SeqCst);
     }
 
+    /// Moves the clock back by `by` in whole seconds (a fraction of a
+    /// second is dropped), as [`Self::advance`] moves it forward.
     pub fn rewind(&self, by: Duration) {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.offset_seconds.fetch_sub(secs, Ordering::SeqCst);
@@ -73,4 +85,7 @@ impl Clock for OffsetClock {
     }
 }
 
+/// A clock as the library's types take it. Give the same one to
+/// everything of one app (the verifier, the gate, the code redemption),
+/// so that they agree on the time.
 pub type SharedClock = Arc<dyn Clock>;

@@ -32,7 +32,11 @@ pub enum CookieScope {
     /// Host-only: [`HOST_ONLY_NAME`].
     HostOnly,
     /// For `domain` and every host under it: a name per app.
-    ParentDomain { domain: String },
+    ParentDomain {
+        /// The parent domain as the cookie's `Domain` attribute, such as
+        /// `example.com`: every host under it receives the cookie.
+        domain: String,
+    },
 }
 
 /// The parent-domain cookie name of the app whose origin (the token's

@@ -82,6 +82,8 @@ impl Refusal {
         "revoked_session",
     ];
 
+    /// Its `reason` label in `auth_refusals_total` and `refusal` field in
+    /// the log lines, one of [`Self::LABELS`].
     pub fn label(self) -> &'static str {
         Self::LABELS[self as usize]
     }
@@ -207,6 +209,8 @@ impl HandoffGate {
         self
     }
 
+    /// The verifier of handoff tokens it was made with (readiness asks it
+    /// about keys: [`HandoffVerifier::prefetch`], [`HandoffVerifier::has_keys`]).
     pub fn verifier(&self) -> &HandoffVerifier {
         &self.verifier
     }
@@ -435,33 +439,55 @@ enum Credential {
 /// How a person proved who they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
+    /// A handoff token in this app's cookie ([`HandoffGate::cookie_name`]).
     HandoffCookie,
+    /// A handoff token sent as `Authorization: Bearer` (an API client that
+    /// holds one).
     HandoffBearer,
     /// A provider-signed ID token (a Chrome extension's).
     IdToken,
 }
 
+/// A person the gate admitted, and how.
 #[derive(Debug, Clone)]
 pub struct Person {
+    /// The provider's identifier of the person (`sub`): unlike the e-mail
+    /// address it does not change, so key what is stored per person on it.
     pub subject: String,
+    /// The person's e-mail address, verified by the provider: as the
+    /// provider gave it with a handoff token, ASCII-lower-cased with an ID
+    /// token. Compare it without ASCII case.
     pub email: String,
+    /// The display name, when the provider shared one.
     pub name: Option<String>,
     /// The public service's session, for handoff tokens.
     pub session_id: Option<String>,
+    /// Unix seconds when the token that proved it expires (its `exp`).
+    /// After that (and the leeway) the token is refused: a browser is sent
+    /// for a new one, an API client must bring one.
     pub expires_at: u64,
+    /// How the person proved who they are.
     pub via: Via,
 }
 
+/// A service account the gate admitted: a provider-signed ID token for
+/// this app's URL, of an account on the list.
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// The service account's e-mail address, ASCII-lower-cased: the entry
+    /// of the list it matched.
     pub email: String,
+    /// The token's `sub`: the provider's unique id of the account.
     pub subject: String,
 }
 
 /// Whoever sent an authenticated request.
 #[derive(Debug, Clone)]
 pub enum Principal {
+    /// A person: a handoff token, or a person's ID token passing the
+    /// access policy.
     Person(Person),
+    /// A listed service account, with an ID token for this app's URL.
     Service(Service),
 }
 
@@ -492,12 +518,17 @@ pub struct ServiceCaller(pub Service);
 pub struct SignedInUser(Person);
 
 impl SignedInUser {
+    /// The person's e-mail address, verified by the provider (see
+    /// [`Person::email`] for its case).
     pub fn email(&self) -> &str {
         &self.0.email
     }
+    /// The provider's identifier of the person (`sub`), which does not
+    /// change: key what is stored per person on it.
     pub fn subject(&self) -> &str {
         &self.0.subject
     }
+    /// The display name, when the provider shared one.
     pub fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
     }
@@ -505,9 +536,12 @@ impl SignedInUser {
     pub fn session_id(&self) -> Option<&str> {
         self.0.session_id.as_deref()
     }
+    /// Unix seconds when the token that proved it expires (see
+    /// [`Person::expires_at`]).
     pub fn expires_at(&self) -> u64 {
         self.0.expires_at
     }
+    /// How the person proved who they are.
     pub fn via(&self) -> Via {
         self.0.via
     }
@@ -583,6 +617,9 @@ impl Unauthenticated {
         }
     }
 
+    /// Where the request is sent to sign in: the `Location` of the
+    /// redirect, or the `login_url` of the `401`'s JSON. For a `403` it
+    /// holds the reason given instead; it is empty for `500` and `503`.
     pub fn sign_in_url(&self) -> &str {
         &self.sign_in_url
     }

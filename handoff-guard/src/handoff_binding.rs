@@ -133,6 +133,8 @@ impl PendingVerifiers {
         self.entries.iter().map(|p| p.verifier.as_str()).collect()
     }
 
+    /// Whether no verifier is pending: a code this browser brings was not
+    /// asked for by it (or outlived its verifier) and is not redeemed.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -46,9 +46,18 @@ use crate::metadata::IdTokenSource;
 use crate::page::{continue_to, Reply};
 use crate::request_head::RequestHead;
 
+/// `GET`: gives a browser a binding and sends it to sign in (see
+/// [`CodeRedemption::start`]). The public service sends browsers to these
+/// paths on the app's origin, so they are part of the contract: mount the
+/// routes at these paths and no others.
 pub const START_PATH: &str = "/auth/start";
+/// `GET ?code=…`: redeems a one-time code and sets the app's cookie (see
+/// [`CodeRedemption::handoff`]).
 pub const HANDOFF_PATH: &str = "/auth/handoff";
+/// `POST`: the app's sign-out button (see [`CodeRedemption::logout`]).
 pub const LOGOUT_PATH: &str = "/auth/logout";
+/// `GET`: where a sign-out started at the public service comes back
+/// through (see [`CodeRedemption::signed_out`]).
 pub const SIGNED_OUT_PATH: &str = "/auth/signed-out";
 
 const MAX_CODE_LEN: usize = 128;
@@ -63,26 +72,53 @@ pub trait Throttle: Send + Sync {
     fn refuse(&self, req: &actix_web::HttpRequest) -> Option<actix_web::HttpResponse>;
 }
 
+/// Why a back-channel call to the public service (redeeming a code, ending
+/// a session, asking whether one ended) did not succeed. No message quotes
+/// a code, a token or a URL.
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
+    /// This app could not get its own service-account ID token to
+    /// authenticate the call (the text is the [`crate::metadata`] error).
     #[error("this app's ID token is unavailable: {0}")]
     Credentials(String),
+    /// The call got no answer: the connection failed, or no answer came
+    /// within 5 s; the text says which kind.
     #[error("the public service could not be reached: {0}")]
     Unreachable(String),
+    /// The public service answered this status instead of 2xx. `400`
+    /// refuses the code or token itself (unknown, used, expired, another
+    /// app's, bound to another browser, or its session ended); other
+    /// statuses are about this app's account, its rate or an outage.
     #[error("the public service refused the code ({0})")]
     Refused(u16),
+    /// A 2xx answer this library cannot read: not the expected JSON, a
+    /// `verifier_index` beyond the verifiers sent, or a `signed_out_url`
+    /// that is not a URL.
     #[error("the public service answered something unexpected")]
     Malformed,
 }
 
+/// What a redeemed code gave this app.
 pub struct Redeemed {
+    /// The handoff token for this app: a credential, for the app's own
+    /// cookie only, never a URL, a page or a log line.
     pub token: SecretString,
+    /// How long the token, and so its cookie, lives: what the public
+    /// service says, at most an hour.
     pub expires_in: Duration,
+    /// Where the browser continues, as stored with the code (a path on this
+    /// app). It comes from another service: follow it only if it is a local
+    /// path, as [`CodeRedemption::handoff`] does.
     pub return_to: String,
     /// Which of the verifiers presented the code was bound to.
     pub verifier_index: usize,
 }
 
+/// The app's side of the separate-sites delivery (see the module docs):
+/// the back-channel calls and the handlers of the four routes. With
+/// actix-web, register it as `web::Data` and mount `configure`; with axum,
+/// use `axum::code_redemption_routes`. [`crate::Guard`] builds one for
+/// code delivery.
 pub struct CodeRedemption {
     redeem_url: Url,
     end_session_url: Url,

@@ -24,29 +24,54 @@ use crate::verifier::{
 
 /// Google's issuers, in both spellings it uses.
 pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+/// Where Google publishes the keys of its ID tokens (a JWKS of RS256 keys).
 pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
 /// Tolerated clock skew for `exp` and `iat`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
 
+/// What a verified ID token says about its holder. The verifier checked
+/// the signature, `iss`, `aud`, `exp` and `iat`; who the holder is and
+/// whether they may call is the caller's decision (see [`crate::policy`],
+/// and `callers` for service accounts).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdTokenClaims {
+    /// The issuer, one of those the verifier was made with (for Google,
+    /// either spelling of [`GOOGLE_ISSUERS`]).
     pub iss: String,
+    /// The provider's identifier of the account: unique, and unlike the
+    /// e-mail address it does not change.
     pub sub: String,
     /// The audiences (Google sends one, as a string).
     #[serde(deserialize_with = "one_or_many")]
     pub aud: Vec<String>,
+    /// The authorized party: the OAuth client the token was issued to. With
+    /// several audiences the gate takes the token only when `azp` is one
+    /// of them, and treats it as the audience.
     #[serde(default)]
     pub azp: Option<String>,
+    /// The account's e-mail address as the provider gave it, verified or
+    /// not: decide on [`Self::verified_email`].
     #[serde(default)]
     pub email: Option<String>,
+    /// Whether the provider verified `email`; `false` when the claim is
+    /// absent. Read from a boolean (Google) or the string `"true"` (some
+    /// other providers).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub email_verified: bool,
+    /// The holder's display name, when the token carries one.
     #[serde(default)]
     pub name: Option<String>,
+    /// The Google Workspace domain that manages the account; absent for a
+    /// consumer account. Only this, not the address's domain, says an
+    /// organisation manages the account (see [`crate::policy`]).
     #[serde(default)]
     pub hd: Option<String>,
+    /// Unix seconds from which the token is refused (with [`LEEWAY`] of
+    /// tolerance).
     pub exp: u64,
+    /// Unix seconds when the provider issued the token; one issued further
+    /// ahead of the verifier's clock than [`LEEWAY`] is refused.
     pub iat: u64,
 }
 
@@ -85,6 +110,12 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     })
 }
 
+/// Checks provider-signed ID tokens: RS256 only, signed by a key of the
+/// provider's JWKS, `iss` one of the issuers and `aud` one of the audiences
+/// it was made with, `exp` and `iat` within [`LEEWAY`]. It does not look at
+/// the e-mail address or `azp`: that is the caller's policy. Tokens it
+/// verified are answered from its cache (see [`crate::token_cache`]). Make
+/// one at start and share it: the caches are in it.
 pub struct IdTokenVerifier {
     keys: KeySource,
     validation: Validation,
@@ -112,6 +143,7 @@ impl IdTokenVerifier {
         }
     }
 
+    /// Checks `exp` and `iat` against `clock` instead of the wall clock.
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
@@ -146,6 +178,11 @@ impl IdTokenVerifier {
         )
     }
 
+    /// The claims of `token` (the compact JWT alone, without `Bearer `), if
+    /// it verifies. A token without `kid` is checked only against a
+    /// provider that publishes exactly one key. Only
+    /// [`VerifyError::KeysUnavailable`] means it could not be checked;
+    /// every other error refuses it.
     pub async fn verify(&self, token: &str) -> Result<IdTokenClaims, VerifyError> {
         self.verify_shared(token).await.map(Arc::unwrap_or_clone)
     }
@@ -186,6 +223,10 @@ impl IdTokenVerifier {
         self.verified.len()
     }
 
+    /// Fetches the provider's keys now, unless a fetch was made within the
+    /// refetch interval, so that the first caller does not wait for them
+    /// (readiness, tests). A static source is always warm. An error means
+    /// the keys could not be fetched now; keys fetched earlier stay in use.
     pub async fn prefetch(&self) -> Result<(), VerifyError> {
         self.keys.prefetch().await
     }

@@ -22,11 +22,20 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgo
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use url::Url;
 
+/// Why no key set could be had. The token being checked may be fine: a
+/// caller answers "try again", not "sign in again".
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JwksError {
+    /// The endpoint could not be reached in time, answered a status other
+    /// than 2xx (a redirect included: none is followed), or its body could
+    /// not be read; also the answer while no fetch has succeeded yet and
+    /// the refetch interval forbids another. The text says which kind, and
+    /// quotes no URL or body.
     #[error("the JWKS could not be fetched: {0}")]
     Fetch(String),
+    /// The document is not a JWKS (`{"keys": [...]}` of JWKs). Keys of
+    /// another algorithm, or too short, are left out of a set, not errors.
     #[error("the JWKS is not valid JSON of the expected shape")]
     Malformed,
 }
@@ -45,6 +54,7 @@ impl Default for KeySet {
 }
 
 impl KeySet {
+    /// A set without keys, for `algorithm`: every lookup finds nothing.
     pub fn empty(algorithm: Algorithm) -> Self {
         Self {
             algorithm,
@@ -74,15 +84,21 @@ impl KeySet {
         Self { algorithm, keys }
     }
 
+    /// The ES256 keys of a JWKS document (the public service's
+    /// `/.well-known/jwks.json`), picked as [`Self::from_jwks_for`] does.
     pub fn from_json(json: &str) -> Result<Self, JwksError> {
         Self::from_json_for(json, Algorithm::ES256)
     }
 
+    /// The keys of a JWKS document usable with `algorithm`, picked as
+    /// [`Self::from_jwks_for`] does; [`JwksError::Malformed`] when `json`
+    /// is not a JWKS at all.
     pub fn from_json_for(json: &str, algorithm: Algorithm) -> Result<Self, JwksError> {
         let set: JwkSet = serde_json::from_str(json).map_err(|_| JwksError::Malformed)?;
         Ok(Self::from_jwks_for(&set, algorithm))
     }
 
+    /// The one algorithm every key of this set is used with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -95,10 +111,13 @@ impl KeySet {
         }
     }
 
+    /// The key published under `kid`, if the set holds it.
     pub fn get(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         self.keys.get(kid).cloned()
     }
 
+    /// How many keys the set holds: those [`Self::from_jwks_for`] kept,
+    /// each with a `kid` (a key without one is left out).
     pub fn len(&self) -> usize {
         self.keys.len()
     }
@@ -115,6 +134,7 @@ impl KeySet {
         self
     }
 
+    /// Whether the set holds no key: no token verifies against it.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -172,6 +192,9 @@ fn is_signing_key_for(jwk: &Jwk, algorithm: Algorithm) -> bool {
     shape_ok && alg_ok && use_ok
 }
 
+/// How a [`RemoteJwks`] fetches and keeps its keys. The defaults suit the
+/// public service's JWKS: at most one fetch every 30 s, keys kept at most
+/// 5 minutes, 5 s for a fetch, ES256 keys.
 #[derive(Debug, Clone)]
 pub struct RemoteJwksOptions {
     /// The least time between two fetches triggered by unknown `kid`s.
@@ -182,6 +205,9 @@ pub struct RemoteJwksOptions {
     /// the fetch fails, so an outage of the key server does not sign
     /// everyone out).
     pub max_age: Duration,
+    /// The longest one fetch may take, connecting included. A fetch that
+    /// takes longer fails like an unreachable endpoint (stale keys stay in
+    /// use), so a slow key server delays a request by at most this much.
     pub timeout: Duration,
     /// The algorithm of the keys kept (ES256 or RS256).
     pub algorithm: Algorithm,
@@ -205,6 +231,10 @@ struct Cached {
     last_attempt: Option<Instant>,
 }
 
+/// A JWKS endpoint behind the cache described in the module docs. It
+/// answers from memory while its copy is fresh, makes one fetch at a time,
+/// and keeps its stale keys when a fetch fails. The verifiers' `remote`
+/// constructors make one; each holds its own cache.
 pub struct RemoteJwks {
     url: Url,
     http: reqwest::Client,
@@ -215,6 +245,9 @@ pub struct RemoteJwks {
 }
 
 impl RemoteJwks {
+    /// The keys at `url`, fetched and kept as `options` say. Nothing is
+    /// fetched yet: the first lookup (or [`Self::refresh`]) does it. The
+    /// client follows no redirect.
     pub fn new(url: Url, options: RemoteJwksOptions) -> Self {
         let (algorithm, fresh_for) = (options.algorithm, options.max_age);
         let http = crate::back_channel::client(options.timeout);
@@ -286,10 +319,13 @@ impl RemoteJwks {
         self.key(Some("")).await.map(|_| ())
     }
 
+    /// The algorithm of the keys kept, from the options.
     pub fn algorithm(&self) -> Algorithm {
         self.options.algorithm
     }
 
+    /// How many keys the cache holds now, stale ones included; 0 until a
+    /// fetch has succeeded.
     pub fn cached_key_count(&self) -> usize {
         self.read().keys.len()
     }

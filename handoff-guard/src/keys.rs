@@ -9,9 +9,12 @@ use p256::SecretKey;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+/// Why a signing key could not be read. The message never quotes the PEM.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
+    /// The text is not a P-256 private key in PEM: another curve, an RSA
+    /// key, a public key, a certificate, or a damaged PEM.
     #[error("not a P-256 private key in PEM (PKCS#8 or SEC1) form")]
     NotP256Pem,
 }
@@ -72,6 +75,8 @@ impl SigningKey {
         &self.kid
     }
 
+    /// The public half as the JWKS publishes it: `kty` `EC`, `crv`
+    /// `P-256`, `alg` `ES256`, `use` `sig` and [`Self::kid`] as `kid`.
     pub fn public_jwk(&self) -> &Jwk {
         &self.public_jwk
     }

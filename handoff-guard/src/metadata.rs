@@ -13,18 +13,29 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+/// Google Cloud's metadata server (Cloud Run's too), reachable only from
+/// inside an instance: the usual `base` of [`IdTokenSource::new`].
 pub const GOOGLE_METADATA_URL: &str = "http://metadata.google.internal";
 
 /// Tokens are renewed this long before they expire.
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
 const MAX_TOKEN_LEN: usize = 8192;
 
+/// Why no ID token could be had. The next call tries again; nothing is
+/// cached from a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
+    /// The request failed or timed out (5 s); the text says which kind and
+    /// quotes no URL. Outside Google Cloud there is no metadata server to
+    /// reach unless one is configured.
     #[error("the metadata server could not be reached: {0}")]
     Unreachable(String),
+    /// The server answered this HTTP status instead of a token (a redirect
+    /// included: none is followed).
     #[error("the metadata server answered status {0}")]
     Status(u16),
+    /// The body could not be read, is longer than 8192 bytes, or is not a
+    /// JWT with a numeric `exp`.
     #[error("the metadata server answered something that is not an ID token")]
     Malformed,
 }
@@ -34,6 +45,9 @@ struct Cached {
     expires_at: u64,
 }
 
+/// This instance's service-account ID tokens for one audience, fetched
+/// from the metadata server and reused until five minutes before they
+/// expire. Share one per audience: the cached token is in it.
 pub struct IdTokenSource {
     identity_url: Url,
     http: reqwest::Client,
@@ -61,6 +75,10 @@ impl IdTokenSource {
         }
     }
 
+    /// A token for the audience, fetched only when none is cached or the
+    /// cached one expires within five minutes. Concurrent callers wait for
+    /// one fetch. The token is not verified here (the receiver does that),
+    /// and it is a credential: keep it out of logs.
     pub async fn token(&self) -> Result<SecretString, MetadataError> {
         let mut cached = self.cached.lock().await;
         let now = unix_now();

@@ -10,24 +10,43 @@ use std::collections::HashSet;
 /// The identity the provider vouched for, from a verified id_token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    /// The provider's identifier of the account (`sub`); the policy does
+    /// not read it.
     pub subject: String,
+    /// The e-mail address, if the provider shared one, in any case: the
+    /// policy compares it ASCII-lower-cased.
     pub email: Option<String>,
+    /// Whether the provider verified `email`. An unverified address admits
+    /// no one, even one on the list: anyone can type an address.
     pub email_verified: bool,
+    /// The display name, if any; the policy does not read it.
     pub name: Option<String>,
+    /// The Google Workspace domain that manages the account (`hd`), if any.
     pub hosted_domain: Option<String>,
 }
 
+/// Why the policy refused someone. The messages name no address, so they
+/// may be shown to the person and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Denial {
+    /// The identity has no e-mail address (the sign-in must ask for the
+    /// `email` scope).
     #[error("the provider did not share an e-mail address")]
     NoEmail,
+    /// The provider has not verified the address.
     #[error("the e-mail address is not verified")]
     EmailNotVerified,
+    /// The address matches no listed address or domain, and the account's
+    /// `hd` no listed hosted domain.
     #[error("the account is not on the allowlist")]
     NotAllowed,
 }
 
+/// Who may sign in, or call as a person: a verified e-mail address that is
+/// listed, at a listed domain, or of an account in a listed Workspace
+/// hosted domain; or any verified address, when so configured. The default
+/// admits no one.
 #[derive(Debug, Clone, Default)]
 pub struct AccessPolicy {
     emails: HashSet<String>,
@@ -37,6 +56,13 @@ pub struct AccessPolicy {
 }
 
 impl AccessPolicy {
+    /// `emails`: addresses admitted; `domains`: e-mail domains whose every
+    /// address is admitted, unless the account's `hd` names another domain;
+    /// `hosted_domains`: Workspace domains (`hd`) whose accounts are
+    /// admitted; `allow_any_verified`: every verified address is admitted,
+    /// whatever the lists say. Everything is compared after ASCII
+    /// lower-casing only, so give domains bare (`example.com`, without `@`
+    /// or a leading dot).
     pub fn new(
         emails: impl IntoIterator<Item = String>,
         domains: impl IntoIterator<Item = String>,
@@ -63,7 +89,7 @@ impl AccessPolicy {
     /// Whether an e-mail domain alone admits people. A consumer Google
     /// account can be made with any address the person can receive mail
     /// at; only `hd` says the organisation manages it
-    /// (https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload),
+    /// (<https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload>),
     /// so a host should warn about this.
     pub fn admits_by_address_domain(&self) -> bool {
         !self.domains.is_empty()
@@ -74,6 +100,8 @@ impl AccessPolicy {
         !self.hosted_domains.is_empty()
     }
 
+    /// `Ok` when `identity` is admitted, or why not. The address must be
+    /// present and verified even with `allow_any_verified`.
     pub fn check(&self, identity: &Identity) -> Result<(), Denial> {
         let email = identity.email.as_deref().ok_or(Denial::NoEmail)?;
         if !identity.email_verified {

@@ -53,6 +53,10 @@ pub struct RevokedSessions {
 }
 
 impl RevokedSessions {
+    /// Whether the session `sid` (a handoff token's `sid` claim) is known
+    /// to be revoked: its tokens must be refused. An id is remembered for
+    /// [`REMEMBER_FOR`] after its revocation, and no token naming it stays
+    /// valid longer.
     pub fn is_revoked(&self, sid: &str) -> bool {
         self.ids
             .read()
@@ -60,10 +64,12 @@ impl RevokedSessions {
             .contains_key(sid)
     }
 
+    /// How many revoked sessions are remembered.
     pub fn len(&self) -> usize {
         self.ids.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Whether no revoked session is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -81,6 +87,8 @@ impl RevokedSessions {
 /// One page of `GET /sessions/revoked`.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct RevokedPage {
+    /// The sessions revoked since the request's `since` (and after its
+    /// `after`), in (`revoked_at`, `sid`) order, at most one page of them.
     pub revoked: Vec<RevokedSession>,
     /// The public service's clock when it answered.
     pub now: u64,
@@ -90,9 +98,12 @@ pub struct RevokedPage {
     pub more: bool,
 }
 
+/// One revoked session of the feed.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct RevokedSession {
+    /// The session's id, as handoff tokens carry it in `sid`.
     pub sid: String,
+    /// Unix seconds when the public service revoked it, by its clock.
     pub revoked_at: u64,
 }
 
@@ -160,6 +171,9 @@ impl RevocationFeed {
         })
     }
 
+    /// The list this feed keeps up to date (the `revoked` it was made
+    /// with); [`crate::gate::HandoffGate::refusing_revoked_from`] checks
+    /// tokens against it.
     pub fn revoked(&self) -> &Arc<RevokedSessions> {
         &self.poller.revoked
     }
@@ -172,9 +186,10 @@ impl RevocationFeed {
 
     /// Makes the list fresh enough for a request to rely on: returns at
     /// once while it is, starts a fetch beside the request when half the
-    /// interval has passed, and waits (at most [`MAX_WAIT`]) for a fetch
-    /// when a whole interval has. Never fails: a feed that cannot be read
-    /// leaves the list as it was (logged).
+    /// interval has passed, and waits for a fetch when a whole interval
+    /// has (at most two seconds, and not within a second of a failed
+    /// fetch: an outage must not slow every request). Never fails: a feed
+    /// that cannot be read leaves the list as it was (logged).
     pub async fn ensure_fresh(self: &Arc<Self>) {
         match self.age() {
             Some(age) if age < self.interval / 2 => {}

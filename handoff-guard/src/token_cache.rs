@@ -67,6 +67,9 @@ impl<C> Clone for Verified<C> {
     }
 }
 
+/// The verified tokens of one verifier, with claims of type `C` (see the
+/// module docs). Each verifier makes and owns its own, sized by its
+/// `with_cache_capacity`; only the verifier reads and fills it.
 pub struct VerifiedTokens<C> {
     /// `None`: a capacity of `0`, nothing is kept.
     cache: Option<quick_cache::sync::Cache<TokenDigest, Verified<C>>>,
@@ -80,10 +83,13 @@ impl<C> VerifiedTokens<C> {
         }
     }
 
+    /// How many tokens are kept now (at most the capacity; an expired
+    /// entry counts until a request for its token or eviction drops it).
     pub fn len(&self) -> usize {
         self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
+    /// Whether no token is kept (always, with a capacity of `0`).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

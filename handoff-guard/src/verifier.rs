@@ -19,35 +19,73 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Clock skew tolerated between the public service and the app.
 pub const LEEWAY: Duration = Duration::from_secs(30);
 
+/// Why a token was not accepted, from [`HandoffVerifier`] and from
+/// [`crate::id_token::IdTokenVerifier`] alike. Every variant but
+/// [`Self::KeysUnavailable`] refuses the token; that one says it could not
+/// be checked. The messages quote nothing of the token, so they may be
+/// logged.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
+    /// Not a JWT this library reads: empty, longer than [`MAX_TOKEN_LEN`],
+    /// not three base64url parts, or a header that is not JSON or names
+    /// `none` or an unknown algorithm.
     #[error("the token is not a well-formed JWT")]
     Malformed,
+    /// The header names another algorithm than the verifier's only one:
+    /// ES256 for handoff tokens, RS256 for ID tokens (the message says
+    /// ES256 for both).
     #[error("the token is not signed with ES256")]
     WrongAlgorithm,
+    /// A handoff token whose header has no `kid`. The public service always
+    /// names its key, so the verifier never guesses one.
     #[error("the token header has no kid")]
     MissingKeyId,
+    /// No key of the set has the token's `kid` (even after the re-fetch an
+    /// unknown `kid` may trigger), or the token names none and the set has
+    /// more than one key: a stranger's key, or one retired since.
     #[error("the token was signed by a key that is not published")]
     UnknownKey,
+    /// The signature does not verify with the key the token names: the
+    /// token was altered or forged.
     #[error("the signature does not verify")]
     BadSignature,
+    /// `exp` and the leeway have passed ([`LEEWAY`] for handoff tokens,
+    /// [`crate::id_token::LEEWAY`] for ID tokens).
     #[error("the token has expired")]
     Expired,
+    /// The token starts (`nbf` of a handoff token, `iat` of an ID token)
+    /// further ahead than the leeway: the clocks of the two sides are far
+    /// apart.
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// `iss` is not an issuer the verifier was made with.
     #[error("the token was issued by someone else")]
     WrongIssuer,
+    /// `aud` names no audience the verifier was made with: a token for
+    /// another app.
     #[error("the token is meant for another audience")]
     WrongAudience,
+    /// A claim the verifier requires is missing, or one has the wrong type
+    /// (a string where a number belongs, say).
     #[error("the token lacks a required claim or has a malformed one")]
     BadClaims,
+    /// The key to check the token with could not be had: fetching the JWKS
+    /// failed and no cached key answers for the token (before the first
+    /// fetch succeeds, none does). The token may be fine, so the answer is
+    /// "try again" (the gate's `503` with `Retry-After`), never "sign in
+    /// again", whose redirect would loop while the outage lasts.
     #[error("verification keys are unavailable: {0}")]
     KeysUnavailable(#[from] JwksError),
 }
 
+/// Where a verifier gets its keys.
 pub enum KeySource {
+    /// A fixed set, never refreshed: the signer's own JWKS in the same
+    /// process, or a JWKS from configuration. A rotation needs a new
+    /// verifier.
     Static(KeySet),
+    /// A JWKS endpoint behind a cache (see [`RemoteJwks`]).
     Remote(Box<RemoteJwks>),
 }
 
@@ -73,6 +111,12 @@ impl KeySource {
     }
 }
 
+/// Checks an app's handoff tokens: ES256 only, signed by a published key,
+/// the right `iss` and `aud`, within `nbf`..`exp` (with [`LEEWAY`]). A
+/// token verified before is answered from its cache of verified tokens
+/// (see [`crate::token_cache`]). It knows nothing of revoked sessions: the
+/// gate checks those (see [`crate::revocation`]). Make one at start and
+/// share it: the caches are in it.
 pub struct HandoffVerifier {
     keys: KeySource,
     validation: Validation,
@@ -81,6 +125,14 @@ pub struct HandoffVerifier {
 }
 
 impl HandoffVerifier {
+    /// Accepts tokens whose `iss` is exactly `issuer` (the public service's
+    /// URL, without a trailing slash) and whose `aud` is exactly `audience`
+    /// (this app's origin, such as `https://app.example.com`), signed by a
+    /// key of `keys`. It checks times by the wall clock
+    /// ([`Self::with_clock`]) and keeps up to
+    /// [`token_cache::DEFAULT_CAPACITY`] verified tokens
+    /// ([`Self::with_cache_capacity`]). Installs the library's signature
+    /// backend unless the host chose one first (see [`crate::crypto`]).
     pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
         crate::crypto::install();
         let mut validation = Validation::new(Algorithm::ES256);
@@ -126,6 +178,10 @@ impl HandoffVerifier {
         )
     }
 
+    /// The claims of `token` (the compact JWT alone, without `Bearer `), if
+    /// it verifies. Only [`VerifyError::KeysUnavailable`] means it could
+    /// not be checked; every other error refuses it. A remote key source
+    /// may fetch its JWKS here (see [`crate::jwks`]).
     pub async fn verify(&self, token: &str) -> Result<HandoffClaims, VerifyError> {
         self.verify_shared(token).await.map(Arc::unwrap_or_clone)
     }
