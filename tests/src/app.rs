@@ -322,6 +322,17 @@ async fn spawn_example_app(
         builder = builder.parent_domain_cookie();
     }
     let guard = builder.build();
+    if kind == SecondApp::ReportsOnActix {
+        let routes = reports_service::routes(&guard);
+        let server =
+            actix_web::HttpServer::new(move || actix_web::App::new().configure(routes.clone()))
+                .workers(1)
+                .listen(listener)
+                .expect("the reports service listens")
+                .run();
+        tokio::spawn(server);
+        return;
+    }
     listener
         .set_nonblocking(true)
         .expect("a non-blocking listener");
