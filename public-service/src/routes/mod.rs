@@ -54,6 +54,17 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, Quer
     Ok(found)
 }
 
+/// A back-channel route's JSON body read as `T`, only when it is one JSON
+/// object: serde's derived readers also take an array of the fields'
+/// values, which no other reader of the body would take for them.
+pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
+}
+
 /// A JSON answer of a back-channel route; never cached.
 pub fn json_answer(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     HttpResponse::build(status)
