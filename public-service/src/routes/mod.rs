@@ -25,7 +25,7 @@ use service_kit::rate_limit::CallerLimiter;
 use crate::state::AppState;
 
 /// Longest query parameter value read; longer ones are refused.
-const MAX_PARAM_LEN: usize = 2048;
+pub const MAX_PARAM_LEN: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
