@@ -6,10 +6,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use fuzz::provider::{provider_ec, stranger_ec, stranger_rsa, CLIENT_ID, PROVIDER, SUBJECT};
 use fuzz::token::{stranger, trusted};
 use fuzz::{cookie_key, AUDIENCE, ISSUER, NOW, TRANSACTION_LIFETIME};
 use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use public_service::login_transaction::LoginTransaction;
+use public_service::oidc::logout_token::BACKCHANNEL_LOGOUT_EVENT;
 use public_service::sessions::COOKIE_NAME;
 use serde_json::json;
 use handoff_guard::claims::HandoffClaims;
@@ -23,6 +25,8 @@ fn main() {
     session_cookies(&root.join("session_cookie"));
     return_tos(&root.join("return_to"));
     redemptions(&root.join("redeem_request"));
+    logout_tokens(&root.join("logout_token"));
+    userinfo_answers(&root.join("userinfo"));
 }
 
 fn claims() -> HandoffClaims {
@@ -128,6 +132,72 @@ fn redemptions(dir: &Path) {
     let body = json!({"code": url_safe_token(32), "audience": AUDIENCE, "verifier": url_safe_token(32)})
         .to_string();
     write(dir, "redeem", format!("\u{0}Bearer {bearer}\n{body}"));
+}
+
+/// A logout token's header and claims as a provider writes them.
+fn logout_parts() -> (String, String) {
+    let header = json!({"alg": "ES256", "typ": "logout+jwt", "kid": provider_ec().kid}).to_string();
+    let claims = json!({
+        "iss": PROVIDER,
+        "aud": CLIENT_ID,
+        "iat": NOW,
+        "exp": NOW + 120,
+        "jti": url_safe_token(16),
+        "sub": SUBJECT,
+        "sid": "provider-session-1",
+        "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+    })
+    .to_string();
+    (header, claims)
+}
+
+fn logout_tokens(dir: &Path) {
+    let (header, claims) = logout_parts();
+    // Mode 0 takes strings no published key signed.
+    let stranger = stranger_ec().sign(header.as_bytes(), claims.as_bytes());
+    write(dir, "raw-stranger", format!("\u{0}{stranger}"));
+    let unsigned = format!(
+        "{}.{}.",
+        fuzz::token::b64(br#"{"alg":"none"}"#),
+        fuzz::token::b64(claims.as_bytes())
+    );
+    write(dir, "raw-unsigned", format!("\u{0}{unsigned}"));
+    write(dir, "provider", format!("\u{1}{header}\n{claims}"));
+    let sid_only = claims.replace(&format!(r#""sub":"{SUBJECT}","#), "");
+    write(
+        dir,
+        "provider-sid-only",
+        format!("\u{1}{header}\n{sid_only}"),
+    );
+    write(dir, "stranger", format!("\u{2}{header}\n{claims}"));
+}
+
+fn userinfo_answers(dir: &Path) {
+    // Mode 0, then a byte: status 200, a content type (low bits) and the
+    // ID token's claims (bits 3 to 6).
+    let answer = json!({
+        "sub": SUBJECT,
+        "email": "alice@example.com",
+        "email_verified": true,
+        "name": "Alice Example",
+        "name#de": "Alice Beispiel",
+        "hd": "example.com",
+    })
+    .to_string();
+    write(dir, "json-bare-id-token", format!("\u{0}\u{1}{answer}"));
+    write(
+        dir,
+        "json-email-in-id-token",
+        [b"\x00\x09", answer.as_bytes()].concat(),
+    );
+    let other = answer.replace(SUBJECT, "108999999999999999999");
+    write(dir, "json-other-subject", format!("\u{0}\u{1}{other}"));
+    let header = json!({"alg": "RS256", "kid": stranger_rsa().kid, "typ": "JWT"}).to_string();
+    let claims =
+        json!({"iss": PROVIDER, "aud": CLIENT_ID, "sub": SUBJECT, "email": "alice@example.com"})
+            .to_string();
+    let jwt = stranger_rsa().sign(header.as_bytes(), claims.as_bytes());
+    write(dir, "jwt-stranger", format!("\u{0}\u{3}{jwt}"));
 }
 
 fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
