@@ -27,6 +27,9 @@ fn main() {
     redemptions(&root.join("redeem_request"));
     logout_tokens(&root.join("logout_token"));
     userinfo_answers(&root.join("userinfo"));
+    logout_forms(&root.join("logout_form"));
+    back_channel_bodies(&root.join("back_channel_json"));
+    revocation_feed(&root.join("revocation_feed"));
 }
 
 fn claims() -> HandoffClaims {
@@ -198,6 +201,55 @@ fn userinfo_answers(dir: &Path) {
             .to_string();
     let jwt = stranger_rsa().sign(header.as_bytes(), claims.as_bytes());
     write(dir, "jwt-stranger", format!("\u{0}\u{3}{jwt}"));
+}
+
+fn logout_forms(dir: &Path) {
+    let (header, claims) = logout_parts();
+    let token = provider_ec().sign(header.as_bytes(), claims.as_bytes());
+    let form = "application/x-www-form-urlencoded";
+    write(dir, "one", format!("\u{0}{form}\nlogout_token={token}"));
+    write(
+        dir,
+        "charset",
+        format!("\u{0}{form}; charset=UTF-8\nstate=x&logout_token={token}"),
+    );
+    write(
+        dir,
+        "repeated",
+        format!("\u{0}{form}\nlogout_token={token}&logout%5Ftoken=x"),
+    );
+}
+
+fn back_channel_bodies(dir: &Path) {
+    let broker = json!({
+        "subject": SUBJECT,
+        "scopes": ["https://www.googleapis.com/auth/drive.readonly"],
+    });
+    write(dir, "broker", format!("\u{0}{broker}"));
+    let token = trusted().signer.sign(&claims()).expect("signing");
+    write(
+        dir,
+        "sign-out",
+        format!("\u{0}{}", json!({ "handoff_token": token })),
+    );
+}
+
+fn revocation_feed(dir: &Path) {
+    write(
+        dir,
+        "query",
+        format!("\u{0}since={}&after={}", NOW - 60, url_safe_token(16)),
+    );
+    write(dir, "query-first", format!("\u{0}since={NOW}"));
+    let page = json!({
+        "revoked": [
+            { "sid": url_safe_token(16), "revoked_at": NOW - 30 },
+            { "sid": url_safe_token(16), "revoked_at": NOW - 5 },
+        ],
+        "now": NOW,
+        "more": false,
+    });
+    write(dir, "page", format!("\u{1}{page}"));
 }
 
 fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
