@@ -173,6 +173,16 @@ fn logout_tokens(dir: &Path) {
         format!("\u{1}{header}\n{sid_only}"),
     );
     write(dir, "stranger", format!("\u{2}{header}\n{claims}"));
+    // Mode 3 reads choices with `arbitrary`; an exhausted input makes
+    // every choice its first: a token the provider's P-256 key signed.
+    write(dir, "structured-ec", b"\x03");
+    // The same with alg RS256 (the second of three algorithms) signed by
+    // the RSA key (the second of five signers): a u32 each picks them.
+    let mut rsa = vec![3];
+    rsa.extend([0x80; 4]); // alg
+    rsa.extend([0; 4 + 1 + 1]); // kid, typ, crit
+    rsa.extend([0x40; 4]); // signer
+    write(dir, "structured-rsa", rsa);
 }
 
 fn userinfo_answers(dir: &Path) {
@@ -201,6 +211,16 @@ fn userinfo_answers(dir: &Path) {
             .to_string();
     let jwt = stranger_rsa().sign(header.as_bytes(), claims.as_bytes());
     write(dir, "jwt-stranger", format!("\u{0}\u{3}{jwt}"));
+    // Mode 1 reads choices with `arbitrary`; an exhausted input makes
+    // every choice its first: a JSON answer about the ID token's subject.
+    write(dir, "structured-json", b"\x01");
+    // The same as a JWT the provider signed: nine options (the ID token's
+    // four, then five claims) absent and the sub ours, then the second
+    // form.
+    let mut jwt = vec![1];
+    jwt.extend([0; 4 + 4 + 5]);
+    jwt.extend([0xff; 4]);
+    write(dir, "structured-jwt", jwt);
 }
 
 fn logout_forms(dir: &Path) {
