@@ -17,7 +17,7 @@
 //! The model, Back-Channel Logout 1.0 section 2.6 and what this service
 //! adds (a null member reads as absent in the header, as a missing one):
 //! the header is a JSON object with an allowed `alg`, no `crit`, a `typ`
-//! (if any) of `logout+jwt`, `application/logout+jwt` or `JWT` in any
+//! (if any) of `logout+jwt` or `application/logout+jwt` in any
 //! case, and a `kid` (if any) of a published key that signed the token
 //! with that `alg`; the claims are an object with `iss` exactly the
 //! provider's, `aud` our client id or an array holding it, `azp` (if any)
@@ -125,7 +125,7 @@ fn header_refusals(header: &Value, signer: Signer) -> Vec<E> {
         None => {}
         Some(Value::String(typ)) => {
             let typ = typ.to_ascii_lowercase();
-            if !["logout+jwt", "application/logout+jwt", "jwt"].contains(&typ.as_str()) {
+            if !["logout+jwt", "application/logout+jwt"].contains(&typ.as_str()) {
                 refusals.push(E::WrongType);
             }
         }
@@ -285,6 +285,7 @@ enum Kid {
 enum Text {
     LogoutJwt,
     MediaType,
+    /// Another JWT of the provider's: refused.
     Jwt,
     Upper,
     Any(String),
