@@ -2,6 +2,8 @@
 //! registry, so a seed written once (see `examples/make_seeds.rs`) means
 //! the same thing on every run, and the checks the targets assert.
 
+pub mod form;
+pub mod provider;
 pub mod token;
 
 use std::future::Future;

@@ -84,6 +84,13 @@ impl RevokedSessions {
     }
 }
 
+/// The most entries in one page of the feed: the public service answers
+/// in pages of this many, and an app refuses a longer one.
+pub const PAGE_LEN: usize = 1000;
+/// The longest session id read from the feed, far above the 22 characters
+/// of the ids the public service issues.
+pub const MAX_SID_LEN: usize = 255;
+
 /// One page of `GET /sessions/revoked`.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct RevokedPage {
@@ -105,6 +112,31 @@ pub struct RevokedSession {
     pub sid: String,
     /// Unix seconds when the public service revoked it, by its clock.
     pub revoked_at: u64,
+}
+
+impl RevokedPage {
+    /// A page as the public service writes it (a JSON object, its entries
+    /// objects too), with at most [`PAGE_LEN`]
+    /// entries, each a session id of 1 to [`MAX_SID_LEN`] bytes; `None`
+    /// for anything else (the poll fails, and says so, rather than keep
+    /// what a page beyond those bounds says). Public so the fuzz targets
+    /// reach the parsing the app uses.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        // Objects only, the page and each entry: the derived readers would
+        // also take arrays of the fields' values.
+        let generic: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let entries = generic.get("revoked")?.as_array()?;
+        if !generic.is_object() || !entries.iter().all(serde_json::Value::is_object) {
+            return None;
+        }
+        let page: Self = serde_json::from_value(generic).ok()?;
+        let bounded = page.revoked.len() <= PAGE_LEN
+            && page
+                .revoked
+                .iter()
+                .all(|entry| !entry.sid.is_empty() && entry.sid.len() <= MAX_SID_LEN);
+        bounded.then_some(page)
+    }
 }
 
 /// Fetches pages of the revocation feed.
@@ -274,6 +306,23 @@ impl RevocationFeed {
     }
 }
 
+/// The feed's URL for the page after `after` (the last entry read), or
+/// for the first page since `since`. Public so the fuzz targets can check
+/// that the public service reads it back as written.
+pub fn page_url(feed: &Url, since: u64, after: Option<&RevokedSession>) -> Url {
+    let mut url = feed.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        match after {
+            None => query.append_pair("since", &since.to_string()),
+            Some(last) => query
+                .append_pair("since", &last.revoked_at.to_string())
+                .append_pair("after", &last.sid),
+        };
+    }
+    url
+}
+
 impl RevocationPoller {
     /// Fetches every page since `since`; returns where the next poll starts.
     async fn poll(&self, since: u64) -> Result<u64, String> {
@@ -282,16 +331,7 @@ impl RevocationPoller {
         let mut after: Option<RevokedSession> = None;
         loop {
             let bearer = self.tokens.bearer().await.map_err(|e| e.to_string())?;
-            let mut url = self.url.clone();
-            {
-                let mut query = url.query_pairs_mut();
-                match &after {
-                    None => query.append_pair("since", &since.to_string()),
-                    Some(last) => query
-                        .append_pair("since", &last.revoked_at.to_string())
-                        .append_pair("after", &last.sid),
-                };
-            }
+            let url = page_url(&self.url, since, after.as_ref());
             let response = self
                 .http
                 .get(url)
@@ -302,10 +342,11 @@ impl RevocationPoller {
             if !response.status().is_success() {
                 return Err(format!("status {}", response.status().as_u16()));
             }
-            let page: RevokedPage = response
-                .json()
+            let body = response
+                .bytes()
                 .await
-                .map_err(|_| "unreadable answer".to_owned())?;
+                .map_err(|e| crate::back_channel::describe(&e))?;
+            let page = RevokedPage::parse(&body).ok_or_else(|| "unreadable answer".to_owned())?;
             self.revoked
                 .record(&page.revoked, self.clock.unix_seconds());
             let moved_on = |last: &RevokedSession| {
@@ -498,6 +539,66 @@ mod tests {
         feed.down.store(false, Ordering::SeqCst);
         revocations.ensure_fresh().await;
         assert!(revocations.has_fetched(), "tried again after a pause");
+    }
+
+    #[test]
+    fn a_page_is_read_as_the_public_service_writes_it_and_within_bounds() {
+        let entry = |sid: String| serde_json::json!({ "sid": sid, "revoked_at": 5 });
+        let page = |entries: Vec<serde_json::Value>| {
+            serde_json::json!({ "revoked": entries, "now": 9 }).to_string()
+        };
+        let read = RevokedPage::parse(page(vec![entry("s1".into())]).as_bytes()).unwrap();
+        assert_eq!(
+            (read.revoked[0].sid.as_str(), read.revoked[0].revoked_at),
+            ("s1", 5)
+        );
+        assert_eq!((read.now, read.more), (9, false));
+        let full = page(vec![entry("s".repeat(MAX_SID_LEN)); PAGE_LEN]);
+        assert_eq!(
+            RevokedPage::parse(full.as_bytes()).unwrap().revoked.len(),
+            PAGE_LEN
+        );
+        for refused in [
+            page(vec![entry("s".into()); PAGE_LEN + 1]),
+            page(vec![entry("s".repeat(MAX_SID_LEN + 1))]),
+            page(vec![entry(String::new())]),
+            r#"{"now":9}"#.into(),
+        ] {
+            assert!(
+                RevokedPage::parse(refused.as_bytes()).is_none(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_or_entry_that_is_an_array_is_refused() {
+        // Of the class fuzz/fuzz_targets/back_channel_json.rs caught in a
+        // body of the public service: derived readers take arrays.
+        for refused in [
+            r#"[[], 9]"#,
+            r#"[[{"sid":"s","revoked_at":5}], 9, false]"#,
+            r#"{"revoked":[["s",5]],"now":9}"#,
+        ] {
+            assert!(
+                RevokedPage::parse(refused.as_bytes()).is_none(),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_next_pages_url_names_the_last_entry_read() {
+        let feed = Url::parse("https://auth.example/sessions/revoked").unwrap();
+        assert_eq!(page_url(&feed, 7, None).query(), Some("since=7"));
+        let last = RevokedSession {
+            sid: "a b&c".into(),
+            revoked_at: 9,
+        };
+        assert_eq!(
+            page_url(&feed, 7, Some(&last)).query(),
+            Some("since=9&after=a+b%26c")
+        );
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-type DiscoveredClient = CoreClient<
+/// The client built from discovery: what [`userinfo::fetch`] asks with.
+pub type DiscoveredClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,

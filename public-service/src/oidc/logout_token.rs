@@ -124,7 +124,13 @@ pub fn verify(jwt: &str, expected: &Expected<'_>) -> Result<LogoutToken, LogoutT
         return Err(E::Malformed);
     };
     let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| E::Malformed);
-    let header: Header = serde_json::from_slice(&decode(header_b64)?).map_err(|_| E::Malformed)?;
+    let header = decode(header_b64)?;
+    // A JOSE header is a JSON object (RFC 7515 section 4); the derived
+    // reader would also take an array of the members' values.
+    if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(E::Malformed);
+    }
+    let header: Header = serde_json::from_slice(&header).map_err(|_| E::Malformed)?;
     if header.crit.is_some() {
         return Err(E::Malformed);
     }
@@ -448,5 +454,29 @@ mod tests {
         let b64 = |v: Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap());
         let untyped = format!("{}.{}.c2ln", b64(json!({ "alg": "RS256" })), b64(valid()));
         assert_eq!(verify(&untyped, &expected(&keys)), Err(E::NoMatchingKey));
+    }
+
+    #[test]
+    fn a_header_that_is_not_a_json_object_is_malformed() {
+        // Caught by the model in fuzz/fuzz_targets/logout_token.rs: the
+        // derived reader took `["RS256", null, "logout+jwt", null]` for
+        // alg, kid, typ and crit.
+        use LogoutTokenError as E;
+        let keys = CoreJsonWebKeySet::new(Vec::new());
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap());
+        let token = |header: Value| format!("{}.{}.c2ln", b64(header), b64(valid()));
+        let verify = |jwt: &str| verify(jwt, &expected(&keys));
+        assert_eq!(
+            verify(&token(json!(["RS256", null, "logout+jwt", null]))),
+            Err(E::Malformed)
+        );
+        assert_eq!(
+            verify(&token(json!({ "alg": "RS256", "typ": "logout+jwt" }))),
+            Err(E::NoMatchingKey),
+            "an object still reads"
+        );
+        let spaced = format!(" \n{}", json!({ "alg": "RS256" }));
+        let spaced = format!("{}.{}.c2ln", URL_SAFE_NO_PAD.encode(spaced), b64(valid()));
+        assert_eq!(verify(&spaced), Err(E::NoMatchingKey));
     }
 }

@@ -14,7 +14,9 @@
 //! response.
 
 use openidconnect::core::CoreGenderClaim;
-use openidconnect::{AccessToken, AdditionalClaims, SubjectIdentifier, UserInfoClaims};
+use openidconnect::{
+    AccessToken, AdditionalClaims, AsyncHttpClient, SubjectIdentifier, UserInfoClaims,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{describe_http_error, DiscoveredClient, Present, ProviderError};
@@ -37,12 +39,23 @@ pub struct UserInfo {
     pub hosted_domain: Option<String>,
 }
 
-pub(super) async fn fetch(
-    client: &DiscoveredClient,
-    http: &reqwest::Client,
+/// How a call to UserInfo can fail on the way (reqwest's, as for every
+/// other provider call).
+pub type TransportError = openidconnect::HttpClientError<reqwest::Error>;
+
+/// Asks UserInfo about `identity`'s subject and reads the answer: JSON, or
+/// a JWT signed with the provider's keys (`application/jwt`), as
+/// `openidconnect` reads either. `http` is the service's client; public
+/// (and generic) so the fuzz targets hand it any answer.
+pub async fn fetch<'c, C>(
+    client: &'c DiscoveredClient,
+    http: &'c C,
     access_token: &AccessToken,
     identity: &Identity,
-) -> Result<UserInfo, ProviderError> {
+) -> Result<UserInfo, ProviderError>
+where
+    C: AsyncHttpClient<'c, Error = TransportError>,
+{
     let expected = SubjectIdentifier::new(identity.subject.clone());
     let request = client
         .user_info(access_token.clone(), Some(expected))
@@ -92,7 +105,7 @@ pub fn merge(mut identity: Identity, present: Present, info: UserInfo) -> Identi
     identity
 }
 
-type UserInfoError = openidconnect::UserInfoError<openidconnect::HttpClientError<reqwest::Error>>;
+type UserInfoError = openidconnect::UserInfoError<TransportError>;
 
 /// The body of an answer is never quoted: it may hold personal data.
 fn classify(e: UserInfoError) -> ProviderError {

@@ -16,16 +16,28 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use handoff_guard::verifier::MAX_TOKEN_LEN;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::routes::{app_caller, json_answer, temporarily_unavailable};
+use crate::routes::{app_caller, json_answer, json_object, temporarily_unavailable};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// The body of `/sessions/end` and `/sessions/status`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EndRequest {
-    handoff_token: String,
+pub struct EndRequest {
+    pub handoff_token: String,
+}
+
+impl EndRequest {
+    /// Exactly one JSON object `{"handoff_token": "…"}` with a token no longer than a
+    /// handoff token can be ([`MAX_TOKEN_LEN`]); unknown or repeated
+    /// fields are refused. Public so the fuzz targets reach the parsing
+    /// the routes use.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        json_object::<Self>(body).filter(|request| request.handoff_token.len() <= MAX_TOKEN_LEN)
+    }
 }
 
 pub async fn end_session(
@@ -107,7 +119,7 @@ async fn handed_to_the_caller(
     body: &[u8],
 ) -> Result<handoff_guard::HandoffClaims, HttpResponse> {
     let caller = app_caller(req, state).await?;
-    let Ok(request) = serde_json::from_slice::<EndRequest>(body) else {
+    let Some(request) = EndRequest::parse(body) else {
         return Err(json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request" }),
@@ -132,4 +144,36 @@ async fn handed_to_the_caller(
         StatusCode::BAD_REQUEST,
         json!({ "error": "invalid_grant" }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_out_body_is_one_object_with_a_handoff_token() {
+        let read = EndRequest::parse(br#" {"handoff_token":"a.b.c"}"#).unwrap();
+        assert_eq!(read.handoff_token, "a.b.c");
+        let longest = serde_json::json!({ "handoff_token": "t".repeat(MAX_TOKEN_LEN) });
+        assert!(EndRequest::parse(longest.to_string().as_bytes()).is_some());
+        let longer = serde_json::json!({ "handoff_token": "t".repeat(MAX_TOKEN_LEN + 1) });
+        for refused in [
+            longer.to_string().as_bytes(),
+            br#"{"handoff_token":"a","handoff_token":"b"}"#,
+            br#"{"handoff_token":"a","sid":"s"}"#,
+            br#"{"handoff_token":1}"#,
+            b"",
+        ] {
+            assert!(EndRequest::parse(refused).is_none(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_sign_out_body_that_is_an_array_is_refused() {
+        // Caught by the invariant of fuzz/fuzz_targets/back_channel_json.rs:
+        // the derived reader took `[""]` for the token.
+        for refused in [&br#"[""]"#[..], br#" ["a.b.c"]"#] {
+            assert!(EndRequest::parse(refused).is_none(), "{refused:?}");
+        }
+    }
 }

@@ -93,8 +93,9 @@ pub async fn backchannel_logout(
 }
 
 /// The one `logout_token` of an `application/x-www-form-urlencoded` body
-/// (section 2.5); repeated or unknown-length ones are refused.
-fn logout_token_of(req: &HttpRequest, body: &[u8]) -> Result<String, &'static str> {
+/// (section 2.5); repeated or over-long ones are refused. Public so the
+/// fuzz targets reach the parsing the route uses.
+pub fn logout_token_of(req: &HttpRequest, body: &[u8]) -> Result<String, &'static str> {
     let form = req
         .headers()
         .get(header::CONTENT_TYPE)

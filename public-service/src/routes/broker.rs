@@ -33,20 +33,50 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::policy::Identity;
-use crate::routes::{json_answer, temporarily_unavailable};
+use crate::routes::{json_answer, json_object, temporarily_unavailable};
 use crate::scopes;
 use crate::state::AppState;
 use crate::token_broker::{self, BrokerError, Holder, Refusal, Wanted};
 
-const MAX_SUBJECT_LEN: usize = 255;
-const MAX_SCOPES: usize = 20;
+/// Longest `subject` read (the provider's `sub` is at most 255 ASCII
+/// characters, OpenID Connect Core 2).
+pub const MAX_SUBJECT_LEN: usize = 255;
+/// Most `scopes` read.
+pub const MAX_SCOPES: usize = 20;
 
-#[derive(Deserialize)]
+/// The body of a broker request, read before anything else is looked at.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TokenRequest {
-    subject: String,
+pub struct TokenRequest {
+    pub subject: String,
     #[serde(default)]
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// Why a broker request's body is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not `{"subject": "…", "scopes": ["…"]}`.
+    Unreadable,
+    /// An empty or over-long `subject`, or too many `scopes`.
+    OutOfBounds,
+}
+
+impl TokenRequest {
+    /// One JSON object `{"subject": "…"}` with an optional
+    /// `"scopes": ["…"]`; unknown or repeated fields are refused, and so are a subject of no or more
+    /// than [`MAX_SUBJECT_LEN`] bytes and more than [`MAX_SCOPES`] scopes.
+    /// Public so the fuzz targets reach the parsing the route uses.
+    pub fn parse(body: &[u8]) -> Result<Self, BodyError> {
+        let request: Self = json_object(body).ok_or(BodyError::Unreadable)?;
+        if request.subject.is_empty()
+            || request.subject.len() > MAX_SUBJECT_LEN
+            || request.scopes.len() > MAX_SCOPES
+        {
+            return Err(BodyError::OutOfBounds);
+        }
+        Ok(request)
+    }
 }
 
 pub async fn access_token(
@@ -67,24 +97,21 @@ pub async fn access_token(
     if let Some(refused) = crate::routes::over_caller_limit(&req, |l| &l.broker, &caller.email) {
         return refused;
     }
-    let request: TokenRequest = match serde_json::from_slice(&body) {
+    let request = match TokenRequest::parse(&body) {
         Ok(request) => request,
-        Err(_) => {
+        Err(BodyError::Unreadable) => {
             return json_answer(
                 StatusCode::BAD_REQUEST,
                 json!({ "error": "invalid_request", "message": "Send {\"subject\": \"…\", \"scopes\": [\"…\"]} as JSON." }),
             )
         }
+        Err(BodyError::OutOfBounds) => {
+            return json_answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "invalid_request", "message": "subject or scopes out of bounds." }),
+            )
+        }
     };
-    if request.subject.is_empty()
-        || request.subject.len() > MAX_SUBJECT_LEN
-        || request.scopes.len() > MAX_SCOPES
-    {
-        return json_answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request", "message": "subject or scopes out of bounds." }),
-        );
-    }
     let known = state.oidc.requested_scopes(&state.optional_scopes);
     if let Some(unknown) = request
         .scopes
@@ -260,4 +287,66 @@ fn login_url(state: &AppState, missing: &[String]) -> url::Url {
         }
     }
     login_url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_body_is_one_object_with_a_subject_and_maybe_scopes() {
+        let read = TokenRequest::parse(br#"{"subject":"1","scopes":["openid"]}"#).unwrap();
+        assert_eq!(
+            (read.subject.as_str(), read.scopes),
+            ("1", vec!["openid".to_owned()])
+        );
+        assert!(TokenRequest::parse(br#" {"subject":"1"}"#)
+            .unwrap()
+            .scopes
+            .is_empty());
+        for refused in [
+            &br#"{"subject":"1","scope":"openid"}"#[..],
+            br#"{"subject":"1","subject":"2"}"#,
+            br#"{"subject":1}"#,
+            br#"{"scopes":[]}"#,
+            b"",
+        ] {
+            assert_eq!(
+                TokenRequest::parse(refused).err(),
+                Some(BodyError::Unreadable),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broker_body_that_is_an_array_is_refused() {
+        // Of the class fuzz/fuzz_targets/back_channel_json.rs caught in the
+        // sign-out body: the derived reader took `["1"]` for the subject.
+        for refused in [&br#"["1"]"#[..], br#" ["1",["openid"]]"#] {
+            assert_eq!(
+                TokenRequest::parse(refused).err(),
+                Some(BodyError::Unreadable),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broker_body_beyond_the_bounds_is_refused_as_such() {
+        let body = |subject: &str, scopes: usize| {
+            serde_json::json!({ "subject": subject, "scopes": vec!["s"; scopes] }).to_string()
+        };
+        let parse = |body: String| TokenRequest::parse(body.as_bytes()).err();
+        assert_eq!(parse(body(&"s".repeat(MAX_SUBJECT_LEN), MAX_SCOPES)), None);
+        assert_eq!(parse(body("", 0)), Some(BodyError::OutOfBounds));
+        assert_eq!(
+            parse(body(&"s".repeat(MAX_SUBJECT_LEN + 1), 0)),
+            Some(BodyError::OutOfBounds)
+        );
+        assert_eq!(
+            parse(body("1", MAX_SCOPES + 1)),
+            Some(BodyError::OutOfBounds)
+        );
+    }
 }

@@ -25,7 +25,7 @@ use service_kit::rate_limit::CallerLimiter;
 use crate::state::AppState;
 
 /// Longest query parameter value read; longer ones are refused.
-const MAX_PARAM_LEN: usize = 2048;
+pub const MAX_PARAM_LEN: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
@@ -52,6 +52,17 @@ pub fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, Quer
         found = Some(value.into_owned());
     }
     Ok(found)
+}
+
+/// A back-channel route's JSON body read as `T`, only when it is one JSON
+/// object: serde's derived readers also take an array of the fields'
+/// values, which no other reader of the body would take for them.
+pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
 }
 
 /// A JSON answer of a back-channel route; never cached.

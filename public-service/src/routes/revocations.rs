@@ -13,23 +13,16 @@ use serde_json::json;
 use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;
 
-/// Most ids in one answer; `more` says to ask again.
-const PAGE: u32 = 1000;
+/// Most ids in one answer (as many as an app reads); `more` says to ask
+/// again.
+const PAGE: u32 = handoff_guard::revocation::PAGE_LEN as u32;
 
 pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(refused) = app_caller(&req, &state).await {
         return refused;
     }
-    let since = match query_param(&req, "since") {
-        Ok(Some(raw)) => match raw.parse::<u64>() {
-            Ok(since) => since,
-            Err(_) => return bad_request(),
-        },
-        _ => return bad_request(),
-    };
-    let after = match query_param(&req, "after") {
-        Ok(after) => after,
-        Err(_) => return bad_request(),
+    let Some((since, after)) = cursor(&req) else {
+        return bad_request();
     };
     match state
         .store
@@ -58,6 +51,16 @@ pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> H
     }
 }
 
+/// The query's `since` (Unix seconds) and `after` (a session id): one
+/// `since`, at most one `after`, each within the length a query parameter
+/// may have; `None` refuses the query. Public so the fuzz targets reach
+/// the parsing the route uses.
+pub fn cursor(req: &HttpRequest) -> Option<(u64, Option<String>)> {
+    let since = query_param(req, "since").ok()??.parse::<u64>().ok()?;
+    let after = query_param(req, "after").ok()?;
+    Some((since, after))
+}
+
 fn bad_request() -> HttpResponse {
     json_answer(
         StatusCode::BAD_REQUEST,
@@ -66,4 +69,38 @@ fn bad_request() -> HttpResponse {
             "message": "Give since=<unix seconds> and, to page on, after=<the last session id>.",
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_cursor_is_one_since_and_at_most_one_after() {
+        let read = |query: &str| {
+            cursor(
+                &TestRequest::get()
+                    .uri(&format!("/sessions/revoked?{query}"))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(read("since=7"), Some((7, None)));
+        assert_eq!(
+            read("since=7&after=a%2Bb+c"),
+            Some((7, Some("a+b c".into())))
+        );
+        for refused in [
+            "",
+            "after=a",
+            "since=7&since=8",
+            "since=7&after=a&after=b",
+            "since=-1",
+            "since=18446744073709551616",
+        ] {
+            assert_eq!(read(refused), None, "{refused}");
+        }
+        let long = "a".repeat(crate::routes::MAX_PARAM_LEN + 1);
+        assert_eq!(read(&format!("since=7&after={long}")), None);
+    }
 }
