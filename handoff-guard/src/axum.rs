@@ -107,49 +107,50 @@ where
     use crate::handoff_code::{HANDOFF_PATH, LOGOUT_PATH, SIGNED_OUT_PATH, START_PATH};
 
     type Redemption = State<Option<Arc<CodeRedemption>>>;
-    fn missing() -> Response {
-        tracing::error!("code-redemption routes mounted without a CodeRedemption");
-        StatusCode::NOT_FOUND.into_response()
-    }
     axum::Router::new()
         .route(
             START_PATH,
-            get(|State(r): Redemption, req: Request| async move {
-                let (head, _) = req.into_parts();
-                match r {
-                    Some(r) => r.start(&head).into_response(),
-                    None => missing(),
-                }
+            get(|State(r): Redemption, req: Request| {
+                answer(r, req, |r, head| async move { r.start(&head) })
             }),
         )
         .route(
             HANDOFF_PATH,
-            get(|State(r): Redemption, req: Request| async move {
-                let (head, _) = req.into_parts();
-                match r {
-                    Some(r) => r.handoff(&head).await.into_response(),
-                    None => missing(),
-                }
+            get(|State(r): Redemption, req: Request| {
+                answer(r, req, |r, head| async move { r.handoff(&head).await })
             }),
         )
         .route(
             LOGOUT_PATH,
-            post(|State(r): Redemption, req: Request| async move {
-                let (head, _) = req.into_parts();
-                match r {
-                    Some(r) => r.logout(&head).await.into_response(),
-                    None => missing(),
-                }
+            post(|State(r): Redemption, req: Request| {
+                answer(r, req, |r, head| async move { r.logout(&head).await })
             }),
         )
         .route(
             SIGNED_OUT_PATH,
-            get(|State(r): Redemption, req: Request| async move {
-                let (head, _) = req.into_parts();
-                match r {
-                    Some(r) => r.signed_out(&head).await.into_response(),
-                    None => missing(),
-                }
+            get(|State(r): Redemption, req: Request| {
+                answer(r, req, |r, head| async move { r.signed_out(&head).await })
             }),
         )
+}
+
+/// Runs `route` on the request's head (the body is never read), or `404`
+/// when the routes were mounted without a [`CodeRedemption`].
+async fn answer<F, Fut>(
+    redemption: Option<Arc<CodeRedemption>>,
+    req: axum::extract::Request,
+    route: F,
+) -> Response
+where
+    F: FnOnce(Arc<CodeRedemption>, Parts) -> Fut,
+    Fut: std::future::Future<Output = crate::page::Reply>,
+{
+    let (head, _) = req.into_parts();
+    match redemption {
+        Some(redemption) => route(redemption, head).await.into_response(),
+        None => {
+            tracing::error!("code-redemption routes mounted without a CodeRedemption");
+            StatusCode::NOT_FOUND.into_response()
+        }
+    }
 }
