@@ -24,7 +24,10 @@ echo "== stage 1: dependencies from the manifests (COPY Cargo.toml … ; stub-so
 mkdir -p "$work/src"
 cd "$work/src"
 cp "$root/Cargo.toml" "$root/Cargo.lock" .
-for manifest in handoff-guard service-kit public-service private-service tests tests/mock-provider examples/reports-service bench; do
+# Exactly the manifests the Dockerfile copies, so a member it forgets
+# fails here as it would in the image build.
+copied="$(sed -n 's|^COPY \([^ ]*\)/Cargo.toml .*|\1|p' "$root/deploy/Dockerfile")"
+for manifest in $copied; do
   mkdir -p "$manifest"
   cp "$root/$manifest/Cargo.toml" "$manifest/"
 done

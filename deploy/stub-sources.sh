@@ -1,16 +1,25 @@
 #!/bin/sh
 # Empty targets for every workspace member, so Cargo can build the
-# dependency layer from the manifests alone (deploy/Dockerfile).
+# dependency layer from the manifests alone (deploy/Dockerfile). The
+# members come from the workspace manifest itself, so a new member cannot
+# be forgotten here; each gets an empty library and an empty `main`, which
+# covers library-only, binary-only and mixed packages alike.
 set -eu
-for lib in handoff-guard service-kit public-service private-service tests tests/mock-provider; do
-    mkdir -p "$lib/src"
-    [ -f "$lib/src/lib.rs" ] || : > "$lib/src/lib.rs"
+members="$(sed -n 's/^members *= *\[\(.*\)\]/\1/p' Cargo.toml | tr -d '",')"
+[ -n "$members" ] || { echo "stub-sources.sh: no members = [...] line in Cargo.toml" >&2; exit 1; }
+for member in $members; do
+    [ -f "$member/Cargo.toml" ] || { echo "stub-sources.sh: $member/Cargo.toml was not copied" >&2; exit 1; }
+    mkdir -p "$member/src"
+    [ -f "$member/src/lib.rs" ] || : > "$member/src/lib.rs"
+    [ -f "$member/src/main.rs" ] || echo 'fn main() {}' > "$member/src/main.rs"
 done
-for bin in public-service private-service tests/mock-provider examples/reports-service bench; do
-    mkdir -p "$bin/src"
-    [ -f "$bin/src/main.rs" ] || echo 'fn main() {}' > "$bin/src/main.rs"
+# Binaries named by path in their manifests.
+for manifest in $(echo "$members" | sed 's|\([^ ]*\)|\1/Cargo.toml|g'); do
+    dir="$(dirname "$manifest")"
+    for path in $(sed -n 's/^path *= *"\(src\/bin\/[^"]*\)"/\1/p' "$manifest"); do
+        mkdir -p "$dir/$(dirname "$path")"
+        [ -f "$dir/$path" ] || echo 'fn main() {}' > "$dir/$path"
+    done
 done
-mkdir -p bench/src/bin
-[ -f bench/src/bin/baseline.rs ] || echo 'fn main() {}' > bench/src/bin/baseline.rs
 # sqlx::migrate! reads these at compile time.
 mkdir -p public-service/migrations/sqlite public-service/migrations/postgres
