@@ -52,7 +52,7 @@ impl Inputs {
         let app_cookie = browser
             .cookie_header(&app_url)
             .context("no handoff cookie after sign-in")?;
-        let handoff_cookie_name = handoff_guard::cookie::HOST_ONLY_NAME.to_owned();
+        let handoff_cookie_name = handoff_guard::HOST_ONLY_NAME.to_owned();
         let handoff_token = browser
             .cookie(&app_url, &handoff_cookie_name)
             .with_context(|| format!("no {handoff_cookie_name} cookie after sign-in"))?;
@@ -100,7 +100,7 @@ impl Inputs {
     /// The browser binding of [`BENCH_VERIFIER`], as the app puts it on
     /// the sign-in redirect with the separate-sites delivery.
     pub fn binding() -> String {
-        URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(BENCH_VERIFIER))
+        URL_SAFE_NO_PAD.encode(handoff_guard::login_service::binding_hash(BENCH_VERIFIER))
     }
 
     /// Stops the run unless `url` answers what the login row says it

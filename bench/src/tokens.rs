@@ -13,9 +13,9 @@
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use handoff_guard::claims::HandoffClaims;
-use handoff_guard::keys::SigningKey;
-use handoff_guard::HandoffSigner;
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::login_service::SigningKey;
+use handoff_guard::HandoffClaims;
 use secrecy::SecretString;
 
 /// Users in the rotating-tokens row, as the issue asks.
@@ -43,7 +43,7 @@ impl Minter {
         (0..users)
             .map(|i| {
                 let claims = HandoffClaims {
-                    sub: format!("bench-user-{i}"),
+                    sub: format!("bench-user-{i}").into(),
                     email: format!("bench-user-{i}@example.com"),
                     jti: format!("bench-user-{i}"),
                     ..self.template.clone()

@@ -14,8 +14,8 @@ use public_service::login_transaction::LoginTransaction;
 use public_service::oidc::logout_token::BACKCHANNEL_LOGOUT_EVENT;
 use public_service::sessions::COOKIE_NAME;
 use serde_json::json;
-use handoff_guard::claims::HandoffClaims;
-use handoff_guard::random::url_safe_token;
+use handoff_guard::HandoffClaims;
+use service_kit::random::url_safe_token;
 
 fn main() {
     let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
@@ -39,7 +39,7 @@ fn claims() -> HandoffClaims {
         sub: "108234567890123456789".into(),
         email: "alice@example.com".into(),
         name: Some("Alice Example".into()),
-        sid: url_safe_token(16),
+        sid: url_safe_token(16).into(),
         iat: NOW,
         nbf: NOW,
         exp: NOW + 300,

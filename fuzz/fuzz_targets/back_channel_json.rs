@@ -15,7 +15,7 @@
 //! is refused.
 #![no_main]
 
-use handoff_guard::verifier::MAX_TOKEN_LEN;
+use handoff_guard::MAX_TOKEN_LEN;
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use public_service::routes::app_sign_out::EndRequest;

@@ -1,5 +1,5 @@
 //! The `Cookie` header reader every cookie of ours goes through
-//! (`handoff_guard::cookie_header`), on any bytes: up to three header
+//! (`handoff_guard::login_service::cookie_header`), on any bytes: up to three header
 //! values, split at newlines (which a header value cannot hold).
 //!
 //! What a name that is not exactly ours must do: nothing. A pair is read
@@ -11,7 +11,7 @@
 //! §4.2.1 written out below, and never panic.
 #![no_main]
 
-use handoff_guard::cookie_header::{find, pairs, Lookup};
+use handoff_guard::login_service::cookie_header::{find, pairs, Lookup};
 use libfuzzer_sys::fuzz_target;
 
 /// Our names, one of each kind the services read.

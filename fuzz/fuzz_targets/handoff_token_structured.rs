@@ -11,8 +11,8 @@ use fuzz::{AUDIENCE, ISSUER, NOW};
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
-use handoff_guard::claims::HandoffClaims;
-use handoff_guard::verifier::{VerifyError, LEEWAY, MAX_TOKEN_LEN};
+use handoff_guard::HandoffClaims;
+use handoff_guard::{VerifyError, LEEWAY, MAX_TOKEN_LEN};
 
 #[derive(Arbitrary, Debug)]
 struct Modelled {
@@ -98,8 +98,8 @@ fn modelled(input: Modelled) {
         signature,
     } = input;
     let claims = HandoffClaims {
-        iss: iss.or(ISSUER),
-        aud: aud.or(AUDIENCE),
+        iss: iss.or(ISSUER).into(),
+        aud: aud.or(AUDIENCE).into(),
         sub,
         email,
         name,

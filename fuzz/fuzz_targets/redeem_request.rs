@@ -10,7 +10,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use public_service::routes::redeem::RedeemRequest;
 use serde_json::{json, Value};
-use handoff_guard::id_token::bearer_token;
+use handoff_guard::bearer_token;
 
 #[derive(Arbitrary, Debug)]
 struct Fields {

@@ -1,6 +1,6 @@
 //! Both ends of the revocation feed: the query `GET /sessions/revoked`
 //! reads its cursor from (`routes::revocations::cursor`), and the page an
-//! app reads from the answer (`handoff_guard::revocation::RevokedPage::parse`).
+//! app reads from the answer (`handoff_guard::login_service::RevokedPage::parse`).
 //!
 //! - Mode byte 0: any query string. The cursor is read exactly when the
 //!   query has one `since` (an unsigned decimal that fits 64 bits, an
@@ -20,7 +20,7 @@
 use actix_web::http::Uri;
 use actix_web::test::TestRequest;
 use fuzz::form;
-use handoff_guard::revocation::{page_url, RevokedPage, RevokedSession, MAX_SID_LEN, PAGE_LEN};
+use handoff_guard::login_service::{page_url, RevokedPage, RevokedSession, MAX_SID_LEN, PAGE_LEN};
 use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use public_service::routes::revocations::cursor;

@@ -42,7 +42,7 @@ fn any_header(header: &str) {
     if let Some((id, secret)) = presented(&req) {
         assert!(url_safe(&id) && url_safe(&secret), "read {id:?}.{secret:?}");
         // Read from exactly one pair named exactly `__Host-session`.
-        let value = handoff_guard::cookie::cookie_value(&req, COOKIE_NAME)
+        let value = handoff_guard::login_service::cookie_value(&req, COOKIE_NAME)
             .expect("a session cookie was read");
         assert_eq!(value, format!("{id}.{secret}"));
         assert!(value.len() <= MAX_COOKIE_LEN);

@@ -16,7 +16,7 @@ use actix_web::http::header::{HeaderValue, COOKIE};
 use actix_web::test::TestRequest;
 use actix_web::HttpRequest;
 use public_service::apps::{AppRegistry, Delivery};
-use handoff_guard::clock::Clock;
+use handoff_guard::Clock;
 use url::Url;
 
 pub const ISSUER: &str = "https://auth.example.com";

@@ -9,11 +9,11 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use secrecy::SecretString;
-use handoff_guard::claims::HandoffClaims;
-use handoff_guard::jwks::KeySet;
-use handoff_guard::keys::SigningKey;
-use handoff_guard::signer::HandoffSigner;
-use handoff_guard::verifier::{HandoffVerifier, KeySource, LEEWAY};
+use handoff_guard::HandoffClaims;
+use handoff_guard::KeySet;
+use handoff_guard::login_service::SigningKey;
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::{HandoffVerifier, KeySource, LEEWAY};
 
 use crate::{FixedClock, AUDIENCE, ISSUER, NOW};
 
@@ -66,7 +66,7 @@ pub fn stranger() -> &'static FixedKey {
 pub fn verifier() -> &'static HandoffVerifier {
     static VERIFIER: LazyLock<HandoffVerifier> = LazyLock::new(|| {
         let keys = KeySet::from_jwks(trusted().signer.jwks());
-        HandoffVerifier::new(ISSUER, AUDIENCE, KeySource::Static(keys))
+        HandoffVerifier::new(handoff_guard::Issuer::new(ISSUER), handoff_guard::Audience::new(AUDIENCE), KeySource::Static(keys))
             .with_clock(Arc::new(FixedClock))
     });
     &VERIFIER

@@ -1,4 +1,4 @@
-//! The axum adapter of the gate ([`crate::gate`]): [`SignedInUser`],
+//! The axum adapter of the gate ([`HandoffGate`]): [`SignedInUser`],
 //! [`ServiceCaller`] and [`Principal`] are extractors, and
 //! [`Unauthenticated`] is the rejection, answered as every adapter answers
 //! (a redirect to sign in for a browser's page, `401` with JSON
@@ -7,7 +7,7 @@
 //!
 //! The gate comes from the router's state: any state from which an
 //! `Arc<HandoffGate>` can be had (`FromRef`), the gate itself included.
-//! A request that already went through the [`tower`](crate::tower) layer
+//! A request that already went through the `tower` layer (`HandoffLayer`)
 //! carries its [`Principal`], which is taken as it is.
 //!
 //! ```

@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 /// The host-only cookie: set by the app itself (code delivery) or by the
 /// public service on the app's own host.
 pub const HOST_ONLY_NAME: &str = "__Host-handoff";
-/// The start of every parent-domain cookie's name; see [`parent_domain_name`].
+/// The start of every parent-domain cookie's name: the prefix, then 16 hex
+/// digits of the SHA-256 of the app's audience, so each app on the domain
+/// reads only its own cookie.
 pub const PARENT_DOMAIN_PREFIX: &str = "__Secure-handoff-";
 
 /// Where a handoff cookie lives, and so its name.

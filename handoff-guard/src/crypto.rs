@@ -224,8 +224,8 @@ mod tests {
     #[test]
     fn a_verifier_makes_this_the_backend() {
         let _ = crate::verifier::HandoffVerifier::new(
-            "https://auth.example.com",
-            "https://app.example.com",
+            crate::Issuer::new("https://auth.example.com"),
+            crate::Audience::new("https://app.example.com"),
             crate::verifier::KeySource::Static(Default::default()),
         );
         assert!(install(), "another backend was chosen first");

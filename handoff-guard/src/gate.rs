@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::claims::{SessionId, Subject};
 use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
 use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM};
 use crate::id_token::{bearer_token, IdTokenVerifier};
@@ -164,8 +165,8 @@ impl HandoffGate {
     }
 
     /// Code delivery: a browser sent to sign in carries a binding, and gets
-    /// its verifier in a cookie, a fresh one for every sign-in (see
-    /// [`crate::handoff_binding`]).
+    /// its verifier in a cookie, a fresh one for every sign-in, so a code
+    /// redeems only in the browser that asked for it.
     pub fn binding_codes(mut self) -> Self {
         self.binds_codes = true;
         self
@@ -191,7 +192,7 @@ impl HandoffGate {
 
     /// Refuses tokens whose session the public service's feed lists as
     /// revoked, refreshing the list on the request path when it is stale
-    /// (see [`crate::revocation`]).
+    /// (see [`RevocationFeed`]).
     pub fn refusing_revoked_from(mut self, feed: Arc<RevocationFeed>) -> Self {
         self.revoked = Some(feed.revoked().clone());
         self.feed = Some(feed);
@@ -379,7 +380,7 @@ impl HandoffGate {
             }
             return Ok(Principal::Service(Service {
                 email,
-                subject: claims.sub.clone(),
+                subject: Subject::new(claims.sub.as_str()),
             }));
         }
         let people = bearer
@@ -398,7 +399,7 @@ impl HandoffGate {
         };
         people.check(&identity).map_err(|e| e.to_string())?;
         Ok(Principal::Person(Person {
-            subject: claims.sub.clone(),
+            subject: Subject::new(claims.sub.as_str()),
             email,
             name: claims.name.clone(),
             session_id: None,
@@ -453,7 +454,7 @@ pub enum Via {
 pub struct Person {
     /// The provider's identifier of the person (`sub`): unlike the e-mail
     /// address it does not change, so key what is stored per person on it.
-    pub subject: String,
+    pub subject: Subject,
     /// The person's e-mail address, verified by the provider: as the
     /// provider gave it with a handoff token, ASCII-lower-cased with an ID
     /// token. Compare it without ASCII case.
@@ -461,7 +462,7 @@ pub struct Person {
     /// The display name, when the provider shared one.
     pub name: Option<String>,
     /// The public service's session, for handoff tokens.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// Unix seconds when the token that proved it expires (its `exp`).
     /// After that (and the leeway) the token is refused: a browser is sent
     /// for a new one, an API client must bring one.
@@ -478,7 +479,7 @@ pub struct Service {
     /// of the list it matched.
     pub email: String,
     /// The token's `sub`: the provider's unique id of the account.
-    pub subject: String,
+    pub subject: Subject,
 }
 
 /// Whoever sent an authenticated request.
@@ -525,7 +526,7 @@ impl SignedInUser {
     }
     /// The provider's identifier of the person (`sub`), which does not
     /// change: key what is stored per person on it.
-    pub fn subject(&self) -> &str {
+    pub fn subject(&self) -> &Subject {
         &self.0.subject
     }
     /// The display name, when the provider shared one.
@@ -533,8 +534,8 @@ impl SignedInUser {
         self.0.name.as_deref()
     }
     /// The public service's session id; `None` for an ID token.
-    pub fn session_id(&self) -> Option<&str> {
-        self.0.session_id.as_deref()
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.0.session_id.as_ref()
     }
     /// Unix seconds when the token that proved it expires (see
     /// [`Person::expires_at`]).

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::claims::{Audience, Issuer};
 use crate::clock::{SharedClock, SystemClock};
 use crate::gate::{BearerIdTokens, HandoffGate};
 use crate::handoff_code::CodeRedemption;
@@ -242,8 +243,8 @@ impl GuardBuilder {
 
     /// The guard.
     pub fn build(self) -> Guard {
-        let issuer = self.login_service.as_str().trim_end_matches('/').to_owned();
-        let audience = self.app.origin().ascii_serialization();
+        let issuer = Issuer::new(self.login_service.as_str().trim_end_matches('/'));
+        let audience = Audience::new(self.app.origin().ascii_serialization());
         let route = |path: &str| {
             let mut url = self.login_service.clone();
             url.set_path(path);
@@ -252,9 +253,13 @@ impl GuardBuilder {
         // Keys, like every call server to server, over the back channel.
         let mut jwks = self.back_channel.clone();
         jwks.set_path("/.well-known/jwks.json");
-        let verifier =
-            HandoffVerifier::remote(&issuer, &audience, jwks, RemoteJwksOptions::default())
-                .with_clock(self.clock.clone());
+        let verifier = HandoffVerifier::remote(
+            issuer.clone(),
+            audience.clone(),
+            jwks,
+            RemoteJwksOptions::default(),
+        )
+        .with_clock(self.clock.clone());
         let mut gate = HandoffGate::new(verifier, route("/login"), self.app.clone())
             .renewing_at(route("/renew"));
         gate = match self.delivery {
@@ -286,7 +291,7 @@ impl GuardBuilder {
                 CodeRedemption::new(
                     &self.back_channel,
                     &self.login_service,
-                    &audience,
+                    audience.clone(),
                     identity.clone(),
                 )
                 .with_clock(self.clock.clone()),

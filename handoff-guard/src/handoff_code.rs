@@ -39,11 +39,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::claims::Audience;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cookie::{handoff_cookie, removal_cookie, CookieScope, HOST_ONLY_NAME};
 use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM, MAX_PENDING};
 use crate::metadata::IdTokenSource;
-use crate::page::{continue_to, Reply};
+use crate::page::Reply;
 use crate::request_head::RequestHead;
 
 /// `GET`: gives a browser a binding and sends it to sign in (see
@@ -78,7 +79,7 @@ pub trait Throttle: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum RedeemError {
     /// This app could not get its own service-account ID token to
-    /// authenticate the call (the text is the [`crate::metadata`] error).
+    /// authenticate the call (the text is the [`crate::MetadataError`]).
     #[error("this app's ID token is unavailable: {0}")]
     Credentials(String),
     /// The call got no answer: the connection failed, or no answer came
@@ -123,7 +124,7 @@ pub struct CodeRedemption {
     redeem_url: Url,
     end_session_url: Url,
     status_url: Url,
-    audience: String,
+    audience: Audience,
     auth_url: Url,
     tokens: Arc<IdTokenSource>,
     http: reqwest::Client,
@@ -141,7 +142,7 @@ impl CodeRedemption {
     pub fn new(
         backchannel_url: &Url,
         auth_url: &Url,
-        audience: &str,
+        audience: Audience,
         tokens: Arc<IdTokenSource>,
     ) -> Self {
         let mut redeem_url = backchannel_url.clone();
@@ -155,7 +156,7 @@ impl CodeRedemption {
             redeem_url,
             end_session_url,
             status_url,
-            audience: audience.to_owned(),
+            audience,
             auth_url: auth_url.clone(),
             tokens,
             http: crate::back_channel::client(Duration::from_secs(5)),
@@ -179,7 +180,8 @@ impl CodeRedemption {
     }
 
     /// Redeems `code` with the browser's pending binding `verifiers` (at
-    /// most [`MAX_PENDING`]); the answer names the one the code was bound to.
+    /// most four, the most one browser keeps); the answer names the one the
+    /// code was bound to.
     pub async fn redeem(&self, code: &str, verifiers: &[&str]) -> Result<Redeemed, RedeemError> {
         #[derive(Deserialize)]
         struct Answer {
@@ -191,7 +193,7 @@ impl CodeRedemption {
         let verifiers = &verifiers[..verifiers.len().min(MAX_PENDING)];
         let body = serde_json::json!({
             "code": code,
-            "audience": self.audience,
+            "audience": self.audience.as_str(),
             "verifiers": verifiers,
         });
         let answer: Answer = self.post(&self.redeem_url, &body).await?;
@@ -299,7 +301,8 @@ impl CodeRedemption {
             },
             None => self.public_logout_page(),
         };
-        continue_to(&destination).cookie(&removal_cookie(&CookieScope::HostOnly, &self.audience))
+        Reply::continue_to(&destination)
+            .cookie(&removal_cookie(&CookieScope::HostOnly, &self.audience))
     }
 
     /// `GET /auth/start`: sends the browser back to the public service
@@ -315,7 +318,7 @@ impl CodeRedemption {
         let mut return_to = Url::parse(&self.audience).expect("an origin is a URL");
         if let Some(asked) = param("return_to") {
             let path = match Url::parse(&asked) {
-                Ok(url) if url.origin().ascii_serialization() == self.audience => {
+                Ok(url) if url.origin().ascii_serialization() == self.audience.as_str() => {
                     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
                     format!("{}{query}", url.path())
                 }

@@ -32,8 +32,9 @@ pub const LEEWAY: Duration = Duration::from_secs(60);
 
 /// What a verified ID token says about its holder. The verifier checked
 /// the signature, `iss`, `aud`, `exp` and `iat`; who the holder is and
-/// whether they may call is the caller's decision (see [`crate::policy`],
-/// and `callers` for service accounts).
+/// whether they may call is the caller's decision (see
+/// [`crate::AccessPolicy`], and [`crate::BearerIdTokens`] for service
+/// accounts).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdTokenClaims {
     /// The issuer, one of those the verifier was made with (for Google,
@@ -64,7 +65,7 @@ pub struct IdTokenClaims {
     pub name: Option<String>,
     /// The Google Workspace domain that manages the account; absent for a
     /// consumer account. Only this, not the address's domain, says an
-    /// organisation manages the account (see [`crate::policy`]).
+    /// organisation manages the account (see [`crate::AccessPolicy`]).
     #[serde(default)]
     pub hd: Option<String>,
     /// Unix seconds from which the token is refused (with [`LEEWAY`] of
@@ -114,7 +115,7 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// provider's JWKS, `iss` one of the issuers and `aud` one of the audiences
 /// it was made with, `exp` and `iat` within [`LEEWAY`]. It does not look at
 /// the e-mail address or `azp`: that is the caller's policy. Tokens it
-/// verified are answered from its cache (see [`crate::token_cache`]). Make
+/// verified are answered from its cache until their `exp`. Make
 /// one at start and share it: the caches are in it.
 pub struct IdTokenVerifier {
     keys: KeySource,
@@ -188,7 +189,7 @@ impl IdTokenVerifier {
     }
 
     /// [`Self::verify`], answering a token seen before from the cache of
-    /// verified tokens (see [`crate::token_cache`]) without copying it.
+    /// verified tokens without copying it.
     pub async fn verify_shared(&self, token: &str) -> Result<Arc<IdTokenClaims>, VerifyError> {
         check_size(token)?;
         let digest = token_cache::digest(token);

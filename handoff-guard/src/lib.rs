@@ -5,91 +5,117 @@
 //! publishes its verification keys as a JWKS; an app verifies it with no
 //! secret of its own, so a compromised app cannot mint sessions.
 //!
-//! A guided tour:
-//! - [`claims`]: the claims both sides agree on ([`HandoffClaims`]).
-//! - [`keys`]: ES256 signing keys from PEM (or ephemeral in dev mode), their
-//!   public JWK and RFC 7638 key id.
-//! - [`signer`]: [`HandoffSigner`] mints tokens with the active key and
-//!   serves the JWKS of every published key.
-//! - [`verifier`] and [`jwks`]: [`HandoffVerifier`] checks signature,
-//!   algorithm, `iss`, `aud`, `exp`, `nbf`; keys come from a static JWKS or
-//!   from the public service's JWKS endpoint, cached and re-fetched on an
-//!   unknown `kid` at most once per interval.
-//! - [`token_cache`]: both verifiers keep the tokens they verified, so a
-//!   token costs one signature check, not one per request; [`crypto`]
-//!   makes that check on `ring` (installed as `jsonwebtoken`'s backend
-//!   unless the host chose one).
-//! - [`id_token`]: [`id_token::IdTokenVerifier`] checks provider-signed
-//!   (Google) RS256 ID tokens presented as Bearer tokens; [`callers`]
-//!   admits service accounts on an allowlist with them.
-//! - [`revocation`]: apps poll the public service for revoked sessions, so
-//!   a copied handoff token dies within a bounded delay after sign-out;
-//!   [`metadata`] gets the app's own service-account ID token for that call.
-//! - [`handoff_code`]: the app's routes of the separate-sites delivery
-//!   (redeem a one-time code, set its own cookie, forget it at sign-out);
-//!   [`handoff_binding`]: a code works only in the browser that asked for it.
-//! - [`policy`]: who may sign in or call as a person (verified e-mail on
-//!   an allowlist of addresses, domains or Workspace `hd`).
-//! - [`cookie`]: the cookie names and attributes of the handoff cookie;
-//!   [`cookie_header`] reads every cookie of ours by its exact name, and
-//!   [`request_origin`] a browser's `Origin` as it was sent.
-//! - [`extractor`]: [`SignedInUser`], an actix-web extractor; a handler that
-//!   takes it cannot run for an anonymous request.
-//! - [`clock`] and [`random`]: injectable time and URL-safe random values.
-//! - [`refusal_log`]: the first few refused requests of each kind per
-//!   interval are logged one by one, the rest in one summary line, so a
-//!   flood of forged tokens is a few lines (the gate and [`callers`] use it).
-//! - [`page`]: the small HTML answers of the routes.
+//! Start at [`Guard`]: built from two URLs, the login service's and the
+//! app's own, it derives everything else and serves every framework.
+//!
+//! - **Who is calling.** [`SignedInUser`] (a person), [`ServiceCaller`] (a
+//!   service account on the app's list) and [`Principal`] (either) are what
+//!   a handler takes; [`HandoffGate`] decides, the same way for every
+//!   framework, and answers a refusal ([`Unauthenticated`]) with a redirect
+//!   to sign in for a browser's page and `401` otherwise.
+//! - **Adapters**, each behind its feature: `actix` (extractors and the
+//!   code-redemption routes, on by default), `axum` (extractors and a
+//!   `Router`) and `tower` (a `Layer` for hyper and tonic: `401` or gRPC
+//!   `UNAUTHENTICATED`, never a redirect). With none of them the crate is
+//!   the framework-neutral core: claims, verifier, key sets, revocation and
+//!   the code-redemption client, over any [`RequestHead`].
+//! - **The token.** [`HandoffClaims`], with its protocol values as types
+//!   of their own ([`Issuer`], [`Audience`], [`Subject`], [`SessionId`]);
+//!   [`HandoffVerifier`] checks signature, algorithm, `iss`, `aud`, `exp`
+//!   and `nbf` against keys from a [`KeySource`], and keeps the tokens it
+//!   verified so a token costs one signature check, not one per request.
+//! - **Service accounts.** [`IdTokenVerifier`] checks Google-signed ID
+//!   tokens presented as Bearer tokens; [`AccessPolicy`] says which people
+//!   may call as themselves.
+//! - **Sign-out reaches the app.** [`RevocationFeed`] polls the login
+//!   service for ended sessions, authenticated by the app's own ID token
+//!   from the metadata server ([`IdTokenSource`]).
+//! - **Separate sites.** [`CodeRedemption`] redeems the one-time code the
+//!   login service hands a browser, in that browser only, and sets the
+//!   app's own cookie.
+//! - **Tests.** Every time-dependent part takes a [`Clock`]
+//!   ([`OffsetClock`] moves at will).
+//!
+//! The minting side (signing keys, the signer, the login service's wire
+//! formats) is in `login_service`, behind the `login-service` feature,
+//! which only the login service enables.
 //!
 //! The library reads no environment variable, installs no logger and keeps
 //! no registry: it logs through `tracing` and counts through the `metrics`
-//! facade, and the host application decides where both go. With the
-//! `actix` feature (on by default) it also brings the actix-web
-//! extractors, gates and routes.
+//! facade, and the host application decides where both go.
 //!
-//! The crate's README (with the "protect a service in a dozen lines"
-//! example, compiled as a doc test) is in `handoff-guard/README.md`.
+//! The crate's README (a quick start per framework, each compiled as a doc
+//! test) is in `handoff-guard/README.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod back_channel;
+#[cfg(all(feature = "login-service", feature = "actix"))]
+mod callers;
+mod claims;
+mod clock;
+mod cookie;
+mod cookie_header;
+mod crypto;
+mod gate;
+mod guard;
+mod handoff_binding;
+mod handoff_code;
+mod id_token;
+mod jwks;
+#[cfg(any(feature = "login-service", test))]
+mod keys;
+mod metadata;
+mod page;
+mod policy;
+mod refusal_log;
+mod request_head;
+mod request_origin;
+mod revocation;
+#[cfg(any(feature = "login-service", test))]
+mod signer;
+mod token_cache;
+mod verifier;
+
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
-pub mod back_channel;
-#[cfg(feature = "actix")]
-pub mod callers;
-pub mod claims;
-pub mod clock;
-pub mod cookie;
-pub mod cookie_header;
-pub mod crypto;
-#[cfg(feature = "actix")]
-pub mod extractor;
-pub mod gate;
-pub mod guard;
-pub mod handoff_binding;
-pub mod handoff_code;
-pub mod id_token;
-pub mod jwks;
-pub mod keys;
-pub mod metadata;
-pub mod page;
-pub mod policy;
-pub mod random;
-pub mod refusal_log;
-pub mod request_head;
-pub mod request_origin;
-pub mod revocation;
-pub mod signer;
-pub mod token_cache;
+#[cfg(feature = "login-service")]
+#[cfg_attr(docsrs, doc(cfg(feature = "login-service")))]
+pub mod login_service;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
-pub mod verifier;
 
-pub use claims::HandoffClaims;
-pub use gate::{HandoffGate, Principal, ServiceCaller, SignedInUser};
-pub use guard::Guard;
-pub use signer::HandoffSigner;
-pub use verifier::HandoffVerifier;
+pub use claims::{Audience, HandoffClaims, Issuer, SessionId, Subject};
+pub use clock::{Clock, OffsetClock, SharedClock, SystemClock};
+pub use cookie::{CookieScope, HOST_ONLY_NAME, PARENT_DOMAIN_PREFIX};
+pub use gate::{
+    BearerIdTokens, HandoffGate, Person, Principal, Refusal, Service, ServiceCaller, SignedInUser,
+    Unauthenticated, Via,
+};
+pub use guard::{BuildError, Delivery, Guard, GuardBuilder, DEFAULT_REVOCATION_INTERVAL};
+#[cfg(feature = "actix")]
+pub use handoff_code::Throttle;
+pub use handoff_code::{
+    CodeRedemption, RedeemError, Redeemed, HANDOFF_PATH, LOGOUT_PATH, SIGNED_OUT_PATH, START_PATH,
+};
+pub use id_token::{
+    bearer_token, IdTokenClaims, IdTokenVerifier, GOOGLE_ISSUERS, GOOGLE_JWKS_URL,
+    LEEWAY as ID_TOKEN_LEEWAY,
+};
+pub use jwks::{JwksError, KeySet, RemoteJwks, RemoteJwksOptions};
+pub use metadata::{IdTokenSource, MetadataError, GOOGLE_METADATA_URL};
+pub use page::Reply;
+pub use policy::{AccessPolicy, Denial, Identity};
+pub use refusal_log::{RefusalLog, Summary as RefusalSummary};
+pub use request_head::{RequestHead, Several};
+pub use revocation::{RevocationFeed, RevokedSessions};
+pub use verifier::{HandoffVerifier, KeySource, VerifyError, LEEWAY, MAX_TOKEN_LEN};
 
 /// The README's examples, compiled as doc tests (one per framework, so
 /// with every adapter's feature, as the workspace's tests build it).

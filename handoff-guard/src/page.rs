@@ -44,6 +44,24 @@ impl Reply {
         reply
     }
 
+    /// A page that moves the browser on to `url` (meta refresh, with a
+    /// link).
+    ///
+    /// For a form's answer that leads to another origin: browsers check
+    /// every redirect that follows a form post against the page's CSP
+    /// `form-action`, but not a navigation the answer itself starts.
+    pub fn continue_to(url: &Url) -> Self {
+        let target = html_escape(url.as_str());
+        Self::html(
+            200,
+            format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta http-equiv=\"refresh\" content=\"0;url={target}\"><title>Continue</title></head>\
+                 <body><p><a id=\"continue\" href=\"{target}\">Continue</a></p></body></html>"
+            ),
+        )
+    }
+
     /// The answer with one more header.
     pub fn header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
@@ -92,23 +110,6 @@ impl axum::response::IntoResponse for Reply {
         }
         response
     }
-}
-
-/// A page that moves the browser on to `url` (meta refresh, with a link).
-///
-/// Used where a form's answer leads to another origin: browsers check every
-/// redirect that follows a form post against the page's CSP `form-action`,
-/// but not a navigation the answer itself starts.
-pub fn continue_to(url: &Url) -> Reply {
-    let target = html_escape(url.as_str());
-    Reply::html(
-        200,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta http-equiv=\"refresh\" content=\"0;url={target}\"><title>Continue</title></head>\
-             <body><p><a id=\"continue\" href=\"{target}\">Continue</a></p></body></html>"
-        ),
-    )
 }
 
 fn html_escape(s: &str) -> String {

@@ -1,36 +1,10 @@
-//! Log lines of refused requests that a flood cannot multiply.
-//!
-//! Anyone can send a forged token, and each refusal used to write its own
-//! line: ten thousand forgeries a second were ten thousand log lines a
-//! second, paid for by whoever runs the service. A [`RefusalLog`] says,
-//! per reason, which refusals are written in full: the first [`IN_FULL`]
-//! of every [`INTERVAL`]. The others are only counted, and the count is
-//! handed back once the interval is over, for one summary line ("N more in
-//! the last S s, not logged one by one").
-//!
-//! Nothing runs in the background (Cloud Run gives an idle instance no
-//! CPU): an interval's summary comes with the next refusal of its reason
-//! after the interval, or from [`RefusalLog::summaries`], which its owner
-//! calls on any request it sees. A flood followed by silence leaves its
-//! last count unwritten until the next request; counters (the owner's
-//! metrics) count every refusal as it happens.
-//!
-//! Each reason has two atomics and no lock: a refusal is a clock read and
-//! one or two atomic operations. Every refusal is either written in full
-//! or in exactly one summary's count, whatever the threads do.
+//! Log lines of refused requests that a flood cannot multiply: see
+//! [`RefusalLog`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::clock::SharedClock;
-
-/// Refusals of one reason written in full per interval: enough to see what
-/// is being sent and why it fails, few enough that a flood costs nothing.
-pub const IN_FULL: u64 = 5;
-
-/// How long the [`IN_FULL`] budget lasts, and the longest a flood goes
-/// without a summary while requests keep coming.
-pub const INTERVAL: Duration = Duration::from_secs(10);
 
 /// Refusals of one reason that were counted but not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +26,30 @@ struct Slot {
     seen: AtomicU64,
 }
 
-/// Which refusals to write, per reason (see the module docs).
+/// Which refused requests to log one by one, per reason, so a flood of
+/// them is a few lines and a count.
+///
+/// Anyone can send a forged token, and a line per refusal would make ten
+/// thousand forgeries a second ten thousand log lines a second, paid for
+/// by whoever runs the service. Per reason, the first
+/// [`IN_FULL`](Self::IN_FULL) refusals of every
+/// [`INTERVAL`](Self::INTERVAL) are written in full; the others are only
+/// counted, and the count is handed back once the interval is over, for
+/// one summary line ("N more in the last S s, not logged one by one").
+/// The gate and the service-caller check log their refusals through one;
+/// a host can put its own refusals (its request log's `4xx`) through
+/// another.
+///
+/// Nothing runs in the background (Cloud Run gives an idle instance no
+/// CPU): an interval's summary comes with the next refusal of its reason
+/// after the interval, or from [`RefusalLog::summaries`], which its owner
+/// calls on any request it sees. A flood followed by silence leaves its
+/// last count unwritten until the next request; counters (the owner's
+/// metrics) count every refusal as it happens.
+///
+/// Each reason has two atomics and no lock: a refusal is a clock read and
+/// one or two atomic operations. Every refusal is either written in full
+/// or in exactly one summary's count, whatever the threads do.
 pub struct RefusalLog {
     reasons: &'static [&'static str],
     slots: Box<[Slot]>,
@@ -69,6 +66,15 @@ impl std::fmt::Debug for RefusalLog {
 }
 
 impl RefusalLog {
+    /// Refusals of one reason written in full per interval: enough to see
+    /// what is being sent and why it fails, few enough that a flood costs
+    /// nothing.
+    pub const IN_FULL: u64 = 5;
+
+    /// How long the [`IN_FULL`](Self::IN_FULL) budget lasts, and the
+    /// longest a flood goes without a summary while requests keep coming.
+    pub const INTERVAL: Duration = Duration::from_secs(10);
+
     /// One budget per label of `reasons` (a handful: [`Self::summaries`]
     /// looks at each), timed by `clock`.
     pub fn new(reasons: &'static [&'static str], clock: SharedClock) -> Self {
@@ -77,11 +83,6 @@ impl RefusalLog {
             slots: reasons.iter().map(|_| Slot::default()).collect(),
             clock,
         }
-    }
-
-    /// The labels, in the order given.
-    pub fn reasons(&self) -> &'static [&'static str] {
-        self.reasons
     }
 
     /// Counts one refusal of `reasons[reason]` (an index out of range is
@@ -107,7 +108,7 @@ impl RefusalLog {
         }
         // Numbered 1, 2, … within the interval: the first IN_FULL are written.
         let number = slot.seen.fetch_add(1, Ordering::AcqRel) + 1;
-        (number <= IN_FULL, None)
+        (number <= Self::IN_FULL, None)
     }
 
     /// Hands `write` the summary of every reason whose interval is over
@@ -116,7 +117,7 @@ impl RefusalLog {
     pub fn summaries(&self, mut write: impl FnMut(Summary)) {
         let mut now = None;
         for (index, slot) in self.slots.iter().enumerate() {
-            if slot.seen.load(Ordering::Acquire) <= IN_FULL {
+            if slot.seen.load(Ordering::Acquire) <= Self::IN_FULL {
                 continue;
             }
             let now = *now.get_or_insert_with(|| self.clock.unix_seconds());
@@ -138,15 +139,15 @@ impl RefusalLog {
     }
 
     fn is_over(&self, since: u64, now: u64) -> bool {
-        now >= since.saturating_add(INTERVAL.as_secs())
+        now >= since.saturating_add(Self::INTERVAL.as_secs())
     }
 
     /// The summary of an interval that saw `seen` refusals, if some were
     /// not written.
     fn summary(&self, index: usize, seen: u64, since: u64, now: u64) -> Option<Summary> {
-        (seen > IN_FULL).then(|| Summary {
+        (seen > Self::IN_FULL).then(|| Summary {
             reason: self.reasons[index],
-            not_logged: seen - IN_FULL,
+            not_logged: seen - Self::IN_FULL,
             seconds: now.saturating_sub(since),
         })
     }
@@ -189,9 +190,9 @@ mod tests {
     #[test]
     fn the_first_few_of_an_interval_are_written_and_the_rest_summarised_by_the_next() {
         let (log, clock) = log();
-        assert_eq!(refuse(&log, 0, 1000), (IN_FULL, vec![]));
+        assert_eq!(refuse(&log, 0, 1000), (RefusalLog::IN_FULL, vec![]));
         // Within the interval nothing is due, whatever asks.
-        clock.advance(INTERVAL - Duration::from_secs(1));
+        clock.advance(RefusalLog::INTERVAL - Duration::from_secs(1));
         assert_eq!(taken(&log), []);
         clock.advance(Duration::from_secs(1));
         let (written, summaries) = refuse(&log, 0, 1);
@@ -200,12 +201,12 @@ mod tests {
             summaries,
             [Summary {
                 reason: "forged",
-                not_logged: 1000 - IN_FULL,
-                seconds: INTERVAL.as_secs(),
+                not_logged: 1000 - RefusalLog::IN_FULL,
+                seconds: RefusalLog::INTERVAL.as_secs(),
             }]
         );
         // The next interval goes on from there.
-        assert_eq!(refuse(&log, 0, 10), (IN_FULL - 1, vec![]));
+        assert_eq!(refuse(&log, 0, 10), (RefusalLog::IN_FULL - 1, vec![]));
     }
 
     #[test]
@@ -213,20 +214,23 @@ mod tests {
         let (log, clock) = log();
         refuse(&log, 0, 7);
         refuse(&log, 1, 3);
-        clock.advance(INTERVAL * 3);
+        clock.advance(RefusalLog::INTERVAL * 3);
         let due = taken(&log);
         assert_eq!(
             due,
             [Summary {
                 reason: "forged",
                 not_logged: 2,
-                seconds: 3 * INTERVAL.as_secs(),
+                seconds: 3 * RefusalLog::INTERVAL.as_secs(),
             }],
             "only a reason with refusals not written has a summary"
         );
         assert_eq!(taken(&log), [], "taken once");
         // Its budget is whole again.
-        assert_eq!(refuse(&log, 0, IN_FULL), (IN_FULL, vec![]));
+        assert_eq!(
+            refuse(&log, 0, RefusalLog::IN_FULL),
+            (RefusalLog::IN_FULL, vec![])
+        );
         // The other's interval is over too; its next refusal opens a new
         // one, written in full, with nothing to summarise.
         assert_eq!(refuse(&log, 1, 1), (1, vec![]));
@@ -235,8 +239,8 @@ mod tests {
     #[test]
     fn reasons_have_budgets_of_their_own() {
         let (log, _clock) = log();
-        assert_eq!(refuse(&log, 0, 100).0, IN_FULL);
-        assert_eq!(refuse(&log, 1, 100).0, IN_FULL);
+        assert_eq!(refuse(&log, 0, 100).0, RefusalLog::IN_FULL);
+        assert_eq!(refuse(&log, 1, 100).0, RefusalLog::IN_FULL);
         assert_eq!(refuse(&log, 7, 1).0, 0, "out of range counts as the last");
     }
 
@@ -270,10 +274,13 @@ mod tests {
                 written += w;
                 summarised += s;
             }
-            clock.advance(INTERVAL);
+            clock.advance(RefusalLog::INTERVAL);
         }
         log.summaries(|s| summarised += s.not_logged);
         assert_eq!(written + summarised, threads * each * rounds);
-        assert!(written <= IN_FULL * (rounds + 1), "{written} written");
+        assert!(
+            written <= RefusalLog::IN_FULL * (rounds + 1),
+            "{written} written"
+        );
     }
 }

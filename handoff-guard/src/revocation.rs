@@ -55,8 +55,8 @@ pub struct RevokedSessions {
 impl RevokedSessions {
     /// Whether the session `sid` (a handoff token's `sid` claim) is known
     /// to be revoked: its tokens must be refused. An id is remembered for
-    /// [`REMEMBER_FOR`] after its revocation, and no token naming it stays
-    /// valid longer.
+    /// an hour and a minute after its revocation (the longest handoff
+    /// lifetime and its leeway), and no token naming it stays valid longer.
     pub fn is_revoked(&self, sid: &str) -> bool {
         self.ids
             .read()

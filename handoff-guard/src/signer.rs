@@ -25,7 +25,7 @@ impl HandoffSigner {
     /// rotation, published but never used to sign; drop one once every
     /// token it signed has expired (a handoff lifetime after the switch).
     /// Installs the library's signature backend unless the host chose one
-    /// first (see [`crate::crypto`]).
+    /// first.
     pub fn new(active: SigningKey, previous: Vec<SigningKey>) -> Self {
         // Before the first signature: it fixes the process's backend.
         crate::crypto::install();

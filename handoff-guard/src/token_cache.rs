@@ -89,11 +89,6 @@ impl<C> VerifiedTokens<C> {
         self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
-    /// Whether no token is kept (always, with a capacity of `0`).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The verified claims of the token whose digest is `digest`, if its
     /// entry may still be served (see the module docs); `None`: verify it.
     pub(crate) async fn lookup(

@@ -1,4 +1,4 @@
-//! The tower adapter of the gate ([`crate::gate`]): a [`Layer`] that
+//! The tower adapter of the gate ([`HandoffGate`]): a [`Layer`] that
 //! authenticates every request and puts the verified [`Principal`] in its
 //! extensions, for services built on hyper, tonic or anything else that
 //! speaks tower with the `http` crate's types.

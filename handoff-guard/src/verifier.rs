@@ -8,7 +8,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use url::Url;
 
-use crate::claims::HandoffClaims;
+use crate::claims::{Audience, HandoffClaims, Issuer};
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{JwksError, KeySet, RemoteJwks, RemoteJwksOptions};
 use crate::token_cache::{self, Verified, VerifiedTokens};
@@ -114,9 +114,10 @@ impl KeySource {
 /// Checks an app's handoff tokens: ES256 only, signed by a published key,
 /// the right `iss` and `aud`, within `nbf`..`exp` (with [`LEEWAY`]). A
 /// token verified before is answered from its cache of verified tokens
-/// (see [`crate::token_cache`]). It knows nothing of revoked sessions: the
-/// gate checks those (see [`crate::revocation`]). Make one at start and
-/// share it: the caches are in it.
+/// until its `exp` (or sooner, when its key leaves the key set), so a
+/// token costs one signature check, not one per request. It knows nothing
+/// of revoked sessions: the gate checks those ([`crate::RevocationFeed`]).
+/// Make one at start and share it: the caches are in it.
 pub struct HandoffVerifier {
     keys: KeySource,
     validation: Validation,
@@ -130,18 +131,18 @@ impl HandoffVerifier {
     /// (this app's origin, such as `https://app.example.com`), signed by a
     /// key of `keys`. It checks times by the wall clock
     /// ([`Self::with_clock`]) and keeps up to
-    /// [`token_cache::DEFAULT_CAPACITY`] verified tokens
-    /// ([`Self::with_cache_capacity`]). Installs the library's signature
-    /// backend unless the host chose one first (see [`crate::crypto`]).
-    pub fn new(issuer: &str, audience: &str, keys: KeySource) -> Self {
+    /// 10,000 verified tokens ([`Self::with_cache_capacity`]). Installs the
+    /// library's signature backend (`ring` for ES256 and RS256, through
+    /// `jsonwebtoken`'s `CryptoProvider`) unless the host chose one first.
+    pub fn new(issuer: Issuer, audience: Audience, keys: KeySource) -> Self {
         crate::crypto::install();
         let mut validation = Validation::new(Algorithm::ES256);
         validation.algorithms = vec![Algorithm::ES256];
         // `exp` and `nbf` are checked below against the injectable clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_audience(&[audience.as_str()]);
         validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf"]);
         Self {
             keys,
@@ -170,7 +171,12 @@ impl HandoffVerifier {
     }
 
     /// Keys from the public service's JWKS endpoint.
-    pub fn remote(issuer: &str, audience: &str, jwks_url: Url, options: RemoteJwksOptions) -> Self {
+    pub fn remote(
+        issuer: Issuer,
+        audience: Audience,
+        jwks_url: Url,
+        options: RemoteJwksOptions,
+    ) -> Self {
         Self::new(
             issuer,
             audience,
@@ -181,13 +187,13 @@ impl HandoffVerifier {
     /// The claims of `token` (the compact JWT alone, without `Bearer `), if
     /// it verifies. Only [`VerifyError::KeysUnavailable`] means it could
     /// not be checked; every other error refuses it. A remote key source
-    /// may fetch its JWKS here (see [`crate::jwks`]).
+    /// may fetch its JWKS here (see [`crate::RemoteJwks`]).
     pub async fn verify(&self, token: &str) -> Result<HandoffClaims, VerifyError> {
         self.verify_shared(token).await.map(Arc::unwrap_or_clone)
     }
 
     /// [`Self::verify`], answering a token seen before from the cache of
-    /// verified tokens (see [`crate::token_cache`]) without copying it.
+    /// verified tokens without copying it.
     pub async fn verify_shared(&self, token: &str) -> Result<Arc<HandoffClaims>, VerifyError> {
         check_size(token)?;
         let digest = token_cache::digest(token);
@@ -325,8 +331,8 @@ mod tests {
 
     fn verifier_for(signer: &HandoffSigner) -> HandoffVerifier {
         HandoffVerifier::new(
-            ISS,
-            AUD,
+            crate::Issuer::new(ISS),
+            crate::Audience::new(AUD),
             KeySource::Static(KeySet::from_jwks(signer.jwks())),
         )
     }

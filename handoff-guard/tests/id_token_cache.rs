@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use handoff_guard::clock::{Clock, OffsetClock, SystemClock};
-use handoff_guard::id_token::{IdTokenVerifier, LEEWAY};
-use handoff_guard::jwks::KeySet;
-use handoff_guard::verifier::{KeySource, VerifyError};
+use handoff_guard::KeySet;
+use handoff_guard::{Clock, OffsetClock, SystemClock};
+use handoff_guard::{IdTokenVerifier, ID_TOKEN_LEEWAY as LEEWAY};
+use handoff_guard::{KeySource, VerifyError};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;

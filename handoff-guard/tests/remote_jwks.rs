@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use handoff_guard::jwks::{RemoteJwks, RemoteJwksOptions};
-use handoff_guard::keys::SigningKey;
+use handoff_guard::login_service::SigningKey;
+use handoff_guard::{RemoteJwks, RemoteJwksOptions};
 use jsonwebtoken::jwk::JwkSet;
 
 struct JwksServer {

@@ -9,11 +9,12 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use handoff_guard::jwks::KeySet;
-use handoff_guard::keys::SigningKey;
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::login_service::SigningKey;
 use handoff_guard::tower::HandoffLayer;
-use handoff_guard::verifier::KeySource;
-use handoff_guard::{HandoffClaims, HandoffGate, HandoffSigner, HandoffVerifier, Principal};
+use handoff_guard::KeySet;
+use handoff_guard::KeySource;
+use handoff_guard::{HandoffClaims, HandoffGate, HandoffVerifier, Principal};
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -67,8 +68,8 @@ fn token(signer: &HandoffSigner) -> String {
 
 fn protected(signer: &HandoffSigner) -> handoff_guard::tower::Handoff<Echo> {
     let verifier = HandoffVerifier::new(
-        ISS,
-        AUD,
+        handoff_guard::Issuer::new(ISS),
+        handoff_guard::Audience::new(AUD),
         KeySource::Static(KeySet::from_jwks(signer.jwks())),
     );
     let gate = HandoffGate::new(

@@ -5,7 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use handoff_guard::extractor::HandoffGate;
+use handoff_guard::HandoffGate;
 use handoff_guard::SignedInUser;
 use handoff_guard::{Principal, ServiceCaller};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use handoff_guard::jwks::{KeySet, RemoteJwksOptions};
-use handoff_guard::policy::AccessPolicy;
+use handoff_guard::AccessPolicy;
+use handoff_guard::{KeySet, RemoteJwksOptions};
 use service_kit::config::{ConfigError, Env, Required, UrlRule};
 use url::Url;
 
@@ -101,8 +101,9 @@ impl Settings {
                 .optional_url_with("METADATA_URL", service_kit::config::METADATA_SERVER)?
             {
                 Some(url) => url,
-                None => Url::parse(handoff_guard::metadata::GOOGLE_METADATA_URL)
-                    .expect("a valid constant URL"),
+                None => {
+                    Url::parse(handoff_guard::GOOGLE_METADATA_URL).expect("a valid constant URL")
+                }
             },
             delivery: match env.optional("HANDOFF_DELIVERY").as_deref() {
                 None | Some("cookie") => AppDelivery::Cookie,
@@ -249,14 +250,14 @@ fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> 
     };
     let mut issuers = env.list("ID_TOKEN_ISSUERS");
     if issuers.is_empty() {
-        issuers = handoff_guard::id_token::GOOGLE_ISSUERS
+        issuers = handoff_guard::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
     }
     let jwks_url = match env.optional_url("ID_TOKEN_JWKS_URL")? {
         Some(url) => url,
-        None => Url::parse(handoff_guard::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+        None => Url::parse(handoff_guard::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
     Ok(Some(IdTokenSettings {
         issuers,

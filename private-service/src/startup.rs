@@ -6,14 +6,14 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use handoff_guard::clock::{SharedClock, SystemClock};
-use handoff_guard::extractor::{BearerIdTokens, HandoffGate};
-use handoff_guard::handoff_code::CodeRedemption;
-use handoff_guard::id_token::IdTokenVerifier;
-use handoff_guard::jwks::RemoteJwksOptions;
-use handoff_guard::metadata::IdTokenSource;
-use handoff_guard::revocation::{RevocationFeed, RevokedSessions};
-use handoff_guard::verifier::{HandoffVerifier, KeySource};
+use handoff_guard::CodeRedemption;
+use handoff_guard::IdTokenSource;
+use handoff_guard::IdTokenVerifier;
+use handoff_guard::RemoteJwksOptions;
+use handoff_guard::{BearerIdTokens, HandoffGate};
+use handoff_guard::{HandoffVerifier, KeySource};
+use handoff_guard::{RevocationFeed, RevokedSessions};
+use handoff_guard::{SharedClock, SystemClock};
 use service_kit::cors::CorsOrigins;
 use service_kit::rate_limit::{Limit, RateLimiter};
 
@@ -98,7 +98,7 @@ impl Application {
                 CodeRedemption::new(
                     &settings.backchannel_url,
                     &settings.auth_url,
-                    &settings.audience(),
+                    handoff_guard::Audience::new(settings.audience()),
                     identity.clone(),
                 )
                 .with_clock(clock.clone())
@@ -109,7 +109,7 @@ impl Application {
             // With separate sites the app ends the session itself (see
             // handoff_guard::handoff_code); otherwise the public service's form does.
             logout_url: match settings.delivery {
-                AppDelivery::Code => handoff_guard::handoff_code::LOGOUT_PATH.to_owned(),
+                AppDelivery::Code => handoff_guard::LOGOUT_PATH.to_owned(),
                 AppDelivery::Cookie => settings.logout_url().to_string(),
             },
             app_url: settings.app_url.to_string(),
@@ -132,7 +132,7 @@ impl Application {
                 .configure(|cfg| {
                     if let Some(redemption) = &redemption {
                         cfg.app_data(redemption.clone());
-                        handoff_guard::handoff_code::configure(cfg);
+                        handoff_guard::actix::code_redemption_routes(cfg);
                     }
                 })
                 .route("/", web::get().to(routes::home))
@@ -188,12 +188,17 @@ pub async fn serve_from_env() -> std::process::ExitCode {
 fn gate(settings: &Settings, clock: SharedClock) -> HandoffGate {
     let (issuer, audience) = (settings.issuer(), settings.audience());
     let verifier = match &settings.keys {
-        KeySettings::Remote { jwks_url, options } => {
-            HandoffVerifier::remote(&issuer, &audience, jwks_url.clone(), options.clone())
-        }
-        KeySettings::Static(keys) => {
-            HandoffVerifier::new(&issuer, &audience, KeySource::Static(keys.clone()))
-        }
+        KeySettings::Remote { jwks_url, options } => HandoffVerifier::remote(
+            handoff_guard::Issuer::new(issuer),
+            handoff_guard::Audience::new(audience),
+            jwks_url.clone(),
+            options.clone(),
+        ),
+        KeySettings::Static(keys) => HandoffVerifier::new(
+            handoff_guard::Issuer::new(issuer),
+            handoff_guard::Audience::new(audience),
+            KeySource::Static(keys.clone()),
+        ),
     };
     let gate = HandoffGate::new(
         verifier.with_clock(clock),

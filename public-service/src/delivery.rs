@@ -20,7 +20,7 @@ use crate::apps::{Delivery, ReturnTo};
 use crate::policy::Identity;
 use crate::state::AppState;
 use crate::store::{NewCode, StoreError};
-use handoff_guard::keys::SigningKey;
+use handoff_guard::login_service::SigningKey;
 
 pub struct HandoffSettings {
     pub signing_key: SigningKey,
@@ -46,7 +46,7 @@ pub struct BrowserBinding([u8; 32]);
 impl BrowserBinding {
     /// The `binding` parameter decoded, or `None` when it is not one.
     pub fn parse(param: &str) -> Option<Self> {
-        handoff_guard::handoff_binding::parse_binding(param).map(Self)
+        handoff_guard::login_service::parse_binding(param).map(Self)
     }
 
     /// The form it travels in (inside the sealed login transaction).
@@ -99,7 +99,7 @@ pub fn app_start_url(return_to: &ReturnTo, renew: bool, scope: Option<&str>) -> 
 #[derive(Debug, thiserror::Error)]
 pub enum HandOffError {
     #[error("signing the handoff token failed")]
-    Signing(#[from] handoff_guard::signer::SignError),
+    Signing(#[from] handoff_guard::login_service::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("a code without a browser binding was asked for")]
@@ -145,7 +145,7 @@ pub async fn hand_off(
         }
         Delivery::Code => {
             let binding = binding.ok_or(HandOffError::Unbound)?;
-            let code = handoff_guard::random::url_safe_token(32);
+            let code = service_kit::random::url_safe_token(32);
             let now = state.clock.unix_seconds();
             state
                 .store

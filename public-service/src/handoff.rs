@@ -3,16 +3,16 @@
 use std::time::Duration;
 
 use actix_web::cookie::Cookie;
-use handoff_guard::clock::SharedClock;
-use handoff_guard::signer::{HandoffSigner, SignError};
-use handoff_guard::HandoffClaims;
+use handoff_guard::login_service::{HandoffSigner, SignError};
+use handoff_guard::SharedClock;
+use handoff_guard::{HandoffClaims, Issuer};
 
 use crate::apps::{AppRegistry, Delivery};
 use crate::policy::Identity;
 
 pub struct HandoffIssuer {
     signer: HandoffSigner,
-    issuer: String,
+    issuer: Issuer,
     ttl: Duration,
     delivery: Delivery,
     clock: SharedClock,
@@ -21,7 +21,7 @@ pub struct HandoffIssuer {
 impl HandoffIssuer {
     pub fn new(
         signer: HandoffSigner,
-        issuer: String,
+        issuer: Issuer,
         ttl: Duration,
         delivery: Delivery,
         clock: SharedClock,
@@ -54,22 +54,27 @@ impl HandoffIssuer {
         let now = self.clock.unix_seconds();
         let claims = HandoffClaims {
             iss: self.issuer.clone(),
-            aud: audience.to_owned(),
-            sub: identity.subject.clone(),
+            aud: audience.into(),
+            sub: identity.subject.as_str().into(),
             email: email.to_owned(),
             name: identity.name.clone(),
-            sid: sid.to_owned(),
+            sid: sid.into(),
             iat: now,
             nbf: now,
             exp: now + self.ttl.as_secs(),
-            jti: handoff_guard::random::url_safe_token(16),
+            jti: service_kit::random::url_safe_token(16),
         };
         self.signer.sign(&claims)
     }
 
     /// The cookie carrying `token` for the app `audience` (cookie delivery).
     pub fn cookie(&self, token: String, audience: &str) -> Cookie<'static> {
-        handoff_guard::cookie::handoff_cookie(token, self.ttl, &self.cookie_scope(), audience)
+        handoff_guard::login_service::handoff_cookie(
+            token,
+            self.ttl,
+            &self.cookie_scope(),
+            audience,
+        )
     }
 
     /// Clears the cookies this service sets, one per app on a parent
@@ -79,7 +84,7 @@ impl HandoffIssuer {
         let scope = self.cookie_scope();
         let mut cookies: Vec<Cookie<'static>> = Vec::new();
         for app in apps.apps() {
-            let cookie = handoff_guard::cookie::removal_cookie(&scope, app.audience());
+            let cookie = handoff_guard::login_service::removal_cookie(&scope, app.audience());
             if !cookies.iter().any(|c| c.name() == cookie.name()) {
                 cookies.push(cookie);
             }
@@ -87,15 +92,15 @@ impl HandoffIssuer {
         cookies
     }
 
-    fn cookie_scope(&self) -> handoff_guard::cookie::CookieScope {
+    fn cookie_scope(&self) -> handoff_guard::CookieScope {
         match &self.delivery {
             Delivery::Cookie {
                 domain: Some(domain),
-            } => handoff_guard::cookie::CookieScope::ParentDomain {
+            } => handoff_guard::CookieScope::ParentDomain {
                 domain: domain.clone(),
             },
             Delivery::Cookie { domain: None } | Delivery::Code => {
-                handoff_guard::cookie::CookieScope::HostOnly
+                handoff_guard::CookieScope::HostOnly
             }
         }
     }
@@ -107,12 +112,12 @@ impl HandoffIssuer {
         &self,
         token: &str,
         audience: &str,
-    ) -> Result<handoff_guard::HandoffClaims, handoff_guard::verifier::VerifyError> {
-        let keys = handoff_guard::jwks::KeySet::from_jwks(self.signer.jwks());
-        handoff_guard::verifier::HandoffVerifier::new(
-            &self.issuer,
-            audience,
-            handoff_guard::verifier::KeySource::Static(keys),
+    ) -> Result<handoff_guard::HandoffClaims, handoff_guard::VerifyError> {
+        let keys = handoff_guard::KeySet::from_jwks(self.signer.jwks());
+        handoff_guard::HandoffVerifier::new(
+            self.issuer.clone(),
+            handoff_guard::Audience::new(audience),
+            handoff_guard::KeySource::Static(keys),
         )
         .with_clock(self.clock.clone())
         .verify(token)

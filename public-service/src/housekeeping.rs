@@ -18,7 +18,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 
 use crate::state::AppState;
 use crate::store::Store;

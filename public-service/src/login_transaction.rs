@@ -151,7 +151,7 @@ impl LoginTransaction {
     ) -> Result<Self, TransactionError> {
         let name = Self::cookie_name(state);
         // By its exact name: a sibling host's `__%48ost-login-…` is not ours.
-        let sealed = handoff_guard::cookie::cookie_value(req, &name)
+        let sealed = handoff_guard::login_service::cookie_value(req, &name)
             .filter(|v| !v.is_empty())
             .ok_or(TransactionError::NotFound)?;
         let tx = Self::open(&name, sealed, key).ok_or(TransactionError::Undecryptable)?;
@@ -240,7 +240,7 @@ impl LoginTransaction {
 /// Every `(name, value)` pair of `req`'s `Cookie` headers, names as sent
 /// (never decoded: see [`handoff_guard::cookie_header`]).
 fn cookie_pairs(req: &HttpRequest) -> impl Iterator<Item = (&[u8], &[u8])> {
-    handoff_guard::cookie_header::pairs(
+    handoff_guard::login_service::cookie_header::pairs(
         req.headers()
             .get_all(header::COOKIE)
             .map(|value| value.as_bytes()),

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
     CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims,
@@ -208,7 +208,7 @@ impl OidcClient {
         let http = reqwest::Client::builder()
             // Following redirects on a back-channel call opens the door to SSRF.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(handoff_guard::back_channel::POOL_IDLE_TIMEOUT)
+            .pool_idle_timeout(handoff_guard::login_service::POOL_IDLE_TIMEOUT)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .build()?;
@@ -277,8 +277,8 @@ impl OidcClient {
     ) -> Result<AuthorizationRequest, ProviderError> {
         let client = self.client(&self.metadata().await?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let state = CsrfToken::new(handoff_guard::random::url_safe_token(32));
-        let nonce = Nonce::new(handoff_guard::random::url_safe_token(32));
+        let state = CsrfToken::new(service_kit::random::url_safe_token(32));
+        let nonce = Nonce::new(service_kit::random::url_safe_token(32));
         let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
         let mut request = client
             .authorize_url(
@@ -669,7 +669,7 @@ impl OidcClient {
     /// `Ok(false)` when it did. A failed fetch is the provider's outage,
     /// not a verdict on the token. The answer's `Cache-Control: max-age`
     /// says how long the new copy counts as fresh (read as the app reads
-    /// the JWKS it fetches, [`handoff_guard::jwks::cache_control_max_age`]).
+    /// the JWKS it fetches, [`handoff_guard::login_service::cache_control_max_age`]).
     async fn refresh_jwks(&self, why: &'static str) -> Result<bool, ProviderError> {
         let mut last_fetch = self.refresh.lock().await;
         if last_fetch.is_some_and(|t| t.elapsed() < self.jwks_refetch_interval) {
@@ -708,7 +708,7 @@ impl OidcClient {
         let unreachable = |e: reqwest::Error| {
             ProviderError::Unreachable(format!(
                 "JWKS: {}",
-                handoff_guard::back_channel::describe(&e)
+                handoff_guard::login_service::describe_http_error(&e)
             ))
         };
         let response = self
@@ -728,7 +728,7 @@ impl OidcClient {
             .headers()
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(handoff_guard::jwks::cache_control_max_age);
+            .and_then(handoff_guard::login_service::cache_control_max_age);
         let body = response.bytes().await.map_err(unreachable)?;
         let jwks = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::BadResponse(format!("JWKS: {e}")))?;
@@ -833,8 +833,8 @@ fn without_short_rsa_keys(jwks: &CoreJsonWebKeySet) -> CoreJsonWebKeySet {
             let bits = jwk
                 .get("n")
                 .and_then(serde_json::Value::as_str)
-                .and_then(handoff_guard::crypto::rsa_modulus_bits_of_jwk);
-            if bits.is_some_and(|bits| bits >= handoff_guard::crypto::MIN_RSA_MODULUS_BITS) {
+                .and_then(handoff_guard::login_service::rsa_modulus_bits_of_jwk);
+            if bits.is_some_and(|bits| bits >= handoff_guard::login_service::MIN_RSA_MODULUS_BITS) {
                 return true;
             }
             tracing::warn!(

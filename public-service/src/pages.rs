@@ -35,7 +35,7 @@ pub fn error_page(
     message: &str,
     retry_url: Option<&str>,
 ) -> HttpResponse {
-    let reference = handoff_guard::random::url_safe_token(6);
+    let reference = service_kit::random::url_safe_token(6);
     tracing::info!(%reference, status = status.as_u16(), title, "error page shown");
     render(
         status,

@@ -11,7 +11,7 @@ use actix_web::cookie::{time, Cookie, SameSite};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -83,8 +83,8 @@ impl Sessions {
         provider_sid: Option<&str>,
     ) -> Result<(SessionRecord, Cookie<'static>), StoreError> {
         let now = self.clock.unix_seconds();
-        let id = handoff_guard::random::url_safe_token(16);
-        let secret = handoff_guard::random::url_safe_token(32);
+        let id = service_kit::random::url_safe_token(16);
+        let secret = service_kit::random::url_safe_token(32);
         let new = NewSession {
             id: id.clone(),
             secret_hash: hash(&secret),
@@ -347,12 +347,12 @@ impl Sessions {
 /// domain, is not ours. Public so the fuzz targets reach the parsing the
 /// routes use.
 pub fn presented(req: &HttpRequest) -> Option<(String, String)> {
-    handoff_guard::cookie::cookie_value(req, COOKIE_NAME).and_then(parse)
+    handoff_guard::login_service::cookie_value(req, COOKIE_NAME).and_then(parse)
 }
 
 /// Whether the request carries a cookie by the session cookie's exact name.
 pub fn cookie_present(req: &HttpRequest) -> bool {
-    handoff_guard::cookie::cookie_value(req, COOKIE_NAME).is_some()
+    handoff_guard::login_service::cookie_value(req, COOKIE_NAME).is_some()
 }
 
 fn parse(value: &str) -> Option<(String, String)> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use handoff_guard::keys::SigningKey;
+use handoff_guard::login_service::SigningKey;
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::config::{ConfigError, Env, Required, UrlRule};
 use url::Url;
@@ -426,14 +426,14 @@ fn broker_from_env(
 ) -> Result<BrokerSettings, ConfigError> {
     let mut caller_issuers = env.list("CALLER_TOKEN_ISSUERS");
     if caller_issuers.is_empty() {
-        caller_issuers = handoff_guard::id_token::GOOGLE_ISSUERS
+        caller_issuers = handoff_guard::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
     }
     let caller_jwks_url = match env.optional_url("CALLER_TOKEN_JWKS_URL")? {
         Some(url) => url,
-        None => Url::parse(handoff_guard::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+        None => Url::parse(handoff_guard::GOOGLE_JWKS_URL).expect("a valid constant URL"),
     };
     let allowed_callers = env.list("BROKER_ALLOWED_CALLERS");
     let mut known_scopes = provider.scopes.clone();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use handoff_guard::callers::ServiceCallers;
-use handoff_guard::clock::{SharedClock, SystemClock};
-use handoff_guard::id_token::IdTokenVerifier;
-use handoff_guard::jwks::RemoteJwksOptions;
-use handoff_guard::signer::HandoffSigner;
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::login_service::ServiceCallers;
+use handoff_guard::IdTokenVerifier;
+use handoff_guard::RemoteJwksOptions;
+use handoff_guard::{SharedClock, SystemClock};
 use secrecy::ExposeSecret;
 use service_kit::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
 
@@ -242,7 +242,7 @@ fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::
     tracing::info!(kid = signer.active_kid(), "handoff signing key loaded");
     let handoff = HandoffIssuer::new(
         signer,
-        issuer,
+        handoff_guard::Issuer::new(issuer),
         settings.handoff.ttl,
         settings.handoff.delivery.clone(),
         clock.clone(),

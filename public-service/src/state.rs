@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::cookie::Key;
-use handoff_guard::callers::ServiceCallers;
-use handoff_guard::clock::SharedClock;
+use handoff_guard::login_service::ServiceCallers;
+use handoff_guard::SharedClock;
 use url::Url;
 
 use crate::apps::AppRegistry;

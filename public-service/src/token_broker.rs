@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use secrecy::{ExposeSecret, SecretString};
 
 use url::Url;
@@ -408,7 +408,7 @@ impl TokenBroker {
                     }
                 }
             }
-            let lease_id = handoff_guard::random::url_safe_token(16);
+            let lease_id = service_kit::random::url_safe_token(16);
             let until = now + self.lease_ttl.as_secs();
             match self
                 .store

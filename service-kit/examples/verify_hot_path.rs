@@ -9,20 +9,21 @@ use std::time::{Duration, Instant};
 
 use actix_web::cookie::Cookie;
 use actix_web::test::TestRequest;
-use handoff_guard::clock::{Clock, SystemClock};
-use handoff_guard::extractor::HandoffGate;
-use handoff_guard::jwks::KeySet;
-use handoff_guard::keys::SigningKey;
-use handoff_guard::verifier::{HandoffVerifier, KeySource};
-use handoff_guard::{HandoffClaims, HandoffSigner};
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::login_service::SigningKey;
+use handoff_guard::HandoffClaims;
+use handoff_guard::HandoffGate;
+use handoff_guard::KeySet;
+use handoff_guard::{Clock, SystemClock};
+use handoff_guard::{HandoffVerifier, KeySource};
 
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://app.example.com";
 
 fn gate(signer: &HandoffSigner, cache_capacity: usize) -> HandoffGate {
     let verifier = HandoffVerifier::new(
-        ISS,
-        AUD,
+        handoff_guard::Issuer::new(ISS),
+        handoff_guard::Audience::new(AUD),
         KeySource::Static(KeySet::from_jwks(signer.jwks())),
     )
     .with_cache_capacity(cache_capacity);
@@ -83,10 +84,7 @@ async fn main() {
     report("HandoffVerifier", without, with);
 
     let request = TestRequest::default()
-        .cookie(Cookie::new(
-            handoff_guard::cookie::HOST_ONLY_NAME,
-            token.clone(),
-        ))
+        .cookie(Cookie::new(handoff_guard::HOST_ONLY_NAME, token.clone()))
         .insert_header(("accept", "application/json"))
         .to_http_request();
     assert!(cached.authenticate(&request).await.is_ok(), "signed in");

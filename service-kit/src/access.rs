@@ -2,7 +2,7 @@
 //! `ALLOWED_DOMAINS`, `ALLOWED_HOSTED_DOMAINS`, `ALLOW_ANY_VERIFIED_EMAIL`.
 //! The rule itself is the library's [`AccessPolicy`]; the names are ours.
 
-use handoff_guard::policy::AccessPolicy;
+use handoff_guard::AccessPolicy;
 
 use crate::config::{ConfigError, Env};
 

@@ -14,6 +14,7 @@
 //!   them in front of the library's routes.
 //! - [`cors`]: CORS for configured origins only (a Chrome extension).
 //! - [`service`]: what both `main`s share (exit codes, HTML responses).
+//! - [`random`]: URL-safe random values (session ids, states, codes).
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -23,6 +24,7 @@ pub mod cors;
 pub mod log_writer;
 pub mod metrics;
 pub mod metrics_bridge;
+pub mod random;
 pub mod rate_limit;
 pub mod request_context;
 pub mod service;

@@ -50,7 +50,7 @@ const REFUSALS_HELP: &str =
     "Requests refused for their credentials, by reason: every one, logged one by one or not.";
 
 /// Refused credentials, by the `reason` the library counts them under
-/// (`handoff_guard::extractor::Refusal` and `handoff_guard::callers`):
+/// (`handoff_guard::Refusal` and `handoff_guard::callers`):
 /// a flood of forged tokens is counted here in full while its log lines
 /// are summarised.
 pub static AUTH_REFUSALS: [Counter; 7] = [

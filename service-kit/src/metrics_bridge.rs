@@ -90,9 +90,9 @@ mod tests {
 
     #[test]
     fn every_refusal_the_library_counts_reaches_its_own_series() {
-        let reasons: Vec<&str> = handoff_guard::extractor::Refusal::LABELS
+        let reasons: Vec<&str> = handoff_guard::Refusal::LABELS
             .into_iter()
-            .chain(handoff_guard::callers::REFUSAL_REASONS)
+            .chain(handoff_guard::login_service::REFUSAL_REASONS)
             .collect();
         assert_eq!(reasons.len(), AUTH_REFUSALS.len(), "one series each");
         for reason in reasons {

@@ -47,7 +47,7 @@ pub fn html(
     rendered: Result<String, impl std::fmt::Display>,
 ) -> actix_web::HttpResponse {
     match rendered {
-        Ok(body) => handoff_guard::page::Reply::html(status.as_u16(), body).into(),
+        Ok(body) => handoff_guard::Reply::html(status.as_u16(), body).into(),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             actix_web::HttpResponse::InternalServerError().body("Something went wrong.")
@@ -56,9 +56,9 @@ pub fn html(
 }
 
 /// A page that moves the browser on to `url` (see
-/// `handoff_guard::page::continue_to`).
+/// `handoff_guard::Reply::continue_to`).
 pub fn continue_to(url: &url::Url) -> actix_web::HttpResponse {
-    handoff_guard::page::continue_to(url).into()
+    handoff_guard::Reply::continue_to(url).into()
 }
 
 /// Largest header block (names and values) a request may carry. Real

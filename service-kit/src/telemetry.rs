@@ -38,8 +38,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::web;
-use handoff_guard::clock::{SharedClock, SystemClock};
-use handoff_guard::refusal_log::{RefusalLog, Summary};
+use handoff_guard::{RefusalLog, RefusalSummary};
+use handoff_guard::{SharedClock, SystemClock};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -198,8 +198,8 @@ impl RequestLog {
 }
 
 /// The line that stands for the request lines of one status not written.
-fn log_summary(summary: Summary) {
-    let Summary {
+fn log_summary(summary: RefusalSummary) {
+    let RefusalSummary {
         reason: status,
         not_logged,
         seconds,
@@ -457,8 +457,10 @@ mod tests {
 
     #[test]
     fn client_error_lines_are_budgeted_per_status_and_the_rest_summarised() {
-        use handoff_guard::clock::OffsetClock;
-        use handoff_guard::refusal_log::{INTERVAL, IN_FULL};
+        use handoff_guard::OffsetClock;
+        use handoff_guard::RefusalLog;
+        const IN_FULL: u64 = RefusalLog::IN_FULL;
+        const INTERVAL: std::time::Duration = RefusalLog::INTERVAL;
         let clock = OffsetClock::default();
         clock.stop();
         let log = RequestLog::new(Arc::new(clock.clone()));

@@ -2,7 +2,7 @@
 //! routes.
 
 use actix_web::{HttpRequest, HttpResponse};
-use handoff_guard::handoff_code::Throttle;
+use handoff_guard::Throttle;
 
 use crate::rate_limit::RateLimiter;
 

@@ -21,11 +21,11 @@ use std::time::Duration;
 use actix_web::dev::ServerHandle;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use handoff_guard::clock::{OffsetClock, SharedClock};
-use handoff_guard::jwks::RemoteJwksOptions;
-use handoff_guard::keys::SigningKey;
-use handoff_guard::policy::AccessPolicy;
+use handoff_guard::login_service::SigningKey;
+use handoff_guard::AccessPolicy;
 use handoff_guard::HandoffClaims;
+use handoff_guard::RemoteJwksOptions;
+use handoff_guard::{OffsetClock, SharedClock};
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::{AppDelivery, IdTokenSettings, KeySettings};
 use public_service::settings::ClientAuthMethod;
@@ -476,7 +476,7 @@ impl TestApp {
             let url = Url::parse(&format!("http://{OTHER_APP_HOST}:{}", addr.port())).unwrap();
             (url, addr)
         });
-        let mock_client_secret = handoff_guard::random::url_safe_token(24);
+        let mock_client_secret = service_kit::random::url_safe_token(24);
         let (external_issuer, client_id, client_secret) = match &external {
             Some(e) => (
                 Some(e.issuer.clone()),
@@ -904,9 +904,9 @@ impl TestApp {
     pub fn handoff_cookie(&self) -> String {
         match self.delivery {
             TestDelivery::SharedCookie => {
-                handoff_guard::cookie::parent_domain_name(&self.app_audience())
+                handoff_guard::login_service::parent_domain_name(&self.app_audience())
             }
-            TestDelivery::Code => handoff_guard::cookie::HOST_ONLY_NAME.to_owned(),
+            TestDelivery::Code => handoff_guard::HOST_ONLY_NAME.to_owned(),
         }
     }
 
@@ -985,16 +985,16 @@ impl TestApp {
             .unwrap()
             .as_secs();
         HandoffClaims {
-            iss: self.issuer(),
-            aud: self.app_audience(),
-            sub: MockUser::new(email).sub,
+            iss: self.issuer().into(),
+            aud: self.app_audience().into(),
+            sub: MockUser::new(email).sub.into(),
             email: email.into(),
             name: None,
-            sid: handoff_guard::random::url_safe_token(16),
+            sid: service_kit::random::url_safe_token(16).into(),
             iat: now,
             nbf: now,
             exp: now + 300,
-            jti: handoff_guard::random::url_safe_token(16),
+            jti: service_kit::random::url_safe_token(16),
         }
     }
 
@@ -1002,13 +1002,13 @@ impl TestApp {
     /// after checking its signature.
     pub async fn verified_sid(&self, token: &str) -> String {
         let key = SigningKey::from_pem(&SecretString::from(self.signing_pem.clone())).unwrap();
-        let keys = handoff_guard::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet {
+        let keys = handoff_guard::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet {
             keys: vec![key.public_jwk().clone()],
         });
-        let verifier = handoff_guard::verifier::HandoffVerifier::new(
-            &self.issuer(),
-            &self.app_audience(),
-            handoff_guard::verifier::KeySource::Static(keys),
+        let verifier = handoff_guard::HandoffVerifier::new(
+            handoff_guard::Issuer::new(self.issuer()),
+            handoff_guard::Audience::new(self.app_audience()),
+            handoff_guard::KeySource::Static(keys),
         )
         .with_clock(Arc::new(self.public_clock.clone()));
         verifier
@@ -1016,6 +1016,7 @@ impl TestApp {
             .await
             .expect("a handoff token of this deployment")
             .sid
+            .into_string()
     }
 
     /// Signs with the public service's real key: what a leaked key could do.

@@ -35,8 +35,8 @@ fn claims(jti: &str) -> HandoffClaims {
 
 fn verifier(signer: &HandoffSigner, audience: &str) -> HandoffVerifier {
     HandoffVerifier::new(
-        ISS,
-        audience,
+        crate::Issuer::new(ISS),
+        crate::Audience::new(audience),
         KeySource::Static(KeySet::from_jwks(signer.jwks())),
     )
 }
@@ -80,7 +80,7 @@ async fn a_cached_token_is_refused_once_the_clock_passes_its_expiry() {
 
 #[tokio::test]
 async fn a_revoked_session_is_refused_even_when_its_token_is_cached() {
-    use crate::extractor::HandoffGate;
+    use crate::gate::HandoffGate;
     use crate::revocation::{RevokedSession, RevokedSessions};
 
     let signer = signer();
@@ -236,7 +236,12 @@ fn remote_verifier(jwks: &Arc<Mutex<JwkSet>>) -> HandoffVerifier {
         max_age: Duration::ZERO,
         ..RemoteJwksOptions::default()
     };
-    HandoffVerifier::remote(ISS, AUD, serve_jwks(jwks.clone()), options)
+    HandoffVerifier::remote(
+        crate::Issuer::new(ISS),
+        crate::Audience::new(AUD),
+        serve_jwks(jwks.clone()),
+        options,
+    )
 }
 
 #[tokio::test]

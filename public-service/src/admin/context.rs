@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use handoff_guard::clock::SharedClock;
-use handoff_guard::signer::HandoffSigner;
+use handoff_guard::login_service::HandoffSigner;
+use handoff_guard::SharedClock;
 use secrecy::ExposeSecret;
 use service_kit::config::Env;
 use url::Url;

@@ -11,7 +11,7 @@
 //! means left to revoke it at the provider, so it is not thrown away
 //! silently.
 
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use serde_json::{json, Value};
 use service_kit::config::Env;
 

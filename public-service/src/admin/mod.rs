@@ -25,7 +25,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use handoff_guard::clock::{SharedClock, SystemClock};
+use handoff_guard::{SharedClock, SystemClock};
 use service_kit::config::{ConfigError, Env};
 
 use crate::store::StoreError;

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use service_kit::config::Env;
@@ -227,7 +227,7 @@ async fn reseal_one(
         if attempt > 0 {
             tokio::time::sleep(RETRY_WAIT).await;
         }
-        let lease_id = handoff_guard::random::url_safe_token(16);
+        let lease_id = service_kit::random::url_safe_token(16);
         let now = clock.unix_seconds();
         let until = now + LEASE.as_secs();
         let Some(grant) = store

@@ -6,7 +6,7 @@
 //! handoff token of theirs is refused within the app's poll interval, and
 //! renewal refuses them at once.
 
-use handoff_guard::clock::SharedClock;
+use handoff_guard::SharedClock;
 use serde_json::json;
 use service_kit::config::Env;
 

@@ -16,7 +16,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use handoff_guard::verifier::MAX_TOKEN_LEN;
+use handoff_guard::MAX_TOKEN_LEN;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -128,7 +128,7 @@ pub async fn access_token(
     }
     let Some(rules) = state.broker_rules.for_caller(&caller.email) else {
         // Settings refuse an allowed caller without rules; never reached.
-        return handoff_guard::callers::CallerError::NotAllowed.error_response();
+        return handoff_guard::login_service::CallerError::NotAllowed.error_response();
     };
     if let Some(beyond) = request.scopes.iter().find(|s| !rules.allows_scope(s)) {
         tracing::warn!(caller = %caller.email, scope = %beyond, "a scope beyond the caller's rules was asked for");

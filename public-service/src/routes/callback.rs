@@ -49,7 +49,7 @@ pub enum CallbackError {
     #[error("the stored return_to is no longer a registered app")]
     StaleReturnTo,
     #[error("signing the handoff token failed")]
-    Signing(#[from] handoff_guard::signer::SignError),
+    Signing(#[from] handoff_guard::login_service::SignError),
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
 }

@@ -45,7 +45,7 @@ pub enum LoginError {
     #[error("storage unavailable: {0}")]
     Store(#[from] StoreError),
     #[error("signing the handoff token failed")]
-    Signing(#[from] handoff_guard::signer::SignError),
+    Signing(#[from] handoff_guard::login_service::SignError),
 }
 
 impl From<crate::delivery::HandOffError> for LoginError {
@@ -165,7 +165,7 @@ pub enum Bound {
 
 /// The `binding` parameter; refused when it is there but not a binding.
 pub fn binding(req: &HttpRequest, state: &AppState) -> Result<Bound, LoginError> {
-    let param = query_param(req, handoff_guard::handoff_binding::BINDING_PARAM)?;
+    let param = query_param(req, handoff_guard::login_service::BINDING_PARAM)?;
     let binding = param
         .map(|p| BrowserBinding::parse(&p).ok_or(LoginError::BadBinding))
         .transpose()?;

@@ -184,7 +184,7 @@ fn from_a_trusted_origin(req: &HttpRequest, state: &AppState) -> bool {
 /// (`handoff_guard::request_origin`).
 pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
     let headers = req.headers();
-    handoff_guard::request_origin::claimed(
+    handoff_guard::login_service::claimed_origin(
         headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
         headers.get_all(header::REFERER).map(|v| v.as_bytes()),
     )

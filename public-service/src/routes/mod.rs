@@ -19,7 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use std::sync::Arc;
 
-use handoff_guard::callers::ServiceCaller;
+use handoff_guard::login_service::CallerAccount as ServiceCaller;
 use service_kit::rate_limit::CallerLimiter;
 
 use crate::state::AppState;

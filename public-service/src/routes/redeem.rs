@@ -22,7 +22,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use handoff_guard::handoff_binding::MAX_PENDING;
+use handoff_guard::login_service::MAX_PENDING_BINDINGS as MAX_PENDING;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
@@ -96,7 +96,7 @@ impl RedeemRequest {
             && self
                 .verifiers
                 .iter()
-                .all(|v| handoff_guard::handoff_binding::is_well_formed(v))
+                .all(|v| handoff_guard::login_service::is_well_formed_verifier(v))
     }
 
     /// The index of the verifier that hashes to the binding stored with
@@ -107,7 +107,7 @@ impl RedeemRequest {
         let mut found = Choice::from(0);
         let mut index = 0u32;
         for (i, verifier) in self.verifiers.iter().enumerate() {
-            let presented = handoff_guard::handoff_binding::hash(verifier);
+            let presented = handoff_guard::login_service::binding_hash(verifier);
             let matches = presented.as_slice().ct_eq(stored);
             let i = u32::try_from(i).expect("at most MAX_PENDING verifiers");
             index.conditional_assign(&i, matches & !found);
@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn only_a_verifier_of_the_binding_matches_and_its_place_is_named() {
         let (v, w, x) = ("v".repeat(43), "w".repeat(43), "x".repeat(43));
-        let hash = handoff_guard::handoff_binding::hash;
+        let hash = handoff_guard::login_service::binding_hash;
         let presented = request("c", &[v.clone(), w.clone()]);
         assert_eq!(presented.matching(Some(&hash(&v))), Some(0));
         assert_eq!(presented.matching(Some(&hash(&w))), Some(1));

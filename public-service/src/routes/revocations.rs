@@ -7,7 +7,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use handoff_guard::revocation::{RevokedPage, RevokedSession};
+use handoff_guard::login_service::{RevokedPage, RevokedSession};
 use serde_json::json;
 
 use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Most ids in one answer (as many as an app reads); `more` says to ask
 /// again.
-const PAGE: u32 = handoff_guard::revocation::PAGE_LEN as u32;
+const PAGE: u32 = handoff_guard::login_service::PAGE_LEN as u32;
 
 pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Err(refused) = app_caller(&req, &state).await {

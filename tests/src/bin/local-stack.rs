@@ -46,7 +46,8 @@ fn service_of(target: &str) -> &'static str {
         "handoff_guard::revocation",
         "handoff_guard::jwks",
         "handoff_guard::verifier",
-        "handoff_guard::extractor",
+        "handoff_guard::gate",
+        "handoff_guard::actix",
         "handoff_guard::handoff_code",
         "handoff_guard::metadata",
     ]) {

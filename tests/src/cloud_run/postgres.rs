@@ -81,7 +81,7 @@ impl UnixPostgres {
         let socket_dir = cloudsql_dir.join(instance);
         let data = root.path().join("data");
         std::fs::create_dir_all(&socket_dir).map_err(|e| e.to_string())?;
-        let superuser_password = handoff_guard::random::url_safe_token(18);
+        let superuser_password = service_kit::random::url_safe_token(18);
         let pwfile = root.path().join("pw");
         std::fs::write(&pwfile, &superuser_password).map_err(|e| e.to_string())?;
         if is_root() {

@@ -40,7 +40,7 @@ pub async fn check(
                     .map_err(|e| {
                         format!(
                             "GET {path} failed: {}",
-                            handoff_guard::back_channel::describe(&e)
+                            handoff_guard::login_service::describe_http_error(&e)
                         )
                     })?;
                 let status = response.status().as_u16();

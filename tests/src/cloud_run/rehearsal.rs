@@ -83,7 +83,7 @@ impl Rehearsal {
             ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
             (
                 "OIDC_CLIENT_SECRET",
-                handoff_guard::random::url_safe_token(24),
+                service_kit::random::url_safe_token(24),
             ),
             ("ALLOWED_DOMAINS", ALLOWED_DOMAIN.to_owned()),
             // deploy.sh's defaults for the optional variables.

@@ -42,7 +42,7 @@ async fn spawn(delivery: TestDelivery) -> TestApp {
 fn with_return_to(app: &TestApp, path: &str, delivery: TestDelivery) -> String {
     let mut url = app.auth(&format!("{path}?return_to={}", app.app_url));
     if matches!(delivery, TestDelivery::Code) {
-        let binding = URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(VERIFIER));
+        let binding = URL_SAFE_NO_PAD.encode(handoff_guard::login_service::binding_hash(VERIFIER));
         url.push_str(&format!("&binding={binding}"));
     }
     url

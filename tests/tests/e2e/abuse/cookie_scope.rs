@@ -3,7 +3,7 @@
 //! sign-in overwrote another's, and a sibling host could plant a
 //! `__Secure-handoff` cookie that an app on host-only cookies accepted.
 
-use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
+use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
 use integration_tests::app::{TestDelivery, TestOptions, PARENT_DOMAIN};
 use integration_tests::{logs, TestApp};
 

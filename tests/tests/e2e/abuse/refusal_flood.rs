@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use handoff_guard::refusal_log::{INTERVAL, IN_FULL};
+use handoff_guard::RefusalLog;
+const IN_FULL: u64 = RefusalLog::IN_FULL;
+const INTERVAL: std::time::Duration = RefusalLog::INTERVAL;
 use integration_tests::app::BROKER_CALLER;
 use integration_tests::{logs, tokens, TestApp};
 

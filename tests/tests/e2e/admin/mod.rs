@@ -339,7 +339,7 @@ async fn an_email_of_several_subjects_is_refused_and_nothing_is_revoked(backend:
                 out: &mut out,
                 audit: &mut audit,
             };
-            let clock = std::sync::Arc::new(handoff_guard::clock::SystemClock);
+            let clock = std::sync::Arc::new(handoff_guard::SystemClock);
             let result =
                 public_service::admin::execute(args.iter().copied(), env, clock, &mut console)
                     .await;

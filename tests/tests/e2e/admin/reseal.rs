@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use handoff_guard::clock::{Clock, SystemClock};
+use handoff_guard::{Clock, SystemClock};
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
 use integration_tests::TestApp;

@@ -132,7 +132,7 @@ fn start_provider(auth_port: u16, client_secret: &str) -> Option<CertifiedProvid
 async fn deployment(options: TestOptions) -> Option<(TestApp, CertifiedProvider)> {
     let auth_listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     let auth_port = auth_listener.local_addr().unwrap().port();
-    let secret = handoff_guard::random::url_safe_token(32);
+    let secret = service_kit::random::url_safe_token(32);
     let provider = start_provider(auth_port, &secret)?;
     let app = TestApp::spawn_with(TestOptions {
         external_provider: Some(ExternalProvider {

@@ -396,7 +396,7 @@ pub async fn sigterm_lets_an_in_flight_request_complete() -> Ran {
     // verifier, as the app would have sent it (code delivery).
     let binding = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        handoff_guard::handoff_binding::hash(&handoff_guard::random::url_safe_token(32)),
+        handoff_guard::login_service::binding_hash(&service_kit::random::url_safe_token(32)),
     );
     let login = browser
         .get(&r.auth(&format!(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use handoff_guard::cookie::HOST_ONLY_NAME;
+use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::cloud_run::rehearsal::{app_service_account, Options, Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::DeployError;
 

@@ -87,7 +87,7 @@ impl Rehearsal {
         // what they run with here.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let client_secret = handoff_guard::random::url_safe_token(24);
+        let client_secret = service_kit::random::url_safe_token(24);
         let provider = MockProvider::builder()
             .client(CLIENT_ID, &client_secret, &["http://127.0.0.1/callback"])
             .issuer(&issuer)

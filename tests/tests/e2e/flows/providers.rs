@@ -26,10 +26,8 @@ fn assert_signed_in(hops: &[Page]) {
 /// No handoff cookie of any app, in either delivery's name.
 fn no_handoff_cookie(browser: &Browser) -> bool {
     browser.cookies().iter().all(|c| {
-        c.name != handoff_guard::cookie::HOST_ONLY_NAME
-            && !c
-                .name
-                .starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX)
+        c.name != handoff_guard::HOST_ONLY_NAME
+            && !c.name.starts_with(handoff_guard::PARENT_DOMAIN_PREFIX)
     })
 }
 

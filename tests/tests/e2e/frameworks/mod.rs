@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use handoff_guard::cookie::{parent_domain_name, HOST_ONLY_NAME};
+use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
 use integration_tests::app::{
     SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
 };

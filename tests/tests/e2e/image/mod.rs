@@ -355,7 +355,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     // app by address.
     let auth_url = format!("http://localhost:{}", auth_addr.port());
     let app_url = format!("http://127.0.0.1:{}", app_addr.port());
-    let client_secret = handoff_guard::random::url_safe_token(24);
+    let client_secret = service_kit::random::url_safe_token(24);
     let provider = MockProvider::builder()
         .client(
             CLIENT_ID,
@@ -375,7 +375,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     // exact form deploy.sh stores (credentials, host `localhost`, `host=`
     // the socket directory).
     let instance = "image-test:local:auth-db";
-    let db_password = handoff_guard::random::url_safe_token(18);
+    let db_password = service_kit::random::url_safe_token(18);
     let cloud_sql = match UnixPostgres::start(instance, &db_password).await {
         Ok(server) => Some(server),
         Err(reason) if std::env::var_os("IMAGE_TEST_REQUIRED").is_some() => {

@@ -27,10 +27,10 @@ fn paths(hops: &[Page]) -> Vec<String> {
 fn expire_handoff_cookie(browser: &Browser) {
     let jar: Vec<_> = browser.cookies();
     browser.clear_cookies();
-    for cookie in jar.into_iter().filter(|c| {
-        !c.name
-            .starts_with(handoff_guard::cookie::PARENT_DOMAIN_PREFIX)
-    }) {
+    for cookie in jar
+        .into_iter()
+        .filter(|c| !c.name.starts_with(handoff_guard::PARENT_DOMAIN_PREFIX))
+    {
         browser.put_cookie(
             &cookie.name,
             &cookie.value,
@@ -227,7 +227,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
     // which refuses it and starts a sign-in.
     thief.put_cookie(&app.handoff_cookie(), &handoff, PARENT_DOMAIN, false);
     let mut expired = app.claims_for(ALICE);
-    expired.sid = sid.clone();
+    expired.sid = sid.as_str().into();
     expired.exp = expired.iat - 120;
     thief.put_cookie(
         &app.handoff_cookie(),

@@ -16,8 +16,8 @@
 
 use std::time::Duration;
 
-use handoff_guard::cookie::HOST_ONLY_NAME;
-use handoff_guard::handoff_binding::{BINDING_PARAM, VERIFIER_COOKIE, VERIFIER_LIFETIME};
+use handoff_guard::login_service::{BINDING_PARAM, VERIFIER_COOKIE, VERIFIER_LIFETIME};
+use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::browser::Page;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};

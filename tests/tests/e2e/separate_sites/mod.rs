@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use handoff_guard::cookie::HOST_ONLY_NAME;
+use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
@@ -78,7 +78,7 @@ async fn redeem(
 /// on renewal (the browser stops before the app redeems it), bound to
 /// [`VERIFIER`].
 async fn fresh_code(app: &TestApp, browser: &Browser) -> String {
-    let binding = URL_SAFE_NO_PAD.encode(handoff_guard::handoff_binding::hash(VERIFIER));
+    let binding = URL_SAFE_NO_PAD.encode(handoff_guard::login_service::binding_hash(VERIFIER));
     let renew = browser
         .get(&app.auth(&format!(
             "/renew?return_to={}&binding={binding}",

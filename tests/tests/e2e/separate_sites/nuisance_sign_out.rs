@@ -10,7 +10,7 @@
 //! public service confirms (over the back channel) that the token's
 //! session has ended. Sign-out itself is the `POST` it always was.
 
-use handoff_guard::cookie::HOST_ONLY_NAME;
+use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::db::Backend;
 use integration_tests::{logs, Browser, TestApp};
 

@@ -6,7 +6,7 @@ mod user_sessions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handoff_guard::clock::Clock;
+use handoff_guard::Clock;
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
 use public_service::housekeeping::{Housekeeping, PURGE_INTERVAL};
@@ -630,7 +630,7 @@ async fn expired_sessions_are_purged_by_a_request_once_a_purge_is_due(backend: B
     let Some((store, _db)) = store_on(backend).await else {
         return;
     };
-    let clock = handoff_guard::clock::OffsetClock::default();
+    let clock = handoff_guard::OffsetClock::default();
     let upkeep = Housekeeping::new(store.clone(), Arc::new(clock.clone()));
     let expired = |id: &str, now: u64| NewSession {
         id: id.into(),

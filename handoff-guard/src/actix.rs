@@ -1,4 +1,4 @@
-//! The actix-web adapter of the gate ([`crate::gate`]): register a
+//! The actix-web adapter of the gate ([`HandoffGate`]): register a
 //! [`HandoffGate`] as `web::Data` and take [`SignedInUser`],
 //! [`ServiceCaller`] or [`Principal`] in a handler; a handler that takes
 //! one cannot run for a request the gate refuses. The refusal is an actix
@@ -13,10 +13,9 @@ use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
-pub use crate::gate::{
-    BearerIdTokens, HandoffGate, Person, Principal, Refusal, Service, ServiceCaller, SignedInUser,
-    Unauthenticated, Via,
-};
+use crate::gate::{HandoffGate, Principal, ServiceCaller, SignedInUser, Unauthenticated};
+
+pub use crate::handoff_code::configure as code_redemption_routes;
 
 impl FromRequest for Principal {
     type Error = Unauthenticated;

@@ -4,7 +4,7 @@
 //! reseeded from it periodically (<https://docs.rs/rand/0.8/rand/rngs/struct.ThreadRng.html>):
 //! unpredictable as the OS source, without a system call per value (the
 //! login redirect draws several per request). Long-lived keys are still
-//! generated from `OsRng` directly (see [`crate::keys`]).
+//! generated from `OsRng` directly (`handoff_guard::login_service::SigningKey`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
