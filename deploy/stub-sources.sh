@@ -21,5 +21,22 @@ for manifest in $(echo "$members" | sed 's|\([^ ]*\)|\1/Cargo.toml|g'); do
         [ -f "$dir/$path" ] || echo 'fn main() {}' > "$dir/$path"
     done
 done
+# Tests, examples and benches named in a manifest must exist for Cargo to
+# read it.
+for manifest in $(echo "$members" | sed 's|\([^ ]*\)|\1/Cargo.toml|g'); do
+    dir="$(dirname "$manifest")"
+    awk '/^\[\[(test|example|bench)\]\]/ { kind = $0; next }
+         /^\[/ { kind = "" }
+         kind != "" && /^name *= *"/ { split($0, q, "\""); sub(/\[\[/, "", kind); sub(/\]\]/, "", kind); print kind, q[2] }' "$manifest" |
+    while read -r kind name; do
+        case "$kind" in
+            test) path="tests/$name.rs" ;;
+            example) path="examples/$name.rs" ;;
+            bench) path="benches/$name.rs" ;;
+        esac
+        mkdir -p "$dir/$(dirname "$path")"
+        [ -f "$dir/$path" ] || echo 'fn main() {}' > "$dir/$path"
+    done
+done
 # sqlx::migrate! reads these at compile time.
 mkdir -p public-service/migrations/sqlite public-service/migrations/postgres
