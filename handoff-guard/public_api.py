@@ -10,6 +10,8 @@ each public type implements. Sorted, so a diff is the API change.
 import json
 import sys
 
+KNOWN_FORMATS = {57}
+
 
 def render(t):
     """A rustdoc JSON type, as Rust source would write it."""
@@ -127,6 +129,13 @@ def signature(name, f):
 
 def main():
     doc = json.load(open(sys.argv[1]))
+    # rustdoc's JSON changes shape between toolchains; a listing read by a
+    # shape this script does not know would differ for no API change.
+    if doc.get("format_version") not in KNOWN_FORMATS:
+        sys.exit(
+            f"rustdoc JSON format {doc.get('format_version')} is not one this script reads "
+            f"({sorted(KNOWN_FORMATS)}): check its rendering, then add it to KNOWN_FORMATS"
+        )
     index = doc["index"]
     lines = set()
     seen = set()
