@@ -197,10 +197,10 @@ async fn upstream(
                 .await;
                 use futures_util::{SinkExt, StreamExt};
                 while let Some(Ok(message)) = socket.next().await {
-                    if message.is_text() || message.is_binary() {
-                        if socket.send(message).await.is_err() {
-                            break;
-                        }
+                    if (message.is_text() || message.is_binary())
+                        && socket.send(message).await.is_err()
+                    {
+                        break;
                     }
                 }
             });
