@@ -255,6 +255,27 @@ impl HandoffGate {
         answer
     }
 
+    /// The handoff token `req` carries, read exactly as
+    /// [`Self::authenticate`] reads it for `via`: the `Authorization: Bearer`
+    /// token ([`Via::HandoffBearer`]) or this app's cookie
+    /// ([`Via::HandoffCookie`]); `None` for [`Via::IdToken`], whose token is
+    /// the provider's and not a handoff token. Call it with the request
+    /// and the [`Person::via`] that `authenticate` just admitted: it is then
+    /// the token that was verified, for a reverse proxy to pass on to an
+    /// app that checks it again. It is a credential: never log it.
+    pub fn handoff_token<'r>(&self, req: &'r impl RequestHead, via: Via) -> Option<&'r str> {
+        match via {
+            Via::HandoffBearer => req
+                .single_header("authorization")
+                .ok()
+                .flatten()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(bearer_token),
+            Via::HandoffCookie => handoff_token(req, &self.cookie_name),
+            Via::IdToken => None,
+        }
+    }
+
     /// Who sent the request, or the answer that refuses it.
     pub async fn authenticate(&self, req: &impl RequestHead) -> Result<Principal, Unauthenticated> {
         // An interval's summary is written by whichever request comes after

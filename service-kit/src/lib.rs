@@ -15,18 +15,29 @@
 //! - [`cors`]: CORS for configured origins only (a Chrome extension).
 //! - [`service`]: what both `main`s share (exit codes, HTML responses).
 //! - [`random`]: URL-safe random values (session ids, states, codes).
+//!
+//! The actix-web parts (rate limits, CORS, metrics, the request log
+//! middleware and security headers, `service`) are behind the default
+//! feature `actix`; without it the crate is configuration, log set-up and
+//! the log formats, for a server on another HTTP stack (the gate).
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod cloud_logging;
 pub mod config;
+#[cfg(feature = "actix")]
 pub mod cors;
 pub mod log_writer;
+#[cfg(feature = "actix")]
 pub mod metrics;
+#[cfg(feature = "actix")]
 pub mod metrics_bridge;
 pub mod random;
+#[cfg(feature = "actix")]
 pub mod rate_limit;
 pub mod request_context;
+#[cfg(feature = "actix")]
 pub mod service;
 pub mod telemetry;
+#[cfg(feature = "actix")]
 pub mod throttle;

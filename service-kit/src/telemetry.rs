@@ -28,18 +28,27 @@
 //! interval, since nothing runs between requests on Cloud Run.
 
 use std::io::IsTerminal;
+#[cfg(feature = "actix")]
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+#[cfg(feature = "actix")]
 use std::time::Instant;
 
+#[cfg(feature = "actix")]
 use actix_web::body::MessageBody;
+#[cfg(feature = "actix")]
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+#[cfg(feature = "actix")]
 use actix_web::http::header::{HeaderName, HeaderValue};
+#[cfg(feature = "actix")]
 use actix_web::middleware::{DefaultHeaders, Next};
+#[cfg(feature = "actix")]
 use actix_web::web;
+use handoff_guard::SharedClock;
+#[cfg(feature = "actix")]
+use handoff_guard::SystemClock;
 use handoff_guard::{RefusalLog, RefusalSummary};
-use handoff_guard::{SharedClock, SystemClock};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -49,9 +58,12 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-use crate::cloud_logging::{trace_id, CloudLoggingLayer};
+#[cfg(feature = "actix")]
+use crate::cloud_logging::trace_id;
+use crate::cloud_logging::CloudLoggingLayer;
 use crate::config::{ConfigError, Env};
 use crate::log_writer::{LineBuffer, LineWriter};
+#[cfg(feature = "actix")]
 use crate::request_context::{within, InRequest, RequestContext};
 
 /// How logs are written: `LOG_FORMAT` (`text` or `json`), `RUST_LOG`,
@@ -148,9 +160,15 @@ pub fn flush() {
     }
 }
 
+/// `REQUEST_LOG=all`, as [`init`] read it: a server that writes its own
+/// request lines (the gate, on hyper) follows it too.
+pub fn all_requests() -> bool {
+    ALL_REQUESTS.load(Ordering::Relaxed)
+}
+
 /// Writes out the lines waiting, if any, before a response leaves (see
 /// [`crate::log_writer`]).
-fn write_out_pending() {
+pub fn write_out_pending() {
     if let Some(stdout) = STDOUT.get() {
         let _ = stdout.write_out_pending();
     }
@@ -175,13 +193,13 @@ impl RequestLog {
     }
 
     /// Writes the summaries that are due: any request may.
-    fn write_summaries(&self) {
+    pub fn write_summaries(&self) {
         self.client_errors.summaries(log_summary);
     }
 
     /// Whether the line of a request answered `status` is written: always
     /// but for a `4xx`, which is counted against its status's budget.
-    fn writes(&self, status: u16) -> bool {
+    pub fn writes(&self, status: u16) -> bool {
         if !(400..500).contains(&status) {
             return true;
         }
@@ -212,6 +230,7 @@ fn log_summary(summary: RefusalSummary) {
     );
 }
 
+#[cfg(feature = "actix")]
 /// For a host that registers no [`RequestLog`]: one for the process, on
 /// the wall clock.
 fn process_request_log() -> Arc<RequestLog> {
@@ -220,6 +239,7 @@ fn process_request_log() -> Arc<RequestLog> {
         .clone()
 }
 
+#[cfg(feature = "actix")]
 pub async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -266,6 +286,7 @@ pub async fn log_request(
     result
 }
 
+#[cfg(feature = "actix")]
 /// Whether a request to `path` that succeeds is logged at debug only:
 /// every one by default (see the module docs); with `REQUEST_LOG=all`, the
 /// requests that come on a timer rather than from a person: the apps'
@@ -297,6 +318,7 @@ pub fn thread_service() -> Option<&'static str> {
     SERVICE.with(|s| s.get())
 }
 
+#[cfg(feature = "actix")]
 /// Headers every response carries: no sniffing, no framing, forms posted
 /// only to this origin, and a `Referer` of the origin only (never a path,
 /// which could hold a code), which keeps `Origin` on form posts for the
@@ -305,6 +327,7 @@ pub fn security_headers() -> DefaultHeaders {
     security_headers_allowing_forms_to(&[])
 }
 
+#[cfg(feature = "actix")]
 /// The same, with forms also allowed to post to `origins` (an app's
 /// sign-out button posts to the public service).
 pub fn security_headers_allowing_forms_to(origins: &[String]) -> DefaultHeaders {
@@ -367,7 +390,8 @@ where
     }
 }
 
-#[cfg(test)]
+// The request context and the request line are the actix middleware's.
+#[cfg(all(test, feature = "actix"))]
 mod tests {
     use super::*;
     use std::sync::Mutex;
