@@ -52,18 +52,39 @@ impl Application {
     /// Binds `settings`' address (port 0: any free port, for tests) and
     /// builds the guard and the upstream client.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let guard = build_guard(&settings)?;
-        let upstream = Upstream::new(&settings.upstream_url, settings.timeouts)?;
         let address = format!("{}:{}", settings.bind_address, settings.port);
         let listener = TcpListener::bind(&address)
             .await
-            .map_err(|source| StartError::Bind {
-                address: address.clone(),
-                source,
-            })?;
+            .map_err(|source| StartError::Bind { address, source })?;
+        Self::serving_on(settings, listener)
+    }
+
+    /// The same on a listener bound beforehand (`BIND_ADDRESS` and `PORT`
+    /// unused): a test deployment must register the gate's URL, port
+    /// included, at the login service before the gate starts.
+    pub async fn build_on(
+        settings: Settings,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, StartError> {
+        let address = format!("{:?}", listener.local_addr());
+        let bind_error = |source| StartError::Bind {
+            address: address.clone(),
+            source,
+        };
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let listener = TcpListener::from_std(listener).map_err(bind_error)?;
+        Self::serving_on(settings, listener)
+    }
+
+    fn serving_on(settings: Settings, listener: TcpListener) -> Result<Self, StartError> {
+        let guard = build_guard(&settings)?;
+        let upstream = Upstream::new(&settings.upstream_url, settings.timeouts)?;
         let port = listener
             .local_addr()
-            .map_err(|source| StartError::Bind { address, source })?
+            .map_err(|source| StartError::Bind {
+                address: format!("{}:{}", settings.bind_address, settings.port),
+                source,
+            })?
             .port();
         let proxy = Arc::new(Proxy::new(&settings, guard.clone(), upstream));
         Ok(Self {
