@@ -9,6 +9,7 @@
 //! [`outages`] takes parts of the deployment down and brings them back.
 
 mod admin;
+mod gate;
 mod outages;
 
 pub use admin::AdminRun;
@@ -296,6 +297,9 @@ pub enum SecondApp {
     ReportsOnActix,
     /// `examples/axum-service`: axum with `handoff_guard::Guard`.
     Axum,
+    /// `handoff-gate` in front of an upstream that answers with the
+    /// request headers it received, as JSON.
+    Gate,
 }
 
 /// An example service (`examples/reports-service` or
@@ -691,6 +695,7 @@ impl TestApp {
                 SecondApp::PrivateService => {
                     spawn_app(listener, other_url, &metadata, &context).await
                 }
+                SecondApp::Gate => gate::spawn(listener, other_url, &metadata, &context).await,
                 kind => spawn_example_app(kind, listener, other_url, &metadata, &context).await,
             }
         }

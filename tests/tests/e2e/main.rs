@@ -19,6 +19,7 @@ mod faults;
 mod flows;
 mod forward_auth;
 mod frameworks;
+mod gate;
 mod image;
 mod offline;
 mod operations;
