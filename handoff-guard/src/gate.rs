@@ -110,15 +110,28 @@ impl BearerIdTokens {
     /// Cloud Tasks, Cloud Scheduler and other Cloud Run services send); no
     /// people's ID tokens.
     pub fn google_service_accounts(app_url: &Url, service_accounts: &[String]) -> Self {
-        let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
         let issuers: Vec<String> = crate::id_token::GOOGLE_ISSUERS
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
+        let keys = Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL");
+        Self::service_accounts_of(&issuers, keys, app_url, service_accounts)
+    }
+
+    /// The same, with ID tokens of `issuers` verified by the keys at
+    /// `jwks_url`: a stand-in for Google (the guard's
+    /// `service_account_issuer`).
+    pub(crate) fn service_accounts_of(
+        issuers: &[String],
+        jwks_url: Url,
+        app_url: &Url,
+        service_accounts: &[String],
+    ) -> Self {
+        let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
         let verifier = IdTokenVerifier::remote(
-            &issuers,
+            issuers,
             std::slice::from_ref(&service_audience),
-            Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL"),
+            jwks_url,
             Default::default(),
         );
         Self {

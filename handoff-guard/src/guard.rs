@@ -62,6 +62,9 @@ pub struct GuardBuilder {
     delivery: Delivery,
     revocation: Option<Duration>,
     service_accounts: Vec<String>,
+    /// Who issues the service accounts' ID tokens, and where their keys
+    /// are, when not Google.
+    id_token_issuer: Option<(String, Url)>,
     clock: SharedClock,
 }
 
@@ -100,6 +103,7 @@ impl Guard {
             delivery: Delivery::Code,
             revocation: Some(DEFAULT_REVOCATION_INTERVAL),
             service_accounts: Vec::new(),
+            id_token_issuer: None,
             clock: Arc::new(SystemClock),
         })
     }
@@ -203,6 +207,16 @@ impl GuardBuilder {
         self
     }
 
+    /// Verifies the [`Self::service_accounts`]' ID tokens as issued by
+    /// `issuer` with the keys published at `jwks_url`, instead of by Google
+    /// with Google's keys: for a stand-in of Google where Google's tokens
+    /// cannot be had (an emulator, a test deployment). A real deployment
+    /// never needs it.
+    pub fn service_account_issuer(mut self, issuer: &str, jwks_url: Url) -> Self {
+        self.id_token_issuer = Some((issuer.to_owned(), jwks_url));
+        self
+    }
+
     /// Turns revocation polling off. A session signed out at the login
     /// service (sign-out, the sessions page, an operator, the provider's
     /// back-channel logout) then stays valid at this app until its
@@ -268,10 +282,16 @@ impl GuardBuilder {
             Delivery::HostOnlyCookie => gate,
         };
         if !self.service_accounts.is_empty() {
-            gate = gate.accepting_id_tokens(BearerIdTokens::google_service_accounts(
-                &self.app,
-                &self.service_accounts,
-            ));
+            let id_tokens = match &self.id_token_issuer {
+                None => BearerIdTokens::google_service_accounts(&self.app, &self.service_accounts),
+                Some((issuer, keys)) => BearerIdTokens::service_accounts_of(
+                    std::slice::from_ref(issuer),
+                    keys.clone(),
+                    &self.app,
+                    &self.service_accounts,
+                ),
+            };
+            gate = gate.accepting_id_tokens(id_tokens);
         }
         let identity = Arc::new(IdTokenSource::new(&self.metadata, &issuer));
         if let Some(interval) = self.revocation {
