@@ -54,6 +54,11 @@ pub struct Settings {
     /// whose clients resolve them to 127.0.0.1 (cookie domains need names).
     /// Only code sets it; no variable does.
     pub loopback_names: Vec<String>,
+    /// Who issues the service accounts' ID tokens and where their keys
+    /// are, for a test deployment whose stand-in for Google mints them;
+    /// `None`: Google. Only code sets it; no variable does, so a deployed
+    /// gate always checks them against Google's keys.
+    pub service_account_issuer: Option<(String, Url)>,
 }
 
 /// How long the gate waits on the upstream.
@@ -136,6 +141,7 @@ impl Settings {
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
             identity: identity_headers(env)?,
             loopback_names: Vec::new(),
+            service_account_issuer: None,
         })
     }
 }

@@ -173,6 +173,9 @@ fn build_guard(settings: &Settings) -> Result<Guard, handoff_guard::BuildError> 
         &loopback,
     )?
     .service_accounts(settings.service_accounts.iter().cloned());
+    if let Some((issuer, keys)) = &settings.service_account_issuer {
+        builder = builder.service_account_issuer(issuer, keys.clone());
+    }
     builder = match settings.delivery {
         handoff_guard::Delivery::Code => builder,
         handoff_guard::Delivery::ParentDomainCookie => builder.parent_domain_cookie(),

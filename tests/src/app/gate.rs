@@ -14,7 +14,7 @@ use handoff_guard::Delivery;
 use private_service::settings::AppDelivery;
 use url::Url;
 
-use super::{AppContext, REVOCATION_POLL_INTERVAL, TEST_HOSTS};
+use super::{AppContext, REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT, TEST_HOSTS};
 
 /// What the upstream answers: the path and query it was asked for, and
 /// every header it received (lowercase names, each with all its values
@@ -65,13 +65,19 @@ pub(super) async fn spawn(
         },
         revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
 
-        service_accounts: Vec::new(),
+        service_accounts: vec![TASKS_ACCOUNT.into()],
         public_paths: PublicPaths::default(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         timeouts: Timeouts::default(),
         trusted_proxy_hops: ctx.trusted_proxy_hops,
         identity: Default::default(),
         loopback_names: TEST_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
+        // The mock provider mints the service accounts' ID tokens, as it
+        // does for the other apps (Google's cannot be had in a test).
+        service_account_issuer: Some((
+            ctx.provider.issuer(),
+            Url::parse(&format!("{}/oauth2/v3/certs", ctx.provider.issuer())).unwrap(),
+        )),
     };
     let gate = gate::startup::Application::build_on(settings, listener)
         .await

@@ -11,7 +11,8 @@ use std::time::Duration;
 use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
 use handoff_guard::{Audience, HandoffVerifier, Issuer, RemoteJwksOptions};
 use integration_tests::app::{
-    SecondApp, TestDelivery, TestOptions, OTHER_APP_HOST, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
+    SecondApp, TestDelivery, TestOptions, OTHER_APP_ACCOUNT, OTHER_APP_HOST, PARENT_DOMAIN,
+    REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT,
 };
 use integration_tests::browser::{Browser, Page};
 use integration_tests::TestApp;
@@ -223,4 +224,52 @@ async fn a_person_is_signed_in_through_the_gate_with_code_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_is_signed_in_through_the_gate_with_cookie_delivery() {
     signed_in_through_the_gate_and_out(TestDelivery::SharedCookie).await;
+}
+
+/// A service account on the gate's list (Cloud Tasks, say) passes with
+/// its ID token for the gate's URL: the app receives its e-mail and
+/// subject, no assertion (its credential is not a handoff token), and the
+/// `Authorization` header as sent. An account not on the list does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_service_account_passes_the_gate_with_its_id_token() {
+    let app = gate_app(TestDelivery::SharedCookie).await;
+    let (listed, bearer) = call_as(&app, TASKS_ACCOUNT).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(received(&listed, "x-forwarded-email"), [TASKS_ACCOUNT]);
+    assert_eq!(
+        received(&listed, "x-forwarded-user"),
+        [MockUser::new(TASKS_ACCOUNT).sub]
+    );
+    assert!(received(&listed, "x-handoff-assertion").is_empty());
+    assert_eq!(received(&listed, "authorization"), [bearer]);
+
+    let (unlisted, _) = call_as(&app, OTHER_APP_ACCOUNT).await;
+    assert!(
+        [401, 403].contains(&unlisted.status.as_u16()),
+        "{} {}",
+        unlisted.status,
+        unlisted.body
+    );
+}
+
+/// A request to the gate as `account`, with its ID token for the gate's
+/// URL and a forged e-mail header; the answer and the `Authorization`
+/// header sent.
+async fn call_as(app: &TestApp, account: &str) -> (Page, String) {
+    let token = app
+        .provider
+        .mint_service_account_token(account, &app.other_app_audience());
+    let bearer = format!("Bearer {token}");
+    let page = app
+        .browser()
+        .request(
+            &app.other_app("/tasks/run"),
+            &[
+                ("accept", "application/json"),
+                ("authorization", bearer.as_str()),
+                ("x-forwarded-email", "mallory@example.com"),
+            ],
+        )
+        .await;
+    (page, bearer)
 }
