@@ -64,7 +64,6 @@ pub(super) async fn spawn(
             AppDelivery::Cookie => Delivery::ParentDomainCookie,
         },
         revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
-
         service_accounts: vec![TASKS_ACCOUNT.into()],
         public_paths: PublicPaths::default(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
