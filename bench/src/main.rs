@@ -23,6 +23,7 @@ mod inputs;
 mod load;
 mod machine;
 mod process;
+mod proxies;
 mod report;
 mod rows;
 mod settings;

@@ -1,5 +1,5 @@
 //! The servers as child processes: started pinned with only the
-//! environment given, timed from spawn to the first `200` of `/readyz`,
+//! environment given, timed from spawn to the first `200` of their ready path,
 //! and asked for their peak resident memory.
 
 use std::fs::File;
@@ -22,7 +22,12 @@ pub struct Launch {
     /// `<log_dir>/<log_name>.log` gets the server's output.
     pub log_name: &'static str,
     pub binary: PathBuf,
+    /// Arguments after the binary (nginx's `-c <config>`; none for ours).
+    pub args: Vec<String>,
     pub port: u16,
+    /// Answers `200` once the server is ready: `/readyz` for the services
+    /// and the baselines, the gate's own health route for the gate.
+    pub ready_path: &'static str,
     pub env: Vec<(&'static str, String)>,
     pub cpus: Option<String>,
     pub log_dir: PathBuf,
@@ -36,7 +41,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server and waits until it answers `/readyz` with `200`;
+    /// Starts the server and waits until its ready path answers `200`;
     /// returns it with the time that took.
     pub fn start(launch: &Launch) -> anyhow::Result<(Self, Duration)> {
         let log_path = launch.log_dir.join(format!("{}.log", launch.log_name));
@@ -53,6 +58,7 @@ impl Server {
         // Only what is given: a setting in the caller's shell (a
         // DATABASE_URL, say) must not change what is measured.
         command
+            .args(&launch.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -69,7 +75,7 @@ impl Server {
             child,
         };
         loop {
-            if is_ready(launch.port) {
+            if is_ready(launch.port, launch.ready_path) {
                 return Ok((server, started.elapsed()));
             }
             if let Some(status) = server.child.try_wait()? {
@@ -126,15 +132,15 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// One plain `GET /readyz`: `true` on `200`.
-fn is_ready(port: u16) -> bool {
+/// One plain `GET <path>`: `true` on `200`.
+fn is_ready(port: u16, path: &str) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(100)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let request =
-        format!("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return false;
     }

@@ -176,6 +176,37 @@ impl Report<'_> {
                 r >= least,
             );
         }
+        // The gate against its rivals: each row's ratio to the app measured
+        // right before it, so that drift between the rows cancels out.
+        if ran(Kind::GateCookie) {
+            for (rival, least) in [(Kind::NginxAuthRequest, 1.5), (Kind::NginxProxyPass, 0.8)] {
+                if !ran(rival) {
+                    continue;
+                }
+                let of_rival = ratio(Kind::GateCookie) / ratio(rival);
+                line(
+                    &format!(
+                        "Gate ≥ {least}× {} (each as its ratio to the app directly)",
+                        name(servers_of(rival)[0])
+                    ),
+                    format!(
+                        "{of_rival:.2}× ({:.2}× against {:.2}×)",
+                        ratio(Kind::GateCookie),
+                        ratio(rival)
+                    ),
+                    of_rival >= least,
+                );
+            }
+            let peak = self.peak_of(ServerKind::Gate) as f64 / MB;
+            line(
+                &format!(
+                    "Gate under 30 MB resident at {} connections",
+                    self.settings.connections
+                ),
+                format!("{peak:.1} MB"),
+                peak < 30.0,
+            );
+        }
         for server in [ServerKind::Public, ServerKind::App] {
             let peak = self.peak_of(server) as f64 / MB;
             // Every app instance counts as the app.
@@ -267,6 +298,7 @@ impl Report<'_> {
              - Release builds (`cargo build --release`), on loopback; {pinning}. `WORKERS={workers}` for the public service, the app and the baseline alike; wrk with {threads} thread(s).\n\
              - The public service on SQLite (a fresh file per start, so migrations run at every start), with the separate-sites delivery (`HANDOFF_DELIVERY=code`), `HANDOFF_TTL={ttl}`, the token broker on. The app verifies handoff tokens with the public service's JWKS, polls revoked sessions (default 15 s), and accepts people's ID tokens for one extension client id.\n\
              - `RUST_LOG={log}` on all servers but two more instances of the app, on ports of their own and for the same `APP_URL`: one as shipped (no `RUST_LOG`, text logs) and one with `LOG_FORMAT=json` (what Cloud Run deployments set); the rows marked \"defaults\" and \"JSON logs\" go to them. Their output goes to files in `bench/out/`.\n\
+             - The proxies' rows put nginx (`proxy_pass`, or `auth_request` asking the quiet app's `/auth/verify`) or `handoff-gate` in front of the plain axum handler, each pinned with the servers; nginx with one worker per server core, keep-alive on both sides and no access log (`bench/src/proxies.rs`); the gate as shipped.\n\
              - Rate limits raised out of the way: every request comes from 127.0.0.1, so `RATE_LIMIT_SIGN_IN_PER_MINUTE`, `RATE_LIMIT_BACK_CHANNEL_PER_MINUTE` and (one caller) `RATE_LIMIT_BROKER_PER_MINUTE` on the public service and `RATE_LIMIT_HANDOFF_PER_MINUTE` on the app are {limit} (the limiters still run on every request). A row with any failed request stops the run with the first failure's status and body, and no table is written.\n\
              - The mock provider runs inside the driver process, on the load generators' cores: it stands for Google. It signs one RS256 ID token per sign-in, which costs the Rust driver's rows some client time, not the servers'.\n\
              - The Rust driver is reqwest on tokio with {conns} tasks sharing one connection pool; cookies are kept per origin and every redirect is followed by hand.\n\
@@ -336,6 +368,9 @@ impl Report<'_> {
             ServerKind::Baseline => &self.stack.baseline,
             ServerKind::Axum => &self.stack.axum,
             ServerKind::AxumBaseline => &self.stack.axum_baseline,
+            ServerKind::Gate => &self.stack.gate,
+            ServerKind::NginxProxy => &self.stack.nginx_proxy,
+            ServerKind::NginxAuth => &self.stack.nginx_auth,
         }
     }
 }
@@ -353,6 +388,9 @@ fn name(server: ServerKind) -> &'static str {
         ServerKind::Baseline => "baseline",
         ServerKind::Axum => "axum app",
         ServerKind::AxumBaseline => "axum baseline",
+        ServerKind::Gate => "gate",
+        ServerKind::NginxProxy => "nginx proxy_pass",
+        ServerKind::NginxAuth => "nginx auth_request",
     }
 }
 
@@ -363,6 +401,9 @@ fn service_name(server: ServerKind) -> &'static str {
         ServerKind::Baseline => "Baseline",
         ServerKind::Axum => "axum example",
         ServerKind::AxumBaseline => "axum baseline",
+        ServerKind::Gate => "Gate",
+        ServerKind::NginxProxy => "nginx proxy_pass",
+        ServerKind::NginxAuth => "nginx auth_request",
     }
 }
 
@@ -374,6 +415,9 @@ fn title(kind: Kind) -> &'static str {
         Kind::AppCookieJson => "App GET `/api/me`, handoff cookie, JSON logs",
         Kind::AxumBaseline => "Baseline: plain axum, no auth",
         Kind::AxumCookie => "axum example GET `/api/me`, handoff cookie (ratio to plain axum)",
+        Kind::NginxProxyPass => "nginx `proxy_pass` to the plain axum app, no auth (ratio to the app directly)",
+        Kind::NginxAuthRequest => "nginx `auth_request` (the app's `/auth/verify`) to the plain axum app, handoff cookie (ratio to the app directly)",
+        Kind::GateCookie => "Gate to the plain axum app, handoff cookie, defaults (ratio to the app directly)",
         Kind::AppRotatingUsers => "App GET `/api/me`, 100 users' cookies in rotation, defaults",
         Kind::FreshValid => "App GET `/api/me`, never-seen valid tokens, defaults",
         Kind::FreshForged => "App GET `/api/me`, never-seen forged tokens, defaults",
@@ -395,6 +439,9 @@ fn meaning(kind: Kind) -> String {
         Kind::AppCookieJson => "the same request on the app with `LOG_FORMAT=json` and no `RUST_LOG`, as on Cloud Run.",
         Kind::AxumBaseline => "`GET /api/me` on a plain axum handler returning the same JSON, no auth (`bench/src/bin/axum-baseline.rs`); its ratio is to the actix-web baseline.",
         Kind::AxumCookie => "`GET /api/me` on `examples/axum-service` (`Guard::builder` from two URLs, revocation on, no middleware of ours) with the app's handoff cookie (the same audience): the same gate as the actix app through the axum adapter; its ratio is to the plain axum handler measured right before it.",
+        Kind::NginxProxyPass => "`GET /api/me` through nginx (`proxy_pass`, keep-alive to the app, one worker per server core, no access log: `bench/src/proxies.rs`) to the plain axum handler: what a proxy costs with no sign-in at all.",
+        Kind::NginxAuthRequest => "`GET /api/me` with the handoff cookie through nginx `auth_request`, which first asks the quiet app's `GET /auth/verify` (keep-alive) and then proxies to the plain axum handler: the way to put the sign-in in front of a non-Rust app before the gate. Peak memory: nginx and the app that verifies.",
+        Kind::GateCookie => "`GET /api/me` with the handoff cookie through `handoff-gate` as shipped (no `RUST_LOG`; the same `APP_URL`, so the same cookie; revocation on), which verifies it (ES256, cached) and proxies to the plain axum handler with the identity headers and the assertion.",
         Kind::AppRotatingUsers => "`GET /api/me` on the app as shipped, the handoff cookie taken in turn from 100 users' tokens (minted by the driver with the public service's signing key, with the real sign-in's issuer, audience, session and lifetime): all in the verified-token cache after the first round.",
         Kind::FreshValid => "`GET /api/me` on the app as shipped, each request with a handoff token it has never seen (minted beforehand with the public service's key, each with its own `jti`; the warm-up and the window get different ones, and a row that would send one twice stops the run): a full ES256 verification and a cache insertion per request, `200`.",
         Kind::FreshForged => "`GET /api/me` on the app as shipped, each request with a forged token: a minted token's claims with another one's signature, for the trusted key's `kid`, so the app refuses it only after the full signature check. Success here is the app's `401`; any other answer is an error.",

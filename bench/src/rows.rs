@@ -33,6 +33,9 @@ pub enum Kind {
     AppCookieJson,
     AxumBaseline,
     AxumCookie,
+    NginxProxyPass,
+    NginxAuthRequest,
+    GateCookie,
     AppRotatingUsers,
     FreshValid,
     FreshForged,
@@ -60,6 +63,9 @@ pub enum ServerKind {
     Baseline,
     Axum,
     AxumBaseline,
+    Gate,
+    NginxProxy,
+    NginxAuth,
 }
 
 pub struct Row {
@@ -89,6 +95,11 @@ impl Runner<'_> {
         let (axum, axum_baseline) = (
             self.stack.axum.server.url(),
             self.stack.axum_baseline.server.url(),
+        );
+        let (gate, nginx_proxy, nginx_auth) = (
+            self.stack.gate.server.url(),
+            self.stack.nginx_proxy.server.url(),
+            self.stack.nginx_auth.server.url(),
         );
         let (defaults, json) = (
             self.stack.app_defaults.server.url(),
@@ -122,6 +133,15 @@ impl Runner<'_> {
                 get(format!("{axum_baseline}/api/me"), vec![]),
             ),
             (Kind::AxumCookie, get(format!("{axum}/api/me"), cookie())),
+            (
+                Kind::NginxProxyPass,
+                get(format!("{nginx_proxy}/api/me"), vec![]),
+            ),
+            (
+                Kind::NginxAuthRequest,
+                get(format!("{nginx_auth}/api/me"), cookie()),
+            ),
+            (Kind::GateCookie, get(format!("{gate}/api/me"), cookie())),
             (
                 Kind::AppRotatingUsers,
                 Request {
@@ -193,15 +213,23 @@ impl Runner<'_> {
         let mut rows = Vec::new();
         let mut baseline_request: Option<Request> = None;
         // The axum row is paired with the plain axum handler, so that its
-        // ratio is the gate's cost on axum, beside the actix rows' on actix.
+        // ratio is the guard's cost on axum, beside the actix rows' on
+        // actix; so are the proxies' rows, since that handler is the app
+        // they stand in front of.
         let mut axum_baseline_request: Option<Request> = None;
         let runs = |kind: Kind| self.settings.runs(&format!("{kind:?}"));
+        let on_axum_baseline = [
+            Kind::AxumCookie,
+            Kind::NginxProxyPass,
+            Kind::NginxAuthRequest,
+            Kind::GateCookie,
+        ];
         for (kind, request) in wrk_rows {
             let is_baseline = matches!(kind, Kind::BaselineWrk | Kind::AxumBaseline);
             if !is_baseline && !runs(kind) {
                 continue;
             }
-            if kind == Kind::AxumBaseline && !runs(Kind::AxumCookie) {
+            if kind == Kind::AxumBaseline && !on_axum_baseline.into_iter().any(runs) {
                 continue;
             }
             if kind == Kind::LoginRedirect {
@@ -209,9 +237,10 @@ impl Runner<'_> {
                     .check_login_redirect(&self.client, &request.url)
                     .await?;
             }
-            let pair = match kind {
-                Kind::AxumCookie => &axum_baseline_request,
-                _ => &baseline_request,
+            let pair = if on_axum_baseline.contains(&kind) {
+                &axum_baseline_request
+            } else {
+                &baseline_request
             };
             let paired_baseline = match (kind, pair) {
                 (Kind::BaselineWrk | Kind::AxumBaseline, _) | (_, None) => None,
@@ -482,6 +511,9 @@ impl Runner<'_> {
             ServerKind::Baseline => &self.stack.baseline.server,
             ServerKind::Axum => &self.stack.axum.server,
             ServerKind::AxumBaseline => &self.stack.axum_baseline.server,
+            ServerKind::Gate => &self.stack.gate.server,
+            ServerKind::NginxProxy => &self.stack.nginx_proxy.server,
+            ServerKind::NginxAuth => &self.stack.nginx_auth.server,
         }
     }
 
@@ -563,6 +595,9 @@ pub fn servers_of(kind: Kind) -> &'static [ServerKind] {
         Kind::AppCookieJson => &[ServerKind::AppJson],
         Kind::AxumCookie => &[ServerKind::Axum],
         Kind::AxumBaseline => &[ServerKind::AxumBaseline],
+        Kind::NginxProxyPass => &[ServerKind::NginxProxy],
+        Kind::NginxAuthRequest => &[ServerKind::NginxAuth, ServerKind::App],
+        Kind::GateCookie => &[ServerKind::Gate],
         Kind::LoginRedirect | Kind::Broker | Kind::Redemption => &[ServerKind::Public],
         Kind::SignIn => &[ServerKind::Public, ServerKind::App],
     }

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 
 use crate::cpus::Pinning;
 use crate::process::{free_port, Launch, Server};
+use crate::proxies::{self, Mode};
 use crate::settings::RunSettings;
 
 pub const CLIENT_ID: &str = "bench-client.apps.example";
@@ -60,8 +61,17 @@ pub struct Stack {
     pub baseline: Service,
     /// `examples/axum-service`: the same audience as the app, on axum.
     pub axum: Service,
-    /// A plain axum handler, the axum row's baseline.
+    /// A plain axum handler, the axum row's baseline; also the app that
+    /// the proxies below put themselves in front of.
     pub axum_baseline: Service,
+    /// `handoff-gate` in front of the plain axum handler, for the same
+    /// `APP_URL` as the app, as shipped (no `RUST_LOG`).
+    pub gate: Service,
+    /// nginx `proxy_pass` in front of the plain axum handler, no auth.
+    pub nginx_proxy: Service,
+    /// nginx `auth_request` asking the app's `/auth/verify`, then in front
+    /// of the plain axum handler.
+    pub nginx_auth: Service,
     /// The public service's handoff signing key (PKCS#8 PEM), so that the
     /// driver can mint tokens the apps trust for the rotating rows.
     pub signing_key_pem: String,
@@ -80,6 +90,8 @@ impl Stack {
         let (public_port, app_port, baseline_port) = (free_port()?, free_port()?, free_port()?);
         let (defaults_port, json_port) = (free_port()?, free_port()?);
         let (axum_port, axum_baseline_port) = (free_port()?, free_port()?);
+        let (gate_port, nginx_proxy_port, nginx_auth_port) =
+            (free_port()?, free_port()?, free_port()?);
         let public_url = format!("http://127.0.0.1:{public_port}");
         let app_url = format!("http://127.0.0.1:{app_port}");
         let client_secret = random_base64(24);
@@ -171,6 +183,17 @@ impl Stack {
             ("AUTH_URL", app_settings[1].1.clone()),
             ("METADATA_URL", app_settings[3].1.clone()),
         ]);
+        let mut gate_env = unfiltered(gate_port);
+        gate_env.extend([
+            (
+                "UPSTREAM_URL",
+                format!("http://127.0.0.1:{axum_baseline_port}"),
+            ),
+            ("APP_URL", app_settings[0].1.clone()),
+            ("AUTH_URL", app_settings[1].1.clone()),
+            ("HANDOFF_DELIVERY", "code".to_owned()),
+            ("METADATA_URL", app_settings[3].1.clone()),
+        ]);
         let mut defaults_env = unfiltered(defaults_port);
         defaults_env.extend(app_settings.clone());
         let mut json_env = unfiltered(json_port);
@@ -180,7 +203,9 @@ impl Stack {
             name,
             log_name: name,
             binary: bin_dir.join(name),
+            args: Vec::new(),
             port,
+            ready_path: "/readyz",
             env,
             cpus: pinning.server.clone(),
             log_dir: log_dir.to_path_buf(),
@@ -216,6 +241,33 @@ impl Stack {
             log_name: "private-service-json",
             ..launch("private-service", json_port, json_env.clone())
         })?;
+        let gate = start_repeatedly(1, |_| Launch {
+            ready_path: "/auth/healthz",
+            ..launch("handoff-gate", gate_port, gate_env.clone())
+        })?;
+        let nginx = |name: &'static str, port: u16, mode: Mode| -> anyhow::Result<Service> {
+            let args = proxies::nginx(
+                dir.path(),
+                name,
+                port,
+                axum_baseline_port,
+                mode,
+                pinning.server_cores,
+            )?;
+            start_repeatedly(1, |_| Launch {
+                binary: PathBuf::from(proxies::NGINX),
+                args: args.clone(),
+                ..launch(name, port, Vec::new())
+            })
+        };
+        let nginx_proxy = nginx("nginx-proxy-pass", nginx_proxy_port, Mode::ProxyPass)?;
+        let nginx_auth = nginx(
+            "nginx-auth-request",
+            nginx_auth_port,
+            Mode::AuthRequest {
+                verify_port: app_port,
+            },
+        )?;
         Ok(Self {
             provider,
             public,
@@ -225,6 +277,9 @@ impl Stack {
             baseline,
             axum,
             axum_baseline,
+            gate,
+            nginx_proxy,
+            nginx_auth,
             signing_key_pem: signing_key,
             _dir: dir,
         })
