@@ -14,5 +14,6 @@ fi
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --timeout 60 --retries 2 \
     --require-hashes --only-binary=:all: -r "$here/requirements.txt"
 echo "$wanted" > "$stamp"
