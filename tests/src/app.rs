@@ -49,7 +49,25 @@ pub const OTHER_APP_HOST: &str = "reports.example.test";
 /// The test host names, all on 127.0.0.1 for the test browser (which
 /// resolves them itself) and so taken as loopback in the services'
 /// URL settings ([`test_env`]): plain `http` to them is as to `localhost`.
-pub const TEST_HOSTS: [&str; 3] = [AUTH_HOST, APP_HOST, OTHER_APP_HOST];
+pub const TEST_HOSTS: [&str; 6] = [
+    AUTH_HOST,
+    APP_HOST,
+    OTHER_APP_HOST,
+    LOCALHOST_HOSTS.0,
+    LOCALHOST_HOSTS.1,
+    LOCALHOST_OTHER_APP_HOST,
+];
+/// The same deployment under `localhost`, for a real browser: Chromium
+/// resolves every `*.localhost` name to loopback itself and takes it as a
+/// secure context (it keeps `Secure` and `__Host-` cookies over plain
+/// `http` there, and nowhere else but `localhost` and `127.0.0.1`), so a
+/// parent-domain cookie can be shared between two such names.
+pub const LOCALHOST_PARENT_DOMAIN: &str = "example.localhost";
+/// The public service's and the first app's names under
+/// [`LOCALHOST_PARENT_DOMAIN`] (for [`TestOptions::hosts`]).
+pub const LOCALHOST_HOSTS: (&str, &str) = ("auth.example.localhost", "app.example.localhost");
+/// The second app's name under [`LOCALHOST_PARENT_DOMAIN`].
+pub const LOCALHOST_OTHER_APP_HOST: &str = "reports.example.localhost";
 
 /// The services' settings reader over `vars`, with the test host names
 /// taken as loopback.
@@ -105,6 +123,15 @@ pub struct TestOptions {
     /// Host names of the public service and the app (both must resolve to
     /// loopback for a real browser: `localhost`, `127.0.0.1`).
     pub hosts: (&'static str, &'static str),
+    /// The parent domain of the hosts, the shared cookie's `Domain`:
+    /// [`PARENT_DOMAIN`] or [`LOCALHOST_PARENT_DOMAIN`] (the second app is
+    /// then on [`LOCALHOST_OTHER_APP_HOST`]).
+    pub parent_domain: &'static str,
+    /// The gate's upstream, when the second app is [`SecondApp::Gate`]:
+    /// an app the test runs itself, instead of the echoing one.
+    pub gate_upstream: Option<Url>,
+    /// The gate's `MAX_BODY_BYTES`.
+    pub gate_max_body_bytes: u64,
     /// The mock provider shows its sign-in form instead of approving.
     pub interactive_provider: bool,
     pub allowed_emails: Vec<String>,
@@ -184,6 +211,9 @@ impl Default for TestOptions {
             second_app: false,
             second_app_kind: SecondApp::PrivateService,
             hosts: (AUTH_HOST, APP_HOST),
+            parent_domain: PARENT_DOMAIN,
+            gate_upstream: None,
+            gate_max_body_bytes: ::gate::settings::DEFAULT_MAX_BODY_BYTES,
             interactive_provider: false,
             allowed_emails: vec!["alice@example.com".into()],
             allowed_domains: vec!["corp.example".into()],
@@ -238,6 +268,7 @@ pub struct TestApp {
     pub other_app: Option<(Url, SocketAddr)>,
     pub delivery: TestDelivery,
     hosts: (&'static str, &'static str),
+    other_app_host: &'static str,
     pub client_secret: String,
     /// The clock of the public service and the app, to age transactions,
     /// sessions and tokens without sleeping (in-process instances only).
@@ -260,6 +291,7 @@ pub struct TestApp {
 /// The parts of an app's configuration that are not per instance.
 struct AppRecipe {
     jwks_max_age: Duration,
+    parent_domain: &'static str,
     people: AccessPolicy,
     delivery: AppDelivery,
 }
@@ -285,6 +317,9 @@ struct AppContext<'a> {
     delivery: AppDelivery,
     clock: SharedClock,
     trusted_proxy_hops: usize,
+    parent_domain: &'a str,
+    gate_upstream: Option<Url>,
+    gate_max_body_bytes: u64,
 }
 
 /// Starts one private app.
@@ -380,7 +415,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
         cors_origins: vec![EXTENSION_ORIGIN.into()],
         workers: 1,
         metrics: service_kit::metrics::MetricsAccess::Token(METRICS_TOKEN.into()),
-        cookie_domain: (delivery == AppDelivery::Cookie).then(|| PARENT_DOMAIN.to_owned()),
+        cookie_domain: (delivery == AppDelivery::Cookie).then(|| ctx.parent_domain.to_owned()),
         handoff_per_minute: 60,
         trusted_proxy_hops: ctx.trusted_proxy_hops,
     };
@@ -475,9 +510,13 @@ impl TestApp {
         let auth_url = Url::parse(&format!("http://{auth_host}:{}", auth_addr.port())).unwrap();
         let app_url = Url::parse(&format!("http://{app_host}:{}", app_addr.port())).unwrap();
         let other_listener = options.second_app.then(bind);
+        let other_app_host = match options.parent_domain {
+            LOCALHOST_PARENT_DOMAIN => LOCALHOST_OTHER_APP_HOST,
+            _ => OTHER_APP_HOST,
+        };
         let other_app = other_listener.as_ref().map(|l| {
             let addr = l.local_addr().unwrap();
-            let url = Url::parse(&format!("http://{OTHER_APP_HOST}:{}", addr.port())).unwrap();
+            let url = Url::parse(&format!("http://{other_app_host}:{}", addr.port())).unwrap();
             (url, addr)
         });
         let mock_client_secret = service_kit::random::url_safe_token(24);
@@ -527,7 +566,7 @@ impl TestApp {
         let delivery_env: Vec<(&'static str, String)> = match options.delivery {
             TestDelivery::SharedCookie => vec![
                 ("HANDOFF_DELIVERY", "cookie".into()),
-                ("HANDOFF_COOKIE_DOMAIN", PARENT_DOMAIN.into()),
+                ("HANDOFF_COOKIE_DOMAIN", options.parent_domain.into()),
             ],
             TestDelivery::Code => vec![("HANDOFF_DELIVERY", "code".into())],
         };
@@ -670,6 +709,7 @@ impl TestApp {
         };
         let app_recipe = AppRecipe {
             jwks_max_age: options.jwks_max_age,
+            parent_domain: options.parent_domain,
             people: AccessPolicy::new(
                 options.allowed_emails.clone(),
                 options.allowed_domains.clone(),
@@ -687,6 +727,9 @@ impl TestApp {
             delivery: app_recipe.delivery,
             clock: Arc::new(public_clock.clone()),
             trusted_proxy_hops: options.trusted_proxy_hops,
+            parent_domain: options.parent_domain,
+            gate_upstream: options.gate_upstream.clone(),
+            gate_max_body_bytes: options.gate_max_body_bytes,
         };
         spawn_app(app_listener, &app_url, &provider.metadata_url(), &context).await;
         if let (Some(listener), Some((other_url, _))) = (other_listener, &other_app) {
@@ -709,6 +752,7 @@ impl TestApp {
             other_app,
             delivery: options.delivery,
             hosts: options.hosts,
+            other_app_host,
             configured_secrets: vec![
                 client_secret.clone(),
                 mock_client_secret,
@@ -868,7 +912,7 @@ impl TestApp {
             (self.hosts.1, self.app_addr),
         ];
         if let Some((_, addr)) = &self.other_app {
-            hosts.push((OTHER_APP_HOST, *addr));
+            hosts.push((self.other_app_host, *addr));
         }
         Browser::new(&hosts)
     }

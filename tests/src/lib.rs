@@ -5,12 +5,14 @@
 //! database of its own, SQLite or PostgreSQL; [`proxy`] puts a relay that
 //! a test can cut in front of a database or the provider; [`cloud_run`]
 //! rehearses Cloud Run's contract with the deployment's own definitions;
-//! [`ports`] gives servers ports no outgoing connection can take.
+//! [`ports`] gives servers ports no outgoing connection can take;
+//! [`flask`] runs `examples/flask-api` under gunicorn.
 
 pub mod app;
 pub mod browser;
 pub mod cloud_run;
 pub mod db;
+pub mod flask;
 pub mod logs;
 pub mod ports;
 pub mod proxy;

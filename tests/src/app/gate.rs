@@ -2,14 +2,15 @@
 //! with the headers it received, as JSON, and `handoff-gate` in front of
 //! it on the second app's port, configured as an operator would (the
 //! login service's URL, the app's URL, the delivery mode) plus the
-//! harness's back channel and metadata server.
+//! harness's back channel and metadata server. A test may put an app of
+//! its own behind the gate instead of the echo (`TestOptions::gate_upstream`).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 
 use axum::http::{HeaderMap, Uri};
 use gate::paths::PublicPaths;
-use gate::settings::{Settings, Timeouts, DEFAULT_MAX_BODY_BYTES};
+use gate::settings::{Settings, Timeouts};
 use handoff_guard::Delivery;
 use private_service::settings::AppDelivery;
 use url::Url;
@@ -32,23 +33,18 @@ async fn echo(uri: Uri, headers: HeaderMap) -> axum::Json<serde_json::Value> {
     }))
 }
 
-/// Starts the echoing upstream on a loopback port, and the gate in front
-/// of it on `listener`, for `app_url`.
+/// Starts the gate on `listener`, for `app_url`, in front of the test's
+/// upstream or else of the echoing one.
 pub(super) async fn spawn(
     listener: TcpListener,
     app_url: &Url,
     metadata_url: &str,
     ctx: &AppContext<'_>,
 ) {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("the upstream binds");
-    let upstream_url = Url::parse(&format!("http://{}", upstream.local_addr().unwrap())).unwrap();
-    tokio::spawn(async move {
-        axum::serve(upstream, axum::Router::new().fallback(echo))
-            .await
-            .expect("the upstream serves");
-    });
+    let upstream_url = match &ctx.gate_upstream {
+        Some(url) => url.clone(),
+        None => spawn_echo().await,
+    };
     let settings = Settings {
         bind_address: "127.0.0.1".into(),
         port: 0,
@@ -66,7 +62,7 @@ pub(super) async fn spawn(
         revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
         service_accounts: vec![TASKS_ACCOUNT.into()],
         public_paths: PublicPaths::default(),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        max_body_bytes: ctx.gate_max_body_bytes,
         timeouts: Timeouts::default(),
         trusted_proxy_hops: ctx.trusted_proxy_hops,
         identity: Default::default(),
@@ -82,4 +78,18 @@ pub(super) async fn spawn(
         .await
         .expect("the gate starts");
     tokio::spawn(gate.run_until_stopped());
+}
+
+/// Starts the echoing upstream on a loopback port; its URL.
+async fn spawn_echo() -> Url {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the upstream binds");
+    let upstream_url = Url::parse(&format!("http://{}", upstream.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move {
+        axum::serve(upstream, axum::Router::new().fallback(echo))
+            .await
+            .expect("the upstream serves");
+    });
+    upstream_url
 }

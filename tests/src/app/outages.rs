@@ -68,6 +68,9 @@ impl TestApp {
             delivery: self.app_recipe.delivery,
             clock: Arc::new(self.public_clock.clone()),
             trusted_proxy_hops: 0,
+            parent_domain: self.app_recipe.parent_domain,
+            gate_upstream: None,
+            gate_max_body_bytes: ::gate::settings::DEFAULT_MAX_BODY_BYTES,
         };
         spawn_app(
             listener,

@@ -16,6 +16,7 @@ mod cloud_run;
 mod deploy;
 mod deploy_script;
 mod faults;
+mod flask;
 mod flows;
 mod forward_auth;
 mod frameworks;
