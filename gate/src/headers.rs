@@ -12,6 +12,14 @@
 //!   the configured names and the defaults of every other convention
 //!   ([`STRIPPED_ALWAYS`]), so that switching conventions leaves no name an
 //!   app might still read open to forgery.
+//! - **Headers with an underscore in their name are removed.** CGI and
+//!   WSGI (Flask, Django), Rack and PHP turn `-` into `_` when they put a
+//!   header in the environment, so `X-Forwarded_Email` would reach a
+//!   Python app as `HTTP_X_FORWARDED_EMAIL`, the very variable the gate's
+//!   `X-Forwarded-Email` becomes: which one wins is the server's choice.
+//!   nginx drops such names by default for this reason
+//!   (`underscores_in_headers off`,
+//!   <https://nginx.org/en/docs/http/ngx_http_core_module.html#underscores_in_headers>).
 //! - **Forwarding headers** are set by the gate: see [`Forwarding`].
 
 use std::net::IpAddr;
@@ -83,6 +91,8 @@ impl Default for IdentityHeaders {
 
 impl IdentityHeaders {
     /// Removes every copy of every identity header, configured or known.
+    /// Removes every header with an underscore in its name too (see the
+    /// module docs), since an app may read it as one of those.
     pub fn strip(&self, headers: &mut HeaderMap) {
         for name in [&self.email, &self.user, &self.assertion] {
             remove_all(headers, name);
@@ -90,6 +100,19 @@ impl IdentityHeaders {
         for name in STRIPPED_ALWAYS {
             remove_all(headers, &HeaderName::from_static(name));
         }
+        strip_underscored(headers);
+    }
+}
+
+/// Removes every header whose name holds an `_`.
+fn strip_underscored(headers: &mut HeaderMap) {
+    let underscored = |name: &HeaderName| name.as_str().contains('_');
+    if !headers.keys().any(underscored) {
+        return;
+    }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| underscored(n)).cloned().collect();
+    for name in names {
+        remove_all(headers, &name);
     }
 }
 
@@ -285,6 +308,22 @@ mod tests {
             ("Connection", "upgrade"),
             ("Upgrade", "h2c")
         ])));
+    }
+
+    #[test]
+    fn names_with_an_underscore_go_since_cgi_reads_them_as_dashes() {
+        let mut headers = map(&[
+            ("X-Forwarded_Email", "mallory@example.com"),
+            ("x_forwarded_user", "mallory"),
+            ("X_Handoff_Assertion", "forged"),
+            ("X-Anything_Else", "1"),
+            ("Accept", "text/plain"),
+            ("X-Request-Id", "abc"),
+        ]);
+        IdentityHeaders::default().strip(&mut headers);
+        let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "x-request-id"]);
     }
 
     #[test]

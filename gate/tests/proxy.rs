@@ -77,7 +77,7 @@ async fn configured_header_names_carry_the_identity_iap_style() {
 }
 
 /// Every copy of an identity header, in any case, of the configured names
-/// and of the other conventions.
+/// and of the other conventions, and names spelled with `_` for `-`.
 const FORGED: &str = "X-Forwarded-Email: mallory@example.com\r\n\
     x-forwarded-EMAIL: mallory2@example.com\r\n\
     X-FORWARDED-USER: mallory\r\n\
@@ -89,7 +89,9 @@ const FORGED: &str = "X-Forwarded-Email: mallory@example.com\r\n\
     X-Auth-Request-Email: mallory@example.com\r\n\
     X-Auth-Email: mallory@example.com\r\n\
     X-Custom-Id: mallory\r\n\
-    x-CUSTOM-id: mallory\r\n";
+    x-CUSTOM-id: mallory\r\n\
+    X-Forwarded_Email: mallory@example.com\r\n\
+    x_custom_id: mallory\r\n";
 
 #[tokio::test]
 async fn identity_headers_from_the_client_never_reach_the_upstream() {
@@ -111,6 +113,8 @@ async fn identity_headers_from_the_client_never_reach_the_upstream() {
         "x-auth-request-email",
         "x-auth-email",
         "x-custom-id",
+        "x-forwarded_email",
+        "x_custom_id",
     ] {
         assert!(
             seen.values(name).is_empty(),
@@ -132,6 +136,8 @@ async fn identity_headers_from_the_client_never_reach_the_upstream() {
     assert_ne!(seen.values("x-handoff-assertion"), ["forged"]);
     assert!(seen.values("x-forwarded-user").is_empty());
     assert!(seen.values("x-goog-iap-jwt-assertion").is_empty());
+    assert!(seen.values("x-forwarded_email").is_empty());
+    assert!(seen.values("x_custom_id").is_empty());
 }
 
 #[tokio::test]
