@@ -13,6 +13,8 @@
 //! - [`proxy`]: one request: path policy, the gate's own routes,
 //!   authentication, the forwarded request, the streamed answer, the
 //!   WebSocket tunnel, the request log line.
+//! - [`cors`]: with `CORS_ALLOWED_ORIGINS`, preflights answered by the
+//!   gate and the CORS headers of every answer, for listed origins only.
 //! - [`paths`]: the strict path policy, `PUBLIC_PATHS`, and the reserved
 //!   `/auth/` prefix (why `/auth/`: ARCHITECTURE.md).
 //! - [`headers`]: hop-by-hop headers (RFC 9110, 7.6.1), identity headers
@@ -26,6 +28,7 @@
 
 pub mod answer;
 pub mod body;
+pub mod cors;
 pub mod headers;
 pub mod paths;
 pub mod proxy;

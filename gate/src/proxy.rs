@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::answer::{self, Failure, GateBody};
 use crate::body::LimitedBody;
+use crate::cors::Cors;
 use crate::headers::{is_websocket_upgrade, strip_hop_by_hop, Forwarding, IdentityHeaders};
 use crate::paths::{self, PublicPaths, HEALTH_PATH, RESERVED_PREFIX};
 use crate::settings::Settings;
@@ -33,6 +34,7 @@ pub struct Proxy {
     response_timeout: Duration,
     forwarding: Forwarding,
     identity: IdentityHeaders,
+    cors: Option<Cors>,
     request_log: RequestLog,
 }
 
@@ -49,6 +51,7 @@ impl Proxy {
                 trusted_proxy_hops: settings.trusted_proxy_hops,
             },
             identity: settings.identity.clone(),
+            cors: Cors::new(&settings.cors_origins),
             request_log: RequestLog::new(Arc::new(handoff_guard::SystemClock)),
         }
     }
@@ -72,7 +75,7 @@ impl Proxy {
         response
     }
 
-    async fn route(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GateBody> {
+    async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<GateBody> {
         let wants_html = req.wants_html();
         if let Err(refusal) = paths::check(req.uri().path()) {
             tracing::debug!(reason = refusal.reason(), "request path refused");
@@ -81,6 +84,22 @@ impl Proxy {
         if req.uri().path().starts_with(RESERVED_PREFIX) {
             return self.own_route(req).await;
         }
+        let Some(cors) = &self.cors else {
+            return self.forward(req, peer).await;
+        };
+        // Answered here, unauthenticated: a preflight carries no credentials.
+        if Cors::is_preflight(req.method(), req.headers()) {
+            return cors.preflight(req.headers());
+        }
+        let allowed = cors.allowed(req.headers());
+        let mut response = self.forward(req, peer).await;
+        cors.decorate(allowed, response.headers_mut());
+        response
+    }
+
+    /// Authenticates a request on a path the app serves and forwards it.
+    async fn forward(&self, mut req: Request<Incoming>, peer: SocketAddr) -> Response<GateBody> {
+        let wants_html = req.wants_html();
         if declared_length(&req).is_some_and(|length| length > self.max_body_bytes) {
             return Failure::TooLarge.response(wants_html);
         }

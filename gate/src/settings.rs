@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use handoff_guard::Delivery;
+use handoff_guard::{AccessPolicy, Delivery};
 use http::HeaderName;
 use service_kit::config::{ConfigError, Env, Required};
 use url::Url;
@@ -40,6 +40,16 @@ pub struct Settings {
     pub revocation_poll_interval: Option<Duration>,
     /// `SERVICE_ACCOUNTS`: service accounts admitted with Google ID tokens.
     pub service_accounts: Vec<String>,
+    /// `ID_TOKEN_AUDIENCES` with the access policy (`ALLOWED_EMAILS`,
+    /// `ALLOWED_DOMAINS`, `ALLOWED_HOSTED_DOMAINS`, `ALLOW_ANY_VERIFIED_EMAIL`):
+    /// people admitted with a Google ID token for one of these OAuth client
+    /// ids (a Chrome extension's), if the policy admits them; `None`: no
+    /// people's ID tokens.
+    pub person_id_tokens: Option<PersonIdTokens>,
+    /// `CORS_ALLOWED_ORIGINS`: the origins a browser may call from
+    /// (`chrome-extension://<id>`), exactly as sent in `Origin`; empty: the
+    /// gate leaves CORS to the app (see [`crate::cors`]).
+    pub cors_origins: Vec<String>,
     /// `PUBLIC_PATHS`: what passes without a sign-in.
     pub public_paths: PublicPaths,
     /// `MAX_BODY_BYTES`: the largest request body forwarded.
@@ -54,11 +64,20 @@ pub struct Settings {
     /// whose clients resolve them to 127.0.0.1 (cookie domains need names).
     /// Only code sets it; no variable does.
     pub loopback_names: Vec<String>,
-    /// Who issues the service accounts' ID tokens and where their keys
-    /// are, for a test deployment whose stand-in for Google mints them;
-    /// `None`: Google. Only code sets it; no variable does, so a deployed
-    /// gate always checks them against Google's keys.
-    pub service_account_issuer: Option<(String, Url)>,
+    /// Who issues the ID tokens (service accounts' and people's) and where
+    /// their keys are, for a test deployment whose stand-in for Google
+    /// mints them; `None`: Google. Only code sets it; no variable does, so
+    /// a deployed gate always checks them against Google's keys.
+    pub id_token_issuer: Option<(String, Url)>,
+}
+
+/// People's Google ID tokens the gate admits (a Chrome extension's).
+#[derive(Debug, Clone)]
+pub struct PersonIdTokens {
+    /// The OAuth client ids their audience may be (`ID_TOKEN_AUDIENCES`).
+    pub audiences: Vec<String>,
+    /// Who may call with one.
+    pub people: AccessPolicy,
 }
 
 /// How long the gate waits on the upstream.
@@ -122,6 +141,8 @@ impl Settings {
                 .into_iter()
                 .map(|e| e.to_ascii_lowercase())
                 .collect(),
+            person_id_tokens: person_id_tokens(env)?,
+            cors_origins: env.origin_list("CORS_ALLOWED_ORIGINS")?,
             public_paths: PublicPaths::new(&env.list("PUBLIC_PATHS"))
                 .map_err(|e| ConfigError::new("PUBLIC_PATHS", e))?,
             max_body_bytes: match env.parse_or("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)? {
@@ -141,7 +162,7 @@ impl Settings {
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
             identity: identity_headers(env)?,
             loopback_names: Vec::new(),
-            service_account_issuer: None,
+            id_token_issuer: None,
         })
     }
 }
@@ -180,6 +201,33 @@ fn delivery(env: &Env) -> Result<Delivery, ConfigError> {
             format!("expected code or cookie (as at the login service), got {other:?}"),
         )),
     }
+}
+
+/// `ID_TOKEN_AUDIENCES` and, when it names any, the access policy.
+fn person_id_tokens(env: &Env) -> Result<Option<PersonIdTokens>, ConfigError> {
+    const NAME: &str = "ID_TOKEN_AUDIENCES";
+    let audiences = env.list(NAME);
+    if audiences.is_empty() {
+        return Ok(None);
+    }
+    for audience in &audiences {
+        // An OAuth client id: a URL here would be a service audience (the
+        // app's own URL is already one, for service accounts only).
+        let client_id = !audience.is_empty()
+            && audience
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !client_id {
+            return Err(ConfigError::new(
+                NAME,
+                format!("{audience:?} is not an OAuth client id; expected something like 1234567890-abc.apps.googleusercontent.com (the extension's client, comma-separated)"),
+            ));
+        }
+    }
+    Ok(Some(PersonIdTokens {
+        audiences,
+        people: service_kit::access::access_policy(env)?,
+    }))
 }
 
 fn revocation_poll_interval(env: &Env) -> Result<Option<Duration>, ConfigError> {
@@ -253,12 +301,13 @@ mod tests {
 
     /// Every setting of the gate whose value is a URL; the test below
     /// fails until a new one is listed here.
-    const URL_SETTINGS: [&str; 5] = [
+    const URL_SETTINGS: [&str; 6] = [
         "UPSTREAM_URL",
         "APP_URL",
         "AUTH_URL",
         "AUTH_BACKCHANNEL_URL",
         "METADATA_URL",
+        "CORS_ALLOWED_ORIGINS",
     ];
 
     #[test]
@@ -269,6 +318,7 @@ mod tests {
             ("AUTH_URL", "https://auth.example.com"),
             ("AUTH_BACKCHANNEL_URL", "https://auth-internal.example.com"),
             ("METADATA_URL", "http://metadata.google.internal"),
+            ("CORS_ALLOWED_ORIGINS", "https://console.example.com"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec();
@@ -326,6 +376,12 @@ mod tests {
             ("IDENTITY_EMAIL_HEADER", "Cookie"),
             ("ASSERTION_HEADER", "bad header"),
             ("IDENTITY_USER_HEADER", "X-Forwarded-Email"),
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("CORS_ALLOWED_ORIGINS", "chrome-extension://abcdefgh/"),
+            ("CORS_ALLOWED_ORIGINS", "https://console.example.com/"),
+            ("CORS_ALLOWED_ORIGINS", "http://console.example.com"),
+            ("ID_TOKEN_AUDIENCES", "https://app.example.com"),
+            ("ID_TOKEN_AUDIENCES", "client id"),
         ] {
             let error = with(&[(name, value)]).expect_err(name);
             assert!(error.name.contains(name), "{name}={value}: {error}");
@@ -348,5 +404,43 @@ mod tests {
         assert!(settings.public_paths.matches("/static/app.js"));
         let host_only = with(&[("HANDOFF_DELIVERY", "cookie")]).unwrap();
         assert_eq!(host_only.delivery, Delivery::HostOnlyCookie);
+    }
+
+    #[test]
+    fn an_extension_is_admitted_by_its_client_id_and_its_origin() {
+        let settings = with(&[
+            (
+                "ID_TOKEN_AUDIENCES",
+                "1234-abc.apps.googleusercontent.com, other-client",
+            ),
+            ("ALLOWED_DOMAINS", "example.com"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "chrome-extension://abcdefghijklmnopabcdefghijklmnop,http://localhost:3000",
+            ),
+        ])
+        .unwrap();
+        let people = settings.person_id_tokens.expect("people's ID tokens");
+        assert_eq!(
+            people.audiences,
+            ["1234-abc.apps.googleusercontent.com", "other-client"]
+        );
+        assert_eq!(
+            settings.cors_origins,
+            [
+                "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+                "http://localhost:3000"
+            ]
+        );
+        let none = with(&[]).unwrap();
+        assert!(none.person_id_tokens.is_none() && none.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn people_s_id_tokens_without_an_access_policy_stop_the_gate_at_start() {
+        let error = with(&[("ID_TOKEN_AUDIENCES", "1234-abc.apps.googleusercontent.com")])
+            .expect_err("no one could call");
+        assert!(error.name.contains("ALLOWED_EMAILS"), "{error}");
+        assert!(error.to_string().contains("ALLOWED_DOMAINS"), "{error}");
     }
 }

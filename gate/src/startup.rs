@@ -173,8 +173,11 @@ fn build_guard(settings: &Settings) -> Result<Guard, handoff_guard::BuildError> 
         &loopback,
     )?
     .service_accounts(settings.service_accounts.iter().cloned());
-    if let Some((issuer, keys)) = &settings.service_account_issuer {
-        builder = builder.service_account_issuer(issuer, keys.clone());
+    if let Some(people) = &settings.person_id_tokens {
+        builder = builder.person_id_tokens(people.audiences.iter().cloned(), people.people.clone());
+    }
+    if let Some((issuer, keys)) = &settings.id_token_issuer {
+        builder = builder.id_token_issuer(issuer, keys.clone());
     }
     builder = match settings.delivery {
         handoff_guard::Delivery::Code => builder,

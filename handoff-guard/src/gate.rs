@@ -115,29 +115,34 @@ impl BearerIdTokens {
             .map(|s| (*s).to_owned())
             .collect();
         let keys = Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL");
-        Self::service_accounts_of(&issuers, keys, app_url, service_accounts)
+        Self::of(&issuers, keys, app_url, service_accounts, None)
     }
 
-    /// The same, with ID tokens of `issuers` verified by the keys at
-    /// `jwks_url`: a stand-in for Google (the guard's
-    /// `service_account_issuer`).
-    pub(crate) fn service_accounts_of(
+    /// ID tokens of `issuers` (keys at `jwks_url`): of `service_accounts`
+    /// for `app_url`, and with `people` of the people it admits for one of
+    /// its audiences (a Chrome extension's OAuth client id).
+    pub(crate) fn of(
         issuers: &[String],
         jwks_url: Url,
         app_url: &Url,
         service_accounts: &[String],
+        people: Option<(Vec<String>, AccessPolicy)>,
     ) -> Self {
         let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
-        let verifier = IdTokenVerifier::remote(
-            issuers,
-            std::slice::from_ref(&service_audience),
-            jwks_url,
-            Default::default(),
-        );
+        let (person_audiences, people) = match people {
+            Some((audiences, policy)) => (audiences, Some(policy)),
+            None => (Vec::new(), None),
+        };
+        let audiences: Vec<String> = person_audiences
+            .iter()
+            .cloned()
+            .chain([service_audience.clone()])
+            .collect();
+        let verifier = IdTokenVerifier::remote(issuers, &audiences, jwks_url, Default::default());
         Self {
             verifier,
-            person_audiences: Vec::new(),
-            people: None,
+            person_audiences,
+            people,
             service_audience,
             service_accounts: service_accounts
                 .iter()

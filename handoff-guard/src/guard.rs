@@ -22,8 +22,10 @@ use crate::claims::{Audience, Issuer};
 use crate::clock::{SharedClock, SystemClock};
 use crate::gate::{BearerIdTokens, HandoffGate};
 use crate::handoff_code::CodeRedemption;
+use crate::id_token::{GOOGLE_ISSUERS, GOOGLE_JWKS_URL};
 use crate::jwks::RemoteJwksOptions;
 use crate::metadata::{IdTokenSource, GOOGLE_METADATA_URL};
+use crate::policy::AccessPolicy;
 use crate::revocation::{RevocationFeed, RevokedSessions};
 use crate::verifier::HandoffVerifier;
 
@@ -62,8 +64,10 @@ pub struct GuardBuilder {
     delivery: Delivery,
     revocation: Option<Duration>,
     service_accounts: Vec<String>,
-    /// Who issues the service accounts' ID tokens, and where their keys
-    /// are, when not Google.
+    /// People's ID tokens: the audiences (OAuth client ids) and who may call.
+    people: Option<(Vec<String>, AccessPolicy)>,
+    /// Who issues the ID tokens (service accounts' and people's), and
+    /// where their keys are, when not Google.
     id_token_issuer: Option<(String, Url)>,
     clock: SharedClock,
 }
@@ -103,6 +107,7 @@ impl Guard {
             delivery: Delivery::Code,
             revocation: Some(DEFAULT_REVOCATION_INTERVAL),
             service_accounts: Vec::new(),
+            people: None,
             id_token_issuer: None,
             clock: Arc::new(SystemClock),
         })
@@ -207,12 +212,29 @@ impl GuardBuilder {
         self
     }
 
-    /// Verifies the [`Self::service_accounts`]' ID tokens as issued by
-    /// `issuer` with the keys published at `jwks_url`, instead of by Google
-    /// with Google's keys: for a stand-in of Google where Google's tokens
-    /// cannot be had (an emulator, a test deployment). A real deployment
-    /// never needs it.
-    pub fn service_account_issuer(mut self, issuer: &str, jwks_url: Url) -> Self {
+    /// Also admits people with a Google-signed ID token whose audience is
+    /// one of `audiences` (the OAuth client ids of a Chrome extension or
+    /// another client that signs people in itself and calls this app with
+    /// the ID token as a Bearer token), and whom `people` admits; as a
+    /// [`crate::SignedInUser`] whose [`crate::Via`] is `IdToken`, with no
+    /// session. A token of another audience, even Google-signed, is refused.
+    /// Each call replaces the audiences and policy of the one before.
+    pub fn person_id_tokens<I, A>(mut self, audiences: I, people: AccessPolicy) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        let audiences: Vec<String> = audiences.into_iter().map(Into::into).collect();
+        self.people = (!audiences.is_empty()).then_some((audiences, people));
+        self
+    }
+
+    /// Verifies the ID tokens this guard admits ([`Self::service_accounts`]'
+    /// and [`Self::person_id_tokens`]') as issued by `issuer` with the keys
+    /// published at `jwks_url`, instead of by Google with Google's keys:
+    /// for a stand-in of Google where Google's tokens cannot be had (an
+    /// emulator, a test deployment). A real deployment never needs it.
+    pub fn id_token_issuer(mut self, issuer: &str, jwks_url: Url) -> Self {
         self.id_token_issuer = Some((issuer.to_owned(), jwks_url));
         self
     }
@@ -281,17 +303,21 @@ impl GuardBuilder {
             Delivery::ParentDomainCookie => gate.parent_domain_cookie(),
             Delivery::HostOnlyCookie => gate,
         };
-        if !self.service_accounts.is_empty() {
-            let id_tokens = match &self.id_token_issuer {
-                None => BearerIdTokens::google_service_accounts(&self.app, &self.service_accounts),
-                Some((issuer, keys)) => BearerIdTokens::service_accounts_of(
-                    std::slice::from_ref(issuer),
-                    keys.clone(),
-                    &self.app,
-                    &self.service_accounts,
+        if !self.service_accounts.is_empty() || self.people.is_some() {
+            let (issuers, keys) = match &self.id_token_issuer {
+                None => (
+                    GOOGLE_ISSUERS.iter().map(|s| (*s).to_owned()).collect(),
+                    Url::parse(GOOGLE_JWKS_URL).expect("a valid constant URL"),
                 ),
+                Some((issuer, keys)) => (vec![issuer.clone()], keys.clone()),
             };
-            gate = gate.accepting_id_tokens(id_tokens);
+            gate = gate.accepting_id_tokens(BearerIdTokens::of(
+                &issuers,
+                keys,
+                &self.app,
+                &self.service_accounts,
+                self.people.clone(),
+            ));
         }
         let identity = Arc::new(IdTokenSource::new(&self.metadata, &issuer));
         if let Some(interval) = self.revocation {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use handoff_guard::AccessPolicy;
 use handoff_guard::{KeySet, RemoteJwksOptions};
-use service_kit::config::{ConfigError, Env, Required, UrlRule};
+use service_kit::config::{ConfigError, Env, Required};
 use url::Url;
 
 pub struct Settings {
@@ -275,27 +275,7 @@ fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> 
 /// loopback (a page served locally), each exactly as the browser sends it
 /// in `Origin`.
 fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
-    const NAME: &str = "CORS_ALLOWED_ORIGINS";
-    let rule = UrlRule {
-        other_schemes: &["chrome-extension"],
-        ..UrlRule::default()
-    };
-    let parsed = env.url_list(NAME, rule)?;
-    let origins = env.list(NAME);
-    for (origin, url) in origins.iter().zip(&parsed) {
-        // Compared with the `Origin` header as sent, so written as sent.
-        let as_sent = match url.scheme() {
-            "http" | "https" => url.origin().ascii_serialization() == *origin,
-            _ => url.path().is_empty() && url.query().is_none(),
-        };
-        if !as_sent {
-            return Err(ConfigError::new(
-                NAME,
-                format!("{origin:?} is not an origin as a browser sends it, such as chrome-extension://<id> or https://app.example.com (no path, no trailing slash)"),
-            ));
-        }
-    }
-    Ok(origins)
+    env.origin_list("CORS_ALLOWED_ORIGINS")
 }
 
 fn revocation_poll_interval(env: &Env) -> Result<Option<Duration>, ConfigError> {

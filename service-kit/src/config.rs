@@ -288,6 +288,34 @@ impl Env {
             .collect()
     }
 
+    /// A comma-separated list of origins a browser may call from (CORS):
+    /// a Chrome extension's (`chrome-extension://<id>`), an `https`
+    /// origin, or plain `http` on loopback, each written exactly as the
+    /// browser sends it in `Origin` (no path, no trailing slash, lowercase
+    /// scheme), since it is compared with that header byte for byte. No
+    /// wildcard.
+    pub fn origin_list(&self, name: &str) -> Result<Vec<String>, ConfigError> {
+        let rule = UrlRule {
+            other_schemes: &["chrome-extension"],
+            ..UrlRule::default()
+        };
+        let parsed = self.url_list(name, rule)?;
+        let origins = self.list(name);
+        for (origin, url) in origins.iter().zip(&parsed) {
+            let as_sent = match url.scheme() {
+                "http" | "https" => url.origin().ascii_serialization() == *origin,
+                _ => url.path().is_empty() && url.query().is_none() && url.as_str() == origin,
+            };
+            if !as_sent {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{} is not an origin as a browser sends it, such as chrome-extension://<id> or https://app.example.com (no path, no trailing slash)", shown(origin)),
+                ));
+            }
+        }
+        Ok(origins)
+    }
+
     fn register_url(&self, name: &str) {
         self.urls
             .lock()

@@ -93,9 +93,14 @@ pub const APP_ACCOUNT: &str = "app@project.iam.gserviceaccount.com";
 pub const REVOCATION_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The Chrome extension's OAuth client id: the audience of its ID tokens.
 pub const EXTENSION_CLIENT_ID: &str = "extension-client.apps.example";
-/// The origin of `examples/chrome-extension` (its id follows from the
-/// manifest's `key`), allowed by the app's CORS.
+/// The id of `examples/chrome-extension` (it follows from the manifest's
+/// `key`); the mock provider registers [`EXTENSION_CLIENT_ID`] for it.
+pub const EXTENSION_ID: &str = "odibeidmjmelaphijlikbdjepnnjjfkp";
+/// The extension's origin, allowed by the apps' CORS.
 pub const EXTENSION_ORIGIN: &str = "chrome-extension://odibeidmjmelaphijlikbdjepnnjjfkp";
+/// Another OAuth client the mock provider registers for the same
+/// extension: its ID tokens are real, for an audience no app lists.
+pub const UNLISTED_EXTENSION_CLIENT_ID: &str = "another-client.apps.example";
 /// A service account allowed to call the app (Cloud Tasks, say).
 pub const TASKS_ACCOUNT: &str = "tasks@project.iam.gserviceaccount.com";
 /// An extra scope sign-ins may ask for (incremental authorization).
@@ -118,6 +123,9 @@ pub struct TestOptions {
     pub delivery: TestDelivery,
     /// Also start a second registered app on [`OTHER_APP_HOST`].
     pub second_app: bool,
+    /// The second app's host name ([`OTHER_APP_HOST`]; `127.0.0.1` for a
+    /// real browser, which resolves no test names).
+    pub other_app_host: &'static str,
     /// Which service the second app is.
     pub second_app_kind: SecondApp,
     /// Host names of the public service and the app (both must resolve to
@@ -209,6 +217,7 @@ impl Default for TestOptions {
             backend: Backend::Sqlite,
             delivery: TestDelivery::SharedCookie,
             second_app: false,
+            other_app_host: OTHER_APP_HOST,
             second_app_kind: SecondApp::PrivateService,
             hosts: (AUTH_HOST, APP_HOST),
             parent_domain: PARENT_DOMAIN,
@@ -512,7 +521,7 @@ impl TestApp {
         let other_listener = options.second_app.then(bind);
         let other_app_host = match options.parent_domain {
             LOCALHOST_PARENT_DOMAIN => LOCALHOST_OTHER_APP_HOST,
-            _ => OTHER_APP_HOST,
+            _ => options.other_app_host,
         };
         let other_app = other_listener.as_ref().map(|l| {
             let addr = l.local_addr().unwrap();
@@ -536,6 +545,8 @@ impl TestApp {
         };
         let mut provider = MockProvider::builder()
             .client(CLIENT_ID, &mock_client_secret, &[redirect_uri.as_str()])
+            .extension_client(EXTENSION_CLIENT_ID, EXTENSION_ID)
+            .extension_client(UNLISTED_EXTENSION_CLIENT_ID, EXTENSION_ID)
             .dialect(options.provider_dialect)
             .interactive(options.interactive_provider)
             .listener(provider_listener);

@@ -100,6 +100,7 @@ impl Body for ChannelBody {
 
 /// The upstream: `/upload` counts bytes, `/events` sends two events, the
 /// second after the test says it has the first, `/hang` never answers,
+/// `/open-cors` allows every origin (CORS) with credentials,
 /// `/ws` echoes WebSocket messages, and anything else answers `200` with
 /// the path it got.
 pub async fn start_upstream() -> (SocketAddr, Arc<UpstreamState>) {
@@ -180,6 +181,12 @@ async fn upstream(
             Ok(response)
         }
         "/hang" => std::future::pending().await,
+        // An app that answers CORS for everyone, credentials included.
+        "/open-cors" => Ok(Response::builder()
+            .header("access-control-allow-origin", "*")
+            .header("access-control-allow-credentials", "true")
+            .body(full(path_and_query))
+            .unwrap()),
         "/ws" => {
             let key = req
                 .headers()

@@ -20,6 +20,16 @@
 //!   token, `hd` only for Google Workspace accounts ([`MockUser::workspace`]):
 //!   <https://developers.google.com/identity/openid-connect/openid-connect#an-id-tokens-payload>.
 //!
+//! - the implicit flow a Chrome extension signs in with
+//!   ([`extension_redirect_uri`], [`ImplicitRefusal`],
+//!   `routes::authorize`): `response_type=id_token` answers in the
+//!   redirect URI's fragment, `nonce` is required, the redirect URI must
+//!   match a registered one exactly; the "Authentication URI parameters" of
+//!   <https://developers.google.com/identity/openid-connect/openid-connect#authenticationuriparameters>,
+//!   after OpenID Connect Core 1.0, sections 3.2.2.1 (`nonce` REQUIRED),
+//!   3.2.2.5 and 3.2.2.6 (success and errors in the fragment):
+//!   <https://openid.net/specs/openid-connect-core-1_0.html#ImplicitAuthRequest>.
+//!
 //! [`Dialect::Google`]: crate::state::Dialect::Google
 //! [`MockUser::workspace`]: crate::state::MockUser::workspace
 
@@ -103,6 +113,53 @@ pub fn has_backchannel_logout(dialect: Dialect) -> bool {
 /// the mock does for either token in this dialect.
 pub fn revocation_ends_the_grant(dialect: Dialect) -> bool {
     dialect == Dialect::Google
+}
+
+/// The redirect URI of the Chrome extension `extension_id`, as
+/// `chrome.identity.getRedirectURL()` gives it: `https://<id>.chromiumapp.org/`.
+/// `launchWebAuthFlow` ends when the flow is redirected to a URL of that
+/// host and hands the URL, fragment and all, to the extension
+/// (<https://developer.chrome.com/docs/extensions/reference/api/identity#method-getRedirectURL>,
+/// <https://developer.chrome.com/docs/extensions/reference/api/identity#method-launchWebAuthFlow>).
+pub fn extension_redirect_uri(extension_id: &str) -> String {
+    format!("https://{extension_id}.chromiumapp.org/")
+}
+
+/// Why an implicit-flow request is refused, once its client and redirect
+/// URI are known to match (before that, nothing is redirected to): the
+/// `error` of the fragment (OpenID Connect Core 1.0, 3.2.2.6; RFC 6749,
+/// 4.2.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImplicitRefusal {
+    /// No `nonce`: required in the implicit flow (OpenID Connect Core
+    /// 1.0, 3.2.2.1; Google's `nonce` parameter).
+    MissingNonce,
+    /// `openid` not among the scopes.
+    NoOpenIdScope,
+    /// The client is not registered for the implicit flow (in the mock:
+    /// not an extension's client).
+    NotAnImplicitClient,
+}
+
+impl ImplicitRefusal {
+    /// The `error` code sent back.
+    pub fn error(self) -> &'static str {
+        match self {
+            Self::MissingNonce => "invalid_request",
+            Self::NoOpenIdScope => "invalid_scope",
+            Self::NotAnImplicitClient => "unauthorized_client",
+        }
+    }
+}
+
+/// Whether an authorization response for `response_type` goes in the
+/// redirect URI's fragment: whenever a token is in it (OAuth 2.0 Multiple
+/// Response Type Encoding Practices, 2.1: the default response mode of
+/// `id_token` and `token` is `fragment`), errors included.
+pub fn answers_in_fragment(response_type: &str) -> bool {
+    response_type
+        .split(' ')
+        .any(|t| t == "id_token" || t == "token")
 }
 
 #[cfg(test)]

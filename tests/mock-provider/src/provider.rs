@@ -28,6 +28,8 @@ impl Shared {
 
 pub struct MockProviderBuilder {
     clients: Vec<(String, String, Vec<String>)>,
+    /// Chrome extensions' clients: (client id, extension id).
+    extension_clients: Vec<(String, String)>,
     interactive: bool,
     listener: Option<TcpListener>,
     issuer: Option<String>,
@@ -44,6 +46,7 @@ impl MockProvider {
     pub fn builder() -> MockProviderBuilder {
         MockProviderBuilder {
             clients: Vec::new(),
+            extension_clients: Vec::new(),
             interactive: false,
             listener: None,
             issuer: None,
@@ -316,6 +319,16 @@ impl MockProviderBuilder {
         self
     }
 
+    /// Registers `client_id` as the OAuth client of the Chrome extension
+    /// `extension_id`: it may sign in with the implicit ID-token flow, to
+    /// the one redirect URI `chrome.identity.getRedirectURL()` gives it,
+    /// [`crate::google::extension_redirect_uri`].
+    pub fn extension_client(mut self, client_id: &str, extension_id: &str) -> Self {
+        self.extension_clients
+            .push((client_id.to_owned(), extension_id.to_owned()));
+        self
+    }
+
     pub fn interactive(mut self, on: bool) -> Self {
         self.interactive = on;
         self
@@ -351,6 +364,18 @@ impl MockProviderBuilder {
                 Client {
                     secret,
                     redirect_uris,
+                    extension: false,
+                },
+            );
+        }
+        for (id, extension_id) in self.extension_clients {
+            state.clients.insert(
+                id,
+                Client {
+                    // A public client: the implicit flow has no token call.
+                    secret: String::new(),
+                    redirect_uris: vec![crate::google::extension_redirect_uri(&extension_id)],
+                    extension: true,
                 },
             );
         }

@@ -133,6 +133,10 @@ pub enum Misbehaviour {
 pub struct Client {
     pub secret: String,
     pub redirect_uris: Vec<String>,
+    /// Registered as a Chrome extension's client: the implicit flow
+    /// (`response_type=id_token`) to its one redirect URI,
+    /// `https://<extension id>.chromiumapp.org/` (see [`crate::google`]).
+    pub extension: bool,
 }
 
 pub struct CodeGrant {

@@ -1,21 +1,26 @@
 //! The gate as the second app: an upstream that answers every request
 //! with the headers it received, as JSON, and `handoff-gate` in front of
 //! it on the second app's port, configured as an operator would (the
-//! login service's URL, the app's URL, the delivery mode) plus the
-//! harness's back channel and metadata server. A test may put an app of
-//! its own behind the gate instead of the echo (`TestOptions::gate_upstream`).
+//! login service's URL, the app's URL, the delivery mode, the Chrome
+//! extension's client id and origin) plus the harness's back channel,
+//! metadata server and stand-in for Google's ID tokens. A test may put an
+//! app of its own behind the gate instead of the echo
+//! (`TestOptions::gate_upstream`).
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 
 use axum::http::{HeaderMap, Uri};
 use gate::paths::PublicPaths;
-use gate::settings::{Settings, Timeouts};
+use gate::settings::{PersonIdTokens, Settings, Timeouts};
 use handoff_guard::Delivery;
 use private_service::settings::AppDelivery;
 use url::Url;
 
-use super::{AppContext, REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT, TEST_HOSTS};
+use super::{
+    AppContext, EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT,
+    TEST_HOSTS,
+};
 
 /// What the upstream answers: the path and query it was asked for, and
 /// every header it received (lowercase names, each with all its values
@@ -61,15 +66,22 @@ pub(super) async fn spawn(
         },
         revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
         service_accounts: vec![TASKS_ACCOUNT.into()],
+        // The extension, as the private app admits it.
+        person_id_tokens: Some(PersonIdTokens {
+            audiences: vec![EXTENSION_CLIENT_ID.into()],
+            people: ctx.people.clone(),
+        }),
+        cors_origins: vec![EXTENSION_ORIGIN.into()],
         public_paths: PublicPaths::default(),
         max_body_bytes: ctx.gate_max_body_bytes,
         timeouts: Timeouts::default(),
         trusted_proxy_hops: ctx.trusted_proxy_hops,
         identity: Default::default(),
         loopback_names: TEST_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
-        // The mock provider mints the service accounts' ID tokens, as it
-        // does for the other apps (Google's cannot be had in a test).
-        service_account_issuer: Some((
+        // The mock provider mints the ID tokens (service accounts' and the
+        // extension's), as it does for the other apps (Google's cannot be
+        // had in a test).
+        id_token_issuer: Some((
             ctx.provider.issuer(),
             Url::parse(&format!("{}/oauth2/v3/certs", ctx.provider.issuer())).unwrap(),
         )),

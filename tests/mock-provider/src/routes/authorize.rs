@@ -1,12 +1,17 @@
 //! The authorization endpoint: the sign-in form or the automatic mode, and
-//! the consent decision that makes a refresh token due.
+//! the consent decision that makes a refresh token due. Two flows: the
+//! code flow (`response_type=code`, the login service's) and, for a Chrome
+//! extension's client, the implicit ID-token flow (`response_type=id_token`,
+//! the ID token in the redirect URI's fragment; see [`crate::google`]).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
-use super::{params, redirect_with, scopes, Params};
+use super::{params, redirect_with, redirect_with_fragment, scopes, Params};
+use crate::google::{answers_in_fragment, ImplicitRefusal};
 use crate::provider::Shared;
 use crate::state::{random_token, CodeGrant, Decision, Dialect, MockUser, State};
+use crate::tokens::{id_token, IdTokenRequest};
 
 const CODE_LIFETIME: u64 = 60;
 
@@ -17,16 +22,10 @@ pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> Ht
         Ok(redirect) => redirect,
         Err(mismatch) => return mismatch.page(),
     };
-    if p.get("response_type").map(String::as_str) != Some("code") {
-        return redirect_with(
-            &shared,
-            &redirect,
-            &[("error", "unsupported_response_type")],
-            &p,
-        );
-    }
-    if !scopes(&p).iter().any(|s| s == "openid") {
-        return redirect_with(&shared, &redirect, &[("error", "invalid_scope")], &p);
+    // Bound first: the lock must be released before `refuse` takes it.
+    let checked = checked_request(&shared.lock(), &p);
+    if let Err(refusal) = checked {
+        return refuse(&shared, &redirect, refusal, &p);
     }
     if shared.interactive {
         return sign_in_form(&p);
@@ -36,8 +35,53 @@ pub(super) async fn authorize(req: HttpRequest, shared: web::Data<Shared>) -> Ht
         (state.decision, state.user.clone())
     };
     match decision {
-        Decision::Deny => redirect_with(&shared, &redirect, &[("error", "access_denied")], &p),
+        Decision::Deny => refuse(&shared, &redirect, "access_denied", &p),
         Decision::Approve => approve(&shared, &redirect, &p, user),
+    }
+}
+
+/// The request's flow and parameters, checked once its client and
+/// redirect URI are: the `error` to send back otherwise.
+fn checked_request(state: &State, p: &Params) -> Result<(), &'static str> {
+    let response_type = p
+        .get("response_type")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let implicit = match response_type {
+        "code" => false,
+        "id_token" => true,
+        _ => return Err("unsupported_response_type"),
+    };
+    if !scopes(p).iter().any(|s| s == "openid") {
+        return Err(if implicit {
+            ImplicitRefusal::NoOpenIdScope.error()
+        } else {
+            "invalid_scope"
+        });
+    }
+    if implicit {
+        let client_id = p.get("client_id").map(String::as_str).unwrap_or_default();
+        if !state.client(client_id).is_some_and(|c| c.extension) {
+            return Err(ImplicitRefusal::NotAnImplicitClient.error());
+        }
+        if p.get("nonce").is_none_or(|n| n.is_empty()) {
+            return Err(ImplicitRefusal::MissingNonce.error());
+        }
+    }
+    Ok(())
+}
+
+/// The error response, in the query or, for a flow that answers with
+/// tokens in it, the fragment.
+fn refuse(shared: &Shared, redirect: &Url, error: &str, p: &Params) -> HttpResponse {
+    let response_type = p
+        .get("response_type")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if answers_in_fragment(response_type) {
+        redirect_with_fragment(redirect, &[("error", error)], p)
+    } else {
+        redirect_with(shared, redirect, &[("error", error)], p)
     }
 }
 
@@ -48,8 +92,15 @@ pub(super) async fn decide(shared: web::Data<Shared>, body: String) -> HttpRespo
         Ok(redirect) => redirect,
         Err(mismatch) => return mismatch.page(),
     };
+    // The form's fields are the request's: checked again, since anyone
+    // can post them.
+    // Bound first: the lock must be released before `refuse` takes it.
+    let checked = checked_request(&shared.lock(), &p);
+    if let Err(refusal) = checked {
+        return refuse(&shared, &redirect, refusal, &p);
+    }
     if p.get("action").map(String::as_str) != Some("approve") {
-        return redirect_with(&shared, &redirect, &[("error", "access_denied")], &p);
+        return refuse(&shared, &redirect, "access_denied", &p);
     }
     let email = p.get("email").map(|e| e.trim()).unwrap_or_default();
     if !email.contains('@') {
@@ -87,8 +138,12 @@ fn checked_redirect_uri(state: &State, p: &Params) -> Result<Url, RedirectUriMis
 }
 
 /// Issues a code, deciding like Google whether a consent screen was shown
-/// and so whether a refresh token is due.
+/// and so whether a refresh token is due; or, in the implicit flow, the
+/// ID token itself.
 fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpResponse {
+    if p.get("response_type").map(String::as_str) == Some("id_token") {
+        return approve_implicit(shared, redirect, p, user);
+    }
     let client_id = p.get("client_id").cloned().unwrap_or_default();
     let requested = scopes(p);
     // Google's `access_type=offline`; a plain provider's `offline_access`
@@ -141,6 +196,36 @@ fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpR
         );
     }
     redirect_with(shared, redirect, &[("code", &code)], p)
+}
+
+/// The implicit flow's answer: an ID token for the extension's client
+/// (`aud`, `azp`) carrying the request's `nonce`, in the fragment with
+/// `state`. No access token is asked for, so none comes, and no `at_hash`.
+fn approve_implicit(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpResponse {
+    let client_id = p.get("client_id").cloned().unwrap_or_default();
+    let token = {
+        let mut state = shared.lock();
+        let key = (user.sub.clone(), client_id.clone());
+        let requested = scopes(p);
+        let granted = state.consents.entry(key).or_default();
+        let consent_shown = granted.is_empty() || !requested.iter().all(|s| granted.contains(s));
+        granted.extend(requested);
+        if consent_shown {
+            state.consent_prompts += 1;
+        }
+        id_token(
+            &state,
+            &IdTokenRequest {
+                issuer: &shared.issuer,
+                audience: &client_id,
+                user: &user,
+                nonce: p.get("nonce").map(String::as_str),
+                access_token: None,
+                sid: None,
+            },
+        )
+    };
+    redirect_with_fragment(redirect, &[("id_token", &token)], p)
 }
 
 fn sign_in_form(p: &Params) -> HttpResponse {

@@ -66,6 +66,26 @@ pub(crate) fn scopes(p: &Params) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// An authorization response in the redirect URI's fragment (the
+/// implicit flow's): `pairs` and the request's `state`, form-encoded
+/// (OpenID Connect Core 1.0, 3.2.2.5).
+pub(crate) fn redirect_with_fragment(
+    redirect: &Url,
+    pairs: &[(&str, &str)],
+    p: &Params,
+) -> HttpResponse {
+    let mut fragment = url::form_urlencoded::Serializer::new(String::new());
+    fragment.extend_pairs(pairs);
+    if let Some(state) = p.get("state") {
+        fragment.append_pair("state", state);
+    }
+    let mut url = redirect.clone();
+    url.set_fragment(Some(&fragment.finish()));
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.as_str()))
+        .finish()
+}
+
 /// The authorization response: `pairs`, the request's `state`, and `iss`
 /// (RFC 9207) when this provider sends it.
 pub(crate) fn redirect_with(

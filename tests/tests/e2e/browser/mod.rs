@@ -14,9 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use integration_tests::app::{TestDelivery, TestOptions, EXTENSION_CLIENT_ID, EXTENSION_ORIGIN};
+use integration_tests::app::{
+    SecondApp, TestDelivery, TestOptions, AUTH_HOST, EXTENSION_CLIENT_ID, EXTENSION_ID,
+    EXTENSION_ORIGIN, UNLISTED_EXTENSION_CLIENT_ID,
+};
 use integration_tests::TestApp;
-use mock_provider::MockUser;
+
+const ALICE: &str = "alice@example.com";
 
 /// The shortest handoff lifetime the service accepts: the test waits for
 /// the browser to drop the cookie for real.
@@ -218,58 +222,53 @@ fn extension_id(manifest: &serde_json::Value) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chrome_extension_calls_the_app_with_an_id_token() {
-    let (chromium, _) = match tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            return;
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
-    };
+/// Runs `tests/browser/extension.mjs`: the extension signs in at the mock
+/// provider with `chrome.identity.launchWebAuthFlow` (the provider's form
+/// in the auth window, filled and approved by the script) and calls
+/// `api_url` with its ID token; screenshots in
+/// `tests/artifacts/browser/<artifacts>/`.
+async fn run_extension(app: &TestApp, api_url: &str, upstream_echoes: bool, artifacts: &str) {
+    let (chromium, _) = tools().expect("checked by the caller");
     let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chrome-extension");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(extension.join("manifest.json")).unwrap())
             .unwrap();
     let id = extension_id(&manifest);
+    assert_eq!(id, EXTENSION_ID, "the provider registers this extension");
     assert_eq!(
         format!("chrome-extension://{id}"),
         EXTENSION_ORIGIN,
-        "the app's CORS names this extension"
+        "the apps' CORS names this extension"
     );
-
-    // The app's host must be one the extension may call over plain HTTP.
-    let app = TestApp::spawn_with(TestOptions {
-        hosts: ("localhost", "127.0.0.1"),
-        delivery: TestDelivery::Code,
-        ..TestOptions::default()
-    })
-    .await;
-    let alice = MockUser::new("alice@example.com");
-    let token = app.provider.mint_id_token(&alice, EXTENSION_CLIENT_ID);
-    let wrong = app
-        .provider
-        .mint_id_token(&alice, "another-client.apps.example");
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new("node")
-            .arg(browser_dir().join("extension.mjs"))
-            .env("APP_URL", app.app_url.as_str())
-            .env("EXTENSION_DIR", extension.canonicalize().unwrap())
-            .env("EXTENSION_ID", &id)
-            .env("CHROMIUM", &chromium)
-            .env("TOKEN", &token)
-            .env("WRONG_AUDIENCE_TOKEN", &wrong)
-            .env("EMAIL", &alice.email)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the extension run finishes within two minutes")
-    .expect("node runs");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts/browser")
+        .join(artifacts);
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(browser_dir().join("extension.mjs"))
+        .env("API_URL", api_url)
+        .env("PROVIDER_URL", app.provider.issuer())
+        // A page of an origin no app lists: the provider's.
+        .env(
+            "STRANGER_PAGE_URL",
+            format!("{}/.well-known/openid-configuration", app.provider.issuer()),
+        )
+        .env("EXTENSION_DIR", extension.canonicalize().unwrap())
+        .env("EXTENSION_ID", &id)
+        .env("CLIENT_ID", EXTENSION_CLIENT_ID)
+        .env("UNLISTED_CLIENT_ID", UNLISTED_EXTENSION_CLIENT_ID)
+        .env("EMAIL", ALICE)
+        .env("CHROMIUM", &chromium)
+        .env("ARTIFACTS", &artifacts)
+        .kill_on_drop(true);
+    if upstream_echoes {
+        command.env("UPSTREAM_ECHOES", "1");
+    }
+    let output = tokio::time::timeout(Duration::from_secs(150), command.output())
+        .await
+        .expect("the extension run finishes within two and a half minutes")
+        .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
@@ -277,7 +276,68 @@ async fn the_chrome_extension_calls_the_app_with_an_id_token() {
         output.status.success(),
         "the extension run failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("ok: as the signed-in person"));
+    for line in [
+        "ok: the implicit ID-token flow",
+        "ok: as the person who signed in",
+        "ok: a token for another audience is refused",
+        "ok: and dropped from the extension",
+        "cannot read the API with the token",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    for shot in ["01-provider-sign-in", "02-provider-sign-in-other-client"] {
+        let path = artifacts.join(format!("{shot}.png"));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|_| panic!("no screenshot {}", path.display()));
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
+    }
+    // Both sign-ins asked the provider for an ID token with a nonce, to
+    // the extension's redirect URL.
+    let asked: Vec<_> = app
+        .provider
+        .authorization_requests()
+        .into_iter()
+        .filter(|r| r.get("response_type").map(String::as_str) == Some("id_token"))
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    for request in &asked {
+        assert_eq!(
+            request.get("redirect_uri").map(String::as_str),
+            Some(format!("https://{EXTENSION_ID}.chromiumapp.org/").as_str())
+        );
+        assert!(request.get("nonce").is_some_and(|n| !n.is_empty()));
+    }
+    integration_tests::logs::assert_no_service_panics();
+}
+
+/// `None` (recorded as skipped) when the tools are missing and not required.
+fn extension_tools_or_skip() -> Option<()> {
+    match tools() {
+        Ok(_) => Some(()),
+        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
+            integration_tests::skipped(format_args!(
+                "{reason}; .ci/run installs what this test needs"
+            ));
+            None
+        }
+        Err(reason) => panic!("the browser test is required here: {reason}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chrome_extension_signs_in_and_calls_the_app_with_its_id_token() {
+    if extension_tools_or_skip().is_none() {
+        return;
+    }
+    // The app's host must be one the extension may call over plain HTTP.
+    let app = TestApp::spawn_with(TestOptions {
+        hosts: ("localhost", "127.0.0.1"),
+        delivery: TestDelivery::Code,
+        interactive_provider: true,
+        ..TestOptions::default()
+    })
+    .await;
+    run_extension(&app, app.app_url.as_str(), false, "extension").await;
     // The call crossed origins for real: Chromium sent a CORS preflight
     // (the extension asks for no host permissions) and the app answered it.
     let logs = integration_tests::logs::captured();
@@ -285,7 +345,32 @@ async fn the_chrome_extension_calls_the_app_with_an_id_token() {
         logs.contains("method=OPTIONS path=/api/me status=204"),
         "no CORS preflight reached the app"
     );
-    integration_tests::logs::assert_not_logged(&[&token, &wrong]);
+}
+
+/// The same extension, unchanged, in front of an app in any language: the
+/// gate admits its ID token (`ID_TOKEN_AUDIENCES`), answers its CORS
+/// (`CORS_ALLOWED_ORIGINS`), and the upstream receives the person's
+/// verified e-mail in `X-Forwarded-Email`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chrome_extension_signs_in_and_calls_an_app_behind_the_gate() {
+    if extension_tools_or_skip().is_none() {
+        return;
+    }
+    // The browser visits only the provider and the gate, each on a
+    // loopback name of its own (with code delivery every app needs a host
+    // of its own); the login service is reached by the gate alone.
+    let app = TestApp::spawn_with(TestOptions {
+        hosts: (AUTH_HOST, "localhost"),
+        delivery: TestDelivery::Code,
+        interactive_provider: true,
+        second_app: true,
+        second_app_kind: SecondApp::Gate,
+        other_app_host: "127.0.0.1",
+        ..TestOptions::default()
+    })
+    .await;
+    let gate = app.other_app("");
+    run_extension(&app, &gate, true, "extension-gate").await;
 }
 
 /// "Where you're signed in": two browsers (desktop and phone width) sign

@@ -4,15 +4,17 @@
 //! modes, the app receives the verified identity and a handoff token that
 //! verifies with the login service's published keys, a client's own
 //! identity headers never reach it, and a sign-out reaches the gate
-//! through the revocation feed.
+//! through the revocation feed. A Chrome extension's ID token passes for
+//! its OAuth client only, with CORS for its origin only.
 
 use std::time::Duration;
 
 use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
 use handoff_guard::{Audience, HandoffVerifier, Issuer, RemoteJwksOptions};
 use integration_tests::app::{
-    SecondApp, TestDelivery, TestOptions, OTHER_APP_ACCOUNT, OTHER_APP_HOST, PARENT_DOMAIN,
-    REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT,
+    SecondApp, TestDelivery, TestOptions, EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, OTHER_APP_ACCOUNT,
+    OTHER_APP_HOST, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT,
+    UNLISTED_EXTENSION_CLIENT_ID,
 };
 use integration_tests::browser::{Browser, Page};
 use integration_tests::TestApp;
@@ -272,4 +274,98 @@ async fn call_as(app: &TestApp, account: &str) -> (Page, String) {
         )
         .await;
     (page, bearer)
+}
+
+/// A Chrome extension's person: a Google ID token for the extension's
+/// OAuth client (`ID_TOKEN_AUDIENCES`) passes the gate, and the app
+/// receives the person's verified e-mail and subject (no assertion: the
+/// credential is Google's, not a handoff token). Refused: a token for
+/// another client, one for the gate's URL (a service audience), a person
+/// the access policy does not admit, an unverified address. The
+/// extension's origin may read the answers (CORS); another may not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chrome_extension_s_id_token_passes_the_gate_for_its_client_only() {
+    let app = gate_app(TestDelivery::Code).await;
+    let alice = MockUser::new(ALICE);
+    let call = |token: String, origin: &'static str| {
+        let app = &app;
+        async move {
+            let bearer = format!("Bearer {token}");
+            app.browser()
+                .request(
+                    &app.other_app("/api/me"),
+                    &[
+                        ("accept", "application/json"),
+                        ("authorization", bearer.as_str()),
+                        ("origin", origin),
+                        ("x-forwarded-email", "mallory@example.com"),
+                    ],
+                )
+                .await
+        }
+    };
+
+    let token = app.provider.mint_id_token(&alice, EXTENSION_CLIENT_ID);
+    let page = call(token.clone(), EXTENSION_ORIGIN).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(received(&page, "x-forwarded-email"), [ALICE]);
+    assert_eq!(received(&page, "x-forwarded-user"), [alice.sub.as_str()]);
+    assert!(received(&page, "x-handoff-assertion").is_empty());
+    assert_eq!(
+        page.header("access-control-allow-origin"),
+        Some(EXTENSION_ORIGIN)
+    );
+
+    // The same token from a page of another origin: served (CORS is the
+    // browser's rule), but with nothing that lets a browser hand it over.
+    let stranger = call(token.clone(), "https://evil.example").await;
+    assert_eq!(stranger.status, 200);
+    assert!(stranger.header("access-control-allow-origin").is_none());
+
+    let mut refused = vec![
+        (
+            "another client's token",
+            app.provider
+                .mint_id_token(&alice, UNLISTED_EXTENSION_CLIENT_ID),
+        ),
+        (
+            "a person's token for the gate's URL",
+            app.provider
+                .mint_id_token(&alice, &app.other_app_audience()),
+        ),
+        (
+            "a person the policy does not admit",
+            app.provider.mint_id_token(
+                &MockUser::new("mallory@elsewhere.example"),
+                EXTENSION_CLIENT_ID,
+            ),
+        ),
+        (
+            "another issuer",
+            app.provider.mint_id_token_from(
+                "https://issuer.evil.example",
+                &alice,
+                EXTENSION_CLIENT_ID,
+            ),
+        ),
+    ];
+    let unverified = MockUser {
+        email_verified: false,
+        ..MockUser::new(ALICE)
+    };
+    refused.push((
+        "an unverified address",
+        app.provider.mint_id_token(&unverified, EXTENSION_CLIENT_ID),
+    ));
+    for (what, token) in refused {
+        let page = call(token, EXTENSION_ORIGIN).await;
+        assert_eq!(page.status, 401, "{what}: {}", page.body);
+        // The extension reads the refusal (and drops its token).
+        assert_eq!(
+            page.header("access-control-allow-origin"),
+            Some(EXTENSION_ORIGIN),
+            "{what}"
+        );
+    }
+    integration_tests::logs::assert_not_logged(&[&token]);
 }
