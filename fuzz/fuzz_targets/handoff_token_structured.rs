@@ -100,10 +100,10 @@ fn modelled(input: Modelled) {
     let claims = HandoffClaims {
         iss: iss.or(ISSUER).into(),
         aud: aud.or(AUDIENCE).into(),
-        sub,
+        sub: sub.into(),
         email,
         name,
-        sid,
+        sid: sid.into(),
         iat: NOW,
         nbf: shifted(nbf_offset),
         exp: shifted(exp_offset),
