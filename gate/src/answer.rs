@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use handoff_guard::{Reply, Unauthenticated};
-use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 
@@ -43,6 +43,8 @@ pub enum Failure {
     MethodNotAllowed,
     /// The identity could not be put in a header (never expected).
     Internal,
+    /// Over a rate limit: the seconds until the next request may pass.
+    TooManyRequests(u64),
 }
 
 impl Failure {
@@ -90,6 +92,12 @@ impl Failure {
                 "Something went wrong",
                 "This request could not be passed on. Please try again.",
             ),
+            Self::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+                "Too many sign-ins from here in a short time. Please wait a minute and try again.",
+            ),
         }
     }
 
@@ -115,6 +123,9 @@ impl Failure {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Self::TooManyRequests(seconds) = self {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         response
     }
 }

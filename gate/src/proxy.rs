@@ -14,6 +14,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use service_kit::rate_limit::{Limit, RateLimiter};
 use service_kit::telemetry::RequestLog;
 use tokio::sync::oneshot;
 
@@ -36,6 +37,9 @@ pub struct Proxy {
     identity: IdentityHeaders,
     cors: Option<Cors>,
     request_log: RequestLog,
+    /// Visits of `/auth/handoff` per client (see
+    /// [`Settings::handoff_per_minute`]).
+    handoff_limit: Arc<RateLimiter>,
 }
 
 impl Proxy {
@@ -53,6 +57,11 @@ impl Proxy {
             identity: settings.identity.clone(),
             cors: Cors::new(&settings.cors_origins),
             request_log: RequestLog::new(Arc::new(handoff_guard::SystemClock)),
+            handoff_limit: RateLimiter::new(
+                "handoff",
+                Limit::per_minute(settings.handoff_per_minute),
+                settings.trusted_proxy_hops,
+            ),
         }
     }
 
@@ -82,7 +91,7 @@ impl Proxy {
             return Failure::BadPath.response(wants_html);
         }
         if req.uri().path().starts_with(RESERVED_PREFIX) {
-            return self.own_route(req).await;
+            return self.own_route(req, peer).await;
         }
         let Some(cors) = &self.cors else {
             return self.forward(req, peer).await;
@@ -232,7 +241,7 @@ impl Proxy {
 
     /// The routes under [`RESERVED_PREFIX`]: health, and with code
     /// delivery the four the login service sends browsers to.
-    async fn own_route(&self, req: Request<Incoming>) -> Response<GateBody> {
+    async fn own_route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<GateBody> {
         let wants_html = req.wants_html();
         let path = req.uri().path();
         let method = req.method();
@@ -246,6 +255,13 @@ impl Proxy {
             return Failure::NotFound.response(wants_html);
         };
         let (parts, _body) = req.into_parts();
+        if parts.uri.path() == handoff_guard::HANDOFF_PATH {
+            let client = self.forwarding.client(&parts.headers, peer.ip());
+            if let Err(wait) = self.handoff_limit.check(client, Instant::now()) {
+                tracing::warn!(route = self.handoff_limit.name(), "rate limited");
+                return Failure::TooManyRequests(wait.as_secs()).response(wants_html);
+            }
+        }
         let reply = match (parts.uri.path(), &parts.method) {
             (handoff_guard::START_PATH, &Method::GET) => redemption.start(&parts),
             (handoff_guard::HANDOFF_PATH, &Method::GET) => redemption.handoff(&parts).await,

@@ -58,6 +58,12 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// `TRUSTED_PROXY_HOPS` (Cloud Run: 1).
     pub trusted_proxy_hops: usize,
+    /// `RATE_LIMIT_HANDOFF_PER_MINUTE` (default 60): visits of
+    /// `/auth/handoff` per client address and minute, with a burst of half
+    /// that. Each one can cost a call to the login service, which limits
+    /// redemptions per app: without a limit here, one client could spend
+    /// the whole app's budget and keep everyone else from signing in.
+    pub handoff_per_minute: u32,
     /// `IDENTITY_EMAIL_HEADER`, `IDENTITY_USER_HEADER`, `ASSERTION_HEADER`.
     pub identity: IdentityHeaders,
     /// Host names taken as loopback besides `localhost`, for a test harness
@@ -160,6 +166,15 @@ impl Settings {
                 idle: positive(env, "UPSTREAM_IDLE_TIMEOUT", defaults.idle)?,
             },
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
+            handoff_per_minute: match env.parse_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)? {
+                0 => {
+                    return Err(ConfigError::new(
+                        "RATE_LIMIT_HANDOFF_PER_MINUTE",
+                        "must be positive, e.g. 60",
+                    ))
+                }
+                n => n,
+            },
             identity: identity_headers(env)?,
             loopback_names: Vec::new(),
             id_token_issuer: None,
@@ -347,6 +362,20 @@ mod tests {
             Some(Duration::from_secs(15))
         );
         assert_eq!(settings.trusted_proxy_hops, 0);
+        assert_eq!(settings.handoff_per_minute, 60);
+    }
+
+    #[test]
+    fn a_handoff_rate_limit_of_zero_or_not_a_number_stops_the_gate() {
+        for bad in ["0", "-1", "sixty"] {
+            let error = with(&[("RATE_LIMIT_HANDOFF_PER_MINUTE", bad)]).unwrap_err();
+            assert_eq!(
+                error.name, "RATE_LIMIT_HANDOFF_PER_MINUTE",
+                "{bad}: {error}"
+            );
+        }
+        let settings = with(&[("RATE_LIMIT_HANDOFF_PER_MINUTE", "600")]).unwrap();
+        assert_eq!(settings.handoff_per_minute, 600);
     }
 
     #[test]

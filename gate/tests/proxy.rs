@@ -498,3 +498,45 @@ async fn an_upstream_that_does_not_answer_is_a_504() {
     let value: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(value["error"], "gateway_timeout");
 }
+
+#[tokio::test]
+async fn one_client_flooding_the_handoff_route_is_held_back_alone() {
+    // A burst of one, behind one trusted proxy (as on Cloud Run).
+    let stack = Stack::start(&[
+        ("HANDOFF_DELIVERY", "code"),
+        ("RATE_LIMIT_HANDOFF_PER_MINUTE", "2"),
+        ("TRUSTED_PROXY_HOPS", "1"),
+    ])
+    .await;
+    let handoff = |forwarded_for: &str| {
+        get(
+            "/auth/handoff?code=made-up",
+            &format!("Accept: application/json\r\nX-Forwarded-For: {forwarded_for}\r\n"),
+        )
+    };
+    let first = raw(stack.gate, &handoff("203.0.113.7"), b"").await;
+    assert_ne!(first.status, 429, "{first:?}");
+    let again = raw(stack.gate, &handoff("203.0.113.7"), b"").await;
+    assert_eq!(again.status, 429, "{again:?}");
+    let retry_after = again
+        .head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after: ")
+                .map(str::to_owned)
+        })
+        .expect("a Retry-After header");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1, "{retry_after}");
+    let value: serde_json::Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(value["error"], "rate_limited");
+    // An address the client made up in front of the trusted entry changes
+    // nothing: the front end's entry is the client.
+    let spoofed = raw(stack.gate, &handoff("198.51.100.9, 203.0.113.7"), b"").await;
+    assert_eq!(spoofed.status, 429, "{spoofed:?}");
+    // Another client, and the gate's other routes, are not held back.
+    let other = raw(stack.gate, &handoff("198.51.100.2"), b"").await;
+    assert_ne!(other.status, 429, "{other:?}");
+    let health = raw(stack.gate, &get("/auth/healthz", ""), b"").await;
+    assert_eq!(health.status, 200);
+}

@@ -33,7 +33,6 @@ pub mod metrics;
 #[cfg(feature = "actix")]
 pub mod metrics_bridge;
 pub mod random;
-#[cfg(feature = "actix")]
 pub mod rate_limit;
 pub mod request_context;
 #[cfg(feature = "actix")]

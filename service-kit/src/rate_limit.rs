@@ -8,6 +8,9 @@
 //! proxies (Cloud Run's front end is one), the address the nearest of
 //! them saw: the `X-Forwarded-For` entry that many places from the right.
 //! Entries further left are the client's own claims and are not trusted.
+//!
+//! The buckets themselves need no web framework (the gate uses them on
+//! hyper); the actix middleware and answer are behind the `actix` feature.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -15,10 +18,15 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "actix")]
 use actix_web::body::{EitherBody, MessageBody};
+#[cfg(feature = "actix")]
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+#[cfg(feature = "actix")]
 use actix_web::http::header::{self, HeaderValue};
+#[cfg(feature = "actix")]
 use actix_web::middleware::Next;
+#[cfg(feature = "actix")]
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Buckets kept before full (idle) ones are dropped.
@@ -79,6 +87,7 @@ impl RateLimiter<IpAddr> {
     }
 
     /// The client of `req`, as described in the module docs.
+    #[cfg(feature = "actix")]
     pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
         let peer = req.peer_addr().map(|a| a.ip());
         if self.trusted_proxy_hops == 0 {
@@ -131,11 +140,17 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         })
     }
 
+    /// The route the limiter guards, as its log lines and metrics name it.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     fn rate(&self) -> f64 {
         f64::from(self.limit.per_minute.max(1)) / 60.0
     }
 
     /// The `429` answer for a wait of `wait`, counted and logged.
+    #[cfg(feature = "actix")]
     pub fn refusal(&self, wait: Duration) -> HttpResponse {
         let seconds = wait.as_secs().max(1).to_string();
         tracing::warn!(route = self.name, "rate limited");
@@ -215,11 +230,13 @@ fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// What the middleware returns.
+#[cfg(feature = "actix")]
 type Limited<B> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>>,
 >;
 
 /// The middleware for one route: `from_fn(limited(limiter))`.
+#[cfg(feature = "actix")]
 pub fn limited<B: MessageBody + 'static>(
     limiter: Arc<RateLimiter>,
 ) -> impl Fn(ServiceRequest, Next<B>) -> Limited<B> + Clone {

@@ -76,6 +76,8 @@ pub(super) async fn spawn(
         max_body_bytes: ctx.gate_max_body_bytes,
         timeouts: Timeouts::default(),
         trusted_proxy_hops: ctx.trusted_proxy_hops,
+        // As the other apps of the harness are configured.
+        handoff_per_minute: 60,
         identity: Default::default(),
         loopback_names: TEST_HOSTS.iter().map(|h| (*h).to_owned()).collect(),
         // The mock provider mints the ID tokens (service accounts' and the
