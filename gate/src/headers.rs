@@ -203,29 +203,6 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-    /// The client of a request from `peer`: the address the nearest
-    /// trusted proxy saw it at (its `X-Forwarded-For` entry, the
-    /// `trusted_proxy_hops`-th from the right), or the peer itself with
-    /// none; what the rate limit counts by.
-    pub fn client(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-        if self.trusted_proxy_hops == 0 {
-            return peer;
-        }
-        let arrived: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
-        arrived
-            .len()
-            .checked_sub(self.trusted_proxy_hops)
-            .and_then(|i| arrived.get(i))
-            .and_then(|entry| entry.parse().ok())
-            .unwrap_or(peer)
-    }
-
     /// Rewrites the forwarding headers of a request from `peer` to `host`.
     pub fn apply(&self, headers: &mut HeaderMap, peer: IpAddr, host: Option<&str>) {
         let arrived: Vec<String> = headers
@@ -370,30 +347,6 @@ mod tests {
         configured.strip(&mut headers);
         let names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["accept"]);
-    }
-
-    #[test]
-    fn the_client_is_the_entry_the_nearest_trusted_hop_wrote() {
-        let peer: IpAddr = "10.0.0.9".parse().unwrap();
-        let headers = map(&[("X-Forwarded-For", "6.6.6.6, 203.0.113.7")]);
-        let direct = Forwarding {
-            trusted_proxy_hops: 0,
-        };
-        assert_eq!(direct.client(&headers, peer), peer);
-        let behind_one = Forwarding {
-            trusted_proxy_hops: 1,
-        };
-        assert_eq!(
-            behind_one.client(&headers, peer),
-            "203.0.113.7".parse::<IpAddr>().unwrap()
-        );
-        // Fewer entries than trusted hops, or one that is no address: the peer.
-        let behind_three = Forwarding {
-            trusted_proxy_hops: 3,
-        };
-        assert_eq!(behind_three.client(&headers, peer), peer);
-        let garbled = map(&[("X-Forwarded-For", "not-an-address")]);
-        assert_eq!(behind_one.client(&garbled, peer), peer);
     }
 
     #[test]

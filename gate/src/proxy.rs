@@ -256,7 +256,15 @@ impl Proxy {
         };
         let (parts, _body) = req.into_parts();
         if parts.uri.path() == handoff_guard::HANDOFF_PATH {
-            let client = self.forwarding.client(&parts.headers, peer.ip());
+            let forwarded_for = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            let client = self
+                .handoff_limit
+                .client_of(Some(peer.ip()), forwarded_for)
+                .unwrap_or(peer.ip());
             if let Err(wait) = self.handoff_limit.check(client, Instant::now()) {
                 tracing::warn!(route = self.handoff_limit.name(), "rate limited");
                 return Failure::TooManyRequests(wait.as_secs()).response(wants_html);

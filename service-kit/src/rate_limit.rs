@@ -89,14 +89,25 @@ impl RateLimiter<IpAddr> {
     /// The client of `req`, as described in the module docs.
     #[cfg(feature = "actix")]
     pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr().map(|a| a.ip());
+        let forwarded_for = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        self.client_of(req.peer_addr().map(|a| a.ip()), forwarded_for)
+    }
+
+    /// The client of a request from `peer` that carried these
+    /// `X-Forwarded-For` values, as described in the module docs: for a
+    /// server on another HTTP stack than actix.
+    pub fn client_of<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: impl Iterator<Item = &'a str>,
+    ) -> Option<IpAddr> {
         if self.trusted_proxy_hops == 0 {
             return peer;
         }
-        let forwarded: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
+        let forwarded: Vec<&str> = forwarded_for
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .collect();
@@ -321,6 +332,29 @@ mod tests {
         assert!(limiter.check(newcomer, now).is_ok());
         assert!(limiter.check(newcomer, now).is_err(), "its bucket was kept");
         assert_eq!(limiter.buckets.lock().unwrap().by_client.len(), 8);
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_nearest_trusted_hop_wrote() {
+        let peer: Option<IpAddr> = Some("10.0.0.9".parse().unwrap());
+        let forwarded = ["6.6.6.6, 203.0.113.7"];
+        let behind = |hops| RateLimiter::new("test", one_a_minute(), hops);
+        assert_eq!(behind(0).client_of(peer, forwarded.into_iter()), peer);
+        assert_eq!(
+            behind(1).client_of(peer, forwarded.into_iter()),
+            Some("203.0.113.7".parse().unwrap())
+        );
+        // Two headers count as one list.
+        assert_eq!(
+            behind(2).client_of(peer, ["6.6.6.6", "203.0.113.7"].into_iter()),
+            Some("6.6.6.6".parse().unwrap())
+        );
+        // Fewer entries than trusted hops, or one that is no address: the peer.
+        assert_eq!(behind(3).client_of(peer, forwarded.into_iter()), peer);
+        assert_eq!(
+            behind(1).client_of(peer, ["not-an-address"].into_iter()),
+            peer
+        );
     }
 
     #[test]
