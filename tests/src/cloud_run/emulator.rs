@@ -147,6 +147,34 @@ fn free_port() -> u16 {
     crate::ports::for_a_child()
 }
 
+/// `env` with each sidecar port `from` replaced by `to`: a value that is
+/// the port, or a loopback address with it (`127.0.0.1:PORT`,
+/// `localhost:PORT`).
+fn relocalise(env: &mut [(String, String)], ports: &[(u16, u16)]) {
+    for (_, value) in env.iter_mut() {
+        for (from, to) in ports {
+            if *value == from.to_string() {
+                *value = to.to_string();
+            }
+            for host in ["127.0.0.1", "localhost"] {
+                let (old, new) = (format!("{host}:{from}"), format!("{host}:{to}"));
+                let mut out = String::new();
+                let mut rest = value.as_str();
+                while let Some(at) = rest.find(&old) {
+                    let after = &rest[at + old.len()..];
+                    // 127.0.0.1:808 is not in 127.0.0.1:8080.
+                    let whole = !after.starts_with(|c: char| c.is_ascii_digit());
+                    out.push_str(&rest[..at]);
+                    out.push_str(if whole { &new } else { &old });
+                    rest = after;
+                }
+                out.push_str(rest);
+                *value = out;
+            }
+        }
+    }
+}
+
 fn suffix() -> String {
     let mut rng = rand::thread_rng();
     (0..3).map(|_| rng.gen_range(b'a'..=b'z') as char).collect()
@@ -258,6 +286,16 @@ impl Emulator {
         let mut env =
             environment::build(&plan, &self.config.state, &name, port, &self.config.overlay)
                 .map_err(DeployError::Invalid)?;
+        // Each instance has a localhost of its own on Cloud Run; here all
+        // share the host's, so each sidecar's port is a fresh one per
+        // instance, written into every container's variables in its place.
+        let ports: Vec<(u16, u16)> = plan
+            .sidecars
+            .iter()
+            .filter(|s| s.probe_port != 0)
+            .map(|s| (s.probe_port, free_port()))
+            .collect();
+        relocalise(&mut env, &ports);
         let command = self.command(&entrypoint, &mut env, &plan);
         let mut containers = Vec::new();
         for (sidecar, entrypoint) in plan.sidecars.iter().zip(&sidecar_entrypoints) {
@@ -270,11 +308,16 @@ impl Emulator {
                 &self.config.overlay,
             )
             .map_err(DeployError::Invalid)?;
+            relocalise(&mut env, &ports);
+            let port = ports
+                .iter()
+                .find(|(from, _)| *from == sidecar.probe_port)
+                .map_or(sidecar.probe_port, |(_, to)| *to);
             containers.push(startup::Container {
                 name: Some(sidecar.name.clone()),
                 command: self.command(entrypoint, &mut env, &plan),
                 env,
-                port: sidecar.probe_port,
+                port,
                 startup: sidecar.startup.clone(),
                 depends_on: sidecar.depends_on.clone(),
             });

@@ -180,9 +180,9 @@ impl Rehearsal {
             .map_err(|e| format!("the mock provider: {e:#}"))?;
         vars.push(("PUBLIC_URL".into(), text(&auth_url)));
         vars.push(("APP_URL".into(), text(&app_url)));
-        // deploy.sh's variables with APP_IMAGE (the gated service). The
-        // app's port is a free one: every instance here shares the host's
-        // localhost, where on Cloud Run each instance has its own.
+        // deploy.sh's variables with APP_IMAGE (the gated service), its
+        // default APP_PORT (the emulator gives each instance's sidecar a
+        // port of its own in its place).
         vars.push((
             "APP_IMAGE".into(),
             format!(
@@ -190,7 +190,7 @@ impl Rehearsal {
                 GATED_APP.0
             ),
         ));
-        vars.push(("APP_PORT".into(), crate::ports::for_a_child().to_string()));
+        vars.push(("APP_PORT".into(), "8080".into()));
         vars.push((
             "GATE_IMAGE".into(),
             format!("{REGION}-docker.pkg.dev/{PROJECT_ID}/auth/handoff-gate:rehearsal"),

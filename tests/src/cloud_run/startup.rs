@@ -77,10 +77,12 @@ pub async fn start(
             )?);
             spawned.lock().unwrap()[i] = Some(instance.clone());
             if let Some(probe) = &startup {
-                probes::startup(&instance, probe).await.map_err(|e| match &name {
-                    Some(name) => format!("Container '{name}': {e}"),
-                    None => e,
-                })?;
+                probes::startup(&instance, probe)
+                    .await
+                    .map_err(|e| match &name {
+                        Some(name) => format!("Container '{name}': {e}"),
+                        None => e,
+                    })?;
             }
             *instance.ready_at.lock().unwrap() = Some(Instant::now());
             Ok::<(), String>(())
@@ -130,8 +132,7 @@ mod tests {
     async fn a_dependent_starts_only_after_its_dependency_passed_its_startup_probe() {
         let (app, gate) = (crate::ports::for_a_child(), crate::ports::for_a_child());
         let containers = vec![whoami("app", app, &[]), whoami("gate", gate, &["app"])];
-        let (spawned, outcome) =
-            start("x-00001-abc", containers, Cpu::for_instance(false)).await;
+        let (spawned, outcome) = start("x-00001-abc", containers, Cpu::for_instance(false)).await;
         outcome.unwrap();
         let [Some(app), Some(gate)] = spawned.as_slice() else {
             panic!("both started")
@@ -157,8 +158,7 @@ mod tests {
         never.env.push(("PATH".into(), "/usr/bin:/bin".into()));
         never.startup.as_mut().unwrap().failure_threshold = 3;
         let containers = vec![never, whoami("gate", crate::ports::for_a_child(), &["app"])];
-        let (spawned, outcome) =
-            start("x-00001-abc", containers, Cpu::for_instance(false)).await;
+        let (spawned, outcome) = start("x-00001-abc", containers, Cpu::for_instance(false)).await;
         let e = outcome.unwrap_err();
         assert!(
             e.starts_with("Container 'app': ") && e.contains("startup probe"),

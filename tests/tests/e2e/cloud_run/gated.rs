@@ -69,13 +69,24 @@ pub async fn a_person_signs_in_through_the_gate_to_its_sidecar_app() -> Ran {
     assert!(revision.ready_at.unwrap() >= gate_ready.max(app_ready));
 
     // Cloud Run sets PORT in the ingress container only: the app has the
-    // YAML's own, APP_PORT; both have K_SERVICE.
+    // YAML's own (APP_PORT, moved to a port of this instance's: see
+    // docs/cloud-run-rehearsal.md), the one the gate forwards to; both
+    // have K_SERVICE.
     let (gate_env, app_env) = (environment(gate), environment(app));
     let get = |env: &[(String, String)], name: &str| {
         env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
     assert_eq!(get(&gate_env, "PORT"), Some(gate.port.to_string()));
-    assert_eq!(get(&app_env, "PORT"), Some(var(&r, "APP_PORT")));
+    let app_port = get(&app_env, "PORT").expect("the YAML gives the app a PORT");
+    assert_eq!(app_port, app.port.to_string(), "its probe's port");
+    assert_ne!(app_port, gate.port.to_string());
+    assert_eq!(
+        get(&gate_env, "UPSTREAM_URL"),
+        Some(format!("http://127.0.0.1:{app_port}"))
+    );
+    assert!(r
+        .gated_yaml()
+        .contains(&format!("value: \"{}\"", var(&r, "APP_PORT"))));
     assert_eq!(get(&app_env, "K_SERVICE").as_deref(), Some(APP));
 
     // A sign-in through the provider and the public service ends on the

@@ -594,9 +594,10 @@ async fn with_app_image_the_operators_app_runs_behind_the_gate() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // A free port: here every instance shares the host's localhost.
-    let port = integration_tests::ports::for_a_child().to_string();
-    let run = project.deploy(&[("APP_IMAGE", &image), ("APP_PORT", &port)]);
+    // deploy.sh's default APP_PORT, 8080: a first run deploys the app
+    // twice, and the two instances' apps each listen on their own
+    // localhost (here: a port of its own each, in its place).
+    let run = project.deploy(&[("APP_IMAGE", &image)]);
     assert!(
         run.ok,
         "deploy.sh with APP_IMAGE failed:\n{}\napp's logs:\n{}",
@@ -629,7 +630,13 @@ async fn with_app_image_the_operators_app_runs_behind_the_gate() {
         .await
         .unwrap();
     assert_eq!(me.status(), 401);
-    assert!(!project.logs("app").await.contains("mallory"));
+    let logs: serde_json::Value = serde_json::from_str(&project.logs("app").await).unwrap();
+    let app = logs["sidecars"]["app"].to_string();
+    assert!(app.contains("listening"), "the app's output: {logs}");
+    assert!(
+        !app.contains("mallory"),
+        "a forged identity reached the app"
+    );
 }
 
 /// The gate listens on 8081 beside the app: deploy.sh refuses that port
