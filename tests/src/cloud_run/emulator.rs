@@ -446,3 +446,32 @@ impl Emulator {
         futures_util::future::join_all(names.iter().map(|n| self.delete(n))).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::relocalise;
+
+    #[test]
+    fn a_sidecar_port_is_replaced_where_a_variable_holds_it_and_nowhere_else() {
+        let mut env: Vec<(String, String)> = [
+            ("PORT", "8080"),
+            ("UPSTREAM_URL", "http://127.0.0.1:8080"),
+            ("OTHER", "http://localhost:8080/x, 127.0.0.1:80800"),
+            ("UNRELATED", "18080"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        relocalise(&mut env, &[(8080, 3456)]);
+        let values: Vec<&str> = env.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "3456",
+                "http://127.0.0.1:3456",
+                "http://localhost:3456/x, 127.0.0.1:80800",
+                "18080"
+            ]
+        );
+    }
+}
