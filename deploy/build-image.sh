@@ -17,13 +17,13 @@
 #   deploy/build-image.sh --containerfile SERVICE
 #                                                print the Containerfile
 #
-# SERVICE: public-service or private-service. BINARY: the release binary,
+# SERVICE: public-service, private-service or handoff-gate. BINARY: the release binary,
 # target/release/SERVICE by default. IMAGE: the tag (localhost/SERVICE:latest).
 # Prints the image's size, uncompressed and gzip-compressed.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--rootfs DIR | --containerfile] public-service|private-service [BINARY]" >&2
+    echo "usage: $0 [--rootfs DIR | --containerfile] public-service|private-service|handoff-gate [BINARY]" >&2
     exit 2
 }
 
@@ -41,7 +41,7 @@ case "${1:-}" in
 esac
 service="${1:-}"
 case "$service" in
-    public-service | private-service) ;;
+    public-service | private-service | handoff-gate) ;;
     *) usage ;;
 esac
 # The same user id as distroless's "nonroot", so volumes and policies
@@ -68,7 +68,7 @@ fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 binary="${2:-${CARGO_TARGET_DIR:-$root/target}/release/$service}"
 [ -x "$binary" ] || {
-    echo "no executable $binary (cargo build --release --locked -p $service)" >&2
+    echo "no executable $binary (cargo build --release --locked --bin $service)" >&2
     exit 1
 }
 

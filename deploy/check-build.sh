@@ -7,7 +7,7 @@
 #
 #   deploy/check-build.sh [DIR]
 #
-# DIR: where to keep the two release binaries (for deploy/build-image.sh and
+# DIR: where to keep the three release binaries (the two services and the gate) (for deploy/build-image.sh and
 # tests/tests/e2e/image), so CI compiles them once.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,18 +33,18 @@ for manifest in $copied; do
 done
 mkdir -p deploy && cp "$root/deploy/stub-sources.sh" deploy/
 sh deploy/stub-sources.sh
-cargo build --release --locked -p public-service -p private-service
-rm -rf handoff-guard/src service-kit/src public-service/src private-service/src
+cargo build --release --locked -p public-service -p private-service -p gate
+rm -rf handoff-guard/src service-kit/src public-service/src private-service/src gate/src
 
-echo "== stage 2: our code (COPY handoff-guard service-kit public-service private-service)"
-for dir in handoff-guard service-kit public-service private-service; do
+echo "== stage 2: our code (COPY handoff-guard service-kit public-service private-service gate)"
+for dir in handoff-guard service-kit public-service private-service gate; do
   rm -rf "$dir" && cp -r "$root/$dir" "$dir"
 done
-touch handoff-guard/src/lib.rs service-kit/src/lib.rs public-service/src/lib.rs private-service/src/lib.rs
-cargo build --release --locked -p public-service -p private-service
+touch handoff-guard/src/lib.rs service-kit/src/lib.rs public-service/src/lib.rs private-service/src/lib.rs gate/src/lib.rs
+cargo build --release --locked -p public-service -p private-service -p gate
 
 echo "== the binaries the runtime stages copy"
-for bin in public-service private-service; do
+for bin in public-service private-service handoff-gate; do
   path="$CARGO_TARGET_DIR/release/$bin"
   [ -x "$path" ] || { echo "missing $path" >&2; exit 1; }
   # The stub main would exit at once; the real one refuses to start
@@ -53,6 +53,7 @@ for bin in public-service private-service; do
   echo "$bin: $(du -h "$path" | cut -f1) ($out)"
 done
 if [ -n "$keep" ]; then
-  cp "$CARGO_TARGET_DIR/release/public-service" "$CARGO_TARGET_DIR/release/private-service" "$keep/"
+  cp "$CARGO_TARGET_DIR/release/public-service" "$CARGO_TARGET_DIR/release/private-service" \
+    "$CARGO_TARGET_DIR/release/handoff-gate" "$keep/"
   echo "kept in $keep"
 fi

@@ -21,6 +21,12 @@
 #   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (default db-f1-micro; see
 #   README.md before changing it: the pool size is sized for it),
 #   IMAGE_TAG (default: the commit), RETRY_DELAY (first back-off, seconds).
+# Your own app instead of the Rust private service: APP_IMAGE (an image
+#   already pushed, e.g. europe-west1-docker.pkg.dev/P/apps/web:1) runs as a
+#   sidecar behind the gate, one Cloud Run service (deploy/gated-service.yaml);
+#   APP_PORT (default 8080) is the localhost port it listens on (it is given
+#   PORT=APP_PORT). Only the gate's image is built then, besides the public
+#   service's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +49,15 @@ if [ -n "$BROKER_CALLERS" ] && [ -z "$BROKER_CALLER_SCOPES" ]; then
   exit 2
 fi
 export EXTENSION_CLIENT_ID="${EXTENSION_CLIENT_ID:-unused.apps.googleusercontent.com}"
+export APP_IMAGE="${APP_IMAGE:-}" APP_PORT="${APP_PORT:-8080}"
+if [ -n "$APP_IMAGE" ]; then
+  # The gate listens on 8081 (deploy/gated-service.yaml); the app shares
+  # its localhost.
+  if ! [[ "$APP_PORT" =~ ^[0-9]+$ ]] || [ "$APP_PORT" -lt 1 ] || [ "$APP_PORT" -gt 65535 ] || [ "$APP_PORT" = 8081 ]; then
+    echo "deploy.sh: APP_PORT must be the port your app listens on, 1-65535 and not 8081 (the gate's), e.g. APP_PORT=8080" >&2
+    exit 2
+  fi
+fi
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
 gcloud config set project "$PROJECT_ID" >/dev/null
 
@@ -89,7 +104,14 @@ gcloud artifacts repositories describe auth --location "$REGION" >/dev/null 2>&1
   gcloud artifacts repositories create auth --repository-format docker --location "$REGION"
 gcloud auth configure-docker "$REGION-docker.pkg.dev" --quiet
 TAG="${IMAGE_TAG:-$(git rev-parse --short HEAD)}"
-for service in public-service private-service; do
+# With APP_IMAGE the app is the operator's image: only the gate is built.
+if [ -n "$APP_IMAGE" ]; then
+  APP_DEFINITION=gated-service.yaml APP_BUILT=handoff-gate
+else
+  APP_DEFINITION=private-service.yaml APP_BUILT=private-service
+fi
+export GATE_IMAGE="$REPO/handoff-gate:$TAG"
+for service in public-service "$APP_BUILT"; do
   docker build -f deploy/Dockerfile --target "$service" -t "$REPO/$service:$TAG" .
   docker push "$REPO/$service:$TAG"
 done
@@ -202,11 +224,11 @@ if [ "$PUBLIC_URL $APP_URL" != "$AUTH_GIVEN" ]; then
   deploy auth public-service.yaml "$REPO/public-service:$TAG"
   AUTH_GIVEN="$PUBLIC_URL $APP_URL"
 fi
-deploy app private-service.yaml "$REPO/private-service:$TAG"
+deploy app "$APP_DEFINITION" "$REPO/$APP_BUILT:$TAG"
 APP_GIVEN="$PUBLIC_URL $APP_URL"
 APP_URL="$(url app)"
 if [ "$PUBLIC_URL $APP_URL" != "$APP_GIVEN" ]; then
-  deploy app private-service.yaml "$REPO/private-service:$TAG"
+  deploy app "$APP_DEFINITION" "$REPO/$APP_BUILT:$TAG"
 fi
 if [ "$PUBLIC_URL $APP_URL" != "$AUTH_GIVEN" ]; then
   deploy auth public-service.yaml "$REPO/public-service:$TAG"

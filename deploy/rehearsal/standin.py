@@ -741,15 +741,16 @@ def add_version(state, name, payload):
 
 def yaml_facts(text):
     """What Cloud Run checks before creating a revision, read from the YAML
-    without a YAML library: the name, the service account, the image, the
-    secret references, the Cloud SQL instances."""
+    without a YAML library: the name, the service account, the images (one
+    per container: the ingress container and its sidecars), the secret
+    references, the Cloud SQL instances."""
     facts = {"secrets": []}
     match = re.search(r"^metadata:\n(?:  .*\n)*?  name: *(\S+)", text, re.M)
     facts["name"] = match.group(1).strip("'\"") if match else None
     match = re.search(r"^\s+serviceAccountName: *(\S+)", text, re.M)
     facts["account"] = match.group(1).strip("'\"") if match else None
-    match = re.search(r"^\s+- image: *(\S+)", text, re.M)
-    facts["image"] = match.group(1).strip("'\"") if match else None
+    facts["images"] = [m.strip("'\"") for m in
+                       re.findall(r"^\s+(?:- )?image: *(\S+)", text, re.M)]
     for ref in re.finditer(r"secretKeyRef:\n\s+name: *(\S+)\n\s+key: *(\S+)", text):
         facts["secrets"].append((ref.group(1).strip("'\""), ref.group(2).strip("'\"")))
     match = re.search(r"run.googleapis.com/cloudsql-instances: *(\S+)", text)
@@ -801,9 +802,9 @@ def run(state, command, args, flags, dotted, project):
     if not facts["name"]:
         raise Failure(f"ERROR: ({dotted}) metadata.name: a service name is required")
     problems = []
-    image = facts["image"] or ""
-    if image not in data["images"]:
-        problems.append(f"Image '{image}' not found.")
+    for image in facts["images"] or [""]:
+        if image not in data["images"]:
+            problems.append(f"Image '{image}' not found.")
     account = facts["account"] or f"{PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
     if facts["account"] and account not in data["accounts"]:
         problems.append(f"Service account {account} does not exist.")

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cloud-run-emulator --state DIR --binaries DIR [--env-overlay FILE]
-//!                    [--port N] [--cloudsql-dir DIR]
+//!                    [--port N] [--cloudsql-dir DIR] [--app NAME=PROGRAM]…
 //! ```
 //!
 //! Prints `listening on http://127.0.0.1:PORT` as its first line, then
@@ -10,7 +10,9 @@
 //! `POST /v1/shutdown` (or SIGINT/SIGTERM, which stop every service too).
 //! `--env-overlay`: `NAME=VALUE` lines added to every container's
 //! environment (the stand-ins for Google's endpoints). `--cloudsql-dir`:
-//! the directory standing in for `/cloudsql`.
+//! the directory standing in for `/cloudsql`. `--app`: an image named NAME
+//! runs PROGRAM (an app of this repository run as a sidecar, where an
+//! operator's image would be).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use integration_tests::cloud_run::api;
 use integration_tests::cloud_run::cloudsql::CloudSql;
-use integration_tests::cloud_run::runtime::HostBinaries;
+use integration_tests::cloud_run::runtime::{HostBinaries, WithApps};
 use integration_tests::cloud_run::{Config, Emulator};
 
 struct Args {
@@ -27,9 +29,10 @@ struct Args {
     overlay: Vec<(String, String)>,
     port: u16,
     cloudsql: Option<PathBuf>,
+    apps: Vec<(String, PathBuf)>,
 }
 
-const USAGE: &str = "usage: cloud-run-emulator --state DIR --binaries DIR [--env-overlay FILE] [--port N] [--cloudsql-dir DIR]";
+const USAGE: &str = "usage: cloud-run-emulator --state DIR --binaries DIR [--env-overlay FILE] [--port N] [--cloudsql-dir DIR] [--app NAME=PROGRAM]...";
 
 fn overlay(path: &str) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("--env-overlay {path}: {e}"))?;
@@ -47,6 +50,7 @@ fn overlay(path: &str) -> Result<Vec<(String, String)>, String> {
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut state, mut binaries, mut overlay_vars, mut port, mut cloudsql) =
         (None, None, Vec::new(), 0, None);
+    let mut apps = Vec::new();
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -62,6 +66,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .map_err(|_| format!("--port: not a port number\n{USAGE}"))?
             }
             "--cloudsql-dir" => cloudsql = Some(PathBuf::from(value()?)),
+            "--app" => {
+                let app = value()?;
+                let (name, program) = app
+                    .split_once('=')
+                    .ok_or_else(|| format!("--app {app:?} is not NAME=PROGRAM\n{USAGE}"))?;
+                apps.push((name.to_owned(), PathBuf::from(program)));
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -71,6 +82,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         overlay: overlay_vars,
         port,
         cloudsql,
+        apps,
     })
 }
 
@@ -85,7 +97,10 @@ async fn main() -> ExitCode {
     };
     let emulator = Emulator::new(Config {
         state: args.state,
-        runtime: Arc::new(HostBinaries { dir: args.binaries }),
+        runtime: Arc::new(WithApps {
+            binaries: HostBinaries { dir: args.binaries },
+            apps: args.apps,
+        }),
         overlay: args.overlay,
         cloudsql: args.cloudsql.map(|root| CloudSql { root }),
     });

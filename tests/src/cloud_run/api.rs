@@ -5,7 +5,8 @@
 //!   definition, `409 {"error"}` when the revision cannot become ready;
 //! - `GET /v1/services/{name}` → `200 {"url", "revision", "ready"}` or `404`;
 //! - `DELETE /v1/services/{name}`; `GET /v1/services`;
-//! - `GET /v1/services/{name}/logs[?revision=NAME]` → the revision's output;
+//! - `GET /v1/services/{name}/logs[?revision=NAME]` → the revision's output
+//!   (`lines`: the ingress container's; `sidecars`: each sidecar's, by name);
 //! - `POST /v1/shutdown` stops everything and ends the server.
 
 use std::net::TcpListener;
@@ -107,7 +108,16 @@ async fn logs(
     };
     match revision {
         Some(r) => {
-            HttpResponse::Ok().json(json!({ "revision": r.name, "lines": r.instance.logs() }))
+            let sidecars: serde_json::Map<String, serde_json::Value> = r
+                .sidecars
+                .iter()
+                .map(|s| (s.container.clone().unwrap_or_default(), json!(s.logs())))
+                .collect();
+            HttpResponse::Ok().json(json!({
+                "revision": r.name,
+                "lines": r.instance.logs(),
+                "sidecars": sidecars,
+            }))
         }
         None => error(actix_web::http::StatusCode::NOT_FOUND, "no such revision"),
     }

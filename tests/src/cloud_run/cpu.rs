@@ -11,6 +11,11 @@
 //! nor a probe is in flight, and continued (`SIGCONT`) when one arrives.
 //! Work that only runs in background tasks therefore does not run at all
 //! while the instance is idle, which is what can happen on Cloud Run.
+//!
+//! The CPU is the instance's: with sidecars, every container of the
+//! instance is stopped and continued together, since Cloud Run allocates
+//! CPU to the instance, not to one container
+//! (<https://cloud.google.com/run/docs/deploying#sidecars>).
 
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +30,8 @@ struct State {
 
 #[derive(Debug)]
 pub struct Cpu {
-    pid: i32,
+    /// The processes of the instance's containers.
+    pids: Mutex<Vec<i32>>,
     /// Request-based billing (`run.googleapis.com/cpu-throttling` not "false").
     request_based: bool,
     state: Mutex<State>,
@@ -49,11 +55,29 @@ fn signal(pid: i32, sig: i32) {
 
 impl Cpu {
     pub fn new(pid: u32, request_based: bool) -> Arc<Self> {
+        let cpu = Self::for_instance(request_based);
+        cpu.adopt(pid);
+        cpu
+    }
+
+    /// The CPU of an instance whose containers are not started yet.
+    pub fn for_instance(request_based: bool) -> Arc<Self> {
         Arc::new(Self {
-            pid: pid as i32,
+            pids: Mutex::default(),
             request_based,
             state: Mutex::default(),
         })
+    }
+
+    /// One more container's process shares this CPU.
+    pub fn adopt(&self, pid: u32) {
+        self.pids.lock().unwrap().push(pid as i32);
+    }
+
+    fn signal_all(&self, sig: i32) {
+        for pid in self.pids.lock().unwrap().iter() {
+            signal(*pid, sig);
+        }
     }
 
     /// A request or probe begins: the process runs until it ends.
@@ -61,7 +85,7 @@ impl Cpu {
         let mut state = self.state.lock().unwrap();
         state.in_flight += 1;
         if state.frozen {
-            signal(self.pid, libc::SIGCONT);
+            self.signal_all(libc::SIGCONT);
             state.frozen = false;
         }
         CpuGuard(self.clone())
@@ -75,7 +99,7 @@ impl Cpu {
 
     fn freeze_if_idle(&self, state: &mut State) {
         if state.in_flight == 0 && state.throttling && self.request_based && !state.frozen {
-            signal(self.pid, libc::SIGSTOP);
+            self.signal_all(libc::SIGSTOP);
             state.frozen = true;
             state.freezes += 1;
         }
@@ -93,7 +117,7 @@ impl Cpu {
         let mut state = self.state.lock().unwrap();
         state.throttling = false;
         if state.frozen {
-            signal(self.pid, libc::SIGCONT);
+            self.signal_all(libc::SIGCONT);
             state.frozen = false;
         }
     }

@@ -130,13 +130,14 @@ pub fn create_secrets(state: &Path, vars: &[(String, String)]) -> Result<Vec<Str
     Ok(names)
 }
 
-/// The two services' binaries, in a directory that holds `public-service`
-/// and `private-service`: `CLOUD_RUN_BINARIES` (CI's release build) or,
-/// without it, this package's `public-service-under-test` and
-/// `private-service-under-test` (the services' own `main`s, which Cargo
-/// builds beside every test binary of this package), linked under those
-/// names into a temporary directory.
+/// The images' binaries, in a directory that holds `public-service`,
+/// `private-service` and `handoff-gate`: `CLOUD_RUN_BINARIES` (CI's
+/// release build) or, without it, this package's `public-service-under-test`,
+/// `private-service-under-test` and `handoff-gate-under-test` (the
+/// binaries' own `main`s, which Cargo builds beside every test binary of
+/// this package), linked under those names into a temporary directory.
 pub fn binaries() -> Result<PathBuf, String> {
+    const IMAGES: [&str; 3] = ["public-service", "private-service", "handoff-gate"];
     static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         if let Ok(dir) = std::env::var("CLOUD_RUN_BINARIES") {
@@ -152,7 +153,7 @@ pub fn binaries() -> Result<PathBuf, String> {
             .ok_or("no target directory above the test binary")?;
         let links = std::env::temp_dir().join(format!("cloud-run-binaries-{}", std::process::id()));
         std::fs::create_dir_all(&links).map_err(|e| e.to_string())?;
-        for service in ["public-service", "private-service"] {
+        for service in IMAGES {
             let built = profile_dir.join(format!("{service}-under-test"));
             if !built.is_file() {
                 return Err(format!(
@@ -165,7 +166,7 @@ pub fn binaries() -> Result<PathBuf, String> {
             std::os::unix::fs::symlink(&built, &link).map_err(|e| e.to_string())?;
         }
         eprintln!(
-            "cloud-run rehearsal: CLOUD_RUN_BINARIES is not set; using this package's debug builds of both services ({})",
+            "cloud-run rehearsal: CLOUD_RUN_BINARIES is not set; using this package's debug builds of the services and the gate ({})",
             profile_dir.display()
         );
         Ok(links)

@@ -8,7 +8,9 @@
 //!   startup probe passed, then the old revision's instance is shut down
 //!   (`SIGTERM`, 10 s, `SIGKILL`);
 //! - a revision that cannot become ready fails the deployment, its
-//!   container is shut down, and the previous revision keeps serving.
+//!   containers are shut down, and the previous revision keeps serving;
+//! - with sidecars, the containers start in dependency order
+//!   ([`super::startup`]); the ingress container takes the requests.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
@@ -21,11 +23,12 @@ use serde::Serialize;
 use url::Url;
 
 use super::cloudsql::CloudSql;
+use super::cpu::Cpu;
 use super::front::{self, Front, Route, Served, Target};
 use super::instance::{Instance, StopReport};
 use super::plan::Plan;
 use super::runtime::Runtime;
-use super::{environment, probes, spec, validate};
+use super::{environment, probes, spec, startup, validate};
 
 pub struct Config {
     /// Holds `secrets/NAME/VERSION` (written by the stand-in gcloud).
@@ -62,7 +65,11 @@ pub struct Deployed {
 /// A revision that served traffic (or tried to).
 pub struct Revision {
     pub name: String,
+    /// The ingress container's process (`None` inside only if it never
+    /// started: see [`Revision::sidecars`] for the others).
     pub instance: Arc<Instance>,
+    /// The sidecars that started, in start order.
+    pub sidecars: Vec<Arc<Instance>>,
     pub plan: Plan,
     pub liveness: Arc<probes::Liveness>,
     pub ready_at: Option<std::time::Instant>,
@@ -114,8 +121,13 @@ impl Service {
         self.front.route.served()
     }
 
+    /// The ingress container first (it stops taking requests), then the
+    /// sidecars, the last started first.
     async fn stop_revision(self: &Arc<Self>, revision: Arc<Revision>) -> StopReport {
         let report = revision.instance.stop().await;
+        for sidecar in revision.sidecars.iter().rev() {
+            sidecar.stop().await;
+        }
         self.state.lock().unwrap().stopped.push(report.clone());
         report
     }
@@ -133,6 +145,34 @@ pub struct Emulator {
 /// before the instance binds it.
 fn free_port() -> u16 {
     crate::ports::for_a_child()
+}
+
+/// `env` with each sidecar port `from` replaced by `to`: a value that is
+/// the port, or a loopback address with it (`127.0.0.1:PORT`,
+/// `localhost:PORT`).
+fn relocalise(env: &mut [(String, String)], ports: &[(u16, u16)]) {
+    for (_, value) in env.iter_mut() {
+        for (from, to) in ports {
+            if *value == from.to_string() {
+                *value = to.to_string();
+            }
+            for host in ["127.0.0.1", "localhost"] {
+                let (old, new) = (format!("{host}:{from}"), format!("{host}:{to}"));
+                let mut out = String::new();
+                let mut rest = value.as_str();
+                while let Some(at) = rest.find(&old) {
+                    let after = &rest[at + old.len()..];
+                    // 127.0.0.1:808 is not in 127.0.0.1:8080.
+                    let whole = !after.starts_with(|c: char| c.is_ascii_digit());
+                    out.push_str(&rest[..at]);
+                    out.push_str(if whole { &new } else { &old });
+                    rest = after;
+                }
+                out.push_str(rest);
+                *value = out;
+            }
+        }
+    }
 }
 
 fn suffix() -> String {
@@ -203,6 +243,12 @@ impl Emulator {
             .runtime
             .entrypoint(&plan.image)
             .map_err(DeployError::Invalid)?;
+        let sidecar_entrypoints = plan
+            .sidecars
+            .iter()
+            .map(|s| self.config.runtime.entrypoint(&s.image))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(DeployError::Invalid)?;
         let service = self
             .service_named(&plan.name)
             .map_err(DeployError::Invalid)?;
@@ -240,23 +286,68 @@ impl Emulator {
         let mut env =
             environment::build(&plan, &self.config.state, &name, port, &self.config.overlay)
                 .map_err(DeployError::Invalid)?;
-        let command = match &self.config.cloudsql {
-            Some(cloudsql) => cloudsql
-                .wrap(&entrypoint, &plan.cloudsql_instances)
-                .unwrap_or_else(|| {
-                    cloudsql.rewrite(&mut env, &plan.cloudsql_instances);
-                    std::process::Command::new(&entrypoint)
-                }),
-            None => std::process::Command::new(&entrypoint),
+        // Each instance has a localhost of its own on Cloud Run; here all
+        // share the host's, so each sidecar's port is a fresh one per
+        // instance, written into every container's variables in its place.
+        let ports: Vec<(u16, u16)> = plan
+            .sidecars
+            .iter()
+            .filter(|s| s.probe_port != 0)
+            .map(|s| (s.probe_port, free_port()))
+            .collect();
+        relocalise(&mut env, &ports);
+        let command = self.command(&entrypoint, &mut env, &plan);
+        let mut containers = Vec::new();
+        for (sidecar, entrypoint) in plan.sidecars.iter().zip(&sidecar_entrypoints) {
+            let mut env = environment::build_for(
+                &plan.name,
+                &sidecar.env,
+                &self.config.state,
+                &name,
+                None,
+                &self.config.overlay,
+            )
+            .map_err(DeployError::Invalid)?;
+            relocalise(&mut env, &ports);
+            let port = ports
+                .iter()
+                .find(|(from, _)| *from == sidecar.probe_port)
+                .map_or(sidecar.probe_port, |(_, to)| *to);
+            containers.push(startup::Container {
+                name: Some(sidecar.name.clone()),
+                command: self.command(entrypoint, &mut env, &plan),
+                env,
+                port,
+                startup: sidecar.startup.clone(),
+                depends_on: sidecar.depends_on.clone(),
+            });
+        }
+        containers.push(startup::Container {
+            name: plan.ingress_name.clone(),
+            command,
+            env,
+            port,
+            startup: Some(plan.startup.clone()),
+            depends_on: plan.ingress_depends_on.clone(),
+        });
+        let cpu = Cpu::for_instance(plan.cpu_throttling);
+        let (mut spawned, started) = startup::start(&name, containers, cpu).await;
+        let ingress = spawned.pop().flatten();
+        let sidecars: Vec<Arc<Instance>> = spawned.into_iter().flatten().collect();
+        let Some(instance) = ingress else {
+            // The ingress container never started: its dependencies failed.
+            for sidecar in sidecars.iter().rev() {
+                sidecar.stop().await;
+            }
+            let e = started.err().unwrap_or_default();
+            return Err(DeployError::NotReady(format!(
+                "Revision '{name}' is not ready and cannot serve traffic. {e} Logs for this revision might contain more information."
+            )));
         };
-        let instance = Arc::new(
-            Instance::spawn(command, &env, &name, port, plan.cpu_throttling)
-                .map_err(DeployError::NotReady)?,
-        );
-        let started = probes::startup(&instance, &plan.startup).await;
         let mut revision = Revision {
             name: name.clone(),
             instance: instance.clone(),
+            sidecars,
             plan: plan.clone(),
             liveness: Arc::default(),
             ready_at: None,
@@ -283,6 +374,16 @@ impl Emulator {
                 revision.liveness.clone(),
             );
         }
+        // The sidecars' liveness checks count with the ingress container's.
+        for (sidecar, spec) in revision.sidecars.iter().zip(&plan.sidecars) {
+            if let Some(liveness) = &spec.liveness {
+                probes::watch_liveness(
+                    sidecar.clone(),
+                    liveness.clone(),
+                    revision.liveness.clone(),
+                );
+            }
+        }
         let revision = Arc::new(revision);
         let target = Target {
             instance,
@@ -306,6 +407,25 @@ impl Emulator {
         })
     }
 
+    /// The process for `entrypoint`, in the `/cloudsql` mount namespace
+    /// when the revision names Cloud SQL instances.
+    fn command(
+        &self,
+        entrypoint: &std::path::Path,
+        env: &mut [(String, String)],
+        plan: &Plan,
+    ) -> std::process::Command {
+        match &self.config.cloudsql {
+            Some(cloudsql) => cloudsql
+                .wrap(entrypoint, &plan.cloudsql_instances)
+                .unwrap_or_else(|| {
+                    cloudsql.rewrite(env, &plan.cloudsql_instances);
+                    std::process::Command::new(entrypoint)
+                }),
+            None => std::process::Command::new(entrypoint),
+        }
+    }
+
     /// Stops the service's revision (`SIGTERM` semantics) and frees its URL.
     pub async fn delete(&self, name: &str) -> Option<Option<StopReport>> {
         let service = self.services.lock().unwrap().remove(name)?;
@@ -324,5 +444,34 @@ impl Emulator {
     pub async fn shutdown(&self) {
         let names: Vec<String> = self.services.lock().unwrap().keys().cloned().collect();
         futures_util::future::join_all(names.iter().map(|n| self.delete(n))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relocalise;
+
+    #[test]
+    fn a_sidecar_port_is_replaced_where_a_variable_holds_it_and_nowhere_else() {
+        let mut env: Vec<(String, String)> = [
+            ("PORT", "8080"),
+            ("UPSTREAM_URL", "http://127.0.0.1:8080"),
+            ("OTHER", "http://localhost:8080/x, 127.0.0.1:80800"),
+            ("UNRELATED", "18080"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        relocalise(&mut env, &[(8080, 3456)]);
+        let values: Vec<&str> = env.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(
+            values,
+            [
+                "3456",
+                "http://127.0.0.1:3456",
+                "http://localhost:3456/x, 127.0.0.1:80800",
+                "18080"
+            ]
+        );
     }
 }

@@ -8,6 +8,9 @@
 //!   that the stand-in `gcloud secrets` writes;
 //! - `PORT`, `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`, which Cloud Run
 //!   injects (<https://cloud.google.com/run/docs/container-contract#env-vars>);
+//!   `PORT` into the ingress container only, "if you deploy multiple
+//!   containers to a service, this is the ingress container"
+//!   (<https://cloud.google.com/run/docs/configuring/services/containers#configure-port>);
 //! - the overlay: the one deviation, variables that point the services at
 //!   the stand-ins for Google's endpoints (see docs/cloud-run-rehearsal.md).
 
@@ -45,7 +48,7 @@ fn not_found(name: &str, version: &str) -> String {
     format!("Secret projects/PROJECT/secrets/{name}/versions/{version} was not found")
 }
 
-/// The container's environment, or why the instance cannot start.
+/// The ingress container's environment, or why the instance cannot start.
 pub fn build(
     plan: &Plan,
     state: &Path,
@@ -53,8 +56,21 @@ pub fn build(
     port: u16,
     overlay: &[(String, String)],
 ) -> Result<Vec<(String, String)>, String> {
+    build_for(&plan.name, &plan.env, state, revision, Some(port), overlay)
+}
+
+/// One container's environment: `port` is `Some` for the ingress
+/// container only.
+pub fn build_for(
+    service: &str,
+    variables: &[(String, EnvValue)],
+    state: &Path,
+    revision: &str,
+    port: Option<u16>,
+    overlay: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
     let mut env = Vec::new();
-    for (name, value) in &plan.env {
+    for (name, value) in variables {
         let value = match value {
             EnvValue::Plain(v) => v.clone(),
             EnvValue::Secret {
@@ -68,11 +84,14 @@ pub fn build(
         };
         env.push((name.clone(), value));
     }
-    env.push(("PORT".into(), port.to_string()));
-    env.push(("K_SERVICE".into(), plan.name.clone()));
+    if let Some(port) = port {
+        env.retain(|(n, _)| n != "PORT");
+        env.push(("PORT".into(), port.to_string()));
+    }
+    env.push(("K_SERVICE".into(), service.to_owned()));
     env.push(("K_REVISION".into(), revision.to_owned()));
     // The configuration is named after the service on Cloud Run.
-    env.push(("K_CONFIGURATION".into(), plan.name.clone()));
+    env.push(("K_CONFIGURATION".into(), service.to_owned()));
     for (name, value) in overlay {
         env.retain(|(n, _)| n != name);
         env.push((name.clone(), value.clone()));

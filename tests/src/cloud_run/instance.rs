@@ -34,7 +34,13 @@ pub struct Checked {
 
 pub struct Instance {
     pub revision: String,
+    /// The container's name in the definition (`None`: a single unnamed one).
+    pub container: Option<String>,
     pub port: u16,
+    /// When the process was started.
+    pub started_at: Instant,
+    /// When its startup probe passed (or, without one, when it started).
+    pub ready_at: Mutex<Option<Instant>>,
     pub cpu: Arc<Cpu>,
     /// Every startup check made, in order.
     pub startup_checks: Mutex<Vec<Checked>>,
@@ -54,13 +60,27 @@ fn capture(stream: impl Read + Send + 'static, logs: Arc<Mutex<Vec<String>>>, ta
 }
 
 impl Instance {
-    /// Starts `command` with exactly `env` (nothing inherited).
+    /// Starts `command` with exactly `env` (nothing inherited), with a CPU
+    /// of its own.
     pub fn spawn(
-        mut command: Command,
+        command: Command,
         env: &[(String, String)],
         revision: &str,
         port: u16,
         request_based: bool,
+    ) -> Result<Self, String> {
+        let cpu = Cpu::for_instance(request_based);
+        Self::spawn_in(command, env, revision, None, port, cpu)
+    }
+
+    /// Starts one container of an instance whose containers share `cpu`.
+    pub fn spawn_in(
+        mut command: Command,
+        env: &[(String, String)],
+        revision: &str,
+        container: Option<&str>,
+        port: u16,
+        cpu: Arc<Cpu>,
     ) -> Result<Self, String> {
         command
             .env_clear()
@@ -78,24 +98,27 @@ impl Instance {
                 Ok(())
             });
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("The container for revision '{revision}' could not start: {e}"))?;
+        let named = container
+            .map(|c| format!(" container '{c}'"))
+            .unwrap_or_default();
+        let mut child = command.spawn().map_err(|e| {
+            format!("The{named} container for revision '{revision}' could not start: {e}")
+        })?;
+        cpu.adopt(child.id());
+        let tag = match container {
+            Some(c) => format!("{revision}/{c}"),
+            None => revision.to_owned(),
+        };
         let logs = Arc::new(Mutex::new(Vec::new()));
-        capture(
-            child.stdout.take().unwrap(),
-            logs.clone(),
-            revision.to_owned(),
-        );
-        capture(
-            child.stderr.take().unwrap(),
-            logs.clone(),
-            revision.to_owned(),
-        );
+        capture(child.stdout.take().unwrap(), logs.clone(), tag.clone());
+        capture(child.stderr.take().unwrap(), logs.clone(), tag);
         Ok(Self {
             revision: revision.to_owned(),
+            container: container.map(str::to_owned),
             port,
-            cpu: Cpu::new(child.id(), request_based),
+            started_at: Instant::now(),
+            ready_at: Mutex::default(),
+            cpu,
             startup_checks: Mutex::default(),
             child: Mutex::new(child),
             logs,

@@ -3,11 +3,13 @@
 //! each behaviour following the Cloud Run page cited where it is built.
 //! docs/cloud-run-rehearsal.md lists them and the deviations.
 //!
-//! - [`spec`], [`validate`] (with [`annotations`], [`probe_rules`]): the
+//! - [`spec`], [`validate`] (with [`annotations`], [`probe_rules`],
+//!   [`containers`] for sidecars): the
 //!   definition is checked against the documented constraints first;
 //! - [`emulator`]: services, revisions and rollouts; [`instance`]: the
 //!   process and its shutdown; [`cpu`]: CPU only while a request or probe
-//!   runs; [`probes`]: startup and liveness probes; [`front`]: the service
+//!   runs; [`probes`]: startup and liveness probes; [`startup`]: containers
+//!   in dependency order; [`front`]: the service
 //!   URL; [`environment`]: variables and secrets; [`cloudsql`]: `/cloudsql`;
 //! - [`api`]: the control API the stand-in `gcloud` calls;
 //! - [`postgres`]: a PostgreSQL on a Cloud SQL-named Unix socket;
@@ -16,6 +18,7 @@
 pub mod annotations;
 pub mod api;
 pub mod cloudsql;
+pub mod containers;
 pub mod cpu;
 pub mod deploy_sh;
 pub mod emulator;
@@ -29,6 +32,7 @@ pub mod probes;
 pub mod rehearsal;
 pub mod runtime;
 pub mod spec;
+pub mod startup;
 pub mod validate;
 
 pub use emulator::{Config, DeployError, Deployed, Emulator};

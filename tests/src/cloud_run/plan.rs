@@ -6,11 +6,20 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
+    /// The ingress container, the one with the port: it takes the requests.
+    /// Its name, if given (required with sidecars).
+    pub ingress_name: Option<String>,
     pub image: String,
     pub container_port: u16,
     pub env: Vec<(String, EnvValue)>,
     pub startup: Probe,
     pub liveness: Option<Probe>,
+    /// The ingress container's dependencies: the containers whose startup
+    /// probes must pass before it starts.
+    pub ingress_depends_on: Vec<String>,
+    /// The other containers, in an order that starts each one after its
+    /// dependencies (<https://cloud.google.com/run/docs/deploying#sidecars>).
+    pub sidecars: Vec<Sidecar>,
     /// Request-based billing: CPU only while a request (or probe) runs.
     pub cpu_throttling: bool,
     pub cloudsql_instances: Vec<String>,
@@ -22,6 +31,22 @@ pub struct Plan {
     pub request_timeout: Duration,
     /// The revision template as text: unchanged text, no new revision.
     pub template_text: String,
+}
+
+/// A container without a port: it takes no requests from Cloud Run; the
+/// others reach it on localhost.
+#[derive(Debug, Clone)]
+pub struct Sidecar {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<(String, EnvValue)>,
+    /// No default: Cloud Run gives the default TCP startup probe to the
+    /// ingress container only, which has the port to probe.
+    pub startup: Option<Probe>,
+    pub liveness: Option<Probe>,
+    /// The localhost port its probes name (0 without probes).
+    pub probe_port: u16,
+    pub depends_on: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,10 @@
 //! YAMLs rendered as it renders them. Both service URLs are allocated
 //! first, as a second `deploy.sh` pass knows them.
 //!
+//! With the gate: `deploy/gated-service.yaml` as `deploy.sh` renders it
+//! with `APP_IMAGE`, the gate the ingress container and a small app of
+//! this repository (`tests/apps/whoami.py`) its sidecar ([`GATED_APP`]).
+//!
 //! The overlay ([`Rehearsal::overlay`]) is the one deviation from what the
 //! YAMLs give the containers: it points them at the mock provider instead
 //! of Google (issuer, Google's JWKS for callers' and people's ID tokens,
@@ -18,7 +22,7 @@ use super::cloudsql::CloudSql;
 use super::deploy_sh;
 use super::emulator::{Config, DeployError, Deployed, Emulator};
 use super::postgres::UnixPostgres;
-use super::runtime::HostBinaries;
+use super::runtime::{HostBinaries, WithApps};
 use crate::browser::Browser;
 
 pub const PROJECT_ID: &str = "rehearsal-project";
@@ -27,6 +31,10 @@ pub const CLIENT_ID: &str = "rehearsal-client.apps.googleusercontent.com";
 pub const ALLOWED_DOMAIN: &str = "example.com";
 pub const AUTH: &str = "auth";
 pub const APP: &str = "app";
+/// The app behind the gate: image name and program. It knows nothing of
+/// OpenID Connect; any app answering `GET /api/me` with the
+/// `X-Forwarded-Email` it received can take its place.
+pub const GATED_APP: (&str, &str) = ("whoami", "apps/whoami.py");
 
 pub fn app_service_account() -> String {
     format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com")
@@ -142,7 +150,13 @@ impl Rehearsal {
         overlay.extend(options.extra_overlay.iter().cloned());
         let emulator = Emulator::new(Config {
             state: state.path().to_owned(),
-            runtime: Arc::new(HostBinaries { dir: binaries }),
+            runtime: Arc::new(WithApps {
+                binaries: HostBinaries { dir: binaries },
+                apps: vec![(
+                    GATED_APP.0.to_owned(),
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GATED_APP.1),
+                )],
+            }),
             overlay: overlay.clone(),
             cloudsql: Some(CloudSql {
                 root: postgres.cloudsql_dir.clone(),
@@ -166,6 +180,21 @@ impl Rehearsal {
             .map_err(|e| format!("the mock provider: {e:#}"))?;
         vars.push(("PUBLIC_URL".into(), text(&auth_url)));
         vars.push(("APP_URL".into(), text(&app_url)));
+        // deploy.sh's variables with APP_IMAGE (the gated service), its
+        // default APP_PORT (the emulator gives each instance's sidecar a
+        // port of its own in its place).
+        vars.push((
+            "APP_IMAGE".into(),
+            format!(
+                "{REGION}-docker.pkg.dev/{PROJECT_ID}/apps/{}:1",
+                GATED_APP.0
+            ),
+        ));
+        vars.push(("APP_PORT".into(), "8080".into()));
+        vars.push((
+            "GATE_IMAGE".into(),
+            format!("{REGION}-docker.pkg.dev/{PROJECT_ID}/auth/handoff-gate:rehearsal"),
+        ));
         Ok(Self {
             emulator,
             provider,
@@ -211,6 +240,16 @@ impl Rehearsal {
         self.render("private-service.yaml", "private-service")
     }
 
+    /// The gate with the app as its sidecar, as `deploy.sh` deploys it
+    /// with `APP_IMAGE`.
+    pub fn gated_yaml(&self) -> String {
+        self.render("gated-service.yaml", "handoff-gate")
+    }
+
+    pub async fn deploy_gated(&self) -> Result<Deployed, DeployError> {
+        self.emulator.replace(&self.gated_yaml()).await
+    }
+
     pub async fn deploy_auth(&self) -> Result<Deployed, DeployError> {
         self.emulator.replace(&self.auth_yaml()).await
     }
@@ -237,17 +276,26 @@ impl Rehearsal {
         );
     }
 
-    /// The last revision's output, for failure messages.
+    /// The last revision's output (every container's), for failure messages.
     pub fn logs_of(&self, service: &str) -> String {
         self.emulator
             .service(service)
             .and_then(|s| s.revisions().last().cloned())
             .map(|r| {
-                format!(
+                let mut out = format!(
                     "--- {} output ---\n{}",
                     r.name,
                     r.instance.logs().join("\n")
-                )
+                );
+                for sidecar in &r.sidecars {
+                    out += &format!(
+                        "\n--- {} sidecar {} output ---\n{}",
+                        r.name,
+                        sidecar.container.as_deref().unwrap_or_default(),
+                        sidecar.logs().join("\n")
+                    );
+                }
+                out
             })
             .unwrap_or_default()
     }

@@ -36,6 +36,24 @@ impl Runtime for HostBinaries {
     }
 }
 
+/// Images as binaries, and some as programs of this repository: the apps
+/// a rehearsal runs as sidecars (an operator's own image on Cloud Run).
+pub struct WithApps {
+    pub binaries: HostBinaries,
+    /// (image name, executable).
+    pub apps: Vec<(String, PathBuf)>,
+}
+
+impl Runtime for WithApps {
+    fn entrypoint(&self, image: &str) -> Result<PathBuf, String> {
+        match self.apps.iter().find(|(name, _)| name == image_name(image)) {
+            Some((_, path)) if is_executable(path) => Ok(path.clone()),
+            Some((_, path)) => Err(format!("{} is not executable", path.display())),
+            None => self.binaries.entrypoint(image),
+        }
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()

@@ -59,6 +59,9 @@ pub struct ServiceSpec {
 
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
+    /// Required when there are several containers (they name each other
+    /// in `run.googleapis.com/container-dependencies`).
+    pub name: Option<String>,
     pub image: String,
     pub ports: Vec<PortSpec>,
     pub env: Vec<EnvSpec>,
@@ -166,6 +169,7 @@ fn env_var(y: &Yaml) -> EnvSpec {
 fn container(y: &Yaml) -> ContainerSpec {
     let list = |key: &str| y[key].as_vec().cloned().unwrap_or_default();
     ContainerSpec {
+        name: text(&y["name"]),
         image: text(&y["image"]).unwrap_or_default(),
         ports: list("ports")
             .iter()

@@ -10,6 +10,7 @@
 //! - Request timeout 1..3600 s: <https://cloud.google.com/run/docs/configuring/request-timeout>
 //! - Reserved variables: <https://cloud.google.com/run/docs/container-contract#env-vars>
 //! - Secrets: <https://cloud.google.com/run/docs/configuring/services/secrets>
+//! - Sidecars (several containers): [`super::containers`]
 //! - CPU and memory: <https://cloud.google.com/run/docs/configuring/services/cpu>,
 //!   <https://cloud.google.com/run/docs/configuring/services/memory-limits>,
 //!   <https://cloud.google.com/run/docs/configuring/billing-settings>
@@ -18,7 +19,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::annotations::check_annotations;
-use super::plan::{EnvValue, Plan, Probe, SecretVersion};
+use super::containers;
+use super::plan::{EnvValue, Plan, Probe, SecretVersion, Sidecar};
 use super::probe_rules::{check_probe, ProbeKind};
 use super::spec::{ContainerSpec, EnvSpec, Scalar, ServiceSpec};
 
@@ -109,24 +111,38 @@ pub fn validate(spec: &ServiceSpec) -> Result<Plan, String> {
             );
         }
     }
-    let [container] = spec.containers.as_slice() else {
+    if spec.containers.is_empty() {
         p.add(
             "spec.template.spec.containers",
-            "Revision template should contain exactly one container (this rehearsal runs no sidecars).",
+            "Required field is missing: at least one container.",
         );
         return Err(message(p));
-    };
-    let field = "spec.template.spec.containers[0]";
-    if container.image.trim().is_empty() {
-        p.add(&format!("{field}.image"), "Required field is missing.");
     }
-    let port = check_port(&mut p, container);
-    let env = check_env(&mut p, &container.env);
-    check_resources(&mut p, container, annotations.cpu_throttling);
-    let startup = container
-        .startup_probe
-        .as_ref()
-        .map(|probe| {
+    let ingress = containers::ingress(&mut p, &spec.containers);
+    let names = containers::names(&mut p, &spec.containers);
+    let dependencies = spec
+        .template_annotations
+        .iter()
+        .find(|(k, _)| k == containers::DEPENDENCIES)
+        .map(|(_, v)| v.text());
+    let (waits, order) = containers::dependencies(&mut p, dependencies.as_deref(), &names);
+    let mut totals = (0.0, 0.0);
+    let mut checked = Vec::new();
+    for (i, container) in spec.containers.iter().enumerate() {
+        let field = format!("spec.template.spec.containers[{i}]");
+        if container.image.trim().is_empty() {
+            p.add(&format!("{field}.image"), "Required field is missing.");
+        }
+        let is_ingress = i == ingress;
+        // A sidecar has no port: its probes say where it listens.
+        let port = match is_ingress {
+            true => check_port(&mut p, &field, container),
+            false => sidecar_port(&mut p, &field, container),
+        };
+        let env = check_env(&mut p, &field, &container.env, is_ingress);
+        let (cpu, memory) = check_resources(&mut p, &field, container);
+        totals = (totals.0 + cpu, totals.1 + memory);
+        let startup = container.startup_probe.as_ref().map(|probe| {
             check_probe(
                 &mut p,
                 &format!("{field}.startupProbe"),
@@ -134,27 +150,66 @@ pub fn validate(spec: &ServiceSpec) -> Result<Plan, String> {
                 ProbeKind::Startup,
                 port,
             )
-        })
-        .unwrap_or_else(Probe::default_startup);
-    let liveness = container.liveness_probe.as_ref().map(|probe| {
-        check_probe(
-            &mut p,
-            &format!("{field}.livenessProbe"),
-            probe,
-            ProbeKind::Liveness,
-            port,
-        )
-    });
+        });
+        let liveness = container.liveness_probe.as_ref().map(|probe| {
+            check_probe(
+                &mut p,
+                &format!("{field}.livenessProbe"),
+                probe,
+                ProbeKind::Liveness,
+                port,
+            )
+        });
+        checked.push((port, env, startup, liveness));
+    }
+    // The containers share the instance's localhost: a sidecar listening
+    // on the ingress container's port could not.
+    let ingress_port = checked[ingress].0;
+    for (i, (port, ..)) in checked.iter().enumerate() {
+        if i != ingress && *port == ingress_port {
+            p.add(
+                &format!("spec.template.spec.containers[{i}]"),
+                format!("its probes name port {port}, the ingress container's: the containers of an instance share localhost, so two cannot listen on one port."),
+            );
+        }
+    }
+    let field = match spec.containers.len() {
+        1 => "spec.template.spec.containers[0].resources.limits".to_owned(),
+        _ => {
+            "spec.template.spec.containers[*].resources.limits (all containers together)".to_owned()
+        }
+    };
+    check_instance_size(&mut p, &field, totals, annotations.cpu_throttling);
     if !p.0.is_empty() {
         return Err(message(p));
     }
+    let sidecars = order
+        .iter()
+        .filter(|&&i| i != ingress)
+        .map(|&i| {
+            let (port, env, startup, liveness) = checked[i].clone();
+            Sidecar {
+                name: names[i].clone().unwrap_or_default(),
+                image: spec.containers[i].image.clone(),
+                env,
+                startup,
+                liveness,
+                probe_port: port,
+                depends_on: waits[i].clone(),
+            }
+        })
+        .collect();
+    let (port, env, startup, liveness) = checked.swap_remove(ingress);
     Ok(Plan {
         name: spec.name.clone(),
-        image: container.image.clone(),
+        ingress_name: names[ingress].clone(),
+        image: spec.containers[ingress].image.clone(),
         container_port: port,
         env,
-        startup,
+        startup: startup.unwrap_or_else(Probe::default_startup),
         liveness,
+        ingress_depends_on: waits[ingress].clone(),
+        sidecars,
         cpu_throttling: annotations.cpu_throttling,
         cloudsql_instances: annotations.cloudsql_instances,
         invoker_iam_check: annotations.invoker_iam_check,
@@ -186,8 +241,8 @@ fn check_name(p: &mut Problems, name: &str) {
 }
 
 /// One port at most, named `http1` or `h2c`; 8080 when none is given.
-fn check_port(p: &mut Problems, c: &ContainerSpec) -> u16 {
-    let field = "spec.template.spec.containers[0].ports";
+fn check_port(p: &mut Problems, container: &str, c: &ContainerSpec) -> u16 {
+    let field = &format!("{container}.ports");
     match c.ports.as_slice() {
         [] => 8080,
         [port] => {
@@ -217,16 +272,58 @@ fn check_port(p: &mut Problems, c: &ContainerSpec) -> u16 {
     }
 }
 
-const RESERVED: [&str; 4] = ["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
+/// The port a sidecar's probes name (each probe of a sidecar must name
+/// one: it has no container port to default to); 0 without probes.
+fn sidecar_port(p: &mut Problems, container: &str, c: &ContainerSpec) -> u16 {
+    let mut port = 0;
+    for (kind, probe) in [
+        ("startupProbe", &c.startup_probe),
+        ("livenessProbe", &c.liveness_probe),
+    ] {
+        let Some(probe) = probe else { continue };
+        let given = probe
+            .http_get
+            .as_ref()
+            .and_then(|h| h.port.clone())
+            .or_else(|| probe.tcp_socket.clone().flatten());
+        let field = format!("{container}.{kind}.port");
+        match given {
+            None => p.add(
+                &field,
+                "Required field is missing: a sidecar has no container port, so its probes name the localhost port it listens on.",
+            ),
+            Some(given) => {
+                let n = p.int(&field, &Some(given), 0);
+                p.range(&field, n, 1, 65535);
+                if port != 0 && n != i64::from(port) {
+                    p.add(&field, format!("must be the port the other probe names ({port})."));
+                }
+                port = n.clamp(0, 65535) as u16;
+            }
+        }
+    }
+    port
+}
 
-fn check_env(p: &mut Problems, env: &[EnvSpec]) -> Vec<(String, EnvValue)> {
+const RESERVED: [&str; 3] = ["K_SERVICE", "K_REVISION", "K_CONFIGURATION"];
+
+/// `PORT` is reserved in the ingress container only, the one Cloud Run
+/// sets it in (<https://cloud.google.com/run/docs/configuring/services/containers#configure-port>):
+/// a sidecar may be given one, as Cloud Run's own Nginx example gives its
+/// app sidecar (<https://cloud.google.com/run/docs/internet-proxy-nginx-sidecar>).
+fn check_env(
+    p: &mut Problems,
+    container: &str,
+    env: &[EnvSpec],
+    ingress: bool,
+) -> Vec<(String, EnvValue)> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for (i, var) in env.iter().enumerate() {
-        let field = format!("spec.template.spec.containers[0].env[{i}]");
+        let field = format!("{container}.env[{i}]");
         if var.name.is_empty() {
             p.add(&format!("{field}.name"), "Required field is missing.");
-        } else if RESERVED.contains(&var.name.as_str()) {
+        } else if RESERVED.contains(&var.name.as_str()) || (ingress && var.name == "PORT") {
             p.add(
                 &format!("{field}.name"),
                 format!(
@@ -326,8 +423,10 @@ pub fn cpus(text: &str) -> Option<f64> {
     }
 }
 
-fn check_resources(p: &mut Problems, c: &ContainerSpec, cpu_throttling: bool) {
-    let field = "spec.template.spec.containers[0].resources.limits";
+/// One container's limits (default 1 vCPU and 512 MiB): each a supported
+/// value on its own.
+fn check_resources(p: &mut Problems, container: &str, c: &ContainerSpec) -> (f64, f64) {
+    let field = format!("{container}.resources.limits");
     let mut cpu = 1.0;
     let mut memory = 512.0;
     for (key, value) in &c.limits {
@@ -358,7 +457,23 @@ fn check_resources(p: &mut Problems, c: &ContainerSpec, cpu_throttling: bool) {
             ),
         }
     }
-    // The vCPU and memory table of the CPU page.
+    (cpu, memory)
+}
+
+/// The instance's CPU and memory (every container's together) against
+/// the vCPU and memory table of the CPU page.
+fn check_instance_size(
+    p: &mut Problems,
+    field: &str,
+    (cpu, memory): (f64, f64),
+    cpu_throttling: bool,
+) {
+    if cpu > 8.0 {
+        p.add(
+            field,
+            format!("{cpu} vCPU in all exceeds the 8 vCPU an instance can have."),
+        );
+    }
     let (min, max) = match cpu {
         n if n < 0.5 => (128.0, 512.0),
         n if n < 1.0 => (128.0, 1024.0),

@@ -33,6 +33,15 @@ fn vars(image: &str) -> Vec<(String, String)> {
         ("TASK_CALLERS", ""),
         ("EXTENSION_CLIENT_ID", "unused.apps.googleusercontent.com"),
         ("EXTENSION_ORIGIN", ""),
+        (
+            "APP_IMAGE",
+            "europe-west1-docker.pkg.dev/my-project/apps/web:1",
+        ),
+        ("APP_PORT", "8080"),
+        (
+            "GATE_IMAGE",
+            "europe-west1-docker.pkg.dev/my-project/auth/handoff-gate:abc123",
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -46,7 +55,7 @@ fn vars(image: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn rendered(file: &str, binary: &str) -> String {
+pub(super) fn rendered(file: &str, binary: &str) -> String {
     let image = format!("europe-west1-docker.pkg.dev/my-project/auth/{binary}:abc123");
     deploy_sh::render(file, &vars(&image)).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -56,6 +65,7 @@ fn the_rendered_definitions_meet_cloud_runs_documented_constraints() {
     for (file, binary) in [
         ("public-service.yaml", "public-service"),
         ("private-service.yaml", "private-service"),
+        ("gated-service.yaml", "handoff-gate"),
     ] {
         let yaml = rendered(file, binary);
         let plan = spec::parse(&yaml)
@@ -67,6 +77,25 @@ fn the_rendered_definitions_meet_cloud_runs_documented_constraints() {
         );
         assert!(plan.liveness.is_some(), "deploy/{file}: a liveness probe");
     }
+    // The gated service: the gate takes the requests, once the app (a
+    // sidecar on localhost) has passed its startup probe.
+    let plan = spec::parse(&rendered("gated-service.yaml", "handoff-gate"))
+        .and_then(|s| validate::validate(&s))
+        .unwrap();
+    assert_eq!(plan.ingress_name.as_deref(), Some("gate"));
+    assert_eq!(plan.ingress_depends_on, ["app"]);
+    let [app] = plan.sidecars.as_slice() else {
+        panic!("one sidecar: {:?}", plan.sidecars)
+    };
+    assert_eq!(
+        app.image,
+        "europe-west1-docker.pkg.dev/my-project/apps/web:1"
+    );
+    assert_eq!(app.probe_port, 8080);
+    assert!(
+        app.startup.is_some(),
+        "the app's readiness is what the gate waits for"
+    );
 }
 
 fn emulator(state: &std::path::Path) -> Arc<Emulator> {

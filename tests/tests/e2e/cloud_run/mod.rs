@@ -13,6 +13,8 @@
 mod definitions;
 mod deployments;
 mod flows;
+mod gated;
+mod real_gcloud;
 mod support;
 
 use std::future::Future;
@@ -78,6 +80,10 @@ async fn rehearsal() {
         case(
             "the app is not ready until its first revocation poll succeeded",
             flows::the_app_is_not_ready_before_its_first_revocation_poll(),
+        ),
+        case(
+            "a person signs in through the gate to its sidecar app, started after it",
+            gated::a_person_signs_in_through_the_gate_to_its_sidecar_app(),
         ),
     ];
     // `CLOUD_RUN_CASE=words` runs only the cases whose name contains them.

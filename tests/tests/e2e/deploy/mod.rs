@@ -57,6 +57,16 @@ const DEPLOY_ENV: &[(&str, &str)] = &[
     ("SECRET_VERSION_COOKIE_SECRET", "1"),
     ("SECRET_VERSION_TOKEN_ENCRYPTION_KEYS", "1"),
     ("SECRET_VERSION_DATABASE_URL", "1"),
+    // With APP_IMAGE: the operator's app behind the gate.
+    (
+        "APP_IMAGE",
+        "europe-west1-docker.pkg.dev/my-project/apps/web:1",
+    ),
+    ("APP_PORT", "8080"),
+    (
+        "GATE_IMAGE",
+        "europe-west1-docker.pkg.dev/my-project/auth/handoff-gate:1",
+    ),
 ];
 
 /// `deploy/render.sh FILE` (what deploy.sh deploys) with `env` only.
@@ -236,6 +246,51 @@ fn the_private_service_definition_sets_what_the_app_reads_and_all_it_needs() {
         panic!("{file} leaves the app unable to start: {e}");
     }
     assert_all_read(file, &set, &env);
+}
+
+#[test]
+fn the_gated_service_definition_sets_what_the_gate_reads_and_points_it_at_its_sidecar() {
+    let file = "gated-service.yaml";
+    let (set, doc) = environment(file);
+    let env = Env::from_map(set.clone());
+    service_kit::telemetry::LogSettings::from_env(&env, "info").unwrap();
+    let settings = gate::settings::Settings::from_env(&env)
+        .unwrap_or_else(|e| panic!("{file} leaves the gate unable to start: {e}"));
+    assert_all_read(file, &set, &env);
+    let containers = &doc["spec"]["template"]["spec"]["containers"];
+    let (gate, app) = (&containers[0], &containers[1]);
+    assert_eq!(gate["name"].as_str(), Some("gate"));
+    assert_eq!(app["name"].as_str(), Some("app"));
+    assert_eq!(
+        app["image"].as_str(),
+        Some("europe-west1-docker.pkg.dev/my-project/apps/web:1")
+    );
+    // The gate forwards to the port the app listens on, on localhost: the
+    // one its PORT and its startup probe name.
+    assert_eq!(settings.upstream_url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(
+        app["startupProbe"]["tcpSocket"]["port"].as_i64(),
+        Some(8080)
+    );
+    let app_port = app["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"].as_str() == Some("PORT"))
+        .and_then(|v| v["value"].as_str());
+    assert_eq!(app_port, Some("8080"));
+    assert!(app["ports"].is_badvalue(), "a sidecar has no port");
+    // The gate's probes ask its own health route, on its own port.
+    let port = gate["ports"][0]["containerPort"].as_i64();
+    assert_ne!(port, Some(8080), "the gate would clash with the app");
+    for probe in ["startupProbe", "livenessProbe"] {
+        assert_eq!(
+            gate[probe]["httpGet"]["path"].as_str(),
+            Some(gate::paths::HEALTH_PATH),
+            "{probe}"
+        );
+        assert_eq!(gate[probe]["httpGet"]["port"].as_i64(), port, "{probe}");
+    }
 }
 
 #[test]

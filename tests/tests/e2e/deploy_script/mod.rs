@@ -541,6 +541,134 @@ fn deploy_sh_with_broker_callers_but_no_scopes_stops_and_names_the_variable() {
     assert!(!said.contains("gcloud"), "it went on: {said}");
 }
 
+/// With `APP_IMAGE` the app is the operator's image behind the gate: the
+/// gated service is deployed as `app`, and only the public service's and
+/// the gate's images are built.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_app_image_the_operators_app_runs_behind_the_gate() {
+    let project = Rehearsal::start().await;
+    let image = format!(
+        "{}-docker.pkg.dev/{}/apps/{}:1",
+        rehearsal::REGION,
+        rehearsal::PROJECT_ID,
+        integration_tests::cloud_run::rehearsal::GATED_APP.0
+    );
+    // The operator's image, pushed to a repository of their own.
+    let registry = format!("{}-docker.pkg.dev", rehearsal::REGION);
+    for (tool, args) in [
+        (
+            "gcloud",
+            vec!["config", "set", "project", rehearsal::PROJECT_ID],
+        ),
+        (
+            "gcloud",
+            vec!["services", "enable", "artifactregistry.googleapis.com"],
+        ),
+        (
+            "gcloud",
+            vec![
+                "artifacts",
+                "repositories",
+                "create",
+                "apps",
+                "--repository-format",
+                "docker",
+                "--location",
+                rehearsal::REGION,
+            ],
+        ),
+        (
+            "gcloud",
+            vec!["auth", "configure-docker", registry.as_str(), "--quiet"],
+        ),
+        ("docker", vec!["build", "-t", image.as_str(), "."]),
+        ("docker", vec!["push", image.as_str()]),
+    ] {
+        let out = match tool {
+            "gcloud" => project.gcloud(&args),
+            _ => project.docker(&args),
+        };
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // deploy.sh's default APP_PORT, 8080: a first run deploys the app
+    // twice, and the two instances' apps each listen on their own
+    // localhost (here: a port of its own each, in its place).
+    let run = project.deploy(&[("APP_IMAGE", &image)]);
+    assert!(
+        run.ok,
+        "deploy.sh with APP_IMAGE failed:\n{}\napp's logs:\n{}",
+        run.output,
+        project.logs("app").await
+    );
+    let status = project.service("app").await;
+    assert_eq!(status["ready"], true, "{status}");
+    let built: Vec<String> = project
+        .raw_calls()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|c| c["tool"] == "docker" && c["argv"][0] == "build")
+        .filter_map(|c| {
+            let argv = c["argv"].as_array()?.clone();
+            let at = argv.iter().position(|a| a == "--target")?;
+            Some(argv.get(at + 1)?.as_str()?.to_owned())
+        })
+        .collect();
+    assert_eq!(built, ["public-service", "handoff-gate"], "{}", run.output);
+    // The gate answers at the service's URL; the app only behind it.
+    let url = status["url"].as_str().unwrap().to_owned();
+    let health = reqwest::get(format!("{url}/auth/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let me = reqwest::Client::new()
+        .get(format!("{url}/api/me"))
+        .header("accept", "application/json")
+        .header("x-forwarded-email", "mallory@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    let logs: serde_json::Value = serde_json::from_str(&project.logs("app").await).unwrap();
+    let app = logs["sidecars"]["app"].to_string();
+    assert!(app.contains("listening"), "the app's output: {logs}");
+    assert!(
+        !app.contains("mallory"),
+        "a forged identity reached the app"
+    );
+}
+
+/// The gate listens on 8081 beside the app: deploy.sh refuses that port
+/// for the app before it touches the project.
+#[test]
+fn deploy_sh_refuses_an_app_port_the_gate_takes() {
+    let path_without_gcloud = FailingGcloud::new();
+    let output = std::process::Command::new("bash")
+        .arg(rehearsal::root().join("deploy/deploy.sh"))
+        .env_clear()
+        .env("PATH", path_without_gcloud.path_var())
+        .env("PROJECT_ID", "my-project")
+        .env("REGION", "europe-west1")
+        .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
+        .env("OIDC_CLIENT_SECRET", "a-secret")
+        .env("ALLOWED_HOSTED_DOMAINS", "example.com")
+        .env(
+            "APP_IMAGE",
+            "europe-west1-docker.pkg.dev/my-project/apps/web:1",
+        )
+        .env("APP_PORT", "8081")
+        .output()
+        .expect("bash runs deploy.sh");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "deploy.sh said: {said}");
+    assert!(
+        said.contains("APP_PORT") && said.contains("e.g. APP_PORT=8080"),
+        "deploy.sh said: {said}"
+    );
+    assert!(!said.contains("gcloud"), "it went on: {said}");
+}
+
 /// A directory holding a `gcloud` that only fails, first on `PATH`.
 struct FailingGcloud(tempfile::TempDir);
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use integration_tests::cloud_run::rehearsal::GATED_APP;
 use mock_provider::MockProvider;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -119,6 +120,13 @@ impl Rehearsal {
             .arg(&overlay_file)
             .arg("--cloudsql-dir")
             .arg(state.path().join("cloudsql"))
+            // An app image of the operator's, for APP_IMAGE runs.
+            .arg("--app")
+            .arg(format!(
+                "{}={}",
+                GATED_APP.0,
+                root().join("tests").join(GATED_APP.1).display()
+            ))
             .stdout(Stdio::piped())
             .spawn()
             .expect("cloud-run-emulator starts");
@@ -183,6 +191,17 @@ impl Rehearsal {
             .stdin(Stdio::null())
             .output()
             .expect("the stand-in gcloud runs")
+    }
+
+    /// The stand-in `docker` on this project (an operator pushing an image
+    /// of their own).
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(stand_ins().join("docker"))
+            .args(args)
+            .env("GCLOUD_STANDIN_STATE", self.state.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the stand-in docker runs")
     }
 
     /// A file holding the OAuth client secret deploy.sh is given.

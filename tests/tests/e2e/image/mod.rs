@@ -505,7 +505,7 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
 #[test]
 fn the_dockerfile_runtime_stages_are_the_offline_build() {
     let dockerfile = std::fs::read_to_string(workspace().join("deploy/Dockerfile")).unwrap();
-    for service in ["public-service", "private-service"] {
+    for service in ["public-service", "private-service", "handoff-gate"] {
         let out = std::process::Command::new(workspace().join("deploy/build-image.sh"))
             .args(["--containerfile", service])
             .output()
