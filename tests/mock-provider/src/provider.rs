@@ -398,6 +398,7 @@ impl MockProviderBuilder {
         .run();
         let handle = server.handle();
         tokio::spawn(server);
+        tracing::info!(issuer = %shared.issuer, "serving as the OpenID provider, in Google's place");
         Ok(MockProvider {
             shared,
             port,

@@ -195,6 +195,9 @@ fn approve(shared: &Shared, redirect: &Url, p: &Params, user: MockUser) -> HttpR
             },
         );
     }
+    // What a person running the local stack sees of the provider's side;
+    // never the code itself.
+    tracing::info!(client_id = %p.get("client_id").map(String::as_str).unwrap_or_default(), offline, "sign-in approved, code issued");
     redirect_with(shared, redirect, &[("code", &code)], p)
 }
 

@@ -468,6 +468,14 @@ async fn the_local_stack_tags_each_line_and_prints_its_banner_when_ready() {
     .await
     .expect("the banner within a minute");
     assert!(banner.contains(&format!(":{app}/")), "{banner}");
+    // Every service the README names speaks before the banner, the
+    // provider included.
+    for tag in ["[provider]", "[auth]", "[app]"] {
+        assert!(
+            before.iter().any(|l| l.starts_with(tag)),
+            "no {tag} line before the banner: {before:#?}"
+        );
+    }
     for line in before.iter().filter(|l| !l.trim().is_empty()) {
         assert!(
             ["[provider]", "[auth]", "[app]", "[stack]"]
