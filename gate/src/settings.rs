@@ -166,15 +166,7 @@ impl Settings {
                 idle: positive(env, "UPSTREAM_IDLE_TIMEOUT", defaults.idle)?,
             },
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
-            handoff_per_minute: match env.parse_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)? {
-                0 => {
-                    return Err(ConfigError::new(
-                        "RATE_LIMIT_HANDOFF_PER_MINUTE",
-                        "must be positive, e.g. 60",
-                    ))
-                }
-                n => n,
-            },
+            handoff_per_minute: env.positive_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)?,
             identity: identity_headers(env)?,
             loopback_names: Vec::new(),
             id_token_issuer: None,

@@ -124,15 +124,7 @@ impl Settings {
             cookie_domain: env
                 .optional("HANDOFF_COOKIE_DOMAIN")
                 .filter(|d| !d.is_empty()),
-            handoff_per_minute: match env.parse_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)? {
-                0 => {
-                    return Err(ConfigError::new(
-                        "RATE_LIMIT_HANDOFF_PER_MINUTE",
-                        "must be positive, e.g. 60",
-                    ))
-                }
-                n => n,
-            },
+            handoff_per_minute: env.positive_or("RATE_LIMIT_HANDOFF_PER_MINUTE", 60)?,
             trusted_proxy_hops: env.parse_or("TRUSTED_PROXY_HOPS", 0)?,
         })
     }

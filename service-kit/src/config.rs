@@ -231,6 +231,17 @@ impl Env {
         }
     }
 
+    /// A count that must be at least 1 (a rate, a size), `default` when unset.
+    pub fn positive_or(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        match self.parse_or(name, default)? {
+            0 => Err(ConfigError::new(
+                name,
+                format!("must be positive, e.g. {default}"),
+            )),
+            n => Ok(n),
+        }
+    }
+
     pub fn seconds_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.optional(name) {
             None => Ok(default),
