@@ -731,6 +731,22 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn a_positive_count_refuses_zero_and_says_what_would_do() {
+        let env = |value: &str| Env::from_map(vec![("RATE".to_owned(), value.to_owned())]);
+        assert_eq!(env("5").positive_or("RATE", 60).unwrap(), 5);
+        assert_eq!(
+            Env::from_map(Vec::<(String, String)>::new())
+                .positive_or("RATE", 60)
+                .unwrap(),
+            60
+        );
+        let zero = env("0").positive_or("RATE", 60).unwrap_err();
+        assert_eq!(zero.name, "RATE");
+        assert!(zero.to_string().contains("e.g. 60"), "{zero}");
+        assert!(env("-1").positive_or("RATE", 60).is_err());
+    }
+
+    #[test]
     fn durations_accept_units_and_bare_seconds() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
