@@ -110,11 +110,7 @@ impl BearerIdTokens {
     /// Cloud Tasks, Cloud Scheduler and other Cloud Run services send); no
     /// people's ID tokens.
     pub fn google_service_accounts(app_url: &Url, service_accounts: &[String]) -> Self {
-        let issuers: Vec<String> = crate::id_token::GOOGLE_ISSUERS
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let keys = Url::parse(crate::id_token::GOOGLE_JWKS_URL).expect("a valid constant URL");
+        let (issuers, keys) = crate::id_token::google_issuer_and_keys();
         Self::of(&issuers, keys, app_url, service_accounts, None)
     }
 

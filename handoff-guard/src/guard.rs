@@ -22,7 +22,6 @@ use crate::claims::{Audience, Issuer};
 use crate::clock::{SharedClock, SystemClock};
 use crate::gate::{BearerIdTokens, HandoffGate};
 use crate::handoff_code::CodeRedemption;
-use crate::id_token::{GOOGLE_ISSUERS, GOOGLE_JWKS_URL};
 use crate::jwks::RemoteJwksOptions;
 use crate::metadata::{IdTokenSource, GOOGLE_METADATA_URL};
 use crate::policy::AccessPolicy;
@@ -305,10 +304,7 @@ impl GuardBuilder {
         };
         if !self.service_accounts.is_empty() || self.people.is_some() {
             let (issuers, keys) = match &self.id_token_issuer {
-                None => (
-                    GOOGLE_ISSUERS.iter().map(|s| (*s).to_owned()).collect(),
-                    Url::parse(GOOGLE_JWKS_URL).expect("a valid constant URL"),
-                ),
+                None => crate::id_token::google_issuer_and_keys(),
                 Some((issuer, keys)) => (vec![issuer.clone()], keys.clone()),
             };
             gate = gate.accepting_id_tokens(BearerIdTokens::of(

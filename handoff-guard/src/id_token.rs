@@ -27,6 +27,14 @@ pub const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.
 /// Where Google publishes the keys of its ID tokens (a JWKS of RS256 keys).
 pub const GOOGLE_JWKS_URL: &str = "https://www.googleapis.com/oauth2/v3/certs";
 
+/// Google as the issuer of ID tokens: its issuers and its keys' URL.
+pub(crate) fn google_issuer_and_keys() -> (Vec<String>, Url) {
+    (
+        GOOGLE_ISSUERS.iter().map(|s| (*s).to_owned()).collect(),
+        Url::parse(GOOGLE_JWKS_URL).expect("a valid constant URL"),
+    )
+}
+
 /// Tolerated clock skew for `exp` and `iat`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
 
