@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod chromium;
 pub mod cloud_run;
 pub mod db;
 pub mod flask;

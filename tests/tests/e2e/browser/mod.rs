@@ -11,13 +11,13 @@
 //! sessions page in `.../sessions/`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use integration_tests::app::{
     SecondApp, TestDelivery, TestOptions, AUTH_HOST, EXTENSION_CLIENT_ID, EXTENSION_ID,
     EXTENSION_ORIGIN, UNLISTED_EXTENSION_CLIENT_ID,
 };
+use integration_tests::chromium::{browser_dir, chromium_or_skip, tools};
 use integration_tests::TestApp;
 
 const ALICE: &str = "alice@example.com";
@@ -26,50 +26,12 @@ const ALICE: &str = "alice@example.com";
 /// the browser to drop the cookie for real.
 const HANDOFF_TTL: Duration = Duration::from_secs(30);
 
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
-}
-
-/// Chromium, Node and playwright-core, or why not.
-fn tools() -> Result<(PathBuf, PathBuf), String> {
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if !chromium.exists() {
-        return Err(format!(
-            "no Chromium at {} (apt-get install chromium)",
-            chromium.display()
-        ));
-    }
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node_ok {
-        return Err("node is not on PATH".into());
-    }
-    let script = browser_dir().join("sign-in-flow.mjs");
-    if !browser_dir().join("node_modules/playwright-core").exists() {
-        return Err(format!(
-            "playwright-core is not installed (npm ci --prefix {})",
-            browser_dir().display()
-        ));
-    }
-    Ok((chromium, script))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
-    let (chromium, script) = match tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            return;
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
+    let Some(chromium) = chromium_or_skip() else {
+        return;
     };
+    let script = browser_dir().join("sign-in-flow.mjs");
     let app = TestApp::spawn_with(TestOptions {
         delivery: TestDelivery::Code,
         hosts: ("localhost", "127.0.0.1"),
@@ -135,16 +97,7 @@ async fn sign_in_renewal_and_sign_out_in_headless_chromium() {
 /// `None` (recorded as skipped) when Chromium or Node is missing and the
 /// browser test is not required.
 async fn run_script(script: &str, artifacts: &str) -> Option<(TestApp, String, PathBuf)> {
-    let (chromium, _) = match tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            return None;
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
-    };
+    let chromium = chromium_or_skip()?;
     let app = TestApp::spawn_with(TestOptions {
         delivery: TestDelivery::Code,
         hosts: ("localhost", "127.0.0.1"),
@@ -228,7 +181,7 @@ fn extension_id(manifest: &serde_json::Value) -> String {
 /// `api_url` with its ID token; screenshots in
 /// `tests/artifacts/browser/<artifacts>/`.
 async fn run_extension(app: &TestApp, api_url: &str, upstream_echoes: bool, artifacts: &str) {
-    let (chromium, _) = tools().expect("checked by the caller");
+    let chromium = tools().expect("checked by the caller");
     let extension = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/chrome-extension");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(extension.join("manifest.json")).unwrap())
@@ -310,23 +263,9 @@ async fn run_extension(app: &TestApp, api_url: &str, upstream_echoes: bool, arti
     integration_tests::logs::assert_no_service_panics();
 }
 
-/// `None` (recorded as skipped) when the tools are missing and not required.
-fn extension_tools_or_skip() -> Option<()> {
-    match tools() {
-        Ok(_) => Some(()),
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            None
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chrome_extension_signs_in_and_calls_the_app_with_its_id_token() {
-    if extension_tools_or_skip().is_none() {
+    if chromium_or_skip().is_none() {
         return;
     }
     // The app's host must be one the extension may call over plain HTTP.
@@ -353,7 +292,7 @@ async fn the_chrome_extension_signs_in_and_calls_the_app_with_its_id_token() {
 /// verified e-mail in `X-Forwarded-Email`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chrome_extension_signs_in_and_calls_an_app_behind_the_gate() {
-    if extension_tools_or_skip().is_none() {
+    if chromium_or_skip().is_none() {
         return;
     }
     // The browser visits only the provider and the gate, each on a

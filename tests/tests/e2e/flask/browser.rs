@@ -7,42 +7,18 @@
 //! cookie is shared between the login service and the app as in
 //! production. Screenshots: `tests/artifacts/browser/flask/`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use integration_tests::app::{TestDelivery, TestOptions, LOCALHOST_HOSTS, LOCALHOST_PARENT_DOMAIN};
+use integration_tests::chromium::chromium_or_skip;
 use mock_provider::MockUser;
 
 use super::{flask_stack, ALICE};
 
-/// Chromium and playwright-core, or why not.
-fn chromium() -> Result<PathBuf, String> {
-    let chromium = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if !chromium.exists() {
-        return Err(format!(
-            "no Chromium at {} (apt-get install chromium)",
-            chromium.display()
-        ));
-    }
-    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/node_modules");
-    if !modules.join("playwright-core").exists() {
-        return Err("playwright-core is not installed (npm ci --prefix tests/browser)".into());
-    }
-    Ok(chromium)
-}
-
 async fn signed_in_in_chromium(delivery: TestDelivery, name: &str) {
-    let chromium = match chromium() {
-        Ok(chromium) => chromium,
-        Err(reason) if std::env::var_os("BROWSER_TEST_REQUIRED").is_none() => {
-            integration_tests::skipped(format_args!(
-                "{reason}; .ci/run installs what this test needs"
-            ));
-            return;
-        }
-        Err(reason) => panic!("the browser test is required here: {reason}"),
+    let Some(chromium) = chromium_or_skip() else {
+        return;
     };
     let Some(stack) = flask_stack(TestOptions {
         delivery,
