@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod boundary;
 pub mod broker_rules;
 pub mod delivery;
 pub mod device;

@@ -2,7 +2,7 @@
 //! failure renders. Pages never show internal error text; the reference on
 //! the error page is the request's log correlation id.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::HttpResponse;
 use askama::Template;
 
@@ -60,4 +60,58 @@ pub async fn favicon() -> HttpResponse {
             "public, max-age=86400",
         ))
         .body(FAVICON)
+}
+
+#[derive(Template)]
+#[template(path = "signed_out_notice.html")]
+struct NoticePage<'a> {
+    date: &'a str,
+    continue_url: &'a str,
+}
+
+/// The page a browser signed out everywhere else sees on its next
+/// sign-in (with `SIGNED_OUT_NOTICE`): the notice and a link on to where
+/// `handed_off` was taking it, with `handed_off`'s cookies. With code
+/// delivery that is the app's start route, not a code that could expire
+/// while the notice is read (see the callback).
+pub fn signed_out_notice(handed_off: HttpResponse, at: u64) -> HttpResponse {
+    let Some(location) = handed_off
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return handed_off;
+    };
+    let mut page = render(
+        StatusCode::OK,
+        &NoticePage {
+            date: &date(at),
+            continue_url: &location,
+        },
+    );
+    for cookie in handed_off.cookies() {
+        let _ = page.add_cookie(&cookie);
+    }
+    page
+}
+
+/// "4 Dec 2026, 20:05 UTC".
+pub fn date(unix_seconds: u64) -> String {
+    i64::try_from(unix_seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|d| d.format("%-d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or_else(|| "an unknown date".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_plainly() {
+        assert_eq!(date(1_796_414_700), "4 Dec 2026, 20:05 UTC");
+        assert_eq!(date(u64::MAX), "an unknown date");
+    }
 }

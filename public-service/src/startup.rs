@@ -12,8 +12,9 @@ use handoff_guard::IdTokenVerifier;
 use handoff_guard::RemoteJwksOptions;
 use handoff_guard::{SharedClock, SystemClock};
 use secrecy::ExposeSecret;
-use service_kit::rate_limit::{limited, CallerLimiter, Limit, RateLimiter};
+use service_kit::rate_limit::{CallerLimiter, Limit, RateLimiter};
 
+use crate::boundary::CallerBudget;
 use crate::handoff::HandoffIssuer;
 use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
@@ -84,10 +85,12 @@ impl Application {
         let per_caller = |name: &'static str, per_minute: u32| {
             CallerLimiter::per_caller(name, Limit::per_minute(per_minute))
         };
-        let back_channel_limits = web::Data::new(routes::BackChannelLimits {
-            redeem: per_caller("handoff_redeem", limits.back_channel_per_minute),
-            broker: per_caller("broker", limits.broker_per_minute),
-        });
+        let limits = routes::table::Limits {
+            sign_in: sign_in_limit,
+            provider_logout: logout_limit,
+            redeem: CallerBudget(per_caller("handoff_redeem", limits.back_channel_per_minute)),
+            broker: CallerBudget(per_caller("broker", limits.broker_per_minute)),
+        };
         warn_of_shared_parent_domain(&settings);
         let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
         let state = web::Data::new(build_state(settings, store, clock)?);
@@ -109,67 +112,8 @@ impl Application {
                 .app_data(request_log.clone())
                 .app_data(state.clone())
                 .app_data(metrics.clone())
-                .app_data(back_channel_limits.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
-                .route("/", web::get().to(routes::start::start))
-                .service(
-                    web::resource("/login")
-                        .wrap(from_fn(limited(sign_in_limit.clone())))
-                        .route(web::get().to(routes::login::login)),
-                )
-                .service(
-                    web::resource("/callback")
-                        .wrap(from_fn(limited(sign_in_limit.clone())))
-                        .route(web::get().to(routes::callback::callback)),
-                )
-                .service(
-                    web::resource("/renew")
-                        .wrap(from_fn(limited(sign_in_limit.clone())))
-                        .route(web::get().to(routes::renew::renew)),
-                )
-                .route("/logout", web::get().to(routes::logout::confirm))
-                .route("/logout", web::post().to(routes::logout::logout))
-                .route("/signed-out", web::get().to(routes::logout::signed_out))
-                .route(
-                    routes::account_sessions::PAGE_PATH,
-                    web::get().to(routes::account_sessions::page),
-                )
-                .route(
-                    "/account/sessions/end",
-                    web::post().to(routes::account_sessions::end_one),
-                )
-                .route(
-                    "/account/sessions/end-others",
-                    web::post().to(routes::account_sessions::end_others),
-                )
-                .route(
-                    "/broker/token",
-                    web::post().to(routes::broker::access_token),
-                )
-                .route(
-                    "/sessions/revoked",
-                    web::get().to(routes::revocations::revoked_sessions),
-                )
-                .route("/handoff/redeem", web::post().to(routes::redeem::redeem))
-                .service(
-                    web::resource("/backchannel-logout")
-                        .wrap(from_fn(limited(logout_limit.clone())))
-                        .route(web::post().to(routes::backchannel_logout::backchannel_logout)),
-                )
-                .route(
-                    "/sessions/end",
-                    web::post().to(routes::app_sign_out::end_session),
-                )
-                .route(
-                    "/sessions/status",
-                    web::post().to(routes::app_sign_out::session_status),
-                )
-                .route("/.well-known/jwks.json", web::get().to(routes::jwks::jwks))
-                .route("/healthz", web::get().to(routes::health::healthz))
-                .route("/readyz", web::get().to(routes::health::readyz))
-                .route("/metrics", web::get().to(service_kit::metrics::endpoint))
-                .route("/favicon.svg", web::get().to(crate::pages::favicon))
-                .route("/favicon.ico", web::get().to(crate::pages::favicon))
+                .configure(|config| routes::table::configure(&limits, config))
                 .default_service(web::to(not_found))
         })
         // Tags this server's threads for a process running several services.

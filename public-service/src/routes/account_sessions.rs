@@ -15,16 +15,16 @@
 //! through the revoked-sessions feed, like any sign-out.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::apps::ReturnTo;
-use crate::pages::{error_page, render};
-use crate::routes::logout::{claimed_origin, requested_return_to};
-use crate::routes::query_param;
+use crate::boundary::{BrowserForm, CurrentSession, FormPages, Origins, SameOriginForm};
+use crate::pages::{date, error_page, render};
+use crate::routes::{query_param, requested_return_to};
 use crate::sessions::Sessions;
 use crate::state::AppState;
-use crate::store::SessionRecord;
+use crate::store::{SessionRecord, StoreError};
 
 pub const PAGE_PATH: &str = "/account/sessions";
 
@@ -50,33 +50,89 @@ struct SessionsPage<'a> {
     done: Option<&'static str>,
 }
 
-#[derive(Template)]
-#[template(path = "signed_out_notice.html")]
-struct NoticePage<'a> {
-    date: &'a str,
-    continue_url: &'a str,
+/// Why the sessions page or one of its forms did nothing; each is a page
+/// a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionsPageError {
+    #[error("the browser's cookie carries no form token")]
+    NoFormToken,
+    #[error("the form's token is missing or not this browser's")]
+    ExpiredForm,
+    #[error("no session was chosen")]
+    NoSessionChosen,
+    #[error("the chosen session is this browser's")]
+    ThisBrowser,
+    #[error("the chosen session is not one of the person's live sessions")]
+    NotYours,
+    #[error("the session store failed: {0}")]
+    Store(#[from] StoreError),
 }
 
-pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+impl ResponseError for SessionsPageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NoFormToken => StatusCode::UNAUTHORIZED,
+            Self::ExpiredForm => StatusCode::FORBIDDEN,
+            Self::NoSessionChosen | Self::ThisBrowser => StatusCode::BAD_REQUEST,
+            // Someone else's, unknown or already ended: the same answer.
+            Self::NotYours => StatusCode::NOT_FOUND,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (title, message, retry) = match self {
+            Self::NoFormToken => (
+                "You are not signed in",
+                "Sign in to see where you are signed in.",
+                "/login",
+            ),
+            Self::ExpiredForm => {
+                tracing::warn!("sessions page post refused: missing or wrong form token");
+                (
+                    NOT_CHANGED,
+                    "This form has expired; nothing was ended. Open the page again.",
+                    PAGE_PATH,
+                )
+            }
+            Self::NoSessionChosen => (NOT_CHANGED, "No session was chosen.", PAGE_PATH),
+            Self::ThisBrowser => (
+                NOT_CHANGED,
+                "This is the browser you are using: sign out to end its session.",
+                PAGE_PATH,
+            ),
+            Self::NotYours => (
+                NOT_CHANGED,
+                "That session is not one of your live sessions; nothing was ended.",
+                PAGE_PATH,
+            ),
+            Self::Store(e) => {
+                tracing::error!(reason = %e, "the sessions page's storage failed");
+                (
+                    "Your sessions are unavailable",
+                    "They could not be read or changed right now. Please try again in a moment.",
+                    PAGE_PATH,
+                )
+            }
+        };
+        error_page(status, title, message, Some(retry))
+    }
+}
+
+const NOT_CHANGED: &str = "Your sessions were not changed";
+
+pub async fn page(
+    CurrentSession(session): CurrentSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, SessionsPageError> {
     let return_to = requested_return_to(&req, &state);
-    let session = match state.sessions.current(&req).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return not_signed_in(),
-        Err(e) => return unavailable(&e),
-    };
-    let Some(token) = Sessions::form_token(&req) else {
-        return not_signed_in();
-    };
-    let sessions = match state.sessions.live_sessions_of(&session.subject).await {
-        Ok(sessions) => sessions,
-        Err(e) => return unavailable(&e),
-    };
+    let token = Sessions::form_token(&req).ok_or(SessionsPageError::NoFormToken)?;
+    let sessions = state.sessions.live_sessions_of(&session.subject).await?;
     let mut rows = Vec::with_capacity(sessions.len());
     for listed in sessions {
-        let apps = match state.store.apps_of_session(&listed.id).await {
-            Ok(apps) => apps,
-            Err(e) => return unavailable(&e),
-        };
+        let apps = state.store.apps_of_session(&listed.id).await?;
         rows.push(row(listed, apps, &session.id));
     }
     // Only fixed sentences: nothing from the query reaches the page. No
@@ -97,7 +153,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     logout
         .query_pairs_mut()
         .append_pair("return_to", return_to.as_str());
-    render(
+    Ok(render(
         StatusCode::OK,
         &SessionsPage {
             others: rows.iter().filter(|r| !r.this_browser).count(),
@@ -107,151 +163,97 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             logout_url: logout.as_str(),
             done,
         },
-    )
+    ))
 }
 
 /// `POST /account/sessions/end`: ends one other session of the person.
-pub async fn end_one(req: HttpRequest, state: web::Data<AppState>, body: String) -> HttpResponse {
-    let (session, form, return_to) = match authorised(&req, &state, &body).await {
-        Ok(authorised) => authorised,
-        Err(refusal) => return refusal,
-    };
-    let Some(target) = form.session else {
-        return refused(StatusCode::BAD_REQUEST, "No session was chosen.");
-    };
+pub async fn end_one(
+    SameOriginForm(form): SameOriginForm<Form>,
+    CurrentSession(session): CurrentSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, SessionsPageError> {
+    let return_to = authorised(&req, &state, &form)?;
+    let target = form.session.ok_or(SessionsPageError::NoSessionChosen)?;
     if target == session.id {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "This is the browser you are using: sign out to end its session.",
-        );
+        return Err(SessionsPageError::ThisBrowser);
     }
-    match state.sessions.end_one_of(&session.subject, &target).await {
-        Ok(true) => {
-            tracing::info!("a session was ended from the sessions page");
-            back_to_page(&state, &return_to, "one")
-        }
-        // Someone else's, unknown or already ended: the same answer, and
-        // nothing ended.
-        Ok(false) => refused(
-            StatusCode::NOT_FOUND,
-            "That session is not one of your live sessions; nothing was ended.",
-        ),
-        Err(e) => unavailable(&e),
+    if !state.sessions.end_one_of(&session.subject, &target).await? {
+        return Err(SessionsPageError::NotYours);
     }
+    tracing::info!("a session was ended from the sessions page");
+    Ok(back_to_page(&state, &return_to, "one"))
 }
 
 /// `POST /account/sessions/end-others`: ends all but this browser's.
 pub async fn end_others(
+    SameOriginForm(form): SameOriginForm<Form>,
+    CurrentSession(session): CurrentSession,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: String,
-) -> HttpResponse {
-    let (session, _, return_to) = match authorised(&req, &state, &body).await {
-        Ok(authorised) => authorised,
-        Err(refusal) => return refusal,
-    };
-    match state
+) -> Result<HttpResponse, SessionsPageError> {
+    let return_to = authorised(&req, &state, &form)?;
+    let ended = state
         .sessions
         .end_all_others(&session.subject, &session.id)
-        .await
-    {
-        Ok(ended) => {
-            tracing::info!(ended, "other sessions were ended from the sessions page");
-            back_to_page(&state, &return_to, "others")
-        }
-        Err(e) => unavailable(&e),
-    }
+        .await?;
+    tracing::info!(ended, "other sessions were ended from the sessions page");
+    Ok(back_to_page(&state, &return_to, "others"))
 }
 
-/// The page a browser signed out everywhere else sees on its next
-/// sign-in (with `SIGNED_OUT_NOTICE`): the notice and a link on to where
-/// `handed_off` was taking it, with `handed_off`'s cookies. With code
-/// delivery that is the app's start route, not a code that could expire
-/// while the notice is read (see the callback).
-pub fn signed_out_notice(handed_off: HttpResponse, at: u64) -> HttpResponse {
-    let Some(location) = handed_off
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-    else {
-        return handed_off;
-    };
-    let mut page = render(
-        StatusCode::OK,
-        &NoticePage {
-            date: &date(at),
-            continue_url: &location,
-        },
-    );
-    for cookie in handed_off.cookies() {
-        let _ = page.add_cookie(&cookie);
-    }
-    page
-}
-
-struct Form {
+#[derive(Debug)]
+pub struct Form {
     token: Option<String>,
     session: Option<String>,
     return_to: Option<String>,
 }
 
-/// The signed-in session, the form and where the way on leads, if the post
-/// comes from this service's page with this browser's token; otherwise
-/// the refusal (and nothing is ended).
-async fn authorised(
+/// Where the way on leads, if the form carries this browser's token;
+/// otherwise the refusal (and nothing is ended). The origin and the
+/// session were checked before the handler ran.
+fn authorised(
     req: &HttpRequest,
     state: &AppState,
-    body: &str,
-) -> Result<(SessionRecord, Form, ReturnTo), HttpResponse> {
-    let own_origin = state.public_url.origin().ascii_serialization();
-    if claimed_origin(req).as_deref() != Some(own_origin.as_str()) {
-        tracing::warn!("sessions page post refused: not from this service's page");
-        return Err(refused(
-            StatusCode::FORBIDDEN,
-            "This request did not come from the sessions page; nothing was ended.",
-        ));
-    }
-    let Some(form) = parse_form(body) else {
-        return Err(refused(
-            StatusCode::BAD_REQUEST,
-            "The form was not readable.",
-        ));
-    };
-    let session = match state.sessions.current(req).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(not_signed_in()),
-        Err(e) => return Err(unavailable(&e)),
-    };
+    form: &Form,
+) -> Result<ReturnTo, SessionsPageError> {
     let token_ok = form
         .token
         .as_deref()
         .is_some_and(|token| Sessions::form_token_matches(req, token));
     if !token_ok {
-        tracing::warn!("sessions page post refused: missing or wrong form token");
-        return Err(refused(
-            StatusCode::FORBIDDEN,
-            "This form has expired; nothing was ended. Open the page again.",
-        ));
+        return Err(SessionsPageError::ExpiredForm);
     }
-    let return_to = form
+    Ok(form
         .return_to
         .as_deref()
         .and_then(|raw| state.apps.return_to(raw).ok())
-        .unwrap_or_else(|| state.apps.default_return_to());
-    Ok((session, form, return_to))
+        .unwrap_or_else(|| state.apps.default_return_to()))
+}
+
+impl BrowserForm for Form {
+    const ORIGINS: Origins = Origins::Ours;
+    const PAGES: &'static FormPages = &FormPages {
+        name: "sessions page",
+        refused_title: "Your sessions were not changed",
+        foreign_origin: "This request did not come from the sessions page; nothing was ended.",
+        retry_path: PAGE_PATH,
+    };
+
+    fn parse(body: &[u8]) -> Option<Self> {
+        parse_form(body)
+    }
 }
 
 /// The form's fields; `None` when one repeats or is too long (no guessing
 /// which of two values counts).
-fn parse_form(body: &str) -> Option<Form> {
+fn parse_form(body: &[u8]) -> Option<Form> {
     const MAX_FIELD: usize = 2048;
     let mut form = Form {
         token: None,
         session: None,
         return_to: None,
     };
-    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+    for (key, value) in url::form_urlencoded::parse(body) {
         let slot = match key.as_ref() {
             "token" => &mut form.token,
             "session" => &mut form.session,
@@ -289,15 +291,6 @@ fn row(session: SessionRecord, apps: Vec<String>, current: &str) -> Row {
     }
 }
 
-/// "4 Dec 2026, 20:05 UTC".
-fn date(unix_seconds: u64) -> String {
-    i64::try_from(unix_seconds)
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map(|d| d.format("%-d %b %Y, %H:%M UTC").to_string())
-        .unwrap_or_else(|| "an unknown date".to_owned())
-}
-
 fn back_to_page(state: &AppState, return_to: &ReturnTo, done: &str) -> HttpResponse {
     let mut url = state.url(PAGE_PATH);
     url.query_pairs_mut()
@@ -309,51 +302,17 @@ fn back_to_page(state: &AppState, return_to: &ReturnTo, done: &str) -> HttpRespo
         .finish()
 }
 
-fn refused(status: StatusCode, message: &str) -> HttpResponse {
-    error_page(
-        status,
-        "Your sessions were not changed",
-        message,
-        Some(PAGE_PATH),
-    )
-}
-
-fn not_signed_in() -> HttpResponse {
-    error_page(
-        StatusCode::UNAUTHORIZED,
-        "You are not signed in",
-        "Sign in to see where you are signed in.",
-        Some("/login"),
-    )
-}
-
-fn unavailable(e: &crate::store::StoreError) -> HttpResponse {
-    tracing::error!(reason = %e, "the sessions page's storage failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Your sessions are unavailable",
-        "They could not be read or changed right now. Please try again in a moment.",
-        Some(PAGE_PATH),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn repeated_or_oversized_fields_are_refused() {
-        assert!(parse_form("token=a&session=b").is_some());
-        assert!(parse_form("token=a&token=b").is_none());
-        assert!(parse_form(&format!("session={}", "x".repeat(3000))).is_none());
-        let form = parse_form("other=1&return_to=https%3A%2F%2Fapp").unwrap();
+        assert!(parse_form(b"token=a&session=b").is_some());
+        assert!(parse_form(b"token=a&token=b").is_none());
+        assert!(parse_form(format!("session={}", "x".repeat(3000)).as_bytes()).is_none());
+        let form = parse_form(b"other=1&return_to=https%3A%2F%2Fapp").unwrap();
         assert_eq!(form.return_to.as_deref(), Some("https://app"));
         assert!(form.token.is_none());
-    }
-
-    #[test]
-    fn dates_read_plainly() {
-        assert_eq!(date(1_796_414_700), "4 Dec 2026, 20:05 UTC");
-        assert_eq!(date(u64::MAX), "an unknown date");
     }
 }

@@ -15,12 +15,13 @@
 //! ends or forgets a live session).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use handoff_guard::MAX_TOKEN_LEN;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::routes::{app_caller, json_answer, json_object, temporarily_unavailable};
+use crate::boundary::AppCaller;
+use crate::routes::{json_answer, json_object, temporarily_unavailable};
 use crate::state::AppState;
 
 /// The body of `/sessions/end` and `/sessions/status`.
@@ -41,11 +42,11 @@ impl EndRequest {
 }
 
 pub async fn end_session(
-    req: HttpRequest,
+    caller: AppCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let claims = match handed_to_the_caller(&req, &state, &body).await {
+    let claims = match handed_to_the_caller(&caller, &state, &body).await {
         Ok(claims) => claims,
         Err(refused) => return refused,
     };
@@ -92,11 +93,11 @@ pub async fn end_session(
 }
 
 pub async fn session_status(
-    req: HttpRequest,
+    caller: AppCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let claims = match handed_to_the_caller(&req, &state, &body).await {
+    let claims = match handed_to_the_caller(&caller, &state, &body).await {
         Ok(claims) => claims,
         Err(refused) => return refused,
     };
@@ -114,23 +115,17 @@ pub async fn session_status(
 /// The claims of the request's handoff token, verified for an app whose
 /// service account is the authenticated caller; or the refusal.
 async fn handed_to_the_caller(
-    req: &HttpRequest,
+    caller: &AppCaller,
     state: &AppState,
     body: &[u8],
 ) -> Result<handoff_guard::HandoffClaims, HttpResponse> {
-    let caller = app_caller(req, state).await?;
     let Some(request) = EndRequest::parse(body) else {
         return Err(json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request" }),
         ));
     };
-    let apps = state
-        .apps
-        .apps()
-        .iter()
-        .filter(|app| app.service_account() == Some(caller.email.as_str()));
-    for app in apps {
+    for app in caller.apps(&state.apps) {
         if let Ok(verified) = state
             .handoff
             .verify_for(&request.handoff_token, app.audience())
@@ -139,7 +134,7 @@ async fn handed_to_the_caller(
             return Ok(verified);
         }
     }
-    tracing::warn!(caller = %caller.email, "refused: no valid handoff token for the caller's app");
+    tracing::warn!(caller = %caller.account(), "refused: no valid handoff token for the caller's app");
     Err(json_answer(
         StatusCode::BAD_REQUEST,
         json!({ "error": "invalid_grant" }),

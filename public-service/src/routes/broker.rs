@@ -27,11 +27,12 @@
 //!   `403` `caller_not_allowed`, `503` `temporarily_unavailable`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse, ResponseError};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::boundary::BrokerCaller;
 use crate::policy::Identity;
 use crate::routes::{json_answer, json_object, temporarily_unavailable};
 use crate::scopes;
@@ -80,23 +81,10 @@ impl TokenRequest {
 }
 
 pub async fn access_token(
-    req: HttpRequest,
+    caller: BrokerCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(callers) = &state.callers else {
-        return json_answer(
-            StatusCode::NOT_FOUND,
-            json!({ "error": "not_found", "message": "The token broker is not enabled." }),
-        );
-    };
-    let caller = match callers.authenticate(&req).await {
-        Ok(caller) => caller,
-        Err(e) => return e.error_response(),
-    };
-    if let Some(refused) = crate::routes::over_caller_limit(&req, |l| &l.broker, &caller.email) {
-        return refused;
-    }
     let request = match TokenRequest::parse(&body) {
         Ok(request) => request,
         Err(BodyError::Unreadable) => {
@@ -126,12 +114,12 @@ pub async fn access_token(
             }),
         );
     }
-    let Some(rules) = state.broker_rules.for_caller(&caller.email) else {
+    let Some(rules) = state.broker_rules.for_caller(caller.account()) else {
         // Settings refuse an allowed caller without rules; never reached.
         return handoff_guard::login_service::CallerError::NotAllowed.error_response();
     };
     if let Some(beyond) = request.scopes.iter().find(|s| !rules.allows_scope(s)) {
-        tracing::warn!(caller = %caller.email, scope = %beyond, "a scope beyond the caller's rules was asked for");
+        tracing::warn!(caller = %caller.account(), scope = %beyond, "a scope beyond the caller's rules was asked for");
         return refused(
             "scope_not_allowed",
             format!("This caller may not ask for {beyond:?} (BROKER_CALLER_SCOPES)."),
@@ -141,7 +129,7 @@ pub async fn access_token(
         match state.sessions.has_live_session(&request.subject).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(caller = %caller.email, subject = %request.subject, "no live session");
+                tracing::info!(caller = %caller.account(), subject = %request.subject, "no live session");
                 return json_answer(
                     StatusCode::FORBIDDEN,
                     json!({
@@ -194,7 +182,7 @@ pub async fn access_token(
                 .iter()
                 .map(|s| scopes::as_written(s, &known))
                 .collect();
-            tracing::info!(caller = %caller.email, subject = %request.subject, scope = %carried.join(" "), "access token brokered");
+            tracing::info!(caller = %caller.account(), subject = %request.subject, scope = %carried.join(" "), "access token brokered");
             json_answer(
                 StatusCode::OK,
                 json!({
@@ -207,14 +195,14 @@ pub async fn access_token(
             )
         }
         Err(BrokerError::Refused(Refusal::UserNotAllowed)) => {
-            tracing::warn!(caller = %caller.email, subject = %request.subject, "the access policy no longer admits the user");
+            tracing::warn!(caller = %caller.account(), subject = %request.subject, "the access policy no longer admits the user");
             refused(
                 "user_not_allowed",
                 "The access policy does not admit this user.".to_owned(),
             )
         }
         Err(BrokerError::Refused(Refusal::SubjectNotAllowed)) => {
-            tracing::warn!(caller = %caller.email, subject = %request.subject, "a user beyond the caller's rules was asked for");
+            tracing::warn!(caller = %caller.account(), subject = %request.subject, "a user beyond the caller's rules was asked for");
             refused(
                 "subject_not_allowed",
                 "This caller may not act for this user (BROKER_CALLER_USERS).".to_owned(),
@@ -225,7 +213,7 @@ pub async fn access_token(
                 .iter()
                 .map(|s| scopes::as_written(s, &known))
                 .collect();
-            tracing::warn!(caller = %caller.email, subject = %request.subject, extra = %extra.join(" "), "the provider's token carries scopes beyond the caller's; refused");
+            tracing::warn!(caller = %caller.account(), subject = %request.subject, extra = %extra.join(" "), "the provider's token carries scopes beyond the caller's; refused");
             json_answer(
                 StatusCode::FORBIDDEN,
                 json!({
@@ -239,7 +227,7 @@ pub async fn access_token(
             )
         }
         Err(BrokerError::ConsentRequired { missing_scopes }) => {
-            tracing::info!(caller = %caller.email, subject = %request.subject, "consent required");
+            tracing::info!(caller = %caller.account(), subject = %request.subject, "consent required");
             json_answer(
                 StatusCode::FORBIDDEN,
                 json!({
@@ -250,7 +238,7 @@ pub async fn access_token(
             )
         }
         Err(e) => {
-            tracing::warn!(caller = %caller.email, reason = %e, "access token not available");
+            tracing::warn!(caller = %caller.account(), reason = %e, "access token not available");
             temporarily_unavailable()
         }
     }

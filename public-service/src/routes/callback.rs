@@ -17,6 +17,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::apps::Delivery;
+use crate::boundary::MaybeSession;
 use crate::delivery::{app_start_url, hand_off, HandOffError};
 use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::OfflineAccess;
@@ -26,6 +27,7 @@ use crate::policy::Denial;
 use crate::routes::login::{start_sign_in, SignInRequest};
 use crate::routes::{query_param, QueryError};
 use crate::state::AppState;
+use crate::store::SessionRecord;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -160,8 +162,12 @@ impl ResponseError for CallbackError {
     }
 }
 
-pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let mut response = match complete(&req, &state).await {
+pub async fn callback(
+    MaybeSession(session): MaybeSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut response = match complete(&req, &state, session).await {
         Ok(response) => response,
         Err(e) => e.error_response(),
     };
@@ -171,7 +177,11 @@ pub async fn callback(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     response
 }
 
-async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, CallbackError> {
+async fn complete(
+    req: &HttpRequest,
+    state: &AppState,
+    session: Option<SessionRecord>,
+) -> Result<HttpResponse, CallbackError> {
     let state_param = query_param(req, "state")?.ok_or(CallbackError::MissingState)?;
     let transaction = LoginTransaction::from_request(
         req,
@@ -261,7 +271,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
     } else {
         None
     };
-    let session = match state.sessions.current(req).await? {
+    let session = match session {
         Some(session) if session.subject == identity.subject => {
             state
                 .sessions
@@ -316,7 +326,7 @@ async fn complete(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, C
         }
     };
     Ok(match signed_out_at {
-        Some(at) => crate::routes::account_sessions::signed_out_notice(handed_off, at),
+        Some(at) => crate::pages::signed_out_notice(handed_off, at),
         None => handed_off,
     })
 }

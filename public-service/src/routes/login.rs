@@ -15,6 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::apps::{Delivery, ReturnTo, ReturnToError};
+use crate::boundary::MaybeSession;
 use crate::delivery::{bounce_to_app, BrowserBinding};
 use crate::login_transaction::LoginTransaction;
 use crate::oidc::OfflineAccess;
@@ -119,6 +120,7 @@ pub struct SignInRequest {
 }
 
 pub async fn login(
+    MaybeSession(session): MaybeSession,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
@@ -132,7 +134,7 @@ pub async fn login(
             return Ok(bounce_to_app(&return_to, false, scope.as_deref()));
         }
     };
-    let (force_consent, login_hint) = match state.sessions.current(&req).await? {
+    let (force_consent, login_hint) = match session {
         Some(session) => {
             let needs_refresh_token = state.oidc.offline_access() != OfflineAccess::Off
                 && !state.broker.has_usable_grant(&session.subject).await?;

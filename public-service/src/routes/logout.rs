@@ -10,16 +10,18 @@
 //! the provider, and optionally passes through the provider's end-session
 //! endpoint on the way to the signed-out page.
 
-use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use url::Url;
 
 use crate::apps::{Delivery, ReturnTo};
+use crate::boundary::{
+    BrowserForm, EndedSessionCookie, FormPages, MaybeSession, Origins, SameOriginForm,
+};
 use crate::delivery::APP_SIGNED_OUT_PATH;
 use crate::pages::{error_page, render};
-use crate::routes::query_param;
+use crate::routes::{requested_return_to, MAX_PARAM_LEN};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -46,23 +48,52 @@ pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     )
 }
 
-pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) -> HttpResponse {
-    if !from_a_trusted_origin(&req, &state) {
-        tracing::warn!("sign-out refused: not posted from this service or a registered app");
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Sign-out was not confirmed",
+/// The sign-out form, from this service's confirmation page or an app's
+/// sign-out button.
+#[derive(Debug)]
+pub struct SignOutForm {
+    return_to: Option<String>,
+}
+
+impl BrowserForm for SignOutForm {
+    const ORIGINS: Origins = Origins::OursOrAnApp;
+    const PAGES: &'static FormPages = &FormPages {
+        name: "sign-out",
+        refused_title: "Sign-out was not confirmed",
+        foreign_origin:
             "Sign out from the app's sign-out button or from this service's sign-out page.",
-            Some("/logout"),
-        );
+        retry_path: "/logout",
+    };
+
+    fn parse(body: &[u8]) -> Option<Self> {
+        let mut return_to = None;
+        for (key, value) in url::form_urlencoded::parse(body) {
+            if key != "return_to" {
+                continue;
+            }
+            if return_to.is_some() || value.len() > MAX_PARAM_LEN {
+                return None;
+            }
+            return_to = Some(value.into_owned());
+        }
+        Some(Self { return_to })
     }
-    let return_to = url::form_urlencoded::parse(body.as_bytes())
-        .find(|(k, _)| k == "return_to")
-        .and_then(|(_, v)| state.apps.return_to(&v).ok())
+}
+
+pub async fn logout(
+    form: SameOriginForm<SignOutForm>,
+    session: MaybeSession,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let return_to = form
+        .0
+        .return_to
+        .as_deref()
+        .and_then(|raw| state.apps.return_to(raw).ok())
         .unwrap_or_else(|| state.apps.default_return_to());
 
-    match state.sessions.current(&req).await {
-        Ok(Some(session)) => {
+    match session.0 {
+        Some(session) => {
             if let Err(e) = state.sessions.revoke(&session).await {
                 tracing::error!(reason = %e, "session could not be revoked");
                 return error_page(
@@ -79,16 +110,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
             }
             tracing::info!("signed out");
         }
-        Ok(None) => tracing::info!("sign-out without a valid session; clearing cookies"),
-        Err(e) => {
-            tracing::error!(reason = %e, "session lookup failed at sign-out");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-out is unavailable",
-                "You could not be signed out right now. Please try again in a moment.",
-                Some("/logout"),
-            );
-        }
+        None => tracing::info!("sign-out without a valid session; clearing cookies"),
     }
 
     let signed_out = signed_out_url(&state, &return_to);
@@ -118,7 +140,11 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, body: String) 
     page
 }
 
-pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn signed_out(
+    ended: EndedSessionCookie,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let return_to = requested_return_to(&req, &state);
     let mut login = Url::parse("http://x/login").expect("a valid constant URL");
     login
@@ -131,33 +157,10 @@ pub async fn signed_out(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
             login_url: &login_url,
         },
     );
-    // An app that ended the session server to server leaves the (revoked)
-    // session cookie behind; forget it here, but only a cookie whose
-    // session has ended: any site can send a browser to this page, and a
-    // `GET` must not sign anyone out (nor, by dropping the cookie of a live
-    // session, knock them out while the session stays valid).
-    let ended = match state.sessions.check(&req).await {
-        Ok(Ok(_)) => false,
-        Ok(Err(_)) => crate::sessions::cookie_present(&req),
-        Err(e) => {
-            tracing::warn!(reason = %e, "session lookup failed on the signed-out page; cookie kept");
-            false
-        }
-    };
-    if ended {
+    if ended.0 {
         let _ = page.add_cookie(&Sessions::removal_cookie());
     }
     page
-}
-
-/// `return_to`, or `state` when the provider's end-session endpoint sent
-/// the browser back (it carries `return_to`); a registered app either way.
-pub(crate) fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {
-    let param = |name: &str| query_param(req, name).ok().flatten();
-    param("return_to")
-        .or_else(|| param("state"))
-        .and_then(|raw| state.apps.return_to(&raw).ok())
-        .unwrap_or_else(|| state.apps.default_return_to())
 }
 
 fn signed_out_url(state: &AppState, return_to: &ReturnTo) -> Url {
@@ -165,27 +168,4 @@ fn signed_out_url(state: &AppState, return_to: &ReturnTo) -> Url {
     url.query_pairs_mut()
         .append_pair("return_to", return_to.as_str());
     url
-}
-
-/// `Origin`, or `Referer` when a browser sent no `Origin`, is this service
-/// or a registered app. Neither header, or an opaque (`null`) origin:
-/// refused.
-fn from_a_trusted_origin(req: &HttpRequest, state: &AppState) -> bool {
-    let Some(origin) = claimed_origin(req) else {
-        return false;
-    };
-    origin == state.public_url.origin().ascii_serialization()
-        || state.apps.apps().iter().any(|app| app.audience() == origin)
-}
-
-/// The serialised `Origin`, or `Referer`'s origin when a browser sent no
-/// `Origin`; `None` for neither, several, an opaque (`null`) origin or an
-/// `Origin` that is not exactly a serialised origin
-/// (`handoff_guard::request_origin`).
-pub(crate) fn claimed_origin(req: &HttpRequest) -> Option<String> {
-    let headers = req.headers();
-    handoff_guard::login_service::claimed_origin(
-        headers.get_all(header::ORIGIN).map(|v| v.as_bytes()),
-        headers.get_all(header::REFERER).map(|v| v.as_bytes()),
-    )
 }

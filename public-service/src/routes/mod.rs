@@ -1,4 +1,5 @@
-//! HTTP routes of the public service, one module per route.
+//! HTTP routes of the public service, one module per route; [`table`]
+//! lists them all with the check each gets.
 
 pub mod account_sessions;
 pub mod app_sign_out;
@@ -13,15 +14,13 @@ pub mod redeem;
 pub mod renew;
 pub mod revocations;
 pub mod start;
+pub mod table;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use std::sync::Arc;
+use actix_web::{HttpRequest, HttpResponse};
 
-use handoff_guard::login_service::CallerAccount as ServiceCaller;
-use service_kit::rate_limit::CallerLimiter;
-
+use crate::apps::ReturnTo;
 use crate::state::AppState;
 
 /// Longest query parameter value read; longer ones are refused.
@@ -84,48 +83,12 @@ pub fn temporarily_unavailable() -> HttpResponse {
     response
 }
 
-/// The back channel's rate limits, per authenticated caller: the callers
-/// (apps on Cloud Run, say) often leave through addresses they share with
-/// others, so a limit per address would let anyone behind the same address
-/// (or anyone who makes an app redeem junk) use up theirs. Redemptions and
-/// the broker have budgets of their own.
-pub struct BackChannelLimits {
-    pub redeem: Arc<CallerLimiter>,
-    pub broker: Arc<CallerLimiter>,
-}
-
-/// The `429` answer when `caller` is over its budget in the limiter `pick`
-/// chooses; `None` while it is within it.
-pub fn over_caller_limit(
-    req: &HttpRequest,
-    pick: fn(&BackChannelLimits) -> &CallerLimiter,
-    caller: &str,
-) -> Option<HttpResponse> {
-    let limits = req.app_data::<actix_web::web::Data<BackChannelLimits>>()?;
-    let limiter = pick(limits);
-    limiter
-        .check_caller(caller, std::time::Instant::now())
-        .err()
-        .map(|wait| limiter.refusal(wait))
-}
-
-/// The app's service account calling one of the apps' back-channel
-/// routes, or the answer that refuses the call.
-pub async fn app_caller(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<ServiceCaller, HttpResponse> {
-    let Some(callers) = &state.app_callers else {
-        return Err(json_answer(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({
-                "error": "not_found",
-                "message": "No app service accounts are configured.",
-            }),
-        ));
-    };
-    callers
-        .authenticate(req)
-        .await
-        .map_err(|e| e.error_response())
+/// `return_to`, or `state` when the provider's end-session endpoint sent
+/// the browser back (it carries `return_to`); a registered app either way.
+pub fn requested_return_to(req: &HttpRequest, state: &AppState) -> ReturnTo {
+    let param = |name: &str| query_param(req, name).ok().flatten();
+    param("return_to")
+        .or_else(|| param("state"))
+        .and_then(|raw| state.apps.return_to(&raw).ok())
+        .unwrap_or_else(|| state.apps.default_return_to())
 }

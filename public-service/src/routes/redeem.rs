@@ -21,14 +21,15 @@
 //! address do not share a budget.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use handoff_guard::login_service::MAX_PENDING_BINDINGS as MAX_PENDING;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::boundary::AppCaller;
 use crate::delivery::code_hash;
-use crate::routes::{app_caller, json_answer, over_caller_limit, temporarily_unavailable};
+use crate::routes::{json_answer, temporarily_unavailable};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -118,30 +119,18 @@ impl RedeemRequest {
 }
 
 pub async fn redeem(
-    req: HttpRequest,
+    caller: AppCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let caller = match app_caller(&req, &state).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
-    if let Some(refused) = over_caller_limit(&req, |l| &l.redeem, &caller.email) {
-        return refused;
-    }
     let Some(request) = RedeemRequest::parse(&body) else {
         return json_answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "invalid_request", "message": "Send {\"code\": \"…\", \"audience\": \"<app origin>\", \"verifiers\": [\"…\"]} as JSON." }),
         );
     };
-    let registered = state
-        .apps
-        .by_audience(&request.audience)
-        .and_then(|app| app.service_account())
-        .is_some_and(|account| account == caller.email);
-    if !registered {
-        tracing::warn!(caller = %caller.email, audience = %request.audience, "redemption for an app the caller is not");
+    if !caller.acts_for(&state.apps, &request.audience) {
+        tracing::warn!(caller = %caller.account(), audience = %request.audience, "redemption for an app the caller is not");
         return json_answer(
             StatusCode::FORBIDDEN,
             json!({ "error": "caller_not_allowed", "message": "This service account is not registered for that app." }),

@@ -13,6 +13,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::boundary::MaybeSession;
 use crate::delivery::{bounce_to_app, hand_off};
 use crate::pages::error_page;
 use crate::routes::login::{binding, return_to, start_sign_in, Bound, LoginError, SignInRequest};
@@ -21,6 +22,7 @@ use crate::state::AppState;
 use crate::token_broker::BrokerError;
 
 pub async fn renew(
+    MaybeSession(session): MaybeSession,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
@@ -30,7 +32,7 @@ pub async fn renew(
         Bound::NotNeeded => None,
         Bound::Missing => return Ok(bounce_to_app(&return_to, true, None)),
     };
-    let Some(session) = state.sessions.current(&req).await? else {
+    let Some(session) = session else {
         count_renewal("sign_in");
         return Ok(start_sign_in(
             &state,

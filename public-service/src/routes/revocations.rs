@@ -10,17 +10,21 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use handoff_guard::login_service::{RevokedPage, RevokedSession};
 use serde_json::json;
 
-use crate::routes::{app_caller, json_answer, query_param, temporarily_unavailable};
+use crate::boundary::AppCaller;
+use crate::routes::{json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;
 
 /// Most ids in one answer (as many as an app reads); `more` says to ask
 /// again.
 const PAGE: u32 = handoff_guard::login_service::PAGE_LEN as u32;
 
-pub async fn revoked_sessions(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(refused) = app_caller(&req, &state).await {
-        return refused;
-    }
+/// Any app's service account may read the feed: session ids name no one,
+/// and every app needs every ended session (one person, several apps).
+pub async fn revoked_sessions(
+    _caller: AppCaller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let Some((since, after)) = cursor(&req) else {
         return bad_request();
     };
