@@ -29,6 +29,7 @@ pub mod boundary;
 pub mod broker_rules;
 pub mod delivery;
 pub mod device;
+pub mod flows;
 pub mod handoff;
 pub mod housekeeping;
 pub mod login_transaction;

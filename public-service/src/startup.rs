@@ -173,7 +173,11 @@ fn warn_of_shared_parent_domain(settings: &Settings) {
     }
 }
 
-fn build_state(settings: Settings, store: Store, clock: SharedClock) -> anyhow::Result<AppState> {
+pub(crate) fn build_state(
+    settings: Settings,
+    store: Store,
+    clock: SharedClock,
+) -> anyhow::Result<AppState> {
     let issuer = settings.issuer();
     let redirect_url = settings.redirect_url();
     let oidc = Arc::new(OidcClient::new(

@@ -58,6 +58,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What redeeming a one-time code needs.
+    pub fn hand_off(&self) -> crate::flows::hand_off::HandOff<'_> {
+        crate::flows::hand_off::HandOff {
+            apps: &self.apps,
+            codes: &self.store,
+            sessions: &self.sessions,
+            issuer: &self.handoff,
+            clock: &self.clock,
+        }
+    }
+
     /// An absolute URL on this service.
     pub fn url(&self, path: &str) -> Url {
         let mut url = self.public_url.clone();

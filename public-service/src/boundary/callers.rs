@@ -78,6 +78,12 @@ pub struct AppCaller {
 }
 
 impl AppCaller {
+    /// A caller the flows' tests stand in for an authenticated one.
+    #[cfg(test)]
+    pub(crate) fn authenticated(account: String) -> Self {
+        Self { account }
+    }
+
     /// The service account's e-mail address.
     pub fn account(&self) -> &str {
         &self.account
