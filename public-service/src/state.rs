@@ -58,6 +58,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What signing out needs.
+    pub fn sign_out(&self) -> crate::flows::sign_out::SignOut<'_> {
+        crate::flows::sign_out::SignOut {
+            sessions: &self.sessions,
+            store: &self.store,
+            grants: &self.broker,
+            provider: &self.oidc,
+            issuer: &self.handoff,
+            apps: &self.apps,
+            settings: self.sign_out,
+            signed_out_page: self.url("/signed-out"),
+        }
+    }
+
     /// What redeeming a one-time code needs.
     pub fn hand_off(&self) -> crate::flows::hand_off::HandOff<'_> {
         crate::flows::hand_off::HandOff {

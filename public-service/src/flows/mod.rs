@@ -10,3 +10,4 @@
 #[cfg(test)]
 mod fixture;
 pub mod hand_off;
+pub mod sign_out;

@@ -15,12 +15,13 @@
 //! ends or forgets a live session).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use handoff_guard::MAX_TOKEN_LEN;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::boundary::AppCaller;
+use crate::flows::sign_out::{self, SignOutError};
 use crate::routes::{json_answer, json_object, temporarily_unavailable};
 use crate::state::AppState;
 
@@ -45,100 +46,54 @@ pub async fn end_session(
     caller: AppCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
-    let claims = match handed_to_the_caller(&caller, &state, &body).await {
-        Ok(claims) => claims,
-        Err(refused) => return refused,
-    };
-    let session = match state.store.session(&claims.sid).await {
-        Ok(session) => session,
-        Err(e) => {
-            tracing::warn!(reason = %e, "session end failed on storage");
-            return temporarily_unavailable();
-        }
-    };
-    if let Some(session) = session {
-        match state.sessions.revoke(&session).await {
-            Ok(_) => tracing::info!(app = %claims.aud, "signed out by the app"),
-            Err(e) => {
-                tracing::warn!(reason = %e, "session end failed on storage");
-                return temporarily_unavailable();
-            }
-        }
-        if state.sign_out.revoke_grant {
-            if let Err(e) = state.broker.revoke(&session.subject).await {
-                tracing::warn!(reason = %e, "grant not revoked at sign-out");
-            }
-        }
-    }
-    let mut signed_out = state.url("/signed-out");
-    signed_out
-        .query_pairs_mut()
-        .append_pair("return_to", &format!("{}/", claims.aud));
-    let mut destination = signed_out.clone();
-    if state.sign_out.end_provider_session {
-        let return_to = format!("{}/", claims.aud);
-        if let Some(end_session) = state
-            .oidc
-            .end_session_url(&state.url("/signed-out"), &return_to)
-            .await
-        {
-            destination = end_session;
-        }
-    }
-    json_answer(
+) -> Result<HttpResponse, AppSignOutError> {
+    let request = EndRequest::parse(&body).ok_or(SignOutError::Unreadable)?;
+    let destination =
+        sign_out::sign_out_for_app(&state.sign_out(), &caller, &request.handoff_token).await?;
+    Ok(json_answer(
         StatusCode::OK,
         json!({ "signed_out_url": destination.as_str() }),
-    )
+    ))
 }
 
 pub async fn session_status(
     caller: AppCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
-    let claims = match handed_to_the_caller(&caller, &state, &body).await {
-        Ok(claims) => claims,
-        Err(refused) => return refused,
-    };
-    let ended = match state.store.session(&claims.sid).await {
-        Ok(Some(session)) => state.sessions.validity(&session).is_err(),
-        Ok(None) => true,
-        Err(e) => {
-            tracing::warn!(reason = %e, "session status failed on storage");
-            return temporarily_unavailable();
-        }
-    };
-    json_answer(StatusCode::OK, json!({ "ended": ended }))
+) -> Result<HttpResponse, AppSignOutError> {
+    let request = EndRequest::parse(&body).ok_or(SignOutError::Unreadable)?;
+    let ended = sign_out::has_ended(&state.sign_out(), &caller, &request.handoff_token).await?;
+    Ok(json_answer(StatusCode::OK, json!({ "ended": ended })))
 }
 
-/// The claims of the request's handoff token, verified for an app whose
-/// service account is the authenticated caller; or the refusal.
-async fn handed_to_the_caller(
-    caller: &AppCaller,
-    state: &AppState,
-    body: &[u8],
-) -> Result<handoff_guard::HandoffClaims, HttpResponse> {
-    let Some(request) = EndRequest::parse(body) else {
-        return Err(json_answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request" }),
-        ));
-    };
-    for app in caller.apps(&state.apps) {
-        if let Ok(verified) = state
-            .handoff
-            .verify_for(&request.handoff_token, app.audience())
-            .await
-        {
-            return Ok(verified);
+/// A sign-out error as an app reads it: JSON, never a page.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct AppSignOutError(#[from] SignOutError);
+
+impl ResponseError for AppSignOutError {
+    fn status_code(&self) -> StatusCode {
+        match self.0 {
+            SignOutError::Unreadable | SignOutError::NotHandedToCaller => StatusCode::BAD_REQUEST,
+            SignOutError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
-    tracing::warn!(caller = %caller.account(), "refused: no valid handoff token for the caller's app");
-    Err(json_answer(
-        StatusCode::BAD_REQUEST,
-        json!({ "error": "invalid_grant" }),
-    ))
+
+    fn error_response(&self) -> HttpResponse {
+        match &self.0 {
+            SignOutError::Unreadable => json_answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "invalid_request" }),
+            ),
+            SignOutError::NotHandedToCaller => {
+                json_answer(StatusCode::BAD_REQUEST, json!({ "error": "invalid_grant" }))
+            }
+            SignOutError::Store(e) => {
+                tracing::warn!(reason = %e, "an app's sign-out failed on storage");
+                temporarily_unavailable()
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,15 +11,14 @@
 //! endpoint on the way to the signed-out page.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use url::Url;
 
-use crate::apps::{Delivery, ReturnTo};
 use crate::boundary::{
     BrowserForm, EndedSessionCookie, FormPages, MaybeSession, Origins, SameOriginForm,
 };
-use crate::delivery::APP_SIGNED_OUT_PATH;
+use crate::flows::sign_out::{self, SignOutError};
 use crate::pages::{error_page, render};
 use crate::routes::{requested_return_to, MAX_PARAM_LEN};
 use crate::sessions::Sessions;
@@ -81,63 +80,43 @@ impl BrowserForm for SignOutForm {
 }
 
 pub async fn logout(
-    form: SameOriginForm<SignOutForm>,
-    session: MaybeSession,
+    SameOriginForm(form): SameOriginForm<SignOutForm>,
+    MaybeSession(session): MaybeSession,
     state: web::Data<AppState>,
-) -> HttpResponse {
+) -> Result<HttpResponse, SignOutError> {
     let return_to = form
-        .0
         .return_to
         .as_deref()
         .and_then(|raw| state.apps.return_to(raw).ok())
         .unwrap_or_else(|| state.apps.default_return_to());
-
-    match session.0 {
-        Some(session) => {
-            if let Err(e) = state.sessions.revoke(&session).await {
-                tracing::error!(reason = %e, "session could not be revoked");
-                return error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-out is unavailable",
-                    "You could not be signed out right now. Please try again in a moment.",
-                    Some("/logout"),
-                );
-            }
-            if state.sign_out.revoke_grant {
-                if let Err(e) = state.broker.revoke(&session.subject).await {
-                    tracing::warn!(reason = %e, "grant not revoked at sign-out");
-                }
-            }
-            tracing::info!("signed out");
-        }
-        None => tracing::info!("sign-out without a valid session; clearing cookies"),
-    }
-
-    let signed_out = signed_out_url(&state, &return_to);
-    let mut destination = signed_out.clone();
-    if *state.handoff.delivery() == Delivery::Code {
-        // The app's cookie is its own: let the app forget it on the way.
-        destination = return_to.app_url();
-        destination.set_path(APP_SIGNED_OUT_PATH);
-    }
-    if state.sign_out.end_provider_session {
-        // The provider sends the browser to the registered `/signed-out`
-        // exactly, with `return_to` in `state`.
-        let registered = state.url("/signed-out");
-        if let Some(end_session) = state
-            .oidc
-            .end_session_url(&registered, return_to.as_str())
-            .await
-        {
-            destination = end_session;
-        }
-    }
+    let destination = sign_out::sign_out(&state.sign_out(), session.as_ref(), &return_to).await?;
     let mut page = service_kit::service::continue_to(&destination);
     let _ = page.add_cookie(&Sessions::removal_cookie());
     for cookie in state.handoff.removal_cookies(&state.apps) {
         let _ = page.add_cookie(&cookie);
     }
-    page
+    Ok(page)
+}
+
+impl ResponseError for SignOutError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unreadable | Self::NotHandedToCaller => StatusCode::BAD_REQUEST,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The browser's sign-out is answered with a page; an app's, with
+    /// JSON (`routes::app_sign_out`).
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(reason = %self, "sign-out failed");
+        error_page(
+            self.status_code(),
+            "Sign-out is unavailable",
+            "You could not be signed out right now. Please try again in a moment.",
+            Some("/logout"),
+        )
+    }
 }
 
 pub async fn signed_out(
@@ -161,11 +140,4 @@ pub async fn signed_out(
         let _ = page.add_cookie(&Sessions::removal_cookie());
     }
     page
-}
-
-fn signed_out_url(state: &AppState, return_to: &ReturnTo) -> Url {
-    let mut url = state.url("/signed-out");
-    url.query_pairs_mut()
-        .append_pair("return_to", return_to.as_str());
-    url
 }
