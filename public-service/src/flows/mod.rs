@@ -7,7 +7,12 @@
 //!
 //! docs/flows.md walks through each flow as a person and an app see it.
 
+pub mod back_channel_logout;
 #[cfg(test)]
 mod fixture;
 pub mod hand_off;
+pub mod renew;
+pub mod sign_in;
+#[cfg(test)]
+mod sign_in_tests;
 pub mod sign_out;

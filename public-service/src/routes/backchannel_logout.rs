@@ -21,73 +21,60 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::flows::back_channel_logout::{self, BackChannelLogout, LogoutError};
 use crate::oidc::logout_token::{LogoutTokenError, MAX_LEN};
 use crate::routes::{json_answer, temporarily_unavailable};
 use crate::state::AppState;
-use crate::store::LogoutTarget;
 
 pub async fn backchannel_logout(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
-    match state.oidc.backchannel_logout_enabled().await {
-        Ok(true) => {}
-        Ok(false) => {
-            return json_answer(
+) -> Result<HttpResponse, LogoutError> {
+    let deps = BackChannelLogout {
+        provider: state.oidc.as_ref(),
+        store: &state.store,
+        clock: &state.clock,
+    };
+    back_channel_logout::end_sessions(&deps, logout_token_of(&req, &body)).await?;
+    count("ended", "");
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    Ok(response.finish())
+}
+
+impl ResponseError for LogoutError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Disabled => StatusCode::NOT_FOUND,
+            Self::Unreadable(_) | Self::Refused(_) | Self::Replayed => StatusCode::BAD_REQUEST,
+            Self::Provider(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Disabled => json_answer(
                 StatusCode::NOT_FOUND,
                 json!({
                     "error": "not_found",
                     "error_description": "Back-channel logout is not enabled: the provider does not advertise backchannel_logout_supported, or BACKCHANNEL_LOGOUT=off.",
                 }),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "back-channel logout: provider metadata unavailable");
-            return temporarily_unavailable();
-        }
-    }
-    let token = match logout_token_of(&req, &body) {
-        Ok(token) => token,
-        Err(reason) => return refused("bad_request", reason),
-    };
-    let verified = match state.oidc.verify_logout_token(&token).await {
-        Ok(verified) => verified,
-        Err(Ok(reason)) => return refused(metric_reason(reason), &reason.to_string()),
-        Err(Err(e)) => {
-            tracing::warn!(reason = %e, "back-channel logout: provider keys unavailable");
-            return temporarily_unavailable();
-        }
-    };
-    let target = LogoutTarget {
-        subject: verified.subject.as_deref(),
-        provider_sid: verified.provider_sid.as_deref(),
-    };
-    let now = state.clock.unix_seconds();
-    match state
-        .store
-        .take_logout_token(&verified.jti, verified.remember_until, target, now)
-        .await
-    {
-        Ok(Some(sessions)) => {
-            tracing::info!(
-                sessions,
-                by_sid = target.provider_sid.is_some(),
-                by_sub = target.subject.is_some(),
-                "sessions ended by the provider's back-channel logout"
-            );
-            count("ended", "");
-            let mut response = HttpResponse::Ok();
-            response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-            response.finish()
-        }
-        Ok(None) => refused("replayed", "the logout_token's jti was seen before"),
-        Err(e) => {
-            tracing::warn!(reason = %e, "back-channel logout failed on storage");
-            temporarily_unavailable()
+            ),
+            Self::Unreadable(reason) => refused("bad_request", reason),
+            Self::Refused(reason) => refused(metric_reason(*reason), &reason.to_string()),
+            Self::Replayed => refused("replayed", "the logout_token's jti was seen before"),
+            Self::Provider(e) => {
+                tracing::warn!(reason = %e, "back-channel logout: provider metadata or keys unavailable");
+                temporarily_unavailable()
+            }
+            Self::Store(e) => {
+                tracing::warn!(reason = %e, "back-channel logout failed on storage");
+                temporarily_unavailable()
+            }
         }
     }
 }

@@ -19,60 +19,33 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use crate::apps::Delivery;
 use crate::boundary::MaybeSession;
 use crate::delivery::{app_start_url, hand_off, HandOffError};
+use crate::flows::sign_in::{self, Callback, Finished, SignedIn};
 use crate::login_transaction::{LoginTransaction, TransactionError};
-use crate::oidc::OfflineAccess;
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
 use crate::policy::Denial;
-use crate::routes::login::{start_sign_in, SignInRequest};
-use crate::routes::{query_param, QueryError};
+use crate::routes::query_param;
 use crate::state::AppState;
 use crate::store::SessionRecord;
-use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CallbackError {
-    #[error("bad query: {0}")]
-    BadQuery(#[from] QueryError),
-    #[error("no state in the callback")]
-    MissingState,
-    #[error("login transaction: {0}")]
-    Transaction(#[from] TransactionError),
-    #[error("the user declined at the provider")]
-    Declined,
-    #[error("the provider reported an error")]
-    ProviderReported,
-    #[error("no code in the callback")]
-    MissingCode,
-    #[error("provider: {0}")]
-    Provider(#[from] ProviderError),
-    #[error("access denied: {0}")]
-    Denied(#[from] Denial),
-    #[error("the stored return_to is no longer a registered app")]
-    StaleReturnTo,
-    #[error("signing the handoff token failed")]
-    Signing(#[from] handoff_guard::login_service::SignError),
-    #[error("storage unavailable: {0}")]
-    Store(#[from] StoreError),
-}
+pub use crate::flows::sign_in::SignInError as CallbackError;
 
-impl CallbackError {
-    /// A fixed label for the metrics.
-    fn metric_reason(&self) -> &'static str {
-        match self {
-            Self::BadQuery(_) | Self::MissingState | Self::Transaction(_) | Self::MissingCode => {
-                "bad_callback"
-            }
-            Self::StaleReturnTo => "stale_return_to",
-            Self::Declined => "declined",
-            Self::ProviderReported => "provider_error",
-            Self::Provider(ProviderError::InvalidIdToken(_)) => "invalid_id_token",
-            Self::Provider(ProviderError::CodeRejected(_)) => "code_rejected",
-            Self::Provider(ProviderError::WrongResponseIssuer(_)) => "wrong_issuer",
-            Self::Provider(_) => "provider_unavailable",
-            Self::Denied(_) => "denied",
-            Self::Signing(_) => "signing",
-            Self::Store(_) => "storage",
+/// A fixed label for the metrics.
+fn metric_reason(e: &CallbackError) -> &'static str {
+    use CallbackError as E;
+    {
+        match e {
+            E::BadQuery(_) | E::MissingState | E::Transaction(_) | E::MissingCode => "bad_callback",
+            E::StaleReturnTo => "stale_return_to",
+            E::Declined => "declined",
+            E::ProviderReported => "provider_error",
+            E::Provider(ProviderError::InvalidIdToken(_)) => "invalid_id_token",
+            E::Provider(ProviderError::CodeRejected(_)) => "code_rejected",
+            E::Provider(ProviderError::WrongResponseIssuer(_)) => "wrong_issuer",
+            E::Provider(_) => "provider_unavailable",
+            E::Denied(_) => "denied",
+            E::Signing(_) => "signing",
+            E::Store(_) => "storage",
         }
     }
 }
@@ -112,7 +85,7 @@ impl ResponseError for CallbackError {
         service_kit::metrics::count(
             "signins_total",
             "Completed sign-in attempts by outcome.",
-            &[("outcome", "failed"), ("reason", self.metric_reason())],
+            &[("outcome", "failed"), ("reason", metric_reason(self))],
         );
         let again = Some("/login");
         let (title, message, retry) = match self {
@@ -190,118 +163,34 @@ async fn complete(
         state.clock.unix_seconds(),
         state.login_timeout,
     )?;
-    let binding = transaction
-        .binding
-        .as_deref()
-        .and_then(crate::delivery::BrowserBinding::parse);
-
-    // RFC 9207, for error responses as for codes: an answer naming another
-    // issuer (or none, from a provider that promised one) is refused.
-    state
-        .oidc
-        .check_response_issuer(query_param(req, "iss")?.as_deref())
-        .await?;
-
-    if let Some(error) = query_param(req, "error")? {
-        if error == "access_denied" {
-            return Err(CallbackError::Declined);
-        }
-        // The value comes from the query string: log only a bounded, plain form.
-        let code: String = error
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(40)
-            .collect();
-        tracing::warn!(provider_error = %code, "provider returned an error");
-        return Err(CallbackError::ProviderReported);
-    }
-    let code = query_param(req, "code")?.ok_or(CallbackError::MissingCode)?;
-
-    let requested_scopes = state.oidc.requested_scopes(&transaction.extra_scopes);
-    let sign_in = state
-        .oidc
-        .exchange(
-            code,
-            transaction.pkce_verifier,
-            &transaction.nonce,
-            &requested_scopes,
-        )
-        .await?;
-    let identity = sign_in.identity;
-    state.policy.check(&identity)?;
-    let return_to = state
-        .apps
-        .return_to(&transaction.return_to)
-        .map_err(|_| CallbackError::StaleReturnTo)?;
-
-    let wants_offline = state.oidc.offline_access() != OfflineAccess::Off;
-    if wants_offline
-        && sign_in.tokens.refresh_token.is_none()
-        && !transaction.consent_forced
-        && !state.broker.has_usable_grant(&identity.subject).await?
-    {
-        tracing::info!("no refresh token sent or stored; asking once more, with consent");
-        return Ok(start_sign_in(
-            state,
-            req,
-            SignInRequest {
-                return_to,
-                extra_scopes: transaction.extra_scopes,
-                force_consent: true,
-                login_hint: identity.email.clone(),
-                binding,
-            },
-        )
-        .await?);
-    }
-    let email = identity.email.clone().unwrap_or_default();
-    state
-        .broker
-        .record_sign_in(&identity, &email, &sign_in.tokens)
-        .await?;
-
-    let mut response = HttpResponse::Found();
-    // Before the cookie is replaced: was this person signed out everywhere
-    // else in this browser since their last visit?
-    let signed_out_at = if state.sessions.settings().signed_out_notice {
-        state
-            .sessions
-            .signed_out_everywhere_at(req, &identity.subject)
-            .await?
-    } else {
-        None
+    let callback = Callback {
+        transaction,
+        iss: query_param(req, "iss")?,
+        error: query_param(req, "error")?,
+        code: query_param(req, "code")?,
     };
-    let session = match session {
-        Some(session) if session.subject == identity.subject => {
-            state
-                .sessions
-                .signed_in_again(session, &identity, &email, sign_in.provider_sid.as_deref())
-                .await?
-        }
-        other => {
-            if let Some(someone_else) = other {
-                // Another account signs in in this browser: end the old session.
-                state.sessions.revoke(&someone_else).await?;
-            }
-            let (session, cookie) = state
-                .sessions
-                .start(req, &identity, &email, sign_in.provider_sid.as_deref())
-                .await?;
-            response.cookie(cookie);
-            session
-        }
+    let deps = state.sign_in();
+    let signed_in = match sign_in::finish(&deps, req, callback, session).await? {
+        Finished::AskConsent(request) => return Ok(sign_in::start(&deps, req, request).await?),
+        Finished::SignedIn(signed_in) => signed_in,
     };
-    tracing::info!(
-        subject = %identity.subject,
-        app = return_to.audience(),
-        refresh_token = sign_in.tokens.refresh_token.is_some(),
-        "sign-in completed"
-    );
     service_kit::metrics::count(
         "signins_total",
         "Completed sign-in attempts by outcome.",
         &[("outcome", "success"), ("reason", "")],
     );
+    let SignedIn {
+        identity,
+        session,
+        new_cookie,
+        return_to,
+        binding,
+        signed_out_at,
+    } = *signed_in;
+    let mut response = HttpResponse::Found();
+    if let Some(cookie) = new_cookie {
+        response.cookie(cookie);
+    }
     let handed_off = match (signed_out_at, state.handoff.delivery()) {
         // A one-time code lives a minute: minted now, it would wait behind
         // the notice's Continue and could expire. Continue goes through the

@@ -13,6 +13,7 @@ pub mod logout;
 pub mod redeem;
 pub mod renew;
 pub mod revocations;
+pub mod sign_in_query;
 pub mod start;
 pub mod table;
 

@@ -15,11 +15,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::boundary::MaybeSession;
 use crate::delivery::{bounce_to_app, hand_off};
+use crate::flows::renew::{self, Renewal};
+use crate::flows::sign_in;
 use crate::pages::error_page;
-use crate::routes::login::{binding, return_to, start_sign_in, Bound, LoginError, SignInRequest};
+use crate::routes::sign_in_query::{binding, return_to, Bound, LoginError};
 use crate::sessions::Sessions;
 use crate::state::AppState;
-use crate::token_broker::BrokerError;
 
 pub async fn renew(
     MaybeSession(session): MaybeSession,
@@ -32,76 +33,38 @@ pub async fn renew(
         Bound::NotNeeded => None,
         Bound::Missing => return Ok(bounce_to_app(&return_to, true, None)),
     };
-    let Some(session) = session else {
+    if session.is_none() {
         count_renewal("sign_in");
-        return Ok(start_sign_in(
-            &state,
-            &req,
-            SignInRequest {
-                return_to,
-                extra_scopes: Vec::new(),
-                force_consent: false,
-                login_hint: None,
-                binding,
-            },
-        )
-        .await?);
-    };
-    let identity = Sessions::identity(&session);
-    if let Err(denial) = state.policy.check(&identity) {
-        tracing::warn!(reason = %denial, "a session's user no longer passes the access policy");
-        state.sessions.revoke(&session).await?;
-        // The grant too: no broker call, nor a later policy change, should
-        // find a refresh token of a user the policy turned away.
-        if let Err(e) = state.broker.revoke(&session.subject).await {
-            tracing::warn!(reason = %e, "the denied user's grant was not revoked; the broker still refuses them");
-        }
-        let mut response = error_page(
-            StatusCode::FORBIDDEN,
-            "Access denied",
-            "The account you signed in with is no longer allowed to use this service.",
-            None,
-        );
-        let _ = response.add_cookie(&Sessions::removal_cookie());
-        for cookie in state.handoff.removal_cookies(&state.apps) {
-            let _ = response.add_cookie(&cookie);
-        }
-        return Ok(response);
     }
-    if state.sessions.settings().renewal_checks_grant {
-        match state.broker.check_grant(&session.subject).await {
-            Ok(()) => {}
-            Err(BrokerError::ConsentRequired { .. }) => {
-                tracing::info!("the provider grant no longer refreshes; signing in again");
-                return Ok(start_sign_in(
-                    &state,
-                    &req,
-                    SignInRequest {
-                        return_to,
-                        extra_scopes: Vec::new(),
-                        force_consent: true,
-                        login_hint: Some(session.email),
-                        binding,
-                    },
-                )
-                .await?);
+    let deps = state.sign_in();
+    match renew::renew(&deps, session, return_to.clone(), binding).await? {
+        Renewal::SignIn(request) => Ok(sign_in::start(&deps, &req, request).await?),
+        Renewal::Denied => {
+            let mut response = error_page(
+                StatusCode::FORBIDDEN,
+                "Access denied",
+                "The account you signed in with is no longer allowed to use this service.",
+                None,
+            );
+            let _ = response.add_cookie(&Sessions::removal_cookie());
+            for cookie in state.handoff.removal_cookies(&state.apps) {
+                let _ = response.add_cookie(&cookie);
             }
-            // An outage of the provider does not sign everyone out.
-            Err(e) => tracing::warn!(reason = %e, "grant check failed; renewing anyway"),
+            Ok(response)
+        }
+        Renewal::Renewed { identity, session } => {
+            count_renewal("renewed");
+            Ok(hand_off(
+                &state,
+                &identity,
+                &session.id,
+                &return_to,
+                binding.as_ref(),
+                HttpResponse::Found(),
+            )
+            .await?)
         }
     }
-    state.sessions.touch(&session).await?;
-    tracing::info!(app = return_to.audience(), "handoff renewed");
-    count_renewal("renewed");
-    Ok(hand_off(
-        &state,
-        &identity,
-        &session.id,
-        &return_to,
-        binding.as_ref(),
-        HttpResponse::Found(),
-    )
-    .await?)
 }
 
 fn count_renewal(outcome: &'static str) {
