@@ -46,12 +46,14 @@ pub async fn home(user: SignedInUser, links: web::Data<Links>) -> HttpResponse {
 }
 
 /// The answer of [`me`], serialised straight from the user rather than
-/// through a JSON tree built per request; fields in their former order.
+/// through a JSON tree built per request. `token_expires_at` is when the
+/// handoff token that signed this request in expires (the app renews it
+/// then); the session at the login service lives on past it.
 #[derive(serde::Serialize)]
 struct Me<'a> {
     email: &'a str,
     name: Option<&'a str>,
-    session_expires_at: u64,
+    token_expires_at: u64,
     sub: &'a str,
 }
 
@@ -62,7 +64,7 @@ pub async fn me(user: SignedInUser) -> HttpResponse {
         .json(Me {
             email: user.email(),
             name: user.name(),
-            session_expires_at: user.expires_at(),
+            token_expires_at: user.expires_at(),
             sub: user.subject(),
         })
 }

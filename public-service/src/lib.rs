@@ -32,6 +32,7 @@ pub mod device;
 pub mod flows;
 pub mod handoff;
 pub mod housekeeping;
+pub mod http;
 pub mod login_transaction;
 pub mod oidc;
 pub mod pages;

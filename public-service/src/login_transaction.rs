@@ -72,6 +72,10 @@ pub struct LoginTransaction {
     /// with is bound to it. Base64url of a SHA-256.
     #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
     pub binding: Option<String>,
+    /// The sign-in was started from this service's sessions page, which it
+    /// returns to instead of handing off to the app.
+    #[serde(rename = "p", default, skip_serializing_if = "std::ops::Not::not")]
+    pub to_sessions_page: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -309,6 +313,7 @@ mod tests {
             created_at: now,
             extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
             consent_forced: true,
+            to_sessions_page: false,
             binding: Some("b".repeat(43)),
         }
     }

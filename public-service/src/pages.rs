@@ -12,6 +12,8 @@ pub struct StartPage<'a> {
     pub provider_name: &'a str,
     pub app_name: &'a str,
     pub login_url: &'a str,
+    /// The signed-in person's address, when this browser has a session.
+    pub signed_in_as: Option<&'a str>,
     pub dev_mode: bool,
 }
 

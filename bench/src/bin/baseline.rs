@@ -17,7 +17,7 @@ async fn me() -> HttpResponse {
             "sub": "184739501273648592017",
             "email": "alice@example.com",
             "name": "Alice",
-            "session_expires_at": 1_900_000_000u64,
+            "token_expires_at": 1_900_000_000u64,
         }))
 }
 

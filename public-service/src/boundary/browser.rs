@@ -18,8 +18,11 @@ use crate::store::{SessionRecord, StoreError};
 /// answer is a page a person can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserRefusal {
+    /// No valid session on the sessions page: signing in leads back to
+    /// it, and from there to the app it came from (`return_to`, checked by
+    /// `/login` like any other).
     #[error("not signed in")]
-    NotSignedIn,
+    NotSignedIn { return_to: Option<String> },
     #[error("the session store failed: {0}")]
     Unavailable(#[source] StoreError),
     #[error("a form not posted from {0}")]
@@ -33,7 +36,7 @@ pub enum BrowserRefusal {
 impl ResponseError for BrowserRefusal {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::NotSignedIn => StatusCode::UNAUTHORIZED,
+            Self::NotSignedIn { .. } => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             Self::UnreadableForm(_) => StatusCode::BAD_REQUEST,
@@ -43,12 +46,19 @@ impl ResponseError for BrowserRefusal {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::NotSignedIn => error_page(
-                StatusCode::UNAUTHORIZED,
-                "You are not signed in",
-                "Sign in to see where you are signed in.",
-                Some("/login"),
-            ),
+            Self::NotSignedIn { return_to } => {
+                let mut query = url::form_urlencoded::Serializer::new(String::new());
+                query.append_pair("next", crate::http::SESSIONS_PAGE);
+                if let Some(return_to) = return_to {
+                    query.append_pair("return_to", return_to);
+                }
+                error_page(
+                    StatusCode::UNAUTHORIZED,
+                    "You are not signed in",
+                    "Sign in to see where you are signed in.",
+                    Some(&format!("/login?{}", query.finish())),
+                )
+            }
             Self::Unavailable(e) => {
                 tracing::error!(reason = %e, "the session store failed");
                 error_page(
@@ -122,7 +132,9 @@ impl FromRequest for CurrentSession {
             session_of(&req)
                 .await?
                 .map(Self)
-                .ok_or(BrowserRefusal::NotSignedIn)
+                .ok_or_else(|| BrowserRefusal::NotSignedIn {
+                    return_to: crate::http::query_param(&req, "return_to").ok().flatten(),
+                })
         })
     }
 }

@@ -16,7 +16,7 @@ use service_kit::rate_limit::CallerLimiter;
 
 use crate::apps::{App, AppRegistry};
 use crate::boundary::shared_state;
-use crate::routes::json_answer;
+use crate::http::json_answer;
 
 /// The per-caller budget of the routes it is attached to (as resource
 /// data): the callers (apps on Cloud Run, say) often leave through

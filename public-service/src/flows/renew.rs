@@ -42,6 +42,7 @@ pub async fn renew<P: Provider>(
             force_consent: false,
             login_hint: None,
             binding,
+            to_sessions_page: false,
         }));
     };
     let identity = Sessions::identity(&session);
@@ -66,6 +67,7 @@ pub async fn renew<P: Provider>(
                     force_consent: true,
                     login_hint: Some(session.email),
                     binding,
+                    to_sessions_page: false,
                 }));
             }
             // An outage of the provider does not sign everyone out.

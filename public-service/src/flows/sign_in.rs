@@ -22,12 +22,12 @@ use std::time::Duration;
 
 use crate::apps::{AppRegistry, ReturnTo};
 use crate::delivery::BrowserBinding;
+use crate::http::QueryError;
 use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::{
     AuthorizationOptions, AuthorizationRequest, OfflineAccess, OidcClient, ProviderError, SignIn,
 };
 use crate::policy::{AccessPolicy, Denial, Identity};
-use crate::routes::QueryError;
 use crate::sessions::Sessions;
 use crate::store::{SessionRecord, StoreError};
 use crate::token_broker::TokenBroker;
@@ -101,6 +101,8 @@ pub struct SignInRequest {
     pub login_hint: Option<String>,
     /// The browser's binding; required with code delivery.
     pub binding: Option<BrowserBinding>,
+    /// Back to this service's sessions page afterwards, not to the app.
+    pub to_sessions_page: bool,
 }
 
 /// What the provider sent back, with the browser's login transaction the
@@ -132,6 +134,8 @@ pub struct SignedIn {
     /// When this person's session in this browser had been ended from
     /// elsewhere ("end all others"), for the notice.
     pub signed_out_at: Option<u64>,
+    /// Back to this service's sessions page, not to the app.
+    pub to_sessions_page: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,7 @@ pub async fn start<P: Provider>(
         extra_scopes: request.extra_scopes,
         consent_forced: request.force_consent,
         binding: request.binding.map(|b| b.encoded()),
+        to_sessions_page: request.to_sessions_page,
     };
     tracing::info!(
         app = request.return_to.audience(),
@@ -273,6 +278,7 @@ pub async fn finish<P: Provider>(
             force_consent: true,
             login_hint: identity.email.clone(),
             binding,
+            to_sessions_page: transaction.to_sessions_page,
         }));
     }
     let email = identity.email.clone().unwrap_or_default();
@@ -322,5 +328,6 @@ pub async fn finish<P: Provider>(
         return_to,
         binding,
         signed_out_at,
+        to_sessions_page: transaction.to_sessions_page,
     })))
 }

@@ -99,6 +99,7 @@ fn callback(f: &Fixture, consent_forced: bool) -> Callback {
             extra_scopes: Vec::new(),
             consent_forced,
             binding: None,
+            to_sessions_page: false,
         },
         iss: None,
         error: None,

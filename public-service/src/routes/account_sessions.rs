@@ -26,7 +26,7 @@ use crate::sessions::Sessions;
 use crate::state::AppState;
 use crate::store::{SessionRecord, StoreError};
 
-pub const PAGE_PATH: &str = "/account/sessions";
+pub const PAGE_PATH: &str = crate::routes::SESSIONS_PAGE;
 
 /// One row of the page.
 struct Row {
@@ -44,6 +44,8 @@ struct Row {
 struct SessionsPage<'a> {
     rows: Vec<Row>,
     others: usize,
+    /// The account the page lists.
+    email: &'a str,
     token: &'a str,
     return_to: &'a str,
     logout_url: &'a str,
@@ -135,17 +137,15 @@ pub async fn page(
         let apps = state.store.apps_of_session(&listed.id).await?;
         rows.push(row(listed, apps, &session.id));
     }
-    // Only fixed sentences: nothing from the query reaches the page. No
-    // figure for the apps' checks: each app sets its own interval, which
-    // this service cannot know.
+    // Only fixed sentences: nothing from the query reaches the page. The
+    // bound is the apps' default check of ended sessions
+    // (`REVOCATION_POLL_INTERVAL`, 15 s) and one fetch of the feed.
     let done = match query_param(&req, "done").ok().flatten().as_deref() {
-        Some("one") => Some(
-            "That session was ended. Apps refuse it at their next check of ended sessions \
-             (each app sets how often it checks).",
-        ),
+        Some("one") => {
+            Some("That session was ended. Apps stop accepting it within about 20 seconds.")
+        }
         Some("others") => Some(
-            "All your other sessions were ended. Apps refuse them at their next check of \
-             ended sessions (each app sets how often it checks).",
+            "All your other sessions were ended. Apps stop accepting them within about 20 seconds.",
         ),
         _ => None,
     };
@@ -158,6 +158,7 @@ pub async fn page(
         &SessionsPage {
             others: rows.iter().filter(|r| !r.this_browser).count(),
             rows,
+            email: &session.email,
             token: &token,
             return_to: return_to.as_str(),
             logout_url: logout.as_str(),

@@ -186,10 +186,22 @@ async fn complete(
         return_to,
         binding,
         signed_out_at,
+        to_sessions_page,
     } = *signed_in;
     let mut response = HttpResponse::Found();
     if let Some(cookie) = new_cookie {
         response.cookie(cookie);
+    }
+    if to_sessions_page {
+        // Started from the sessions page: back there, signed in here; the
+        // app gets its token when the person goes back to it.
+        let mut page = state.url(crate::routes::SESSIONS_PAGE);
+        page.query_pairs_mut()
+            .append_pair("return_to", return_to.as_str());
+        return Ok(response
+            .insert_header((header::LOCATION, page.as_str()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish());
     }
     let handed_off = match (signed_out_at, state.handoff.delivery()) {
         // A one-time code lives a minute: minted now, it would wait behind

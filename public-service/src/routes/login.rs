@@ -31,9 +31,12 @@ pub async fn login(
 ) -> Result<HttpResponse, LoginError> {
     let return_to = return_to(&req, &state)?;
     let extra_scopes = extra_scopes(&req, &state)?;
+    let to_sessions_page = to_sessions_page(&req)?;
     let binding = match binding(&req, &state)? {
         Bound::Yes(binding) => Some(binding),
         Bound::NotNeeded => None,
+        // Back to the sessions page: no code is handed to an app.
+        Bound::Missing if to_sessions_page => None,
         Bound::Missing => {
             let scope = query_param(&req, "scope")?;
             return Ok(bounce_to_app(&return_to, false, scope.as_deref()));
@@ -53,6 +56,7 @@ pub async fn login(
         force_consent,
         login_hint,
         binding,
+        to_sessions_page,
     };
     Ok(sign_in::start(&state.sign_in(), &req, request).await?)
 }
@@ -89,4 +93,15 @@ fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, Logi
         return Err(LoginError::ScopeNotAllowed);
     }
     Ok(scopes)
+}
+
+/// `next`: where the browser goes after signing in when it is not the
+/// app. Only this service's sessions page; anything else is refused, not
+/// ignored (no open redirect, no guessing).
+fn to_sessions_page(req: &HttpRequest) -> Result<bool, LoginError> {
+    match query_param(req, "next")?.as_deref() {
+        None => Ok(false),
+        Some(crate::routes::SESSIONS_PAGE) => Ok(true),
+        Some(_) => Err(LoginError::BadNext),
+    }
 }

@@ -28,6 +28,9 @@ use crate::state::AppState;
 #[template(path = "logout.html")]
 struct ConfirmPage<'a> {
     return_to: &'a str,
+    /// Whether this browser has a session to sign out of; without one the
+    /// page says so instead of asking.
+    signed_in: bool,
 }
 
 #[derive(Template)]
@@ -36,13 +39,19 @@ struct SignedOutPage<'a> {
     login_url: &'a str,
 }
 
-/// A sign-out link lands here: a button that posts the form.
-pub async fn confirm(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// A sign-out link lands here: a button that posts the form, or, to a
+/// browser with no session, the news that there is nothing to sign out of.
+pub async fn confirm(
+    MaybeSession(session): MaybeSession,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let return_to = requested_return_to(&req, &state);
     render(
         StatusCode::OK,
         &ConfirmPage {
             return_to: return_to.as_str(),
+            signed_in: session.is_some(),
         },
     )
 }

@@ -18,6 +18,8 @@ pub enum LoginError {
     BadQuery(#[from] QueryError),
     #[error("refused return_to: {0}")]
     BadReturnTo(#[from] ReturnToError),
+    #[error("next is not a page of this service")]
+    BadNext,
     #[error("a requested scope is not on the allowlist")]
     ScopeNotAllowed,
     #[error("the binding parameter is not a binding")]
@@ -49,6 +51,7 @@ impl ResponseError for LoginError {
             | Self::BadReturnTo(_)
             | Self::ScopeNotAllowed
             | Self::BadBinding
+            | Self::BadNext
             | Self::Unbound => StatusCode::BAD_REQUEST,
             Self::Provider(_) | Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Signing(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,7 +61,11 @@ impl ResponseError for LoginError {
     fn error_response(&self) -> HttpResponse {
         tracing::warn!(reason = %self, "sign-in not started");
         match self {
-            Self::BadQuery(_) | Self::BadReturnTo(_) | Self::BadBinding | Self::Unbound => error_page(
+            Self::BadQuery(_)
+            | Self::BadReturnTo(_)
+            | Self::BadBinding
+            | Self::BadNext
+            | Self::Unbound => error_page(
                 self.status_code(),
                 "This sign-in link is not valid",
                 "The page that sent you here asked to return to an address this service does not sign in to.",

@@ -327,3 +327,22 @@ async fn forward_auth_answers_200_with_identity_or_401() {
         "a browser without a cookie gets 401, not a redirect"
     );
 }
+
+#[tokio::test]
+async fn api_me_names_the_tokens_expiry_as_the_tokens_not_the_sessions() {
+    let app = TestApp::spawn().await;
+    let claims = app.claims_for(ALICE);
+    let handoff = app.sign(&claims);
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/api/me", app.app_addr))
+        .bearer_auth(&handoff)
+        .send()
+        .await
+        .expect("the app answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["email"], ALICE);
+    assert_eq!(me["token_expires_at"], claims.exp, "{me}");
+    assert!(me.get("session_expires_at").is_none(), "{me}");
+}

@@ -333,5 +333,18 @@ async fn two_browsers_see_their_sessions_and_one_ends_the_other() {
         assert!(bytes.starts_with(b"\x89PNG"), "{shot} is not a PNG");
     }
     assert!(stdout.contains("ok: phone: the app refused the ended session"));
+    for read in [
+        "desktop: the page names the account it lists",
+        "phone: the secondary links sit on the content's edge",
+        "desktop: the notice gives the apps' bound in seconds",
+        "desktop: the start page says who is signed in",
+        "fresh: sign-out says there is nothing to sign out of",
+        "fresh: signing in from the sessions page leads back to it",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok: {read}")),
+            "not checked: {read}\n{stdout}"
+        );
+    }
     integration_tests::logs::assert_no_service_panics();
 }
