@@ -189,3 +189,6 @@ pub(super) fn without_short_rsa_keys(jwks: &CoreJsonWebKeySet) -> CoreJsonWebKey
         .collect();
     CoreJsonWebKeySet::new(keys)
 }
+
+#[cfg(test)]
+mod tests;

@@ -241,3 +241,6 @@ fn payload_claims<T: for<'de> Deserialize<'de>>(id_token: &CoreIdToken) -> Optio
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+#[cfg(test)]
+mod tests;
