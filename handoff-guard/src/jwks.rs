@@ -7,20 +7,24 @@
 //! set is read, with a warning naming its `kid`: a token signed with it finds
 //! no key ([`crate::crypto`] would refuse the key too).
 //!
-//! The remote cache answers from memory on the hot path. It fetches when it
-//! has no keys yet, when its copy is older than the endpoint's
-//! `Cache-Control: max-age` or the configured `max_age`, whichever is
-//! shorter (so retired keys drop out), and on a `kid` it does not know, but never more often
-//! than once per `min_refetch_interval`: a stream of tokens with made-up
-//! `kid`s cannot turn into a stream of requests to the key server.
+//! The remote cache ([`crate::jwks_cache`], which also holds the login
+//! service's copy of the provider's keys) answers from memory on the hot
+//! path. It fetches when it has no keys yet, when its copy is older than
+//! the endpoint's `Cache-Control: max-age` or the configured `max_age`,
+//! whichever is shorter (so retired keys drop out), and on a `kid` it does
+//! not know, but never more often than once per `min_refetch_interval`: a
+//! stream of tokens with made-up `kid`s cannot turn into a stream of
+//! requests to the key server.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use url::Url;
+
+use crate::jwks_cache::{JwksCache, JwksFreshness, MonotonicClock};
 
 /// Why no key set could be had. The token being checked may be fine: a
 /// caller answers "try again", not "sign in again".
@@ -224,24 +228,15 @@ impl Default for RemoteJwksOptions {
     }
 }
 
-struct Cached {
-    keys: KeySet,
-    fetched_at: Option<Instant>,
-    fresh_for: Duration,
-    last_attempt: Option<Instant>,
-}
-
-/// A JWKS endpoint behind the cache described in the module docs. It
-/// answers from memory while its copy is fresh, makes one fetch at a time,
-/// and keeps its stale keys when a fetch fails. The verifiers' `remote`
-/// constructors make one; each holds its own cache.
+/// A JWKS endpoint behind the cache described in the module docs (the
+/// library's one JWKS cache, which the login service also keeps its
+/// provider's keys in, holding a [`KeySet`]). It answers from memory while
+/// its copy is fresh, makes one fetch at a time, and keeps its stale keys
+/// when a fetch fails. The verifiers' `remote` constructors make one; each
+/// holds its own cache.
 pub struct RemoteJwks {
-    url: Url,
-    http: reqwest::Client,
-    options: RemoteJwksOptions,
-    cached: RwLock<Cached>,
-    // Single flight: concurrent misses wait for one fetch instead of each making one.
-    fetch_lock: tokio::sync::Mutex<()>,
+    cache: JwksCache<KeySet>,
+    algorithm: Algorithm,
 }
 
 impl RemoteJwks {
@@ -249,193 +244,61 @@ impl RemoteJwks {
     /// fetched yet: the first lookup (or [`Self::refresh`]) does it. The
     /// client follows no redirect.
     pub fn new(url: Url, options: RemoteJwksOptions) -> Self {
-        let (algorithm, fresh_for) = (options.algorithm, options.max_age);
-        let http = crate::back_channel::client(options.timeout);
-        Self {
+        let algorithm = options.algorithm;
+        let read = move |json: &str, previous: Option<&KeySet>| {
+            let keys = KeySet::from_json_for(json, algorithm)?;
+            Ok(match previous {
+                Some(previous) => keys.reusing(previous),
+                None => keys,
+            })
+        };
+        let cache = JwksCache::new(
             url,
-            http,
-            options,
-            cached: RwLock::new(Cached {
-                keys: KeySet::empty(algorithm),
-                fetched_at: None,
-                fresh_for,
-                last_attempt: None,
-            }),
-            fetch_lock: tokio::sync::Mutex::new(()),
-        }
+            crate::back_channel::client(options.timeout),
+            options.min_refetch_interval,
+            // Never longer than the key server allows, nor than configured.
+            JwksFreshness {
+                without_max_age: options.max_age,
+                at_least: Duration::ZERO,
+                at_most: options.max_age,
+            },
+            Arc::new(MonotonicClock::new()),
+            read,
+        );
+        Self { cache, algorithm }
     }
 
     /// The key for `kid`, fetching the JWKS if the cache says it should.
     /// `kid` `None`: the only key, when exactly one is published.
     pub async fn key(&self, kid: Option<&str>) -> Result<Option<Arc<DecodingKey>>, JwksError> {
-        let (hit, fresh) = self.lookup(kid);
-        if hit.is_some() && fresh {
-            return Ok(hit);
-        }
-        if !self.may_fetch() {
-            return self.without_fetch(hit);
-        }
-        // While one request refreshes a stale set, the others go on with the
-        // stale key rather than queue behind the fetch; only a `kid` not
-        // known at all has to wait for it.
-        let _guard = match (self.fetch_lock.try_lock(), &hit) {
-            (Ok(guard), _) => guard,
-            (Err(_), Some(_)) => return Ok(hit),
-            (Err(_), None) => self.fetch_lock.lock().await,
-        };
-        // Someone else may have fetched while we waited for the lock.
-        let (hit, fresh) = self.lookup(kid);
-        if hit.is_some() && fresh {
-            return Ok(hit);
-        }
-        if !self.may_fetch() {
-            return self.without_fetch(hit);
-        }
-        match self.fetch().await {
-            Ok((keys, fresh_for)) => {
-                let mut cached = self.write();
-                cached.keys = keys.reusing(&cached.keys);
-                // Never longer than the key server allows, nor than configured.
-                cached.fresh_for =
-                    fresh_for.map_or(self.options.max_age, |f| f.min(self.options.max_age));
-                cached.fetched_at = Some(Instant::now());
-                cached.last_attempt = cached.fetched_at;
-                drop(cached);
-                Ok(self.lookup(kid).0)
-            }
-            Err(e) => {
-                self.write().last_attempt = Some(Instant::now());
-                tracing::warn!(error = %e, jwks_url = %self.url, "JWKS fetch failed");
-                match hit {
-                    Some(stale) => Ok(Some(stale)),
-                    None => Err(e),
-                }
-            }
-        }
+        self.cache
+            .find(|keys| match kid {
+                Some(kid) => keys.get(kid),
+                None => keys.sole_key(),
+            })
+            .await
     }
 
     /// Fetches now unless a fetch happened within the refetch interval.
     pub async fn refresh(&self) -> Result<(), JwksError> {
-        self.key(Some("")).await.map(|_| ())
+        self.cache.refresh().await
     }
 
     /// The algorithm of the keys kept, from the options.
     pub fn algorithm(&self) -> Algorithm {
-        self.options.algorithm
+        self.algorithm
     }
 
     /// How many keys the cache holds now, stale ones included; 0 until a
     /// fetch has succeeded.
     pub fn cached_key_count(&self) -> usize {
-        self.read().keys.len()
+        self.cache.held().map_or(0, |keys| keys.len())
     }
-
-    fn lookup(&self, kid: Option<&str>) -> (Option<Arc<DecodingKey>>, bool) {
-        let cached = self.read();
-        let fresh = cached
-            .fetched_at
-            .is_some_and(|t| t.elapsed() < cached.fresh_for);
-        let key = match kid {
-            Some(kid) => cached.keys.get(kid),
-            None => cached.keys.sole_key(),
-        };
-        (key, fresh)
-    }
-
-    /// The answer when no fetch may be made now. Until one fetch has
-    /// succeeded a missing key is the key server's outage, not an unknown
-    /// `kid`: callers answer "try again", not "sign in again".
-    fn without_fetch(
-        &self,
-        hit: Option<Arc<DecodingKey>>,
-    ) -> Result<Option<Arc<DecodingKey>>, JwksError> {
-        if hit.is_none() && self.read().fetched_at.is_none() {
-            return Err(JwksError::Fetch("no keys fetched yet".into()));
-        }
-        Ok(hit)
-    }
-
-    fn may_fetch(&self) -> bool {
-        self.read()
-            .last_attempt
-            .is_none_or(|t| t.elapsed() >= self.options.min_refetch_interval)
-    }
-
-    async fn fetch(&self) -> Result<(KeySet, Option<Duration>), JwksError> {
-        let response = self
-            .http
-            .get(self.url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| JwksError::Fetch(crate::back_channel::describe(&e)))?;
-        if !response.status().is_success() {
-            return Err(JwksError::Fetch(format!("status {}", response.status())));
-        }
-        let fresh_for = response
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(cache_control_max_age);
-        let body = response
-            .text()
-            .await
-            .map_err(|e| JwksError::Fetch(crate::back_channel::describe(&e)))?;
-        Ok((
-            KeySet::from_json_for(&body, self.options.algorithm)?,
-            fresh_for,
-        ))
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cached> {
-        self.cached
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cached> {
-        self.cached
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// `max-age` of a `Cache-Control` value, capped at a day; `no-cache` and
-/// `no-store` mean "fetch again next time" (still at most once per
-/// refetch interval). The public service reads the provider's JWKS
-/// answers with it too.
-pub fn cache_control_max_age(cache_control: &str) -> Option<Duration> {
-    let mut age = None;
-    for directive in cache_control.split(',').map(str::trim) {
-        let lower = directive.to_ascii_lowercase();
-        if lower == "no-cache" || lower == "no-store" {
-            return Some(Duration::ZERO);
-        }
-        if let Some(value) = lower.strip_prefix("max-age=") {
-            age = value.trim_matches('"').parse::<u64>().ok();
-        }
-    }
-    age.map(|secs| Duration::from_secs(secs.min(86_400)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cache_control_max_age_is_read_and_capped() {
-        assert_eq!(
-            cache_control_max_age("public, max-age=19800, must-revalidate, no-transform"),
-            Some(Duration::from_secs(19800))
-        );
-        assert_eq!(
-            cache_control_max_age("max-age=999999999"),
-            Some(Duration::from_secs(86_400))
-        );
-        assert_eq!(cache_control_max_age("no-store"), Some(Duration::ZERO));
-        assert_eq!(cache_control_max_age("public"), None);
-        assert_eq!(cache_control_max_age("max-age=soon"), None);
-    }
 
     #[test]
     fn a_key_set_keeps_only_keys_of_its_algorithm() {

@@ -64,6 +64,7 @@ mod handoff_binding;
 mod handoff_code;
 mod id_token;
 mod jwks;
+mod jwks_cache;
 #[cfg(any(feature = "login-service", test))]
 mod keys;
 mod metadata;

@@ -12,6 +12,8 @@
 //!   [`parse_binding`]) and the revocation feed's page ([`RevokedPage`]).
 //! - Apps' and brokers' callers authenticated by their service-account ID
 //!   tokens (`ServiceCallers`, actix-web only).
+//! - The apps' JWKS cache, for keys read into another type
+//!   ([`JwksCache`]: the provider's keys, as `openidconnect` reads them).
 //! - Exact boundaries the login service parses as the apps do:
 //!   [`cookie_header`] (a cookie by its exact name) and
 //!   [`claimed_origin`].
@@ -29,7 +31,7 @@ pub use crate::handoff_binding::{
     hash as binding_hash, is_well_formed as is_well_formed_verifier, parse_binding, BINDING_PARAM,
     MAX_PENDING as MAX_PENDING_BINDINGS, VERIFIER_COOKIE, VERIFIER_LIFETIME,
 };
-pub use crate::jwks::cache_control_max_age;
+pub use crate::jwks_cache::{cache_control_max_age, JwksCache, JwksFreshness};
 pub use crate::keys::{KeyError, SigningKey};
 pub use crate::request_origin::claimed as claimed_origin;
 pub use crate::revocation::{page_url, RevokedPage, RevokedSession, MAX_SID_LEN, PAGE_LEN};

@@ -28,10 +28,11 @@ use openidconnect::{JsonWebKey, JsonWebKeyId};
 use serde::Deserialize;
 use serde_json::Value;
 
+// As for ID tokens: the `azp` rule and the skew tolerated for `iat`.
+use super::id_token_rules::{check_authorized_party, IAT_FUTURE_LEEWAY};
+
 /// The `events` member a logout token must carry (section 2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-/// Tolerated clock skew for `iat` in the future, as for ID tokens.
-const IAT_FUTURE_LEEWAY: Duration = Duration::from_secs(60);
 /// A logout token issued longer ago than this is refused: providers send
 /// them at once (section 2.5), and the `jti`s to remember stay few.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
@@ -219,8 +220,7 @@ fn check_claims(claims: &Value, expected: &Expected<'_>) -> Result<LogoutToken, 
         .get("aud")
         .and_then(Value::as_array)
         .map_or(1, Vec::len);
-    super::check_authorized_party(expected.client_id, azp, audiences)
-        .map_err(|_| E::AuthorizedParty)?;
+    check_authorized_party(expected.client_id, azp, audiences).map_err(|_| E::AuthorizedParty)?;
     let iat = seconds("iat").ok_or(E::NoIssueTime)?;
     if iat > expected.now + IAT_FUTURE_LEEWAY.as_secs() {
         return Err(E::IssuedInFuture);

@@ -19,7 +19,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{describe_http_error, DiscoveredClient, Present, ProviderError};
+use super::errors::describe_http_error;
+use super::{DiscoveredClient, Present, ProviderError};
 use crate::policy::Identity;
 
 /// Google's `hd`, the one non-standard claim the policy reads.
