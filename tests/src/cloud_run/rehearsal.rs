@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use mock_provider::{MockProvider, MockUser};
+use mock_provider::MockProvider;
 use url::Url;
 
 use super::cloudsql::CloudSql;
@@ -24,6 +24,7 @@ use super::emulator::{Config, DeployError, Deployed, Emulator};
 use super::postgres::UnixPostgres;
 use super::runtime::{HostBinaries, WithApps};
 use crate::browser::Browser;
+use crate::sign_in::SignIn;
 
 pub const PROJECT_ID: &str = "rehearsal-project";
 pub const REGION: &str = "europe-west1";
@@ -316,9 +317,17 @@ impl Rehearsal {
         self.app_url.origin().ascii_serialization()
     }
 
-    /// Opens the app as `email` and follows every hop.
-    pub async fn sign_in(&self, browser: &Browser, email: &str) -> Vec<crate::browser::Page> {
-        self.provider.set_user(MockUser::new(email));
-        browser.navigate(&self.app("/")).await
+    /// A sign-in as `email` on the app, in a new browser: each hop walked
+    /// and the landing checked as asked, with both services' output in
+    /// the message of a failed check.
+    pub fn signing_in(&self, email: &str) -> SignIn<'_> {
+        SignIn::new(
+            &self.provider,
+            self.auth(""),
+            self.app(""),
+            self.browser(),
+            email,
+        )
+        .on_failure(|| format!("{}\n{}", self.logs_of(AUTH), self.logs_of(APP)))
     }
 }

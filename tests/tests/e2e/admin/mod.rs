@@ -10,7 +10,7 @@ use std::time::Duration;
 use integration_tests::app::{TestOptions, REVOCATION_POLL_INTERVAL};
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
-use integration_tests::{logs, Browser, TestApp};
+use integration_tests::{logs, Browser, Landing, TestApp};
 use mock_provider::MockUser;
 use public_service::admin::AdminError;
 use public_service::store::{NewSession, Store, StoreOptions};
@@ -18,12 +18,13 @@ use public_service::store::{NewSession, Store, StoreOptions};
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@corp.example";
 
+/// A new browser `email` signed in with.
 async fn signed_in(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, email).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "sign-in did not land: {}", last.body);
-    browser
+    app.signing_in(email)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser
 }
 
 /// Whether the app refuses the browser's handoff token within a few of its

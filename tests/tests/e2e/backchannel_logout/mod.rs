@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use integration_tests::app::{CLIENT_ID, REVOCATION_POLL_INTERVAL};
 use integration_tests::db::Backend;
-use integration_tests::{logs, on_both_backends, Browser, TestApp, TestOptions};
+use integration_tests::{logs, on_both_backends, Browser, Landing, TestApp, TestOptions};
 use mock_provider::{Dialect, LogoutSigning, MockUser};
 use serde_json::Value;
 
@@ -39,12 +39,8 @@ struct SignedIn {
 }
 
 async fn signed_in(app: &TestApp, email: &str) -> SignedIn {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, email).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{}: {}", last.url, last.body);
-    let cookie = browser.cookie("__Host-session").expect("a session cookie");
-    let session_id = cookie.value.split('.').next().unwrap().to_owned();
+    let signed_in = app.signing_in(email).landing(Landing::Ok).run().await;
+    let session_id = signed_in.session_id().expect("a session cookie");
     let stored = app
         .store()
         .await
@@ -61,7 +57,7 @@ async fn signed_in(app: &TestApp, email: &str) -> SignedIn {
         "the stored sid is one the provider issued"
     );
     SignedIn {
-        browser,
+        browser: signed_in.browser,
         session_id,
         provider_sid,
     }

@@ -11,8 +11,7 @@ use integration_tests::app::{
     SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
 };
 use integration_tests::browser::Browser;
-use integration_tests::TestApp;
-use mock_provider::MockUser;
+use integration_tests::{Landing, TestApp};
 
 const ALICE: &str = "alice@example.com";
 
@@ -28,12 +27,15 @@ async fn signed_into_and_hears_of_the_sign_out(
         ..TestOptions::default()
     })
     .await;
-    let browser = app.browser();
-    app.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&app.other_app("/")).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{}", last.body);
+    let signed_in = app
+        .signing_in(ALICE)
+        .starting_at(app.other_app("/"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    let last = signed_in.last();
     assert!(last.body.contains(greeting), "{}", last.body);
+    let browser = &signed_in.browser;
     // Not signed in, an API client gets 401 with the login URL, not a redirect.
     let anonymous = app.browser().get_json(&app.other_app("/api/me")).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);

@@ -17,7 +17,7 @@ use integration_tests::app::{
     UNLISTED_EXTENSION_CLIENT_ID,
 };
 use integration_tests::browser::{Browser, Page};
-use integration_tests::TestApp;
+use integration_tests::{Landing, TestApp};
 use mock_provider::MockUser;
 use url::Url;
 
@@ -91,11 +91,13 @@ async fn signed_in_through_the_gate_and_out(delivery: TestDelivery) {
 
     // Signed in through the provider and the login service, the browser
     // ends on the page it asked for, answered by the app behind the gate.
-    let browser = app.browser();
-    app.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&app.other_app("/reports?q=1")).await;
-    let page = hops.last().unwrap();
-    assert_eq!(page.status, 200, "{}", page.body);
+    let signed_in = app
+        .signing_in(ALICE)
+        .starting_at(app.other_app("/reports?q=1"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    let (browser, page) = (&signed_in.browser, signed_in.last());
     let echo: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(echo["path"], "/reports?q=1");
     assert_eq!(received(page, "x-forwarded-email"), [ALICE]);

@@ -12,7 +12,7 @@
 
 use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::db::Backend;
-use integration_tests::{logs, Browser, TestApp};
+use integration_tests::{logs, Browser, Landing, TestApp};
 
 use super::{paths, separate_sites, ALICE};
 
@@ -26,10 +26,11 @@ const CROSS_SITE: &[(&str, &str)] = &[
 ];
 
 async fn signed_in(app: &TestApp) -> Browser {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, ALICE).await;
-    assert_eq!(hops.last().unwrap().status, 200, "{:?}", paths(&hops));
-    browser
+    app.signing_in(ALICE)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser
 }
 
 fn clears(page: &integration_tests::browser::Page, name: &str) -> bool {
