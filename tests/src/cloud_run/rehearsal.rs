@@ -41,6 +41,24 @@ pub fn app_service_account() -> String {
     format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com")
 }
 
+/// The overlay that points the containers at the mock provider at
+/// `issuer` instead of Google: its issuer, its keys for callers' and
+/// people's ID tokens, and its metadata server minting for `account`.
+pub fn google_stand_in(issuer: &str, account: &str) -> Vec<(String, String)> {
+    let keys = format!("{issuer}/oauth2/v3/certs");
+    [
+        ("OIDC_ISSUER_URL", issuer.to_owned()),
+        ("CALLER_TOKEN_ISSUERS", issuer.to_owned()),
+        ("CALLER_TOKEN_JWKS_URL", keys.clone()),
+        ("ID_TOKEN_ISSUERS", issuer.to_owned()),
+        ("ID_TOKEN_JWKS_URL", keys),
+        ("METADATA_URL", format!("{issuer}/metadata/{account}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// Set to `1`, a rehearsal that cannot run here fails rather than skips
 /// (`.ci/run` sets it, as it sets `IMAGE_TEST_REQUIRED`).
 pub const REQUIRED_VAR: &str = "CLOUD_RUN_REQUIRED";
@@ -131,23 +149,7 @@ impl Rehearsal {
             .app_metadata_account
             .clone()
             .unwrap_or_else(app_service_account);
-        let mut overlay: Vec<(String, String)> = vec![
-            ("OIDC_ISSUER_URL".into(), issuer.clone()),
-            ("CALLER_TOKEN_ISSUERS".into(), issuer.clone()),
-            (
-                "CALLER_TOKEN_JWKS_URL".into(),
-                format!("{issuer}/oauth2/v3/certs"),
-            ),
-            ("ID_TOKEN_ISSUERS".into(), issuer.clone()),
-            (
-                "ID_TOKEN_JWKS_URL".into(),
-                format!("{issuer}/oauth2/v3/certs"),
-            ),
-            (
-                "METADATA_URL".into(),
-                format!("{issuer}/metadata/{metadata_account}"),
-            ),
-        ];
+        let mut overlay = google_stand_in(&issuer, &metadata_account);
         overlay.extend(options.extra_overlay.iter().cloned());
         let emulator = Emulator::new(Config {
             state: state.path().to_owned(),
