@@ -6,11 +6,13 @@
 //! The public service is configured through the same environment variables
 //! an operator sets (read by `Settings::from_env`), so a test can also run
 //! it as a separate process on the same database ([`TestApp::restart_public_service`]).
-//! [`outages`] takes parts of the deployment down and brings them back.
+//! [`outages`] takes parts of the deployment down and brings them back;
+//! [`revocation`] waits for an app to refuse an ended session.
 
 mod admin;
 mod gate;
 mod outages;
+mod revocation;
 
 pub use admin::AdminRun;
 

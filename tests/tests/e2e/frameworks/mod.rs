@@ -4,13 +4,8 @@
 //! delivery modes, and a sign-out at the login service reaches it through
 //! the revocation feed, which the builder turns on by default.
 
-use std::time::Duration;
-
 use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
-use integration_tests::app::{
-    SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
-};
-use integration_tests::browser::Browser;
+use integration_tests::app::{SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN};
 use integration_tests::{Landing, TestApp};
 
 const ALICE: &str = "alice@example.com";
@@ -77,19 +72,10 @@ async fn signed_into_and_hears_of_the_sign_out(
         .await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(
-        refused_within_a_few_polls(&app, &copy).await,
+        app.refuses_within_polls(&copy, &app.other_app("/api/me"), 4)
+            .await,
         "the axum app still took a signed-out session's token"
     );
-}
-
-async fn refused_within_a_few_polls(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(4 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.other_app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 const AXUM: &str = "Hello alice@example.com, from an axum service";

@@ -8,9 +8,6 @@
 mod attacks;
 mod settings;
 
-use std::time::Duration;
-
-use integration_tests::app::REVOCATION_POLL_INTERVAL;
 use integration_tests::browser::Page;
 use integration_tests::{Browser, Landing, TestApp};
 
@@ -69,18 +66,6 @@ async fn post_from_page(
     browser
         .post_form(&app.auth(path), fields, &[("origin", &app.issuer())])
         .await
-}
-
-/// Whether the app refuses `browser`'s handoff token within the feed's
-/// bound (three poll intervals, the test setting being one second).
-async fn app_refuses_within_the_bound(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(3 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +200,8 @@ async fn ending_the_other_browser_makes_the_app_refuse_it_within_the_bound() {
     assert!(record.revoked_at.is_some());
 
     assert!(
-        app_refuses_within_the_bound(&app, &other).await,
+        app.refuses_within_polls(&other, &app.app("/api/me"), 3)
+            .await,
         "the ended browser's handoff token is still accepted"
     );
     let bounced = other.get(&app.app("/")).await;
@@ -266,7 +252,10 @@ async fn ending_all_others_keeps_only_this_browser() {
             record.revoked_reason.as_deref(),
             Some(public_service::store::SIGNED_OUT_EVERYWHERE)
         );
-        assert!(app_refuses_within_the_bound(&app, other).await);
+        assert!(
+            app.refuses_within_polls(other, &app.app("/api/me"), 3)
+                .await
+        );
     }
     let kept = store
         .session(&sid_of(&app, mine).await)

@@ -8,7 +8,7 @@ use integration_tests::browser::Page;
 use integration_tests::{Browser, Landing, TestApp};
 use public_service::delivery::CODE_TTL;
 
-use super::{app_refuses_within_the_bound, post_from_page, sessions_page, token, ALICE, BOB};
+use super::{post_from_page, sessions_page, token, ALICE, BOB};
 use crate::offline::signed_in;
 
 /// Two browsers of alice; the first ends the other from the page.
@@ -25,7 +25,10 @@ async fn signed_out_everywhere_else(app: &TestApp) -> (Browser, Browser) {
     )
     .await;
     assert_eq!(ended.status, 303, "{}", ended.body);
-    assert!(app_refuses_within_the_bound(app, &other).await);
+    assert!(
+        app.refuses_within_polls(&other, &app.app("/api/me"), 3)
+            .await
+    );
     (mine, other)
 }
 
