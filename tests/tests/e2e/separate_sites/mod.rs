@@ -14,7 +14,7 @@ use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
 };
-use integration_tests::browser::Page;
+use integration_tests::browser::host_paths;
 use integration_tests::db::Backend;
 use integration_tests::{logs, on_both_backends, Browser, Landing, SignIn, TestApp};
 use serde_json::json;
@@ -41,12 +41,6 @@ fn alice_signing_in<'a>(app: &'a TestApp, browser: &Browser) -> SignIn<'a> {
         .in_browser(browser)
         .delivered_by(TestDelivery::Code)
         .landing(Landing::Ok)
-}
-
-fn paths(hops: &[Page]) -> Vec<String> {
-    hops.iter()
-        .map(|p| format!("{}{}", p.url.host_str().unwrap_or_default(), p.url.path()))
-        .collect()
 }
 
 async fn redeem(
@@ -99,7 +93,7 @@ async fn a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie(backend: Ba
     let code = signed_in.handoff_code().unwrap();
     let hops = signed_in.hops;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -262,11 +256,11 @@ async fn a_handoff_token_for_one_app_is_refused_by_another(backend: Backend) {
 
     // The second app gets a token of its own through the same session.
     let hops = browser.navigate(&app.other_app("/")).await;
-    assert_eq!(hops.last().unwrap().status, 200, "{:?}", paths(&hops));
+    assert_eq!(hops.last().unwrap().status, 200, "{:?}", host_paths(&hops));
     assert!(
         !hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth"),
         "no second trip to the provider: {:?}",
-        paths(&hops)
+        host_paths(&hops)
     );
 }
 
@@ -285,7 +279,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     let calls = app.provider.token_endpoint_calls();
     let hops = browser.navigate(&app.app("/?tab=2")).await;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -332,7 +326,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     let hops = browser
         .navigate(out.refresh_target().unwrap().as_str())
         .await;
-    assert_eq!(paths(&hops), ["auth.example.test/signed-out"]);
+    assert_eq!(host_paths(&hops), ["auth.example.test/signed-out"]);
     assert!(hops[0].body.contains("You are signed out"));
     assert!(browser.cookie(HOST_ONLY_NAME).is_none());
     assert!(
@@ -343,7 +337,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     assert!(
         hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth"),
         "{:?}",
-        paths(&hops)
+        host_paths(&hops)
     );
 
     let mut refused = false;
