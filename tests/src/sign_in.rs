@@ -8,8 +8,10 @@
 //! cookies), the person (an address or a whole [`MockUser`]), the start
 //! (another app, another path, the public service's `/login` with its
 //! `return_to`, extra query parameters, or a page the test already has),
-//! headers sent on every hop (a User-Agent), and what the landing must be
-//! ([`Landing`]). [`TestApp::signing_in`] and
+//! headers sent on every hop (a User-Agent), what the landing must be
+//! ([`Landing`]) and how the token must have reached the app. A test that
+//! needs the provider's answer unvisited stops there
+//! ([`SignIn::callback_url`]). [`TestApp::signing_in`] and
 //! [`Rehearsal::signing_in`](crate::cloud_run::rehearsal::Rehearsal::signing_in)
 //! start one against their deployment.
 
