@@ -6,11 +6,13 @@
 //! The public service is configured through the same environment variables
 //! an operator sets (read by `Settings::from_env`), so a test can also run
 //! it as a separate process on the same database ([`TestApp::restart_public_service`]).
-//! [`outages`] takes parts of the deployment down and brings them back.
+//! [`outages`] takes parts of the deployment down and brings them back;
+//! [`revocation`] waits for an app to refuse an ended session.
 
 mod admin;
 mod gate;
 mod outages;
+mod revocation;
 
 pub use admin::AdminRun;
 
@@ -36,7 +38,7 @@ use secrecy::SecretString;
 use service_kit::config::Env;
 use url::Url;
 
-use crate::browser::{Browser, Page};
+use crate::browser::Browser;
 use crate::db::{Backend, TestDatabase};
 use crate::proxy::CuttableProxy;
 use crate::{logs, tokens};
@@ -974,27 +976,14 @@ impl TestApp {
         self.auth_url.as_str().trim_end_matches('/').to_owned()
     }
 
-    /// Opens the app's home page as `email` and follows every redirect.
-    pub async fn sign_in(&self, browser: &Browser, email: &str) -> Vec<Page> {
-        self.provider.set_user(MockUser::new(email));
-        browser.navigate(&self.app("/")).await
-    }
-
-    /// Starts a sign-in and stops at the provider's redirect back to the
-    /// callback, returning that callback URL without visiting it.
+    /// Starts a sign-in at `/login` and stops at the provider's redirect
+    /// back to the callback, returning that callback URL without visiting it.
     pub async fn callback_url_for(&self, browser: &Browser, email: &str) -> String {
-        self.provider.set_user(MockUser::new(email));
-        let login = browser
-            .get(&self.auth(&format!("/login?return_to={}", self.app_url)))
-            .await;
-        assert_eq!(login.status, 302, "login did not redirect: {}", login.body);
-        let authorize = browser.get(login.location().unwrap().as_str()).await;
-        assert!(
-            authorize.is_redirect(),
-            "the provider did not redirect: {}",
-            authorize.body
-        );
-        authorize.location().unwrap().to_string()
+        self.signing_in(email)
+            .in_browser(browser)
+            .at_login()
+            .callback_url()
+            .await
     }
 
     /// An ID token of `email`'s service account for the public service, as

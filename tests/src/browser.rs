@@ -73,6 +73,14 @@ impl Page {
     }
 }
 
+/// Each hop as its host and path (`app.example.test/auth/handoff`), to
+/// assert the way a walk went.
+pub fn host_paths(hops: &[Page]) -> Vec<String> {
+    hops.iter()
+        .map(|p| format!("{}{}", p.url.host_str().unwrap_or_default(), p.url.path()))
+        .collect()
+}
+
 #[derive(Clone)]
 pub struct Browser {
     client: reqwest::Client,

@@ -3,9 +3,10 @@
 //! the extension's, only to `https://<extension id>.chromiumapp.org/`,
 //! only with a nonce, the ID token in the fragment.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+mod support;
+
 use mock_provider::{MockProvider, MockUser};
+use support::{http, jwt_payload};
 use url::Url;
 
 const EXTENSION_CLIENT: &str = "extension-client.apps.example";
@@ -20,13 +21,6 @@ async fn provider() -> MockProvider {
         .extension_client(EXTENSION_CLIENT, EXTENSION_ID)
         .start()
         .await
-        .unwrap()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
         .unwrap()
 }
 
@@ -80,11 +74,6 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn claims(token: &str) -> serde_json::Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 #[tokio::test]
 async fn the_extension_gets_an_id_token_for_its_client_with_its_nonce_in_the_fragment() {
     let p = provider().await;
@@ -99,7 +88,7 @@ async fn the_extension_gets_an_id_token_for_its_client_with_its_nonce_in_the_fra
     assert_eq!(location.query(), None, "nothing in the query: {location}");
     assert_eq!(get(&fragment, "state"), Some("s-1"));
     let token = get(&fragment, "id_token").expect("an ID token in the fragment");
-    let claims = claims(token);
+    let claims = jwt_payload(token);
     assert_eq!(claims["aud"], EXTENSION_CLIENT);
     assert_eq!(claims["azp"], EXTENSION_CLIENT);
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
@@ -248,7 +237,7 @@ async fn the_sign_in_form_checks_the_posted_request_again() {
     fields.push(("email".into(), "bob@example.com".into()));
     fields.push(("action".into(), "approve".into()));
     let approved = post(fields.clone()).await;
-    let claims = claims(get(&approved, "id_token").expect("an ID token"));
+    let claims = jwt_payload(get(&approved, "id_token").expect("an ID token"));
     assert_eq!(claims["email"], "bob@example.com");
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
 

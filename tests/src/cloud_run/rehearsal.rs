@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use mock_provider::{MockProvider, MockUser};
+use mock_provider::MockProvider;
 use url::Url;
 
 use super::cloudsql::CloudSql;
@@ -24,6 +24,7 @@ use super::emulator::{Config, DeployError, Deployed, Emulator};
 use super::postgres::UnixPostgres;
 use super::runtime::{HostBinaries, WithApps};
 use crate::browser::Browser;
+use crate::sign_in::SignIn;
 
 pub const PROJECT_ID: &str = "rehearsal-project";
 pub const REGION: &str = "europe-west1";
@@ -38,6 +39,24 @@ pub const GATED_APP: (&str, &str) = ("whoami", "apps/whoami.py");
 
 pub fn app_service_account() -> String {
     format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com")
+}
+
+/// The overlay that points the containers at the mock provider at
+/// `issuer` instead of Google: its issuer, its keys for callers' and
+/// people's ID tokens, and its metadata server minting for `account`.
+pub fn google_stand_in(issuer: &str, account: &str) -> Vec<(String, String)> {
+    let keys = format!("{issuer}/oauth2/v3/certs");
+    [
+        ("OIDC_ISSUER_URL", issuer.to_owned()),
+        ("CALLER_TOKEN_ISSUERS", issuer.to_owned()),
+        ("CALLER_TOKEN_JWKS_URL", keys.clone()),
+        ("ID_TOKEN_ISSUERS", issuer.to_owned()),
+        ("ID_TOKEN_JWKS_URL", keys),
+        ("METADATA_URL", format!("{issuer}/metadata/{account}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// Set to `1`, a rehearsal that cannot run here fails rather than skips
@@ -130,23 +149,7 @@ impl Rehearsal {
             .app_metadata_account
             .clone()
             .unwrap_or_else(app_service_account);
-        let mut overlay: Vec<(String, String)> = vec![
-            ("OIDC_ISSUER_URL".into(), issuer.clone()),
-            ("CALLER_TOKEN_ISSUERS".into(), issuer.clone()),
-            (
-                "CALLER_TOKEN_JWKS_URL".into(),
-                format!("{issuer}/oauth2/v3/certs"),
-            ),
-            ("ID_TOKEN_ISSUERS".into(), issuer.clone()),
-            (
-                "ID_TOKEN_JWKS_URL".into(),
-                format!("{issuer}/oauth2/v3/certs"),
-            ),
-            (
-                "METADATA_URL".into(),
-                format!("{issuer}/metadata/{metadata_account}"),
-            ),
-        ];
+        let mut overlay = google_stand_in(&issuer, &metadata_account);
         overlay.extend(options.extra_overlay.iter().cloned());
         let emulator = Emulator::new(Config {
             state: state.path().to_owned(),
@@ -316,9 +319,17 @@ impl Rehearsal {
         self.app_url.origin().ascii_serialization()
     }
 
-    /// Opens the app as `email` and follows every hop.
-    pub async fn sign_in(&self, browser: &Browser, email: &str) -> Vec<crate::browser::Page> {
-        self.provider.set_user(MockUser::new(email));
-        browser.navigate(&self.app("/")).await
+    /// A sign-in as `email` on the app, in a new browser: each hop walked
+    /// and the landing checked as asked, with both services' output in
+    /// the message of a failed check.
+    pub fn signing_in(&self, email: &str) -> SignIn<'_> {
+        SignIn::new(
+            &self.provider,
+            self.auth(""),
+            self.app(""),
+            self.browser(),
+            email,
+        )
+        .on_failure(|| format!("{}\n{}", self.logs_of(AUTH), self.logs_of(APP)))
     }
 }

@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_tests::db::Backend;
-use integration_tests::{TestApp, TestOptions};
+use integration_tests::{Landing, ProviderPages, TestApp, TestOptions};
 
-const SESSION_COOKIE: &str = "__Host-session";
 /// Memory the public service may gain between the end of the warm-up and
 /// the end of the run: room for allocator and connection-pool noise, far
 /// below what keeping per-sign-in state in memory would cost over thousands
@@ -42,101 +41,25 @@ struct SignIn {
     requests: usize,
 }
 
-/// The hidden fields of the mock provider's sign-in form, unescaped.
-fn hidden_fields(form: &str) -> Vec<(String, String)> {
-    let attribute = |tag: &str, name: &str| -> Option<String> {
-        let start = tag.find(&format!(r#"{name}=""#))? + name.len() + 2;
-        let end = start + tag[start..].find('"')?;
-        Some(
-            tag[start..end]
-                .replace("&quot;", "\"")
-                .replace("&#39;", "'")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&"),
-        )
-    };
-    form.split("<input")
-        .skip(1)
-        .filter_map(|rest| rest.split('>').next())
-        .filter(|tag| tag.contains(r#"type="hidden""#))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-        .collect()
-}
-
-/// A whole sign-in in a new browser: the app, the provider's form, the
-/// callback, back on the app with the person's own identity.
+/// A whole sign-in in a new browser: the app, the provider's form (the
+/// person types their address), the callback, back on the app's page it
+/// started at with the person's own identity.
 async fn sign_in(app: Arc<TestApp>, email: String) -> Result<SignIn, String> {
-    let browser = app.browser();
     let started = Instant::now();
-    let landing = app.app("/?from=load");
-    let to_form = browser.navigate(&landing).await;
-    let form = to_form.last().ok_or("no page")?;
-    if form.status != 200 || !form.body.contains("Mock provider") {
-        return Err(format!(
-            "expected the sign-in form, got {} {}",
-            form.status, form.url
-        ));
-    }
-    let mut fields = hidden_fields(&form.body);
-    fields.push(("email".into(), email.clone()));
-    fields.push(("action".into(), "approve".into()));
-    let fields: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let decision = form
-        .url
-        .join("/o/oauth2/v2/auth")
-        .map_err(|e| e.to_string())?;
-    let approved = browser.post_form(decision.as_str(), &fields, &[]).await;
-    let callback = approved
-        .location()
-        .ok_or_else(|| format!("the provider answered {}", approved.status))?;
-    let back = browser.navigate(callback.as_str()).await;
-    let last = back.last().ok_or("no page")?;
-    if last.status != 200 || last.url.as_str() != landing {
-        return Err(format!(
-            "ended on {} {}{}: {}",
-            last.status,
-            last.url.host_str().unwrap_or_default(),
-            last.url.path(),
-            page_text(&last.body)
-        ));
-    }
-    if !last.body.contains(&email) {
-        return Err(format!("the app showed someone else to {email}"));
-    }
-    let session = browser
-        .cookie(SESSION_COOKIE)
-        .ok_or("no session cookie")?
-        .value;
-    let session_id = session.split('.').next().unwrap_or_default().to_owned();
+    let done = app
+        .signing_in(&email)
+        .starting_at(app.app("/?from=load"))
+        .through(ProviderPages::MockForm)
+        .landing(Landing::BackAtStart)
+        .try_run()
+        .await?;
+    let session_id = done.session_id().ok_or("no session cookie")?;
     Ok(SignIn {
         email,
         session_id,
         elapsed: started.elapsed(),
-        requests: to_form.len() + 1 + back.len(),
+        requests: done.hops.len(),
     })
-}
-
-/// The words of an error page, without its markup, for a failure message.
-fn page_text(html: &str) -> String {
-    let body = html.split("<body").nth(1).unwrap_or(html);
-    let mut text = String::new();
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                text.push(' ');
-            }
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn resident_kb(pid: u32) -> Option<u64> {

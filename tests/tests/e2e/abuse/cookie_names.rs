@@ -113,14 +113,12 @@ async fn a_session_cookie_is_renewed_only_under_its_exact_name_with_code_deliver
 /// redirect back: the callback URL and the sealed transaction cookie.
 async fn attackers_transaction(app: &TestApp, delivery: TestDelivery) -> (String, String, String) {
     let attacker = app.browser();
-    app.provider.set_user(mock_provider::MockUser::new(MALLORY));
-    let login = attacker.get(&with_return_to(app, "/login", delivery)).await;
-    assert_eq!(login.status, 302, "{}", login.body);
-    let authorize = attacker.get(login.location().unwrap().as_str()).await;
-    let callback = authorize
-        .location()
-        .expect("back to the callback")
-        .to_string();
+    let callback = app
+        .signing_in(MALLORY)
+        .in_browser(&attacker)
+        .starting_at(with_return_to(app, "/login", delivery))
+        .callback_url()
+        .await;
     let transaction = attacker
         .cookies()
         .into_iter()

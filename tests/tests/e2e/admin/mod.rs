@@ -7,10 +7,10 @@ mod reseal;
 
 use std::time::Duration;
 
-use integration_tests::app::{TestOptions, REVOCATION_POLL_INTERVAL};
+use integration_tests::app::TestOptions;
 use integration_tests::db::{Backend, TestDatabase};
 use integration_tests::on_both_backends;
-use integration_tests::{logs, Browser, TestApp};
+use integration_tests::{logs, Browser, Landing, TestApp};
 use mock_provider::MockUser;
 use public_service::admin::AdminError;
 use public_service::store::{NewSession, Store, StoreOptions};
@@ -18,24 +18,13 @@ use public_service::store::{NewSession, Store, StoreOptions};
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@corp.example";
 
+/// A new browser `email` signed in with.
 async fn signed_in(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, email).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "sign-in did not land: {}", last.body);
-    browser
-}
-
-/// Whether the app refuses the browser's handoff token within a few of its
-/// revocation polls (it is not expired: only the feed can end it).
-async fn app_refuses(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(4 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    app.signing_in(email)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser
 }
 
 /// Makes the database refuse every change to `subject`'s grant from now
@@ -137,11 +126,13 @@ async fn sessions_revoke_ends_every_session_of_one_user_and_the_apps_hear_of_it(
     // The apps' revocation feed carries both: their tokens die now, not
     // at expiry; the other user is untouched.
     assert!(
-        app_refuses(&app, &laptop).await,
+        app.refuses_within_polls(&laptop, &app.app("/api/me"), 4)
+            .await,
         "the laptop's token lived on"
     );
     assert!(
-        app_refuses(&app, &phone).await,
+        app.refuses_within_polls(&phone, &app.app("/api/me"), 4)
+            .await,
         "the phone's token lived on"
     );
     assert_eq!(bob.get_json(&app.app("/api/me")).await.status, 200);
@@ -222,7 +213,10 @@ async fn with_the_provider_down_a_grant_is_kept_unless_the_operator_says_otherwi
     );
     // The sessions are gone (they need no provider), the grant is not:
     // its token is the only means left to revoke it at the provider.
-    assert!(app_refuses(&app, &browser).await);
+    assert!(
+        app.refuses_within_polls(&browser, &app.app("/api/me"), 4)
+            .await
+    );
     let grant = app.store().await.grant(&subject).await.unwrap().unwrap();
     assert!(
         grant.is_usable(),

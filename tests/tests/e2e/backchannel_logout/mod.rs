@@ -11,11 +11,9 @@
 mod refusals;
 mod storage;
 
-use std::time::Duration;
-
-use integration_tests::app::{CLIENT_ID, REVOCATION_POLL_INTERVAL};
+use integration_tests::app::CLIENT_ID;
 use integration_tests::db::Backend;
-use integration_tests::{logs, on_both_backends, Browser, TestApp, TestOptions};
+use integration_tests::{logs, on_both_backends, Browser, Landing, TestApp, TestOptions};
 use mock_provider::{Dialect, LogoutSigning, MockUser};
 use serde_json::Value;
 
@@ -39,12 +37,8 @@ struct SignedIn {
 }
 
 async fn signed_in(app: &TestApp, email: &str) -> SignedIn {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, email).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{}: {}", last.url, last.body);
-    let cookie = browser.cookie("__Host-session").expect("a session cookie");
-    let session_id = cookie.value.split('.').next().unwrap().to_owned();
+    let signed_in = app.signing_in(email).landing(Landing::Ok).run().await;
+    let session_id = signed_in.session_id().expect("a session cookie");
     let stored = app
         .store()
         .await
@@ -61,7 +55,7 @@ async fn signed_in(app: &TestApp, email: &str) -> SignedIn {
         "the stored sid is one the provider issued"
     );
     SignedIn {
-        browser,
+        browser: signed_in.browser,
         session_id,
         provider_sid,
     }
@@ -115,18 +109,6 @@ async fn revoked(app: &TestApp, session_id: &str) -> bool {
     session.unwrap().revoked_at.is_some()
 }
 
-/// Whether the app refuses the browser's handoff token within three polls
-/// of the revocation feed.
-async fn app_refuses(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(3 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 fn assert_ended(answer: &Answer) {
     // Section 2.8: 200 and `Cache-Control: no-store`.
     assert_eq!(answer.status, 200, "{}", answer.json);
@@ -171,7 +153,8 @@ async fn a_logout_token_ends_the_provider_sessions_it_names(backend: Backend) {
         .unwrap();
     assert!(feed.iter().any(|(id, _)| *id == first.session_id));
     assert!(
-        app_refuses(&app, &first.browser).await,
+        app.refuses_within_polls(&first.browser, &app.app("/api/me"), 3)
+            .await,
         "the app still takes the token"
     );
     assert_eq!(
@@ -200,7 +183,10 @@ async fn a_logout_token_naming_only_the_subject_ends_all_its_sessions(backend: B
     assert!(revoked(&app, &first.session_id).await);
     assert!(revoked(&app, &second.session_id).await);
     assert!(!revoked(&app, &bob.session_id).await);
-    assert!(app_refuses(&app, &second.browser).await);
+    assert!(
+        app.refuses_within_polls(&second.browser, &app.app("/api/me"), 3)
+            .await
+    );
     assert_eq!(bob.browser.get_json(&app.app("/api/me")).await.status, 200);
 }
 

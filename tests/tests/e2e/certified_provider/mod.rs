@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use integration_tests::app::ExternalProvider;
 use integration_tests::browser::Page;
-use integration_tests::{logs, Browser, TestApp, TestOptions};
+use integration_tests::sign_in::{interaction_form, urls};
+use integration_tests::{logs, Browser, Landing, ProviderPages, SignIn, TestApp, TestOptions};
 use serde_json::json;
 
 const ALICE: &str = "alice@example.com";
@@ -148,61 +149,12 @@ async fn deployment(options: TestOptions) -> Option<(TestApp, CertifiedProvider)
     Some((app, provider))
 }
 
-/// Follows redirects, filling in the provider's login form as `email` and
-/// confirming its consent form, until a page that is neither.
-async fn through_the_provider(browser: &Browser, mut page: Page, email: &str) -> Vec<Page> {
-    let mut hops = vec![page.clone()];
-    for _ in 0..20 {
-        let next = if let Some(url) = page.next_url() {
-            browser.get(url.as_str()).await
-        } else if let Some(action) = form_action(&page, "login") {
-            browser
-                .post_form(
-                    action.as_str(),
-                    &[("prompt", "login"), ("login", email), ("password", "any")],
-                    &[],
-                )
-                .await
-        } else if let Some(action) = form_action(&page, "consent") {
-            browser
-                .post_form(action.as_str(), &[("prompt", "consent")], &[])
-                .await
-        } else {
-            return hops;
-        };
-        hops.push(next.clone());
-        page = next;
-    }
-    panic!("no end to the redirects: {:?}", urls(&hops));
-}
-
-/// The `action` of the provider's form for `prompt`, if the page is one.
-fn form_action(page: &Page, prompt: &str) -> Option<url::Url> {
-    let marker = format!("name=\"prompt\" value=\"{prompt}\"");
-    if !page.body.contains(&marker) {
-        return None;
-    }
-    let start = page.body.find("action=\"")? + "action=\"".len();
-    let end = start + page.body[start..].find('"')?;
-    page.url
-        .join(&page.body[start..end].replace("&amp;", "&"))
-        .ok()
-}
-
-fn urls(hops: &[Page]) -> Vec<String> {
-    hops.iter()
-        .map(|p| format!("{} {}", p.status, p.url))
-        .collect()
-}
-
-/// Signs in at the app's home page through the provider; checks it landed.
-async fn sign_in(app: &TestApp, browser: &Browser, email: &str) -> Vec<Page> {
-    let first = browser.get(&app.app("/")).await;
-    let hops = through_the_provider(browser, first, email).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{:?}\n{}", urls(&hops), last.body);
-    assert!(last.body.contains(email), "{}", last.body);
-    hops
+/// A sign-in as Alice at the app's home page in `browser` through the
+/// provider's login and consent forms.
+fn alice_signing_in<'a>(app: &'a TestApp, browser: &Browser) -> SignIn<'a> {
+    app.signing_in(ALICE)
+        .in_browser(browser)
+        .through(ProviderPages::LoginAndConsentForms)
 }
 
 async fn broker(app: &TestApp, subject: &str) -> integration_tests::app::BrokerAnswer {
@@ -220,7 +172,11 @@ async fn sign_in_with_claims_from_userinfo_offline_access_and_a_broker_refresh()
         return;
     };
     let browser = app.browser();
-    let hops = sign_in(&app, &browser, ALICE).await;
+    let hops = alice_signing_in(&app, &browser)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await
+        .hops;
 
     // Every authorization response carried the provider's `iss` (RFC 9207).
     let callbacks: Vec<&Page> = hops
@@ -278,7 +234,10 @@ async fn renewal_checks_the_grant_at_the_provider() {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser, ALICE).await;
+    alice_signing_in(&app, &browser)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await;
     let refreshes = provider.count(REFRESHED);
 
     // The grant lives: renewal asks the provider's token endpoint (one
@@ -319,11 +278,11 @@ async fn renewal_checks_the_grant_at_the_provider() {
     );
     let refused = provider.count(REFUSED);
     app.advance_time(Duration::from_secs(120));
-    let first = browser.get(&app.app("/")).await;
-    let hops = through_the_provider(&browser, first, ALICE).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{:?}\n{}", urls(&hops), last.body);
-    assert!(last.body.contains(ALICE), "{}", last.body);
+    let hops = alice_signing_in(&app, &browser)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await
+        .hops;
     assert!(provider.wait_for(REFUSED, refused + 1).await > refused);
     let renew_at = hops
         .iter()
@@ -342,7 +301,8 @@ async fn renewal_checks_the_grant_at_the_provider() {
         authorization.url
     );
     assert!(
-        hops.iter().any(|p| form_action(p, "consent").is_some()),
+        hops.iter()
+            .any(|p| interaction_form(p, "consent").is_some()),
         "the provider did not ask for consent again: {:?}",
         urls(&hops)
     );
@@ -403,7 +363,10 @@ async fn sign_out_revokes_the_token_and_ends_the_provider_session() {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser, ALICE).await;
+    alice_signing_in(&app, &browser)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await;
     let refresh_token = app.stored_refresh_token_of(ALICE).await.unwrap();
 
     let out = browser
@@ -427,7 +390,11 @@ async fn sign_out_revokes_the_token_and_ends_the_provider_session() {
     let done = browser
         .post_form(action.as_str(), &[("xsrf", &xsrf), ("logout", "yes")], &[])
         .await;
-    let hops = through_the_provider(&browser, done, ALICE).await;
+    let hops = alice_signing_in(&app, &browser)
+        .continuing_from(done)
+        .run()
+        .await
+        .hops;
     let last = hops.last().unwrap();
     assert_eq!(last.url.path(), "/signed-out", "{:?}", urls(&hops));
     assert_eq!(last.status, 200);
@@ -437,10 +404,9 @@ async fn sign_out_revokes_the_token_and_ends_the_provider_session() {
     assert_eq!(status, 400, "a revoked refresh token still works");
     assert_eq!(broker(&app, ALICE).await.error(), "consent_required");
     // And the provider's own session is over: a new sign-in asks to log in.
-    let page = browser.get(&app.app("/")).await;
-    let hops = through_the_provider(&browser, page, ALICE).await;
+    let hops = alice_signing_in(&app, &browser).run().await.hops;
     assert!(
-        hops.iter().any(|p| form_action(p, "login").is_some()),
+        hops.iter().any(|p| interaction_form(p, "login").is_some()),
         "{:?}",
         urls(&hops)
     );
@@ -458,7 +424,10 @@ async fn signing_out_at_the_provider_ends_our_session_through_the_back_channel()
     let discovery = discovery(&app).await;
     assert_eq!(discovery["backchannel_logout_supported"], true);
     let browser = app.browser();
-    sign_in(&app, &browser, ALICE).await;
+    alice_signing_in(&app, &browser)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await;
     let cookie = browser.cookie("__Host-session").expect("a session");
     let session_id = cookie.value.split('.').next().unwrap().to_owned();
     let store = app.store().await;

@@ -9,7 +9,7 @@ use integration_tests::cloud_run::instance::Checked;
 use integration_tests::cloud_run::plan::ProbeAction;
 use integration_tests::cloud_run::rehearsal::{Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::{spec, DeployError};
-use mock_provider::{Misbehaviour, MockUser};
+use mock_provider::Misbehaviour;
 use sqlx::Connection;
 
 use super::support::{
@@ -391,25 +391,19 @@ pub async fn sigterm_lets_an_in_flight_request_complete() -> Ran {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", r.logs_of(AUTH)));
     let browser = r.browser();
-    r.provider.set_user(MockUser::new(ALICE));
     // Only the public service is deployed: the browser comes bound to a
     // verifier, as the app would have sent it (code delivery).
     let binding = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         handoff_guard::login_service::binding_hash(&service_kit::random::url_safe_token(32)),
     );
-    let login = browser
-        .get(&r.auth(&format!(
-            "/login?return_to={}&binding={binding}",
-            r.app("/")
-        )))
+    let callback = r
+        .signing_in(ALICE)
+        .in_browser(&browser)
+        .at_login()
+        .query("binding", &binding)
+        .callback_url()
         .await;
-    assert_eq!(login.status, 302, "{}", login.body);
-    let authorize = browser.get(login.location().unwrap().as_str()).await;
-    let callback = authorize
-        .location()
-        .expect("the provider sends the browser back")
-        .to_string();
     r.provider
         .misbehave(Misbehaviour::TokenEndpointDelay(Duration::from_secs(4)));
     let in_flight = tokio::spawn(async move { browser.get(&callback).await });

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::cloud_run::rehearsal::{app_service_account, Options, Rehearsal, APP, AUTH};
 use integration_tests::cloud_run::DeployError;
+use integration_tests::Landing;
 
 use super::support::{
     assert_no_liveness_failure, env_value, eventually, paths, prepare, seconds,
@@ -36,18 +37,8 @@ pub async fn sign_in_renewal_and_sign_out_hold_with_cpu_throttled() -> Ran {
     );
 
     // A whole sign-in through both services and the provider.
-    let browser = r.browser();
-    let hops = r.sign_in(&browser, ALICE).await;
-    let last = hops.last().unwrap();
-    assert_eq!(
-        last.status,
-        200,
-        "{:?}\n{}\n{}\n{}",
-        paths(&hops),
-        last.body,
-        r.logs_of(AUTH),
-        r.logs_of(APP)
-    );
+    let signed_in = r.signing_in(ALICE).landing(Landing::Ok).run().await;
+    let (browser, hops) = (signed_in.browser, signed_in.hops);
     // app → public service → provider (twice for a first sign-in, which
     // asks for consent to offline access) → public service → app.
     let walked = paths(&hops);

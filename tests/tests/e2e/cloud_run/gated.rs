@@ -6,9 +6,9 @@
 
 use integration_tests::cloud_run::instance::Instance;
 use integration_tests::cloud_run::rehearsal::{Rehearsal, APP, AUTH};
-use mock_provider::MockUser;
+use integration_tests::Landing;
 
-use super::support::{paths, prepare, Ran, ALICE};
+use super::support::{prepare, Ran, ALICE};
 
 /// The process's environment, as it was started with.
 fn environment(instance: &Instance) -> Vec<(String, String)> {
@@ -91,20 +91,14 @@ pub async fn a_person_signs_in_through_the_gate_to_its_sidecar_app() -> Ran {
 
     // A sign-in through the provider and the public service ends on the
     // app's answer, with the person's e-mail the gate verified.
-    let browser = r.browser();
-    r.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&r.app("/api/me")).await;
-    let last = hops.last().unwrap();
-    assert_eq!(
-        last.status,
-        200,
-        "{:?}\n{}\n{}\n{}",
-        paths(&hops),
-        last.body,
-        r.logs_of(AUTH),
-        r.logs_of(APP)
-    );
-    assert_eq!(email(&last.body), ALICE);
+    let signed_in = r
+        .signing_in(ALICE)
+        .starting_at(r.app("/api/me"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    assert_eq!(email(&signed_in.last().body), ALICE);
+    let browser = signed_in.browser;
 
     // Identity headers a client sends never reach the app: a signed-in
     // client's are replaced, an anonymous one is refused by the gate.

@@ -488,21 +488,8 @@ fn without_postgresql_the_stand_in_says_what_is_missing() {
 /// naming what to set.
 #[test]
 fn deploy_sh_without_an_access_list_stops_and_names_the_variables() {
-    // A machine may have the real gcloud: one that answers instead, so a
-    // deploy.sh that went on could not reach Google.
-    let path_without_gcloud = FailingGcloud::new();
-    let output = std::process::Command::new("bash")
-        .arg(rehearsal::root().join("deploy/deploy.sh"))
-        .env_clear()
-        .env("PATH", path_without_gcloud.path_var())
-        .env("PROJECT_ID", "my-project")
-        .env("REGION", "europe-west1")
-        .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
-        .env("OIDC_CLIENT_SECRET", "a-secret")
-        .output()
-        .expect("bash runs deploy.sh");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (status, said) = deploy_sh_before_gcloud(&[]);
+    assert!(!status.success());
     assert!(
         said.contains("ALLOWED_HOSTED_DOMAINS"),
         "deploy.sh said: {said}"
@@ -514,26 +501,14 @@ fn deploy_sh_without_an_access_list_stops_and_names_the_variables() {
 /// (a failed revision); deploy.sh says so before it touches the project.
 #[test]
 fn deploy_sh_with_broker_callers_but_no_scopes_stops_and_names_the_variable() {
-    // A machine may have the real gcloud: one that answers instead, so a
-    // deploy.sh that went on could not reach Google.
-    let path_without_gcloud = FailingGcloud::new();
-    let output = std::process::Command::new("bash")
-        .arg(rehearsal::root().join("deploy/deploy.sh"))
-        .env_clear()
-        .env("PATH", path_without_gcloud.path_var())
-        .env("PROJECT_ID", "my-project")
-        .env("REGION", "europe-west1")
-        .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
-        .env("OIDC_CLIENT_SECRET", "a-secret")
-        .env("ALLOWED_HOSTED_DOMAINS", "example.com")
-        .env(
+    let (status, said) = deploy_sh_before_gcloud(&[
+        ("ALLOWED_HOSTED_DOMAINS", "example.com"),
+        (
             "BROKER_CALLERS",
             "backend@my-project.iam.gserviceaccount.com",
-        )
-        .output()
-        .expect("bash runs deploy.sh");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "deploy.sh said: {said}");
+        ),
+    ]);
+    assert_eq!(status.code(), Some(2), "deploy.sh said: {said}");
     assert!(
         said.contains("BROKER_CALLER_SCOPES"),
         "deploy.sh said: {said}"
@@ -643,6 +618,28 @@ async fn with_app_image_the_operators_app_runs_behind_the_gate() {
 /// for the app before it touches the project.
 #[test]
 fn deploy_sh_refuses_an_app_port_the_gate_takes() {
+    let (status, said) = deploy_sh_before_gcloud(&[
+        ("ALLOWED_HOSTED_DOMAINS", "example.com"),
+        (
+            "APP_IMAGE",
+            "europe-west1-docker.pkg.dev/my-project/apps/web:1",
+        ),
+        ("APP_PORT", "8081"),
+    ]);
+    assert_eq!(status.code(), Some(2), "deploy.sh said: {said}");
+    assert!(
+        said.contains("APP_PORT") && said.contains("e.g. APP_PORT=8080"),
+        "deploy.sh said: {said}"
+    );
+    assert!(!said.contains("gcloud"), "it went on: {said}");
+}
+
+/// `deploy.sh` run with nothing but the operator's variables (a project,
+/// a region, an OAuth client) and `extra`, for the checks it makes before
+/// it touches the project: how it exited and what it said. A machine may
+/// have the real gcloud: one that only fails is first on `PATH` instead,
+/// so a deploy.sh that went on could not reach Google (and says so).
+fn deploy_sh_before_gcloud(extra: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let path_without_gcloud = FailingGcloud::new();
     let output = std::process::Command::new("bash")
         .arg(rehearsal::root().join("deploy/deploy.sh"))
@@ -652,21 +649,11 @@ fn deploy_sh_refuses_an_app_port_the_gate_takes() {
         .env("REGION", "europe-west1")
         .env("OIDC_CLIENT_ID", "123-abc.apps.googleusercontent.com")
         .env("OIDC_CLIENT_SECRET", "a-secret")
-        .env("ALLOWED_HOSTED_DOMAINS", "example.com")
-        .env(
-            "APP_IMAGE",
-            "europe-west1-docker.pkg.dev/my-project/apps/web:1",
-        )
-        .env("APP_PORT", "8081")
+        .envs(extra.iter().copied())
         .output()
         .expect("bash runs deploy.sh");
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "deploy.sh said: {said}");
-    assert!(
-        said.contains("APP_PORT") && said.contains("e.g. APP_PORT=8080"),
-        "deploy.sh said: {said}"
-    );
-    assert!(!said.contains("gcloud"), "it went on: {said}");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status, said)
 }
 
 /// A directory holding a `gcloud` that only fails, first on `PATH`.

@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use integration_tests::cloud_run::rehearsal::GATED_APP;
+use integration_tests::cloud_run::rehearsal::{app_service_account, google_stand_in, GATED_APP};
 use mock_provider::MockProvider;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const PROJECT_ID: &str = "rehearsal-project";
-pub const REGION: &str = "europe-west1";
-const CLIENT_ID: &str = "rehearsal-client.apps.googleusercontent.com";
+pub use integration_tests::cloud_run::rehearsal::{CLIENT_ID, PROJECT_ID, REGION};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -96,18 +94,10 @@ impl Rehearsal {
             .start()
             .await
             .expect("the mock provider starts");
-        let app_account = format!("app-service@{PROJECT_ID}.iam.gserviceaccount.com");
-        let overlay = [
-            ("OIDC_ISSUER_URL", issuer.clone()),
-            ("CALLER_TOKEN_ISSUERS", issuer.clone()),
-            ("CALLER_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
-            ("ID_TOKEN_ISSUERS", issuer.clone()),
-            ("ID_TOKEN_JWKS_URL", format!("{issuer}/oauth2/v3/certs")),
-            ("METADATA_URL", format!("{issuer}/metadata/{app_account}")),
-        ]
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect::<String>();
+        let overlay = google_stand_in(&issuer, &app_service_account())
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect::<String>();
         let overlay_file = state.path().join("overlay.env");
         std::fs::write(&overlay_file, overlay).unwrap();
 

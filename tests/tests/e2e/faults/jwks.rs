@@ -87,7 +87,14 @@ async fn a_garbage_jwks_after_a_key_rotation_gives_a_502_page_and_recovers() {
 async fn a_key_the_provider_retired_is_refused_once_its_max_age_has_passed() {
     let app = TestApp::spawn().await;
     app.provider.set_jwks_max_age(120);
-    assert_eq!(sign_in(&app, "alice@example.com").await.status, 200);
+    assert_eq!(
+        app.signing_in("alice@example.com")
+            .run()
+            .await
+            .into_last_page()
+            .status,
+        200
+    );
 
     // Discovery's copy of the keys (its headers unseen) counts as fresh
     // for a minute; then the first sign-in fetches the set again.
@@ -96,11 +103,22 @@ async fn a_key_the_provider_retired_is_refused_once_its_max_age_has_passed() {
     app.provider.misbehave(Misbehaviour::RetiredKey);
     app.advance_time(Duration::from_secs(61));
     tokio::time::sleep(REFETCH_INTERVAL).await;
-    let refused = sign_in(&app, "bob@corp.example").await;
+    let refused = app
+        .signing_in("bob@corp.example")
+        .run()
+        .await
+        .into_last_page();
     assert_eq!(refused.url.path(), "/callback");
     assert_clean_error_page(&refused, 502);
     app.provider.behave();
-    assert_eq!(sign_in(&app, "bob@corp.example").await.status, 200);
+    assert_eq!(
+        app.signing_in("bob@corp.example")
+            .run()
+            .await
+            .into_last_page()
+            .status,
+        200
+    );
 
     // The provider's max-age (120 s) is honoured: a key retired now still
     // counts a minute later, and no more once the two minutes are over.
@@ -109,21 +127,30 @@ async fn a_key_the_provider_retired_is_refused_once_its_max_age_has_passed() {
     app.provider.misbehave(Misbehaviour::RetiredKey);
     app.advance_time(Duration::from_secs(60));
     assert_eq!(
-        sign_in(&app, "bob@corp.example").await.status,
+        app.signing_in("bob@corp.example")
+            .run()
+            .await
+            .into_last_page()
+            .status,
         200,
         "within the max-age the cached copy stands"
     );
     app.advance_time(Duration::from_secs(61));
     tokio::time::sleep(REFETCH_INTERVAL).await;
-    let refused = sign_in(&app, "bob@corp.example").await;
+    let refused = app
+        .signing_in("bob@corp.example")
+        .run()
+        .await
+        .into_last_page();
     assert_eq!(refused.url.path(), "/callback");
     assert_clean_error_page(&refused, 502);
     app.provider.behave();
-    assert_eq!(sign_in(&app, "bob@corp.example").await.status, 200);
-}
-
-/// The last page of a sign-in as `email` in a new browser.
-async fn sign_in(app: &TestApp, email: &str) -> integration_tests::browser::Page {
-    let hops = app.sign_in(&app.browser(), email).await;
-    hops.last().unwrap().clone()
+    assert_eq!(
+        app.signing_in("bob@corp.example")
+            .run()
+            .await
+            .into_last_page()
+            .status,
+        200
+    );
 }

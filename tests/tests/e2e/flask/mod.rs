@@ -18,7 +18,7 @@ mod verifiers;
 
 use integration_tests::app::{SecondApp, TestDelivery, TestOptions};
 use integration_tests::flask::{self, FlaskApp};
-use integration_tests::{Browser, TestApp};
+use integration_tests::{Browser, Landing, TestApp};
 use mock_provider::MockUser;
 use url::Url;
 
@@ -63,18 +63,21 @@ async fn flask_stack(options: TestOptions) -> Option<FlaskStack> {
 
 /// A browser signed in as Alice through the gate, on the Flask page.
 async fn signed_in(stack: &FlaskStack) -> Browser {
-    let browser = stack.app.browser();
-    stack.app.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&stack.app.other_app("/")).await;
-    let page = hops.last().unwrap();
-    assert_eq!(page.status, 200, "{}", page.body);
+    let signed_in = stack
+        .app
+        .signing_in(ALICE)
+        .starting_at(stack.app.other_app("/"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    let page = signed_in.last();
     assert!(
         page.body
             .contains(&format!("<strong id=\"email\">{ALICE}</strong>")),
         "{}",
         page.body
     );
-    browser
+    signed_in.browser
 }
 
 /// What Flask's `/api/me` answered to `browser` sending `headers`.

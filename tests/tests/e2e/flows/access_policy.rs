@@ -1,7 +1,7 @@
 //! Only allowlisted, verified accounts get in; a denied user gets a clear
 //! page and nothing is set.
 
-use integration_tests::TestApp;
+use integration_tests::{Landing, TestApp};
 use mock_provider::MockUser;
 
 #[tokio::test]
@@ -61,8 +61,12 @@ async fn an_hd_claim_naming_another_domain_keeps_a_listed_address_domain_out() {
     let app = TestApp::spawn().await;
     let mut bob = MockUser::new("bob@corp.example");
     bob.hd = Some("elsewhere.example".into());
-    app.provider.set_user(bob.clone());
-    let hops = app.browser().navigate(&app.app("/")).await;
+    let hops = app
+        .signing_in(&bob.email)
+        .as_user(bob.clone())
+        .run()
+        .await
+        .hops;
     assert_eq!(
         hops.last().unwrap().status,
         403,
@@ -70,8 +74,12 @@ async fn an_hd_claim_naming_another_domain_keeps_a_listed_address_domain_out() {
     );
 
     bob.hd = Some("corp.example".into());
-    app.provider.set_user(bob);
-    let hops = app.browser().navigate(&app.app("/")).await;
+    let hops = app
+        .signing_in(&bob.email)
+        .as_user(bob.clone())
+        .run()
+        .await
+        .hops;
     assert_eq!(
         hops.last().unwrap().status,
         200,
@@ -99,17 +107,22 @@ async fn signing_in_again_updates_the_sessions_address_and_domain() {
         name: Some("Alice New".into()),
         ..before.clone()
     };
-    let browser = app.browser();
-    app.provider.set_user(before);
-    let hops = browser.navigate(&app.app("/")).await;
-    assert_eq!(hops.last().unwrap().status, 200);
+    let browser = app
+        .signing_in(&before.email)
+        .as_user(before)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser;
     let session = browser.cookie("__Host-session").unwrap().value;
 
-    app.provider.set_user(after);
-    let hops = browser
-        .navigate(&app.auth(&format!("/login?return_to={}", app.app_url)))
+    app.signing_in(&after.email)
+        .as_user(after)
+        .in_browser(&browser)
+        .at_login()
+        .landing(Landing::Ok)
+        .run()
         .await;
-    assert_eq!(hops.last().unwrap().status, 200);
     assert_eq!(
         browser.cookie("__Host-session").unwrap().value,
         session,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{Browser, Page, TestApp, TestOptions};
+use integration_tests::{Browser, Landing, Page, TestApp, TestOptions};
 use mock_provider::{Dialect, Misbehaviour, SigningAlg};
 
 const ALICE: &str = "alice@example.com";
@@ -67,12 +67,12 @@ async fn a_hosted_domain_the_policy_needs_is_taken_from_userinfo() {
     .await;
     // Allowed by `hd` alone, which this provider puts in UserInfo only.
     let user = mock_provider::MockUser::workspace("carol@workspace.example");
-    app.provider.set_user(user);
     app.provider.set_claims_only_in_userinfo(true);
-    let hops = app.browser().navigate(&app.app("/")).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{}", last.body);
-    assert!(last.body.contains("carol@workspace.example"));
+    app.signing_in("carol@workspace.example")
+        .as_user(user)
+        .landing(Landing::ShowsEmail)
+        .run()
+        .await;
     assert_eq!(app.provider.userinfo_calls(), 1);
 }
 

@@ -58,10 +58,12 @@ async fn a_repeated_return_to_is_refused() {
 #[tokio::test]
 async fn return_to_on_the_app_is_kept_through_the_sign_in() {
     let app = TestApp::spawn().await;
-    let browser = app.browser();
-    app.provider
-        .set_user(mock_provider::MockUser::new("alice@example.com"));
-    let hops = browser.navigate(&app.app("/?tab=reports")).await;
+    let hops = app
+        .signing_in("alice@example.com")
+        .starting_at(app.app("/?tab=reports"))
+        .run()
+        .await
+        .hops;
     let last = hops.last().unwrap();
     assert_eq!(last.url.as_str(), app.app("/?tab=reports"));
     assert_eq!(last.status, 200);

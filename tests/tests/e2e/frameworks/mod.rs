@@ -4,15 +4,9 @@
 //! delivery modes, and a sign-out at the login service reaches it through
 //! the revocation feed, which the builder turns on by default.
 
-use std::time::Duration;
-
 use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
-use integration_tests::app::{
-    SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
-};
-use integration_tests::browser::Browser;
-use integration_tests::TestApp;
-use mock_provider::MockUser;
+use integration_tests::app::{SecondApp, TestDelivery, TestOptions, PARENT_DOMAIN};
+use integration_tests::{Landing, TestApp};
 
 const ALICE: &str = "alice@example.com";
 
@@ -28,12 +22,15 @@ async fn signed_into_and_hears_of_the_sign_out(
         ..TestOptions::default()
     })
     .await;
-    let browser = app.browser();
-    app.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&app.other_app("/")).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{}", last.body);
+    let signed_in = app
+        .signing_in(ALICE)
+        .starting_at(app.other_app("/"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    let last = signed_in.last();
     assert!(last.body.contains(greeting), "{}", last.body);
+    let browser = &signed_in.browser;
     // Not signed in, an API client gets 401 with the login URL, not a redirect.
     let anonymous = app.browser().get_json(&app.other_app("/api/me")).await;
     assert_eq!(anonymous.status, 401, "{}", anonymous.body);
@@ -75,19 +72,10 @@ async fn signed_into_and_hears_of_the_sign_out(
         .await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(
-        refused_within_a_few_polls(&app, &copy).await,
+        app.refuses_within_polls(&copy, &app.other_app("/api/me"), 4)
+            .await,
         "the axum app still took a signed-out session's token"
     );
-}
-
-async fn refused_within_a_few_polls(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(4 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.other_app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 const AXUM: &str = "Hello alice@example.com, from an axum service";

@@ -7,17 +7,14 @@
 //! through the revocation feed. A Chrome extension's ID token passes for
 //! its OAuth client only, with CORS for its origin only.
 
-use std::time::Duration;
-
 use handoff_guard::{login_service::parent_domain_name, HOST_ONLY_NAME};
 use handoff_guard::{Audience, HandoffVerifier, Issuer, RemoteJwksOptions};
 use integration_tests::app::{
     SecondApp, TestDelivery, TestOptions, EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, OTHER_APP_ACCOUNT,
-    OTHER_APP_HOST, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL, TASKS_ACCOUNT,
-    UNLISTED_EXTENSION_CLIENT_ID,
+    OTHER_APP_HOST, PARENT_DOMAIN, TASKS_ACCOUNT, UNLISTED_EXTENSION_CLIENT_ID,
 };
-use integration_tests::browser::{Browser, Page};
-use integration_tests::TestApp;
+use integration_tests::browser::Page;
+use integration_tests::{Landing, TestApp};
 use mock_provider::MockUser;
 use url::Url;
 
@@ -91,11 +88,13 @@ async fn signed_in_through_the_gate_and_out(delivery: TestDelivery) {
 
     // Signed in through the provider and the login service, the browser
     // ends on the page it asked for, answered by the app behind the gate.
-    let browser = app.browser();
-    app.provider.set_user(MockUser::new(ALICE));
-    let hops = browser.navigate(&app.other_app("/reports?q=1")).await;
-    let page = hops.last().unwrap();
-    assert_eq!(page.status, 200, "{}", page.body);
+    let signed_in = app
+        .signing_in(ALICE)
+        .starting_at(app.other_app("/reports?q=1"))
+        .landing(Landing::Ok)
+        .run()
+        .await;
+    let (browser, page) = (&signed_in.browser, signed_in.last());
     let echo: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(echo["path"], "/reports?q=1");
     assert_eq!(received(page, "x-forwarded-email"), [ALICE]);
@@ -198,24 +197,13 @@ async fn signed_in_through_the_gate_and_out(delivery: TestDelivery) {
         out.body
     );
     assert!(
-        refused_within_a_few_polls(&app, &copy).await,
+        app.refuses_within_polls(&copy, &app.other_app("/api/me"), 4)
+            .await,
         "the gate still took a signed-out session's token"
     );
     // And a page request with it is sent to sign in again.
     let again = copy.get(&app.other_app("/reports")).await;
     assert!(again.is_redirect(), "{} {}", again.status, again.body);
-}
-
-/// Whether the gate refuses `browser`'s token within a few polls of the
-/// revocation feed (the gate polls every [`REVOCATION_POLL_INTERVAL`]).
-async fn refused_within_a_few_polls(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(4 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.other_app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

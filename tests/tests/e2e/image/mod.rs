@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use integration_tests::app::{APP_ACCOUNT, CLIENT_ID, REVOCATION_POLL_INTERVAL};
 use integration_tests::cloud_run::postgres::UnixPostgres;
-use integration_tests::Browser;
-use mock_provider::{MockProvider, MockUser};
+use integration_tests::{Browser, SignIn};
+use mock_provider::MockProvider;
 use sqlx::Connection;
 use tokio::process::Command;
 
@@ -461,9 +461,11 @@ async fn both_images_build_offline_run_as_nonroot_and_serve_a_sign_in() {
     // Ready: the container fetched the public container's keys.
     wait_for(&format!("http://{app_addr}/readyz"), &app).await;
 
-    provider.set_user(MockUser::new(ALICE));
     let browser = Browser::new(&[("localhost", auth_addr)]);
-    let hops = browser.navigate(&format!("{app_url}/")).await;
+    let hops = SignIn::new(&provider, auth_url.clone(), app_url.clone(), browser, ALICE)
+        .run()
+        .await
+        .hops;
     let last = hops.last().unwrap();
     assert_eq!(
         last.status,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use integration_tests::app::{BrokerAnswer, AUTH_HOST, BROKER_CALLER, DRIVE_SCOPE, NARROW_CALLER};
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
-use integration_tests::{Browser, TestApp, TestOptions};
+use integration_tests::{Browser, Landing, TestApp, TestOptions};
 use mock_provider::google::{USERINFO_EMAIL, USERINFO_PROFILE};
 use mock_provider::MockUser;
 use serde_json::json;
@@ -32,12 +32,13 @@ async fn ask(app: &TestApp, caller: &str, email: &str, scopes: &[&str]) -> Broke
 async fn signed_in_with_drive(app: &TestApp, email: &str) -> Browser {
     let browser = app.browser();
     signed_in(app, &browser, email).await;
-    let login = app.auth(&format!(
-        "/login?return_to={}&scope={DRIVE_SCOPE}",
-        app.app_url
-    ));
-    let hops = browser.navigate(&login).await;
-    assert_eq!(hops.last().unwrap().status, 200);
+    app.signing_in(email)
+        .in_browser(&browser)
+        .at_login()
+        .query("scope", DRIVE_SCOPE)
+        .landing(Landing::Ok)
+        .run()
+        .await;
     browser
 }
 
@@ -159,10 +160,13 @@ async fn the_policy_is_checked_against_the_hosted_domain_the_user_signed_in_with
     let dana = "dana@workspace.example";
     let mut user = MockUser::new(dana);
     user.hd = Some("workspace.example".into());
-    app.provider.set_user(user);
-    let browser = app.browser();
-    let hops = browser.navigate(&app.app("/")).await;
-    assert_eq!(hops.last().unwrap().status, 200);
+    let browser = app
+        .signing_in(dana)
+        .as_user(user)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser;
     // Only `hd` lets Dana in: the broker must know it to admit her.
     assert_eq!(app.broker_token_for(dana, &[]).await.status, 200);
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use integration_tests::app::{
     TestOptions, APP_ACCOUNT, BROKER_CALLER, PARENT_DOMAIN, REVOCATION_POLL_INTERVAL,
 };
-use integration_tests::browser::Page;
+use integration_tests::browser::{host_paths, Page};
 use integration_tests::db::Backend;
 use integration_tests::on_both_backends;
 use integration_tests::{Browser, TestApp};
@@ -16,12 +16,6 @@ use super::{assert_nothing_leaked, signed_in};
 
 const ALICE: &str = "alice@example.com";
 const SESSION: &str = "__Host-session";
-
-fn paths(hops: &[Page]) -> Vec<String> {
-    hops.iter()
-        .map(|p| format!("{}{}", p.url.host_str().unwrap_or_default(), p.url.path()))
-        .collect()
-}
 
 /// What the browser does when the handoff cookie's `Max-Age` runs out.
 fn expire_handoff_cookie(browser: &Browser) {
@@ -59,7 +53,7 @@ async fn renewal_after_the_handoff_expires_is_silent(backend: Backend) {
     let calls = app.provider.token_endpoint_calls();
     let hops = browser.navigate(&app.app("/?tab=reports")).await;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -111,14 +105,14 @@ async fn after_the_absolute_lifetime_a_new_sign_in_starts(backend: Backend) {
         app.advance_time(Duration::from_secs(50 * 60));
         expire_handoff_cookie(&browser);
         let hops = browser.navigate(&app.app("/")).await;
-        assert!(!went_to_provider(&hops), "{:?}", paths(&hops));
+        assert!(!went_to_provider(&hops), "{:?}", host_paths(&hops));
         assert_eq!(hops.last().unwrap().status, 200);
     }
     // ...but not past the absolute lifetime (4 h; 2.5 h used so far).
     app.advance_time(Duration::from_secs(90 * 60 + 1));
     expire_handoff_cookie(&browser);
     let hops = browser.navigate(&app.app("/")).await;
-    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert!(went_to_provider(&hops), "{:?}", host_paths(&hops));
     assert_eq!(hops.last().unwrap().status, 200);
     assert_ne!(
         browser.cookie(SESSION).unwrap().value,
@@ -143,7 +137,7 @@ async fn an_idle_session_ends(backend: Backend) {
     app.advance_time(Duration::from_secs(3601));
     expire_handoff_cookie(&browser);
     let hops = browser.navigate(&app.app("/")).await;
-    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert!(went_to_provider(&hops), "{:?}", host_paths(&hops));
 }
 
 async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
@@ -236,7 +230,7 @@ async fn sign_out_ends_the_session_and_clears_the_cookies(backend: Backend) {
         false,
     );
     let hops = thief.navigate(&app.app("/")).await;
-    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert!(went_to_provider(&hops), "{:?}", host_paths(&hops));
     assert_nothing_leaked(&app, &[&browser, &thief, &copy], &[&session, &handoff]);
 }
 
@@ -344,14 +338,14 @@ async fn with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_c
     expire_handoff_cookie(&browser);
     let calls = app.provider.token_endpoint_calls();
     let hops = browser.navigate(&app.app("/")).await;
-    assert!(!went_to_provider(&hops), "{:?}", paths(&hops));
+    assert!(!went_to_provider(&hops), "{:?}", host_paths(&hops));
     assert_eq!(app.provider.token_endpoint_calls(), calls + 1);
 
     // The user removes the app's access at the provider.
     app.provider.revoke_all_grants_of(ALICE);
     expire_handoff_cookie(&browser);
     let hops = browser.navigate(&app.app("/")).await;
-    assert!(went_to_provider(&hops), "{:?}", paths(&hops));
+    assert!(went_to_provider(&hops), "{:?}", host_paths(&hops));
     let request = app.provider.authorization_requests().pop().unwrap();
     assert_eq!(request.get("prompt").map(String::as_str), Some("consent"));
     assert_eq!(hops.last().unwrap().status, 200);

@@ -20,7 +20,7 @@ use handoff_guard::login_service::{BINDING_PARAM, VERIFIER_COOKIE, VERIFIER_LIFE
 use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::browser::Page;
 use integration_tests::db::Backend;
-use integration_tests::{logs, Browser, TestApp};
+use integration_tests::{logs, Browser, Landing, TestApp};
 use mock_provider::MockUser;
 
 use super::{separate_sites, ALICE};
@@ -48,9 +48,12 @@ async fn unredeemed_code(app: &TestApp, browser: &Browser) -> String {
 /// Signed in at the public service and at the app, then the app's cookie
 /// dropped (expired), the rest of the browser kept.
 async fn signed_in_without_app_cookie(app: &TestApp, email: &str) -> Browser {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, email).await;
-    assert_eq!(hops.last().unwrap().status, 200);
+    let browser = app
+        .signing_in(email)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser;
     drop_app_cookie(&browser);
     browser
 }

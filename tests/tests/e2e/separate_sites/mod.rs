@@ -14,9 +14,9 @@ use integration_tests::app::{
     TestDelivery, TestOptions, APP_ACCOUNT, BROKER_CALLER, OTHER_APP_ACCOUNT,
     REVOCATION_POLL_INTERVAL,
 };
-use integration_tests::browser::Page;
+use integration_tests::browser::host_paths;
 use integration_tests::db::Backend;
-use integration_tests::{logs, on_both_backends, Browser, TestApp};
+use integration_tests::{logs, on_both_backends, Browser, Landing, SignIn, TestApp};
 use serde_json::json;
 
 const ALICE: &str = "alice@example.com";
@@ -34,24 +34,13 @@ async fn separate_sites(backend: Backend) -> Option<TestApp> {
     .await
 }
 
-fn paths(hops: &[Page]) -> Vec<String> {
-    hops.iter()
-        .map(|p| format!("{}{}", p.url.host_str().unwrap_or_default(), p.url.path()))
-        .collect()
-}
-
-/// Signs in through the app and returns the hops and the code that was used.
-async fn sign_in(app: &TestApp, browser: &Browser) -> (Vec<Page>, String) {
-    let hops = app.sign_in(browser, ALICE).await;
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "{:?}\n{}", paths(&hops), last.body);
-    let code = hops
-        .iter()
-        .find(|p| p.url.path() == "/auth/handoff")
-        .and_then(|p| p.url.query_pairs().find(|(k, _)| k == "code"))
-        .map(|(_, v)| v.into_owned())
-        .expect("the sign-in went through the app's handoff route");
-    (hops, code)
+/// Alice signing in through the app in `browser`: it must land, the
+/// token handed over with a code the app redeems.
+fn alice_signing_in<'a>(app: &'a TestApp, browser: &Browser) -> SignIn<'a> {
+    app.signing_in(ALICE)
+        .in_browser(browser)
+        .delivered_by(TestDelivery::Code)
+        .landing(Landing::Ok)
 }
 
 async fn redeem(
@@ -100,9 +89,11 @@ async fn a_sign_in_lands_with_a_code_and_the_app_sets_its_own_cookie(backend: Ba
         return;
     };
     let browser = app.browser();
-    let (hops, code) = sign_in(&app, &browser).await;
+    let signed_in = alice_signing_in(&app, &browser).run().await;
+    let code = signed_in.handoff_code().unwrap();
+    let hops = signed_in.hops;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -144,7 +135,11 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_app(backend: Backend)
         return;
     };
     let browser = app.browser();
-    let (_, used) = sign_in(&app, &browser).await;
+    let used = alice_signing_in(&app, &browser)
+        .run()
+        .await
+        .handoff_code()
+        .unwrap();
     let app_token = app.caller_token(APP_ACCOUNT);
     let other_token = app.caller_token(OTHER_APP_ACCOUNT);
 
@@ -203,7 +198,7 @@ async fn redemption_needs_the_apps_own_credentials(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser).await;
+    alice_signing_in(&app, &browser).run().await;
     let code = fresh_code(&app, &browser).await;
     let audience = app.app_audience();
 
@@ -235,7 +230,7 @@ async fn twenty_concurrent_redemptions_of_one_code_give_exactly_one_token(backen
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser).await;
+    alice_signing_in(&app, &browser).run().await;
     let code = fresh_code(&app, &browser).await;
     let token = app.caller_token(APP_ACCOUNT);
     let audience = app.app_audience();
@@ -253,7 +248,7 @@ async fn a_handoff_token_for_one_app_is_refused_by_another(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser).await;
+    alice_signing_in(&app, &browser).run().await;
     let token = browser.cookie(HOST_ONLY_NAME).unwrap().value;
     let other = app.browser();
     other.put_cookie(HOST_ONLY_NAME, &token, "reports.example.test", true);
@@ -261,11 +256,11 @@ async fn a_handoff_token_for_one_app_is_refused_by_another(backend: Backend) {
 
     // The second app gets a token of its own through the same session.
     let hops = browser.navigate(&app.other_app("/")).await;
-    assert_eq!(hops.last().unwrap().status, 200, "{:?}", paths(&hops));
+    assert_eq!(hops.last().unwrap().status, 200, "{:?}", host_paths(&hops));
     assert!(
         !hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth"),
         "no second trip to the provider: {:?}",
-        paths(&hops)
+        host_paths(&hops)
     );
 }
 
@@ -274,7 +269,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser).await;
+    alice_signing_in(&app, &browser).run().await;
     let old = browser.cookie(HOST_ONLY_NAME).unwrap().value;
 
     // The app's cookie expires: renewal is silent, through a new code.
@@ -284,7 +279,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     let calls = app.provider.token_endpoint_calls();
     let hops = browser.navigate(&app.app("/?tab=2")).await;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -331,7 +326,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     let hops = browser
         .navigate(out.refresh_target().unwrap().as_str())
         .await;
-    assert_eq!(paths(&hops), ["auth.example.test/signed-out"]);
+    assert_eq!(host_paths(&hops), ["auth.example.test/signed-out"]);
     assert!(hops[0].body.contains("You are signed out"));
     assert!(browser.cookie(HOST_ONLY_NAME).is_none());
     assert!(
@@ -342,7 +337,7 @@ async fn renewal_and_sign_out_work_across_both_services(backend: Backend) {
     assert!(
         hops.iter().any(|p| p.url.path() == "/o/oauth2/v2/auth"),
         "{:?}",
-        paths(&hops)
+        host_paths(&hops)
     );
 
     let mut refused = false;
@@ -363,7 +358,7 @@ async fn an_app_can_only_end_sessions_it_was_handed(backend: Backend) {
         return;
     };
     let browser = app.browser();
-    sign_in(&app, &browser).await;
+    alice_signing_in(&app, &browser).run().await;
     let token = browser.cookie(HOST_ONLY_NAME).unwrap().value;
     let end = |caller: String, token: String| {
         let url = format!("http://{}/sessions/end", app.auth_addr);

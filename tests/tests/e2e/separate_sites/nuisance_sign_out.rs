@@ -12,9 +12,11 @@
 
 use handoff_guard::HOST_ONLY_NAME;
 use integration_tests::db::Backend;
-use integration_tests::{logs, Browser, TestApp};
+use integration_tests::{logs, Browser, Landing, TestApp};
 
-use super::{paths, separate_sites, ALICE};
+use integration_tests::browser::host_paths;
+
+use super::{separate_sites, ALICE};
 
 const SESSION: &str = "__Host-session";
 
@@ -26,10 +28,11 @@ const CROSS_SITE: &[(&str, &str)] = &[
 ];
 
 async fn signed_in(app: &TestApp) -> Browser {
-    let browser = app.browser();
-    let hops = app.sign_in(&browser, ALICE).await;
-    assert_eq!(hops.last().unwrap().status, 200, "{:?}", paths(&hops));
-    browser
+    app.signing_in(ALICE)
+        .landing(Landing::Ok)
+        .run()
+        .await
+        .browser
 }
 
 fn clears(page: &integration_tests::browser::Page, name: &str) -> bool {
@@ -69,7 +72,7 @@ async fn a_cross_site_get_of_signed_out_keeps_the_session() {
     let calls = app.provider.token_endpoint_calls();
     let hops = browser.navigate(&app.app("/")).await;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/",
             "auth.example.test/renew",
@@ -103,7 +106,7 @@ async fn a_cross_site_get_of_the_apps_signed_out_keeps_the_apps_cookie() {
     );
     assert_eq!(browser.get_json(&app.app("/api/me")).await.status, 200);
     let hops = browser.navigate(page.location().unwrap().as_str()).await;
-    assert_eq!(paths(&hops), ["auth.example.test/signed-out"]);
+    assert_eq!(host_paths(&hops), ["auth.example.test/signed-out"]);
     assert!(
         browser.cookie(SESSION).is_some(),
         "the session cookie stays"
@@ -131,7 +134,7 @@ async fn a_real_sign_out_at_the_public_service_still_clears_both_cookies() {
     assert!(clears(&out, SESSION));
     let hops = browser.navigate(out.next_url().unwrap().as_str()).await;
     assert_eq!(
-        paths(&hops),
+        host_paths(&hops),
         [
             "app.example.test/auth/signed-out",
             "auth.example.test/signed-out"

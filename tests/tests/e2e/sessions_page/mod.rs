@@ -8,12 +8,8 @@
 mod attacks;
 mod settings;
 
-use std::time::Duration;
-
-use integration_tests::app::REVOCATION_POLL_INTERVAL;
 use integration_tests::browser::Page;
-use integration_tests::{Browser, TestApp};
-use mock_provider::MockUser;
+use integration_tests::{Browser, Landing, TestApp};
 
 use crate::offline::{assert_nothing_leaked, signed_in};
 
@@ -24,27 +20,6 @@ const MAC_CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleW
                           (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const LINUX_FIREFOX: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
-
-/// Signs `email` in through the app's home page, every hop sent with
-/// `headers` (a User-Agent, say), and checks it landed.
-async fn sign_in_with(
-    app: &TestApp,
-    browser: &Browser,
-    email: &str,
-    headers: &[(&str, &str)],
-) -> Vec<Page> {
-    app.provider.set_user(MockUser::new(email));
-    let mut all = vec![("accept", "text/html,application/xhtml+xml")];
-    all.extend_from_slice(headers);
-    let mut hops = vec![browser.request(&app.app("/"), &all).await];
-    while let Some(next) = hops.last().unwrap().next_url() {
-        assert!(hops.len() < 10, "redirect loop");
-        hops.push(browser.request(next.as_str(), &all).await);
-    }
-    let last = hops.last().unwrap();
-    assert_eq!(last.status, 200, "sign-in did not land: {}", last.body);
-    hops
-}
 
 /// The sessions page as `browser` sees it.
 async fn sessions_page(app: &TestApp, browser: &Browser) -> Page {
@@ -93,26 +68,18 @@ async fn post_from_page(
         .await
 }
 
-/// Whether the app refuses `browser`'s handoff token within the feed's
-/// bound (three poll intervals, the test setting being one second).
-async fn app_refuses_within_the_bound(app: &TestApp, browser: &Browser) -> bool {
-    for _ in 0..(3 * REVOCATION_POLL_INTERVAL.as_millis() / 100) {
-        if browser.get_json(&app.app("/api/me")).await.status == 401 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_lists_both_browsers_with_devices_and_apps_and_marks_this_one() {
     let app = TestApp::spawn().await;
     let (mac, linux) = (app.browser(), app.browser());
-    let home = sign_in_with(&app, &mac, ALICE, &[("user-agent", MAC_CHROME)])
+    let home = app
+        .signing_in(ALICE)
+        .in_browser(&mac)
+        .header("user-agent", MAC_CHROME)
+        .landing(Landing::Ok)
+        .run()
         .await
-        .pop()
-        .unwrap();
+        .into_last_page();
     assert!(
         home.body.contains(&format!(
             "href=\"{}",
@@ -121,7 +88,12 @@ async fn the_page_lists_both_browsers_with_devices_and_apps_and_marks_this_one()
         "the app's page links to the sessions page: {}",
         home.body
     );
-    sign_in_with(&app, &linux, ALICE, &[("user-agent", LINUX_FIREFOX)]).await;
+    app.signing_in(ALICE)
+        .in_browser(&linux)
+        .header("user-agent", LINUX_FIREFOX)
+        .landing(Landing::Ok)
+        .run()
+        .await;
     let (mac_sid, linux_sid) = (sid_of(&app, &mac).await, sid_of(&app, &linux).await);
 
     let page = sessions_page(&app, &mac).await;
@@ -160,7 +132,12 @@ async fn the_page_lists_both_browsers_with_devices_and_apps_and_marks_this_one()
     // A hostile User-Agent becomes a known name or nothing.
     let odd = app.browser();
     let hostile = format!("<script>alert(1)</script>{}", "A".repeat(6000));
-    sign_in_with(&app, &odd, ALICE, &[("user-agent", &hostile)]).await;
+    app.signing_in(ALICE)
+        .in_browser(&odd)
+        .header("user-agent", &hostile)
+        .landing(Landing::Ok)
+        .run()
+        .await;
     let odd_sid = sid_of(&app, &odd).await;
     let stored = app.store().await.session(&odd_sid).await.unwrap().unwrap();
     assert_eq!(stored.device, None);
@@ -223,7 +200,8 @@ async fn ending_the_other_browser_makes_the_app_refuse_it_within_the_bound() {
     assert!(record.revoked_at.is_some());
 
     assert!(
-        app_refuses_within_the_bound(&app, &other).await,
+        app.refuses_within_polls(&other, &app.app("/api/me"), 3)
+            .await,
         "the ended browser's handoff token is still accepted"
     );
     let bounced = other.get(&app.app("/")).await;
@@ -274,7 +252,10 @@ async fn ending_all_others_keeps_only_this_browser() {
             record.revoked_reason.as_deref(),
             Some(public_service::store::SIGNED_OUT_EVERYWHERE)
         );
-        assert!(app_refuses_within_the_bound(&app, other).await);
+        assert!(
+            app.refuses_within_polls(other, &app.app("/api/me"), 3)
+                .await
+        );
     }
     let kept = store
         .session(&sid_of(&app, mine).await)

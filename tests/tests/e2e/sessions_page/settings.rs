@@ -5,12 +5,10 @@
 
 use integration_tests::app::{TestDelivery, TestOptions};
 use integration_tests::browser::Page;
-use integration_tests::{Browser, TestApp};
+use integration_tests::{Browser, Landing, TestApp};
 use public_service::delivery::CODE_TTL;
 
-use super::{
-    app_refuses_within_the_bound, post_from_page, sessions_page, sign_in_with, token, ALICE, BOB,
-};
+use super::{post_from_page, sessions_page, token, ALICE, BOB};
 use crate::offline::signed_in;
 
 /// Two browsers of alice; the first ends the other from the page.
@@ -27,7 +25,10 @@ async fn signed_out_everywhere_else(app: &TestApp) -> (Browser, Browser) {
     )
     .await;
     assert_eq!(ended.status, 303, "{}", ended.body);
-    assert!(app_refuses_within_the_bound(app, &other).await);
+    assert!(
+        app.refuses_within_polls(&other, &app.app("/api/me"), 3)
+            .await
+    );
     (mine, other)
 }
 
@@ -132,13 +133,12 @@ async fn by_default_there_is_no_notice_and_no_place() {
 
     // A client's own geo header is not trusted unless configured.
     let spoofing = app.browser();
-    sign_in_with(
-        &app,
-        &spoofing,
-        ALICE,
-        &[("x-client-geo-location", "Atlantis")],
-    )
-    .await;
+    app.signing_in(ALICE)
+        .in_browser(&spoofing)
+        .header("x-client-geo-location", "Atlantis")
+        .landing(Landing::Ok)
+        .run()
+        .await;
     let page = sessions_page(&app, &spoofing).await;
     assert!(!page.body.contains("Atlantis"));
 }
@@ -151,13 +151,12 @@ async fn with_a_place_header_configured_the_place_is_shown_escaped_and_bounded()
     })
     .await;
     let browser = app.browser();
-    sign_in_with(
-        &app,
-        &browser,
-        ALICE,
-        &[("x-client-geo-location", "USCA,<b>Mountain View</b>")],
-    )
-    .await;
+    app.signing_in(ALICE)
+        .in_browser(&browser)
+        .header("x-client-geo-location", "USCA,<b>Mountain View</b>")
+        .landing(Landing::Ok)
+        .run()
+        .await;
     let page = sessions_page(&app, &browser).await;
     assert!(
         page.body
@@ -172,7 +171,12 @@ async fn with_a_place_header_configured_the_place_is_shown_escaped_and_bounded()
 
     let long = app.browser();
     let huge = "Z".repeat(1000);
-    sign_in_with(&app, &long, ALICE, &[("x-client-geo-location", &huge)]).await;
+    app.signing_in(ALICE)
+        .in_browser(&long)
+        .header("x-client-geo-location", &huge)
+        .landing(Landing::Ok)
+        .run()
+        .await;
     let sid = super::sid_of(&app, &long).await;
     let stored = app.store().await.session(&sid).await.unwrap().unwrap();
     assert_eq!(stored.place.map(|p| p.len()), Some(64));

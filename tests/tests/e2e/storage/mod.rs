@@ -26,7 +26,8 @@ pub(crate) async fn store_on(backend: Backend) -> Option<(Store, TestDatabase)> 
     Some((store, db))
 }
 
-fn sign_in(
+/// The grant a sign-in of `subject` records (its tokens sealed).
+fn sign_in_grant(
     cipher: &TokenCipher,
     subject: &str,
     refresh: Option<&str>,
@@ -74,7 +75,7 @@ async fn a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one(backen
     let cipher = TokenCipher::ephemeral();
     store
         .record_sign_in(
-            &sign_in(&cipher, "alice", Some("rt-1"), "openid email"),
+            &sign_in_grant(&cipher, "alice", Some("rt-1"), "openid email"),
             NOW,
         )
         .await
@@ -84,7 +85,7 @@ async fn a_returning_sign_in_without_a_refresh_token_keeps_the_stored_one(backen
 
     store
         .record_sign_in(
-            &sign_in(&cipher, "alice", None, "openid email drive"),
+            &sign_in_grant(&cipher, "alice", None, "openid email drive"),
             NOW + 10,
         )
         .await
@@ -109,7 +110,7 @@ async fn a_new_refresh_token_replaces_the_old_and_lifts_a_revocation(backend: Ba
     };
     let cipher = TokenCipher::ephemeral();
     store
-        .record_sign_in(&sign_in(&cipher, "bob", Some("rt-1"), "openid"), NOW)
+        .record_sign_in(&sign_in_grant(&cipher, "bob", Some("rt-1"), "openid"), NOW)
         .await
         .unwrap();
     assert!(store.revoke_grant("bob", None, NOW + 1).await.unwrap());
@@ -126,13 +127,16 @@ async fn a_new_refresh_token_replaces_the_old_and_lifts_a_revocation(backend: Ba
 
     // A sign-in without a refresh token cannot revive it.
     store
-        .record_sign_in(&sign_in(&cipher, "bob", None, "openid"), NOW + 3)
+        .record_sign_in(&sign_in_grant(&cipher, "bob", None, "openid"), NOW + 3)
         .await
         .unwrap();
     assert!(!store.grant("bob").await.unwrap().unwrap().is_usable());
 
     store
-        .record_sign_in(&sign_in(&cipher, "bob", Some("rt-2"), "openid"), NOW + 4)
+        .record_sign_in(
+            &sign_in_grant(&cipher, "bob", Some("rt-2"), "openid"),
+            NOW + 4,
+        )
         .await
         .unwrap();
     let revived = store.grant("bob").await.unwrap().unwrap();
@@ -146,7 +150,7 @@ async fn twenty_concurrent_lease_requests_give_exactly_one_lease(backend: Backen
     };
     let cipher = TokenCipher::ephemeral();
     store
-        .record_sign_in(&sign_in(&cipher, "carol", Some("rt"), "openid"), NOW)
+        .record_sign_in(&sign_in_grant(&cipher, "carol", Some("rt"), "openid"), NOW)
         .await
         .unwrap();
     let attempts = (0..20).map(|i| {
@@ -184,7 +188,7 @@ async fn a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived(backend: B
     };
     let cipher = TokenCipher::ephemeral();
     store
-        .record_sign_in(&sign_in(&cipher, "dave", Some("rt-1"), "openid"), NOW)
+        .record_sign_in(&sign_in_grant(&cipher, "dave", Some("rt-1"), "openid"), NOW)
         .await
         .unwrap();
 
@@ -225,7 +229,10 @@ async fn a_rotated_refresh_token_is_stored_unless_a_newer_one_arrived(backend: B
         .unwrap()
         .unwrap();
     store
-        .record_sign_in(&sign_in(&cipher, "dave", Some("rt-3"), "openid"), NOW + 3)
+        .record_sign_in(
+            &sign_in_grant(&cipher, "dave", Some("rt-3"), "openid"),
+            NOW + 3,
+        )
         .await
         .unwrap();
     assert!(store
@@ -270,7 +277,7 @@ async fn a_narrowed_refresh_keeps_the_stored_token_and_scopes_but_stores_a_rotat
     let cipher = TokenCipher::ephemeral();
     store
         .record_sign_in(
-            &sign_in(&cipher, "erin", Some("rt-1"), "openid email profile"),
+            &sign_in_grant(&cipher, "erin", Some("rt-1"), "openid email profile"),
             NOW,
         )
         .await
@@ -520,7 +527,7 @@ async fn a_reconnected_store_keeps_its_data(backend: Backend) {
     };
     let cipher = TokenCipher::ephemeral();
     store
-        .record_sign_in(&sign_in(&cipher, "erin", Some("rt"), "openid"), NOW)
+        .record_sign_in(&sign_in_grant(&cipher, "erin", Some("rt"), "openid"), NOW)
         .await
         .unwrap();
     drop(store);
