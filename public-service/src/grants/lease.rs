@@ -151,7 +151,7 @@ mod tests {
 
     /// The lease freed by a task the drop spawned: wait for it, boundedly.
     async fn freed_soon(grants: &Grants) -> bool {
-        for _ in 0..200 {
+        for _ in 0..1000 {
             if is_free(grants).await {
                 return true;
             }

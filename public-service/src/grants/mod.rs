@@ -126,6 +126,7 @@ impl Grants {
             .await
     }
 
+    /// The grant's refresh token in plain text; `None` if it holds none.
     pub fn open_refresh_token(
         &self,
         grant: &GrantRecord,

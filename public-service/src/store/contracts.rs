@@ -2,7 +2,7 @@
 //! contract written where it is declared.
 //!
 //! Every backend (the SQL [`super::Store`] today) implements them all,
-//! and [`super::conformance`] checks each promise, the races included, so
+//! and `store::conformance` checks each promise, the races included, so
 //! that a new backend is judged by the same tests. The traits are object
 //! safe (`Arc<dyn SessionStore>`), so the backend is chosen at run time:
 //! each method returns a boxed future ([`StoreFuture`]) rather than being an

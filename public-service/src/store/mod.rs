@@ -2,8 +2,9 @@
 //!
 //! What the service needs of storage is a set of contracts, one trait per
 //! aggregate ([`contracts`]: [`GrantStore`], [`SessionStore`],
-//! [`CodeStore`], …), and [`conformance`] is the suite that checks any
-//! backend against them. Callers hold `Arc<dyn …>` of the traits they use.
+//! [`CodeStore`], …), and `conformance` is the suite that checks any
+//! backend against them. Sessions, the token broker and housekeeping hold
+//! `Arc<dyn …>` of the traits they use.
 //!
 //! The backend here is [`Store`], over sqlx's runtime-chosen driver: the URL
 //! picks the backend (`sqlite:` for a single instance, local runs and
