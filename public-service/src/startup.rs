@@ -231,8 +231,8 @@ pub(crate) fn build_state(
             }
         }
     }
-    // Each component holds the contracts it uses; the backend is the SQL store.
-    let storage: Arc<dyn Storage> = store.clone().into();
+    // Every component and route holds the contracts it uses, of one backend.
+    let storage: Arc<dyn Storage> = store.into();
     let broker = TokenBroker::new(
         storage.clone(),
         oidc.clone(),
@@ -247,9 +247,9 @@ pub(crate) fn build_state(
         policy: settings.policy,
         handoff,
         sessions: Sessions::new(storage.clone(), settings.sessions, clock.clone()),
-        housekeeping: Housekeeping::new(storage, clock.clone()),
+        housekeeping: Housekeeping::new(storage.clone(), clock.clone()),
         readiness: Default::default(),
-        store,
+        store: storage,
         broker,
         broker_rules: settings.broker.rules,
         broker_requires_session: settings.broker.requires_session,

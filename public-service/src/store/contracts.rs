@@ -308,7 +308,7 @@ pub trait UserDirectory: Send + Sync {
 }
 
 /// Whether the backend can answer, and what it takes to get there.
-pub trait Readiness: Send + Sync {
+pub trait BackendReadiness: Send + Sync {
     /// A round trip to the backend.
     fn ping(&self) -> StoreFuture<'_, ()>;
 
@@ -332,7 +332,7 @@ pub trait Storage:
     + CodeStore
     + LogoutTokenStore
     + UserDirectory
-    + Readiness
+    + BackendReadiness
 {
 }
 
@@ -344,6 +344,6 @@ impl<T> Storage for T where
         + CodeStore
         + LogoutTokenStore
         + UserDirectory
-        + Readiness
+        + BackendReadiness
 {
 }

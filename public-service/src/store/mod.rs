@@ -3,8 +3,9 @@
 //! What the service needs of storage is a set of contracts, one trait per
 //! aggregate ([`contracts`]: [`GrantStore`], [`SessionStore`],
 //! [`CodeStore`], …), and `conformance` is the suite that checks any
-//! backend against them. Sessions, the token broker and housekeeping hold
-//! `Arc<dyn …>` of the traits they use.
+//! backend against them. The service holds one backend as `Arc<dyn
+//! Storage>` (every contract; a trait object's methods need no import), and
+//! each component the traits it uses (`Arc<dyn SessionStore>`, …).
 //!
 //! The backend here is [`Store`], over sqlx's runtime-chosen driver: the URL
 //! picks the backend (`sqlite:` for a single instance, local runs and
@@ -41,7 +42,7 @@ use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use contracts::{
-    CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, Readiness, ResealStore,
+    BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
     RevocationFeedStore, SessionStore, Storage, StoreFuture, UserDirectory,
 };
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};

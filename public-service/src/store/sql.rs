@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::contracts::{
-    CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, Readiness, ResealStore,
+    BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
     RevocationFeedStore, SessionStore, StoreFuture, UserDirectory,
 };
 use super::{
@@ -275,7 +275,7 @@ impl UserDirectory for Store {
     }
 }
 
-impl Readiness for Store {
+impl BackendReadiness for Store {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(Store::ping(self))
     }
