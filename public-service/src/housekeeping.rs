@@ -21,7 +21,7 @@ use actix_web::web;
 use handoff_guard::SharedClock;
 
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::Storage;
 
 /// How often expired sessions and codes are deleted.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -29,7 +29,7 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 const KEEP_REVOKED: Duration = Duration::from_secs(86_400);
 
 pub struct Housekeeping {
-    store: Store,
+    store: Arc<dyn Storage>,
     /// Both what is expired and when the next purge is due (so tests move
     /// one clock for both).
     clock: SharedClock,
@@ -40,9 +40,9 @@ pub struct Housekeeping {
 
 impl Housekeeping {
     /// The first purge is due at once (the first request starts it).
-    pub fn new(store: Store, clock: SharedClock) -> Arc<Self> {
+    pub fn new(store: impl Into<Arc<dyn Storage>>, clock: SharedClock) -> Arc<Self> {
         Arc::new(Self {
-            store,
+            store: store.into(),
             clock,
             purge_due_at: AtomicU64::new(0),
             purging: AtomicBool::new(false),
@@ -67,7 +67,7 @@ impl Housekeeping {
 
     async fn purge(&self) {
         let now = self.clock.unix_seconds();
-        match self.store.purge(now, KEEP_REVOKED).await {
+        match self.store.purge_sessions(now, KEEP_REVOKED).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions purged"),
             Err(e) => {

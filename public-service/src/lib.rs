@@ -16,7 +16,9 @@
 //! - [`routes::jwks`]: the keys apps verify handoff tokens with.
 //! - [`pages`]: the start page and the error page (askama templates).
 //! - [`token_broker`] and [`routes::broker`]: fresh access tokens for
-//!   trusted backends, within each caller's [`broker_rules`].
+//!   trusted backends, within each caller's [`broker_rules`], minted from
+//!   the users' [`grants`].
+//! - [`store`]: the storage contracts, and the SQL backend behind them.
 //! - [`admin`]: `public-service admin …`, the operators' commands (sessions,
 //!   grants, key rotation) on the service's own environment.
 //! - [`housekeeping`]: upkeep started by requests (purges, a database that
@@ -30,6 +32,7 @@ pub mod broker_rules;
 pub mod delivery;
 pub mod device;
 pub mod flows;
+pub mod grants;
 pub mod handoff;
 pub mod housekeeping;
 pub mod http;

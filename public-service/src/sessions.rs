@@ -8,6 +8,7 @@
 //! is younger than its absolute lifetime.
 
 use actix_web::cookie::{time, Cookie, SameSite};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -16,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::policy::Identity;
-use crate::store::{NewSession, SessionRecord, Store, StoreError, SIGNED_OUT_EVERYWHERE};
+use crate::store::{NewSession, SessionRecord, SessionStore, StoreError, SIGNED_OUT_EVERYWHERE};
 
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -42,7 +43,7 @@ pub const COOKIE_NAME: &str = "__Host-session";
 const MAX_COOKIE_LEN: usize = 128;
 
 pub struct Sessions {
-    store: Store,
+    store: Arc<dyn SessionStore>,
     settings: SessionSettings,
     clock: SharedClock,
 }
@@ -59,7 +60,11 @@ pub enum Invalid {
 }
 
 impl Sessions {
-    pub fn new(store: Store, settings: SessionSettings, clock: SharedClock) -> Self {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        settings: SessionSettings,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             store,
             settings,

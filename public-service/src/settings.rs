@@ -815,10 +815,14 @@ mod tests {
     ];
 
     /// Names that look like URL settings but are not read as URLs.
-    const NOT_URL_SETTINGS: [(&str, &str); 2] = [
+    const NOT_URL_SETTINGS: [(&str, &str); 3] = [
         (
             "DATABASE_URL",
             "a sqlite: or postgres:// connection string, checked by store::check_url",
+        ),
+        (
+            "TEST_DATABASE_URL",
+            "the storage conformance tests' PostgreSQL server; tests only, never the service",
         ),
         (
             "CALLER_TOKEN_ISSUERS",

@@ -23,7 +23,7 @@ use crate::routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::store::{Store, StoreOptions};
+use crate::store::{Storage, Store, StoreOptions};
 use crate::token_broker::TokenBroker;
 
 /// Largest request body any route reads (sign-out forms, broker requests).
@@ -231,8 +231,10 @@ pub(crate) fn build_state(
             }
         }
     }
+    // Every component and route holds the contracts it uses, of one backend.
+    let storage: Arc<dyn Storage> = store.into();
     let broker = TokenBroker::new(
-        store.clone(),
+        storage.clone(),
         oidc.clone(),
         settings.token_cipher,
         clock.clone(),
@@ -244,10 +246,10 @@ pub(crate) fn build_state(
         apps: settings.apps,
         policy: settings.policy,
         handoff,
-        sessions: Sessions::new(store.clone(), settings.sessions, clock.clone()),
-        housekeeping: Housekeeping::new(store.clone(), clock.clone()),
+        sessions: Sessions::new(storage.clone(), settings.sessions, clock.clone()),
+        housekeeping: Housekeeping::new(storage.clone(), clock.clone()),
         readiness: Default::default(),
-        store,
+        store: storage,
         broker,
         broker_rules: settings.broker.rules,
         broker_requires_session: settings.broker.requires_session,

@@ -15,7 +15,7 @@ use crate::housekeeping::Housekeeping;
 use crate::oidc::OidcClient;
 use crate::policy::AccessPolicy;
 use crate::sessions::Sessions;
-use crate::store::Store;
+use crate::store::Storage;
 use crate::token_broker::TokenBroker;
 
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +31,7 @@ pub struct AppState {
     pub apps: AppRegistry,
     pub policy: AccessPolicy,
     pub handoff: HandoffIssuer,
-    pub store: Store,
+    pub store: Arc<dyn Storage>,
     pub housekeeping: Arc<Housekeeping>,
     pub readiness: crate::routes::health::Readiness,
     pub sessions: Sessions,
@@ -84,7 +84,7 @@ impl AppState {
     pub fn sign_out(&self) -> crate::flows::sign_out::SignOut<'_> {
         crate::flows::sign_out::SignOut {
             sessions: &self.sessions,
-            store: &self.store,
+            store: &*self.store,
             grants: &self.broker,
             provider: &self.oidc,
             issuer: &self.handoff,
@@ -98,7 +98,7 @@ impl AppState {
     pub fn hand_off(&self) -> crate::flows::hand_off::HandOff<'_> {
         crate::flows::hand_off::HandOff {
             apps: &self.apps,
-            codes: &self.store,
+            codes: &*self.store,
             sessions: &self.sessions,
             issuer: &self.handoff,
             clock: &self.clock,

@@ -14,7 +14,7 @@ use url::Url;
 use super::AdminError;
 use crate::oidc::OidcClient;
 use crate::settings;
-use crate::store::{KnownUser, Store, StoreOptions};
+use crate::store::{KnownUser, Store, StoreOptions, UserDirectory};
 use crate::token_cipher::TokenCipher;
 
 /// The store, migrated; a database that cannot be reached fails the
@@ -54,7 +54,7 @@ pub fn oidc(env: &Env, clock: &SharedClock) -> Result<Arc<OidcClient>, AdminErro
 }
 
 /// The one user `user` (an e-mail or a subject) names.
-pub async fn resolve_user(store: &Store, user: &str) -> Result<KnownUser, AdminError> {
+pub async fn resolve_user(store: &dyn UserDirectory, user: &str) -> Result<KnownUser, AdminError> {
     let mut matches = store.users_matching(user).await?;
     match matches.len() {
         0 => Err(AdminError::UnknownUser(user.to_owned())),

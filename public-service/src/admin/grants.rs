@@ -17,7 +17,7 @@ use service_kit::config::Env;
 
 use super::audit::AuditLine;
 use super::{context, AdminError, Console};
-use crate::store::Store;
+use crate::store::GrantStore;
 use crate::token_broker::refresh_context;
 
 pub struct Revoke<'a> {
@@ -104,7 +104,7 @@ pub async fn revoke_command(
 pub async fn revoke_grant(
     env: &Env,
     clock: &SharedClock,
-    store: &Store,
+    store: &dyn GrantStore,
     subject: &str,
     revoke: &Revoke<'_>,
     console: &mut Console<'_>,

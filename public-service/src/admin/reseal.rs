@@ -25,7 +25,7 @@ use service_kit::config::Env;
 
 use super::audit::AuditLine;
 use super::{context, AdminError, Console};
-use crate::store::{Resealed, Store, StoreError};
+use crate::store::{LeasePurpose, Resealed, Storage, StoreError};
 use crate::token_broker::{access_context, refresh_context};
 use crate::token_cipher::{Sealed, TokenCipher};
 
@@ -162,7 +162,7 @@ struct Progress {
 
 /// One run's fixed parts.
 struct Run<'a> {
-    store: &'a Store,
+    store: &'a dyn Storage,
     cipher: &'a TokenCipher,
     clock: &'a SharedClock,
     newest: &'a str,
@@ -217,7 +217,7 @@ impl Run<'_> {
 /// Re-seals one grant under its lease, trying again while a refresh
 /// holds it or a sign-in changes it.
 async fn reseal_one(
-    store: &Store,
+    store: &dyn Storage,
     cipher: &TokenCipher,
     clock: &SharedClock,
     subject: &str,
@@ -231,7 +231,7 @@ async fn reseal_one(
         let now = clock.unix_seconds();
         let until = now + LEASE.as_secs();
         let Some(grant) = store
-            .take_reseal_lease(subject, &lease_id, now, until)
+            .take_lease(subject, &lease_id, LeasePurpose::Reseal, now, until)
             .await?
         else {
             why = "a refresh held the grant on every try".into();
@@ -255,12 +255,12 @@ async fn reseal_one(
                 access_token,
             },
             Err(reason) => {
-                store.release_refresh_lease(subject, &lease_id).await?;
+                store.release_lease(subject, &lease_id).await?;
                 return Ok(One::Skipped(reason));
             }
         };
         if resealed.refresh_token.is_none() && resealed.access_token.is_none() {
-            store.release_refresh_lease(subject, &lease_id).await?;
+            store.release_lease(subject, &lease_id).await?;
             return Ok(One::Current);
         }
         if store.finish_reseal(&grant, &lease_id, &resealed).await? {
@@ -268,7 +268,7 @@ async fn reseal_one(
         }
         // A sign-in stored a new refresh token meanwhile (or the lease ran
         // out): nothing was written; read the grant again.
-        store.release_refresh_lease(subject, &lease_id).await?;
+        store.release_lease(subject, &lease_id).await?;
         why = "it changed on every try".into();
     }
     Ok(One::Skipped(why))

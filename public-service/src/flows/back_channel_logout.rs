@@ -15,7 +15,7 @@ use handoff_guard::SharedClock;
 
 use crate::oidc::logout_token::{LogoutToken, LogoutTokenError};
 use crate::oidc::{OidcClient, ProviderError};
-use crate::store::{LogoutTarget, Store, StoreError};
+use crate::store::{LogoutTarget, LogoutTokenStore, StoreError};
 
 /// The provider, as back-channel logout uses it.
 // Generic inside this crate only; see `flows::sign_in::Provider`.
@@ -45,7 +45,7 @@ impl LogoutTokens for OidcClient {
 /// What back-channel logout needs.
 pub struct BackChannelLogout<'a, P> {
     pub provider: &'a P,
-    pub store: &'a Store,
+    pub store: &'a dyn LogoutTokenStore,
     pub clock: &'a SharedClock,
 }
 

@@ -16,7 +16,7 @@ use crate::boundary::AppCaller;
 use crate::delivery::code_hash;
 use crate::handoff::HandoffIssuer;
 use crate::sessions::Sessions;
-use crate::store::{Store, StoreError};
+use crate::store::{Storage, StoreError};
 use handoff_guard::SharedClock;
 
 const MAX_CODE_LEN: usize = 128;
@@ -107,7 +107,7 @@ impl RedeemRequest {
 /// What redeeming a code needs.
 pub struct HandOff<'a> {
     pub apps: &'a AppRegistry,
-    pub codes: &'a Store,
+    pub codes: &'a dyn Storage,
     pub sessions: &'a Sessions,
     pub issuer: &'a HandoffIssuer,
     pub clock: &'a SharedClock,

@@ -16,13 +16,13 @@ use crate::handoff::HandoffIssuer;
 use crate::oidc::OidcClient;
 use crate::sessions::Sessions;
 use crate::state::SignOutSettings;
-use crate::store::{SessionRecord, Store, StoreError};
+use crate::store::{SessionRecord, SessionStore, StoreError};
 use crate::token_broker::TokenBroker;
 
 /// What signing out needs.
 pub struct SignOut<'a> {
     pub sessions: &'a Sessions,
-    pub store: &'a Store,
+    pub store: &'a dyn SessionStore,
     pub grants: &'a TokenBroker,
     pub provider: &'a OidcClient,
     pub issuer: &'a HandoffIssuer,

@@ -36,7 +36,7 @@ pub async fn backchannel_logout(
 ) -> Result<HttpResponse, LogoutError> {
     let deps = BackChannelLogout {
         provider: state.oidc.as_ref(),
-        store: &state.store,
+        store: &*state.store,
         clock: &state.clock,
     };
     back_channel_logout::end_sessions(&deps, logout_token_of(&req, &body)).await?;

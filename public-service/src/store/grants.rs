@@ -139,7 +139,7 @@ impl Store {
         now: u64,
         until: u64,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        self.take_lease(
+        self.take_lease_where(
             "revoked_at IS NULL AND refresh_token IS NOT NULL",
             subject,
             lease_id,
@@ -153,7 +153,7 @@ impl Store {
     /// SQL condition on the grant, never input) holds; the grant as it is
     /// under the lease. The broker's refresh and `admin grants reseal`
     /// share the lease, so neither overwrites the other.
-    pub(super) async fn take_lease(
+    pub(super) async fn take_lease_where(
         &self,
         condition: &'static str,
         subject: &str,

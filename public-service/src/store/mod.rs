@@ -1,6 +1,13 @@
 //! Storage: grants and sessions, on SQLite or PostgreSQL.
 //!
-//! One interface, [`Store`], over sqlx's runtime-chosen driver: the URL
+//! What the service needs of storage is a set of contracts, one trait per
+//! aggregate ([`contracts`]: [`GrantStore`], [`SessionStore`],
+//! [`CodeStore`], …), and `conformance` is the suite that checks any
+//! backend against them. The service holds one backend as `Arc<dyn
+//! Storage>` (every contract; a trait object's methods need no import), and
+//! each component the traits it uses (`Arc<dyn SessionStore>`, …).
+//!
+//! The backend here is [`Store`], over sqlx's runtime-chosen driver: the URL
 //! picks the backend (`sqlite:` for a single instance, local runs and
 //! tests; `postgres:` for several Cloud Run instances on Cloud SQL). The
 //! SQL is the subset both speak (`$n` parameters, `ON CONFLICT`,
@@ -14,11 +21,15 @@
 //! [`connect`]).
 
 mod codes;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod connect;
+pub mod contracts;
 mod grants;
 mod logout;
 mod reseal;
 mod sessions;
+mod sql;
 mod users;
 
 use std::future::Future;
@@ -30,6 +41,10 @@ use std::time::Duration;
 use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
+pub use contracts::{
+    BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
+    RevocationFeedStore, SessionStore, Storage, StoreFuture, UserDirectory,
+};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use logout::LogoutTarget;
 pub use reseal::{KeyUsage, Resealed};
@@ -112,6 +127,13 @@ pub struct Store {
     timeout: Duration,
     /// A SQLite file (not `:memory:`), which is switched to WAL.
     sqlite_file: bool,
+}
+
+/// The SQL store as the service holds any backend: behind the contracts.
+impl From<Store> for Arc<dyn Storage> {
+    fn from(store: Store) -> Self {
+        Arc::new(store)
+    }
 }
 
 impl Store {

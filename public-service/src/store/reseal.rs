@@ -79,7 +79,7 @@ impl Store {
         now: u64,
         until: u64,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        self.take_lease("1 = 1", subject, lease_id, now, until)
+        self.take_lease_where("1 = 1", subject, lease_id, now, until)
             .await
     }
 
