@@ -117,7 +117,8 @@ try {
     const notFound = await page.goto(`${AUTH}/no-such-page`);
     check(notFound.status() === 404 && (await page.isVisible("#way-on")), `${width}: the public 404 offers a way on`);
     await Promise.all([page.waitForURL(`${AUTH}/`), page.click("#way-on")]);
-    check(await page.isVisible("#sign-in"), `${width}: the way on is the sign-in page`);
+    // Signed in by now: the start page greets the person instead of offering to sign in.
+    check(await page.isVisible("#signed-in-as"), `${width}: the way on is the start page, greeting the person`);
     await context.close();
   }
 } catch (error) {
