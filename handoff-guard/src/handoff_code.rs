@@ -40,7 +40,6 @@ use url::Url;
 
 use crate::claims::Audience;
 use crate::clock::{SharedClock, SystemClock};
-use crate::cookie::HOST_ONLY_NAME;
 use crate::handoff_binding::MAX_PENDING;
 use crate::metadata::IdTokenSource;
 
@@ -320,7 +319,7 @@ mod actix_routes {
     ) -> HttpResponse {
         // Asking whether the session ended costs a back-channel call:
         // throttled like `/auth/handoff` when there is a token to ask about.
-        let has_token = crate::cookie::handoff_token(&req, super::HOST_ONLY_NAME).is_some();
+        let has_token = crate::cookie::handoff_token(&req, crate::cookie::HOST_ONLY_NAME).is_some();
         if has_token {
             if let Some(refusal) = throttle(&req, &redemption) {
                 return refusal;
