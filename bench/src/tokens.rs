@@ -18,7 +18,8 @@ use handoff_guard::login_service::SigningKey;
 use handoff_guard::HandoffClaims;
 use secrecy::SecretString;
 
-/// Users in the rotating-tokens row, as the issue asks.
+/// Users in the rotating-tokens row, each with a token of its own: all in
+/// the verified-token cache after the first round.
 pub const ROTATING_USERS: usize = 100;
 
 pub struct Minter {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use handoff_guard::{Guard, Principal, RequestHead};
 use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -307,14 +307,4 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
     if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         tracing::debug!(error = %e, "a WebSocket connection ended with an error");
     }
-}
-
-/// Builds the request's URI on the upstream.
-pub(crate) fn upstream_uri(scheme: &str, authority: &str, path_and_query: &str) -> Option<Uri> {
-    Uri::builder()
-        .scheme(scheme)
-        .authority(authority)
-        .path_and_query(path_and_query)
-        .build()
-        .ok()
 }

@@ -212,24 +212,9 @@ fn delivery(env: &Env) -> Result<Delivery, ConfigError> {
 
 /// `ID_TOKEN_AUDIENCES` and, when it names any, the access policy.
 fn person_id_tokens(env: &Env) -> Result<Option<PersonIdTokens>, ConfigError> {
-    const NAME: &str = "ID_TOKEN_AUDIENCES";
-    let audiences = env.list(NAME);
+    let audiences = service_kit::access::person_id_token_audiences(env)?;
     if audiences.is_empty() {
         return Ok(None);
-    }
-    for audience in &audiences {
-        // An OAuth client id: a URL here would be a service audience (the
-        // app's own URL is already one, for service accounts only).
-        let client_id = !audience.is_empty()
-            && audience
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-        if !client_id {
-            return Err(ConfigError::new(
-                NAME,
-                format!("{audience:?} is not an OAuth client id; expected something like 1234567890-abc.apps.googleusercontent.com (the extension's client, comma-separated)"),
-            ));
-        }
     }
     Ok(Some(PersonIdTokens {
         audiences,

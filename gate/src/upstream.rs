@@ -78,7 +78,12 @@ impl Upstream {
 
     /// The URI of `path_and_query` on the upstream.
     pub fn uri(&self, path_and_query: &str) -> Option<Uri> {
-        crate::proxy::upstream_uri(&self.scheme, &self.authority, path_and_query)
+        Uri::builder()
+            .scheme(self.scheme.as_str())
+            .authority(self.authority.as_str())
+            .path_and_query(path_and_query)
+            .build()
+            .ok()
     }
 
     /// Sends `req`; the response has `response_timeout` to begin, counted

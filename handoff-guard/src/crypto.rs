@@ -226,7 +226,7 @@ mod tests {
         let _ = crate::verifier::HandoffVerifier::new(
             crate::Issuer::new("https://auth.example.com"),
             crate::Audience::new("https://app.example.com"),
-            crate::verifier::KeySource::Static(Default::default()),
+            crate::token_checks::KeySource::Static(Default::default()),
         );
         assert!(install(), "another backend was chosen first");
     }

@@ -1,4 +1,3 @@
-// Over 400 lines: the gate and its three extractors share one authentication path (cookie, handoff Bearer, ID-token Bearer); splitting would spread one decision.
 //! The gate: who sent a request, whatever framework serves it. The
 //! adapters ([`crate::extractor`] for actix-web, `axum` and `tower`) turn
 //! it into extractors and layers: [`SignedInUser`] (a person),
@@ -30,15 +29,24 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::claims::{SessionId, Subject};
+use crate::claims::Subject;
 use crate::cookie::{handoff_token, parent_domain_name, HOST_ONLY_NAME};
 use crate::handoff_binding::{PendingVerifiers, BINDING_PARAM};
-use crate::id_token::{bearer_token, IdTokenVerifier};
-use crate::policy::{AccessPolicy, Identity};
+use crate::id_token::bearer_token;
+use crate::policy::Identity;
 use crate::refusal_log::{RefusalLog, Summary};
 use crate::request_head::RequestHead;
 use crate::revocation::{RevocationFeed, RevokedSessions};
-use crate::verifier::{HandoffVerifier, VerifyError};
+use crate::token_checks::VerifyError;
+use crate::verifier::HandoffVerifier;
+
+mod bearer_id_tokens;
+mod principal;
+mod unauthenticated;
+
+pub use bearer_id_tokens::BearerIdTokens;
+pub use principal::{Person, Principal, Service, ServiceCaller, SignedInUser, Via};
+pub use unauthenticated::Unauthenticated;
 
 /// What an app needs to check handoff tokens and send strangers to sign in.
 pub struct HandoffGate {
@@ -87,64 +95,6 @@ impl Refusal {
     /// the log lines, one of [`Self::LABELS`].
     pub fn label(self) -> &'static str {
         Self::LABELS[self as usize]
-    }
-}
-
-/// Which provider-signed ID tokens an app accepts as Bearer tokens.
-pub struct BearerIdTokens {
-    /// Verifies signature, issuer, expiry, and that the audience is one of
-    /// `person_audiences` or `service_audience`.
-    pub verifier: IdTokenVerifier,
-    /// Audiences of people's tokens (a Chrome extension's OAuth client id).
-    pub person_audiences: Vec<String>,
-    /// Who may call as a person; `None`: no person ID tokens.
-    pub people: Option<AccessPolicy>,
-    /// The audience of service accounts' tokens: this app's URL.
-    pub service_audience: String,
-    /// Service-account e-mails allowed to call.
-    pub service_accounts: Vec<String>,
-}
-
-impl BearerIdTokens {
-    /// Google-signed ID tokens of `service_accounts` for `app_url` (what
-    /// Cloud Tasks, Cloud Scheduler and other Cloud Run services send); no
-    /// people's ID tokens.
-    pub fn google_service_accounts(app_url: &Url, service_accounts: &[String]) -> Self {
-        let (issuers, keys) = crate::id_token::google_issuer_and_keys();
-        Self::of(&issuers, keys, app_url, service_accounts, None)
-    }
-
-    /// ID tokens of `issuers` (keys at `jwks_url`): of `service_accounts`
-    /// for `app_url`, and with `people` of the people it admits for one of
-    /// its audiences (a Chrome extension's OAuth client id).
-    pub(crate) fn of(
-        issuers: &[String],
-        jwks_url: Url,
-        app_url: &Url,
-        service_accounts: &[String],
-        people: Option<(Vec<String>, AccessPolicy)>,
-    ) -> Self {
-        let service_audience = app_url.as_str().trim_end_matches('/').to_owned();
-        let (person_audiences, people) = match people {
-            Some((audiences, policy)) => (audiences, Some(policy)),
-            None => (Vec::new(), None),
-        };
-        let audiences: Vec<String> = person_audiences
-            .iter()
-            .cloned()
-            .chain([service_audience.clone()])
-            .collect();
-        let verifier = IdTokenVerifier::remote(issuers, &audiences, jwks_url, Default::default());
-        Self {
-            verifier,
-            person_audiences,
-            people,
-            service_audience,
-            service_accounts: service_accounts
-                .iter()
-                .map(|e| e.to_ascii_lowercase())
-                .collect(),
-        }
     }
 }
 
@@ -470,283 +420,4 @@ fn names_rs256(token: &str) -> bool {
 enum Credential {
     Cookie,
     Bearer,
-}
-
-/// How a person proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// A handoff token in this app's cookie ([`HandoffGate::cookie_name`]).
-    HandoffCookie,
-    /// A handoff token sent as `Authorization: Bearer` (an API client that
-    /// holds one).
-    HandoffBearer,
-    /// A provider-signed ID token (a Chrome extension's).
-    IdToken,
-}
-
-/// A person the gate admitted, and how.
-#[derive(Debug, Clone)]
-pub struct Person {
-    /// The provider's identifier of the person (`sub`): unlike the e-mail
-    /// address it does not change, so key what is stored per person on it.
-    pub subject: Subject,
-    /// The person's e-mail address, verified by the provider: as the
-    /// provider gave it with a handoff token, ASCII-lower-cased with an ID
-    /// token. Compare it without ASCII case.
-    pub email: String,
-    /// The display name, when the provider shared one.
-    pub name: Option<String>,
-    /// The public service's session, for handoff tokens.
-    pub session_id: Option<SessionId>,
-    /// Unix seconds when the token that proved it expires (its `exp`).
-    /// After that (and the leeway) the token is refused: a browser is sent
-    /// for a new one, an API client must bring one.
-    pub expires_at: u64,
-    /// How the person proved who they are.
-    pub via: Via,
-}
-
-/// A service account the gate admitted: a provider-signed ID token for
-/// this app's URL, of an account on the list.
-#[derive(Debug, Clone)]
-pub struct Service {
-    /// The service account's e-mail address, ASCII-lower-cased: the entry
-    /// of the list it matched.
-    pub email: String,
-    /// The token's `sub`: the provider's unique id of the account.
-    pub subject: Subject,
-}
-
-/// Whoever sent an authenticated request.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A person: a handoff token, or a person's ID token passing the
-    /// access policy.
-    Person(Person),
-    /// A listed service account, with an ID token for this app's URL.
-    Service(Service),
-}
-
-impl Principal {
-    /// The person, or the `403` a service gets on a person's route.
-    pub fn person(self) -> Result<SignedInUser, Unauthenticated> {
-        match self {
-            Self::Person(person) => Ok(SignedInUser(person)),
-            Self::Service(_) => Err(Unauthenticated::forbidden("this route is for people")),
-        }
-    }
-
-    /// The service, or the `403` a person gets on a service-only route.
-    pub fn service(self) -> Result<ServiceCaller, Unauthenticated> {
-        match self {
-            Self::Service(service) => Ok(ServiceCaller(service)),
-            Self::Person(_) => Err(Unauthenticated::forbidden("this route is for services")),
-        }
-    }
-}
-
-/// A service account calling a service-only route.
-#[derive(Debug, Clone)]
-pub struct ServiceCaller(pub Service);
-
-/// A person: a valid handoff token (cookie or Bearer) or a person's ID token.
-#[derive(Debug, Clone)]
-pub struct SignedInUser(Person);
-
-impl SignedInUser {
-    /// The person's e-mail address, verified by the provider (see
-    /// [`Person::email`] for its case).
-    pub fn email(&self) -> &str {
-        &self.0.email
-    }
-    /// The provider's identifier of the person (`sub`), which does not
-    /// change: key what is stored per person on it.
-    pub fn subject(&self) -> &Subject {
-        &self.0.subject
-    }
-    /// The display name, when the provider shared one.
-    pub fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
-    }
-    /// The public service's session id; `None` for an ID token.
-    pub fn session_id(&self) -> Option<&SessionId> {
-        self.0.session_id.as_ref()
-    }
-    /// Unix seconds when the token that proved it expires (see
-    /// [`Person::expires_at`]).
-    pub fn expires_at(&self) -> u64 {
-        self.0.expires_at
-    }
-    /// How the person proved who they are.
-    pub fn via(&self) -> Via {
-        self.0.via
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "actix"), allow(dead_code))]
-enum Answer {
-    Redirect,
-    Json,
-    Forbidden,
-    ServerError,
-    /// The keys to verify the token with cannot be fetched (the public
-    /// service is down and none were fetched before): neither "signed in"
-    /// nor "sign in again", whose redirect could loop while the outage lasts.
-    Unavailable {
-        html: bool,
-    },
-}
-
-/// The one answer to every authentication failure.
-#[derive(Debug)]
-pub struct Unauthenticated {
-    sign_in_url: String,
-    answer: Answer,
-    /// Set with a redirect: the pending verifiers, the new one among them.
-    cookie: Option<Box<cookie::Cookie<'static>>>,
-}
-
-impl Unauthenticated {
-    fn new(req: &impl RequestHead, sign_in_url: String) -> Self {
-        let answer = if req.wants_html() {
-            Answer::Redirect
-        } else {
-            Answer::Json
-        };
-        Self {
-            sign_in_url,
-            answer,
-            cookie: None,
-        }
-    }
-
-    pub(crate) fn forbidden(message: &'static str) -> Self {
-        Self {
-            sign_in_url: message.to_owned(),
-            answer: Answer::Forbidden,
-            cookie: None,
-        }
-    }
-
-    fn unavailable(req: &impl RequestHead) -> Self {
-        Self {
-            sign_in_url: String::new(),
-            answer: Answer::Unavailable {
-                html: req.wants_html(),
-            },
-            cookie: None,
-        }
-    }
-
-    /// Whether the request could not be checked at all, for want of keys.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self.answer, Answer::Unavailable { .. })
-    }
-
-    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
-    pub(crate) fn misconfigured() -> Self {
-        Self {
-            sign_in_url: String::new(),
-            answer: Answer::ServerError,
-            cookie: None,
-        }
-    }
-
-    /// Where the request is sent to sign in: the `Location` of the
-    /// redirect, or the `login_url` of the `401`'s JSON. For a `403` it
-    /// holds the reason given instead; it is empty for `500` and `503`.
-    pub fn sign_in_url(&self) -> &str {
-        &self.sign_in_url
-    }
-}
-
-const UNAVAILABLE_PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-    <title>Temporarily unavailable</title></head><body><h1>Temporarily unavailable</h1>\
-    <p>Your sign-in cannot be checked right now. Please reload this page in a moment.</p>\
-    <p><a id=\"way-on\" href=\"\">Try again</a></p></body></html>";
-
-/// The refusal as an HTTP answer, for the framework adapters to send as
-/// they are: every adapter answers alike.
-impl Unauthenticated {
-    /// The status: `302` to sign in, `401`, `403`, `500` or `503`.
-    pub fn status(&self) -> u16 {
-        match self.answer {
-            Answer::Redirect => 302,
-            Answer::Json => 401,
-            Answer::Forbidden => 403,
-            Answer::ServerError => 500,
-            Answer::Unavailable { .. } => 503,
-        }
-    }
-
-    /// The headers to send (lowercase names), `content-type` among them
-    /// when there is a body.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut headers = vec![("cache-control", "no-store".to_owned())];
-        match self.answer {
-            Answer::Redirect => {
-                headers.push(("location", self.sign_in_url.clone()));
-                if let Some(cookie) = &self.cookie {
-                    headers.push(("set-cookie", cookie.to_string()));
-                }
-            }
-            Answer::Json => {
-                headers.push((
-                    "www-authenticate",
-                    r#"Bearer realm="app", error="invalid_token""#.to_owned(),
-                ));
-                headers.push(("content-type", "application/json".to_owned()));
-            }
-            Answer::Forbidden | Answer::ServerError => {
-                headers.push(("content-type", "application/json".to_owned()));
-            }
-            Answer::Unavailable { html } => {
-                headers.push(("retry-after", "5".to_owned()));
-                let kind = if html {
-                    "text/html; charset=utf-8"
-                } else {
-                    "application/json"
-                };
-                headers.push(("content-type", kind.to_owned()));
-            }
-        }
-        headers
-    }
-
-    /// The body: a page, JSON naming the login URL or the reason, or
-    /// nothing for a redirect.
-    pub fn body(&self) -> String {
-        match self.answer {
-            Answer::Redirect => String::new(),
-            Answer::Json => serde_json::json!({
-                "error": "unauthenticated",
-                "message": "Sign in to continue.",
-                "login_url": self.sign_in_url,
-            })
-            .to_string(),
-            Answer::Forbidden => serde_json::json!({
-                "error": "forbidden",
-                "message": self.sign_in_url,
-            })
-            .to_string(),
-            Answer::ServerError => serde_json::json!({
-                "error": "server_error",
-                "message": "Authentication is not configured on this route.",
-            })
-            .to_string(),
-            Answer::Unavailable { html: true } => UNAVAILABLE_PAGE.to_owned(),
-            Answer::Unavailable { html: false } => serde_json::json!({
-                "error": "temporarily_unavailable",
-                "message": "Sign-in cannot be checked right now. Try again shortly.",
-            })
-            .to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for Unauthenticated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not signed in")
-    }
 }

@@ -18,7 +18,7 @@ use url::Url;
 use crate::clock::{SharedClock, SystemClock};
 use crate::jwks::{RemoteJwks, RemoteJwksOptions};
 use crate::token_cache::{self, Verified, VerifiedTokens};
-use crate::verifier::{
+use crate::token_checks::{
     check_lifetime, check_size, checked_header, classify, KeySource, VerifyError,
 };
 

@@ -77,6 +77,7 @@ mod revocation;
 #[cfg(any(feature = "login-service", test))]
 mod signer;
 mod token_cache;
+mod token_checks;
 mod verifier;
 
 #[cfg(feature = "actix")]
@@ -116,7 +117,8 @@ pub use policy::{AccessPolicy, Denial, Identity};
 pub use refusal_log::{RefusalLog, Summary as RefusalSummary};
 pub use request_head::{RequestHead, Several};
 pub use revocation::{RevocationFeed, RevokedSessions};
-pub use verifier::{HandoffVerifier, KeySource, VerifyError, LEEWAY, MAX_TOKEN_LEN};
+pub use token_checks::{KeySource, VerifyError, MAX_TOKEN_LEN};
+pub use verifier::{HandoffVerifier, LEEWAY};
 
 /// The README's examples, compiled as doc tests (one per framework, so
 /// with every adapter's feature, as the workspace's tests build it).

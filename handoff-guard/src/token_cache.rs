@@ -34,7 +34,7 @@ use std::time::Duration;
 use jsonwebtoken::DecodingKey;
 use sha2::{Digest as _, Sha256};
 
-use crate::verifier::{check_lifetime, KeySource, VerifyError};
+use crate::token_checks::{check_lifetime, KeySource, VerifyError};
 
 /// Entries a verifier keeps unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 10_000;

@@ -226,7 +226,7 @@ fn key_settings(env: &Env, auth_url: &Url) -> Result<KeySettings, ConfigError> {
 }
 
 fn id_token_settings(env: &Env) -> Result<Option<IdTokenSettings>, ConfigError> {
-    let person_audiences = env.list("ID_TOKEN_AUDIENCES");
+    let person_audiences = service_kit::access::person_id_token_audiences(env)?;
     let service_accounts: Vec<String> = env
         .list("SERVICE_ACCOUNTS")
         .into_iter()
@@ -377,6 +377,34 @@ mod tests {
                 Ok(_) => panic!("{refused} accepted"),
                 Err(e) => assert_eq!(e.name, "CORS_ALLOWED_ORIGINS", "{refused}: {e}"),
             }
+        }
+    }
+
+    #[test]
+    fn an_id_token_audience_that_is_not_a_client_id_stops_the_app_at_start() {
+        let parse = |value: &str| {
+            Settings::from_env(&Env::from_map([
+                ("APP_URL", "https://app.example.com"),
+                ("AUTH_URL", "https://auth.example.com"),
+                ("ALLOWED_DOMAINS", "example.com"),
+                ("ID_TOKEN_AUDIENCES", value),
+            ]))
+        };
+        let taken = parse("1234-abc.apps.googleusercontent.com").unwrap();
+        let id_tokens = taken.id_tokens.expect("people's ID tokens");
+        assert_eq!(
+            id_tokens.person_audiences,
+            ["1234-abc.apps.googleusercontent.com"]
+        );
+        // The gate refuses the same values, with the same words.
+        for refused in ["https://app.example.com", "client id"] {
+            let e = parse(refused).err().expect(refused);
+            assert_eq!(e.name, "ID_TOKEN_AUDIENCES", "{refused}");
+            assert!(
+                e.to_string()
+                    .contains("expected something like 1234567890-abc.apps.googleusercontent.com"),
+                "{e}"
+            );
         }
     }
 

@@ -20,7 +20,6 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use handoff_guard::SharedClock;
 
-use crate::state::AppState;
 use crate::store::Storage;
 
 /// How often expired sessions and codes are deleted.
@@ -89,13 +88,14 @@ impl Housekeeping {
     }
 }
 
-/// Middleware: every request starts the upkeep that is due.
+/// Middleware: every request starts the upkeep that is due (the
+/// [`Housekeeping`] registered as app data).
 pub async fn on_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        state.housekeeping.start_due();
+    if let Some(housekeeping) = req.app_data::<web::Data<Housekeeping>>() {
+        housekeeping.start_due();
     }
     next.call(req).await
 }

@@ -40,6 +40,7 @@ pub mod login_transaction;
 pub mod oidc;
 pub mod pages;
 pub mod policy;
+pub mod readiness;
 pub mod routes;
 pub mod scopes;
 pub mod sessions;

@@ -94,6 +94,7 @@ impl Application {
         warn_of_shared_parent_domain(&settings);
         let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
         let state = web::Data::new(build_state(settings, store, clock)?);
+        let housekeeping = web::Data::from(state.housekeeping.clone());
         // Discover now if the provider answers; otherwise on first sign-in.
         if let Err(e) = state.oidc.metadata().await {
             tracing::warn!(reason = %e, "provider discovery failed at start; will retry on first use");
@@ -111,6 +112,7 @@ impl Application {
                 .wrap(from_fn(service_kit::telemetry::log_request))
                 .app_data(request_log.clone())
                 .app_data(state.clone())
+                .app_data(housekeeping.clone())
                 .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .configure(|config| routes::table::configure(&limits, config))

@@ -33,7 +33,7 @@ pub struct AppState {
     pub handoff: HandoffIssuer,
     pub store: Arc<dyn Storage>,
     pub housekeeping: Arc<Housekeeping>,
-    pub readiness: crate::routes::health::Readiness,
+    pub readiness: crate::readiness::Readiness,
     pub sessions: Sessions,
     pub broker: TokenBroker,
     /// What each broker caller may get.

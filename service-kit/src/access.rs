@@ -1,6 +1,9 @@
 //! Who may sign in, read from the environment: `ALLOWED_EMAILS`,
 //! `ALLOWED_DOMAINS`, `ALLOWED_HOSTED_DOMAINS`, `ALLOW_ANY_VERIFIED_EMAIL`.
 //! The rule itself is the library's [`AccessPolicy`]; the names are ours.
+//! And `ID_TOKEN_AUDIENCES`, the OAuth clients (a Chrome extension's) whose
+//! ID tokens a person may call an app with, read alike by every app that
+//! takes them (the gate, the demo app).
 
 use handoff_guard::AccessPolicy;
 
@@ -27,6 +30,29 @@ pub fn access_policy(env: &Env) -> Result<AccessPolicy, ConfigError> {
     Ok(policy)
 }
 
+/// `ID_TOKEN_AUDIENCES`: the OAuth client ids people's ID tokens may be
+/// for, comma-separated; empty when unset. Each entry must look like a
+/// client id: a URL there would be a service's audience (an app's own URL
+/// already is one, for service accounts only), and a typo must stop the
+/// service at start rather than refuse every caller.
+pub fn person_id_token_audiences(env: &Env) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "ID_TOKEN_AUDIENCES";
+    let audiences = env.list(NAME);
+    for audience in &audiences {
+        let client_id = !audience.is_empty()
+            && audience
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if !client_id {
+            return Err(ConfigError::new(
+                NAME,
+                format!("{audience:?} is not an OAuth client id; expected something like 1234567890-abc.apps.googleusercontent.com (the extension's client, comma-separated)"),
+            ));
+        }
+    }
+    Ok(audiences)
+}
+
 /// What a security reviewer would want to know about `policy`, in the
 /// words of its variables.
 pub fn warnings(policy: &AccessPolicy) -> Vec<String> {
@@ -51,6 +77,24 @@ mod tests {
         assert!(said[0].contains("ALLOWED_HOSTED_DOMAINS"));
         let hosted = AccessPolicy::new([], [], ["corp.example".into()], false);
         assert!(warnings(&hosted).is_empty());
+    }
+
+    #[test]
+    fn id_token_audiences_are_client_ids_and_anything_else_is_named() {
+        let read = |value: &str| {
+            person_id_token_audiences(&Env::from_map([("ID_TOKEN_AUDIENCES", value)]))
+        };
+        assert_eq!(
+            read("1234-abc.apps.googleusercontent.com, other_client").unwrap(),
+            ["1234-abc.apps.googleusercontent.com", "other_client"]
+        );
+        for refused in ["https://app.example.com", "client id", "id/1", "é"] {
+            let e = read(refused).expect_err(refused);
+            assert_eq!(e.name, "ID_TOKEN_AUDIENCES", "{refused}");
+            assert!(e.to_string().contains(".apps.googleusercontent.com"), "{e}");
+        }
+        let unset = Env::from_map(Vec::<(String, String)>::new());
+        assert!(person_id_token_audiences(&unset).unwrap().is_empty());
     }
 
     #[test]

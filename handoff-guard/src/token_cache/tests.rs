@@ -12,7 +12,8 @@ use crate::clock::{Clock, OffsetClock, SystemClock};
 use crate::jwks::{KeySet, RemoteJwksOptions};
 use crate::keys::SigningKey;
 use crate::signer::HandoffSigner;
-use crate::verifier::{HandoffVerifier, KeySource, VerifyError, LEEWAY};
+use crate::token_checks::{KeySource, VerifyError};
+use crate::verifier::{HandoffVerifier, LEEWAY};
 
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://app.example.com";

@@ -10,11 +10,12 @@
 //! a second, not one per request, and cannot starve sign-ins of
 //! connections.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use crate::readiness::Checked;
 use crate::state::AppState;
 
 /// How long a readiness probe waits for each dependency.
@@ -22,34 +23,12 @@ const CHECK_WAIT: Duration = Duration::from_millis(1500);
 /// How long one answer serves later probes.
 const KEEP_ANSWER: Duration = Duration::from_secs(1);
 
-/// The last readiness answer, and the lock that makes one check at a time.
-#[derive(Default)]
-pub struct Readiness {
-    last: tokio::sync::Mutex<Option<(Instant, Checked)>>,
-}
-
-#[derive(Clone, Copy)]
-struct Checked {
-    storage: bool,
-    provider: bool,
-}
-
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let checked = {
-        let mut last = state.readiness.last.lock().await;
-        match *last {
-            Some((at, checked)) if at.elapsed() < KEEP_ANSWER => checked,
-            _ => {
-                let checked = check(&state).await;
-                *last = Some((Instant::now(), checked));
-                checked
-            }
-        }
-    };
+    let checked = state.readiness.checked(KEEP_ANSWER, check(&state)).await;
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = checked.storage && checked.provider;
     let body = json!({

@@ -30,12 +30,20 @@
 //!   3.2.2.5 and 3.2.2.6 (success and errors in the fragment):
 //!   <https://openid.net/specs/openid-connect-core-1_0.html#ImplicitAuthRequest>.
 //!
-//! [`Dialect::Google`]: crate::state::Dialect::Google
 //! [`MockUser::workspace`]: crate::state::MockUser::workspace
 
 use std::time::Duration;
 
-use crate::state::Dialect;
+/// Which provider the mock imitates where providers differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// Google exactly as it documents itself (see this module).
+    #[default]
+    Google,
+    /// A plain OpenID provider: short scope names, an end-session
+    /// endpoint, RFC 7009 revocation of one token at a time.
+    Generic,
+}
 
 /// Google's long names of `email` and `profile`.
 pub const USERINFO_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";

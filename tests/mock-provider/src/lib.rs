@@ -32,9 +32,10 @@ pub mod routes;
 pub mod state;
 pub mod tokens;
 
+pub use google::Dialect;
 pub use logout_tokens::LogoutSigning;
 pub use provider::{MockProvider, MockProviderBuilder};
-pub use state::{Decision, Dialect, Misbehaviour, MockUser, SigningAlg};
+pub use state::{Decision, Misbehaviour, MockUser, SigningAlg};
 
 /// The address UserInfo names under [`Misbehaviour::UserinfoContradictsEmail`].
 pub const CONTRADICTING_EMAIL: &str = "mallory@example.com";

@@ -1,30 +1,16 @@
 //! The handle tests hold, and the builder that starts the server.
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 
+use crate::google::Dialect;
 use crate::routes;
-use crate::state::{Client, Decision, Dialect, Misbehaviour, MockUser, SigningAlg, State};
+use crate::state::{Client, Decision, Misbehaviour, MockUser, Shared, SigningAlg, State};
 use crate::tokens::{id_token, IdTokenRequest};
-
-/// What route handlers share.
-pub struct Shared {
-    pub issuer: String,
-    pub interactive: bool,
-    pub state: Mutex<State>,
-}
-
-impl Shared {
-    pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
 
 pub struct MockProviderBuilder {
     clients: Vec<(String, String, Vec<String>)>,

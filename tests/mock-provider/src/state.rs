@@ -1,10 +1,12 @@
 //! What the mock provider remembers. One mutex, never held across `.await`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use crate::google::Dialect;
 use crate::keys::{EcKey, EdKey, RsaKey};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,17 +48,6 @@ impl MockUser {
             hd: None,
         }
     }
-}
-
-/// Which provider the mock imitates where providers differ.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Dialect {
-    /// Google exactly as it documents itself (see `crate::google`).
-    #[default]
-    Google,
-    /// A plain OpenID provider: short scope names, an end-session
-    /// endpoint, RFC 7009 revocation of one token at a time.
-    Generic,
 }
 
 /// The algorithm ID tokens are signed with.
@@ -314,4 +305,19 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What route handlers share.
+pub struct Shared {
+    pub issuer: String,
+    pub interactive: bool,
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }

@@ -6,8 +6,8 @@
 //! place is refused here (Cloud Run ignores or refuses it; either way the
 //! setting does not take effect).
 
+use super::problems::Problems;
 use super::spec::{Scalar, ServiceSpec};
-use super::validate::Problems;
 
 /// Annotations of the service itself.
 pub const SERVICE_ONLY: &[&str] = &[

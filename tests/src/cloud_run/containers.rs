@@ -16,8 +16,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::problems::Problems;
 use super::spec::ContainerSpec;
-use super::validate::Problems;
 
 pub const MAX_CONTAINERS: usize = 10;
 pub const DEPENDENCIES: &str = "run.googleapis.com/container-dependencies";

@@ -4,7 +4,7 @@
 //! docs/cloud-run-rehearsal.md lists them and the deviations.
 //!
 //! - [`spec`], [`validate`] (with [`annotations`], [`probe_rules`],
-//!   [`containers`] for sidecars): the
+//!   [`containers`] for sidecars, each adding to the [`problems`]): the
 //!   definition is checked against the documented constraints first;
 //! - [`emulator`]: services, revisions and rollouts; [`instance`]: the
 //!   process and its shutdown; [`cpu`]: CPU only while a request or probe
@@ -29,6 +29,7 @@ pub mod plan;
 pub mod postgres;
 pub mod probe_rules;
 pub mod probes;
+pub mod problems;
 pub mod rehearsal;
 pub mod runtime;
 pub mod spec;

@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use super::plan::{Probe, ProbeAction};
+use super::problems::Problems;
 use super::spec::ProbeSpec;
-use super::validate::Problems;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ProbeKind {

@@ -26,5 +26,6 @@ mod offline;
 mod operations;
 mod separate_sites;
 mod sessions_page;
+mod source_rules;
 mod storage;
 mod supply_chain;

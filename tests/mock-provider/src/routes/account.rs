@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{oauth_error, params, status_misbehaviour};
 use crate::google;
-use crate::provider::Shared;
+use crate::state::Shared;
 use crate::state::{Misbehaviour, MockUser};
 use crate::tokens::{id_token, IdTokenRequest};
 

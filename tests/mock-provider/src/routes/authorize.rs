@@ -8,9 +8,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::{params, redirect_with, redirect_with_fragment, scopes, Params};
+use crate::google::Dialect;
 use crate::google::{answers_in_fragment, ImplicitRefusal};
-use crate::provider::Shared;
-use crate::state::{random_token, CodeGrant, Decision, Dialect, MockUser, State};
+use crate::state::Shared;
+use crate::state::{random_token, CodeGrant, Decision, MockUser, State};
 use crate::tokens::{id_token, IdTokenRequest};
 
 const CODE_LIFETIME: u64 = 60;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::status_misbehaviour;
 use crate::google;
-use crate::provider::Shared;
+use crate::state::Shared;
 use crate::state::{Misbehaviour, SigningAlg};
 
 /// What a truncated JSON document looks like on the wire.

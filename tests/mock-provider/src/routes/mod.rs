@@ -13,8 +13,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 use url::Url;
 
-use crate::provider::Shared;
-use crate::state::{Misbehaviour, State};
+use crate::state::{Misbehaviour, Shared, State};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(

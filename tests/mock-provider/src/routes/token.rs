@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::{oauth_error, params, Params};
 use crate::google;
-use crate::provider::Shared;
+use crate::state::Shared;
 use crate::state::{random_token, AccessGrant, CodeGrant, Misbehaviour, RefreshGrant, State};
 use crate::tokens::{id_token, IdTokenRequest};
 
