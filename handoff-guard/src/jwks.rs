@@ -24,25 +24,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgo
 use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 use url::Url;
 
+pub use crate::jwks_cache::JwksError;
 use crate::jwks_cache::{JwksCache, JwksFreshness, MonotonicClock};
-
-/// Why no key set could be had. The token being checked may be fine: a
-/// caller answers "try again", not "sign in again".
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JwksError {
-    /// The endpoint could not be reached in time, answered a status other
-    /// than 2xx (a redirect included: none is followed), or its body could
-    /// not be read; also the answer while no fetch has succeeded yet and
-    /// the refetch interval forbids another. The text says which kind, and
-    /// quotes no URL or body.
-    #[error("the JWKS could not be fetched: {0}")]
-    Fetch(String),
-    /// The document is not a JWKS (`{"keys": [...]}` of JWKs). Keys of
-    /// another algorithm, or too short, are left out of a set, not errors.
-    #[error("the JWKS is not valid JSON of the expected shape")]
-    Malformed,
-}
 
 /// Signature keys of one algorithm, by `kid`.
 #[derive(Clone)]

@@ -58,53 +58,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// What signing in needs.
-    pub fn sign_in(&self) -> crate::flows::sign_in::SignInDeps<'_, crate::oidc::OidcClient> {
-        self.sign_in_with(&self.oidc)
-    }
-
-    /// What signing in needs, with `provider` as the provider.
-    pub fn sign_in_with<'a, P>(
-        &'a self,
-        provider: &'a P,
-    ) -> crate::flows::sign_in::SignInDeps<'a, P> {
-        crate::flows::sign_in::SignInDeps {
-            provider,
-            policy: &self.policy,
-            apps: &self.apps,
-            grants: &self.broker,
-            sessions: &self.sessions,
-            clock: &self.clock,
-            cookie_key: &self.cookie_key,
-            login_timeout: self.login_timeout,
-        }
-    }
-
-    /// What signing out needs.
-    pub fn sign_out(&self) -> crate::flows::sign_out::SignOut<'_> {
-        crate::flows::sign_out::SignOut {
-            sessions: &self.sessions,
-            store: &*self.store,
-            grants: &self.broker,
-            provider: &self.oidc,
-            issuer: &self.handoff,
-            apps: &self.apps,
-            settings: self.sign_out,
-            signed_out_page: self.url("/signed-out"),
-        }
-    }
-
-    /// What redeeming a one-time code needs.
-    pub fn hand_off(&self) -> crate::flows::hand_off::HandOff<'_> {
-        crate::flows::hand_off::HandOff {
-            apps: &self.apps,
-            codes: &*self.store,
-            sessions: &self.sessions,
-            issuer: &self.handoff,
-            clock: &self.clock,
-        }
-    }
-
     /// An absolute URL on this service.
     pub fn url(&self, path: &str) -> Url {
         let mut url = self.public_url.clone();

@@ -16,6 +16,7 @@ use crate::boundary::AppCaller;
 use crate::delivery::code_hash;
 use crate::handoff::HandoffIssuer;
 use crate::sessions::Sessions;
+use crate::state::AppState;
 use crate::store::{Storage, StoreError};
 use handoff_guard::SharedClock;
 
@@ -184,6 +185,20 @@ pub async fn redeem(
         return_to: redeemed.return_to,
         verifier_index,
     })
+}
+
+/// The flow's view of the service's state.
+impl AppState {
+    /// What redeeming a one-time code needs.
+    pub fn hand_off(&self) -> HandOff<'_> {
+        HandOff {
+            apps: &self.apps,
+            codes: &*self.store,
+            sessions: &self.sessions,
+            issuer: &self.handoff,
+            clock: &self.clock,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use crate::oidc::{
 };
 use crate::policy::{AccessPolicy, Denial, Identity};
 use crate::sessions::Sessions;
+use crate::state::AppState;
 use crate::store::{SessionRecord, StoreError};
 use crate::token_broker::TokenBroker;
 
@@ -330,4 +331,27 @@ pub async fn finish<P: Provider>(
         signed_out_at,
         to_sessions_page: transaction.to_sessions_page,
     })))
+}
+
+/// The flow's view of the service's state (here, not in `state`, so that
+/// `state` depends on no flow).
+impl AppState {
+    /// What signing in needs.
+    pub fn sign_in(&self) -> SignInDeps<'_, crate::oidc::OidcClient> {
+        self.sign_in_with(&self.oidc)
+    }
+
+    /// What signing in needs, with `provider` as the provider.
+    pub fn sign_in_with<'a, P>(&'a self, provider: &'a P) -> SignInDeps<'a, P> {
+        SignInDeps {
+            provider,
+            policy: &self.policy,
+            apps: &self.apps,
+            grants: &self.broker,
+            sessions: &self.sessions,
+            clock: &self.clock,
+            cookie_key: &self.cookie_key,
+            login_timeout: self.login_timeout,
+        }
+    }
 }

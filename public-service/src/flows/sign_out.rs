@@ -15,6 +15,7 @@ use crate::delivery::APP_SIGNED_OUT_PATH;
 use crate::handoff::HandoffIssuer;
 use crate::oidc::OidcClient;
 use crate::sessions::Sessions;
+use crate::state::AppState;
 use crate::state::SignOutSettings;
 use crate::store::{SessionRecord, SessionStore, StoreError};
 use crate::token_broker::TokenBroker;
@@ -145,6 +146,23 @@ async fn handed_to(
     }
     tracing::warn!(caller = %caller.account(), "refused: no valid handoff token for the caller's app");
     Err(SignOutError::NotHandedToCaller)
+}
+
+/// The flow's view of the service's state.
+impl AppState {
+    /// What signing out needs.
+    pub fn sign_out(&self) -> SignOut<'_> {
+        SignOut {
+            sessions: &self.sessions,
+            store: &*self.store,
+            grants: &self.broker,
+            provider: &self.oidc,
+            issuer: &self.handoff,
+            apps: &self.apps,
+            settings: self.sign_out,
+            signed_out_page: self.url("/signed-out"),
+        }
+    }
 }
 
 #[cfg(test)]

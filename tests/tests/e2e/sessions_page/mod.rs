@@ -184,7 +184,8 @@ async fn ending_the_other_browser_makes_the_app_refuse_it_within_the_bound() {
     );
     // The bound a person can plan on: the apps' default check and one fetch.
     assert!(
-        page.body.contains("Apps stop accepting it within about 20 seconds"),
+        page.body
+            .contains("Apps stop accepting it within about 20 seconds"),
         "{}",
         page.body
     );
@@ -239,7 +240,9 @@ async fn ending_all_others_keeps_only_this_browser() {
     assert_eq!(ended.status, 303, "{}", ended.body);
     let page = mine.get(ended.location().unwrap().as_str()).await;
     assert!(page.body.contains("All your other sessions were ended"));
-    assert!(page.body.contains("Apps stop accepting them within about 20 seconds"));
+    assert!(page
+        .body
+        .contains("Apps stop accepting them within about 20 seconds"));
     assert!(page.body.contains("id=\"only-this\""));
     let store = app.store().await;
     for other in [second, third] {
