@@ -190,3 +190,31 @@ async fn every_listed_route_is_served_and_nothing_else_is() {
         assert_eq!(response.status().as_u16(), 404, "{method} {path}");
     }
 }
+
+#[test]
+fn the_architecture_map_lists_every_route_of_the_table_and_no_other() {
+    let map = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../ARCHITECTURE.md"))
+        .expect("ARCHITECTURE.md");
+    let listed: Vec<&str> = map
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once("` |").map(|(route, _)| route))
+        .filter(|route| route.starts_with("GET ") || route.starts_with("POST "))
+        .collect();
+    let served: Vec<String> = routes()
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    for route in &served {
+        assert!(
+            listed.contains(&route.as_str()),
+            "ARCHITECTURE.md does not list {route}"
+        );
+    }
+    for route in &listed {
+        assert!(
+            served.iter().any(|s| s == route),
+            "ARCHITECTURE.md lists {route}, which is not served"
+        );
+    }
+}
