@@ -80,69 +80,160 @@ impl TokenRequest {
     }
 }
 
+/// Why a broker call got no token; the answer is JSON for a backend, with
+/// the way to fix it where there is one (`login_url`).
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerCallError {
+    #[error("the body is not a token request")]
+    Unreadable,
+    #[error("subject or scopes out of bounds")]
+    OutOfBounds,
+    #[error("{0:?} is neither a configured nor an optional scope")]
+    UnknownScope(String),
+    /// Settings refuse an allowed caller without rules; never reached.
+    #[error("the caller has no rules")]
+    NoRules,
+    #[error("a scope beyond the caller's rules: {0:?}")]
+    ScopeNotAllowed(String),
+    #[error("the user has no live session")]
+    SessionRequired { login_url: url::Url },
+    #[error("the access policy does not admit the user")]
+    UserNotAllowed,
+    #[error("the caller may not act for the user")]
+    SubjectNotAllowed,
+    #[error("the provider's token carries scopes beyond the caller's: {extra:?}")]
+    TooBroad { extra: Vec<String> },
+    #[error("the user must grant access again")]
+    ConsentRequired { login_url: url::Url },
+    #[error("a token is not available now: {0}")]
+    Unavailable(String),
+}
+
+impl From<BodyError> for BrokerCallError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::Unreadable => Self::Unreadable,
+            BodyError::OutOfBounds => Self::OutOfBounds,
+        }
+    }
+}
+
+impl ResponseError for BrokerCallError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unreadable | Self::OutOfBounds | Self::UnknownScope(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, message) = match self {
+            Self::Unreadable => (
+                "invalid_request",
+                "Send {\"subject\": \"…\", \"scopes\": [\"…\"]} as JSON.".to_owned(),
+            ),
+            Self::OutOfBounds => (
+                "invalid_request",
+                "subject or scopes out of bounds.".to_owned(),
+            ),
+            Self::UnknownScope(scope) => (
+                "invalid_scope",
+                format!("{scope:?} is neither a configured nor an optional scope."),
+            ),
+            Self::NoRules => {
+                return handoff_guard::login_service::CallerError::NotAllowed.error_response()
+            }
+            Self::ScopeNotAllowed(scope) => (
+                "scope_not_allowed",
+                format!("This caller may not ask for {scope:?} (BROKER_CALLER_SCOPES)."),
+            ),
+            Self::SessionRequired { login_url } => {
+                return json_answer(
+                    StatusCode::FORBIDDEN,
+                    json!({
+                        "error": "session_required",
+                        "message": "The user is not signed in now; tokens are given only during a session.",
+                        "login_url": login_url.as_str(),
+                    }),
+                )
+            }
+            Self::UserNotAllowed => (
+                "user_not_allowed",
+                "The access policy does not admit this user.".to_owned(),
+            ),
+            Self::SubjectNotAllowed => (
+                "subject_not_allowed",
+                "This caller may not act for this user (BROKER_CALLER_USERS).".to_owned(),
+            ),
+            Self::TooBroad { extra } => {
+                return json_answer(
+                    StatusCode::FORBIDDEN,
+                    json!({
+                        "error": "token_too_broad",
+                        "message": format!(
+                            "The provider's token also carries {}, which this caller may not have (BROKER_CALLER_SCOPES); it is not handed out.",
+                            extra.join(" ")
+                        ),
+                        "extra_scopes": extra,
+                    }),
+                )
+            }
+            Self::ConsentRequired { login_url } => {
+                return json_answer(
+                    StatusCode::FORBIDDEN,
+                    json!({
+                        "error": "consent_required",
+                        "message": "The user must sign in and grant access again.",
+                        "login_url": login_url.as_str(),
+                    }),
+                )
+            }
+            Self::Unavailable(_) => return temporarily_unavailable(),
+        };
+        json_answer(
+            self.status_code(),
+            json!({ "error": error, "message": message }),
+        )
+    }
+}
+
 pub async fn access_token(
     caller: BrokerCaller,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> HttpResponse {
-    let request = match TokenRequest::parse(&body) {
-        Ok(request) => request,
-        Err(BodyError::Unreadable) => {
-            return json_answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "invalid_request", "message": "Send {\"subject\": \"…\", \"scopes\": [\"…\"]} as JSON." }),
-            )
-        }
-        Err(BodyError::OutOfBounds) => {
-            return json_answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": "invalid_request", "message": "subject or scopes out of bounds." }),
-            )
-        }
-    };
+) -> Result<HttpResponse, BrokerCallError> {
+    let request = TokenRequest::parse(&body)?;
     let known = state.oidc.requested_scopes(&state.optional_scopes);
     if let Some(unknown) = request
         .scopes
         .iter()
         .find(|s| !known.iter().any(|k| scopes::same(k, s)))
     {
-        return json_answer(
-            StatusCode::BAD_REQUEST,
-            json!({
-                "error": "invalid_scope",
-                "message": format!("{unknown:?} is neither a configured nor an optional scope."),
-            }),
-        );
+        return Err(BrokerCallError::UnknownScope(unknown.clone()));
     }
-    let Some(rules) = state.broker_rules.for_caller(caller.account()) else {
-        // Settings refuse an allowed caller without rules; never reached.
-        return handoff_guard::login_service::CallerError::NotAllowed.error_response();
-    };
+    let rules = state
+        .broker_rules
+        .for_caller(caller.account())
+        .ok_or(BrokerCallError::NoRules)?;
     if let Some(beyond) = request.scopes.iter().find(|s| !rules.allows_scope(s)) {
         tracing::warn!(caller = %caller.account(), scope = %beyond, "a scope beyond the caller's rules was asked for");
-        return refused(
-            "scope_not_allowed",
-            format!("This caller may not ask for {beyond:?} (BROKER_CALLER_SCOPES)."),
-        );
+        return Err(BrokerCallError::ScopeNotAllowed(beyond.clone()));
     }
     if state.broker_requires_session {
-        match state.sessions.has_live_session(&request.subject).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::info!(caller = %caller.account(), subject = %request.subject, "no live session");
-                return json_answer(
-                    StatusCode::FORBIDDEN,
-                    json!({
-                        "error": "session_required",
-                        "message": "The user is not signed in now; tokens are given only during a session.",
-                        "login_url": login_url(&state, &[]).as_str(),
-                    }),
-                );
-            }
-            Err(e) => {
+        let live = state
+            .sessions
+            .has_live_session(&request.subject)
+            .await
+            .map_err(|e| {
                 tracing::warn!(reason = %e, "sessions unavailable");
-                return temporarily_unavailable();
-            }
+                BrokerCallError::Unavailable(e.to_string())
+            })?;
+        if !live {
+            tracing::info!(caller = %caller.account(), subject = %request.subject, "no live session");
+            return Err(BrokerCallError::SessionRequired {
+                login_url: login_url(&state, &[]),
+            });
         }
     }
     let wanted = if request.scopes.is_empty() {
@@ -173,82 +264,66 @@ pub async fn access_token(
         admit: &admit,
         handed_to: Some(rules),
     };
-
-    match state.broker.access_token(&token_request).await {
-        Ok(token) => {
-            let now = state.clock.unix_seconds();
-            let carried: Vec<&str> = token
-                .scopes
-                .iter()
-                .map(|s| scopes::as_written(s, &known))
-                .collect();
-            tracing::info!(caller = %caller.account(), subject = %request.subject, scope = %carried.join(" "), "access token brokered");
-            json_answer(
-                StatusCode::OK,
-                json!({
-                    "access_token": token.token.expose_secret(),
-                    "token_type": "Bearer",
-                    "expires_in": token.expires_at.saturating_sub(now),
-                    "expires_at": token.expires_at,
-                    "scope": carried.join(" "),
-                }),
-            )
-        }
-        Err(BrokerError::Refused(Refusal::UserNotAllowed)) => {
-            tracing::warn!(caller = %caller.account(), subject = %request.subject, "the access policy no longer admits the user");
-            refused(
-                "user_not_allowed",
-                "The access policy does not admit this user.".to_owned(),
-            )
-        }
-        Err(BrokerError::Refused(Refusal::SubjectNotAllowed)) => {
-            tracing::warn!(caller = %caller.account(), subject = %request.subject, "a user beyond the caller's rules was asked for");
-            refused(
-                "subject_not_allowed",
-                "This caller may not act for this user (BROKER_CALLER_USERS).".to_owned(),
-            )
-        }
-        Err(BrokerError::TooBroad { extra_scopes }) => {
-            let extra: Vec<&str> = extra_scopes
-                .iter()
-                .map(|s| scopes::as_written(s, &known))
-                .collect();
-            tracing::warn!(caller = %caller.account(), subject = %request.subject, extra = %extra.join(" "), "the provider's token carries scopes beyond the caller's; refused");
-            json_answer(
-                StatusCode::FORBIDDEN,
-                json!({
-                    "error": "token_too_broad",
-                    "message": format!(
-                        "The provider's token also carries {}, which this caller may not have (BROKER_CALLER_SCOPES); it is not handed out.",
-                        extra.join(" ")
-                    ),
-                    "extra_scopes": extra,
-                }),
-            )
-        }
-        Err(BrokerError::ConsentRequired { missing_scopes }) => {
-            tracing::info!(caller = %caller.account(), subject = %request.subject, "consent required");
-            json_answer(
-                StatusCode::FORBIDDEN,
-                json!({
-                    "error": "consent_required",
-                    "message": "The user must sign in and grant access again.",
-                    "login_url": login_url(&state, &missing_scopes).as_str(),
-                }),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(caller = %caller.account(), reason = %e, "access token not available");
-            temporarily_unavailable()
-        }
-    }
+    let token = state
+        .broker
+        .access_token(&token_request)
+        .await
+        .map_err(|e| refusal_of(e, &caller, &request.subject, &state, &known))?;
+    let now = state.clock.unix_seconds();
+    let carried: Vec<&str> = token
+        .scopes
+        .iter()
+        .map(|s| scopes::as_written(s, &known))
+        .collect();
+    tracing::info!(caller = %caller.account(), subject = %request.subject, scope = %carried.join(" "), "access token brokered");
+    Ok(json_answer(
+        StatusCode::OK,
+        json!({
+            "access_token": token.token.expose_secret(),
+            "token_type": "Bearer",
+            "expires_in": token.expires_at.saturating_sub(now),
+            "expires_at": token.expires_at,
+            "scope": carried.join(" "),
+        }),
+    ))
 }
 
-fn refused(error: &str, message: String) -> HttpResponse {
-    json_answer(
-        StatusCode::FORBIDDEN,
-        json!({ "error": error, "message": message }),
-    )
+/// The broker's refusal as the caller is told it, logged with who asked.
+fn refusal_of(
+    e: BrokerError,
+    caller: &BrokerCaller,
+    subject: &str,
+    state: &AppState,
+    known: &[String],
+) -> BrokerCallError {
+    match e {
+        BrokerError::Refused(Refusal::UserNotAllowed) => {
+            tracing::warn!(caller = %caller.account(), subject = %subject, "the access policy no longer admits the user");
+            BrokerCallError::UserNotAllowed
+        }
+        BrokerError::Refused(Refusal::SubjectNotAllowed) => {
+            tracing::warn!(caller = %caller.account(), subject = %subject, "a user beyond the caller's rules was asked for");
+            BrokerCallError::SubjectNotAllowed
+        }
+        BrokerError::TooBroad { extra_scopes } => {
+            let extra: Vec<String> = extra_scopes
+                .iter()
+                .map(|s| scopes::as_written(s, known).to_owned())
+                .collect();
+            tracing::warn!(caller = %caller.account(), subject = %subject, extra = %extra.join(" "), "the provider's token carries scopes beyond the caller's; refused");
+            BrokerCallError::TooBroad { extra }
+        }
+        BrokerError::ConsentRequired { missing_scopes } => {
+            tracing::info!(caller = %caller.account(), subject = %subject, "consent required");
+            BrokerCallError::ConsentRequired {
+                login_url: login_url(state, &missing_scopes),
+            }
+        }
+        e => {
+            tracing::warn!(caller = %caller.account(), reason = %e, "access token not available");
+            BrokerCallError::Unavailable(e.to_string())
+        }
+    }
 }
 
 /// Where to send the user to sign in, asking for `missing` scopes too.
