@@ -5,18 +5,54 @@
 //! (`APP_SERVICE_ACCOUNTS`), authenticated by a provider-signed ID token
 //! for this service's URL.
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use handoff_guard::login_service::{RevokedPage, RevokedSession};
 use serde_json::json;
 
 use crate::boundary::AppCaller;
 use crate::routes::{json_answer, query_param, temporarily_unavailable};
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Most ids in one answer (as many as an app reads); `more` says to ask
 /// again.
 const PAGE: u32 = handoff_guard::login_service::PAGE_LEN as u32;
+
+/// Why the feed was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the query is not a cursor")]
+    BadCursor,
+    #[error("revoked sessions not readable: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ResponseError for FeedError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadCursor => StatusCode::BAD_REQUEST,
+            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::BadCursor => json_answer(
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "error": "invalid_request",
+                    "message": "Give since=<unix seconds> and, to page on, after=<the last session id>.",
+                }),
+            ),
+            Self::Store(e) => {
+                tracing::warn!(reason = %e, "revoked sessions not readable");
+                temporarily_unavailable()
+            }
+        }
+    }
+}
 
 /// Any app's service account may read the feed: session ids name no one,
 /// and every app needs every ended session (one person, several apps).
@@ -24,35 +60,24 @@ pub async fn revoked_sessions(
     _caller: AppCaller,
     req: HttpRequest,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let Some((since, after)) = cursor(&req) else {
-        return bad_request();
-    };
-    match state
+) -> Result<HttpResponse, FeedError> {
+    let (since, after) = cursor(&req).ok_or(FeedError::BadCursor)?;
+    let ids = state
         .store
         .sessions_revoked_since(since, after.as_deref(), PAGE)
-        .await
-    {
-        Ok(ids) => {
-            let more = ids.len() == PAGE as usize;
-            let page = RevokedPage {
-                revoked: ids
-                    .into_iter()
-                    .map(|(sid, revoked_at)| RevokedSession { sid, revoked_at })
-                    .collect(),
-                now: state.clock.unix_seconds(),
-                more,
-            };
-            json_answer(
-                StatusCode::OK,
-                serde_json::to_value(page).unwrap_or_default(),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "revoked sessions not readable");
-            temporarily_unavailable()
-        }
-    }
+        .await?;
+    let more = ids.len() == PAGE as usize;
+    let page = RevokedPage {
+        revoked: ids
+            .into_iter()
+            .map(|(sid, revoked_at)| RevokedSession { sid, revoked_at })
+            .collect(),
+        now: state.clock.unix_seconds(),
+        more,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(page))
 }
 
 /// The query's `since` (Unix seconds) and `after` (a session id): one
@@ -63,16 +88,6 @@ pub fn cursor(req: &HttpRequest) -> Option<(u64, Option<String>)> {
     let since = query_param(req, "since").ok()??.parse::<u64>().ok()?;
     let after = query_param(req, "after").ok()?;
     Some((since, after))
-}
-
-fn bad_request() -> HttpResponse {
-    json_answer(
-        StatusCode::BAD_REQUEST,
-        json!({
-            "error": "invalid_request",
-            "message": "Give since=<unix seconds> and, to page on, after=<the last session id>.",
-        }),
-    )
 }
 
 #[cfg(test)]
