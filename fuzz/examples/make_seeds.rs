@@ -84,6 +84,7 @@ fn transaction(state: &str, created_at: u64) -> LoginTransaction {
         extra_scopes: vec!["https://www.googleapis.com/auth/drive.readonly".into()],
         consent_forced: true,
         binding: None,
+        to_sessions_page: false,
     }
 }
 

@@ -22,6 +22,7 @@ struct Modelled {
     return_to: String,
     extra_scopes: Vec<String>,
     consent_forced: bool,
+    to_sessions_page: bool,
     created_offset: i32,
     opened_for: Option<String>,
 }
@@ -70,6 +71,7 @@ fn modelled(input: Modelled) {
         return_to,
         extra_scopes,
         consent_forced,
+        to_sessions_page,
         created_offset,
         opened_for,
     } = input;
@@ -82,6 +84,7 @@ fn modelled(input: Modelled) {
         extra_scopes,
         consent_forced,
         binding: None,
+        to_sessions_page,
     };
     let cookie = written.to_cookie(cookie_key(), TRANSACTION_LIFETIME);
     let asked = opened_for.unwrap_or_else(|| written.state.secret().clone());
@@ -109,6 +112,7 @@ fn modelled(input: Modelled) {
         assert_eq!(read.created_at, written.created_at);
         assert_eq!(read.extra_scopes, written.extra_scopes);
         assert_eq!(read.consent_forced, written.consent_forced);
+        assert_eq!(read.to_sessions_page, written.to_sessions_page);
     }
 }
 
