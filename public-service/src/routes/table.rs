@@ -123,6 +123,44 @@ impl Route {
     }
 }
 
+/// The groups whose check is not a handler's extractor: only these can
+/// be given to [`open`], so a route of an extractor-checked group can only
+/// be registered through [`checked`].
+#[derive(Debug, Clone, Copy)]
+enum Open {
+    Public,
+    SignIn,
+    ProviderLogout,
+    Operator,
+}
+
+impl From<Open> for Group {
+    fn from(open: Open) -> Self {
+        match open {
+            Open::Public => Group::Public,
+            Open::SignIn => Group::SignIn,
+            Open::ProviderLogout => Group::ProviderLogout,
+            Open::Operator => Group::Operator,
+        }
+    }
+}
+
+/// A route of a group checked around its handler, or not at all.
+fn open<F, Args>(
+    method: Method,
+    path: &'static str,
+    group: Open,
+    around: Around,
+    handler: F,
+) -> Route
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    route(method, path, group.into(), around, handler)
+}
+
 fn route<F, Args>(
     method: Method,
     path: &'static str,
@@ -178,46 +216,34 @@ pub fn all(limits: &Limits) -> Vec<Route> {
     let (get, post) = (Method::GET, Method::POST);
     let sign_in = || Around::PerAddress(limits.sign_in.clone());
     vec![
-        route(
+        open(
             get.clone(),
             "/",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             start::start,
         ),
-        route(
-            get.clone(),
-            "/login",
-            Group::SignIn,
-            sign_in(),
-            login::login,
-        ),
-        route(
+        open(get.clone(), "/login", Open::SignIn, sign_in(), login::login),
+        open(
             get.clone(),
             "/callback",
-            Group::SignIn,
+            Open::SignIn,
             sign_in(),
             callback::callback,
         ),
-        route(
-            get.clone(),
-            "/renew",
-            Group::SignIn,
-            sign_in(),
-            renew::renew,
-        ),
-        route(
+        open(get.clone(), "/renew", Open::SignIn, sign_in(), renew::renew),
+        open(
             get.clone(),
             "/logout",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             logout::confirm,
         ),
         checked(post.clone(), "/logout", Around::Nothing, logout::logout),
-        route(
+        open(
             get.clone(),
             "/signed-out",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             logout::signed_out,
         ),
@@ -269,52 +295,52 @@ pub fn all(limits: &Limits) -> Vec<Route> {
             Around::Nothing,
             app_sign_out::session_status,
         ),
-        route(
+        open(
             post.clone(),
             "/backchannel-logout",
-            Group::ProviderLogout,
+            Open::ProviderLogout,
             Around::PerAddress(limits.provider_logout.clone()),
             backchannel_logout::backchannel_logout,
         ),
-        route(
+        open(
             get.clone(),
             "/.well-known/jwks.json",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             jwks::jwks,
         ),
-        route(
+        open(
             get.clone(),
             "/healthz",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             health::healthz,
         ),
-        route(
+        open(
             get.clone(),
             "/readyz",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             health::readyz,
         ),
-        route(
+        open(
             get.clone(),
             "/metrics",
-            Group::Operator,
+            Open::Operator,
             Around::Nothing,
             service_kit::metrics::endpoint,
         ),
-        route(
+        open(
             get.clone(),
             "/favicon.svg",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             crate::pages::favicon,
         ),
-        route(
+        open(
             get,
             "/favicon.ico",
-            Group::Public,
+            Open::Public,
             Around::Nothing,
             crate::pages::favicon,
         ),
