@@ -61,10 +61,13 @@ fn run() -> anyhow::Result<()> {
 }
 
 async fn measure(settings: settings::RunSettings, pinning: cpus::Pinning) -> anyhow::Result<()> {
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .map(PathBuf::from)
-        .context("the directory of the release binaries")?;
+    let bin_dir = match &settings.binaries {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .context("the directory of the release binaries")?,
+    };
     // Beside the results: `bench/out/` (ignored by git) by default.
     let log_dir = settings
         .results
@@ -112,8 +115,12 @@ async fn measure(settings: settings::RunSettings, pinning: cpus::Pinning) -> any
         facts: &facts,
         load_before,
         load_after: machine::load_average(),
+    };
+    if let Some(path) = &settings.figures {
+        std::fs::write(path, report.figures())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
-    .markdown();
+    let report = report.markdown();
     println!("{report}");
     std::fs::write(&settings.results, &report)
         .with_context(|| format!("writing {}", settings.results.display()))?;

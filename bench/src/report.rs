@@ -41,6 +41,32 @@ impl Report<'_> {
         out
     }
 
+    /// The rows as tab-separated lines (kind, title, requests/s, ratio to
+    /// the baseline, p50 and p99 in ms, peak RSS of the row's first server
+    /// in bytes), for `bench-compare`, which lays two builds' runs side by
+    /// side.
+    pub fn figures(&self) -> String {
+        let mut out = String::from(
+            "kind\ttitle\trequests_per_second\tratio\tp50_ms\tp99_ms\tpeak_rss_bytes\n",
+        );
+        for row in self.rows {
+            let m = &row.measured;
+            let peak = row.peak_memory.first().map_or(0, |(_, bytes)| *bytes);
+            let _ = writeln!(
+                out,
+                "{:?}\t{}\t{:.1}\t{:.4}\t{:.3}\t{:.3}\t{}",
+                row.kind,
+                title(row.kind),
+                m.per_second(),
+                self.ratio(row),
+                m.p50.as_secs_f64() * 1e3,
+                m.p99.as_secs_f64() * 1e3,
+                peak
+            );
+        }
+        out
+    }
+
     fn table(&self) -> String {
         let mut t = String::from(
             "| Row | Load generator | Requests/s | × baseline | p50 | p99 | Errors | Peak RSS of the server | Start → ready (median of starts) | Release binary |\n|---|---|--:|--:|--:|--:|--:|---|---|---|\n",

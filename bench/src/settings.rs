@@ -22,6 +22,13 @@ pub struct RunSettings {
     pub step_sign_ins: usize,
     /// Where the table goes (`BENCH_RESULTS`, default `bench/RESULTS.md`).
     pub results: PathBuf,
+    /// The release binaries to start (`BENCH_BINARIES`, a directory):
+    /// another build's, to compare two commits with one driver. Unset: the
+    /// directory of this driver.
+    pub binaries: Option<PathBuf>,
+    /// Where the rows' figures also go as tab-separated lines, for
+    /// `bench-compare` (`BENCH_FIGURES`). Unset: not written.
+    pub figures: Option<PathBuf>,
     /// Only these rows, by kind (`BENCH_ROWS=AppCookieDefaults,FreshValid`;
     /// `Steps` for the sign-in steps), beside their baselines: for trying a
     /// change quickly. Unset: every row.
@@ -40,6 +47,8 @@ impl RunSettings {
             results: std::env::var_os("BENCH_RESULTS")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md")),
+            binaries: std::env::var_os("BENCH_BINARIES").map(PathBuf::from),
+            figures: std::env::var_os("BENCH_FIGURES").map(PathBuf::from),
             only: std::env::var("BENCH_ROWS").ok().map(|rows| {
                 rows.split(',')
                     .map(|r| r.trim().to_owned())
