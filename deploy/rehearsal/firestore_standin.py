@@ -80,7 +80,7 @@ def firestore(state, command, args, flags, dotted, project, failure):
     database = flags.get("--database", "(default)")
     name = f"projects/{project}/databases/{database}"
     if command == "firestore databases create":
-        return create(databases, flags, dotted, name, database, failure)
+        return create(databases, flags, dotted, name, database, failure, project)
     if not valid_database_id(database):
         raise failure(f"ERROR: ({dotted}) INVALID_ARGUMENT: Invalid database id: "
                       f"{database}.")
@@ -99,7 +99,7 @@ def firestore(state, command, args, flags, dotted, project, failure):
     return ttl_update(db, args[0], flags, dotted, name, failure)
 
 
-def create(databases, flags, dotted, name, database, failure):
+def create(databases, flags, dotted, name, database, failure, project):
     location = flags["--location"]
     if not valid_database_id(database):
         raise failure(f"ERROR: ({dotted}) INVALID_ARGUMENT: Database ID '{database}' is not "
@@ -110,8 +110,9 @@ def create(databases, flags, dotted, name, database, failure):
         raise failure(f"ERROR: ({dotted}) INVALID_ARGUMENT: Invalid locationId: {location}. "
                       "See https://cloud.google.com/firestore/docs/locations")
     if database in databases:
-        raise failure(f"ERROR: ({dotted}) ALREADY_EXISTS: Database already exists. Please "
-                      "use another database_id")
+        # gcloud 528 words the API's 409 so (checked against a local listener).
+        raise failure(f"ERROR: ({dotted}) Resource in projects [{project}] is the subject of a "
+                      "conflict: Database already exists. Please use another database_id")
     kind = "DATASTORE_MODE" if flags.get("--type") == "datastore-mode" else "FIRESTORE_NATIVE"
     databases[database] = {"type": kind, "location": location,
                            "edition": flags.get("--edition", "standard").upper(), "ttl": {}}
@@ -124,14 +125,16 @@ def create(databases, flags, dotted, name, database, failure):
 def ttl_update(db, field, flags, dotted, name, failure):
     enable, disable = "--enable-ttl" in flags, "--disable-ttl" in flags
     if enable == disable:
-        raise failure(f"ERROR: ({dotted}) Exactly one of (--disable-ttl | --enable-ttl) must "
-                      "be specified.", 2)
+        which = "argument --disable-ttl: " if enable else ""
+        raise failure(f"ERROR: ({dotted}) {which}Exactly one of (--disable-ttl | --enable-ttl) "
+                      "must be specified.", 2)
     group = flags.get("--collection-group")
     if not group:
         raise failure(f"ERROR: ({dotted}) Error parsing [field].\nThe [field] resource is not "
-                      "properly specified.\nFailed to find attribute [collection_group]. The "
-                      "attribute can be set in the following ways:\n- provide the argument "
-                      "`--collection-group` on the command line", 1)
+                      "properly specified.\nFailed to find attribute [collection-group]. The "
+                      "attribute can be set in the following ways: \n- provide the argument "
+                      "`field` on the command line with a fully specified name\n- provide the "
+                      "argument `--collection-group` on the command line", 1)
     current = db["ttl"].get(group)
     if enable:
         # "only one field can be the TTL field for a collection group"

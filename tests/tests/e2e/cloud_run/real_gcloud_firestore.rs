@@ -399,8 +399,8 @@ fn the_real_gcloud_takes_deploy_sh_firestore_commands_and_sends_what_the_apis_do
         );
     }
 
-    // A database that exists already: the API's 409, which gcloud reports
-    // and exits 1 on.
+    // A database that exists already: the API's 409, which gcloud words
+    // as a conflict and exits 1 on (the stand-in says the same).
     let again = gcloud(
         addr,
         config.path(),
@@ -413,7 +413,8 @@ fn the_real_gcloud_takes_deploy_sh_firestore_commands_and_sends_what_the_apis_do
     );
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&again.stderr).contains("ALREADY_EXISTS"),
+        String::from_utf8_lossy(&again.stderr)
+            .contains("is the subject of a conflict: Database already exists"),
         "{again:?}"
     );
 

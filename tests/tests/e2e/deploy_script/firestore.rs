@@ -193,7 +193,7 @@ fn the_stand_in_refuses_what_gcloud_refuses_on_firestore() {
     );
     let again = create(&["--location=europe-west1"]);
     assert!(
-        stderr(&again).contains("ALREADY_EXISTS"),
+        stderr(&again).contains("is the subject of a conflict: Database already exists"),
         "{}",
         stderr(&again)
     );
