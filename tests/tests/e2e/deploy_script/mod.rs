@@ -2,11 +2,13 @@
 //! `gcloud` and `docker` of `deploy/rehearsal/` first on `PATH`, keeping the
 //! project's state in a temporary directory, and the Cloud Run emulator of
 //! this crate (`cloud-run-emulator`) behind `gcloud run services`, running
-//! the real service binaries with the rendered definitions.
+//! the real service binaries with the rendered definitions. Each run uses
+//! deploy.sh's default store, Firestore, unless it says `Store::CloudSql`.
 
+mod firestore;
 mod rehearsal;
 
-use rehearsal::{call_is, Rehearsal};
+use rehearsal::{call_is, Rehearsal, Store};
 
 /// Cloud SQL, behind `STORE=cloudsql`: an instance, a user whose password
 /// never appears in a process's arguments, and the URL in a secret.
