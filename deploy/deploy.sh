@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds both images, creates what they need (service accounts, secrets,
-# Cloud SQL), deploys both Cloud Run services with the definitions in this
+# the database: Firestore, or Cloud SQL with STORE=cloudsql), deploys both
+# Cloud Run services with the definitions in this
 # folder and wires them together. Re-running it updates in place, and a run
 # that stopped half-way (quota, network, a refused call) is finished by
 # running it again: every step checks what exists before creating it.
@@ -15,11 +16,17 @@
 # Or, instead or as well: ALLOWED_DOMAINS (any verified address at the
 #   domain, consumer accounts made with a work address among them: see
 #   docs/security.md), ALLOWED_EMAILS (single addresses).
-# Optional: BROKER_CALLERS, TASK_CALLERS (service-account e-mails),
+# Optional: STORE, where the public service keeps grants and sessions:
+#   firestore (the default: no instance, nothing billed while idle within
+#   the free tier) or cloudsql (an always-on PostgreSQL instance);
+#   FIRESTORE_DATABASE (default "(default)"), FIRESTORE_LOCATION (default
+#   REGION; a Firestore location, https://cloud.google.com/firestore/docs/locations);
+#   BROKER_CALLERS, TASK_CALLERS (service-account e-mails),
 #   BROKER_CALLER_SCOPES (needed with BROKER_CALLERS: what each may get,
 #   <account>=<scope> <scope>…, comma-separated; see README.md),
-#   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (default db-f1-micro; see
-#   README.md before changing it: the pool size is sized for it),
+#   EXTENSION_CLIENT_ID, EXTENSION_ORIGIN, DB_TIER (STORE=cloudsql only;
+#   default db-f1-micro; see README.md before changing it: the pool size is
+#   sized for it),
 #   IMAGE_TAG (default: the commit), RETRY_DELAY (first back-off, seconds).
 # Your own app instead of the Rust private service: APP_IMAGE (an image
 #   already pushed, e.g. europe-west1-docker.pkg.dev/P/apps/web:1) runs as a
@@ -59,6 +66,31 @@ if [ -n "$APP_IMAGE" ]; then
   fi
 fi
 export EXTENSION_ORIGIN="${EXTENSION_ORIGIN:-}"
+export STORE="${STORE:-firestore}"
+case "$STORE" in
+  firestore | cloudsql) ;;
+  *)
+    echo "deploy.sh: STORE must be firestore (the default) or cloudsql, e.g. STORE=cloudsql for an always-on Cloud SQL PostgreSQL; got '$STORE'" >&2
+    exit 2
+    ;;
+esac
+# (default), not a named database: the free tier goes to one database per
+# project, "the first database that is created in a project without a free
+# tier database" (https://cloud.google.com/firestore/quotas, "Free Tier
+# usage"), and the pricing page says "Only the (default) database qualifies
+# for the free quota" (https://cloud.google.com/firestore/pricing, "Free
+# quota"): (default) gets it under both readings. A project whose (default)
+# already serves something else can name another (billed from the first
+# operation).
+FIRESTORE_DATABASE="${FIRESTORE_DATABASE:-(default)}"
+FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
+# The public service's DATABASE_URL: firestore://PROJECT is the (default)
+# database, firestore://PROJECT/DATABASE a named one.
+if [ "$FIRESTORE_DATABASE" = "(default)" ]; then
+  export FIRESTORE_URL="firestore://$PROJECT_ID"
+else
+  export FIRESTORE_URL="firestore://$PROJECT_ID/$FIRESTORE_DATABASE"
+fi
 gcloud config set project "$PROJECT_ID" >/dev/null
 
 WORK="$(mktemp -d)"
@@ -94,8 +126,9 @@ retry() {
 echo "== APIs"
 # iam.googleapis.com: `iam service-accounts create` calls it
 # (https://cloud.google.com/iam/docs/service-accounts-create, "Before you begin").
+if [ "$STORE" = cloudsql ]; then STORE_API=sqladmin.googleapis.com; else STORE_API=firestore.googleapis.com; fi
 gcloud services enable run.googleapis.com artifactregistry.googleapis.com \
-  secretmanager.googleapis.com sqladmin.googleapis.com iam.googleapis.com \
+  secretmanager.googleapis.com "$STORE_API" iam.googleapis.com \
   iamcredentials.googleapis.com
 
 echo "== images"
@@ -127,17 +160,74 @@ AUTH_SA="auth-service@$PROJECT_ID.iam.gserviceaccount.com"
 # to add a binding to a policy that holds any conditional binding ("Adding a
 # binding without specifying a condition to a policy containing conditions
 # is prohibited in non-interactive mode"; gcloud 528); the same for secrets.
-retry gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
-  --member "serviceAccount:$AUTH_SA" --role roles/cloudsql.client --condition=None >/dev/null
+if [ "$STORE" = cloudsql ]; then
+  retry gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
+    --member "serviceAccount:$AUTH_SA" --role roles/cloudsql.client --condition=None >/dev/null
+else
+  # roles/datastore.user: read and write documents, nothing administrative
+  # (https://cloud.google.com/firestore/docs/security/iam). On the project,
+  # unconditioned: the account is the public service's alone. An IAM
+  # condition limiting it to this database (gcloud takes --condition) is
+  # left out: that page does not give the resource name such a condition
+  # is evaluated against, and a wrong one would lock the service out.
+  retry gcloud projects add-iam-policy-binding "$PROJECT_ID" --quiet \
+    --member "serviceAccount:$AUTH_SA" --role roles/datastore.user --condition=None >/dev/null
+fi
 
-echo "== database"
-# Enterprise edition: the shared-core tiers (db-f1-micro, db-g1-small) exist
-# only there, and newer PostgreSQL versions default to Enterprise Plus.
-gcloud sql instances describe auth-db >/dev/null 2>&1 ||
-  gcloud sql instances create auth-db --database-version POSTGRES_15 --edition enterprise \
-    --tier "${DB_TIER:-db-f1-micro}" --region "$REGION"
-gcloud sql databases describe auth --instance auth-db >/dev/null 2>&1 ||
-  gcloud sql databases create auth --instance auth-db
+echo "== database ($STORE)"
+if [ "$STORE" = cloudsql ]; then
+  # Enterprise edition: the shared-core tiers (db-f1-micro, db-g1-small) exist
+  # only there, and newer PostgreSQL versions default to Enterprise Plus.
+  gcloud sql instances describe auth-db >/dev/null 2>&1 ||
+    gcloud sql instances create auth-db --database-version POSTGRES_15 --edition enterprise \
+      --tier "${DB_TIER:-db-f1-micro}" --region "$REGION"
+  gcloud sql databases describe auth --instance auth-db >/dev/null 2>&1 ||
+    gcloud sql databases create auth --instance auth-db
+else
+  # Firestore Native mode, created once; an existing database of the other
+  # mode (Datastore) cannot serve the public service, so the run stops
+  # (https://cloud.google.com/sdk/gcloud/reference/firestore/databases/create).
+  firestore_type() {
+    gcloud firestore databases describe --database="$FIRESTORE_DATABASE" \
+      --format 'value(type)' 2>/dev/null || true
+  }
+  existing="$(firestore_type)"
+  if [ -z "$existing" ]; then
+    gcloud firestore databases create --database="$FIRESTORE_DATABASE" \
+      --location="$FIRESTORE_LOCATION" --type=firestore-native
+    # The create call returns an operation; the database is read back
+    # before its fields are configured (2, 4, 8 … s, about 2 minutes).
+    delay="${RETRY_DELAY:-2}"
+    for _ in 1 2 3 4 5 6; do
+      existing="$(firestore_type)"
+      [ -n "$existing" ] && break
+      sleep "$delay"
+      delay="$(awk -v d="$delay" 'BEGIN { print d * 2 }')"
+    done
+  fi
+  if [ "$existing" != FIRESTORE_NATIVE ]; then
+    echo "deploy.sh: the Firestore database $FIRESTORE_DATABASE is ${existing:-not readable}, not FIRESTORE_NATIVE; set FIRESTORE_DATABASE to another name, e.g. FIRESTORE_DATABASE=auth (a named database has no free tier)" >&2
+    exit 1
+  fi
+  # Expired sessions, handoff codes and logout token IDs are deleted by
+  # Firestore's TTL policies on their delete_after timestamps
+  # (https://cloud.google.com/firestore/docs/ttl); grants have none. One TTL
+  # field per collection group; set once (listed first), without waiting:
+  # a new policy takes effect in the background. The service refuses
+  # expired entries itself, so nothing depends on how soon they go.
+  for group in sessions handoff_codes logout_jtis; do
+    if ! gcloud firestore fields ttls list --database="$FIRESTORE_DATABASE" \
+      --collection-group="$group" --format 'value(name)' | grep -q '/fields/delete_after$'; then
+      gcloud firestore fields ttls update delete_after --database="$FIRESTORE_DATABASE" \
+        --collection-group="$group" --enable-ttl --async
+    fi
+  done
+  # No composite index: the store's queries each filter or order on one
+  # field, which Firestore's automatic single-field indexes serve
+  # (https://cloud.google.com/firestore/docs/query-data/index-overview,
+  # "Single-field indexes"); deploy/firestore-indexes.md lists them. An
+  # index it lists as composite would be created here.
+fi
 
 echo "== secrets (created once; rotate them as deploy/README.md says)"
 # Each secret is created, given a first version if it has none, and readable
@@ -165,38 +255,43 @@ secret handoff-signing-key 'openssl ecparam -name prime256v1 -genkey -noout | op
 secret handoff-previous-keys 'printf "\n"'
 secret cookie-secret 'openssl rand -base64 48'
 secret token-encryption-keys 'printf "k1:%s" "$(openssl rand -base64 32)"'
-# The database URL is stored before the user exists, and the user's password
-# is then set from it, so a run stopped between the two is finished by the
-# next one. The password is hex (URL-safe as it is). The host is "localhost"
-# because an empty host with credentials is not a valid URL (sqlx refuses
-# it); with host= set, sqlx connects to the socket in that directory
-# instead: https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html
-# ("Note: Unix Domain Sockets").
-# A new password, used only if the secret is created now.
-DB_PASSWORD="$(openssl rand -hex 24)"
-secret database-url 'printf "postgres://auth:%s@localhost/auth?host=/cloudsql/%s:%s:auth-db" "$DB_PASSWORD" "$PROJECT_ID" "$REGION"'
-# The password of the stored URL: this run's, an earlier run's, or a rotated one.
-DB_PASSWORD="$(gcloud secrets versions access "$SECRET_VERSION_DATABASE_URL" --secret database-url |
-  sed -n 's|^postgres://auth:\([0-9a-f]*\)@.*|\1|p')"
-if [ -z "$DB_PASSWORD" ]; then
-  echo "deploy.sh: the database-url secret is not in the form this script writes" >&2
-  exit 1
+# Cloud SQL only: Firestore needs no URL secret, no password and no user;
+# the public service reaches it with its account's token.
+if [ "$STORE" = cloudsql ]; then
+  # The database URL is stored before the user exists, and the user's password
+  # is then set from it, so a run stopped between the two is finished by the
+  # next one. The password is hex (URL-safe as it is). The host is "localhost"
+  # because an empty host with credentials is not a valid URL (sqlx refuses
+  # it); with host= set, sqlx connects to the socket in that directory
+  # instead: https://docs.rs/sqlx/0.8/sqlx/postgres/struct.PgConnectOptions.html
+  # ("Note: Unix Domain Sockets").
+  # A new password, used only if the secret is created now.
+  DB_PASSWORD="$(openssl rand -hex 24)"
+  secret database-url 'printf "postgres://auth:%s@localhost/auth?host=/cloudsql/%s:%s:auth-db" "$DB_PASSWORD" "$PROJECT_ID" "$REGION"'
+  # The password of the stored URL: this run's, an earlier run's, or a rotated one.
+  DB_PASSWORD="$(gcloud secrets versions access "$SECRET_VERSION_DATABASE_URL" --secret database-url |
+    sed -n 's|^postgres://auth:\([0-9a-f]*\)@.*|\1|p')"
+  if [ -z "$DB_PASSWORD" ]; then
+    echo "deploy.sh: the database-url secret is not in the form this script writes" >&2
+    exit 1
+  fi
+  # The password goes to gcloud in a flags file (`gcloud topic flags-file`),
+  # never in its arguments, which every user of this machine can read (ps)
+  # while the call runs. Quoted: a plain YAML scalar such as 1e5 would reach
+  # gcloud as the number 100000.0. printf is a shell builtin: no process has
+  # the password in its arguments here either.
+  (umask 077 && printf -- '--password: "%s"\n' "$DB_PASSWORD" > "$WORK/db-password.yaml")
+  unset DB_PASSWORD
+  if gcloud sql users list --instance auth-db --format 'value(name)' | grep -qx auth; then
+    gcloud sql users set-password auth --instance auth-db --flags-file "$WORK/db-password.yaml"
+  else
+    gcloud sql users create auth --instance auth-db --flags-file "$WORK/db-password.yaml"
+  fi
+  rm -f "$WORK/db-password.yaml"
 fi
-# The password goes to gcloud in a flags file (`gcloud topic flags-file`),
-# never in its arguments, which every user of this machine can read (ps)
-# while the call runs. Quoted: a plain YAML scalar such as 1e5 would reach
-# gcloud as the number 100000.0. printf is a shell builtin: no process has
-# the password in its arguments here either.
-(umask 077 && printf -- '--password: "%s"\n' "$DB_PASSWORD" > "$WORK/db-password.yaml")
-unset DB_PASSWORD
-if gcloud sql users list --instance auth-db --format 'value(name)' | grep -qx auth; then
-  gcloud sql users set-password auth --instance auth-db --flags-file "$WORK/db-password.yaml"
-else
-  gcloud sql users create auth --instance auth-db --flags-file "$WORK/db-password.yaml"
-fi
-rm -f "$WORK/db-password.yaml"
 
 echo "== deploy"
+# render.sh keeps the store's own lines of public-service.yaml (STORE).
 deploy() { # service name, definition, image
   IMAGE="$3" deploy/render.sh "deploy/$2" > "$WORK/$1.yaml"
   gcloud run services replace "$WORK/$1.yaml" --region "$REGION" --quiet

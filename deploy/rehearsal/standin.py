@@ -4,7 +4,8 @@ empty Google Cloud project on this machine.
 
 They keep what a real project keeps (enabled APIs, the Artifact Registry
 repository and pushed images, service accounts, IAM bindings, a Cloud SQL
-instance with its databases and users, secrets and their versions) as files
+instance with its databases and users, a Firestore database with its TTL
+policies (firestore_standin.py), secrets and their versions) as files
 under $GCLOUD_STANDIN_STATE, and fail the way gcloud fails: an unknown flag,
 a resource that exists already, a missing one, an API not enabled yet
 (403 SERVICE_DISABLED), a role granted to a service account IAM has not
@@ -56,6 +57,8 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+
+import firestore_standin
 
 PROJECT_NUMBER = "123456789012"
 
@@ -161,18 +164,21 @@ COMMANDS = {
     "run services add-iam-policy-binding": (
         REF + "run/services/add-iam-policy-binding", (1, 1),
         {**IAM, "--region": "value", "--namespace": "value"}, ["--member", "--role"]),
+    # The Firestore database and its TTL policies: firestore_standin.py.
+    **firestore_standin.COMMANDS,
 }
 
 # The API each command group needs enabled first.
 APIS = {"artifacts": "artifactregistry.googleapis.com", "sql": "sqladmin.googleapis.com",
         "secrets": "secretmanager.googleapis.com", "run": "run.googleapis.com",
-        "iam": "iam.googleapis.com"}
+        "iam": "iam.googleapis.com", "firestore": "firestore.googleapis.com"}
 # Each API's name in the SERVICE_DISABLED message.
 API_TITLES = {"artifactregistry.googleapis.com": "Artifact Registry API",
               "sqladmin.googleapis.com": "Cloud SQL Admin API",
               "secretmanager.googleapis.com": "Secret Manager API",
               "run.googleapis.com": "Cloud Run Admin API",
-              "iam.googleapis.com": "Identity and Access Management (IAM) API"}
+              "iam.googleapis.com": "Identity and Access Management (IAM) API",
+              "firestore.googleapis.com": "Cloud Firestore API"}
 
 
 class Failure(Exception):
@@ -589,6 +595,8 @@ def gcloud(state, argv):
         out = secrets(state, command, args, flags, dotted)
     elif command.startswith("run "):
         out = run(state, command, args, flags, dotted, project)
+    elif command.startswith("firestore "):
+        out = firestore_standin.firestore(state, command, args, flags, dotted, project, Failure)
 
     if injected(state, command, "GCLOUD_STANDIN_FAIL_AFTER"):
         state.save()

@@ -9,7 +9,8 @@ pub fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
 }
 
-/// `deploy/FILE` filled from `vars`: with `deploy/render.sh FILE` where it
+/// `deploy/FILE` filled from `vars` (for `STORE=cloudsql` unless they say
+/// otherwise): with `deploy/render.sh FILE` where it
 /// exists, otherwise with `envsubst < deploy/FILE` as `deploy.sh` does
 /// (`envsubst` comes from Debian's gettext-base).
 pub fn render(file: &str, vars: &[(String, String)]) -> Result<String, String> {
@@ -27,6 +28,12 @@ pub fn render(file: &str, vars: &[(String, String)]) -> Result<String, String> {
         c.stdin(input);
         c
     };
+    // The rehearsal runs Cloud SQL's real PostgreSQL: the definitions are
+    // rendered for that store unless `vars` name one (deploy.sh's own
+    // default, Firestore, is rehearsed by the deploy_script tests).
+    if !vars.iter().any(|(k, _)| k == "STORE") {
+        command.env("STORE", "cloudsql");
+    }
     command.envs(vars.iter().map(|(k, v)| (k, v)));
     let output = command.output().map_err(|e| {
         format!("rendering deploy/{file} (is envsubst installed? Debian: gettext-base): {e}")

@@ -13,6 +13,7 @@
 //!   URL; [`environment`]: variables and secrets; [`cloudsql`]: `/cloudsql`;
 //! - [`api`]: the control API the stand-in `gcloud` calls;
 //! - [`postgres`]: a PostgreSQL on a Cloud SQL-named Unix socket;
+//!   [`firestore`]: Google's Firestore emulator behind a Firestore database;
 //! - [`deploy_sh`], [`rehearsal`]: the deployment as `deploy.sh` makes it.
 
 pub mod annotations;
@@ -23,6 +24,7 @@ pub mod cpu;
 pub mod deploy_sh;
 pub mod emulator;
 pub mod environment;
+pub mod firestore;
 pub mod front;
 pub mod instance;
 pub mod plan;

@@ -15,6 +15,7 @@ mod deployments;
 mod flows;
 mod gated;
 mod real_gcloud;
+mod real_gcloud_firestore;
 mod support;
 
 use std::future::Future;

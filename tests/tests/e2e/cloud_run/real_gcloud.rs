@@ -152,7 +152,7 @@ fn replace(addr: SocketAddr, config: &std::path::Path, yaml: &str) -> std::proce
         .expect("gcloud runs")
 }
 
-fn gcloud_available() -> bool {
+pub(super) fn gcloud_available() -> bool {
     let found = Command::new("gcloud")
         .arg("--version")
         .output()

@@ -16,13 +16,16 @@ use sqlx::postgres::PgConnectOptions;
 use yaml_rust2::{Yaml, YamlLoader};
 
 mod cloud_run_rules;
+mod firestore;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// What deploy.sh exports before it renders, as a deployment would have it.
+/// What deploy.sh exports before it renders, as a deployment would have it
+/// with `STORE=cloudsql` (`firestore.rs` renders for Firestore).
 const DEPLOY_ENV: &[(&str, &str)] = &[
+    ("STORE", "cloudsql"),
     ("PROJECT_ID", "my-project"),
     ("REGION", "europe-west1"),
     (

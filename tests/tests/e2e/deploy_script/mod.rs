@@ -2,15 +2,19 @@
 //! `gcloud` and `docker` of `deploy/rehearsal/` first on `PATH`, keeping the
 //! project's state in a temporary directory, and the Cloud Run emulator of
 //! this crate (`cloud-run-emulator`) behind `gcloud run services`, running
-//! the real service binaries with the rendered definitions.
+//! the real service binaries with the rendered definitions. Each run uses
+//! deploy.sh's default store, Firestore, unless it says `Store::CloudSql`.
 
+mod firestore;
 mod rehearsal;
 
-use rehearsal::{call_is, Rehearsal};
+use rehearsal::{call_is, Rehearsal, Store};
 
+/// Cloud SQL, behind `STORE=cloudsql`: an instance, a user whose password
+/// never appears in a process's arguments, and the URL in a secret.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_run_from_an_empty_project_ends_with_both_services_ready() {
-    let project = Rehearsal::start().await;
+async fn a_first_run_with_cloud_sql_from_an_empty_project_ends_with_both_services_ready() {
+    let project = Rehearsal::start_with(Store::CloudSql).await;
     let run = project.deploy(&[]);
     assert!(
         run.ok,
@@ -142,7 +146,9 @@ async fn a_project_whose_policies_hold_conditional_bindings_is_deployed() {
 /// is waited out.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_grant_refused_for_good_stops_the_run_at_once() {
-    let project = Rehearsal::start().await;
+    // Either store's first grant; Cloud SQL's rehearsal starts nothing
+    // before its instance is created, Firestore's starts the emulator.
+    let project = Rehearsal::start_with(Store::CloudSql).await;
     let run = project.deploy(&[
         ("GCLOUD_STANDIN_DENIED", "projects add-iam-policy-binding"),
         ("RETRY_DELAY", "0.01"),
@@ -185,6 +191,8 @@ async fn a_second_run_changes_nothing() {
                 &["sql", "instances", "create"],
                 &["iam", "service-accounts", "create"],
                 &["artifacts", "repositories", "create"],
+                &["firestore", "databases", "create"],
+                &["firestore", "fields", "ttls", "update"],
             ]
             .iter()
             .any(|prefix| call_is(c, prefix))
@@ -198,8 +206,8 @@ async fn a_second_run_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_stopped_half_way_is_finished_by_the_next() {
-    let project = Rehearsal::start().await;
+async fn a_run_with_cloud_sql_stopped_half_way_is_finished_by_the_next() {
+    let project = Rehearsal::start_with(Store::CloudSql).await;
     // Each run stops at a later point than the one before: a call failing
     // before it acts, or after (a timeout once the change was made).
     for (variable, call) in [

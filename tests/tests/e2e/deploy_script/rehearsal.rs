@@ -1,7 +1,9 @@
 //! One empty project: a state directory, the Cloud Run emulator process
 //! (`cloud-run-emulator`) the stand-in `gcloud` talks to, the mock provider
 //! standing in for Google, and `deploy.sh` run with the stand-ins first on
-//! `PATH`.
+//! `PATH`, for one store: Firestore (deploy.sh's default), behind which
+//! Google's Firestore emulator runs, or Cloud SQL (`STORE=cloudsql`), behind
+//! which the stand-in runs a real PostgreSQL.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use integration_tests::cloud_run::firestore::FirestoreEmulator;
 use integration_tests::cloud_run::rehearsal::{app_service_account, google_stand_in, GATED_APP};
 use mock_provider::MockProvider;
 use serde_json::Value;
@@ -60,14 +63,36 @@ pub struct Snapshot {
     /// Each secret's number of versions.
     pub secret_versions: BTreeMap<String, usize>,
     pub users: Vec<String>,
+    /// The Firestore databases with their TTL policies, as the stand-in
+    /// keeps them.
+    pub firestore: Value,
     pub accounts: Vec<String>,
     /// Each service's serving revision.
     pub revisions: BTreeMap<String, String>,
 }
 
+/// Where the public service keeps grants and sessions (deploy.sh's `STORE`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Store {
+    Firestore,
+    CloudSql,
+}
+
+impl Store {
+    fn name(self) -> &'static str {
+        match self {
+            Store::Firestore => "firestore",
+            Store::CloudSql => "cloudsql",
+        }
+    }
+}
+
 pub struct Rehearsal {
     pub state: TempDir,
+    store: Store,
     emulator: Child,
+    // Stopped after the services (fields drop in order).
+    _firestore: Option<FirestoreEmulator>,
     emulator_url: String,
     _provider: MockProvider,
     client_secret: String,
@@ -75,7 +100,12 @@ pub struct Rehearsal {
 }
 
 impl Rehearsal {
+    /// A project deployed with deploy.sh's default store, Firestore.
     pub async fn start() -> Self {
+        Self::start_with(Store::Firestore).await
+    }
+
+    pub async fn start_with(store: Store) -> Self {
         // CLOUD_RUN_BINARIES, or the workspace's debug binaries, as the
         // emulator's own tests find them.
         let binaries = integration_tests::cloud_run::deploy_sh::binaries()
@@ -94,10 +124,23 @@ impl Rehearsal {
             .start()
             .await
             .expect("the mock provider starts");
-        let overlay = google_stand_in(&issuer, &app_service_account())
+        let mut overlay = google_stand_in(&issuer, &app_service_account())
             .iter()
             .map(|(k, v)| format!("{k}={v}\n"))
             .collect::<String>();
+        // Firestore: the emulator instead of Google's endpoint, as Cloud
+        // SQL is a real PostgreSQL on the socket Cloud Run would mount. The
+        // variable reaches every container (the overlay, the rehearsal's one
+        // deviation); only the public service has a store.
+        let firestore = match store {
+            Store::Firestore => {
+                let emulator = FirestoreEmulator::start()
+                    .unwrap_or_else(|e| panic!("the rehearsal's Firestore: {e}"));
+                overlay.push_str(&format!("FIRESTORE_EMULATOR_HOST={}\n", emulator.host()));
+                Some(emulator)
+            }
+            Store::CloudSql => None,
+        };
         let overlay_file = state.path().join("overlay.env");
         std::fs::write(&overlay_file, overlay).unwrap();
 
@@ -131,7 +174,9 @@ impl Rehearsal {
             .to_owned();
         Self {
             state,
+            store,
             emulator,
+            _firestore: firestore,
             emulator_url,
             _provider: provider,
             client_secret,
@@ -142,7 +187,8 @@ impl Rehearsal {
         }
     }
 
-    /// `deploy/deploy.sh` with the stand-ins first on `PATH` and `extra`.
+    /// `deploy/deploy.sh` with the stand-ins first on `PATH`, this
+    /// project's `STORE`, and `extra`.
     pub fn deploy(&self, extra: &[(&str, &str)]) -> Run {
         let output = Command::new("bash")
             .arg(root().join("deploy/deploy.sh"))
@@ -157,6 +203,7 @@ impl Rehearsal {
             .env("IMAGE_TAG", "rehearsal")
             .env("RETRY_DELAY", "0.05")
             .env("GCLOUD_STANDIN_DOMAIN_RESTRICTED", "1")
+            .env("STORE", self.store.name())
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .output()
@@ -313,6 +360,7 @@ impl Rehearsal {
         Snapshot {
             secret_versions,
             users,
+            firestore: project["firestore"].clone(),
             accounts,
             revisions,
         }
