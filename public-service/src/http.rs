@@ -23,20 +23,32 @@ pub enum QueryError {
 /// One query parameter; repeated parameters are refused rather than
 /// resolved, so two parsers can never disagree about which one counts.
 pub fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, QueryError> {
-    let mut found = None;
+    let [param] = query_params(req, [name]);
+    param
+}
+
+/// Several query parameters, each as [`query_param`] reads it, in one
+/// pass over the query: a route that reads several parameters one by one
+/// decodes the whole query once per parameter (on `/login`, four passes
+/// were a tenth of the request's instructions).
+pub fn query_params<const N: usize>(
+    req: &HttpRequest,
+    names: [&str; N],
+) -> [Result<Option<String>, QueryError>; N] {
+    let mut found: [Result<Option<String>, QueryError>; N] = std::array::from_fn(|_| Ok(None));
     for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        if key != name {
+        let Some(i) = names.iter().position(|name| key == *name) else {
             continue;
-        }
-        if found.is_some() {
-            return Err(QueryError::Repeated);
-        }
-        if value.len() > MAX_PARAM_LEN {
-            return Err(QueryError::TooLong);
-        }
-        found = Some(value.into_owned());
+        };
+        // The first refusal stands, as `query_param` stops at it.
+        found[i] = match &found[i] {
+            Err(e) => Err(*e),
+            Ok(Some(_)) => Err(QueryError::Repeated),
+            Ok(None) if value.len() > MAX_PARAM_LEN => Err(QueryError::TooLong),
+            Ok(None) => Ok(Some(value.into_owned())),
+        };
     }
-    Ok(found)
+    found
 }
 
 /// A back-channel route's JSON body read as `T`, only when it is one JSON

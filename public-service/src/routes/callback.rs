@@ -24,7 +24,7 @@ use crate::login_transaction::{LoginTransaction, TransactionError};
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
 use crate::policy::Denial;
-use crate::routes::query_param;
+use crate::routes::query_params;
 use crate::state::AppState;
 use crate::store::SessionRecord;
 
@@ -140,12 +140,18 @@ pub async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let mut response = match complete(&req, &state, session).await {
+    // The query is read once: see `query_params`.
+    let params = query_params(&req, ["state", "iss", "error", "code"]);
+    let removal = match &params[0] {
+        Ok(Some(state_param)) => Some(LoginTransaction::removal_cookie(state_param)),
+        _ => None,
+    };
+    let mut response = match complete(&req, &state, session, params).await {
         Ok(response) => response,
         Err(e) => e.error_response(),
     };
-    if let Ok(Some(state_param)) = query_param(&req, "state") {
-        let _ = response.add_cookie(&LoginTransaction::removal_cookie(&state_param));
+    if let Some(removal) = removal {
+        let _ = response.add_cookie(&removal);
     }
     response
 }
@@ -154,8 +160,9 @@ async fn complete(
     req: &HttpRequest,
     state: &AppState,
     session: Option<SessionRecord>,
+    [state_param, iss, error, code]: [Result<Option<String>, crate::http::QueryError>; 4],
 ) -> Result<HttpResponse, CallbackError> {
-    let state_param = query_param(req, "state")?.ok_or(CallbackError::MissingState)?;
+    let state_param = state_param?.ok_or(CallbackError::MissingState)?;
     let transaction = LoginTransaction::from_request(
         req,
         &state_param,
@@ -165,9 +172,9 @@ async fn complete(
     )?;
     let callback = Callback {
         transaction,
-        iss: query_param(req, "iss")?,
-        error: query_param(req, "error")?,
-        code: query_param(req, "code")?,
+        iss: iss?,
+        error: error?,
+        code: code?,
     };
     let deps = state.sign_in();
     let signed_in = match sign_in::finish(&deps, req, callback, session).await? {

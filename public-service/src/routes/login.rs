@@ -16,8 +16,7 @@ use crate::boundary::MaybeSession;
 use crate::delivery::bounce_to_app;
 use crate::flows::sign_in::{self, SignInRequest};
 use crate::oidc::OfflineAccess;
-use crate::routes::query_param;
-use crate::routes::sign_in_query::{binding, return_to, Bound, LoginError};
+use crate::routes::sign_in_query::{binding, return_to, Bound, LoginError, SignInQuery};
 use crate::scopes;
 use crate::state::AppState;
 
@@ -29,17 +28,17 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
-    let return_to = return_to(&req, &state)?;
-    let extra_scopes = extra_scopes(&req, &state)?;
-    let to_sessions_page = to_sessions_page(&req)?;
-    let binding = match binding(&req, &state)? {
+    let query = SignInQuery::read(&req);
+    let return_to = return_to(&query, &state)?;
+    let extra_scopes = extra_scopes(&query, &state)?;
+    let to_sessions_page = to_sessions_page(&query)?;
+    let binding = match binding(&query, &state)? {
         Bound::Yes(binding) => Some(binding),
         Bound::NotNeeded => None,
         // Back to the sessions page: no code is handed to an app.
         Bound::Missing if to_sessions_page => None,
         Bound::Missing => {
-            let scope = query_param(&req, "scope")?;
-            return Ok(bounce_to_app(&return_to, false, scope.as_deref()));
+            return Ok(bounce_to_app(&return_to, false, query.scope()?));
         }
     };
     let (force_consent, login_hint) = match session {
@@ -61,8 +60,8 @@ pub async fn login(
     Ok(sign_in::start(&state.sign_in(), &req, request).await?)
 }
 
-fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, LoginError> {
-    let Some(raw) = query_param(req, "scope")? else {
+fn extra_scopes(query: &SignInQuery, state: &AppState) -> Result<Vec<String>, LoginError> {
+    let Some(raw) = query.scope()? else {
         return Ok(Vec::new());
     };
     let mut scopes: Vec<String> = Vec::new();
@@ -98,8 +97,8 @@ fn extra_scopes(req: &HttpRequest, state: &AppState) -> Result<Vec<String>, Logi
 /// `next`: where the browser goes after signing in when it is not the
 /// app. Only this service's sessions page; anything else is refused, not
 /// ignored (no open redirect, no guessing).
-fn to_sessions_page(req: &HttpRequest) -> Result<bool, LoginError> {
-    match query_param(req, "next")?.as_deref() {
+fn to_sessions_page(query: &SignInQuery) -> Result<bool, LoginError> {
+    match query.next()? {
         None => Ok(false),
         Some(crate::routes::SESSIONS_PAGE) => Ok(true),
         Some(_) => Err(LoginError::BadNext),

@@ -21,8 +21,8 @@ use actix_web::HttpRequest;
 
 use crate::apps::ReturnTo;
 pub use crate::http::{
-    json_answer, json_object, query_param, temporarily_unavailable, QueryError, MAX_PARAM_LEN,
-    SESSIONS_PAGE,
+    json_answer, json_object, query_param, query_params, temporarily_unavailable, QueryError,
+    MAX_PARAM_LEN, SESSIONS_PAGE,
 };
 use crate::state::AppState;
 

@@ -18,7 +18,7 @@ use crate::delivery::{bounce_to_app, hand_off};
 use crate::flows::renew::{self, Renewal};
 use crate::flows::sign_in;
 use crate::pages::error_page;
-use crate::routes::sign_in_query::{binding, return_to, Bound, LoginError};
+use crate::routes::sign_in_query::{binding, return_to, Bound, LoginError, SignInQuery};
 use crate::sessions::Sessions;
 use crate::state::AppState;
 
@@ -27,8 +27,9 @@ pub async fn renew(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, LoginError> {
-    let return_to = return_to(&req, &state)?;
-    let binding = match binding(&req, &state)? {
+    let query = SignInQuery::read(&req);
+    let return_to = return_to(&query, &state)?;
+    let binding = match binding(&query, &state)? {
         Bound::Yes(binding) => Some(binding),
         Bound::NotNeeded => None,
         Bound::Missing => return Ok(bounce_to_app(&return_to, true, None)),

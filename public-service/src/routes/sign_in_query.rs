@@ -8,7 +8,7 @@ use crate::apps::{Delivery, ReturnTo, ReturnToError};
 use crate::delivery::BrowserBinding;
 use crate::oidc::ProviderError;
 use crate::pages::error_page;
-use crate::routes::{query_param, QueryError};
+use crate::routes::{query_params, QueryError};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -108,11 +108,54 @@ pub enum Bound {
     Missing,
 }
 
+/// The parameters the sign-in routes read, from one pass over the query;
+/// each is refused as [`crate::http::query_param`] would refuse it, when
+/// it is used.
+pub struct SignInQuery {
+    return_to: Result<Option<String>, QueryError>,
+    binding: Result<Option<String>, QueryError>,
+    scope: Result<Option<String>, QueryError>,
+    next: Result<Option<String>, QueryError>,
+}
+
+impl SignInQuery {
+    pub fn read(req: &HttpRequest) -> Self {
+        let [return_to, binding, scope, next] = query_params(
+            req,
+            [
+                "return_to",
+                handoff_guard::login_service::BINDING_PARAM,
+                "scope",
+                "next",
+            ],
+        );
+        Self {
+            return_to,
+            binding,
+            scope,
+            next,
+        }
+    }
+
+    /// `scope`: the extra scopes asked for, space-separated.
+    pub fn scope(&self) -> Result<Option<&str>, QueryError> {
+        self.scope.as_ref().map(Option::as_deref).map_err(|e| *e)
+    }
+
+    /// `next`: where to go after signing in when it is not the app.
+    pub fn next(&self) -> Result<Option<&str>, QueryError> {
+        self.next.as_ref().map(Option::as_deref).map_err(|e| *e)
+    }
+}
+
 /// The `binding` parameter; refused when it is there but not a binding.
-pub fn binding(req: &HttpRequest, state: &AppState) -> Result<Bound, LoginError> {
-    let param = query_param(req, handoff_guard::login_service::BINDING_PARAM)?;
-    let binding = param
-        .map(|p| BrowserBinding::parse(&p).ok_or(LoginError::BadBinding))
+pub fn binding(query: &SignInQuery, state: &AppState) -> Result<Bound, LoginError> {
+    let binding = query
+        .binding
+        .as_ref()
+        .map_err(|e| *e)?
+        .as_deref()
+        .map(|p| BrowserBinding::parse(p).ok_or(LoginError::BadBinding))
         .transpose()?;
     Ok(match (state.handoff.delivery(), binding) {
         (Delivery::Cookie { .. }, _) => Bound::NotNeeded,
@@ -122,9 +165,9 @@ pub fn binding(req: &HttpRequest, state: &AppState) -> Result<Bound, LoginError>
 }
 
 /// The validated `return_to`, or the default app when there is none.
-pub fn return_to(req: &HttpRequest, state: &AppState) -> Result<ReturnTo, LoginError> {
-    Ok(match query_param(req, "return_to")? {
-        Some(raw) => state.apps.return_to(&raw)?,
+pub fn return_to(query: &SignInQuery, state: &AppState) -> Result<ReturnTo, LoginError> {
+    Ok(match query.return_to.as_ref().map_err(|e| *e)? {
+        Some(raw) => state.apps.return_to(raw)?,
         None => state.apps.default_return_to(),
     })
 }
