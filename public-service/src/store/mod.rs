@@ -346,4 +346,21 @@ mod tests {
             Err(StoreError::UnsupportedUrl)
         ));
     }
+
+    #[tokio::test]
+    async fn a_firestore_url_opens_the_firestore_store_without_a_round_trip() {
+        check_url("firestore://my-project/sessions-db").unwrap();
+        assert!(check_url("firestore://my-project:8080").is_err());
+        let access = FirestoreAccess {
+            // Nothing listens there: opening must not call it.
+            emulator_host: Some("127.0.0.1:9".into()),
+            ..FirestoreAccess::default()
+        };
+        let store = open("firestore://my-project", StoreOptions::default(), &access)
+            .await
+            .unwrap();
+        assert!(!store.is_prepared(), "not ready before Firestore answers");
+        let refused = open("firestore://My-Project", StoreOptions::default(), &access).await;
+        assert!(matches!(refused, Err(StoreError::MalformedUrl)));
+    }
 }
