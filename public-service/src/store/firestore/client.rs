@@ -1,6 +1,7 @@
 //! A small client of Firestore's REST API
 //! (<https://cloud.google.com/firestore/docs/reference/rest>): `get`,
-//! `runQuery`, `commit`, `batchWrite`, `beginTransaction`, `rollback`.
+//! `runQuery`, `commit` (atomic, with preconditions) and `batchWrite`
+//! (each write on its own).
 //!
 //! Every call is bounded by the store's timeout. A failure is described by
 //! its kind and Google's status name (`ABORTED`, `PERMISSION_DENIED`, …),
@@ -53,8 +54,8 @@ pub(super) struct Doc {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Committed {
     Yes,
-    /// A precondition failed, the document existed, or the transaction
-    /// was aborted by contention: read again and retry.
+    /// A precondition failed, the document existed, or the commit was
+    /// aborted by contention: read again and retry.
     Conflict,
 }
 
@@ -113,18 +114,9 @@ impl Client {
         format!("{}/{collection}/{id}", self.documents_name)
     }
 
-    /// One document, or `None`; read within `transaction` when given.
-    pub(super) async fn get(
-        &self,
-        collection: &str,
-        id: &str,
-        transaction: Option<&str>,
-    ) -> Result<Option<Doc>, StoreError> {
-        let mut url = format!("{}/{collection}/{id}", self.documents_url);
-        if let Some(t) = transaction {
-            url.push_str("?transaction=");
-            url.push_str(&url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>());
-        }
+    /// One document, or `None`.
+    pub(super) async fn get(&self, collection: &str, id: &str) -> Result<Option<Doc>, StoreError> {
+        let url = format!("{}/{collection}/{id}", self.documents_url);
         match self.call(Method::GET, &url, None).await? {
             Ok(body) => {
                 self.count(&self.counters.reads, 1);
@@ -139,17 +131,9 @@ impl Client {
         }
     }
 
-    /// The documents a structured query returns, within `transaction`
-    /// when given.
-    pub(super) async fn run_query(
-        &self,
-        query: Value,
-        transaction: Option<&str>,
-    ) -> Result<Vec<Doc>, StoreError> {
-        let mut body = json!({ "structuredQuery": query });
-        if let Some(t) = transaction {
-            body["transaction"] = json!(t);
-        }
+    /// The documents a structured query returns.
+    pub(super) async fn run_query(&self, query: Value) -> Result<Vec<Doc>, StoreError> {
+        let body = json!({ "structuredQuery": query });
         let url = format!("{}:runQuery", self.documents_url);
         let answer = self
             .call(Method::POST, &url, Some(&body))
@@ -168,17 +152,11 @@ impl Client {
         Ok(docs)
     }
 
-    /// Applies `writes` atomically, within `transaction` when given.
-    pub(super) async fn commit(
-        &self,
-        writes: Vec<Value>,
-        transaction: Option<&str>,
-    ) -> Result<Committed, StoreError> {
+    /// Applies `writes` atomically: all of them, or none if any
+    /// precondition fails.
+    pub(super) async fn commit(&self, writes: Vec<Value>) -> Result<Committed, StoreError> {
         let (updates, deletes) = tally(&writes);
-        let mut body = json!({ "writes": writes });
-        if let Some(t) = transaction {
-            body["transaction"] = json!(t);
-        }
+        let body = json!({ "writes": writes });
         let url = format!("{}:commit", self.documents_url);
         match self.call(Method::POST, &url, Some(&body)).await? {
             Ok(_) => {
@@ -225,30 +203,6 @@ impl Client {
             }
         }
         Ok(applied)
-    }
-
-    /// A read-write transaction's id.
-    pub(super) async fn begin_transaction(&self) -> Result<String, StoreError> {
-        let url = format!("{}:beginTransaction", self.documents_url);
-        let answer = self
-            .call(Method::POST, &url, Some(&json!({})))
-            .await?
-            .map_err(|r| refused(&r))?;
-        answer
-            .get("transaction")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| StoreError::Unavailable("no transaction id in the answer".into()))
-    }
-
-    /// Ends a transaction without writing (its locks are released).
-    pub(super) async fn rollback(&self, transaction: &str) -> Result<(), StoreError> {
-        let url = format!("{}:rollback", self.documents_url);
-        let body = json!({ "transaction": transaction });
-        self.call(Method::POST, &url, Some(&body))
-            .await?
-            .map_err(|r| refused(&r))?;
-        Ok(())
     }
 
     /// One bounded round trip: `Ok(Ok(body))` for a success, `Ok(Err(_))`

@@ -228,7 +228,7 @@ impl FirestoreStore {
                 let reference = json!({ "referenceValue": self.client.name(GRANTS, id) });
                 query["startAt"] = json!({ "values": [reference], "before": false });
             }
-            let page = self.client.run_query(query, None).await?;
+            let page = self.client.run_query(query).await?;
             for doc in &page {
                 grants.push(StoredGrant::read(doc)?.record);
             }
@@ -255,7 +255,7 @@ fn is_stale(g: &GrantRecord, newest_key: &str) -> bool {
 impl GrantStore for FirestoreStore {
     fn grant<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
         Box::pin(async move {
-            let doc = self.client.get(GRANTS, &doc_id(subject), None).await?;
+            let doc = self.client.get(GRANTS, &doc_id(subject)).await?;
             Ok(read(doc.as_ref())?.map(|g| g.record))
         })
     }

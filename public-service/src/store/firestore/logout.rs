@@ -17,8 +17,8 @@ use crate::store::{LogoutTarget, NewCode, RedeemedCode, StoreError};
 
 const CODES: &str = "handoff_codes";
 const JTIS: &str = "logout_jtis";
-/// Attempts of one logout transaction that Firestore aborted for
-/// contention before giving up.
+/// Attempts of one logout whose commit met another writer's, before
+/// giving up.
 const TRANSACTION_ATTEMPTS: usize = 10;
 
 fn code_fields(code: &NewCode) -> Fields {
@@ -63,19 +63,23 @@ fn jti_id(jti: &str) -> String {
     hex(&Sha256::digest(jti.as_bytes()))
 }
 
-/// What one attempt of a logout transaction came to.
+/// What one attempt of a logout came to.
 enum Attempt {
     /// Committed: the `jti` is remembered, and this many sessions revoked.
     Committed(u64),
     /// Nothing written: this is the answer (a replay's `None`).
     Unchanged(Option<u64>),
-    /// Aborted or a precondition failed: read again.
+    /// A precondition failed (another writer came first): read again.
     Retry,
 }
 
 impl FirestoreStore {
-    /// Runs one logout transaction: the `jti` read, the sessions named read,
-    /// and one commit of all writes, each conditional on what was read.
+    /// One attempt: the `jti` read, the sessions it names read, and one
+    /// atomic commit of every write, each conditional on the document read
+    /// being unchanged (the `jti` still absent or as read, each session as
+    /// read). Two concurrent takes of one `jti` both read it absent; the
+    /// first commit creates it and the other's precondition fails, so it
+    /// reads again and is refused.
     async fn take_logout_once(
         &self,
         jti: &str,
@@ -83,34 +87,14 @@ impl FirestoreStore {
         target: LogoutTarget<'_>,
         now: u64,
     ) -> Result<Attempt, StoreError> {
-        let tx = self.client.begin_transaction().await?;
-        let outcome = self
-            .take_logout_in(Some(&tx), jti, remember_until, target, now)
-            .await;
-        if !matches!(outcome, Ok(Attempt::Committed(_))) {
-            // Nothing was committed: free the transaction's locks now
-            // rather than at its expiry. A failed rollback changes nothing.
-            let _ = self.client.rollback(&tx).await;
-        }
-        outcome
-    }
-
-    async fn take_logout_in(
-        &self,
-        tx: Option<&str>,
-        jti: &str,
-        remember_until: u64,
-        target: LogoutTarget<'_>,
-        now: u64,
-    ) -> Result<Attempt, StoreError> {
         let id = jti_id(jti);
-        let stored = self.client.get(JTIS, &id, tx).await?;
+        let stored = self.client.get(JTIS, &id).await?;
         if let Some(doc) = &stored {
             if read_seconds(&doc.fields, "remember_until")?.is_some_and(|until| until > now) {
                 return Ok(Attempt::Unchanged(None));
             }
         }
-        let Some(sessions) = self.named_sessions(target, now, tx).await? else {
+        let Some(sessions) = self.named_sessions(target, now).await? else {
             // The token's verification requires a subject or a sid.
             return Ok(Attempt::Unchanged(Some(0)));
         };
@@ -128,29 +112,27 @@ impl FirestoreStore {
             writes.push(update(name, session.fields(), unchanged_since(Some(&doc))));
         }
         let revoked = writes.len() as u64 - 1;
-        match self.client.commit(writes, tx).await? {
+        match self.client.commit(writes).await? {
             Committed::Yes => Ok(Attempt::Committed(revoked)),
             Committed::Conflict => Ok(Attempt::Retry),
         }
     }
 
-    /// The live sessions `target` names, read in transaction `tx`; `None`
-    /// when it names none.
+    /// The live sessions `target` names; `None` when it names none.
     async fn named_sessions(
         &self,
         target: LogoutTarget<'_>,
         now: u64,
-        tx: Option<&str>,
     ) -> Result<Option<Vec<(Doc, StoredSession)>>, StoreError> {
         let sessions = match (target.provider_sid, target.subject) {
             (Some(sid), subject) => {
                 let query = equal(SESSIONS, "provider_sid", string(sid));
-                let mut found = self.stored_sessions(query, tx).await?;
+                let mut found = self.stored_sessions(query).await?;
                 found.retain(|(_, s)| subject.is_none_or(|sub| sub == s.record.subject));
                 found
             }
             (None, Some(subject)) => {
-                let mut found = self.sessions_of(subject, tx).await?;
+                let mut found = self.sessions_of(subject).await?;
                 found.retain(|(_, s)| s.record.expires_at > now);
                 found
             }

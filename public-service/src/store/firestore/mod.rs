@@ -26,9 +26,15 @@
 //! a bounded number of times (`ops`): of two writers that read one state,
 //! exactly one writes (a redemption, a lease, a compare-and-swap). A
 //! logout token (its `jti` created if absent, and the sessions it names
-//! revoked) is one transaction: `beginTransaction`, reads in it, and a
-//! `commit` in it whose writes also carry those preconditions, retried
-//! when aborted (<https://cloud.google.com/firestore/docs/transaction-data-contention>).
+//! revoked) is one atomic `commit` whose every write carries such a
+//! precondition: it applies whole only if nothing it read has changed, and
+//! is read and tried again otherwise. That is optimistic concurrency
+//! without a server transaction: Firestore's emulator serialises
+//! read-write transactions (a read in one waits while another is open, and
+//! contention stalls for its lock timeout,
+//! <https://github.com/firebase/firebase-tools/issues/2452>), while a commit's
+//! preconditions behave the same in production and in the emulator
+//! (<https://cloud.google.com/firestore/docs/reference/rest/v1/Precondition>).
 //! Revoking every session of a person revokes each with its own
 //! precondition and counts those written: a person may have more sessions
 //! than one commit takes, and each session is still reported revoked by

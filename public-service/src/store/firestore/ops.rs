@@ -116,7 +116,7 @@ impl FirestoreStore {
     ) -> Result<T, StoreError> {
         let id = doc_id(id);
         for _ in 0..ATTEMPTS {
-            let read = self.client.get(collection, &id, None).await?;
+            let read = self.client.get(collection, &id).await?;
             match change(read.as_ref())? {
                 Step::Leave(value) => return Ok(value),
                 Step::Write(fields, value) => {
@@ -125,7 +125,7 @@ impl FirestoreStore {
                         fields,
                         unchanged_since(read.as_ref()),
                     );
-                    if self.client.commit(vec![write], None).await? == Committed::Yes {
+                    if self.client.commit(vec![write]).await? == Committed::Yes {
                         return Ok(value);
                     }
                 }
@@ -143,7 +143,7 @@ impl FirestoreStore {
     ) -> Result<(), StoreError> {
         let name = self.client.name(collection, &doc_id(id));
         let write = update(name, fields, json!({ "exists": false }));
-        match self.client.commit(vec![write], None).await? {
+        match self.client.commit(vec![write]).await? {
             Committed::Yes => Ok(()),
             Committed::Conflict => Err(StoreError::Unavailable(format!(
                 "a document of {collection} with that id already exists"
@@ -186,7 +186,7 @@ impl FirestoreStore {
     ) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let page = self.client.run_query(query_page(), None).await?;
+            let page = self.client.run_query(query_page()).await?;
             let deleted = self.delete_unchanged(collection, &page).await?;
             total += deleted;
             if page.len() < MAX_WRITES || deleted == 0 {

@@ -16,7 +16,7 @@ const PROBE: (&str, &str) = ("readiness", "probe");
 impl BackendReadiness for FirestoreStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            self.client.get(PROBE.0, PROBE.1, None).await?;
+            self.client.get(PROBE.0, PROBE.1).await?;
             Ok(())
         })
     }

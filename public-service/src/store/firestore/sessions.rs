@@ -64,22 +64,21 @@ impl FirestoreStore {
     }
 
     /// Every session of `subject`, revoked or not (one equality on
-    /// `subject`); within `transaction` when given.
+    /// `subject`).
     pub(super) async fn sessions_of(
         &self,
         subject: &str,
-        transaction: Option<&str>,
     ) -> Result<Vec<(Doc, StoredSession)>, StoreError> {
         let query = equal(SESSIONS, "subject", string(subject));
-        self.stored_sessions(query, transaction).await
+        self.stored_sessions(query).await
     }
 
+    /// The sessions `query` finds, each with the document it was read from.
     pub(super) async fn stored_sessions(
         &self,
         query: serde_json::Value,
-        transaction: Option<&str>,
     ) -> Result<Vec<(Doc, StoredSession)>, StoreError> {
-        let docs = self.client.run_query(query, transaction).await?;
+        let docs = self.client.run_query(query).await?;
         docs.into_iter()
             .map(|d| {
                 let s = StoredSession::read(&d)?;
@@ -101,7 +100,7 @@ impl FirestoreStore {
             s.record.revoked_at = Some(now);
             s.record.revoked_reason = Some(SIGNED_OUT_EVERYWHERE.to_owned());
         };
-        let mut candidates = self.sessions_of(subject, None).await?;
+        let mut candidates = self.sessions_of(subject).await?;
         candidates.retain(|(_, s)| due(s));
         let mut revoked = 0;
         for chunk in candidates.chunks_mut(MAX_WRITES) {
@@ -185,7 +184,7 @@ impl FirestoreStore {
             let reference = json!({ "referenceValue": self.client.name(SESSIONS, &doc_id(id)) });
             query["startAt"] = json!({ "values": [seconds(since), reference], "before": false });
         }
-        let page = self.stored_sessions(query, None).await?;
+        let page = self.stored_sessions(query).await?;
         Ok(page
             .into_iter()
             .filter_map(|(_, s)| Some((s.record.id, s.record.revoked_at?)))
@@ -195,18 +194,18 @@ impl FirestoreStore {
     async fn users_matching_now(&self, user: &str) -> Result<Vec<KnownUser>, StoreError> {
         let lower = user.to_lowercase();
         let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
-        if let Some(doc) = self.client.get("grants", &doc_id(user), None).await? {
+        if let Some(doc) = self.client.get("grants", &doc_id(user)).await? {
             let g = StoredGrant::read(&doc)?.record;
             pairs.insert((g.subject, g.email));
         }
         let by_email = equal("grants", "email_lower", string(&lower));
-        for doc in self.client.run_query(by_email, None).await? {
+        for doc in self.client.run_query(by_email).await? {
             let g = StoredGrant::read(&doc)?.record;
             pairs.insert((g.subject, g.email));
         }
-        let by_subject = self.sessions_of(user, None).await?;
+        let by_subject = self.sessions_of(user).await?;
         let by_email = equal(SESSIONS, "email_lower", string(&lower));
-        let by_email = self.stored_sessions(by_email, None).await?;
+        let by_email = self.stored_sessions(by_email).await?;
         for (_, s) in by_subject.into_iter().chain(by_email) {
             pairs.insert((s.record.subject, s.record.email));
         }
@@ -234,7 +233,7 @@ impl SessionStore for FirestoreStore {
 
     fn session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
         Box::pin(async move {
-            let doc = self.client.get(SESSIONS, &doc_id(id), None).await?;
+            let doc = self.client.get(SESSIONS, &doc_id(id)).await?;
             Ok(read(doc.as_ref())?.map(|s| s.record))
         })
     }
@@ -251,7 +250,7 @@ impl SessionStore for FirestoreStore {
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let idle_since = now.saturating_sub(idle_timeout);
-            let sessions = self.sessions_of(subject, None).await?;
+            let sessions = self.sessions_of(subject).await?;
             Ok(sessions.iter().any(|(_, s)| {
                 s.is_live() && s.record.expires_at > now && s.record.last_seen_at > idle_since
             }))
@@ -317,7 +316,7 @@ impl SessionStore for FirestoreStore {
     ) -> StoreFuture<'a, Vec<SessionRecord>> {
         Box::pin(async move {
             let mut live: Vec<SessionRecord> = self
-                .sessions_of(subject, None)
+                .sessions_of(subject)
                 .await?
                 .into_iter()
                 .map(|(_, s)| s)
@@ -350,7 +349,7 @@ impl SessionStore for FirestoreStore {
 
     fn apps_of_session<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Vec<String>> {
         Box::pin(async move {
-            let doc = self.client.get(SESSIONS, &doc_id(id), None).await?;
+            let doc = self.client.get(SESSIONS, &doc_id(id)).await?;
             let Some(mut s) = read(doc.as_ref())? else {
                 return Ok(Vec::new());
             };
