@@ -282,6 +282,7 @@ fn every_url_setting_is_https_or_plain_http_to_loopback() {
         ),
         ("OIDC_ISSUER_URL", "https://login.example.org/realms/x"),
         ("CALLER_TOKEN_JWKS_URL", "https://keys.example.org/certs"),
+        ("METADATA_URL", "http://metadata.google.internal"),
     ] {
         environment.push((name.to_owned(), value.to_owned()));
     }

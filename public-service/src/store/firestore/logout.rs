@@ -146,7 +146,10 @@ impl FirestoreStore {
 
 impl CodeStore for FirestoreStore {
     fn create_handoff_code<'a>(&'a self, code: &'a NewCode) -> StoreFuture<'a, ()> {
-        Box::pin(self.create(CODES, &hex(&code.code_hash), code_fields(code)))
+        Box::pin(async move {
+            let id = hex(&code.code_hash);
+            self.create(CODES, &id, code_fields(code)).await
+        })
     }
 
     fn redeem_handoff_code<'a>(
