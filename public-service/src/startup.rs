@@ -23,7 +23,7 @@ use crate::routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::store::{Storage, Store, StoreOptions};
+use crate::store::{Storage, StoreOptions};
 use crate::token_broker::TokenBroker;
 
 /// Largest request body any route reads (sign-out forms, broker requests).
@@ -57,17 +57,18 @@ impl Application {
                 "DEV_MODE: ephemeral signing and cookie keys; never use this in production"
             );
         }
-        let store = Store::start(
+        let store = crate::store::open(
             settings.database.url.expose_secret(),
             StoreOptions {
                 max_connections: settings.database.max_connections,
                 timeout: settings.database.timeout,
             },
+            &settings.database.firestore,
         )
         .await
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;
         if store.is_prepared() {
-            tracing::info!(backend = ?store.backend(), "storage ready");
+            tracing::info!("storage ready");
         }
         let limits = settings.rate_limits;
         let limit = |name: &'static str, per_minute: u32| {
@@ -177,7 +178,7 @@ fn warn_of_shared_parent_domain(settings: &Settings) {
 
 pub(crate) fn build_state(
     settings: Settings,
-    store: Store,
+    storage: Arc<dyn Storage>,
     clock: SharedClock,
 ) -> anyhow::Result<AppState> {
     let issuer = settings.issuer();
@@ -234,7 +235,6 @@ pub(crate) fn build_state(
         }
     }
     // Every component and route holds the contracts it uses, of one backend.
-    let storage: Arc<dyn Storage> = store.into();
     let broker = TokenBroker::new(
         storage.clone(),
         oidc.clone(),

@@ -14,19 +14,20 @@ use url::Url;
 use super::AdminError;
 use crate::oidc::OidcClient;
 use crate::settings;
-use crate::store::{KnownUser, Store, StoreOptions, UserDirectory};
+use crate::store::{KnownUser, Storage, StoreOptions, UserDirectory};
 use crate::token_cipher::TokenCipher;
 
 /// The store, migrated; a database that cannot be reached fails the
 /// command (a job is retried by its scheduler, not by waiting here).
-pub async fn store(env: &Env) -> Result<Store, AdminError> {
+pub async fn store(env: &Env) -> Result<Arc<dyn Storage>, AdminError> {
     let database = settings::database_from_env(env, false)?;
-    let store = Store::connect(
+    let store = crate::store::connect(
         database.url.expose_secret(),
         StoreOptions {
             max_connections: database.max_connections,
             timeout: database.timeout,
         },
+        &database.firestore,
     )
     .await?;
     Ok(store)

@@ -87,8 +87,8 @@ pub async fn revoke_command(
     console: &mut Console<'_>,
 ) -> Result<(), AdminError> {
     let store = context::store(env).await?;
-    let known = context::resolve_user(&store, revoke.user).await?;
-    let outcome = revoke_grant(env, clock, &store, &known.subject, revoke, console).await?;
+    let known = context::resolve_user(&*store, revoke.user).await?;
+    let outcome = revoke_grant(env, clock, &*store, &known.subject, revoke, console).await?;
     if json {
         let answer = json!({ "subject": known.subject, "grant": outcome.to_json() });
         writeln!(console.out, "{answer}")?;

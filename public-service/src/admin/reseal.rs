@@ -86,7 +86,7 @@ pub async fn reseal(
         )?;
     }
     let run = Run {
-        store: &store,
+        store: &*store,
         cipher: &cipher,
         clock,
         newest: &newest,

@@ -22,7 +22,7 @@ pub async fn list(
     console: &mut Console<'_>,
 ) -> Result<(), AdminError> {
     let store = context::store(env).await?;
-    let known = context::resolve_user(&store, user).await?;
+    let known = context::resolve_user(&*store, user).await?;
     let sessions = store
         .live_sessions_of(&known.subject, clock.unix_seconds())
         .await?;
@@ -83,7 +83,7 @@ pub async fn revoke(
     console: &mut Console<'_>,
 ) -> Result<(), AdminError> {
     let store = context::store(env).await?;
-    let known = context::resolve_user(&store, revoke.user).await?;
+    let known = context::resolve_user(&*store, revoke.user).await?;
     let revoked = store
         .revoke_sessions_of(&known.subject, None, clock.unix_seconds())
         .await?;
@@ -113,7 +113,7 @@ pub async fn revoke(
         reason: revoke.reason,
         even_if_provider_fails: revoke.even_if_provider_fails,
     };
-    let outcome = grants::revoke_grant(env, clock, &store, &known.subject, &grant, console).await;
+    let outcome = grants::revoke_grant(env, clock, &*store, &known.subject, &grant, console).await;
     match (&outcome, json) {
         (Ok(done), false) => done.describe(console)?,
         (_, true) => {

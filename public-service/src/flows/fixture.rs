@@ -50,7 +50,7 @@ pub async fn with_code_delivery() -> Fixture {
         .expect("an in-memory store");
     let clock = OffsetClock::default();
     clock.stop();
-    let state = crate::startup::build_state(settings, store, Arc::new(clock.clone()))
+    let state = crate::startup::build_state(settings, store.into(), Arc::new(clock.clone()))
         .expect("the service's state");
     Fixture { state, clock }
 }

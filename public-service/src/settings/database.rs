@@ -1,5 +1,6 @@
 //! Where grants and sessions are kept: `DATABASE_URL`,
-//! `DATABASE_MAX_CONNECTIONS`, `DATABASE_TIMEOUT`, and the key ring that
+//! `DATABASE_MAX_CONNECTIONS`, `DATABASE_TIMEOUT`, for Firestore
+//! `FIRESTORE_EMULATOR_HOST` and `METADATA_URL`, and the key ring that
 //! seals the refresh tokens stored there, `TOKEN_ENCRYPTION_KEYS`.
 
 use std::time::Duration;
@@ -7,15 +8,20 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use service_kit::config::{ConfigError, Env};
 
+use crate::store::firestore::config as firestore;
+use crate::store::FirestoreAccess;
 use crate::token_cipher::TokenCipher;
 
 pub struct DatabaseSettings {
-    /// `sqlite:…` or `postgres://…`; may hold a password.
+    /// `sqlite:…`, `postgres://…` or `firestore://…`; may hold a password.
     pub url: SecretString,
     pub max_connections: u32,
     /// The longest a statement waits, connecting included: while the
     /// database is down, requests that need it fail after this long.
     pub timeout: Duration,
+    /// How a `firestore://` store is reached (the emulator, or the
+    /// metadata server for credentials).
+    pub firestore: FirestoreAccess,
 }
 
 pub(crate) fn database_from_env(
@@ -28,17 +34,28 @@ pub(crate) fn database_from_env(
         None => {
             return Err(ConfigError::new(
                 "DATABASE_URL",
-                "is required (sqlite://<file> for one instance, postgres://… for several); DEV_MODE=true uses an in-memory database",
+                "is required (sqlite://<file> for one instance, postgres://… or firestore://PROJECT for several); DEV_MODE=true uses an in-memory database",
             ))
         }
     };
     let raw = url.expose_secret();
-    let known = ["sqlite:", "postgres://", "postgresql://"];
+    let known = ["sqlite:", "postgres://", "postgresql://", "firestore://"];
     if !known.iter().any(|prefix| raw.starts_with(prefix)) {
         return Err(ConfigError::new(
             "DATABASE_URL",
-            "must start with sqlite:, postgres:// or postgresql://",
+            "must start with sqlite:, postgres://, postgresql:// or firestore://",
         ));
+    }
+    if firestore::is_firestore_url(raw) {
+        if let Err(reason) = firestore::parse(raw) {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                format!(
+                    "is not a Firestore database ({reason}); {}",
+                    firestore::EXAMPLE
+                ),
+            ));
+        }
     }
     if let Err(reason) = crate::store::check_url(raw) {
         return Err(ConfigError::new(
@@ -61,7 +78,29 @@ pub(crate) fn database_from_env(
         url,
         max_connections,
         timeout,
+        firestore: firestore_access(env)?,
     })
+}
+
+/// `FIRESTORE_EMULATOR_HOST` (`host:port`, the variable Google's own
+/// clients read) and `METADATA_URL` (where the service account's access
+/// tokens come from; Google's metadata server unless set).
+fn firestore_access(env: &Env) -> Result<FirestoreAccess, ConfigError> {
+    let emulator_host = env.optional("FIRESTORE_EMULATOR_HOST");
+    if let Some(host) = &emulator_host {
+        firestore::check_emulator_host(host)
+            .map_err(|reason| ConfigError::new("FIRESTORE_EMULATOR_HOST", reason))?;
+    }
+    let mut access = FirestoreAccess {
+        emulator_host,
+        ..FirestoreAccess::default()
+    };
+    if let Some(url) =
+        env.optional_url_with("METADATA_URL", service_kit::config::METADATA_SERVER)?
+    {
+        access.metadata_url = url;
+    }
+    Ok(access)
 }
 
 pub(crate) fn token_cipher_from_env(env: &Env, dev_mode: bool) -> Result<TokenCipher, ConfigError> {

@@ -241,18 +241,19 @@ fn each_bad_setting_is_named() {
 /// Every setting of this service whose value is a URL or a list of
 /// them. Each is read through `service_kit::config`'s URL readers, and
 /// the test below fails until a new one is listed here.
-const URL_SETTINGS: [&str; 4] = [
+const URL_SETTINGS: [&str; 5] = [
     "PUBLIC_URL",
     "APP_ORIGINS",
     "OIDC_ISSUER_URL",
     "CALLER_TOKEN_JWKS_URL",
+    "METADATA_URL",
 ];
 
 /// Names that look like URL settings but are not read as URLs.
 const NOT_URL_SETTINGS: [(&str, &str); 3] = [
     (
         "DATABASE_URL",
-        "a sqlite: or postgres:// connection string, checked by store::check_url",
+        "a sqlite:, postgres:// or firestore:// connection string, checked by store::check_url",
     ),
     (
         "TEST_DATABASE_URL",
@@ -281,6 +282,7 @@ fn every_url_setting_is_https_or_plain_http_to_loopback() {
         ),
         ("OIDC_ISSUER_URL", "https://login.example.org/realms/x"),
         ("CALLER_TOKEN_JWKS_URL", "https://keys.example.org/certs"),
+        ("METADATA_URL", "http://metadata.google.internal"),
     ] {
         environment.push((name.to_owned(), value.to_owned()));
     }
@@ -358,6 +360,47 @@ fn id_token_algorithms_default_to_rs256_and_refuse_none_and_hmac() {
         assert_eq!(e.name, "OIDC_ID_TOKEN_ALGORITHMS", "{bad}");
         assert!(e.to_string().contains("RS256,ES256"), "{bad}: {e}");
     }
+}
+
+#[test]
+fn a_firestore_database_is_named_exactly() {
+    for good in [
+        "firestore://my-project",
+        "firestore://my-project/sessions-db",
+    ] {
+        let mut vars = base();
+        vars.retain(|(k, _)| *k != "DATABASE_URL");
+        vars.push(("DATABASE_URL", good.into()));
+        let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+        assert_eq!(settings.database.firestore.emulator_host, None, "{good}");
+    }
+    for bad in [
+        "firestore://My-Project",
+        "firestore://my-project:443",
+        "firestore://user@my-project",
+        "firestore://my-project/db/extra",
+        "firestore://my-project?x=1",
+        "firestore://my-project/",
+    ] {
+        let e = error_for(&[("DATABASE_URL", bad)]);
+        assert_eq!(e.name, "DATABASE_URL", "{bad}");
+        assert!(
+            e.to_string().contains("firestore://my-project"),
+            "{bad}: {e}"
+        );
+    }
+    let e = error_for(&[
+        ("DATABASE_URL", "firestore://my-project"),
+        ("FIRESTORE_EMULATOR_HOST", "http://localhost:8686"),
+    ]);
+    assert_eq!(e.name, "FIRESTORE_EMULATOR_HOST");
+    let mut vars = base();
+    vars.push(("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8686".into()));
+    let settings = Settings::from_env(&Env::from_map(vars)).unwrap();
+    assert_eq!(
+        settings.database.firestore.emulator_host.as_deref(),
+        Some("127.0.0.1:8686")
+    );
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Storage: grants and sessions, on SQLite or PostgreSQL.
+//! Storage: grants and sessions, on SQLite, PostgreSQL or Firestore.
 //!
 //! What the service needs of storage is a set of contracts, one trait per
 //! aggregate ([`contracts`]: [`GrantStore`], [`SessionStore`],
@@ -19,12 +19,16 @@
 //! refresh token (see [`grants`]). Every statement is bounded in time, and
 //! a PostgreSQL server that is down at start is waited for (see
 //! [`connect`]).
+//!
+//! The other backend is [`FirestoreStore`] (`firestore://PROJECT`), over
+//! Firestore's REST API; [`open`] picks one of them from the URL.
 
 mod codes;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod connect;
 pub mod contracts;
+pub mod firestore;
 mod grants;
 mod logout;
 mod reseal;
@@ -45,6 +49,7 @@ pub use contracts::{
     BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
     RevocationFeedStore, SessionStore, Storage, StoreFuture, UserDirectory,
 };
+pub use firestore::{FirestoreAccess, FirestoreStore, Operations};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use logout::LogoutTarget;
 pub use reseal::{KeyUsage, Resealed};
@@ -59,7 +64,7 @@ pub enum Backend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database URL is not sqlite: or postgres:")]
+    #[error("the database URL is not sqlite:, postgres: or firestore:")]
     UnsupportedUrl,
     #[error("the database URL is malformed")]
     MalformedUrl,
@@ -237,9 +242,39 @@ fn with_socket_host(rest: &str) -> String {
     }
 }
 
+/// Opens the backend `url` names, as the service and the admin commands
+/// hold it: the SQL [`Store`] (started as [`Store::start`] does: a
+/// PostgreSQL server that is down is waited for) or the [`FirestoreStore`].
+pub async fn open(
+    url: &str,
+    options: StoreOptions,
+    firestore: &FirestoreAccess,
+) -> Result<Arc<dyn Storage>, StoreError> {
+    if firestore::config::is_firestore_url(url) {
+        return Ok(Arc::new(FirestoreStore::open(url, &options, firestore)?));
+    }
+    Ok(Arc::new(Store::start(url, options).await?))
+}
+
+/// [`open`] for a one-off command: a SQL database that cannot be reached
+/// (or migrated) is an error at once ([`Store::connect`]).
+pub async fn connect(
+    url: &str,
+    options: StoreOptions,
+    firestore: &FirestoreAccess,
+) -> Result<Arc<dyn Storage>, StoreError> {
+    if firestore::config::is_firestore_url(url) {
+        return Ok(Arc::new(FirestoreStore::open(url, &options, firestore)?));
+    }
+    Ok(Arc::new(Store::connect(url, options).await?))
+}
+
 /// Why `url` cannot be opened, in words without any part of it (it holds
 /// a password): the check settings make at start.
 pub fn check_url(url: &str) -> Result<(), String> {
+    if firestore::config::is_firestore_url(url) {
+        return firestore::config::parse(url).map(|_| ());
+    }
     let (_, url) = normalise(url).map_err(|e| e.to_string())?;
     sqlx::any::install_default_drivers();
     sqlx::any::AnyConnectOptions::from_str(&url)
@@ -310,5 +345,22 @@ mod tests {
             normalise("mysql://h/db"),
             Err(StoreError::UnsupportedUrl)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_firestore_url_opens_the_firestore_store_without_a_round_trip() {
+        check_url("firestore://my-project/sessions-db").unwrap();
+        assert!(check_url("firestore://my-project:8080").is_err());
+        let access = FirestoreAccess {
+            // Nothing listens there: opening must not call it.
+            emulator_host: Some("127.0.0.1:9".into()),
+            ..FirestoreAccess::default()
+        };
+        let store = open("firestore://my-project", StoreOptions::default(), &access)
+            .await
+            .unwrap();
+        assert!(!store.is_prepared(), "not ready before Firestore answers");
+        let refused = open("firestore://My-Project", StoreOptions::default(), &access).await;
+        assert!(matches!(refused, Err(StoreError::MalformedUrl)));
     }
 }

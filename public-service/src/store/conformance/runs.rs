@@ -5,14 +5,20 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each run creates a database
 //! with a random name there and drops it after, so parallel runs never
 //! meet. Without the variable the PostgreSQL runs say so and pass.
+//!
+//! Firestore is the emulator at `FIRESTORE_EMULATOR_HOST` (`.ci/run`
+//! starts one); each run uses a project of its own (`conformance-…`), which
+//! the emulator keeps apart from every other, so runs in parallel never
+//! meet. Without the variable the Firestore runs say so and pass.
 
 use std::sync::Arc;
 
 use sqlx::{Connection, Executor};
 
-use crate::store::{Storage, Store, StoreOptions};
+use crate::store::{FirestoreAccess, FirestoreStore, Storage, Store, StoreOptions};
 
 const POSTGRES_URL_VAR: &str = "TEST_DATABASE_URL";
+const EMULATOR_VAR: &str = "FIRESTORE_EMULATOR_HOST";
 
 /// A store on a fresh database, and what removes the database after.
 struct Fresh {
@@ -59,6 +65,28 @@ async fn postgres() -> Option<Fresh> {
     })
 }
 
+fn firestore() -> Option<Fresh> {
+    let Ok(host) = std::env::var(EMULATOR_VAR) else {
+        eprintln!(
+            "skipped: {EMULATOR_VAR} is not set (e.g. 127.0.0.1:8686, with `gcloud emulators firestore start --host-port=127.0.0.1:8686`)"
+        );
+        return None;
+    };
+    let mut random = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut random);
+    let project: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let access = FirestoreAccess {
+        emulator_host: Some(host),
+        ..FirestoreAccess::default()
+    };
+    let url = format!("firestore://conformance-{project}");
+    Some(Fresh {
+        store: Arc::new(FirestoreStore::open(&url, &StoreOptions::default(), &access).unwrap()),
+        _sqlite_dir: None,
+        postgres: None,
+    })
+}
+
 impl Drop for Fresh {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.postgres.take() else {
@@ -81,7 +109,7 @@ impl Drop for Fresh {
     }
 }
 
-macro_rules! on_both_backends {
+macro_rules! on_every_backend {
     ($($suite:ident),+ $(,)?) => {
         mod sqlite {
             $(
@@ -101,10 +129,19 @@ macro_rules! on_both_backends {
                 }
             )+
         }
+        mod firestore {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $suite() {
+                    let Some(fresh) = super::firestore() else { return };
+                    crate::store::conformance::$suite(&*fresh.store).await;
+                }
+            )+
+        }
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     grants,
     leases,
     sessions,
