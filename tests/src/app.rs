@@ -32,7 +32,7 @@ use handoff_guard::{OffsetClock, SharedClock};
 use mock_provider::{MockProvider, MockUser};
 use private_service::settings::{AppDelivery, IdTokenSettings, KeySettings};
 use public_service::settings::ClientAuthMethod;
-use public_service::store::{Store, StoreOptions};
+use public_service::store::Storage;
 use public_service::token_cipher::TokenCipher;
 use secrecy::SecretString;
 use service_kit::config::Env;
@@ -698,8 +698,16 @@ impl TestApp {
                 format!("{}/oauth2/v3/certs", provider.issuer()),
             ),
         ];
+        let firestore_env = db
+            .firestore_emulator
+            .iter()
+            .map(|host| ("FIRESTORE_EMULATOR_HOST", host.clone()));
         let public_env = with_changes(
-            public_env.into_iter().chain(delivery_env).collect(),
+            public_env
+                .into_iter()
+                .chain(delivery_env)
+                .chain(firestore_env)
+                .collect(),
             &options.public_env,
         );
         let public_clock = OffsetClock::default();
@@ -855,10 +863,8 @@ impl TestApp {
     }
 
     /// The public service's database, for inspecting what it stored.
-    pub async fn store(&self) -> Store {
-        Store::connect(&self.db.url, StoreOptions::default())
-            .await
-            .expect("the test database is reachable")
+    pub async fn store(&self) -> Arc<dyn Storage> {
+        self.db.open_store().await
     }
 
     /// The cipher the public service seals tokens with.

@@ -7,15 +7,21 @@
 
 use std::fmt;
 
+use public_service::store::{FirestoreAccess, Storage, StoreOptions};
 use sqlx::{Connection, Executor};
 use url::Url;
 
 pub const POSTGRES_URL_VAR: &str = "TEST_DATABASE_URL";
+/// The Firestore emulator (`host:port`), the variable Google's clients and
+/// the public service read; `.ci/run` starts the emulator and sets it.
+pub const FIRESTORE_EMULATOR_VAR: &str = "FIRESTORE_EMULATOR_HOST";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// Firestore's real emulator, a project of its own per test.
+    Firestore,
 }
 
 impl fmt::Display for Backend {
@@ -23,6 +29,7 @@ impl fmt::Display for Backend {
         f.write_str(match self {
             Backend::Sqlite => "SQLite",
             Backend::Postgres => "PostgreSQL",
+            Backend::Firestore => "Firestore",
         })
     }
 }
@@ -30,6 +37,8 @@ impl fmt::Display for Backend {
 pub struct TestDatabase {
     pub url: String,
     pub backend: Backend,
+    /// `FIRESTORE_EMULATOR_HOST` for a Firestore database.
+    pub firestore_emulator: Option<String>,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
 }
@@ -45,6 +54,7 @@ impl TestDatabase {
                 Some(Self {
                     url,
                     backend,
+                    firestore_emulator: None,
                     _dir: Some(dir),
                     postgres: None,
                 })
@@ -69,11 +79,46 @@ impl TestDatabase {
                 Some(Self {
                     url: url.into(),
                     backend,
+                    firestore_emulator: None,
                     _dir: None,
                     postgres: Some((admin_url, name)),
                 })
             }
+            Backend::Firestore => {
+                let Ok(host) = std::env::var(FIRESTORE_EMULATOR_VAR) else {
+                    crate::skipped(format_args!(
+                        "{FIRESTORE_EMULATOR_VAR} is not set (e.g. 127.0.0.1:8686, from `gcloud emulators firestore start`); `.ci/run` starts the emulator and sets it"
+                    ));
+                    return None;
+                };
+                // The emulator keeps projects apart: a project of its own
+                // is an empty database that no other test sees
+                // (https://cloud.google.com/firestore/docs/emulator).
+                Some(Self {
+                    url: format!("firestore://e2e-{}", random_suffix()),
+                    backend,
+                    firestore_emulator: Some(host),
+                    _dir: None,
+                    postgres: None,
+                })
+            }
         }
+    }
+}
+
+impl TestDatabase {
+    /// The store on this database, as the public service opens it
+    /// (migrated, reachable).
+    pub async fn open_store(&self) -> std::sync::Arc<dyn Storage> {
+        let access = FirestoreAccess {
+            emulator_host: self.firestore_emulator.clone(),
+            ..FirestoreAccess::default()
+        };
+        let store = public_service::store::open(&self.url, StoreOptions::default(), &access)
+            .await
+            .expect("the test database opens");
+        assert!(store.try_prepare().await, "the test database is reachable");
+        store
     }
 }
 
@@ -112,6 +157,23 @@ fn random_suffix() -> String {
 }
 
 /// Runs each named `async fn(Backend)` once per backend, as
+/// `sqlite::<name>`, `postgres::<name>` and `firestore::<name>`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!($($name),+);
+        mod firestore {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::db::Backend::Firestore).await
+                }
+            )+
+        }
+    };
+}
+
+/// Runs each named `async fn(Backend)` once per SQL backend, as
 /// `sqlite::<name>` and `postgres::<name>`.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -13,7 +13,7 @@ mod storage;
 
 use integration_tests::app::CLIENT_ID;
 use integration_tests::db::Backend;
-use integration_tests::{logs, on_both_backends, Browser, Landing, TestApp, TestOptions};
+use integration_tests::{logs, on_every_backend, Browser, Landing, TestApp, TestOptions};
 use mock_provider::{Dialect, LogoutSigning, MockUser};
 use serde_json::Value;
 
@@ -210,7 +210,7 @@ async fn a_replayed_logout_token_is_refused_and_changes_nothing(backend: Backend
     assert!(!revoked(&app, &again.session_id).await);
 }
 
-on_both_backends!(
+on_every_backend!(
     a_logout_token_ends_the_provider_sessions_it_names,
     a_logout_token_naming_only_the_subject_ends_all_its_sessions,
     a_replayed_logout_token_is_refused_and_changes_nothing,

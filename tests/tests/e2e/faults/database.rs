@@ -191,6 +191,7 @@ async fn hold_lock(app: &TestApp, backend: Backend) -> sqlx::AnyConnection {
                 .await
                 .unwrap()
         }
+        Backend::Firestore => panic!("a SQL lock: this suite runs on the SQL backends"),
     };
     holder
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use integration_tests::app::{BrokerAnswer, BROKER_CALLER};
 use integration_tests::db::Backend;
-use integration_tests::on_both_backends;
+use integration_tests::on_every_backend;
 use integration_tests::TestApp;
 use mock_provider::MockUser;
 use serde_json::json;
@@ -260,7 +260,7 @@ async fn a_caller_token_signed_by_a_published_1024_bit_key_is_refused() {
     );
 }
 
-on_both_backends!(
+on_every_backend!(
     the_brokered_token_works_at_the_provider_and_is_cached,
     fifty_concurrent_calls_for_an_expired_token_cause_one_refresh,
     with_rotation_concurrent_refreshes_on_two_instances_never_lose_the_newest_token,

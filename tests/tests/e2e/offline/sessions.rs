@@ -8,7 +8,7 @@ use integration_tests::app::{
 };
 use integration_tests::browser::{host_paths, Page};
 use integration_tests::db::Backend;
-use integration_tests::on_both_backends;
+use integration_tests::on_every_backend;
 use integration_tests::{Browser, TestApp};
 use mock_provider::MockUser;
 
@@ -385,7 +385,7 @@ async fn only_the_apps_service_accounts_may_list_revoked_sessions(backend: Backe
     assert_eq!(no_since.status(), 400);
 }
 
-on_both_backends!(
+on_every_backend!(
     only_the_apps_service_accounts_may_list_revoked_sessions,
     with_grant_checks_a_renewal_after_revocation_at_the_provider_asks_for_consent,
     renewal_after_the_handoff_expires_is_silent,

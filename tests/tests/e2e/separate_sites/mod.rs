@@ -16,7 +16,7 @@ use integration_tests::app::{
 };
 use integration_tests::browser::host_paths;
 use integration_tests::db::Backend;
-use integration_tests::{logs, on_both_backends, Browser, Landing, SignIn, TestApp};
+use integration_tests::{logs, on_every_backend, Browser, Landing, SignIn, TestApp};
 use serde_json::json;
 
 const ALICE: &str = "alice@example.com";
@@ -404,7 +404,7 @@ use login_csrf::{
     no_code_is_issued_without_a_binding, two_tabs_signing_in_at_once_both_complete,
 };
 
-on_both_backends!(
+on_every_backend!(
     an_attackers_code_does_not_sign_a_victim_in,
     a_code_works_once_in_the_browser_that_asked_for_it,
     no_code_is_issued_without_a_binding,
