@@ -32,6 +32,7 @@ const MAX_BODY: usize = 16 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    storage: Arc<dyn Storage>,
 }
 
 impl Application {
@@ -94,6 +95,7 @@ impl Application {
         };
         warn_of_shared_parent_domain(&settings);
         let request_log = web::Data::new(service_kit::telemetry::RequestLog::new(clock.clone()));
+        let storage = store.clone();
         let state = web::Data::new(build_state(settings, store, clock)?);
         let housekeeping = web::Data::from(state.housekeeping.clone());
         // Discover now if the provider answers; otherwise on first sign-in.
@@ -125,11 +127,21 @@ impl Application {
         .shutdown_timeout(9)
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            storage,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The store this instance serves from (what it has cost so far,
+    /// for one).
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.storage.clone()
     }
 
     /// Stops the server from outside (tests restarting the service).

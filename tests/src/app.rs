@@ -179,6 +179,9 @@ pub struct TestOptions {
     pub previous_signing_key: bool,
     /// How long the apps keep fetched verification keys (`JWKS_MAX_AGE`).
     pub jwks_max_age: Duration,
+    /// How often the apps ask for revoked sessions (one request at start
+    /// whatever it is).
+    pub revocation_poll_interval: Duration,
     /// `RATE_LIMIT_SIGN_IN_PER_MINUTE` (high by default: suites make many
     /// sign-ins from one address).
     pub sign_in_rate_per_minute: u32,
@@ -246,6 +249,7 @@ impl Default for TestOptions {
             provider_misbehaviours_at_start: Vec::new(),
             previous_signing_key: false,
             jwks_max_age: Duration::from_secs(300),
+            revocation_poll_interval: REVOCATION_POLL_INTERVAL,
             sign_in_rate_per_minute: 6000,
             trusted_proxy_hops: 0,
             app_accounts_registered: true,
@@ -293,6 +297,9 @@ pub struct TestApp {
     public_env: Vec<(&'static str, String)>,
     /// The in-process public service; `None` while stopped.
     public_handle: Mutex<Option<ServerHandle>>,
+    /// The store the in-process public service serves from (the same
+    /// handle, so its counters are the instance's).
+    pub public_storage: Arc<dyn Storage>,
     child: Mutex<Option<ChildService>>,
     /// What another instance of the app is built from.
     app_recipe: AppRecipe,
@@ -302,6 +309,7 @@ pub struct TestApp {
 /// The parts of an app's configuration that are not per instance.
 struct AppRecipe {
     jwks_max_age: Duration,
+    revocation_poll_interval: Duration,
     parent_domain: &'static str,
     people: AccessPolicy,
     delivery: AppDelivery,
@@ -321,6 +329,7 @@ fn database_url(url: &str, port: Option<u16>) -> String {
 /// What every app of a test deployment shares.
 struct AppContext<'a> {
     jwks_max_age: Duration,
+    revocation_poll_interval: Duration,
     auth_url: &'a Url,
     auth_addr: SocketAddr,
     provider: &'a MockProvider,
@@ -366,7 +375,7 @@ async fn spawn_example_app(
     .expect("the test URLs are origins")
     .back_channel(Url::parse(&format!("http://{}", ctx.auth_addr)).unwrap())
     .metadata_server(Url::parse(metadata_url).unwrap())
-    .revocation_every(REVOCATION_POLL_INTERVAL)
+    .revocation_every(ctx.revocation_poll_interval)
     .clock(ctx.clock.clone());
     if ctx.delivery == AppDelivery::Cookie {
         builder = builder.parent_domain_cookie();
@@ -412,7 +421,7 @@ async fn spawn_app(listener: TcpListener, app_url: &Url, metadata_url: &str, ctx
                 ..RemoteJwksOptions::default()
             },
         },
-        revocation_poll_interval: Some(REVOCATION_POLL_INTERVAL),
+        revocation_poll_interval: Some(ctx.revocation_poll_interval),
         metadata_url: Url::parse(metadata_url).unwrap(),
         delivery,
         id_tokens: Some(IdTokenSettings {
@@ -722,6 +731,7 @@ impl TestApp {
         .await
         .expect("the public service starts");
         let public_handle = public.handle();
+        let public_storage = public.storage();
         tokio::spawn(public.run_until_stopped());
 
         let app_delivery = match options.delivery {
@@ -730,6 +740,7 @@ impl TestApp {
         };
         let app_recipe = AppRecipe {
             jwks_max_age: options.jwks_max_age,
+            revocation_poll_interval: options.revocation_poll_interval,
             parent_domain: options.parent_domain,
             people: AccessPolicy::new(
                 options.allowed_emails.clone(),
@@ -741,6 +752,7 @@ impl TestApp {
         };
         let context = AppContext {
             jwks_max_age: app_recipe.jwks_max_age,
+            revocation_poll_interval: app_recipe.revocation_poll_interval,
             auth_url: &auth_url,
             auth_addr,
             provider: &provider,
@@ -790,6 +802,7 @@ impl TestApp {
             previous_pem,
             public_env,
             public_handle: Mutex::new(Some(public_handle)),
+            public_storage,
             child: Mutex::new(None),
             app_recipe,
             provider_proxy,

@@ -323,6 +323,36 @@ pub trait BackendReadiness: Send + Sync {
     fn try_prepare(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
+/// Document reads, writes and deletes, as Firestore bills them
+/// (<https://cloud.google.com/firestore/pricing>).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Operations {
+    pub reads: u64,
+    pub writes: u64,
+    pub deletes: u64,
+}
+
+impl std::ops::Sub for Operations {
+    type Output = Self;
+
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(earlier.reads),
+            writes: self.writes.saturating_sub(earlier.writes),
+            deletes: self.deletes.saturating_sub(earlier.deletes),
+        }
+    }
+}
+
+/// What the backend bills by: counted where the bill is per operation.
+pub trait BackendUsage: Send + Sync {
+    /// The billed operations this store has made since it was opened, or
+    /// `None` for a backend billed by the hour (SQL).
+    fn billed_operations(&self) -> Option<Operations> {
+        None
+    }
+}
+
 /// Every contract: what the service is started with.
 pub trait Storage:
     GrantStore
@@ -333,6 +363,7 @@ pub trait Storage:
     + LogoutTokenStore
     + UserDirectory
     + BackendReadiness
+    + BackendUsage
 {
 }
 
@@ -345,5 +376,6 @@ impl<T> Storage for T where
         + LogoutTokenStore
         + UserDirectory
         + BackendReadiness
+        + BackendUsage
 {
 }

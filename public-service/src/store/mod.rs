@@ -46,10 +46,11 @@ use sqlx::AnyPool;
 
 pub use codes::{NewCode, RedeemedCode};
 pub use contracts::{
-    BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
-    RevocationFeedStore, SessionStore, Storage, StoreFuture, UserDirectory,
+    BackendReadiness, BackendUsage, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore,
+    Operations, ResealStore, RevocationFeedStore, SessionStore, Storage, StoreFuture,
+    UserDirectory,
 };
-pub use firestore::{FirestoreAccess, FirestoreStore, Operations};
+pub use firestore::{FirestoreAccess, FirestoreStore};
 pub use grants::{FreshTokens, GrantRecord, SignInGrant};
 pub use logout::LogoutTarget;
 pub use reseal::{KeyUsage, Resealed};

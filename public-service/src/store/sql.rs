@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::contracts::{
-    BackendReadiness, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore, ResealStore,
-    RevocationFeedStore, SessionStore, StoreFuture, UserDirectory,
+    BackendReadiness, BackendUsage, CodeStore, GrantStore, LeasePurpose, LogoutTokenStore,
+    ResealStore, RevocationFeedStore, SessionStore, StoreFuture, UserDirectory,
 };
 use super::{
     FreshTokens, GrantRecord, KeyUsage, KnownUser, LogoutTarget, NewCode, NewSession, RedeemedCode,
@@ -274,6 +274,9 @@ impl UserDirectory for Store {
         Box::pin(Store::users_matching(self, user))
     }
 }
+
+/// Billed by the hour (an instance), not per operation.
+impl BackendUsage for Store {}
 
 impl BackendReadiness for Store {
     fn ping(&self) -> StoreFuture<'_, ()> {

@@ -61,6 +61,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let context = AppContext {
             jwks_max_age: self.app_recipe.jwks_max_age,
+            revocation_poll_interval: self.app_recipe.revocation_poll_interval,
             auth_url: &self.auth_url,
             auth_addr: self.auth_addr,
             provider: &self.provider,

@@ -21,18 +21,10 @@ use serde_json::{json, Value};
 
 use super::auth::{describe, Auth};
 use super::value::Fields;
-use crate::store::StoreError;
+use crate::store::{Operations, StoreError};
 
 /// The largest answer read from the API (a page of 500 sessions fits).
 const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// Document reads, writes and deletes, as Firestore bills them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Operations {
-    pub reads: u64,
-    pub writes: u64,
-    pub deletes: u64,
-}
 
 #[derive(Default)]
 struct Counters {

@@ -78,8 +78,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-pub use client::Operations;
-
+use super::contracts::{BackendUsage, Operations};
 use super::{StoreError, StoreOptions};
 use auth::{Auth, MetadataTokens};
 use client::Client;
@@ -153,5 +152,11 @@ impl FirestoreStore {
     /// them (<https://cloud.google.com/firestore/pricing>).
     pub fn operations(&self) -> Operations {
         self.client.operations()
+    }
+}
+
+impl BackendUsage for FirestoreStore {
+    fn billed_operations(&self) -> Option<Operations> {
+        Some(self.operations())
     }
 }

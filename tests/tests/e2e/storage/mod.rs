@@ -14,6 +14,7 @@ use public_service::store::{FreshTokens, NewCode, NewSession, SignInGrant, Store
 use public_service::token_cipher::{Sealed, TokenCipher};
 use secrecy::ExposeSecret;
 
+mod costs;
 mod session_devices;
 
 pub(crate) const NOW: u64 = 1_900_000_000;
