@@ -12,6 +12,32 @@ pub struct KnownUser {
     pub emails: Vec<String>,
 }
 
+impl KnownUser {
+    /// The users `pairs` of (subject, e-mail), sorted and without repeats,
+    /// name for an operator's `user`: one per subject with its e-mails, or
+    /// the exact subject match alone (it names one user whatever the
+    /// e-mails).
+    pub(crate) fn grouped(
+        pairs: impl IntoIterator<Item = (String, String)>,
+        user: &str,
+    ) -> Vec<Self> {
+        let mut users: Vec<Self> = Vec::new();
+        for (subject, email) in pairs {
+            match users.last_mut() {
+                Some(last) if last.subject == subject => last.emails.push(email),
+                _ => users.push(Self {
+                    subject,
+                    emails: vec![email],
+                }),
+            }
+        }
+        match users.iter().position(|u| u.subject == user) {
+            Some(exact) => vec![users.swap_remove(exact)],
+            None => users,
+        }
+    }
+}
+
 impl Store {
     /// The subjects whose grant or sessions carry `user` as their subject
     /// or (case-insensitively) as their e-mail, in subject order. An exact
@@ -29,21 +55,10 @@ impl Store {
                 .fetch_all(self.pool()?),
             )
             .await?;
-        let mut users: Vec<KnownUser> = Vec::new();
-        for row in rows {
-            let subject: String = row.try_get("subject")?;
-            let email: String = row.try_get("email")?;
-            match users.last_mut() {
-                Some(last) if last.subject == subject => last.emails.push(email),
-                _ => users.push(KnownUser {
-                    subject,
-                    emails: vec![email],
-                }),
-            }
-        }
-        if let Some(exact) = users.iter().find(|u| u.subject == user) {
-            return Ok(vec![exact.clone()]);
-        }
-        Ok(users)
+        let pairs = rows
+            .iter()
+            .map(|row| Ok((row.try_get("subject")?, row.try_get("email")?)))
+            .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+        Ok(KnownUser::grouped(pairs, user))
     }
 }

@@ -209,20 +209,8 @@ impl FirestoreStore {
         for (_, s) in by_subject.into_iter().chain(by_email) {
             pairs.insert((s.record.subject, s.record.email));
         }
-        let mut users: Vec<KnownUser> = Vec::new();
-        for (subject, email) in pairs {
-            match users.last_mut() {
-                Some(last) if last.subject == subject => last.emails.push(email),
-                _ => users.push(KnownUser {
-                    subject,
-                    emails: vec![email],
-                }),
-            }
-        }
-        if let Some(exact) = users.iter().find(|u| u.subject == user) {
-            return Ok(vec![exact.clone()]);
-        }
-        Ok(users)
+        // A set of pairs iterates sorted, as the SQL store's ORDER BY.
+        Ok(KnownUser::grouped(pairs, user))
     }
 }
 
