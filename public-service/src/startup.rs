@@ -23,7 +23,7 @@ use crate::routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::store::{Storage, StoreOptions};
+use crate::store::{Storage, StoreOptions, WhenUnreachable};
 use crate::token_broker::TokenBroker;
 
 /// Largest request body any route reads (sign-out forms, broker requests).
@@ -65,6 +65,7 @@ impl Application {
                 timeout: settings.database.timeout,
             },
             &settings.database.firestore,
+            WhenUnreachable::WaitInBackground,
         )
         .await
         .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?;

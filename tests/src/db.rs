@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use public_service::store::{FirestoreAccess, Storage, StoreOptions};
+use public_service::store::{FirestoreAccess, Storage, StoreOptions, WhenUnreachable};
 use sqlx::{Connection, Executor};
 use url::Url;
 
@@ -114,9 +114,14 @@ impl TestDatabase {
             emulator_host: self.firestore_emulator.clone(),
             ..FirestoreAccess::default()
         };
-        let store = public_service::store::open(&self.url, StoreOptions::default(), &access)
-            .await
-            .expect("the test database opens");
+        let store = public_service::store::open(
+            &self.url,
+            StoreOptions::default(),
+            &access,
+            WhenUnreachable::Fail,
+        )
+        .await
+        .expect("the test database opens");
         assert!(store.try_prepare().await, "the test database is reachable");
         store
     }

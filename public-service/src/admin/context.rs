@@ -14,20 +14,21 @@ use url::Url;
 use super::AdminError;
 use crate::oidc::OidcClient;
 use crate::settings;
-use crate::store::{KnownUser, Storage, StoreOptions, UserDirectory};
+use crate::store::{KnownUser, Storage, StoreOptions, UserDirectory, WhenUnreachable};
 use crate::token_cipher::TokenCipher;
 
 /// The store, migrated; a database that cannot be reached fails the
 /// command (a job is retried by its scheduler, not by waiting here).
 pub async fn store(env: &Env) -> Result<Arc<dyn Storage>, AdminError> {
     let database = settings::database_from_env(env, false)?;
-    let store = crate::store::connect(
+    let store = crate::store::open(
         database.url.expose_secret(),
         StoreOptions {
             max_connections: database.max_connections,
             timeout: database.timeout,
         },
         &database.firestore,
+        WhenUnreachable::Fail,
     )
     .await?;
     Ok(store)

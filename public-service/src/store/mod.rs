@@ -243,31 +243,32 @@ fn with_socket_host(rest: &str) -> String {
     }
 }
 
+/// What opening a SQL database that cannot be reached (or migrated) does.
+/// Firestore is reached over HTTP per call: nothing is sent at opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnreachable {
+    /// The service's start: a PostgreSQL server that is down is waited for
+    /// in the background ([`Store::start`]).
+    WaitInBackground,
+    /// A one-off command or a test: an error at once ([`Store::connect`]).
+    Fail,
+}
+
 /// Opens the backend `url` names, as the service and the admin commands
-/// hold it: the SQL [`Store`] (started as [`Store::start`] does: a
-/// PostgreSQL server that is down is waited for) or the [`FirestoreStore`].
+/// hold it: the SQL [`Store`] or the [`FirestoreStore`].
 pub async fn open(
     url: &str,
     options: StoreOptions,
     firestore: &FirestoreAccess,
+    unreachable: WhenUnreachable,
 ) -> Result<Arc<dyn Storage>, StoreError> {
     if firestore::config::is_firestore_url(url) {
         return Ok(Arc::new(FirestoreStore::open(url, &options, firestore)?));
     }
-    Ok(Arc::new(Store::start(url, options).await?))
-}
-
-/// [`open`] for a one-off command: a SQL database that cannot be reached
-/// (or migrated) is an error at once ([`Store::connect`]).
-pub async fn connect(
-    url: &str,
-    options: StoreOptions,
-    firestore: &FirestoreAccess,
-) -> Result<Arc<dyn Storage>, StoreError> {
-    if firestore::config::is_firestore_url(url) {
-        return Ok(Arc::new(FirestoreStore::open(url, &options, firestore)?));
-    }
-    Ok(Arc::new(Store::connect(url, options).await?))
+    Ok(Arc::new(match unreachable {
+        WhenUnreachable::WaitInBackground => Store::start(url, options).await?,
+        WhenUnreachable::Fail => Store::connect(url, options).await?,
+    }))
 }
 
 /// Why `url` cannot be opened, in words without any part of it (it holds
@@ -357,11 +358,22 @@ mod tests {
             emulator_host: Some("127.0.0.1:9".into()),
             ..FirestoreAccess::default()
         };
-        let store = open("firestore://my-project", StoreOptions::default(), &access)
-            .await
-            .unwrap();
+        let store = open(
+            "firestore://my-project",
+            StoreOptions::default(),
+            &access,
+            WhenUnreachable::WaitInBackground,
+        )
+        .await
+        .unwrap();
         assert!(!store.is_prepared(), "not ready before Firestore answers");
-        let refused = open("firestore://My-Project", StoreOptions::default(), &access).await;
+        let refused = open(
+            "firestore://My-Project",
+            StoreOptions::default(),
+            &access,
+            WhenUnreachable::WaitInBackground,
+        )
+        .await;
         assert!(matches!(refused, Err(StoreError::MalformedUrl)));
     }
 }

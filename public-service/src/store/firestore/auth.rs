@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use handoff_guard::login_service::describe_http_error as describe;
+
 use crate::store::StoreError;
 
 /// Tokens are renewed this long before they expire (or at half their
@@ -122,19 +124,6 @@ impl MetadataTokens {
             return Err(unavailable("empty token"));
         }
         Ok(answer)
-    }
-}
-
-/// The kind of a failed HTTP exchange, quoting no URL.
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else if e.is_decode() || e.is_body() {
-        "bad response body".into()
-    } else {
-        "request failed".into()
     }
 }
 

@@ -19,7 +19,9 @@ use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-use super::auth::{describe, Auth};
+use handoff_guard::login_service::describe_http_error as describe;
+
+use super::auth::Auth;
 use super::value::Fields;
 use crate::store::{Operations, StoreError};
 
